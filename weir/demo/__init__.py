@@ -1,0 +1,1 @@
+"""The demo component: the sample retailer's generator and its example project."""

@@ -1,0 +1,354 @@
+"""Batch ingestion: new files of a source → raw, quarantine and staging, as one batch.
+
+The flow of one batch: find the source's new files; read them into one text
+table (``readers``); protect card data (``pci``); apply the contract
+(``contract``); decide each record's fate — quarantined (with every reason),
+duplicate (by key, within the batch and against staging), or accepted; write
+the three lake tables, each snapshot tagged with the batch; then mark the
+batch committed in the ledger together with its files. Counts reconcile:
+``received = accepted + quarantined + duplicates``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from weir.errors import LockedError, WeirError
+from weir.ingest.contract import DUCKDB_TYPES, Contract, ident
+from weir.ingest.ledger import Counts, FileEntry, Ledger, new_batch_id
+from weir.ingest.pci import PaymentTokenizer, redact_cards_in
+from weir.ingest.readers import read_files
+from weir.lake import Lake, TableWrite
+from weir.lake.catalog import files_property
+from weir.project import ProjectFiles, SourceConfig
+
+Progress = Callable[[str, str], None]
+META_RAW = ("_raw", "_problem", "_source_file", "_offset")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one ingest or replay of a source did."""
+
+    source: str
+    batch_id: str | None
+    files: int
+    counts: Counts
+    seconds: float
+    skipped_files: int = 0
+
+
+class Ingestor:
+    """Ingests a project's batch sources into its lake. One writer per project."""
+
+    def __init__(
+        self,
+        project: ProjectFiles,
+        lake: Lake,
+        ledger: Ledger,
+        tokenizer: PaymentTokenizer,
+        progress: Progress | None = None,
+    ) -> None:
+        self.project = project
+        self.lake = lake
+        self.ledger = ledger
+        self.tokenizer = tokenizer
+        self.progress = progress or (lambda source, stage: None)
+
+    # -- public -------------------------------------------------------------------
+    def ingest(self, source_name: str, paths: Sequence[Path] | None = None) -> BatchResult:
+        source = self.project.source(source_name)
+        with self.writing():
+            started = time.time()
+            files, skipped = self.discover(source, paths)
+            if not files:
+                return BatchResult(source.name, None, 0, Counts(), time.time() - started, skipped)
+            self.progress(source.name, f"reading {len(files)} file(s)")
+            con = _connection()
+            try:
+                records = read_files(con, source, [self.project.root / f.path for f in files])
+                records = _relative_paths(records, self.project.root)
+                per_file = _records_per_file(records)
+                files = [
+                    FileEntry(f.path, f.checksum, f.size, f.mtime_ns, per_file.get(f.path, 0))
+                    for f in files
+                ]
+                records = self.protect(con, source, records)
+                return self._decide_and_commit(con, source, records, files, started, "ingest")
+            finally:
+                con.close()
+
+    def replay(self, source_name: str) -> BatchResult:
+        """Check quarantined records against the current contract; move those that pass."""
+        source = self.project.source(source_name)
+        with self.writing():
+            started = time.time()
+            if not self.lake.exists("quarantine", source.name):
+                return BatchResult(source.name, None, 0, Counts(), time.time() - started)
+            con = _connection()
+            try:
+                held = _read_current(con, self.lake, "quarantine", source.name)
+                if held.num_rows == 0:
+                    return BatchResult(source.name, None, 0, Counts(), time.time() - started)
+                self.progress(source.name, f"replaying {held.num_rows} record(s)")
+                return self._decide_and_commit(con, source, held, [], started, "replay")
+            finally:
+                con.close()
+
+    def recover(self) -> list[str]:
+        """Roll back every batch a crash left half-written; returns their ids."""
+        with self.writing():
+            pending = self.ledger.pending()
+            for batch_id in pending:
+                self.lake.rollback_batch(batch_id)
+                self.ledger.finish(batch_id, "aborted", "interrupted before it committed; rolled back")
+            return pending
+
+    def discover(self, source: SourceConfig, paths: Sequence[Path] | None = None) -> tuple[list[FileEntry], int]:
+        """The source's files not yet taken in (by path and checksum); and how many were skipped."""
+        candidates = _candidates(self.project.root, source, paths)
+        known = self.ledger.known_files(source.name)
+        new, skipped = [], 0
+        for path in candidates:
+            shown = _shown(path, self.project.root)
+            stat = path.stat()
+            seen = known.get(shown, [])
+            if any(size == stat.st_size and mtime == stat.st_mtime_ns for _, size, mtime in seen):
+                skipped += 1
+                continue
+            checksum = _sha256(path)
+            if any(c == checksum for c, _, _ in seen):
+                skipped += 1
+                continue
+            new.append(FileEntry(shown, checksum, stat.st_size, stat.st_mtime_ns))
+        return new, skipped
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the project's write lock: one writer at a time."""
+        path = self.project.state_dir / "write.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise LockedError(
+                    f"the project is being written by {holder}",
+                    "wait for it to finish, then run the command again",
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- steps ----------------------------------------------------------------------
+    def protect(self, con: duckdb.DuckDBPyConnection, source: SourceConfig, records: pa.Table) -> pa.Table:
+        """Tokenise card columns and redact card numbers in free text, before any write."""
+        for column in source.columns:
+            if column.type == "string" and column.classification == "pii":
+                index = records.schema.get_field_index(column.name)
+                records = records.set_column(index, column.name, redact_cards_in(records[column.name]))
+        index = records.schema.get_field_index("_raw")
+        records = records.set_column(index, "_raw", redact_cards_in(records["_raw"]))
+        pci = [c.name for c in source.columns if c.classification == "pci"]
+        if not pci:
+            return records
+        con.register("weir_unprotected", records)
+        try:
+            replace = ", ".join(f"{self.tokenizer.token_sql(name)} AS {ident(name)}" for name in pci)
+            last4 = ", ".join(f"{PaymentTokenizer.last4_sql(name)} AS {ident(name + '_last4')}" for name in pci)
+            return con.sql(f"SELECT * REPLACE ({replace}), {last4} FROM weir_unprotected").to_arrow_table()
+        finally:
+            con.unregister("weir_unprotected")
+
+    def _decide_and_commit(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source: SourceConfig,
+        records: pa.Table,
+        files: list[FileEntry],
+        started: float,
+        kind: str,
+    ) -> BatchResult:
+        batch_id = new_batch_id(source.name)
+        records = records.append_column("_seq", pa.array(np.arange(records.num_rows, dtype=np.int64)))
+        con.register("weir_incoming", records)
+        contract = Contract(source)
+        carry = ("_record_id", "_received_at") if kind == "replay" else ()
+        self.progress(source.name, f"checking {records.num_rows} record(s)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {contract.checked_sql('weir_incoming', started, carry)}")
+        stored = self._stored_keys_sql(contract, source)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE decided AS
+            WITH valid AS (SELECT _seq, {contract.key_sql()} AS _key FROM checked WHERE len(_reasons) = 0),
+            firsts AS (SELECT _key, min(_seq) AS _seq FROM valid GROUP BY _key),
+            stored AS ({stored}),
+            fresh AS (SELECT firsts._seq FROM firsts ANTI JOIN stored ON firsts._key = stored._key)
+            SELECT checked.*, CASE
+                WHEN len(_reasons) > 0 THEN 'quarantined'
+                WHEN fresh._seq IS NOT NULL THEN 'accepted'
+                ELSE 'duplicate' END AS _status
+            FROM checked LEFT JOIN fresh USING (_seq)"""
+        )
+        con.unregister("weir_incoming")
+        totals = dict(con.sql("SELECT _status, count(*) FROM decided GROUP BY 1").fetchall())
+        received = records.num_rows
+        counts = Counts(
+            received=received,
+            accepted=totals.get("accepted", 0),
+            quarantined=totals.get("quarantined", 0),
+            duplicates=totals.get("duplicate", 0),
+            released=(received - totals.get("quarantined", 0)) if kind == "replay" else 0,
+        )
+        assert counts.reconciles(), counts
+        writes = self._writes(con, source, batch_id, started, kind)
+        self.ledger.start(batch_id, source.name, "replay" if kind == "replay" else "ingest", started)
+        properties = {"weir.source": source.name, "weir.kind": kind}
+        if files:
+            properties["weir.files"] = files_property((f.path, f.checksum) for f in files)
+        self.progress(source.name, "committing")
+        try:
+            snapshots = self.lake.commit(batch_id, writes, properties, on_committed=_crash_point)
+            _crash_point("ledger")
+        except BaseException as exc:
+            # best effort now; `recover` finishes the job if this process cannot
+            self.lake.rollback_batch(batch_id)
+            self.ledger.finish(batch_id, "failed", f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, WeirError | KeyboardInterrupt):
+                raise
+            raise WeirError(
+                f"batch {batch_id} of {source.name} failed and was rolled back: {exc}",
+                "fix the cause and run the command again; nothing of this batch was kept",
+            ) from exc
+        seconds = time.time() - started
+        self.ledger.commit(batch_id, source.name, files, counts, snapshots, seconds)
+        return BatchResult(source.name, batch_id, len(files), counts, seconds)
+
+    def _stored_keys_sql(self, contract: Contract, source: SourceConfig) -> str:
+        if not self.lake.exists("staging", source.name):
+            return "SELECT NULL::VARCHAR AS _key WHERE false"
+        snapshot = self.lake.snapshot_for("staging", source.name)
+        files = self.lake.data_files("staging", source.name, snapshot)
+        if not files:
+            return "SELECT NULL::VARCHAR AS _key WHERE false"
+        listed = "[" + ", ".join(f"'{f}'" for f in files) + "]"
+        return f"SELECT {contract.key_sql()} AS _key FROM read_parquet({listed})"
+
+    def _writes(
+        self, con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str, started: float, kind: str
+    ) -> list[TableWrite]:
+        text = ", ".join(f"{ident(c.name + '__text')} AS {ident(c.name)}" for c in source.columns)
+        last4 = "".join(f", {ident(c.name + '_last4')}" for c in source.columns if c.classification == "pci")
+        received_at = f"to_timestamp({started!r})"
+        ids = (
+            f"'{batch_id}' AS _batch_id, '{batch_id}:' || _seq AS _record_id, {received_at} AS _received_at"
+            if kind == "ingest"
+            else f"'{batch_id}' AS _batch_id, _record_id, _received_at"
+        )
+        typed = ", ".join(
+            f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}" for c in source.columns
+        )
+        extract = ", _extract_date" if source.kind == "entity" else ""
+        staging = con.sql(
+            f"SELECT {typed}{last4}{extract}, _source_file, {ids} FROM decided "
+            f"WHERE _status = 'accepted' ORDER BY _seq"
+        ).to_arrow_table()
+        day_of = source.time_column if source.partition_by_day else None
+        staging_write = TableWrite("staging", source.name, staging, partition_day_of=day_of)
+        if kind == "replay":
+            released = con.sql("SELECT _record_id FROM decided WHERE _status <> 'quarantined'").to_arrow_table()
+            from pyiceberg.expressions import In
+
+            delete = In("_record_id", released["_record_id"].to_pylist()) if released.num_rows else None
+            return [staging_write, TableWrite("quarantine", source.name, None, delete=delete)]
+        raw = con.sql(
+            f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status "
+            f"FROM decided ORDER BY _seq"
+        ).to_arrow_table()
+        quarantine = con.sql(
+            f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, {ids} "
+            f"FROM decided WHERE _status = 'quarantined' ORDER BY _seq"
+        ).to_arrow_table()
+        return [
+            TableWrite("raw", source.name, raw),
+            TableWrite("quarantine", source.name, quarantine),
+            staging_write,
+        ]
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _candidates(root: Path, source: SourceConfig, paths: Sequence[Path] | None) -> list[Path]:
+    if not paths:
+        return sorted(p for p in root.glob(source.location) if p.is_file())
+    pattern = Path(source.location).name
+    found: list[Path] = []
+    for path in paths:
+        path = path if path.is_absolute() else (Path.cwd() / path)
+        if path.is_dir():
+            found.extend(p for p in path.rglob(pattern) if p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise WeirError(f"no file or folder at {path}", "check the --path argument")
+    return sorted(set(p.resolve() for p in found))
+
+
+def _shown(path: Path, root: Path) -> str:
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _relative_paths(records: pa.Table, root: Path) -> pa.Table:
+    index = records.schema.get_field_index("_source_file")
+    shown = pc.replace_substring(records["_source_file"], str(root) + "/", "", max_replacements=1)
+    return records.set_column(index, "_source_file", shown)
+
+
+def _records_per_file(records: pa.Table) -> dict[str, int]:
+    counts = pc.value_counts(records["_source_file"]).to_pylist()
+    return {item["values"]: item["counts"] for item in counts}
+
+
+def _read_current(con: duckdb.DuckDBPyConnection, lake: Lake, layer: str, name: str) -> pa.Table:
+    files = lake.data_files(layer, name, lake.snapshot_for(layer, name))
+    if not files:
+        return lake.arrow_schema(layer, name).empty_table()
+    listed = "[" + ", ".join(f"'{f}'" for f in files) + "]"
+    return con.sql(f"SELECT * EXCLUDE (_reasons, _batch_id) FROM read_parquet({listed})").to_arrow_table()
+
+
+def _crash_point(name: str) -> None:
+    """A test hook: WEIR_CRASH_AT=<table>|ledger kills the process right after that step."""
+    if os.environ.get("WEIR_CRASH_AT") == name:
+        os._exit(137)

@@ -1,0 +1,206 @@
+"""A source's contract, applied in bulk: cast, check, and say every rule a record broke.
+
+The contract becomes one DuckDB query over the batch's text table (see
+``readers.py``): each field is cast to its declared type (a value that does
+not cast is null in the typed column and a reason in ``_reasons``), each check
+adds a reason when it fails, and the reasons of a record are collected into a
+list. No Python runs per record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from weir.errors import ProjectError
+from weir.project.config import ColumnConfig, SourceConfig
+
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "epoch": "TIMESTAMPTZ",
+    "date": "DATE",
+}
+_ARTICLE = {"int": "an int", "float": "a float", "bool": "a bool", "epoch": "an epoch", "date": "a date (YYYY-MM-DD)", "string": "a string"}
+FUTURE_TOLERANCE_SECONDS = 3600
+# An entity extract's date comes from its file name: products_2025-01-31.csv holds the
+# state at the start of 2025-01-31.
+EXTRACT_DATE_SQL = (
+    "TRY_STRPTIME(regexp_extract(_source_file, '([0-9]{4}-[0-9]{2}-[0-9]{2})[^/]*$', 1), '%Y-%m-%d')::DATE"
+)
+
+
+def ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def lit(value: str) -> str:
+    return exp.Literal.string(value).sql("duckdb")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The SQL of one source's contract."""
+
+    source: SourceConfig
+
+    def __post_init__(self) -> None:
+        for rule in self.source.rules:
+            _check_rule(self.source, rule.name, rule.check)
+
+    # -- typed values ------------------------------------------------------------
+    def typed_sql(self, column: ColumnConfig, text: str | None = None) -> str:
+        """The typed value of ``column`` from its text (null when it does not cast)."""
+        v = f"nullif(trim({text or ident(column.name)}), '')"
+        match column.type:
+            case "string":
+                return v
+            case "int":
+                return f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS BIGINT) END"
+            case "float":
+                return f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
+            case "bool":
+                return (
+                    f"CASE WHEN lower({v}) IN ('true', 't', '1', 'yes') THEN true "
+                    f"WHEN lower({v}) IN ('false', 'f', '0', 'no') THEN false END"
+                )
+            case "epoch":
+                return (
+                    f"CASE WHEN abs(TRY_CAST({v} AS DOUBLE)) < 1e11 "
+                    f"THEN to_timestamp(TRY_CAST({v} AS DOUBLE)) END"
+                )
+            case "date":
+                return f"TRY_STRPTIME({v}, '%Y-%m-%d')::DATE"
+        raise AssertionError(column.type)
+
+    # -- the checked batch ---------------------------------------------------------
+    def checked_sql(self, relation: str, now_epoch: float, carry: tuple[str, ...] = ()) -> str:
+        """Typed columns, the text ones kept as ``<name>__text``, and ``_reasons``."""
+        typed = ", ".join(
+            f"{self.typed_sql(c)} AS {ident(c.name)}, {ident(c.name)} AS {ident(c.name + '__text')}"
+            for c in self.source.columns
+        )
+        others = ", ".join(
+            ident(name)
+            for name in (*self._passthrough(), *carry)
+        )
+        reasons = []
+        for column in self.source.columns:
+            reasons.extend(self._column_reasons(column, now_epoch))
+        for rule in self.source.rules:
+            message = rule.message or f"failed: {rule.check}"
+            reasons.append(f"CASE WHEN ({rule.check}) IS FALSE THEN {lit(f'rule {rule.name}: {message}')} END")
+        if self.source.kind == "entity":
+            typed += f", {EXTRACT_DATE_SQL} AS _extract_date"
+            reasons.append(
+                "CASE WHEN _extract_date IS NULL THEN "
+                + lit("file name carries no extract date: name entity extracts like products_YYYY-MM-DD.csv")
+                + " END"
+            )
+        listed = ", ".join(reasons) if reasons else "NULL"
+        fills = self.key_fill_sql()
+        star = "*" if not fills else "* REPLACE (" + ", ".join(
+            f"{expr} AS {ident(name)}" for name, expr in fills.items()
+        ) + ")"
+        return (
+            f"WITH typed AS (SELECT {typed}, {others} FROM {relation}) "
+            f"SELECT {star}, CASE WHEN _problem IS NOT NULL THEN [_problem] "
+            f"ELSE list_filter([{listed}], lambda r: r IS NOT NULL) END AS _reasons FROM typed"
+        )
+
+    def _passthrough(self) -> list[str]:
+        extra = [f"{c.name}_last4" for c in self.source.columns if c.classification == "pci"]
+        return [*extra, "_raw", "_problem", "_source_file", "_offset", "_seq"]
+
+    def _column_reasons(self, column: ColumnConfig, now_epoch: float) -> list[str]:
+        name = column.name
+        value = ident(name)
+        text = ident(name + "__text")
+        withheld = column.classification is not None
+        shown = lit("(value withheld: " + str(column.classification) + ")") if withheld else (
+            f"'''' || left({text}, 60) || ''''"
+        )
+        out = []
+        if not column.nullable:
+            out.append(f"CASE WHEN nullif(trim({text}), '') IS NULL THEN {lit(name + ': missing (required)')} END")
+        if column.type != "string":
+            out.append(
+                f"CASE WHEN nullif(trim({text}), '') IS NOT NULL AND {value} IS NULL "
+                f"THEN {lit(name + ': ')} || {shown} || {lit(' is not ' + _ARTICLE[column.type])} END"
+            )
+        number = f"epoch({value})" if column.type == "epoch" else value
+        shown_value = lit("(value withheld)") if withheld else f"CAST({value} AS VARCHAR)"
+        if column.min is not None:
+            out.append(
+                f"CASE WHEN {number} < {column.min!r} THEN {lit(name + ': ')} || {shown_value} "
+                f"|| {lit(f' is below the minimum {_num(column.min)}')} END"
+            )
+        if column.max is not None:
+            out.append(
+                f"CASE WHEN {number} > {column.max!r} THEN {lit(name + ': ')} || {shown_value} "
+                f"|| {lit(f' is above the maximum {_num(column.max)}')} END"
+            )
+        if column.enum is not None:
+            allowed = ", ".join(lit(v) for v in column.enum)
+            out.append(
+                f"CASE WHEN {value} NOT IN ({allowed}) THEN {lit(name + ': ')} || {shown} "
+                f"|| {lit(' is not one of ' + ', '.join(column.enum))} END"
+            )
+        if column.regex is not None:
+            out.append(
+                f"CASE WHEN NOT regexp_full_match({value}, {lit(column.regex)}) THEN {lit(name + ': ')} "
+                f"|| {shown} || {lit(' does not match ' + column.regex)} END"
+            )
+        if column.not_future:
+            limit = now_epoch + FUTURE_TOLERANCE_SECONDS
+            moment = f"epoch({value})" if column.type == "epoch" else f"epoch({value}::TIMESTAMP)"
+            out.append(
+                f"CASE WHEN {moment} > {limit!r} THEN {lit(name + ': ')} || CAST({value} AS VARCHAR) "
+                f"|| {lit(' is in the future')} END"
+            )
+        return out
+
+    # -- identity ------------------------------------------------------------------
+    def content_hash_sql(self) -> str:
+        """A hash of the record's fields as received, standing in for a missing key."""
+        parts = ", ".join(f"coalesce({ident(c.name + '__text')}, '\\N')" for c in self.source.columns)
+        return f"'h_' || md5(concat_ws(chr(31), {parts}))"
+
+    def key_fill_sql(self) -> dict[str, str]:
+        """Key columns that may be null, and the expression that fills them."""
+        return {
+            name: f"coalesce({ident(name)}, {self.content_hash_sql()})"
+            for name in self.source.key
+            if self.source.column(name).nullable
+        }
+
+    def key_sql(self) -> str:
+        """One text key per record (the extract date joins it for entity sources)."""
+        parts = [f"CAST({ident(name)} AS VARCHAR)" for name in self.source.key]
+        if self.source.kind == "entity":
+            parts.append("CAST(_extract_date AS VARCHAR)")
+        return parts[0] if len(parts) == 1 else f"concat_ws(chr(31), {', '.join(parts)})"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _check_rule(source: SourceConfig, name: str, check: str) -> None:
+    where = f"sources/{source.name}.yml: rules.{name}"
+    try:
+        tree = sqlglot.parse_one(check, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise ProjectError(f"{where}: the check does not parse: {exc}", "write a SQL boolean expression") from None
+    unknown = sorted({c.name for c in tree.find_all(exp.Column)} - set(source.column_names))
+    if unknown:
+        raise ProjectError(
+            f"{where}: the check names {', '.join(unknown)}, not columns of the source",
+            f"use the source's columns: {', '.join(source.column_names)}",
+        )
+    if any(isinstance(node, (exp.Select, exp.Subquery)) for node in tree.walk()):
+        raise ProjectError(f"{where}: a check may not hold a query", "compare the record's own columns")

@@ -1,0 +1,181 @@
+"""The batch ledger: which batches ran, what they counted, which files they took in.
+
+A batch is ``pending`` from before its first lake commit until the single
+metadata transaction that marks it ``committed`` together with its files.
+A batch left ``pending`` by a crash is rolled back on the next start
+(``aborted``), so a file is either wholly in the lake or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import sqlalchemy as sa
+
+from weir.metadata import MetadataStore
+
+BatchKind = Literal["ingest", "replay"]
+BatchStatus = Literal["pending", "committed", "aborted", "failed"]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    checksum: str
+    size: int
+    mtime_ns: int
+    records: int = 0
+
+
+@dataclass(frozen=True)
+class Counts:
+    received: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    released: int = 0  # replay only: quarantined records that left quarantine
+
+    def reconciles(self) -> bool:
+        return self.received == self.accepted + self.quarantined + self.duplicates
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    batch_id: str
+    source: str
+    kind: BatchKind
+    status: BatchStatus
+    started_at: float
+    finished_at: float | None
+    files: int
+    counts: Counts
+    seconds: float | None
+    snapshots: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+def new_batch_id(source: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{source}-{stamp}-{secrets.token_hex(3)}"
+
+
+class Ledger:
+    """Reads and writes the batch and file records."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+
+    def start(self, batch_id: str, source: str, kind: BatchKind, started_at: float) -> None:
+        with self.store.begin() as db:
+            db.execute(
+                sa.text(
+                    "INSERT INTO weir_batches (batch_id, source, kind, status, started_at) "
+                    "VALUES (:b, :s, :k, 'pending', :t)"
+                ),
+                {"b": batch_id, "s": source, "k": kind, "t": started_at},
+            )
+
+    def commit(
+        self,
+        batch_id: str,
+        source: str,
+        files: Sequence[FileEntry],
+        counts: Counts,
+        snapshots: dict[str, int],
+        seconds: float,
+    ) -> None:
+        """Mark the batch committed and record its files, in one transaction."""
+        with self.store.begin() as db:
+            db.execute(
+                sa.text(
+                    "UPDATE weir_batches SET status = 'committed', finished_at = :f, files = :n, "
+                    "received = :r, accepted = :a, quarantined = :q, duplicates = :d, released = :x, "
+                    "seconds = :sec, snapshots = :snap WHERE batch_id = :b AND status = 'pending'"
+                ),
+                {
+                    "f": time.time(), "n": len(files), "r": counts.received, "a": counts.accepted,
+                    "q": counts.quarantined, "d": counts.duplicates, "x": counts.released,
+                    "sec": seconds, "snap": json.dumps(snapshots), "b": batch_id,
+                },
+            )
+            if files:
+                db.execute(
+                    sa.text(
+                        "INSERT INTO weir_files (source, path, checksum, size, mtime_ns, records, batch_id) "
+                        "VALUES (:s, :p, :c, :z, :m, :r, :b)"
+                    ),
+                    [
+                        {"s": source, "p": f.path, "c": f.checksum, "z": f.size, "m": f.mtime_ns,
+                         "r": f.records, "b": batch_id}
+                        for f in files
+                    ],
+                )
+
+    def finish(self, batch_id: str, status: BatchStatus, error: str | None = None) -> None:
+        with self.store.begin() as db:
+            db.execute(
+                sa.text(
+                    "UPDATE weir_batches SET status = :s, finished_at = :f, error = :e "
+                    "WHERE batch_id = :b AND status = 'pending'"
+                ),
+                {"s": status, "f": time.time(), "e": error, "b": batch_id},
+            )
+
+    def pending(self) -> list[str]:
+        with self.store.begin() as db:
+            rows = db.execute(sa.text("SELECT batch_id FROM weir_batches WHERE status = 'pending'"))
+            return [row[0] for row in rows]
+
+    def known_files(self, source: str) -> dict[str, list[tuple[str, int, int]]]:
+        """path → [(checksum, size, mtime_ns)] of the files a committed batch took in."""
+        known: dict[str, list[tuple[str, int, int]]] = {}
+        with self.store.begin() as db:
+            rows = db.execute(
+                sa.text("SELECT path, checksum, size, mtime_ns FROM weir_files WHERE source = :s"),
+                {"s": source},
+            )
+            for path, checksum, size, mtime_ns in rows:
+                known.setdefault(path, []).append((checksum, size, mtime_ns))
+        return known
+
+    def batches(self, source: str | None = None, limit: int | None = None) -> list[BatchRecord]:
+        query = "SELECT * FROM weir_batches"
+        params: dict[str, object] = {}
+        if source is not None:
+            query += " WHERE source = :s"
+            params["s"] = source
+        query += " ORDER BY started_at DESC"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        with self.store.begin() as db:
+            rows = db.execute(sa.text(query), params).mappings().all()
+        return [_record(row) for row in rows]
+
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        with self.store.begin() as db:
+            row = db.execute(
+                sa.text("SELECT * FROM weir_batches WHERE batch_id = :b"), {"b": batch_id}
+            ).mappings().first()
+        return _record(row) if row is not None else None
+
+
+def _record(row: sa.RowMapping) -> BatchRecord:
+    return BatchRecord(
+        batch_id=row["batch_id"],
+        source=row["source"],
+        kind=row["kind"],
+        status=row["status"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        files=row["files"],
+        counts=Counts(row["received"], row["accepted"], row["quarantined"], row["duplicates"], row["released"]),
+        seconds=row["seconds"],
+        snapshots=json.loads(row["snapshots"]) if row["snapshots"] else {},
+        error=row["error"],
+    )

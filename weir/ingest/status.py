@@ -1,0 +1,116 @@
+"""Where each source stands: its last batch, its totals, its freshness, its quarantine."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from weir.ingest.contract import ident
+from weir.ingest.ledger import BatchRecord, Counts, Ledger
+from weir.lake import Lake
+from weir.project import ProjectFiles
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    format: str
+    batches: int
+    files: int
+    totals: Counts
+    held: int  # records in quarantine now
+    last_batch: BatchRecord | None
+    newest_record: datetime | None
+
+    @property
+    def freshness_seconds(self) -> float | None:
+        if self.newest_record is None:
+            return None
+        return time.time() - self.newest_record.timestamp()
+
+
+def totals_of(batches: list[BatchRecord]) -> Counts:
+    """A source's totals over committed batches; a replay moves records out of quarantine."""
+    received = accepted = quarantined = duplicates = 0
+    for batch in batches:
+        if batch.status != "committed":
+            continue
+        c = batch.counts
+        if batch.kind == "ingest":
+            received += c.received
+            quarantined += c.quarantined
+        else:
+            quarantined -= c.released
+        accepted += c.accepted
+        duplicates += c.duplicates
+    return Counts(received, accepted, quarantined, duplicates)
+
+
+def source_statuses(project: ProjectFiles, lake: Lake, ledger: Ledger) -> list[SourceStatus]:
+    out = []
+    for name, source in sorted(project.sources.items()):
+        batches = ledger.batches(name)
+        committed = [b for b in batches if b.status == "committed"]
+        out.append(
+            SourceStatus(
+                source=name,
+                format=source.format,
+                batches=len(committed),
+                files=sum(b.files for b in committed),
+                totals=totals_of(batches),
+                held=_count(lake, "quarantine", name),
+                last_batch=batches[0] if batches else None,
+                newest_record=_newest(lake, name, source.time_column),
+            )
+        )
+    return out
+
+
+def _count(lake: Lake, layer: str, name: str) -> int:
+    if not lake.exists(layer, name):
+        return 0
+    snapshot = lake.snapshot_for(layer, name)
+    if snapshot is None or snapshot.summary is None:
+        return 0
+    return int(snapshot.summary.get("total-records", "0"))
+
+
+def _newest(lake: Lake, name: str, time_column: str | None) -> datetime | None:
+    if time_column is None or not lake.exists("staging", name):
+        return None
+    files = lake.data_files("staging", name, lake.snapshot_for("staging", name))
+    if not files:
+        return None
+    with duckdb.connect() as con:
+        value = con.execute(f"SELECT max({ident(time_column)}) FROM read_parquet(?)", [files]).fetchone()
+    if value is None or value[0] is None:
+        return None
+    moment = value[0]
+    if isinstance(moment, datetime):
+        return moment
+    return datetime.combine(moment, datetime.min.time()).astimezone()
+
+
+def quarantine_summary(lake: Lake, project: ProjectFiles) -> pa.Table:
+    """Per source and reason: how many records are held."""
+    rows: list[dict[str, object]] = []
+    with duckdb.connect() as con:
+        for name in sorted(project.sources):
+            if not lake.exists("quarantine", name):
+                continue
+            files = lake.data_files("quarantine", name, lake.snapshot_for("quarantine", name))
+            if not files:
+                continue
+            result = con.execute(
+                "SELECT regexp_replace(reason, '''[^'']*''', '…', 'g') AS reason, count(*) AS records "
+                "FROM (SELECT unnest(_reasons) AS reason FROM read_parquet(?)) GROUP BY 1 ORDER BY 2 DESC",
+                [files],
+            ).fetchall()
+            rows.extend({"source": name, "reason": reason, "records": n} for reason, n in result)
+    return pa.Table.from_pylist(
+        rows, schema=pa.schema([("source", pa.string()), ("reason", pa.string()), ("records", pa.int64())])
+    )

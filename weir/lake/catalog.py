@@ -1,0 +1,245 @@
+"""The lake: Iceberg tables in a SQL catalog, one namespace per layer.
+
+A batch writes to several tables (raw, quarantine, staging). Iceberg commits
+one table at a time, so a batch is made atomic by the ledger in the metadata
+database: every snapshot a batch creates carries its ``weir.batch_id``, and a
+batch that never reached ``committed`` is rolled back table by table on the
+next start (see ``rollback_batch``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, get_args
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.expressions import BooleanExpression
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.transforms import DayTransform
+
+from weir.errors import NotFoundError
+
+Layer = Literal["raw", "quarantine", "staging"]
+LAYERS: tuple[str, ...] = get_args(Layer)
+
+BATCH_PROPERTY = "weir.batch_id"
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """Rows to append to one table, and what to delete from it, in one batch."""
+
+    layer: Layer
+    name: str
+    rows: pa.Table | None = None
+    delete: BooleanExpression | None = None
+    partition_day_of: str | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    table: str
+    snapshot_id: int
+    parent_id: int | None
+    committed_at: datetime
+    operation: str
+    batch_id: str | None
+    summary: dict[str, str]
+
+
+class Lake:
+    """The Iceberg catalog of one project."""
+
+    def __init__(self, catalog_uri: str, warehouse: Path) -> None:
+        warehouse.mkdir(parents=True, exist_ok=True)
+        self.warehouse = warehouse
+        self.catalog = SqlCatalog("weir", uri=catalog_uri, warehouse=warehouse.as_uri())
+        for layer in LAYERS:
+            try:
+                self.catalog.create_namespace(layer)
+            except NamespaceAlreadyExistsError:
+                pass
+
+    # -- tables -----------------------------------------------------------------
+    def table(self, layer: str, name: str) -> Table:
+        try:
+            return self.catalog.load_table(f"{layer}.{name}")
+        except NoSuchTableError:
+            raise NotFoundError(
+                f"no lake table {layer}.{name}",
+                "ingest the source first (`weir ingest NAME`) or check `weir sql` table names",
+            ) from None
+
+    def exists(self, layer: str, name: str) -> bool:
+        return self.catalog.table_exists(f"{layer}.{name}")
+
+    def tables(self) -> list[tuple[str, str]]:
+        found = []
+        for layer in LAYERS:
+            for identifier in self.catalog.list_tables(layer):
+                found.append((identifier[0], identifier[-1]))
+        return sorted(found)
+
+    def ensure(self, layer: Layer, name: str, schema: pa.Schema, day_of: str | None = None) -> Table:
+        identifier = f"{layer}.{name}"
+        if self.catalog.table_exists(identifier):
+            table = self.catalog.load_table(identifier)
+            missing = [f for f in schema if f.name not in table.schema().column_names]
+            if missing:
+                with table.update_schema() as update:
+                    update.union_by_name(pa.schema(missing))
+                table = self.catalog.load_table(identifier)
+            return table
+        table = self.catalog.create_table(
+            identifier,
+            schema=schema,
+            properties={"write.parquet.compression-codec": "zstd"},
+        )
+        if day_of is not None:
+            with table.update_spec() as update:
+                update.add_field(day_of, DayTransform(), f"{day_of}_day")
+            table = self.catalog.load_table(identifier)
+        return table
+
+    # -- batches ----------------------------------------------------------------
+    def commit(
+        self,
+        batch_id: str,
+        writes: Iterable[TableWrite],
+        properties: Mapping[str, str],
+        on_committed: Callable[[str], None] | None = None,
+    ) -> dict[str, int]:
+        """Apply each write as one snapshot tagged with the batch; returns table → snapshot id."""
+        snapshots: dict[str, int] = {}
+        summary = {BATCH_PROPERTY: batch_id, **properties}
+        for write in writes:
+            if write.rows is None and write.delete is None:
+                continue
+            if write.rows is not None and write.rows.num_rows == 0 and write.delete is None:
+                continue
+            table = (
+                self.ensure(write.layer, write.name, write.rows.schema, write.partition_day_of)
+                if write.rows is not None
+                else self.table(write.layer, write.name)
+            )
+            transaction = table.transaction()
+            if write.delete is not None:
+                transaction.delete(write.delete, snapshot_properties=summary)
+            if write.rows is not None and write.rows.num_rows:
+                rows = write.rows.select(table.schema().column_names) if _superset(write.rows, table) else write.rows
+                transaction.append(rows, snapshot_properties=summary)
+            transaction.commit_transaction()
+            current = table.refresh().current_snapshot()
+            if current is not None:
+                snapshots[f"{write.layer}.{write.name}"] = current.snapshot_id
+            if on_committed is not None:
+                on_committed(write.layer)
+        return snapshots
+
+    def rollback_batch(self, batch_id: str) -> list[str]:
+        """Undo every snapshot of an unfinished batch; returns the tables rolled back."""
+        undone = []
+        for layer, name in self.tables():
+            table = self.table(layer, name)
+            first_of_batch = None
+            for snapshot in _ancestry(table):
+                if _batch_of(snapshot) == batch_id:
+                    first_of_batch = snapshot
+            if first_of_batch is None:
+                continue
+            if first_of_batch.parent_snapshot_id is None:
+                # the table holds nothing older than this batch: it did not exist before it
+                self.catalog.drop_table(f"{layer}.{name}")
+            else:
+                table.manage_snapshots().set_current_snapshot(
+                    first_of_batch.parent_snapshot_id
+                ).commit()
+            undone.append(f"{layer}.{name}")
+        return undone
+
+    # -- reading ----------------------------------------------------------------
+    def snapshots(self, layer: str, name: str) -> list[SnapshotInfo]:
+        table = self.table(layer, name)
+        return [_info(f"{layer}.{name}", s) for s in reversed(list(_ancestry(table)))]
+
+    def snapshot_for(
+        self, layer: str, name: str, as_of: datetime | None = None, snapshot_id: int | None = None
+    ) -> Snapshot | None:
+        table = self.table(layer, name)
+        if snapshot_id is not None:
+            snapshot = table.snapshot_by_id(snapshot_id)
+            if snapshot is None:
+                raise NotFoundError(
+                    f"{layer}.{name} has no snapshot {snapshot_id}",
+                    f"list them with `weir sql \"SELECT * FROM weir_snapshots WHERE table_name = '{layer}.{name}'\"`",
+                )
+            return snapshot
+        if as_of is not None:
+            return table.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
+        return table.current_snapshot()
+
+    def data_files(self, layer: str, name: str, snapshot: Snapshot | None) -> list[str]:
+        if snapshot is None:
+            return []
+        table = self.table(layer, name)
+        tasks = table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
+        return [_local_path(task.file.file_path) for task in tasks]
+
+    def arrow_schema(self, layer: str, name: str) -> pa.Schema:
+        return self.table(layer, name).schema().as_arrow()
+
+    def find_snapshot(self, snapshot_id: int) -> tuple[str, str, Snapshot]:
+        for layer, name in self.tables():
+            snapshot = self.table(layer, name).snapshot_by_id(snapshot_id)
+            if snapshot is not None:
+                return layer, name, snapshot
+        raise NotFoundError(f"no lake table has snapshot {snapshot_id}", "check the id in `weir status`")
+
+
+def _superset(rows: pa.Table, table: Table) -> bool:
+    return set(table.schema().column_names) <= set(rows.column_names)
+
+
+def _ancestry(table: Table) -> Iterable[Snapshot]:
+    """The current snapshot and its parents, newest first."""
+    snapshot = table.current_snapshot()
+    while snapshot is not None:
+        yield snapshot
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.snapshot_by_id(parent) if parent is not None else None
+
+
+def _batch_of(snapshot: Snapshot) -> str | None:
+    if snapshot.summary is None:
+        return None
+    return snapshot.summary.get(BATCH_PROPERTY)
+
+
+def _info(table: str, snapshot: Snapshot) -> SnapshotInfo:
+    summary = {k: str(v) for k, v in (snapshot.summary.additional_properties.items() if snapshot.summary else [])}
+    operation = str(snapshot.summary.operation.value) if snapshot.summary else ""
+    return SnapshotInfo(
+        table=table,
+        snapshot_id=snapshot.snapshot_id,
+        parent_id=snapshot.parent_snapshot_id,
+        committed_at=datetime.fromtimestamp(snapshot.timestamp_ms / 1000).astimezone(),
+        operation=operation,
+        batch_id=summary.get(BATCH_PROPERTY),
+        summary=summary,
+    )
+
+
+def _local_path(uri: str) -> str:
+    return uri.removeprefix("file://")
+
+
+def files_property(files: Iterable[tuple[str, str]]) -> str:
+    """The snapshot-summary value listing a batch's source files and their checksums."""
+    return json.dumps([{"path": path, "sha256": checksum} for path, checksum in files])

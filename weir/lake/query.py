@@ -1,0 +1,123 @@
+"""Read-only SQL over the lake's tables, as they are now or as they were.
+
+Each lake table appears as a view ``layer.name`` over the Parquet files of the
+chosen snapshot (DuckDB cannot load the Iceberg extension here, so pyiceberg
+plans the files). Two walls keep it read-only: the statement is parsed with
+SQLGlot and only a query that names lake tables passes, and the DuckDB
+connection can read nothing but the lake folder, with its configuration locked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from weir.errors import QueryError
+from weir.lake.catalog import Lake
+
+# Functions that read files, other databases, or the engine's own internals.
+_FORBIDDEN_FUNCTION_PREFIXES = ("read_", "parquet_", "duckdb_", "sniff_", "iceberg_", "delta_")
+_FORBIDDEN_FUNCTIONS = {
+    "glob", "query", "query_table", "getenv", "current_setting", "sql_auto_complete",
+    "pragma_table_info", "pragma_storage_info", "pragma_metadata_info", "which_secret",
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Which version of the lake a query reads: now, as of a time, or from a snapshot."""
+
+    as_of: datetime | None = None
+    snapshot_id: int | None = None
+
+
+class LakeReader:
+    """Opens locked-down DuckDB connections with the lake's tables as views."""
+
+    def __init__(self, lake: Lake, memory_limit: str = "4GB", threads: int | None = None) -> None:
+        self.lake = lake
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    def connect(self, pin: Pin = Pin()) -> duckdb.DuckDBPyConnection:
+        as_of = pin.as_of
+        pinned_table = None
+        if pin.snapshot_id is not None:
+            layer, name, snapshot = self.lake.find_snapshot(pin.snapshot_id)
+            pinned_table = (layer, name)
+            as_of = datetime.fromtimestamp(snapshot.timestamp_ms / 1000).astimezone()
+        con = duckdb.connect(
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "memory_limit": self.memory_limit,
+            }
+        )
+        if self.threads:
+            con.execute(f"SET threads = {int(self.threads)}")
+        con.execute("SET allowed_directories = ?", [[str(self.lake.warehouse) + "/"]])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET TimeZone = 'UTC'")
+        for layer, name in self.lake.tables():
+            snapshot = self.lake.snapshot_for(
+                layer,
+                name,
+                as_of=as_of if (layer, name) != pinned_table else None,
+                snapshot_id=pin.snapshot_id if (layer, name) == pinned_table else None,
+            )
+            files = self.lake.data_files(layer, name, snapshot)
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+            view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
+            if files:
+                scan = exp.func("read_parquet", exp.array(*[exp.Literal.string(f) for f in files]))
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM {scan.sql('duckdb')}")
+            else:
+                empty = self.lake.arrow_schema(layer, name).empty_table()
+                con.register("_weir_empty", empty)
+                con.execute(f"CREATE TABLE {view} AS SELECT * FROM _weir_empty")
+                con.unregister("_weir_empty")
+        con.execute("SET lock_configuration = true")
+        return con
+
+    def sql(self, query: str, pin: Pin = Pin()) -> pa.Table:
+        ensure_read_only(query)
+        con = self.connect(pin)
+        try:
+            return con.sql(query).to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {_first_line(exc)}", "check the SQL; list tables with `weir status`") from None
+        finally:
+            con.close()
+
+
+def ensure_read_only(query: str) -> exp.Expression:
+    """Parse ``query`` and refuse anything but one read-only query over lake tables."""
+    try:
+        statements = [s for s in sqlglot.parse(query, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise QueryError(f"cannot parse the SQL: {_first_line(exc)}", "check the syntax") from None
+    if len(statements) != 1:
+        raise QueryError(f"expected one statement, got {len(statements)}", "send one SELECT at a time")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        raise QueryError(
+            f"only read queries are allowed, not {tree.key.upper()}",
+            "weir sql is read-only: write SELECT (or WITH … SELECT)",
+        )
+    for node in tree.walk():
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in _FORBIDDEN_FUNCTIONS or name.startswith(_FORBIDDEN_FUNCTION_PREFIXES):
+                raise QueryError(f"function {name}() is not allowed", "query lake tables by name, e.g. staging.pos")
+        if isinstance(node, (exp.Command, exp.Pragma, exp.Set)):
+            raise QueryError("only read queries are allowed", "write SELECT (or WITH … SELECT)")
+    return tree
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

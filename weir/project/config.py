@@ -1,0 +1,152 @@
+"""The shape of a project's files: ``weir.yml`` and ``sources/*.yml``.
+
+Every model forbids unknown fields so a typo fails loudly, with the file, the
+field and a hint (see ``loader.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
+COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
+
+Classification = Literal["pii", "pci"]
+SourceFormat = Literal["csv", "jsonl", "json", "xml", "parquet"]
+SOURCE_FORMATS: tuple[str, ...] = get_args(SourceFormat)
+SourceKind = Literal["events", "entity"]
+Team = Literal["sales", "marketing", "operations", "support", "finance", "data"]
+
+_NAME = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, Field(pattern=_NAME, max_length=63)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnConfig(_Strict):
+    """One field of a source's contract."""
+
+    name: Name
+    type: ColumnType
+    nullable: bool = True
+    description: str = ""
+    classification: Classification | None = None
+    min: float | None = None
+    max: float | None = None
+    enum: list[str] | None = None
+    regex: str | None = None
+    not_future: bool = Field(
+        default=False,
+        description="epoch/date only: reject values later than the ingest time plus one hour",
+    )
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _checks_fit_type(self) -> ColumnConfig:
+        numeric = self.type in ("int", "float", "epoch")
+        if (self.min is not None or self.max is not None) and not numeric:
+            raise ValueError(f"min/max apply to int, float and epoch columns, not {self.type}")
+        if self.not_future and self.type not in ("epoch", "date"):
+            raise ValueError("not_future applies to epoch and date columns only")
+        if self.regex is not None and self.type != "string":
+            raise ValueError("regex applies to string columns only")
+        return self
+
+
+class RuleConfig(_Strict):
+    """A check across columns, as a SQL boolean expression over the typed record."""
+
+    name: Name
+    check: str = Field(description="SQL expression that is true for a valid record")
+    message: str = ""
+
+
+class CsvOptions(_Strict):
+    delimiter: str = ","
+    quote: str = '"'
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+
+
+class XmlOptions(_Strict):
+    record_tag: str = Field(description="the element that holds one record, e.g. 'order'")
+
+
+class SourceConfig(_Strict):
+    """A source: where its files land, how to read them, and its contract."""
+
+    name: Name
+    description: str = ""
+    owner: Team = "data"
+    kind: SourceKind = Field(
+        default="events",
+        description=(
+            "events: each record happens once, de-duplicated by its key; "
+            "entity: daily full extracts whose file name carries the extract date"
+        ),
+    )
+    format: SourceFormat
+    location: str = Field(description="glob of the source's files, relative to the project")
+    schedule: str = Field(default="daily", description="a hint: hourly, daily, or a cron line")
+    key: list[Name] = Field(min_length=1)
+    time_column: Name | None = None
+    partition_by_day: bool = Field(
+        default=False, description="partition staging by the day of time_column"
+    )
+    csv: CsvOptions = CsvOptions()
+    xml: XmlOptions | None = None
+    columns: list[ColumnConfig] = Field(min_length=1)
+    rules: list[RuleConfig] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceConfig:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"columns declared twice: {', '.join(dupes)}")
+        for field, wanted in (("key", self.key), ("time_column", [self.time_column])):
+            for name in wanted:
+                if name is not None and name not in names:
+                    raise ValueError(f"{field} names '{name}', which is not a column")
+        if self.partition_by_day and self.time_column is None:
+            raise ValueError("partition_by_day needs a time_column")
+        if self.format == "xml" and self.xml is None:
+            raise ValueError("an xml source needs xml: {record_tag: ...}")
+        return self
+
+    def column(self, name: str) -> ColumnConfig:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+class ProjectConfig(_Strict):
+    """``weir.yml``: the project's own settings."""
+
+    name: Name
+    description: str = ""
+    timezone: str = "UTC"
+    state_dir: str = Field(default=".weir", description="where the lake and metadata live")
+    catalog_uri: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the catalog and metadata database; "
+        "default: sqlite in state_dir",
+    )

@@ -1,0 +1,174 @@
+"""Load and validate a project folder, with errors that name file, line, field and fix."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from weir.errors import ProjectError
+from weir.project.config import ProjectConfig, SourceConfig
+
+M = TypeVar("M", bound=BaseModel)
+
+PROJECT_FILE = "weir.yml"
+SOURCES_DIR = "sources"
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    """A validated project folder."""
+
+    root: Path
+    config: ProjectConfig
+    sources: dict[str, SourceConfig]
+
+    @property
+    def state_dir(self) -> Path:
+        return (self.root / self.config.state_dir).resolve()
+
+    def source(self, name: str) -> SourceConfig:
+        try:
+            return self.sources[name]
+        except KeyError:
+            hint = _did_you_mean(name, list(self.sources))
+            raise ProjectError(
+                f"no source named '{name}'",
+                hint or f"known sources: {', '.join(sorted(self.sources)) or 'none'}",
+            ) from None
+
+
+def find_root(start: Path) -> Path:
+    """The project folder holding ``start`` (or one of its parents)."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ProjectError(
+        f"no {PROJECT_FILE} in {start} or its parents",
+        "run inside a project, pass --project DIR, or create one with `weir init DIR --example retail`",
+    )
+
+
+def load_project(root: Path) -> ProjectFiles:
+    root = root.resolve()
+    project_file = root / PROJECT_FILE
+    if not project_file.is_file():
+        raise ProjectError(
+            f"{root} is not a weir project (no {PROJECT_FILE})",
+            "create one with `weir init DIR --example retail` or pass --project DIR",
+        )
+    config = load_model(project_file, ProjectConfig, root)
+    sources: dict[str, SourceConfig] = {}
+    for path in sorted((root / SOURCES_DIR).glob("*.yml")):
+        source = load_model(path, SourceConfig, root)
+        if source.name in sources:
+            raise ProjectError(
+                f"{path.relative_to(root)}: source '{source.name}' is declared twice",
+                "give each source file its own name",
+            )
+        sources[source.name] = source
+    return ProjectFiles(root=root, config=config, sources=sources)
+
+
+def load_model(path: Path, model: type[M], root: Path | None = None) -> M:
+    """Parse one YAML file into ``model``; every problem becomes a ProjectError."""
+    shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        tree = yaml.compose(text)
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{shown}: not UTF-8 text ({exc.reason})", "save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProjectError(f"{shown}:{where} invalid YAML: {problem}", "fix the syntax") from None
+    if not isinstance(data, dict):
+        raise ProjectError(f"{shown}: expected a mapping of settings", "see the example project")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ProjectError(*_explain(exc, shown, tree, model)) from None
+
+
+def _explain(exc: ValidationError, shown: str, tree: Any, model: type[BaseModel]) -> tuple[str, str]:
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    field = _dotted(loc)
+    line = _line_of(tree, loc)
+    where = f"{shown}:{line}" if line else shown
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_fields(model, loc[:-1])
+        hint = _did_you_mean(str(loc[-1]), allowed)
+        fix = hint or f"allowed fields here: {', '.join(allowed)}"
+        return f"{where}: unknown field '{field}'{suffix}", fix
+    if first["type"] == "missing":
+        return f"{where}: missing required field '{field}'{suffix}", f"add '{loc[-1]}:'"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {field}: {message}{suffix}", _fix_for(first)
+
+
+def _fix_for(error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    if "expected" in ctx:
+        return f"use one of {ctx['expected']}"
+    if "pattern" in ctx:
+        return "use lower-case letters, digits and underscores, starting with a letter"
+    return "see the example project under `weir init DIR --example retail`"
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of ``loc`` in a composed YAML tree, as deep as it can be followed."""
+    best = None
+    for part in loc:
+        if node is None:
+            break
+        best = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+    if node is not None:
+        best = node.start_mark.line + 1
+    return best
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if current is None:
+            return []
+    return list(current.model_fields)
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean '{close[0]}'?" if close else None

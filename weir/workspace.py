@@ -1,0 +1,139 @@
+"""The front door to one project folder, for the CLI, the API and notebooks.
+
+``weir.Project("path")`` opens a project; each method is one operation of the
+platform (ingest, sql, status, quarantine …) and returns plain data: Arrow
+tables (``.to_pandas()``, ``polars.from_arrow``) or frozen records.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+
+from weir.errors import NotFoundError, ProjectError
+from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
+from weir.ingest.batch import Progress
+from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
+from weir.lake import Lake, SnapshotInfo
+from weir.lake.query import LakeReader, Pin
+from weir.metadata import MetadataStore
+from weir.project import ProjectFiles, find_root, load_project
+
+EXAMPLES = ("retail",)
+
+
+class Project:
+    """An opened project: its files, its lake and its metadata."""
+
+    def __init__(self, path: str | Path = ".", progress: Progress | None = None) -> None:
+        root = find_root(Path(path))
+        self.files: ProjectFiles = load_project(root)
+        state = self.files.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        uri = self.files.config.catalog_uri or f"sqlite:///{state / 'catalog.db'}"
+        self.store = MetadataStore(uri)
+        self.lake = Lake(uri, state / "lake")
+        self.ledger = Ledger(self.store)
+        self.progress = progress
+        self._ingestor = Ingestor(
+            self.files, self.lake, self.ledger, PaymentTokenizer.for_state_dir(state), progress
+        )
+
+    @property
+    def root(self) -> Path:
+        return self.files.root
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(self.files.sources)
+
+    # -- ingest -------------------------------------------------------------------
+    def ingest(self, sources: Sequence[str] | None = None, path: Path | None = None) -> list[BatchResult]:
+        """Ingest the new files of ``sources`` (all by default), one batch per source."""
+        names = list(sources) if sources else self.sources
+        for name in names:
+            self.files.source(name)  # fail before any work on an unknown name
+        self._ingestor.recover()
+        return [self._ingestor.ingest(name, [path] if path else None) for name in names]
+
+    def recover(self) -> list[str]:
+        return self._ingestor.recover()
+
+    def status(self) -> list[SourceStatus]:
+        return source_statuses(self.files, self.lake, self.ledger)
+
+    # -- quarantine ---------------------------------------------------------------
+    def quarantine_summary(self) -> pa.Table:
+        return quarantine_summary(self.lake, self.files)
+
+    def quarantine(self, source: str, limit: int = 20, reason: str | None = None) -> pa.Table:
+        """The records of ``source`` held in quarantine, with their reasons."""
+        self.files.source(source)
+        if not self.lake.exists("quarantine", source):
+            raise NotFoundError(f"nothing of {source} is in quarantine", "ingest it first: `weir ingest`")
+        query = f'SELECT * EXCLUDE (_raw) , _raw FROM quarantine."{source}"'
+        if reason:
+            escaped = reason.replace("'", "''")
+            query += f" WHERE list_contains(list_transform(_reasons, lambda r: contains(r, '{escaped}')), true)"
+        query += f" ORDER BY _source_file, _offset LIMIT {int(limit)}"
+        return self.reader().sql(query)
+
+    def replay(self, source: str) -> BatchResult:
+        """Check held records against the current contract; those that pass move to staging."""
+        self._ingestor.recover()
+        return self._ingestor.replay(source)
+
+    # -- reading ------------------------------------------------------------------
+    def reader(self) -> LakeReader:
+        return LakeReader(self.lake)
+
+    def sql(self, query: str, as_of: datetime | str | None = None, snapshot: int | None = None) -> pa.Table:
+        """Run a read-only query over the lake's tables (``raw.pos``, ``staging.pos`` …)."""
+        moment = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        if moment is not None and moment.tzinfo is None:
+            moment = moment.astimezone()
+        return self.reader().sql(query, Pin(as_of=moment, snapshot_id=snapshot))
+
+    def snapshots(self, table: str) -> list[SnapshotInfo]:
+        layer, _, name = table.partition(".")
+        if not name:
+            raise NotFoundError(f"'{table}' is not a lake table name", "write it as layer.name, e.g. raw.pos")
+        return self.lake.snapshots(layer, name)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def init_project(target: Path, example: str | None = "retail") -> Path:
+    """Create a project folder; with an example, the example's files."""
+    target = target.resolve()
+    if (target / "weir.yml").exists():
+        raise ProjectError(f"{target} already holds a weir project", "choose another folder")
+    if example is not None and example not in EXAMPLES:
+        raise ProjectError(f"no example named '{example}'", f"choose one of: {', '.join(EXAMPLES)}")
+    target.mkdir(parents=True, exist_ok=True)
+    if example is None:
+        (target / "sources").mkdir(exist_ok=True)
+        (target / "weir.yml").write_text(f"name: {_project_name(target)}\n", encoding="utf-8")
+    else:
+        source = resources.files("weir.demo") / "example"
+        with resources.as_file(source) as folder:
+            shutil.copytree(folder, target, dirs_exist_ok=True)
+    (target / ".gitignore").write_text(".weir/\nlanding/\n", encoding="utf-8")
+    return target
+
+
+def _project_name(folder: Path) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in folder.name.lower()).strip("_")
+    return cleaned if cleaned and cleaned[0].isalpha() else f"project_{cleaned}"
