@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from weir.demo.generate import Manifest, generate
+from weir.errors import ProjectError
 from weir.ingest import BatchResult
 from weir.ingest.batch import Progress
 from weir.workspace import Project, init_project
@@ -63,7 +64,7 @@ def run_demo(
     folder = folder.resolve()
     if folder.exists():
         if not (folder / "weir.yml").exists():
-            raise FileExistsError(f"{folder} exists and is not a weir project; choose another --dir")
+            raise ProjectError(f"{folder} exists and is not a weir project", "choose another --dir")
         shutil.rmtree(folder)
     init_project(folder, "retail")
     started = time.perf_counter()
