@@ -123,6 +123,8 @@ class Lake:
             if write.rows is None and write.delete is None:
                 continue
             if write.rows is not None and write.rows.num_rows == 0 and write.delete is None:
+                # no rows, but the table exists from the source's first batch on
+                self.ensure(write.layer, write.name, write.rows.schema, write.partition_day_of)
                 continue
             table = (
                 self.ensure(write.layer, write.name, write.rows.schema, write.partition_day_of)
