@@ -21,17 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+from pyiceberg.expressions import In
 
 from weir.errors import LockedError, WeirError
-from weir.ingest.contract import DUCKDB_TYPES, Contract, ident
+from weir.ingest.contract import DUCKDB_TYPES, Contract, ident, lit
 from weir.ingest.ledger import Counts, FileEntry, Ledger, new_batch_id
-from weir.ingest.pci import PaymentTokenizer, redact_cards_in
-from weir.ingest.readers import read_files
-from weir.lake import Lake, TableWrite
-from weir.lake.catalog import files_property
+from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
+from weir.ingest.readers import load_files
+from weir.lake import Lake, Layer, TableWrite
+from weir.lake.catalog import files_property, parquet_scan
 from weir.project import ProjectFiles, SourceConfig
 
 Progress = Callable[[str, str], None]
@@ -78,15 +76,19 @@ class Ingestor:
             self.progress(source.name, f"reading {len(files)} file(s)")
             con = _connection()
             try:
-                records = read_files(con, source, [self.project.root / f.path for f in files])
-                records = _relative_paths(records, self.project.root)
-                per_file = _records_per_file(records)
-                files = [
-                    FileEntry(f.path, f.checksum, f.size, f.mtime_ns, per_file.get(f.path, 0))
-                    for f in files
-                ]
-                records = self.protect(con, source, records)
-                return self._decide_and_commit(con, source, records, files, started, "ingest")
+                pci = [c.name for c in source.columns if c.classification == "pci"]
+                table = load_files(
+                    con, source, [self.project.root / f.path for f in files], self.tokenizer.protect_sql(pci)
+                )
+                free_text = [c.name for c in source.columns if c.type == "string" and c.classification == "pii"]
+                redact_cards_in_table(con, table, [*free_text, "_raw"])
+                root = str(self.project.root) + "/"
+                per_file = dict(
+                    con.execute(f"SELECT replace(_source_file, ?, ''), count(*) FROM {table} GROUP BY 1", [root]).fetchall()
+                )
+                files = [FileEntry(f.path, f.checksum, f.size, f.mtime_ns, per_file.get(f.path, 0)) for f in files]
+                relation = f"(SELECT * REPLACE (replace(_source_file, {lit(root)}, '') AS _source_file), rowid AS _seq FROM {table})"
+                return self._decide_and_commit(con, source, relation, files, started, "ingest")
             finally:
                 con.close()
 
@@ -99,11 +101,16 @@ class Ingestor:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started)
             con = _connection()
             try:
-                held = _read_current(con, self.lake, "quarantine", source.name)
-                if held.num_rows == 0:
+                files = self.lake.data_files("quarantine", source.name, self.lake.snapshot_for("quarantine", source.name))
+                if not files:
                     return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-                self.progress(source.name, f"replaying {held.num_rows} record(s)")
-                return self._decide_and_commit(con, source, held, [], started, "replay")
+                con.execute(
+                    f"CREATE TEMP TABLE weir_held AS SELECT * EXCLUDE (_reasons, _batch_id) FROM {parquet_scan(files)}"
+                )
+                held = con.execute("SELECT count(*) FROM weir_held").fetchone()
+                self.progress(source.name, f"replaying {held[0] if held else 0} record(s)")
+                relation = "(SELECT *, rowid AS _seq FROM weir_held)"
+                return self._decide_and_commit(con, source, relation, [], started, "replay")
             finally:
                 con.close()
 
@@ -160,45 +167,24 @@ class Ingestor:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- steps ----------------------------------------------------------------------
-    def protect(self, con: duckdb.DuckDBPyConnection, source: SourceConfig, records: pa.Table) -> pa.Table:
-        """Tokenise card columns and redact card numbers in free text, before any write."""
-        for column in source.columns:
-            if column.type == "string" and column.classification == "pii":
-                index = records.schema.get_field_index(column.name)
-                records = records.set_column(index, column.name, redact_cards_in(records[column.name]))
-        index = records.schema.get_field_index("_raw")
-        records = records.set_column(index, "_raw", redact_cards_in(records["_raw"]))
-        pci = [c.name for c in source.columns if c.classification == "pci"]
-        if not pci:
-            return records
-        con.register("weir_unprotected", records)
-        try:
-            replace = ", ".join(f"{self.tokenizer.token_sql(name)} AS {ident(name)}" for name in pci)
-            last4 = ", ".join(f"{PaymentTokenizer.last4_sql(name)} AS {ident(name + '_last4')}" for name in pci)
-            return con.sql(f"SELECT * REPLACE ({replace}), {last4} FROM weir_unprotected").to_arrow_table()
-        finally:
-            con.unregister("weir_unprotected")
-
     def _decide_and_commit(
         self,
         con: duckdb.DuckDBPyConnection,
         source: SourceConfig,
-        records: pa.Table,
+        relation: str,
         files: list[FileEntry],
         started: float,
         kind: str,
     ) -> BatchResult:
         batch_id = new_batch_id(source.name)
-        records = records.append_column("_seq", pa.array(np.arange(records.num_rows, dtype=np.int64)))
-        con.register("weir_incoming", records)
         contract = Contract(source)
         carry = ("_record_id", "_received_at") if kind == "replay" else ()
-        self.progress(source.name, f"checking {records.num_rows} record(s)")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {contract.checked_sql('weir_incoming', started, carry)}")
+        self.progress(source.name, "checking")
         stored = self._stored_keys_sql(contract, source)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE decided AS
-            WITH valid AS (SELECT _seq, {contract.key_sql()} AS _key FROM checked WHERE len(_reasons) = 0),
+            WITH checked AS ({contract.checked_sql(relation, started, carry)}),
+            valid AS (SELECT _seq, {contract.key_sql()} AS _key FROM checked WHERE len(_reasons) = 0),
             firsts AS (SELECT _key, min(_seq) AS _seq FROM valid GROUP BY _key),
             stored AS ({stored}),
             fresh AS (SELECT firsts._seq FROM firsts ANTI JOIN stored ON firsts._key = stored._key)
@@ -208,9 +194,8 @@ class Ingestor:
                 ELSE 'duplicate' END AS _status
             FROM checked LEFT JOIN fresh USING (_seq)"""
         )
-        con.unregister("weir_incoming")
         totals = dict(con.sql("SELECT _status, count(*) FROM decided GROUP BY 1").fetchall())
-        received = records.num_rows
+        received = sum(totals.values())
         counts = Counts(
             received=received,
             accepted=totals.get("accepted", 0),
@@ -219,13 +204,14 @@ class Ingestor:
             released=(received - totals.get("quarantined", 0)) if kind == "replay" else 0,
         )
         assert counts.reconciles(), counts
-        writes = self._writes(con, source, batch_id, started, kind)
         self.ledger.start(batch_id, source.name, "replay" if kind == "replay" else "ingest", started)
         properties = {"weir.source": source.name, "weir.kind": kind}
         if files:
             properties["weir.files"] = files_property((f.path, f.checksum) for f in files)
-        self.progress(source.name, "committing")
         try:
+            self.progress(source.name, "writing")
+            writes = self._writes(con, source, batch_id, started, kind, totals)
+            self.progress(source.name, "committing")
             snapshots = self.lake.commit(batch_id, writes, properties, on_committed=_crash_point)
             _crash_point("ledger")
         except BaseException as exc:
@@ -249,17 +235,21 @@ class Ingestor:
         files = self.lake.data_files("staging", source.name, snapshot)
         if not files:
             return "SELECT NULL::VARCHAR AS _key WHERE false"
-        listed = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-        return f"SELECT {contract.key_sql()} AS _key FROM read_parquet({listed})"
+        return f"SELECT {contract.key_sql()} AS _key FROM {parquet_scan(files)}"
 
     def _writes(
-        self, con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str, started: float, kind: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source: SourceConfig,
+        batch_id: str,
+        started: float,
+        kind: str,
+        totals: dict[str, int],
     ) -> list[TableWrite]:
         text = ", ".join(f"{ident(c.name + '__text')} AS {ident(c.name)}" for c in source.columns)
         last4 = "".join(f", {ident(c.name + '_last4')}" for c in source.columns if c.classification == "pci")
-        received_at = f"to_timestamp({started!r})"
         ids = (
-            f"'{batch_id}' AS _batch_id, '{batch_id}:' || _seq AS _record_id, {received_at} AS _received_at"
+            f"'{batch_id}' AS _batch_id, '{batch_id}:' || _seq AS _record_id, to_timestamp({started!r}) AS _received_at"
             if kind == "ingest"
             else f"'{batch_id}' AS _batch_id, _record_id, _received_at"
         )
@@ -267,31 +257,30 @@ class Ingestor:
             f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}" for c in source.columns
         )
         extract = ", _extract_date" if source.kind == "entity" else ""
-        staging = con.sql(
-            f"SELECT {typed}{last4}{extract}, _source_file, {ids} FROM decided "
-            f"WHERE _status = 'accepted' ORDER BY _seq"
-        ).to_arrow_table()
-        day_of = source.time_column if source.partition_by_day else None
-        staging_write = TableWrite("staging", source.name, staging, partition_day_of=day_of)
-        if kind == "replay":
-            released = con.sql("SELECT _record_id FROM decided WHERE _status <> 'quarantined'").to_arrow_table()
-            from pyiceberg.expressions import In
+        writes = []
 
-            delete = In("_record_id", released["_record_id"].to_pylist()) if released.num_rows else None
-            return [staging_write, TableWrite("quarantine", source.name, None, delete=delete)]
-        raw = con.sql(
-            f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status "
-            f"FROM decided ORDER BY _seq"
-        ).to_arrow_table()
-        quarantine = con.sql(
-            f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, {ids} "
-            f"FROM decided WHERE _status = 'quarantined' ORDER BY _seq"
-        ).to_arrow_table()
-        return [
-            TableWrite("raw", source.name, raw),
-            TableWrite("quarantine", source.name, quarantine),
-            staging_write,
-        ]
+        def write(layer: Layer, rows: int, select: str, day_of: str | None = None) -> None:
+            writes.append(self.lake.write_parquet(con, layer, source.name, select, batch_id, day_of, rows))
+
+        if kind == "ingest":
+            write("raw", sum(totals.values()), f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status FROM decided")
+            write(
+                "quarantine",
+                totals.get("quarantined", 0),
+                f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, {ids} "
+                "FROM decided WHERE _status = 'quarantined'",
+            )
+        write(
+            "staging",
+            totals.get("accepted", 0),
+            f"SELECT {typed}{last4}{extract}, _source_file, {ids} FROM decided WHERE _status = 'accepted'",
+            source.time_column if source.partition_by_day else None,
+        )
+        if kind == "replay" and totals.get("accepted", 0) + totals.get("duplicate", 0):
+            released = con.sql("SELECT _record_id FROM decided WHERE _status <> 'quarantined'").fetchall()
+            delete = In("_record_id", [row[0] for row in released])
+            writes.append(TableWrite("quarantine", source.name, delete=delete))
+        return writes
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -327,25 +316,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _relative_paths(records: pa.Table, root: Path) -> pa.Table:
-    index = records.schema.get_field_index("_source_file")
-    shown = pc.replace_substring(records["_source_file"], str(root) + "/", "", max_replacements=1)
-    return records.set_column(index, "_source_file", shown)
-
-
-def _records_per_file(records: pa.Table) -> dict[str, int]:
-    counts = pc.value_counts(records["_source_file"]).to_pylist()
-    return {item["values"]: item["counts"] for item in counts}
-
-
-def _read_current(con: duckdb.DuckDBPyConnection, lake: Lake, layer: str, name: str) -> pa.Table:
-    files = lake.data_files(layer, name, lake.snapshot_for(layer, name))
-    if not files:
-        return lake.arrow_schema(layer, name).empty_table()
-    listed = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-    return con.sql(f"SELECT * EXCLUDE (_reasons, _batch_id) FROM read_parquet({listed})").to_arrow_table()
 
 
 def _crash_point(name: str) -> None:

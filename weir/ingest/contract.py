@@ -54,19 +54,25 @@ class Contract:
 
     # -- typed values ------------------------------------------------------------
     def typed_sql(self, column: ColumnConfig, text: str | None = None) -> str:
-        """The typed value of ``column`` from its text (null when it does not cast)."""
-        v = f"nullif(trim({text or ident(column.name)}), '')"
+        """The typed value of ``column`` from its text (null when it does not cast).
+
+        Casts tolerate surrounding blanks, so no trim runs on the hot path.
+        """
+        v = f"nullif({text or ident(column.name)}, '')"
         match column.type:
             case "string":
                 return v
             case "int":
-                return f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS BIGINT) END"
+                return (
+                    f"CASE WHEN regexp_full_match({v}, '\\s*[+-]?[0-9]{{1,18}}\\s*') "
+                    f"THEN TRY_CAST({v} AS BIGINT) END"
+                )
             case "float":
                 return f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
             case "bool":
                 return (
-                    f"CASE WHEN lower({v}) IN ('true', 't', '1', 'yes') THEN true "
-                    f"WHEN lower({v}) IN ('false', 'f', '0', 'no') THEN false END"
+                    f"CASE WHEN lower(trim({v})) IN ('true', 't', '1', 'yes') THEN true "
+                    f"WHEN lower(trim({v})) IN ('false', 'f', '0', 'no') THEN false END"
                 )
             case "epoch":
                 return (
@@ -74,94 +80,101 @@ class Contract:
                     f"THEN to_timestamp(TRY_CAST({v} AS DOUBLE)) END"
                 )
             case "date":
-                return f"TRY_STRPTIME({v}, '%Y-%m-%d')::DATE"
+                return f"TRY_STRPTIME(trim({v}), '%Y-%m-%d')::DATE"
         raise AssertionError(column.type)
 
     # -- the checked batch ---------------------------------------------------------
     def checked_sql(self, relation: str, now_epoch: float, carry: tuple[str, ...] = ()) -> str:
-        """Typed columns, the text ones kept as ``<name>__text``, and ``_reasons``."""
+        """Typed columns, the text ones kept as ``<name>__text``, and ``_reasons``.
+
+        The reasons list is built only for records that break a check: the
+        common case (a valid record) costs one boolean expression.
+        """
         typed = ", ".join(
             f"{self.typed_sql(c)} AS {ident(c.name)}, {ident(c.name)} AS {ident(c.name + '__text')}"
             for c in self.source.columns
         )
-        others = ", ".join(
-            ident(name)
-            for name in (*self._passthrough(), *carry)
-        )
-        reasons = []
+        others = ", ".join(ident(name) for name in (*self._passthrough(), *carry))
+        checks: list[tuple[str, str]] = []
         for column in self.source.columns:
-            reasons.extend(self._column_reasons(column, now_epoch))
+            checks.extend(self._column_checks(column, now_epoch))
         for rule in self.source.rules:
             message = rule.message or f"failed: {rule.check}"
-            reasons.append(f"CASE WHEN ({rule.check}) IS FALSE THEN {lit(f'rule {rule.name}: {message}')} END")
+            checks.append((f"({rule.check}) IS FALSE", lit(f"rule {rule.name}: {message}")))
         if self.source.kind == "entity":
             typed += f", {EXTRACT_DATE_SQL} AS _extract_date"
-            reasons.append(
-                "CASE WHEN _extract_date IS NULL THEN "
-                + lit("file name carries no extract date: name entity extracts like products_YYYY-MM-DD.csv")
-                + " END"
-            )
-        listed = ", ".join(reasons) if reasons else "NULL"
+            checks.append((
+                "_extract_date IS NULL",
+                lit("file name carries no extract date: name entity extracts like products_YYYY-MM-DD.csv"),
+            ))
         fills = self.key_fill_sql()
         star = "*" if not fills else "* REPLACE (" + ", ".join(
             f"{expr} AS {ident(name)}" for name, expr in fills.items()
         ) + ")"
-        return (
-            f"WITH typed AS (SELECT {typed}, {others} FROM {relation}) "
-            f"SELECT {star}, CASE WHEN _problem IS NOT NULL THEN [_problem] "
-            f"ELSE list_filter([{listed}], lambda r: r IS NOT NULL) END AS _reasons FROM typed"
-        )
+        if checks:
+            broken = " OR ".join(f"({condition})" for condition, _ in checks)
+            listed = ", ".join(f"CASE WHEN {condition} THEN {message} END" for condition, message in checks)
+            reasons = (
+                f"CASE WHEN _problem IS NOT NULL THEN [_problem] "
+                f"WHEN NOT coalesce({broken}, false) THEN []::VARCHAR[] "
+                f"ELSE list_filter([{listed}], lambda r: r IS NOT NULL) END"
+            )
+        else:
+            reasons = "CASE WHEN _problem IS NOT NULL THEN [_problem] ELSE []::VARCHAR[] END"
+        return f"WITH typed AS (SELECT {typed}, {others} FROM {relation}) SELECT {star}, {reasons} AS _reasons FROM typed"
 
     def _passthrough(self) -> list[str]:
         extra = [f"{c.name}_last4" for c in self.source.columns if c.classification == "pci"]
         return [*extra, "_raw", "_problem", "_source_file", "_offset", "_seq"]
 
-    def _column_reasons(self, column: ColumnConfig, now_epoch: float) -> list[str]:
+    def _column_checks(self, column: ColumnConfig, now_epoch: float) -> list[tuple[str, str]]:
+        """(condition that is true when the check fails, the reason it gives) per check."""
         name = column.name
         value = ident(name)
         text = ident(name + "__text")
         withheld = column.classification is not None
-        shown = lit("(value withheld: " + str(column.classification) + ")") if withheld else (
-            f"'''' || left({text}, 60) || ''''"
+        shown = (
+            lit(f"(value withheld: {column.classification})") if withheld else f"chr(39) || left({text}, 60) || chr(39)"
         )
-        out = []
-        if not column.nullable:
-            out.append(f"CASE WHEN nullif(trim({text}), '') IS NULL THEN {lit(name + ': missing (required)')} END")
-        if column.type != "string":
-            out.append(
-                f"CASE WHEN nullif(trim({text}), '') IS NOT NULL AND {value} IS NULL "
-                f"THEN {lit(name + ': ')} || {shown} || {lit(' is not ' + _ARTICLE[column.type])} END"
-            )
-        number = f"epoch({value})" if column.type == "epoch" else value
         shown_value = lit("(value withheld)") if withheld else f"CAST({value} AS VARCHAR)"
+        out: list[tuple[str, str]] = []
+        if not column.nullable:
+            blank = f"length(trim({text})) = 0" if column.type == "string" else f"{text} = ''"
+            out.append((f"{text} IS NULL OR {blank}", lit(f"{name}: missing (required)")))
+        if column.type != "string":
+            out.append((
+                f"{value} IS NULL AND {text} IS NOT NULL AND trim({text}) <> ''",
+                f"{lit(name + ': ')} || {shown} || {lit(' is not ' + _ARTICLE[column.type])}",
+            ))
+        number = f"epoch({value})" if column.type == "epoch" else value
         if column.min is not None:
-            out.append(
-                f"CASE WHEN {number} < {column.min!r} THEN {lit(name + ': ')} || {shown_value} "
-                f"|| {lit(f' is below the minimum {_num(column.min)}')} END"
-            )
+            out.append((
+                f"{number} < {column.min!r}",
+                f"{lit(name + ': ')} || {shown_value} || {lit(f' is below the minimum {_num(column.min)}')}",
+            ))
         if column.max is not None:
-            out.append(
-                f"CASE WHEN {number} > {column.max!r} THEN {lit(name + ': ')} || {shown_value} "
-                f"|| {lit(f' is above the maximum {_num(column.max)}')} END"
-            )
+            out.append((
+                f"{number} > {column.max!r}",
+                f"{lit(name + ': ')} || {shown_value} || {lit(f' is above the maximum {_num(column.max)}')}",
+            ))
         if column.enum is not None:
             allowed = ", ".join(lit(v) for v in column.enum)
-            out.append(
-                f"CASE WHEN {value} NOT IN ({allowed}) THEN {lit(name + ': ')} || {shown} "
-                f"|| {lit(' is not one of ' + ', '.join(column.enum))} END"
-            )
+            out.append((
+                f"{value} NOT IN ({allowed})",
+                f"{lit(name + ': ')} || {shown} || {lit(' is not one of ' + ', '.join(column.enum))}",
+            ))
         if column.regex is not None:
-            out.append(
-                f"CASE WHEN NOT regexp_full_match({value}, {lit(column.regex)}) THEN {lit(name + ': ')} "
-                f"|| {shown} || {lit(' does not match ' + column.regex)} END"
-            )
+            out.append((
+                f"NOT regexp_full_match({value}, {lit(column.regex)})",
+                f"{lit(name + ': ')} || {shown} || {lit(' does not match ' + column.regex)}",
+            ))
         if column.not_future:
             limit = now_epoch + FUTURE_TOLERANCE_SECONDS
             moment = f"epoch({value})" if column.type == "epoch" else f"epoch({value}::TIMESTAMP)"
-            out.append(
-                f"CASE WHEN {moment} > {limit!r} THEN {lit(name + ': ')} || CAST({value} AS VARCHAR) "
-                f"|| {lit(' is in the future')} END"
-            )
+            out.append((
+                f"{moment} > {limit!r}",
+                f"{lit(name + ': ')} || CAST({value} AS VARCHAR) || {lit(' is in the future')}",
+            ))
         return out
 
     # -- identity ------------------------------------------------------------------

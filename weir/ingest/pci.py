@@ -10,15 +10,21 @@ written: raw, quarantine, staging and logs only ever see tokens.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
-CARD_CANDIDATE = r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])"
-_CARD_RE = re.compile(CARD_CANDIDATE)
+# A run of digit groups joined by single spaces or dashes: a card may sit inside one,
+# next to other digits (an expiry "12/25", a quantity), so each run is searched group-wise.
+_DIGIT_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
+# What DuckDB looks for before a value reaches Python: 13 or more digits, maybe grouped.
+SUSPECT = r"[0-9](?:[ -]?[0-9]){12,}"
 _BLOCK = 64  # SHA-256 block size, for HMAC
 
 
@@ -28,7 +34,9 @@ class PaymentTokenizer:
     def __init__(self, key: bytes) -> None:
         if len(key) < 32:
             raise ValueError("the tokenisation key must be at least 32 bytes")
-        padded = key.ljust(_BLOCK, b"\0") if len(key) <= _BLOCK else key
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()  # HMAC hashes a key longer than the block
+        padded = key.ljust(_BLOCK, b"\0")
         self._inner = bytes(b ^ 0x36 for b in padded).hex()
         self._outer = bytes(b ^ 0x5C for b in padded).hex()
 
@@ -51,6 +59,18 @@ class PaymentTokenizer:
         mac = f"sha256(unhex('{self._outer}') || {inner})"
         return f"CASE WHEN \"{column}\" IS NOT NULL THEN 'tok_' || left({mac}, 32) END"
 
+    def protect_sql(self, columns: list[str]) -> Callable[[str], str]:
+        """Wraps a SELECT so its card columns come out as tokens plus ``<column>_last4``."""
+
+        def protect(select: str) -> str:
+            if not columns:
+                return select
+            tokens = ", ".join(f'{self.token_sql(c)} AS "{c}"' for c in columns)
+            last4 = ", ".join(f'{self.last4_sql(c)} AS "{c}_last4"' for c in columns)
+            return f"SELECT * REPLACE ({tokens}), {last4} FROM ({select})"
+
+        return protect
+
     @staticmethod
     def last4_sql(column: str) -> str:
         digits = f"regexp_replace(\"{column}\", '[^0-9]', '', 'g')"
@@ -70,24 +90,57 @@ def luhn_valid(digits: str) -> bool:
 
 
 def redact_cards(text: str) -> str:
-    """``text`` with every Luhn-valid card number replaced by ``[card ****NNNN]``."""
+    """``text`` with every Luhn-valid card number replaced by ``[card ****NNNN]``.
 
-    def replace(match: re.Match[str]) -> str:
-        digits = re.sub(r"[^0-9]", "", match.group(0))
-        return f"[card ****{digits[-4:]}]" if luhn_valid(digits) else match.group(0)
+    A card is 13 to 19 digits, written whole or in groups joined by single spaces or
+    dashes; within a longer run of groups, the longest Luhn-valid stretch of whole groups
+    is taken, from the left.
+    """
+    return _DIGIT_RUN.sub(lambda match: _redact_run(match.group(0)), text)
 
-    return _CARD_RE.sub(replace, text)
+
+def _redact_run(run: str) -> str:
+    groups = [(m.start(), m.end()) for m in _GROUP.finditer(run)]
+    out, done, first = [], 0, 0
+    while first < len(groups):
+        found, digits = None, ""
+        for last in range(first, len(groups)):
+            digits += run[groups[last][0] : groups[last][1]]
+            if len(digits) > 19:
+                break
+            if len(digits) >= 13 and luhn_valid(digits):
+                found = last, digits  # go on: the longest valid stretch wins
+        if found is None:
+            first += 1
+            continue
+        last, digits = found
+        out += [run[done : groups[first][0]], f"[card ****{digits[-4:]}]"]
+        done = groups[last][1]
+        first = last + 1
+    return "".join(out) + run[done:]
 
 
-def redact_cards_in(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Vectorised filter, Python only on the few values that hold a long run of digits."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if len(array) == 0:
-        return array
-    suspect = pc.fill_null(pc.match_substring_regex(array, r"[0-9](?:[ -]?[0-9]){12,18}"), False)
-    if not pc.any(suspect).as_py():
-        return array
-    values = array.to_pylist()
-    for index in pc.indices_nonzero(suspect).to_pylist():
-        values[index] = redact_cards(values[index])
-    return pa.array(values, pa.string())
+def redact_cards_in_table(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> int:
+    """Redact card numbers in free-text ``columns`` of a DuckDB table; returns values changed.
+
+    DuckDB finds the few values holding a long run of digits; only those reach Python.
+    """
+    changed = 0
+    for column in columns:
+        suspects = con.execute(
+            f'SELECT rowid, "{column}" FROM {table} WHERE regexp_matches("{column}", ?)', [SUSPECT]
+        ).fetchall()
+        fixes = [(rid, redact_cards(text)) for rid, text in suspects]
+        fixes = [(rid, text) for (rid, text), (_, old) in zip(fixes, suspects, strict=True) if text != old]
+        if not fixes:
+            continue
+        con.register("weir_redactions", pa.table({"rid": [r for r, _ in fixes], "text": [t for _, t in fixes]}))
+        try:
+            con.execute(
+                f'UPDATE {table} SET "{column}" = weir_redactions.text FROM weir_redactions '
+                f"WHERE {table}.rowid = weir_redactions.rid"
+            )
+        finally:
+            con.unregister("weir_redactions")
+        changed += len(fixes)
+    return changed

@@ -1,12 +1,16 @@
-"""Read a batch's files into one table of text values, losing no record.
+"""Read a batch's files into one DuckDB table of text values, losing no record.
 
-Every reader returns the same shape: one string column per contract field,
-plus ``_raw`` (the record as it arrived, when it could not be split into
-fields), ``_problem`` (why the reader could not take it, or null),
-``_source_file`` and ``_offset`` (line number for line formats, position for
-the others). A malformed line, an unknown field or a file whose header does
-not match the contract becomes a record with a ``_problem`` — never a crash,
-never a silent drop. Values stay text here; the contract casts them.
+Every reader fills the same table (``records_columns``): one text column per
+contract field, ``<field>_last4`` for card columns, ``_raw`` (the record as it
+arrived when it could not be split into fields), ``_problem`` (why the reader
+could not take it, or null), ``_source_file`` and ``_offset`` (line number for
+line formats, position for the others). A malformed line, an unknown field or
+a file whose header does not match the contract becomes a record with a
+``_problem`` — never a crash, never a silent drop. Values stay text; the
+contract casts them.
+
+Card numbers are tokenised as the rows are inserted (``protect``), so no
+table, file or log ever holds them in clear.
 """
 
 from __future__ import annotations
@@ -15,92 +19,65 @@ import csv
 import difflib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from weir.ingest.contract import ident, lit
 from weir.project.config import SourceConfig
 
-META_COLUMNS = ("_raw", "_problem", "_source_file", "_offset")
+Protect = Callable[[str], str]
+TABLE = "weir_incoming"
+
+
+def records_columns(source: SourceConfig) -> list[tuple[str, str]]:
+    columns = [(name, "VARCHAR") for name in source.column_names]
+    columns += [(f"{c.name}_last4", "VARCHAR") for c in source.columns if c.classification == "pci"]
+    columns += [("_raw", "VARCHAR"), ("_problem", "VARCHAR"), ("_source_file", "VARCHAR"), ("_offset", "BIGINT")]
+    return columns
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    source: SourceConfig,
+    files: Sequence[Path],
+    protect: Protect = lambda select: select,
+) -> str:
+    """Fill a fresh ``weir_incoming`` table with every record of ``files``; returns its name."""
+    columns = ", ".join(f"{ident(name)} {kind}" for name, kind in records_columns(source))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} ({columns})")
+    readers = {"csv": _load_csv, "jsonl": _load_jsonl, "json": _load_json_array, "xml": _load_xml, "parquet": _load_parquet}
+    if files:
+        readers[source.format](con, source, list(files), protect)
+    return TABLE
 
 
 def read_files(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: Sequence[Path]) -> pa.Table:
-    """All records of ``files`` (read in the given order) as one text table."""
-    readers = {
-        "csv": _read_csv,
-        "jsonl": _read_jsonl,
-        "json": _read_json_array,
-        "xml": _read_xml,
-        "parquet": _read_parquet,
-    }
-    if not files:
-        return empty_records(source)
-    parts = readers[source.format](con, source, list(files))
-    order = {str(path): i for i, path in enumerate(files)}
-    tables = [conform(source, part) for part in parts if part.num_rows]
-    if not tables:
-        return empty_records(source)
-    combined = pa.concat_tables(tables)
-    if len(tables) > 1:
-        file_rank = pa.array([order.get(f, len(order)) for f in combined["_source_file"].to_pylist()])
-        combined = combined.append_column("_rank", file_rank).sort_by(
-            [("_rank", "ascending"), ("_offset", "ascending")]
-        ).drop_columns(["_rank"])
-    return combined
+    """The records of ``files`` as an Arrow table (unprotected): for inspection and tests."""
+    load_files(con, source, files)
+    return con.sql(f"SELECT * FROM {TABLE} ORDER BY rowid").to_arrow_table()
 
 
-def records_schema(source: SourceConfig) -> pa.Schema:
-    fields = [pa.field(name, pa.string()) for name in source.column_names]
-    fields += [
-        pa.field("_raw", pa.string()),
-        pa.field("_problem", pa.string()),
-        pa.field("_source_file", pa.string()),
-        pa.field("_offset", pa.int64()),
-    ]
-    return pa.schema(fields)
-
-
-def empty_records(source: SourceConfig) -> pa.Table:
-    return records_schema(source).empty_table()
-
-
-def conform(source: SourceConfig, table: pa.Table) -> pa.Table:
-    """Give ``table`` exactly the records schema: missing columns null, all text."""
-    schema = records_schema(source)
-    columns = []
-    for field in schema:
-        if field.name in table.column_names:
-            column = table[field.name]
-            if column.type != field.type:
-                column = pc.cast(column, field.type)
-            columns.append(column)
-        else:
-            columns.append(pa.nulls(table.num_rows, field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+def _insert(con: duckdb.DuckDBPyConnection, select: str, params: list[object] | None = None) -> None:
+    con.execute(f"INSERT INTO {TABLE} BY NAME {select}", params or [])
 
 
 # -- CSV ----------------------------------------------------------------------------
-def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path]) -> list[pa.Table]:
+def _load_csv(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     expected = source.column_names
-    by_header: dict[tuple[str, ...], list[Path]] = {}
-    parts: list[pa.Table] = []
+    groups: dict[tuple[str, ...], list[Path]] = {}
     for path in files:
         header = _csv_header(path, source)
         if header is None:
-            parts.append(_undecodable(path, source.csv.encoding))
-            continue
-        by_header.setdefault(header, []).append(path)
-    for header, group in by_header.items():
-        if not header:
-            continue  # an empty file holds no records
-        problem = _header_problem(list(header), expected)
-        parts.extend(_scan_csv(con, source, group, list(header), problem))
-    return parts
+            _insert_lines(con, _undecodable(path, source.csv.encoding))
+        elif header:  # an empty file holds no records
+            groups.setdefault(header, []).append(path)
+    for header, group in groups.items():
+        _scan_csv(con, source, group, list(header), _header_problem(list(header), expected), protect)
 
 
 def _csv_header(path: Path, source: SourceConfig) -> tuple[str, ...] | None:
@@ -142,71 +119,57 @@ def _scan_csv(
     files: list[Path],
     header: list[str],
     problem: str | None,
-) -> list[pa.Table]:
-    columns = {name: "VARCHAR" for name in header}
-    names = [str(p) for p in files]
+    protect: Protect,
+) -> None:
     options = source.csv
-    relation = con.sql(
-        "SELECT * FROM read_csv(?, columns = ?, header = true, auto_detect = false, "
-        "delim = ?, quote = ?, escape = ?, encoding = ?, strict_mode = true, "
-        "store_rejects = true, rejects_scan = 'weir_reject_scans', rejects_table = 'weir_rejects', "
-        "filename = '_source_file', parallel = true)",
-        params=[names, columns, options.delimiter, options.quote, options.quote,
-                options.encoding.replace("-", "_") if options.encoding != "utf-8" else "utf-8"],
+    encoding = "utf-8" if options.encoding == "utf-8" else options.encoding.replace("-", "_")
+    scan = (
+        "read_csv(?, columns = ?, header = true, auto_detect = false, delim = ?, quote = ?, escape = ?, "
+        "encoding = ?, strict_mode = true, store_rejects = true, rejects_scan = 'weir_reject_scans', "
+        "rejects_table = 'weir_rejects', filename = '_source_file')"
     )
-    table = relation.to_arrow_table()
-    rejects = con.sql(
+    params: list[object] = [[str(p) for p in files], {name: "VARCHAR" for name in header},
+                            options.delimiter, options.quote, options.quote, encoding]
+    if problem is None:
+        _insert(con, protect(f"SELECT * FROM {scan}"), params)
+    else:
+        # the fields do not map onto the contract: keep each record whole, as JSON text
+        as_json = "to_json(struct_pack(" + ", ".join(f"{ident(h)} := {ident(h)}" for h in header) + "))::VARCHAR"
+        _insert(con, f"SELECT {as_json} AS _raw, {lit(problem)} AS _problem, _source_file FROM {scan}", params)
+    _insert(
+        con,
         # DuckDB may report several errors for one line: the line is one record, keep the first
         "SELECT DISTINCT ON (s.file_path, e.line) s.file_path AS _source_file, e.line::BIGINT AS _offset, "
-        "e.csv_line AS _raw, lower(e.error_type::VARCHAR) AS kind, e.error_message AS message "
+        "e.csv_line AS _raw, 'malformed CSV line (' || lower(e.error_type::VARCHAR) || '): ' "
+        "|| e.error_message AS _problem "
         "FROM weir_rejects e JOIN weir_reject_scans s USING (scan_id, file_id) "
-        "ORDER BY s.file_path, e.line, e.column_idx"
-    ).to_arrow_table()
-    con.execute("DROP TABLE IF EXISTS weir_rejects; DROP TABLE IF EXISTS weir_reject_scans")
-    table = _with_line_numbers(table, rejects)
-    if problem is not None:
-        raw = _rows_as_json(table, header)
-        table = table.append_column("_raw", raw).append_column(
-            "_problem", pa.array([problem] * table.num_rows, pa.string())
-        )
-    reject_part = pa.table(
-        {
-            "_source_file": rejects["_source_file"],
-            "_offset": rejects["_offset"],
-            "_raw": rejects["_raw"],
-            "_problem": pc.binary_join_element_wise(
-                "malformed CSV line (", rejects["kind"], "): ", rejects["message"], ""
-            ),
-        }
+        "ORDER BY s.file_path, e.line, e.column_idx",
     )
-    return [table, reject_part]
+    con.execute("DROP TABLE IF EXISTS weir_rejects; DROP TABLE IF EXISTS weir_reject_scans")
+    _number_csv_lines(con)
 
 
-def _with_line_numbers(table: pa.Table, rejects: pa.Table) -> pa.Table:
-    """Give each parsed record its line number, stepping over the rejected lines."""
-    n = table.num_rows
-    offsets = np.empty(n, dtype=np.int64)
-    files = table["_source_file"].to_numpy(zero_copy_only=False)
-    reject_files = rejects["_source_file"].to_numpy(zero_copy_only=False)
-    reject_lines = rejects["_offset"].to_numpy(zero_copy_only=False)
-    if n:
-        starts = np.flatnonzero(np.r_[True, files[1:] != files[:-1]])
-        ends = np.r_[starts[1:], n]
-        for start, end in zip(starts, ends, strict=True):
-            count = end - start
-            skipped = np.sort(reject_lines[reject_files == files[start]])
-            lines = np.arange(2, count + len(skipped) + 2, dtype=np.int64)
-            if len(skipped):
-                lines = np.setdiff1d(lines, skipped, assume_unique=True)
-            offsets[start:end] = lines[:count]
-    return table.append_column("_offset", pa.array(offsets))
+def _number_csv_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """Give parsed records their line number, stepping over the rejected lines of their file.
 
-
-def _rows_as_json(table: pa.Table, header: list[str]) -> pa.Array:
-    columns = [table[name].to_pylist() for name in header]
-    return pa.array(
-        [json.dumps(dict(zip(header, values, strict=True))) for values in zip(*columns, strict=True)],
-        pa.string(),
+    Records of a file sit in consecutive rows in file order; the k-th parsed
+    record is on line k + 1 (after the header) plus the number of rejected
+    lines before it. A rejected line at position i (1-based among the file's
+    rejects) on line L has L - i - 1 parsed records before it.
+    """
+    con.execute(
+        f"""UPDATE {TABLE} SET _offset = numbered.line FROM (
+            WITH parsed AS (
+                SELECT rowid AS rid, _source_file,
+                       rowid - min(rowid) OVER (PARTITION BY _source_file) + 1 AS k
+                FROM {TABLE} WHERE _offset IS NULL),
+            gaps AS (
+                SELECT _source_file, _offset - row_number() OVER (PARTITION BY _source_file ORDER BY _offset) - 1 AS before,
+                       row_number() OVER (PARTITION BY _source_file ORDER BY _offset) AS skipped
+                FROM {TABLE} WHERE _problem LIKE 'malformed CSV line%')
+            SELECT parsed.rid, parsed.k + 1 + coalesce(gaps.skipped, 0) AS line
+            FROM parsed ASOF LEFT JOIN gaps ON parsed._source_file = gaps._source_file AND parsed.k > gaps.before
+        ) AS numbered WHERE {TABLE}.rowid = numbered.rid"""
     )
 
 
@@ -214,10 +177,7 @@ def _undecodable(path: Path, encoding: str) -> pa.Table:
     """A file that is not in its declared encoding: every line kept, each quarantined."""
     lines = path.read_bytes().splitlines()
     body = [line.decode(encoding, errors="replace") for line in lines[1:] if line.strip()]
-    problem = (
-        f"file is not valid {encoding}: re-export it as {encoding} "
-        "or set csv: {encoding: ...} in the source"
-    )
+    problem = f"file is not valid {encoding}: re-export it as {encoding} or set csv: {{encoding: ...}} in the source"
     return pa.table(
         {
             "_raw": pa.array(body, pa.string()),
@@ -228,43 +188,45 @@ def _undecodable(path: Path, encoding: str) -> pa.Table:
     )
 
 
-# -- JSON lines -------------------------------------------------------------------------
-def _read_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path]) -> list[pa.Table]:
+def _insert_lines(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    con.register("weir_lines", table)
+    try:
+        _insert(con, "SELECT * FROM weir_lines")
+    finally:
+        con.unregister("weir_lines")
+
+
+# -- JSON (lines, arrays, and XML records turned into JSON) ---------------------------------
+def _load_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     readable = [str(path) for path in files if _is_utf8(path)]
-    parts = [_undecodable_jsonl(con, source, path) for path in files if str(path) not in readable]
     if readable:
-        parts.append(_json_objects(con, source, _jsonl_lines_sql(), [readable]))
-    return parts
+        lines = (
+            "SELECT filename AS _source_file, line_number AS _offset, rtrim(line, chr(13)) AS _raw "
+            "FROM (SELECT filename, unnest(lines) AS line, generate_subscripts(lines, 1) AS line_number "
+            "      FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text(?))) "
+            "WHERE trim(line) <> ''"
+        )
+        _insert_json(con, source, lines, [readable], protect)
+    for path in files:
+        if str(path) not in readable:
+            _load_undecodable_jsonl(con, source, path, protect)
 
 
-def _jsonl_lines_sql() -> str:
-    return (
-        "SELECT filename AS _source_file, line_number AS _offset, rtrim(line, chr(13)) AS _raw "
-        "FROM (SELECT filename, unnest(lines) AS line, generate_subscripts(lines, 1) AS line_number "
-        "      FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text(?))) "
-        "WHERE trim(line) <> ''"
-    )
-
-
-def _json_objects(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, lines_sql: str, params: list[object]
-) -> pa.Table:
-    """Split JSON texts in ``_raw`` into contract fields, vectorised in DuckDB."""
+def _insert_json(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, lines_sql: str, params: list[object], protect: Protect
+) -> None:
+    """Split JSON texts (``_raw``) into contract fields, vectorised in DuckDB."""
     names = source.column_names
-    paths = [f'$."{name}"' for name in names]
-    known = "[" + ", ".join(f"'{name}'" for name in names) + "]"
-    fields = ", ".join(f"CASE WHEN ok THEN v[{i + 1}] END AS \"{name}\"" for i, name in enumerate(names))
-    sql = f"""
+    known = "[" + ", ".join(lit(name) for name in names) + "]"
+    fields = ", ".join(f"CASE WHEN ok THEN v[{i + 1}] END AS {ident(name)}" for i, name in enumerate(names))
+    split = f"""
         WITH lines AS ({lines_sql}),
-        parsed AS (
-            SELECT *, json_valid(_raw) AND json_type(_raw) = 'OBJECT' AS ok FROM lines
-        ),
+        parsed AS (SELECT *, json_valid(_raw) AND json_type(_raw) = 'OBJECT' AS ok FROM lines),
         split AS (
             SELECT *,
                 CASE WHEN ok THEN json_extract_string(_raw, ?) END AS v,
                 CASE WHEN ok THEN list_filter(json_keys(_raw), lambda k: NOT list_contains({known}, k)) END AS unknown
-            FROM parsed
-        )
+            FROM parsed)
         SELECT {fields},
             CASE WHEN ok AND len(unknown) = 0 THEN NULL ELSE _raw END AS _raw,
             CASE
@@ -275,9 +237,9 @@ def _json_objects(
                     || ': add it to the contract or drop it from the export'
             END AS _problem,
             _source_file, _offset
-        FROM split
-    """
-    return con.sql(sql, params=[*params, paths]).to_arrow_table()
+        FROM split"""
+    paths = [f'$."{name}"' for name in names]
+    _insert(con, protect(split), [*params, paths])
 
 
 def _is_utf8(path: Path) -> bool:
@@ -288,63 +250,59 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def _undecodable_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path) -> pa.Table:
+def _load_undecodable_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, protect: Protect) -> None:
     """A JSON-lines file with bytes that are not UTF-8: good lines parsed, bad ones flagged."""
     numbered = [(i + 1, line) for i, line in enumerate(path.read_bytes().splitlines()) if line.strip()]
-    texts, broken = [], []
-    for _, line in numbered:
+    good, bad = [], []
+    for number, line in numbered:
         try:
-            texts.append(line.decode("utf-8"))
-            broken.append(False)
+            good.append((number, line.decode("utf-8")))
         except UnicodeDecodeError:
-            texts.append(line.decode("utf-8", errors="replace"))
-            broken.append(True)
-    lines = pa.table(
+            bad.append((number, line.decode("utf-8", errors="replace")))
+    _register_json(con, source, path, good, protect)
+    _insert_lines(
+        con,
+        pa.table(
+            {
+                "_raw": pa.array([text for _, text in bad], pa.string()),
+                "_problem": pa.array(["line is not valid UTF-8: re-export the file as UTF-8"] * len(bad), pa.string()),
+                "_source_file": pa.array([str(path)] * len(bad), pa.string()),
+                "_offset": pa.array([n for n, _ in bad], pa.int64()),
+            }
+        ),
+    )
+
+
+def _register_json(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, texts: list[tuple[int, str]], protect: Protect
+) -> None:
+    if not texts:
+        return
+    table = pa.table(
         {
             "_source_file": [str(path)] * len(texts),
-            "_offset": pa.array([i for i, _ in numbered], pa.int64()),
-            "_raw": pa.array(texts, pa.string()),
+            "_offset": pa.array([n for n, _ in texts], pa.int64()),
+            "_raw": pa.array([t for _, t in texts], pa.string()),
         }
     )
-    con.register("weir_lines", lines)
+    con.register("weir_json_texts", table)
     try:
-        table = _json_objects(con, source, "SELECT * FROM weir_lines", [])
+        _insert_json(con, source, "SELECT * FROM weir_json_texts", [], protect)
     finally:
-        con.unregister("weir_lines")
-    problem = pa.array(
-        ["line is not valid UTF-8: re-export the file as UTF-8" if b else None for b in broken], pa.string()
-    )
-    merged = pc.coalesce(problem, table["_problem"])
-    raw = pc.if_else(pa.array(broken), lines["_raw"], table["_raw"])
-    table = table.set_column(table.schema.get_field_index("_problem"), "_problem", merged)
-    return table.set_column(table.schema.get_field_index("_raw"), "_raw", raw)
+        con.unregister("weir_json_texts")
 
 
-# -- JSON arrays -------------------------------------------------------------------------
-def _read_json_array(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path]) -> list[pa.Table]:
-    texts, offsets, names = [], [], []
-    parts = []
+def _load_json_array(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     for path in files:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            parts.append(_whole_file_problem(path, f"malformed JSON file: {exc}; fix the export"))
+            _insert_lines(con, _whole_file_problem(path, f"malformed JSON file: {exc}; fix the export"))
             continue
         if not isinstance(document, list):
-            parts.append(_whole_file_problem(path, "expected a JSON array of records at the top level"))
+            _insert_lines(con, _whole_file_problem(path, "expected a JSON array of records at the top level"))
             continue
-        for index, element in enumerate(document):
-            texts.append(json.dumps(element))
-            offsets.append(index)
-            names.append(str(path))
-    if texts:
-        elements = pa.table({"_source_file": names, "_offset": pa.array(offsets, pa.int64()), "_raw": texts})
-        con.register("weir_json_elements", elements)
-        try:
-            parts.append(_json_objects(con, source, "SELECT * FROM weir_json_elements", []))
-        finally:
-            con.unregister("weir_json_elements")
-    return parts
+        _register_json(con, source, path, [(i, json.dumps(e)) for i, e in enumerate(document)], protect)
 
 
 def _whole_file_problem(path: Path, problem: str) -> pa.Table:
@@ -359,37 +317,20 @@ def _whole_file_problem(path: Path, problem: str) -> pa.Table:
     )
 
 
-# -- XML ---------------------------------------------------------------------------------
-def _read_xml(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path]) -> list[pa.Table]:
+def _load_xml(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     from lxml import etree  # an optional dependency: only XML sources need it
 
     assert source.xml is not None
-    tag = source.xml.record_tag
-    parts = []
     for path in files:
-        records: list[dict[str, str | None]] = []
+        records: list[tuple[int, str]] = []
         try:
-            for _, element in etree.iterparse(str(path), events=("end",), tag=tag, huge_tree=True):
-                records.append(_xml_record(element))
+            for _, element in etree.iterparse(str(path), events=("end",), tag=source.xml.record_tag, huge_tree=True):
+                records.append((len(records), json.dumps(_xml_record(element))))
                 element.clear(keep_tail=True)
         except etree.XMLSyntaxError as exc:
-            parts.append(_whole_file_problem(path, f"malformed XML: {exc}; fix the export"))
+            _insert_lines(con, _whole_file_problem(path, f"malformed XML: {exc}; fix the export"))
             continue
-        if records:
-            texts = [json.dumps(r) for r in records]
-            elements = pa.table(
-                {
-                    "_source_file": [str(path)] * len(texts),
-                    "_offset": pa.array(range(len(texts)), pa.int64()),
-                    "_raw": texts,
-                }
-            )
-            con.register("weir_xml_elements", elements)
-            try:
-                parts.append(_json_objects(con, source, "SELECT * FROM weir_xml_elements", []))
-            finally:
-                con.unregister("weir_xml_elements")
-    return parts
+        _register_json(con, source, path, records, protect)
 
 
 def _xml_record(element: object) -> dict[str, str | None]:
@@ -405,32 +346,37 @@ def _xml_record(element: object) -> dict[str, str | None]:
 
 
 # -- Parquet -----------------------------------------------------------------------------
-def _read_parquet(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path]) -> list[pa.Table]:
-    del con
+def _load_parquet(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     expected = source.column_names
-    parts = []
     for path in files:
         try:
             table = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            parts.append(_whole_file_problem(path, f"unreadable Parquet file: {exc}"))
+            _insert_lines(con, _whole_file_problem(path, f"unreadable Parquet file: {exc}"))
             continue
-        unknown = [name for name in table.column_names if name not in expected]
-        columns = {}
-        for name in table.column_names:
-            column = table[name]
-            columns[name] = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-        text = pa.table(columns) if columns else pa.table({})
         n = table.num_rows
+        text = pa.table({
+            name: table[name] if pa.types.is_string(table[name].type) else pc.cast(table[name], pa.string())
+            for name in table.column_names
+        })
+        unknown = [name for name in table.column_names if name not in expected]
         if unknown:
             problem = (
-                "unknown field" + ("s " if len(unknown) > 1 else " ")
-                + ", ".join(f"'{u}'" for u in unknown)
+                "unknown field" + ("s " if len(unknown) > 1 else " ") + ", ".join(f"'{u}'" for u in unknown)
                 + ": add it to the contract or drop it from the export"
             )
-            text = text.append_column("_raw", _rows_as_json(text, text.column_names))
+            raw = pa.array([json.dumps(row) for row in text.to_pylist()], pa.string())
+            text = text.drop_columns(unknown).append_column("_raw", raw)
             text = text.append_column("_problem", pa.array([problem] * n, pa.string()))
         text = text.append_column("_source_file", pa.array([str(path)] * n, pa.string()))
         text = text.append_column("_offset", pa.array(range(n), pa.int64()))
-        parts.append(text.drop_columns([u for u in unknown if u in text.column_names]))
-    return parts
+        con.register("weir_parquet_rows", text)
+        try:
+            select = "SELECT * FROM weir_parquet_rows"
+            _insert(con, protect(select) if _has_pci_columns(source, text) else select)
+        finally:
+            con.unregister("weir_parquet_rows")
+
+
+def _has_pci_columns(source: SourceConfig, table: pa.Table) -> bool:
+    return all(c.name in table.column_names for c in source.columns if c.classification == "pci")

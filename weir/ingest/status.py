@@ -12,6 +12,7 @@ import pyarrow as pa
 from weir.ingest.contract import ident
 from weir.ingest.ledger import BatchRecord, Counts, Ledger
 from weir.lake import Lake
+from weir.lake.catalog import parquet_scan
 from weir.project import ProjectFiles
 
 
@@ -86,10 +87,12 @@ def _newest(lake: Lake, name: str, time_column: str | None) -> datetime | None:
     if not files:
         return None
     with duckdb.connect() as con:
-        value = con.execute(f"SELECT max({ident(time_column)}) FROM read_parquet(?)", [files]).fetchone()
-    if value is None or value[0] is None:
+        # through Arrow: DuckDB's own conversion of a TIMESTAMPTZ to Python needs pytz,
+        # which weir does not depend on
+        result = con.sql(f"SELECT max({ident(time_column)}) FROM {parquet_scan(files)}")
+        moment = result.to_arrow_table().column(0)[0].as_py()
+    if moment is None:
         return None
-    moment = value[0]
     if isinstance(moment, datetime):
         return moment
     return datetime.combine(moment, datetime.min.time()).astimezone()
@@ -107,8 +110,7 @@ def quarantine_summary(lake: Lake, project: ProjectFiles) -> pa.Table:
                 continue
             result = con.execute(
                 "SELECT regexp_replace(reason, '''[^'']*''', '…', 'g') AS reason, count(*) AS records "
-                "FROM (SELECT unnest(_reasons) AS reason FROM read_parquet(?)) GROUP BY 1 ORDER BY 2 DESC",
-                [files],
+                f"FROM (SELECT unnest(_reasons) AS reason FROM {parquet_scan(files)}) GROUP BY 1 ORDER BY 2 DESC"
             ).fetchall()
             rows.extend({"source": name, "reason": reason, "records": n} for reason, n in result)
     return pa.Table.from_pylist(

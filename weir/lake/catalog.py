@@ -16,7 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
 
+import duckdb
 import pyarrow as pa
+from sqlglot import exp
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import BooleanExpression
@@ -34,13 +36,12 @@ BATCH_PROPERTY = "weir.batch_id"
 
 @dataclass(frozen=True)
 class TableWrite:
-    """Rows to append to one table, and what to delete from it, in one batch."""
+    """What one batch does to one table: add data files, delete rows, or both."""
 
     layer: Layer
     name: str
-    rows: pa.Table | None = None
+    files: tuple[str, ...] = ()
     delete: BooleanExpression | None = None
-    partition_day_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,42 @@ class Lake:
         return table
 
     # -- batches ----------------------------------------------------------------
+    def write_parquet(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        layer: Layer,
+        name: str,
+        select: str,
+        batch_id: str,
+        day_of: str | None = None,
+        rows: int | None = None,
+    ) -> TableWrite:
+        """Write the rows of ``select`` as Parquet files in the table's folder (not yet committed).
+
+        DuckDB writes the files in parallel; ``commit`` adds them to the table. A
+        day-partitioned table gets one folder per day of ``day_of``.
+        """
+        schema = con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
+        table = self.ensure(layer, name, schema, day_of)
+        if rows == 0:
+            return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
+        folder = Path(table.location().removeprefix("file://")) / "data" / batch_id
+        folder.mkdir(parents=True, exist_ok=True)
+        options = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}'"
+        if day_of is not None:
+            select = f'SELECT *, CAST("{day_of}" AS DATE) AS _day FROM ({select})'
+            options += ", PARTITION_BY (_day), OVERWRITE_OR_IGNORE"
+        else:
+            options += ", FILE_SIZE_BYTES '512MB'"
+        ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        con.execute("SET preserve_insertion_order = false")  # lets DuckDB write in parallel
+        try:
+            con.execute(f"COPY ({select}) TO '{folder}' ({options})")
+        finally:
+            con.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
+        files = sorted(str(p) for p in folder.rglob("*.parquet"))
+        return TableWrite(layer, name, files=tuple(files))
+
     def commit(
         self,
         batch_id: str,
@@ -120,23 +157,14 @@ class Lake:
         snapshots: dict[str, int] = {}
         summary = {BATCH_PROPERTY: batch_id, **properties}
         for write in writes:
-            if write.rows is None and write.delete is None:
+            if not write.files and write.delete is None:
                 continue
-            if write.rows is not None and write.rows.num_rows == 0 and write.delete is None:
-                # no rows, but the table exists from the source's first batch on
-                self.ensure(write.layer, write.name, write.rows.schema, write.partition_day_of)
-                continue
-            table = (
-                self.ensure(write.layer, write.name, write.rows.schema, write.partition_day_of)
-                if write.rows is not None
-                else self.table(write.layer, write.name)
-            )
+            table = self.table(write.layer, write.name)
             transaction = table.transaction()
             if write.delete is not None:
                 transaction.delete(write.delete, snapshot_properties=summary)
-            if write.rows is not None and write.rows.num_rows:
-                rows = write.rows.select(table.schema().column_names) if _superset(write.rows, table) else write.rows
-                transaction.append(rows, snapshot_properties=summary)
+            if write.files:
+                transaction.add_files(list(write.files), snapshot_properties=summary, check_duplicate_files=False)
             transaction.commit_transaction()
             current = table.refresh().current_snapshot()
             if current is not None:
@@ -205,10 +233,6 @@ class Lake:
         raise NotFoundError(f"no lake table has snapshot {snapshot_id}", "check the id in `weir status`")
 
 
-def _superset(rows: pa.Table, table: Table) -> bool:
-    return set(table.schema().column_names) <= set(rows.column_names)
-
-
 def _ancestry(table: Table) -> Iterable[Snapshot]:
     """The current snapshot and its parents, newest first."""
     snapshot = table.current_snapshot()
@@ -236,6 +260,12 @@ def _info(table: str, snapshot: Snapshot) -> SnapshotInfo:
         batch_id=summary.get(BATCH_PROPERTY),
         summary=summary,
     )
+
+
+def parquet_scan(files: Iterable[str]) -> str:
+    """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns)."""
+    listed = ", ".join(exp.Literal.string(f).sql("duckdb") for f in files)
+    return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
 
 
 def _local_path(uri: str) -> str:

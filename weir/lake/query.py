@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from weir.errors import QueryError
-from weir.lake.catalog import Lake
+from weir.lake.catalog import Lake, parquet_scan
 
 # Functions that read files, other databases, or the engine's own internals.
 _FORBIDDEN_FUNCTION_PREFIXES = ("read_", "parquet_", "duckdb_", "sniff_", "iceberg_", "delta_")
@@ -74,8 +74,7 @@ class LakeReader:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
             view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
             if files:
-                scan = exp.func("read_parquet", exp.array(*[exp.Literal.string(f) for f in files]))
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM {scan.sql('duckdb')}")
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM {parquet_scan(files)}")
             else:
                 empty = self.lake.arrow_schema(layer, name).empty_table()
                 con.register("_weir_empty", empty)

@@ -24,6 +24,15 @@ _NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_NAME, max_length=63)]
 
 
+class FieldProblem(ValueError):
+    """A check across fields that failed because of one of them: the loader points at its line."""
+
+    def __init__(self, field: str, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.fix = fix
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,11 +68,12 @@ class ColumnConfig(_Strict):
     def _checks_fit_type(self) -> ColumnConfig:
         numeric = self.type in ("int", "float", "epoch")
         if (self.min is not None or self.max is not None) and not numeric:
-            raise ValueError(f"min/max apply to int, float and epoch columns, not {self.type}")
+            field = "min" if self.min is not None else "max"
+            raise FieldProblem(field, f"min/max apply to int, float and epoch columns, not {self.type}")
         if self.not_future and self.type not in ("epoch", "date"):
-            raise ValueError("not_future applies to epoch and date columns only")
+            raise FieldProblem("not_future", "not_future applies to epoch and date columns only")
         if self.regex is not None and self.type != "string":
-            raise ValueError("regex applies to string columns only")
+            raise FieldProblem("regex", "regex applies to string columns only")
         return self
 
 
@@ -116,15 +126,26 @@ class SourceConfig(_Strict):
         names = [c.name for c in self.columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"columns declared twice: {', '.join(dupes)}")
+            raise FieldProblem("columns", f"columns declared twice: {', '.join(dupes)}")
         for field, wanted in (("key", self.key), ("time_column", [self.time_column])):
             for name in wanted:
                 if name is not None and name not in names:
-                    raise ValueError(f"{field} names '{name}', which is not a column")
+                    raise FieldProblem(
+                        field, f"names '{name}', which is not a column", f"use one of: {', '.join(names)}"
+                    )
+        for name in self.key:
+            column = self.column(name)
+            if column.nullable and column.type != "string":
+                # a content hash stands in for a missing key, and a hash is text
+                raise FieldProblem(
+                    "key",
+                    f"key column '{name}' may be null, and only a string key can be filled by a content hash",
+                    f"declare '{name}' with nullable: false (or make it a string)",
+                )
         if self.partition_by_day and self.time_column is None:
-            raise ValueError("partition_by_day needs a time_column")
+            raise FieldProblem("partition_by_day", "partition_by_day needs a time_column")
         if self.format == "xml" and self.xml is None:
-            raise ValueError("an xml source needs xml: {record_tag: ...}")
+            raise FieldProblem("format", "an xml source needs xml: {record_tag: ...}")
         return self
 
     def column(self, name: str) -> ColumnConfig:

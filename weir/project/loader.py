@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from weir.errors import ProjectError
-from weir.project.config import ProjectConfig, SourceConfig
+from weir.project.config import FieldProblem, ProjectConfig, SourceConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -99,7 +99,9 @@ def load_model(path: Path, model: type[M], root: Path | None = None) -> M:
 
 def _explain(exc: ValidationError, shown: str, tree: Any, model: type[BaseModel]) -> tuple[str, str]:
     first = exc.errors()[0]
-    loc = tuple(first["loc"])
+    cause = (first.get("ctx") or {}).get("error")
+    # a check across fields names the field it is about, so the error can point at its line
+    loc = (*first["loc"], cause.field) if isinstance(cause, FieldProblem) else tuple(first["loc"])
     field = _dotted(loc)
     line = _line_of(tree, loc)
     where = f"{shown}:{line}" if line else shown
@@ -113,7 +115,8 @@ def _explain(exc: ValidationError, shown: str, tree: Any, model: type[BaseModel]
     if first["type"] == "missing":
         return f"{where}: missing required field '{field}'{suffix}", f"add '{loc[-1]}:'"
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {field}: {message}{suffix}", _fix_for(first)
+    fix = cause.fix if isinstance(cause, FieldProblem) and cause.fix else _fix_for(first)
+    return f"{where}: {field}: {message}{suffix}" if field else f"{where}: {message}{suffix}", fix
 
 
 def _fix_for(error: Any) -> str:

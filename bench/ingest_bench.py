@@ -1,0 +1,82 @@
+"""Ingest throughput of POS CSV files against the floor of a plain DuckDB copy to Parquet.
+
+weir reads, tokenises card numbers, applies the contract, de-duplicates,
+writes raw + quarantine + staging as Iceberg commits and records the batch.
+The floor reads the same files and writes one Parquet file, with no checks.
+Target: >= 1 M rows/s and within 2x of the floor.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+import weir
+from weir.demo.generate import generate
+
+POS_ROWS_PER_DAY_AT_SCALE_1 = 27_400
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().upper()
+    factor = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("KM")) * factor)
+
+
+def _landing(work: Path, rows: int) -> tuple[Path, int]:
+    days = max(1, round(rows / POS_ROWS_PER_DAY_AT_SCALE_1))
+    folder = work / f"landing-{days}d"
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        generate(folder, days=days, scale=1.0, seed=11)
+    return folder / "pos", days
+
+
+def _floor(files: list[str], out: Path) -> float:
+    con = duckdb.connect()
+    started = time.perf_counter()
+    con.execute(f"COPY (SELECT * FROM read_csv(?)) TO '{out}' (FORMAT parquet)", [files])
+    seconds = time.perf_counter() - started
+    con.close()
+    return seconds
+
+
+def _weir(work: Path, pos: Path, label: str) -> tuple[float, int]:
+    root = work / f"project-{label}"
+    shutil.rmtree(root, ignore_errors=True)
+    weir.init_project(root)
+    with weir.Project(root) as project:
+        started = time.perf_counter()
+        [result] = project.ingest(["pos"], path=pos)
+        seconds = time.perf_counter() - started
+    shutil.rmtree(root, ignore_errors=True)
+    return seconds, result.counts.received
+
+
+def run_ingest_bench(work: Path, sizes: str) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    table = Table(title="Ingest: POS CSV → lake (raw + quarantine + staging), 2 cores")
+    for column in ("rows", "files", "floor s", "floor rows/s", "weir s", "weir rows/s", "weir ÷ floor", "target"):
+        table.add_column(column, justify="right")
+    for size in sizes.split(","):
+        rows = _parse_size(size)
+        console.print(f"preparing {size} POS rows…")
+        pos, _days = _landing(work, rows)
+        files = sorted(str(p) for p in pos.glob("*.csv"))
+        floor = _floor(files, work / "floor.parquet")
+        seconds, received = _weir(work, pos, size)
+        ratio = seconds / floor
+        met = received / seconds >= 1_000_000 and ratio <= 2.0
+        table.add_row(
+            f"{received:,}", f"{len(files):,}", f"{floor:.2f}", f"{received / floor:,.0f}",
+            f"{seconds:.2f}", f"{received / seconds:,.0f}", f"{ratio:.2f}×",
+            "met" if met else "missed",
+        )
+    console.print(table)

@@ -1,0 +1,33 @@
+"""weir's benchmarks: each prints a table comparing weir with its floor, side by side in one run.
+
+    make bench                   # everything
+    .venv/bin/python bench/run.py --only ingest --sizes 1M
+
+Figures depend on the machine; the targets are stated beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest_bench import run_ingest_bench  # noqa: E402
+
+BENCHES = {"ingest": run_ingest_bench}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="Run only these benchmarks.")
+    parser.add_argument("--sizes", default="1M,10M", help="POS rows to ingest, comma-separated (e.g. 1M,10M).")
+    parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / ".work", help="Scratch folder (generated files are kept here between runs).")
+    args = parser.parse_args()
+    for name in args.only or sorted(BENCHES):
+        BENCHES[name](args.work, args.sizes)
+
+
+if __name__ == "__main__":
+    main()
