@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -91,13 +92,17 @@ def cli(ctx: click.Context, project: Path | None, debug: bool) -> None:
     """weir — a data platform in a box for retail and e-commerce data teams.
 
     \b
-    Start here:
+    Examples (start here):
       weir init shop --example retail
       weir generate --out shop/landing --days 30
       weir --project shop ingest
       weir --project shop sql "SELECT count(*) FROM staging.pos"
     """
     ctx.obj = Context(project, debug)
+    if not debug:
+        # sqlglot logs a warning when it parses a statement it does not know as a command;
+        # the refusal that follows already says what is wrong, in one line
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
 @cli.command()
@@ -275,7 +280,14 @@ def snapshots(obj: Context, table: str, fmt: OutputFormat) -> None:
 
 @cli.group()
 def quarantine() -> None:
-    """Inspect and replay the records that broke their source's contract."""
+    """Inspect and replay the records that broke their source's contract.
+
+    \b
+    Examples:
+      weir quarantine list
+      weir quarantine show pos --limit 5
+      weir quarantine replay web_traffic
+    """
 
 
 @quarantine.command("list")

@@ -105,7 +105,8 @@ class Ingestor:
                 if not files:
                     return BatchResult(source.name, None, 0, Counts(), time.time() - started)
                 con.execute(
-                    f"CREATE TEMP TABLE weir_held AS SELECT * EXCLUDE (_reasons, _batch_id) FROM {parquet_scan(files)}"
+                    "CREATE TEMP TABLE weir_held AS SELECT * EXCLUDE (_reasons, _batch_id), "
+                    f"_reasons AS _held_reasons, _batch_id AS _held_batch FROM {parquet_scan(files)}"
                 )
                 held = con.execute("SELECT count(*) FROM weir_held").fetchone()
                 self.progress(source.name, f"replaying {held[0] if held else 0} record(s)")
@@ -178,7 +179,7 @@ class Ingestor:
     ) -> BatchResult:
         batch_id = new_batch_id(source.name)
         contract = Contract(source)
-        carry = ("_record_id", "_received_at") if kind == "replay" else ()
+        carry = ("_record_id", "_received_at", "_held_reasons", "_held_batch") if kind == "replay" else ()
         self.progress(source.name, "checking")
         stored = self._stored_keys_sql(contract, source)
         con.execute(
@@ -276,10 +277,21 @@ class Ingestor:
             f"SELECT {typed}{last4}{extract}, _source_file, {ids} FROM decided WHERE _status = 'accepted'",
             source.time_column if source.partition_by_day else None,
         )
-        if kind == "replay" and totals.get("accepted", 0) + totals.get("duplicate", 0):
-            released = con.sql("SELECT _record_id FROM decided WHERE _status <> 'quarantined'").fetchall()
-            delete = In("_record_id", [row[0] for row in released])
-            writes.append(TableWrite("quarantine", source.name, delete=delete))
+        if kind == "replay":
+            # released records leave quarantine; those that stay carry the current contract's reasons
+            changed = "_status = 'quarantined' AND _reasons IS DISTINCT FROM _held_reasons"
+            gone = con.sql(
+                f"SELECT _record_id, ({changed}) AS rewritten FROM decided WHERE _status <> 'quarantined' OR ({changed})"
+            ).fetchall()
+            if gone:
+                rewritten = self.lake.write_parquet(
+                    con, "quarantine", source.name,
+                    f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, "
+                    f"_held_batch AS _batch_id, _record_id, _received_at FROM decided WHERE {changed}",
+                    batch_id, None, sum(1 for _, again in gone if again),
+                )
+                delete = In("_record_id", [record_id for record_id, _ in gone])
+                writes.append(TableWrite("quarantine", source.name, files=rewritten.files, delete=delete))
         return writes
 
 

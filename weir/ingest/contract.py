@@ -139,7 +139,11 @@ class Contract:
         shown_value = lit("(value withheld)") if withheld else f"CAST({value} AS VARCHAR)"
         out: list[tuple[str, str]] = []
         if not column.nullable:
-            blank = f"length(trim({text})) = 0" if column.type == "string" else f"{text} = ''"
+            # text of only spaces does not cast, and is missing; CASE keeps trim off the rows that cast
+            blank = (
+                f"length(trim({text})) = 0" if column.type == "string"
+                else f"CASE WHEN {value} IS NULL THEN trim({text}) = '' ELSE false END"
+            )
             out.append((f"{text} IS NULL OR {blank}", lit(f"{name}: missing (required)")))
         if column.type != "string":
             out.append((
@@ -173,7 +177,7 @@ class Contract:
             moment = f"epoch({value})" if column.type == "epoch" else f"epoch({value}::TIMESTAMP)"
             out.append((
                 f"{moment} > {limit!r}",
-                f"{lit(name + ': ')} || CAST({value} AS VARCHAR) || {lit(' is in the future')}",
+                f"{lit(name + ': ')} || {shown_value} || {lit(' is in the future')}",
             ))
         return out
 

@@ -81,11 +81,17 @@ def _load_csv(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[
 
 
 def _csv_header(path: Path, source: SourceConfig) -> tuple[str, ...] | None:
-    with path.open("rb") as handle:
-        first = handle.readline()
+    encoding = source.csv.encoding
     try:
-        text = first.decode("utf-8-sig" if source.csv.encoding == "utf-8" else source.csv.encoding)
-    except UnicodeDecodeError:
+        if encoding == "utf-16":
+            # a UTF-16 newline is two bytes (and a 0x0A byte may be half of another character):
+            # only the text reader finds the first line
+            with path.open(encoding=encoding, newline="") as reader:
+                text = reader.readline()
+        else:
+            with path.open("rb") as handle:
+                text = handle.readline().decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeError:
         return None
     if not text.strip():
         return ()
@@ -122,14 +128,13 @@ def _scan_csv(
     protect: Protect,
 ) -> None:
     options = source.csv
-    encoding = "utf-8" if options.encoding == "utf-8" else options.encoding.replace("-", "_")
     scan = (
         "read_csv(?, columns = ?, header = true, auto_detect = false, delim = ?, quote = ?, escape = ?, "
         "encoding = ?, strict_mode = true, store_rejects = true, rejects_scan = 'weir_reject_scans', "
         "rejects_table = 'weir_rejects', filename = '_source_file')"
     )
     params: list[object] = [[str(p) for p in files], {name: "VARCHAR" for name in header},
-                            options.delimiter, options.quote, options.quote, encoding]
+                            options.delimiter, options.quote, options.quote, options.encoding]
     if problem is None:
         _insert(con, protect(f"SELECT * FROM {scan}"), params)
     else:
@@ -175,8 +180,9 @@ def _number_csv_lines(con: duckdb.DuckDBPyConnection) -> None:
 
 def _undecodable(path: Path, encoding: str) -> pa.Table:
     """A file that is not in its declared encoding: every line kept, each quarantined."""
-    lines = path.read_bytes().splitlines()
-    body = [line.decode(encoding, errors="replace") for line in lines[1:] if line.strip()]
+    # decoded first, then split: in UTF-16 a newline is two bytes
+    lines = [line.rstrip("\r") for line in path.read_bytes().decode(encoding, errors="replace").split("\n")]
+    body = [line for line in lines[1:] if line.strip()]
     problem = f"file is not valid {encoding}: re-export it as {encoding} or set csv: {{encoding: ...}} in the source"
     return pa.table(
         {
@@ -221,7 +227,10 @@ def _insert_json(
     fields = ", ".join(f"CASE WHEN ok THEN v[{i + 1}] END AS {ident(name)}" for i, name in enumerate(names))
     split = f"""
         WITH lines AS ({lines_sql}),
-        parsed AS (SELECT *, json_valid(_raw) AND json_type(_raw) = 'OBJECT' AS ok FROM lines),
+        -- CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on bad JSON
+        parsed AS (
+            SELECT *, CASE WHEN json_valid(_raw) THEN json_type(_raw) = 'OBJECT' ELSE false END AS ok
+            FROM lines),
         split AS (
             SELECT *,
                 CASE WHEN ok THEN json_extract_string(_raw, ?) END AS v,

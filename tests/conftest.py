@@ -1,0 +1,164 @@
+"""Shared fixtures: a real project folder in ``tmp_path`` and small hand-written landing files.
+
+Every test runs the real engines (DuckDB, pyiceberg on a SQLite catalog) on files a
+person can read in the test itself; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import weir
+from weir.ingest import BatchResult, Counts
+
+# 2025-01-01 12:00:00 UTC: comfortably in the past, so `not_future` checks pass.
+T0 = 1735732800
+
+POS_HEADER = "transaction_id,store_id,product_id,quantity,revenue,discount_applied,timestamp,customer_id,card_number"
+
+# Luhn-valid test card numbers (the card networks' published test numbers).
+VISA = "4111111111111111"
+MASTERCARD = "5555555555554444"
+AMEX = "378282246310005"
+
+
+def spaced(card: str) -> str:
+    """A card number as people write it: groups of four digits."""
+    return " ".join(card[i : i + 4] for i in range(0, len(card), 4))
+
+
+@pytest.fixture
+def project_root(tmp_path: Path) -> Path:
+    """A fresh copy of the example retail project, with nothing ingested."""
+    return weir.init_project(tmp_path / "shop")
+
+
+@pytest.fixture
+def project(project_root: Path) -> Iterator[weir.Project]:
+    with weir.Project(project_root) as opened:
+        yield opened
+
+
+def land(root: Path, source: str, name: str, content: str | bytes) -> Path:
+    """Write one landing file ``<root>/landing/<source>/<name>``."""
+    path = root / "landing" / source / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def pos_line(
+    transaction_id: str,
+    *,
+    store_id: object = 1,
+    product_id: object = 10,
+    quantity: object = 1,
+    revenue: object = "9.99",
+    discount_applied: object = "",
+    timestamp: object = T0,
+    customer_id: object = "",
+    card_number: object = "",
+) -> str:
+    values = [
+        transaction_id,
+        store_id,
+        product_id,
+        quantity,
+        revenue,
+        discount_applied,
+        timestamp,
+        customer_id,
+        card_number,
+    ]
+    return ",".join(str(v) for v in values)
+
+
+def pos_csv(*lines: str, header: str = POS_HEADER) -> str:
+    return "\n".join([header, *lines]) + "\n"
+
+
+def jsonl(*records: dict[str, Any] | str) -> str:
+    """JSON lines; a string is written as it is (to make malformed lines)."""
+    return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n"
+
+
+def web_event(event_id: str | None, **fields: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "session_id": "s1",
+        "page": "/",
+        "device_type": "Desktop",
+        "browser": "Chrome",
+        "event_type": "View",
+        "timestamp": T0,
+    }
+    if event_id is not None:
+        record["event_id"] = event_id
+    record.update(fields)
+    return record
+
+
+def crm_event(event_id: str, **fields: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "event_id": event_id,
+        "customer_id": 7,
+        "interaction_type": "Feedback",
+        "channel": "Email",
+        "rating": 4,
+        "timestamp": T0,
+    }
+    record.update(fields)
+    return record
+
+
+def ingest_one(project: weir.Project, source: str) -> BatchResult:
+    """Ingest one source and check the batch's books balance."""
+    [result] = project.ingest([source])
+    assert_reconciles(result.counts)
+    return result
+
+
+def assert_reconciles(counts: Counts) -> None:
+    assert counts.received == counts.accepted + counts.quarantined + counts.duplicates, counts
+
+
+def assert_counts(
+    result: BatchResult, received: int, accepted: int, quarantined: int, duplicates: int
+) -> None:
+    assert_reconciles(result.counts)
+    got = (
+        result.counts.received,
+        result.counts.accepted,
+        result.counts.quarantined,
+        result.counts.duplicates,
+    )
+    assert got == (received, accepted, quarantined, duplicates)
+
+
+def rows(project: weir.Project, query: str, **pin: Any) -> list[dict[str, Any]]:
+    return project.sql(query, **pin).to_pylist()
+
+
+def scalar(project: weir.Project, query: str, **pin: Any) -> Any:
+    [row] = project.sql(query, **pin).to_pylist()
+    [value] = row.values()
+    return value
+
+
+def edit_source(root: Path, source: str, old: str, new: str) -> None:
+    """Change one exact piece of text in ``sources/<source>.yml``."""
+    path = root / "sources" / f"{source}.yml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} is not exactly once in {path.name}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def files_under(folder: Path) -> Sequence[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())

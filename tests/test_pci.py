@@ -1,0 +1,348 @@
+"""Payment cards never reach storage in clear: tokens in DuckDB, redaction in free text."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import re
+import zlib
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import (
+    AMEX,
+    MASTERCARD,
+    POS_HEADER,
+    VISA,
+    assert_counts,
+    crm_event,
+    files_under,
+    ingest_one,
+    jsonl,
+    land,
+    pos_csv,
+    pos_line,
+    rows,
+    spaced,
+)
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import weir
+from weir.ingest import PaymentTokenizer
+from weir.ingest.pci import luhn_valid, redact_cards, redact_cards_in_table
+
+KEY = bytes(range(32))
+
+
+def python_token(key: bytes, card: str) -> str:
+    digits = re.sub(r"[^0-9]", "", card)
+    return "tok_" + hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def duckdb_tokens(tokenizer: PaymentTokenizer, values: list[str | None]) -> list[str | None]:
+    with duckdb.connect() as con:
+        con.register("cards", pa.table({"card": pa.array(values, pa.string())}))
+        sql = f"SELECT {tokenizer.token_sql('card')} AS token, {PaymentTokenizer.last4_sql('card')} AS last4 FROM cards"
+        return con.sql(sql).to_arrow_table()["token"].to_pylist()
+
+
+def with_check_digit(body: str) -> str:
+    """``body`` plus the digit that makes it pass the Luhn check."""
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+# -- tokens ------------------------------------------------------------------------------------
+def test_duckdb_token_is_python_hmac_sha256() -> None:
+    tokenizer = PaymentTokenizer(KEY)
+    assert duckdb_tokens(tokenizer, [VISA, MASTERCARD, AMEX, None]) == [
+        python_token(KEY, VISA),
+        python_token(KEY, MASTERCARD),
+        python_token(KEY, AMEX),
+        None,
+    ]
+    assert python_token(KEY, VISA).startswith("tok_") and len(python_token(KEY, VISA)) == 36
+
+
+def test_spacing_and_dashes_give_the_same_token() -> None:
+    tokenizer = PaymentTokenizer(KEY)
+    forms = [VISA, spaced(VISA), "4111-1111-1111-1111", " 4111 1111-1111 1111 "]
+    assert set(duckdb_tokens(tokenizer, forms)) == {python_token(KEY, VISA)}
+
+
+def test_a_different_key_gives_a_different_token() -> None:
+    [one] = duckdb_tokens(PaymentTokenizer(KEY), [VISA])
+    [other] = duckdb_tokens(PaymentTokenizer(bytes(reversed(KEY))), [VISA])
+    assert one != other
+
+
+def test_a_value_without_digits_is_tokenised_by_its_text() -> None:
+    [token] = duckdb_tokens(PaymentTokenizer(KEY), ["n/a"])
+    assert token == "tok_" + hmac.new(KEY, b"n/a", hashlib.sha256).hexdigest()[:32]
+
+
+def test_short_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        PaymentTokenizer(b"short")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=160),
+    cards=st.lists(
+        st.from_regex(r"[0-9]([ -]?[0-9]){12,18}", fullmatch=True), min_size=1, max_size=8
+    ),
+)
+def test_token_matches_python_hmac_for_any_key_and_card(key: bytes, cards: list[str]) -> None:
+    assert duckdb_tokens(PaymentTokenizer(key), cards) == [python_token(key, c) for c in cards]
+
+
+def test_last4() -> None:
+    with duckdb.connect() as con:
+        con.register("cards", pa.table({"card": [spaced(VISA), "5555-5555-5555-4444", "12", None]}))
+        got = con.sql(f"SELECT {PaymentTokenizer.last4_sql('card')} FROM cards").fetchall()
+    assert [row[0] for row in got] == ["1111", "4444", None, None]
+
+
+def test_key_is_created_once_and_private(tmp_path: Path) -> None:
+    first = PaymentTokenizer.for_state_dir(tmp_path)
+    second = PaymentTokenizer.for_state_dir(tmp_path)
+    path = tmp_path / "keys" / "pci.key"
+    assert len(path.read_bytes()) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert duckdb_tokens(first, [VISA]) == duckdb_tokens(second, [VISA])
+
+
+# -- Luhn and redaction ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "number", [VISA, MASTERCARD, AMEX, "4012888888881881", "6011111111111117", "79927398713"]
+)
+def test_luhn_accepts_valid_numbers(number: str) -> None:
+    assert luhn_valid(number)
+
+
+@pytest.mark.parametrize(
+    "number", ["4111111111111112", "5555555555554443", "79927398710", "1234567812345678"]
+)
+def test_luhn_rejects_invalid_numbers(number: str) -> None:
+    assert not luhn_valid(number)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"my card is {spaced(VISA)}, please call", "my card is [card ****1111], please call"),
+        (f"card {VISA}", "card [card ****1111]"),
+        ("pay with 5555-5555-5555-4444.", "pay with [card ****4444]."),
+        (f"amex {AMEX} thanks", "amex [card ****0005] thanks"),
+        # next to other digits: an expiry after it, a quantity before it
+        (f"{spaced(VISA)} 12/27", "[card ****1111] 12/27"),
+        (f"{spaced(VISA)} 12 27", "[card ****1111] 12 27"),
+        (f"qty 2 {spaced(VISA)}", "qty 2 [card ****1111]"),
+        (f"two cards: {VISA} and {MASTERCARD}", "two cards: [card ****1111] and [card ****4444]"),
+    ],
+)
+def test_redact_cards(text: str, expected: str) -> None:
+    assert redact_cards(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "invalid Luhn 4111 1111 1111 1112 is kept",
+        "write to ada@example.com or call +44 20 7946 0958",
+        "order 20250101 of 3 items, ref 1234-5678",
+        "a long id 41111111111111110000 is not a card",
+        "",
+    ],
+)
+def test_text_without_a_card_is_kept(text: str) -> None:
+    assert redact_cards(text) == text
+
+
+def test_redact_cards_in_a_duckdb_table() -> None:
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE notes (a VARCHAR, b VARCHAR)")
+        con.execute(
+            "INSERT INTO notes VALUES (?, 'x'), (NULL, ?), ('no card here', NULL), (?, ?)",
+            [f"card {VISA}", spaced(MASTERCARD), "4111 1111 1111 1112", f"{AMEX}!"],
+        )
+        assert redact_cards_in_table(con, "notes", ["a", "b"]) == 3
+        assert con.execute("SELECT a, b FROM notes ORDER BY rowid").fetchall() == [
+            ("card [card ****1111]", "x"),
+            (None, "[card ****4444]"),
+            ("no card here", None),
+            ("4111 1111 1111 1112", "[card ****0005]!"),
+        ]
+
+
+CARD_BODIES = st.sampled_from(["4", "51", "37", "6011"]).flatmap(
+    lambda prefix: st.text(
+        alphabet="0123456789", min_size=15 - len(prefix), max_size=15 - len(prefix)
+    ).map(lambda rest: prefix + rest)
+)
+AROUND = st.text(alphabet="ab :/.@\n-0123456789", max_size=24)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=CARD_BODIES,
+    style=st.sampled_from(["plain", "spaced", "dashed"]),
+    before=AROUND,
+    after=AROUND,
+)
+def test_a_valid_card_never_survives_redaction(
+    body: str, style: str, before: str, after: str
+) -> None:
+    card = with_check_digit(body)
+    written = {"plain": card, "spaced": spaced(card), "dashed": spaced(card).replace(" ", "-")}[
+        style
+    ]
+    # a card glued to other digits is a longer number, not a card
+    assume(not before[-1:].isdigit() and not after[:1].isdigit())
+    assume(card not in before + after)
+    redacted = redact_cards(before + written + after)
+    assert written not in redacted
+    assert card not in redacted
+    assert (
+        "[card ****" in redacted
+    )  # (a valid stretch longer than the card may be what is redacted)
+
+
+# -- nothing under .weir holds a card ----------------------------------------------------------
+def avro_payload(data: bytes) -> bytes:
+    """The decompressed blocks of an Avro object container file (Iceberg manifests)."""
+    stream = io.BytesIO(data)
+
+    def long() -> int:
+        shift = result = 0
+        while True:
+            byte = stream.read(1)[0]
+            result |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return (result >> 1) ^ -(result & 1)
+
+    assert stream.read(4) == b"Obj\x01"
+    meta = {}
+    while (count := long()) != 0:
+        for _ in range(abs(count)):
+            if count < 0:
+                long()
+            key = stream.read(long()).decode()
+            meta[key] = stream.read(long())
+    stream.read(16)
+    codec = meta.get("avro.codec", b"null")
+    out = []
+    while stream.tell() < len(data):
+        long()
+        block = stream.read(long())
+        out.append(zlib.decompress(block, -15) if codec == b"deflate" else block)
+        stream.read(16)
+    assert codec in (b"null", b"deflate"), codec
+    return b"".join(out)
+
+
+def readable_bytes(path: Path) -> bytes:
+    """A file's bytes, plus its content decompressed where the format compresses it."""
+    data = path.read_bytes()
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        values = json.dumps(table.to_pylist(), default=str)
+        metadata = pq.read_metadata(path)
+        stats = [
+            str(metadata.row_group(g).column(c).statistics)
+            for g in range(metadata.num_row_groups)
+            for c in range(metadata.num_columns)
+        ]
+        return data + values.encode() + "".join(stats).encode()
+    if path.suffix == ".avro":
+        return data + avro_payload(data)
+    return data
+
+
+def test_no_card_number_is_stored_anywhere(project_root: Path, project: weir.Project) -> None:
+    discover = "6011111111111117"  # written with an expiry right after it
+    pos_cards = [VISA, MASTERCARD, AMEX, "4012888888881881", "5105105105105100"]
+    crm_cards = ["4222222222222", "3566002020360505", discover, "6011000990139424"]
+    kept = "4111 1111 1111 1112"  # fails Luhn: not a card, stored as written (proves the scan sees data)
+
+    land(
+        project_root,
+        "pos",
+        "pos_2025-01-01_store001.csv",
+        pos_csv(
+            pos_line("t1", card_number=VISA),
+            pos_line("t2", card_number=spaced(MASTERCARD)),
+            "t3,1,10,1,9.99,,1735732800,," + spaced(AMEX) + ",extra",  # too many fields
+            "t4,1," + "4012888888881881",  # too few fields
+        ),
+    )
+    renamed = POS_HEADER.replace("card_number", "card_no")
+    land(
+        project_root,
+        "pos",
+        "pos_2025-01-02_store001.csv",
+        pos_csv(
+            pos_line("t5", card_number="5105-1051-0510-5100"),
+            header=renamed,
+        ),
+    )
+    land(
+        project_root,
+        "crm_interactions",
+        "crm_2025-01-01T10.jsonl",
+        jsonl(
+            crm_event("e1", message_excerpt=f"please charge {spaced('4222222222222')} again"),
+            crm_event("e2", message_excerpt=f"card {crm_cards[1]}, mail ada@example.com", rating=9),
+            crm_event("e3", message_excerpt=f"new card {spaced(discover)} 12/27"),
+            '{"event_id": "e4", "message_excerpt": "6011 0009 9013 9424", ',  # malformed line
+            crm_event("e5", message_excerpt=f"reference {kept}"),
+        ),
+    )
+    assert_counts(ingest_one(project, "pos"), received=5, accepted=2, quarantined=3, duplicates=0)
+    assert_counts(
+        ingest_one(project, "crm_interactions"), received=5, accepted=3, quarantined=2, duplicates=0
+    )
+
+    # tokens and last four digits are what is kept
+    assert rows(
+        project, "SELECT transaction_id, card_number_last4 FROM staging.pos ORDER BY 1"
+    ) == [
+        {"transaction_id": "t1", "card_number_last4": "1111"},
+        {"transaction_id": "t2", "card_number_last4": "4444"},
+    ]
+    assert rows(project, "SELECT card_number FROM staging.pos ORDER BY transaction_id") == [
+        {
+            "card_number": python_token(
+                (project.files.state_dir / "keys" / "pci.key").read_bytes(), c
+            )
+        }
+        for c in (VISA, MASTERCARD)
+    ]
+    assert rows(
+        project, "SELECT message_excerpt FROM staging.crm_interactions ORDER BY event_id"
+    ) == [
+        {"message_excerpt": "please charge [card ****2222] again"},
+        {"message_excerpt": "new card [card ****1117] 12/27"},
+        {"message_excerpt": f"reference {kept}"},
+    ]
+
+    stored = files_under(project.files.state_dir)
+    assert any(p.suffix == ".parquet" for p in stored) and any(p.suffix == ".avro" for p in stored)
+    contents = {path: readable_bytes(path) for path in stored}
+    # the manifests' compressed blocks are read too: they name the data files
+    assert any(b".parquet" in avro_payload(p.read_bytes()) for p in stored if p.suffix == ".avro")
+    assert any(kept.encode() in data for data in contents.values()), (
+        "the scan must see stored values"
+    )
+    for card in pos_cards + crm_cards:
+        forms = {card, spaced(card), spaced(card).replace(" ", "-")}
+        for path, data in contents.items():
+            for form in forms:
+                assert form.encode() not in data, f"{form} found in {path}"
