@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    POS_HEADER,
     T0,
     assert_counts,
     assert_reconciles,
@@ -455,3 +456,58 @@ def test_snapshots_are_tagged_with_their_batch(project_root: Path, project: weir
         "quarantine.pos",
         "staging.pos",
     }
+
+
+# -- replay of records kept whole ----------------------------------------------------------------
+POS_HEADER_RENAMED = POS_HEADER.replace("discount_applied", "discount")
+
+
+def test_replay_maps_a_renamed_column_once_the_contract_follows(
+    project_root: Path, project: weir.Project
+) -> None:
+    renamed = pos_csv(
+        pos_line("R1", discount_applied="1.0"),
+        pos_line("R2", card_number="4111 1111 1111 1112"),  # not Luhn-valid: tokenised all the same
+        header=POS_HEADER_RENAMED,
+    )
+    land(project_root, "pos", "pos_2025-01-02_store001.csv", renamed)
+    assert_counts(ingest_one(project, "pos"), received=2, accepted=0, quarantined=2, duplicates=0)
+    held = rows(project, "SELECT transaction_id, _raw, _reasons FROM quarantine.pos ORDER BY _offset")
+    # the fields that map are filled; the whole record is kept as JSON with its card tokenised
+    assert [h["transaction_id"] for h in held] == ["R1", "R2"]
+    assert all("renamed from 'discount_applied'" in h["_reasons"][0] for h in held)
+    assert "4111 1111 1111 1112" not in held[1]["_raw"] and '"card_number":"tok_' in held[1]["_raw"]
+
+    # the same replay with an unchanged contract releases nothing
+    unchanged = project.replay("pos")
+    assert (unchanged.counts.accepted, unchanged.counts.quarantined) == (0, 2)
+
+    edit_source(project_root, "pos", "name: discount_applied,", "name: discount,")
+    edit_source(project_root, "pos", "discount_applied IS NULL OR discount_applied <= revenue", "discount IS NULL OR discount <= revenue")
+    with weir.Project(project_root) as reopened:
+        result = reopened.replay("pos")
+        assert (result.counts.received, result.counts.accepted, result.counts.quarantined) == (2, 2, 0)
+        staged = rows(reopened, "SELECT transaction_id, discount, card_number FROM staging.pos ORDER BY 1")
+        assert [(s["transaction_id"], s["discount"]) for s in staged] == [("R1", 1.0), ("R2", None)]
+        assert staged[1]["card_number"].startswith("tok_")
+        assert rows(reopened, "SELECT count(*) AS n FROM quarantine.pos") == [{"n": 0}]
+
+
+def test_replay_after_the_contract_gains_a_column(project_root: Path, project: weir.Project) -> None:
+    land(
+        project_root, "web_traffic", "web_2025-01-01T10.jsonl",
+        jsonl(web_event("e1", campaign="spring")),
+    )
+    assert_counts(ingest_one(project, "web_traffic"), received=1, accepted=0, quarantined=1, duplicates=0)
+    [held] = rows(project, "SELECT _reasons FROM quarantine.web_traffic")
+    assert held["_reasons"] == ["unknown field 'campaign': add it to the contract or drop it from the export"]
+    edit_source(
+        project_root, "web_traffic", "  - {name: timestamp,",
+        "  - {name: campaign, type: string}\n  - {name: timestamp,",
+    )
+    with weir.Project(project_root) as reopened:
+        result = reopened.replay("web_traffic")
+        assert (result.counts.accepted, result.counts.quarantined) == (1, 0)
+        assert rows(reopened, "SELECT event_id, campaign FROM staging.web_traffic") == [
+            {"event_id": "e1", "campaign": "spring"}
+        ]

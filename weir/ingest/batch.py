@@ -27,7 +27,7 @@ from weir.errors import LockedError, WeirError
 from weir.ingest.contract import DUCKDB_TYPES, Contract, ident, lit
 from weir.ingest.ledger import Counts, FileEntry, Ledger, new_batch_id
 from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
-from weir.ingest.readers import load_files
+from weir.ingest.readers import REMAPPABLE, json_split_sql, load_files, records_columns
 from weir.lake import Lake, Layer, TableWrite
 from weir.lake.catalog import files_property, parquet_scan
 from weir.project import ProjectFiles, SourceConfig
@@ -80,6 +80,7 @@ class Ingestor:
                 table = load_files(
                     con, source, [self.project.root / f.path for f in files], self.tokenizer.protect_sql(pci)
                 )
+                self.tokenizer.tokenise_raw_json(con, table, pci)
                 free_text = [c.name for c in source.columns if c.type == "string" and c.classification == "pii"]
                 redact_cards_in_table(con, table, [*free_text, "_raw"])
                 root = str(self.project.root) + "/"
@@ -104,12 +105,8 @@ class Ingestor:
                 files = self.lake.data_files("quarantine", source.name, self.lake.snapshot_for("quarantine", source.name))
                 if not files:
                     return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-                con.execute(
-                    "CREATE TEMP TABLE weir_held AS SELECT * EXCLUDE (_reasons, _batch_id), "
-                    f"_reasons AS _held_reasons, _batch_id AS _held_batch FROM {parquet_scan(files)}"
-                )
-                held = con.execute("SELECT count(*) FROM weir_held").fetchone()
-                self.progress(source.name, f"replaying {held[0] if held else 0} record(s)")
+                held = _load_held(con, source, files)
+                self.progress(source.name, f"replaying {held} record(s)")
                 relation = "(SELECT *, rowid AS _seq FROM weir_held)"
                 return self._decide_and_commit(con, source, relation, [], started, "replay")
             finally:
@@ -179,7 +176,7 @@ class Ingestor:
     ) -> BatchResult:
         batch_id = new_batch_id(source.name)
         contract = Contract(source)
-        carry = ("_record_id", "_received_at", "_held_reasons", "_held_batch") if kind == "replay" else ()
+        carry = HELD_CARRY if kind == "replay" else ()
         self.progress(source.name, "checking")
         stored = self._stored_keys_sql(contract, source)
         con.execute(
@@ -328,6 +325,42 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+HELD_CARRY = ("_record_id", "_received_at", "_held_reasons", "_held_batch")
+
+
+def _load_held(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[str]) -> int:
+    """Quarantined records as ``weir_held``, in the shape of the current contract.
+
+    A field the contract gained since is null; a record kept whole as JSON
+    (an unknown field, a file whose header did not match) is mapped again onto
+    the current fields, so a contract fix can release it.
+    """
+    scan = parquet_scan(files)
+    present = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
+    columns = ", ".join(
+        ident(name) if name in present else f"NULL::{kind} AS {ident(name)}" for name, kind in records_columns(source)
+    )
+    con.execute(
+        f"CREATE TEMP TABLE weir_stored AS SELECT {columns}, _record_id, _received_at, "
+        f"_reasons AS _held_reasons, _batch_id AS _held_batch FROM {scan}"
+    )
+    remappable = " OR ".join(f"starts_with(_problem, {lit(prefix)})" for prefix in REMAPPABLE)
+    last4 = [f"{c.name}_last4" for c in source.columns if c.classification == "pci"]
+    split, params = json_split_sql(
+        source,
+        f"SELECT *, starts_with(_problem, {lit(REMAPPABLE[1])}) AS _whole_header FROM weir_stored WHERE {remappable}",
+        carry=[*last4, *HELD_CARRY],
+        whole_header="_whole_header",
+    )
+    con.execute(
+        f"CREATE TEMP TABLE weir_held AS SELECT * FROM weir_stored WHERE NOT coalesce({remappable}, false) "
+        f"UNION ALL BY NAME SELECT * FROM ({split})",
+        params,
+    )
+    count = con.execute("SELECT count(*) FROM weir_held").fetchone()
+    return int(count[0]) if count else 0
 
 
 def _crash_point(name: str) -> None:

@@ -52,12 +52,32 @@ class PaymentTokenizer:
         return cls(path.read_bytes())
 
     def token_sql(self, column: str) -> str:
+        """DuckDB expression: the token of a column's value."""
+        return self.token_of(f'"{column}"')
+
+    def token_of(self, value: str) -> str:
         """DuckDB expression: HMAC-SHA256 of the value's digits (its text when it has none)."""
-        digits = f"regexp_replace(\"{column}\", '[^0-9]', '', 'g')"
-        message = f"encode(CASE WHEN {digits} <> '' THEN {digits} ELSE \"{column}\" END)"
+        digits = f"regexp_replace({value}, '[^0-9]', '', 'g')"
+        message = f"encode(CASE WHEN {digits} <> '' THEN {digits} ELSE {value} END)"
         inner = f"unhex(sha256(unhex('{self._inner}') || {message}))"
         mac = f"sha256(unhex('{self._outer}') || {inner})"
-        return f"CASE WHEN \"{column}\" IS NOT NULL THEN 'tok_' || left({mac}, 32) END"
+        return f"CASE WHEN {value} IS NOT NULL THEN 'tok_' || left({mac}, 32) END"
+
+    def tokenise_raw_json(self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> None:
+        """Tokenise card fields inside the JSON text of records kept whole (``_raw``).
+
+        A record with an unknown field or from a file whose header did not match
+        is kept as JSON text; its card field is replaced there too, whether or
+        not the value looks like a card.
+        """
+        for column in columns:
+            path = "'$.\"" + column + "\"'"
+            value = f"json_extract_string(_raw, {path})"
+            is_object = "CASE WHEN json_valid(_raw) THEN json_type(_raw) = 'OBJECT' ELSE false END"
+            con.execute(
+                f"UPDATE {table} SET _raw = json_merge_patch(_raw, json_object('{column}', {self.token_of(value)}))"
+                f" WHERE _raw IS NOT NULL AND (CASE WHEN {is_object} THEN {value} IS NOT NULL ELSE false END)"
+            )
 
     def protect_sql(self, columns: list[str]) -> Callable[[str], str]:
         """Wraps a SELECT so its card columns come out as tokens plus ``<column>_last4``."""

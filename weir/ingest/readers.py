@@ -115,7 +115,7 @@ def _header_problem(header: list[str], expected: list[str]) -> str | None:
     return (
         "file header does not match the contract: "
         + ", ".join(parts)
-        + "; fix the export or the contract, then `weir quarantine replay`"
+        + "; fix the export, or the contract and then `weir quarantine replay`"
     )
 
 
@@ -138,9 +138,11 @@ def _scan_csv(
     if problem is None:
         _insert(con, protect(f"SELECT * FROM {scan}"), params)
     else:
-        # the fields do not map onto the contract: keep each record whole, as JSON text
+        # the fields do not map onto the contract: each record is kept whole as JSON text (so a
+        # replay after the contract changes can map it again), with the fields that do map filled
         as_json = "to_json(struct_pack(" + ", ".join(f"{ident(h)} := {ident(h)}" for h in header) + "))::VARCHAR"
-        _insert(con, f"SELECT {as_json} AS _raw, {lit(problem)} AS _problem, _source_file FROM {scan}", params)
+        lines = f"SELECT {as_json} AS _raw, _source_file, NULL::BIGINT AS _offset FROM {scan}"
+        _insert_json(con, source, lines, params, protect, problem)
     _insert(
         con,
         # DuckDB may report several errors for one line: the line is one record, keep the first
@@ -182,14 +184,15 @@ def _undecodable(path: Path, encoding: str) -> pa.Table:
     """A file that is not in its declared encoding: every line kept, each quarantined."""
     # decoded first, then split: in UTF-16 a newline is two bytes
     lines = [line.rstrip("\r") for line in path.read_bytes().decode(encoding, errors="replace").split("\n")]
-    body = [line for line in lines[1:] if line.strip()]
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if n > 1 and line.strip()]
+    body = [line for _, line in numbered]
     problem = f"file is not valid {encoding}: re-export it as {encoding} or set csv: {{encoding: ...}} in the source"
     return pa.table(
         {
             "_raw": pa.array(body, pa.string()),
             "_problem": pa.array([problem] * len(body), pa.string()),
             "_source_file": pa.array([str(path)] * len(body), pa.string()),
-            "_offset": pa.array(range(2, len(body) + 2), pa.int64()),
+            "_offset": pa.array([n for n, _ in numbered], pa.int64()),
         }
     )
 
@@ -219,12 +222,57 @@ def _load_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: lis
 
 
 def _insert_json(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, lines_sql: str, params: list[object], protect: Protect
+    con: duckdb.DuckDBPyConnection,
+    source: SourceConfig,
+    lines_sql: str,
+    params: list[object],
+    protect: Protect,
+    problem: str | None = None,
 ) -> None:
-    """Split JSON texts (``_raw``) into contract fields, vectorised in DuckDB."""
+    split, split_params = json_split_sql(source, lines_sql, problem=problem)
+    _insert(con, protect(split), [*params, *split_params])
+
+
+# Problems a replay can lift by mapping the record's JSON text onto the current contract.
+REMAPPABLE = ("unknown field", "file header does not match")
+
+
+def json_split_sql(
+    source: SourceConfig,
+    lines_sql: str,
+    carry: Sequence[str] = (),
+    problem: str | None = None,
+    whole_header: str = "false",
+) -> tuple[str, list[object]]:
+    """SQL splitting JSON texts (``_raw`` of ``lines_sql``) into the contract's fields.
+
+    A text that is not a JSON object, or that holds a field the contract does
+    not know, keeps its ``_raw`` and gets a ``_problem``. ``problem`` replaces
+    the latter for records whose whole file was refused (a header mismatch);
+    ``whole_header`` is a SQL condition marking records that came from such a
+    file, which must also have every field of the contract. ``carry`` names
+    further columns of ``lines_sql`` to pass through.
+    """
     names = source.column_names
     known = "[" + ", ".join(lit(name) for name in names) + "]"
     fields = ", ".join(f"CASE WHEN ok THEN v[{i + 1}] END AS {ident(name)}" for i, name in enumerate(names))
+    passed = "".join(f", {ident(name)}" for name in carry)
+    quoted = "lambda k: chr(39) || k || chr(39)"
+    found = (
+        "CASE"
+        " WHEN NOT ok AND json_valid(_raw) THEN 'not a JSON object: each record must be {...}'"
+        " WHEN NOT ok THEN 'malformed JSON: the line does not parse'"
+        f" WHEN ({whole_header}) AND (len(unknown) > 0 OR len(missing) > 0) THEN"
+        "  'file header does not match the contract: '"
+        f"  || array_to_string(list_concat(list_transform(unknown, lambda k: 'unknown column ' || chr(39) || k || chr(39)),"
+        f"     list_transform(missing, lambda k: 'missing column ' || chr(39) || k || chr(39))), ', ')"
+        "  || '; fix the export, or the contract and then `weir quarantine replay`'"
+        " WHEN len(unknown) > 0 THEN 'unknown field' || CASE WHEN len(unknown) > 1 THEN 's ' ELSE ' ' END"
+        f"  || array_to_string(list_transform(unknown, {quoted}), ', ')"
+        "  || ': add it to the contract or drop it from the export'"
+        " END"
+    )
+    problem_sql = f"coalesce(CASE WHEN NOT ok THEN {found} END, {lit(problem)})" if problem else found
     split = f"""
         WITH lines AS ({lines_sql}),
         -- CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on bad JSON
@@ -234,21 +282,14 @@ def _insert_json(
         split AS (
             SELECT *,
                 CASE WHEN ok THEN json_extract_string(_raw, ?) END AS v,
-                CASE WHEN ok THEN list_filter(json_keys(_raw), lambda k: NOT list_contains({known}, k)) END AS unknown
-            FROM parsed)
-        SELECT {fields},
-            CASE WHEN ok AND len(unknown) = 0 THEN NULL ELSE _raw END AS _raw,
-            CASE
-                WHEN NOT ok AND json_valid(_raw) THEN 'not a JSON object: each record must be {{...}}'
-                WHEN NOT ok THEN 'malformed JSON: the line does not parse'
-                WHEN len(unknown) > 0 THEN 'unknown field' || CASE WHEN len(unknown) > 1 THEN 's ' ELSE ' ' END
-                    || array_to_string(list_transform(unknown, lambda k: '''' || k || ''''), ', ')
-                    || ': add it to the contract or drop it from the export'
-            END AS _problem,
-            _source_file, _offset
-        FROM split"""
-    paths = [f'$."{name}"' for name in names]
-    _insert(con, protect(split), [*params, paths])
+                CASE WHEN ok THEN list_filter(json_keys(_raw), lambda k: NOT list_contains({known}, k)) END AS unknown,
+                CASE WHEN ok THEN list_filter({known}, lambda k: NOT list_contains(json_keys(_raw), k)) END AS missing
+            FROM parsed),
+        judged AS (SELECT *, {problem_sql} AS _found FROM split)
+        SELECT {fields}, CASE WHEN _found IS NULL THEN NULL ELSE _raw END AS _raw, _found AS _problem,
+            _source_file, _offset{passed}
+        FROM judged"""
+    return split, [[f'$."{name}"' for name in names]]
 
 
 def _is_utf8(path: Path) -> bool:
