@@ -255,25 +255,32 @@ class Ingestor:
             f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}" for c in source.columns
         )
         extract = ", _extract_date" if source.kind == "entity" else ""
-        writes = []
-
-        def write(layer: Layer, rows: int, select: str, day_of: str | None = None) -> None:
-            writes.append(self.lake.write_parquet(con, layer, source.name, select, batch_id, day_of, rows))
-
+        planned: list[tuple[Layer, int, str, str | None]] = []
         if kind == "ingest":
-            write("raw", sum(totals.values()), f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status FROM decided")
-            write(
-                "quarantine",
-                totals.get("quarantined", 0),
+            planned.append((
+                "raw", sum(totals.values()),
+                f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status FROM decided",
+                None,
+            ))
+            planned.append((
+                "quarantine", totals.get("quarantined", 0),
                 f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, {ids} "
                 "FROM decided WHERE _status = 'quarantined'",
-            )
-        write(
-            "staging",
-            totals.get("accepted", 0),
+                None,
+            ))
+        planned.append((
+            "staging", totals.get("accepted", 0),
             f"SELECT {typed}{last4}{extract}, _source_file, {ids} FROM decided WHERE _status = 'accepted'",
             source.time_column if source.partition_by_day else None,
-        )
+        ))
+        # every table of the source exists before any file is written: a crash in between
+        # leaves no half-created set of tables behind
+        for layer, _, select, day_of in planned:
+            self.lake.ensure(layer, source.name, self.lake.schema_of(con, select), day_of)
+        writes = [
+            self.lake.write_parquet(con, layer, source.name, select, batch_id, day_of, rows)
+            for layer, rows, select, day_of in planned
+        ]
         if kind == "replay":
             # released records leave quarantine; those that stay carry the current contract's reasons
             changed = "_status = 'quarantined' AND _reasons IS DISTINCT FROM _held_reasons"
@@ -287,7 +294,8 @@ class Ingestor:
                     f"_held_batch AS _batch_id, _record_id, _received_at FROM decided WHERE {changed}",
                     batch_id, None, sum(1 for _, again in gone if again),
                 )
-                delete = In("_record_id", [record_id for record_id, _ in gone])
+                # pyiceberg's In is built by __new__; mypy reads the pydantic __init__
+                delete = In("_record_id", [record_id for record_id, _ in gone])  # type: ignore[call-arg,arg-type]
                 writes.append(TableWrite("quarantine", source.name, files=rewritten.files, delete=delete))
         return writes
 

@@ -125,8 +125,7 @@ class Lake:
         DuckDB writes the files in parallel; ``commit`` adds them to the table. A
         day-partitioned table gets one folder per day of ``day_of``.
         """
-        schema = con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
-        table = self.ensure(layer, name, schema, day_of)
+        table = self.ensure(layer, name, self.schema_of(con, select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
         folder = Path(table.location().removeprefix("file://")) / "data" / batch_id
@@ -145,6 +144,11 @@ class Lake:
             con.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
         files = sorted(str(p) for p in folder.rglob("*.parquet"))
         return TableWrite(layer, name, files=tuple(files))
+
+    @staticmethod
+    def schema_of(con: duckdb.DuckDBPyConnection, select: str) -> pa.Schema:
+        """The Arrow schema of a DuckDB query's result, without running it."""
+        return con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
 
     def commit(
         self,

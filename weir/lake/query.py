@@ -48,9 +48,9 @@ class LakeReader:
         as_of = pin.as_of
         pinned_table = None
         if pin.snapshot_id is not None:
-            layer, name, snapshot = self.lake.find_snapshot(pin.snapshot_id)
+            layer, name, pinned = self.lake.find_snapshot(pin.snapshot_id)
             pinned_table = (layer, name)
-            as_of = datetime.fromtimestamp(snapshot.timestamp_ms / 1000).astimezone()
+            as_of = datetime.fromtimestamp(pinned.timestamp_ms / 1000).astimezone()
         con = duckdb.connect(
             config={
                 "autoinstall_known_extensions": False,
@@ -94,7 +94,7 @@ class LakeReader:
             con.close()
 
 
-def ensure_read_only(query: str) -> exp.Expression:
+def ensure_read_only(query: str) -> exp.Query:
     """Parse ``query`` and refuse anything but one read-only query over lake tables."""
     try:
         statements = [s for s in sqlglot.parse(query, read="duckdb") if s is not None]
