@@ -63,7 +63,7 @@ def run_ingest_bench(work: Path, sizes: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     console = Console()
     table = Table(title="Ingest: POS CSV → lake (raw + quarantine + staging), 2 cores")
-    for column in ("rows", "files", "floor s", "floor rows/s", "weir s", "weir rows/s", "weir ÷ floor", "target"):
+    for column in ("rows", "files", "floor s", "floor rows/s", "weir s", "weir rows/s", "weir / floor", "target"):
         table.add_column(column, justify="right")
     for size in sizes.split(","):
         rows = _parse_size(size)
@@ -76,7 +76,7 @@ def run_ingest_bench(work: Path, sizes: str) -> None:
         met = received / seconds >= 1_000_000 and ratio <= 2.0
         table.add_row(
             f"{received:,}", f"{len(files):,}", f"{floor:.2f}", f"{received / floor:,.0f}",
-            f"{seconds:.2f}", f"{received / seconds:,.0f}", f"{ratio:.2f}×",
+            f"{seconds:.2f}", f"{received / seconds:,.0f}", f"{ratio:.2f}x",
             "met" if met else "missed",
         )
     console.print(table)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest_bench import run_ingest_bench  # noqa: E402
+from ingest_bench import run_ingest_bench
 
 BENCHES = {"ingest": run_ingest_bench}
 

@@ -9,6 +9,7 @@ next start (see ``rollback_batch``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,13 +19,13 @@ from typing import Literal, get_args
 
 import duckdb
 import pyarrow as pa
-from sqlglot import exp
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import BooleanExpression
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import DayTransform
+from sqlglot import exp
 
 from weir.errors import NotFoundError
 
@@ -63,10 +64,8 @@ class Lake:
         self.warehouse = warehouse
         self.catalog = SqlCatalog("weir", uri=catalog_uri, warehouse=warehouse.as_uri())
         for layer in LAYERS:
-            try:
+            with contextlib.suppress(NamespaceAlreadyExistsError):
                 self.catalog.create_namespace(layer)
-            except NamespaceAlreadyExistsError:
-                pass
 
     # -- tables -----------------------------------------------------------------
     def table(self, layer: str, name: str) -> Table:
