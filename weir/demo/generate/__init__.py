@@ -16,4 +16,13 @@ from weir.demo.generate.dirt import DIRT_KINDS, OUTCOMES, DirtKind
 from weir.demo.generate.errors import GenerateError
 from weir.demo.generate.manifest import Manifest, SourceCounts
 
-__all__ = ["DIRT_KINDS", "OUTCOMES", "SOURCES", "DirtKind", "GenerateError", "Manifest", "SourceCounts", "generate"]
+__all__ = [
+    "DIRT_KINDS",
+    "OUTCOMES",
+    "SOURCES",
+    "DirtKind",
+    "GenerateError",
+    "Manifest",
+    "SourceCounts",
+    "generate",
+]

@@ -20,7 +20,8 @@ def luhn_check_digit(body: np.ndarray) -> np.ndarray:
     doubled = (width - np.arange(width)) % 2 == 1
     digits[:, doubled] *= 2
     digits[digits > 9] -= 9
-    return (10 - digits.sum(axis=1) % 10) % 10
+    check: np.ndarray = (10 - digits.sum(axis=1) % 10) % 10
+    return check
 
 
 def card_digits(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from weir.demo.generate import render
-from weir.demo.generate.records import ACCEPTED, DUPLICATE, QUARANTINED, Batch, Lines
+from weir.demo.generate.records import ACCEPTED, DUPLICATE, NO_KIND, QUARANTINED, VOID, Batch, Lines
 from weir.demo.generate.render import TextFormat
 
 DirtKind = Literal[
@@ -71,7 +71,7 @@ OUTCOMES: Mapping[DirtKind, Outcome] = {
 
 # Where a record delivered late or copied to another file goes in that file:
 # after the file's own records.
-AFTER_OWN_RECORDS = 1e12
+AFTER_OWN_RECORDS = 1e15  # above every rank a batch gives its own records (ms since 1970)
 
 
 def code(kind: DirtKind) -> int:
@@ -130,8 +130,10 @@ def _count(rng: np.random.Generator, n: int, rate: float, at_least: int) -> int:
     return min(n, max(int(rng.binomial(n, rate)), at_least))
 
 
-def soil_events(batch: Batch, plan: EventPlan, rng: np.random.Generator, *, first: bool, last_key: int) -> Lines:
-    """Spoil some of ``batch`` in place and return its lines with copies and late arrivals.
+def soil_events(
+    batch: Batch, plan: EventPlan, rng: np.random.Generator, *, first: bool, last_key: int
+) -> list[Lines]:
+    """Spoil some of ``batch``; return its lines, then late arrivals and copies bound for other places.
 
     On the ``first`` day every kind of the plan appears at least once, so even a
     tiny run exercises each path of ingestion.
@@ -148,7 +150,7 @@ def soil_events(batch: Batch, plan: EventPlan, rng: np.random.Generator, *, firs
     picked: list[np.ndarray] = []
     start = 0
     for k in wanted:
-        picked.append(pool[start : start + k])
+        picked.append(np.sort(pool[start : start + k]))
         start += k
     cell_rows, malformed_rows, extra_rows, missing_rows, late_rows = picked
 
@@ -156,23 +158,54 @@ def soil_events(batch: Batch, plan: EventPlan, rng: np.random.Generator, *, firs
     if plan.id_column is not None and len(missing_rows):
         batch.leave_out(plan.id_column, missing_rows)
         batch.mark(missing_rows, ACCEPTED, code("missing_event_id"))
-    lines = batch.lines()
-    _malform(lines, batch.fmt, rng, malformed_rows)
-    _add_fields(lines, batch.fmt, batch.record_tag, rng, extra_rows, plan.extra_fields)
+    lines, spoiled_rows, spoiled = batch.clean_lines()
+    edited: list[np.ndarray] = [spoiled_rows]
+    texts: list[str] = [str(t) for t in spoiled.to_pylist()]
+    for rows, new in (
+        (malformed_rows, _malformed(lines.texts(malformed_rows), batch.fmt, rng)),
+        (
+            extra_rows,
+            _with_field(
+                lines.texts(extra_rows), batch.fmt, batch.record_tag, rng, plan.extra_fields
+            ),
+        ),
+    ):
+        edited.append(rows)
+        texts += new
+    lines.mark(malformed_rows, QUARANTINED, code("malformed_line"))
+    lines.mark(extra_rows, QUARANTINED, code("extra_field"))
+
+    late = Lines.empty()
     if len(late_rows):
         shift = rng.integers(1, plan.late_reach + 1, size=len(late_rows))
         target = np.minimum(lines.key[late_rows] + shift, last_key)
-        later = target > lines.key[late_rows]
+        later = target > lines.key[late_rows]  # the last file has no later one
         moved = late_rows[later]
-        lines.key[moved] = target[later]
-        lines.rank[moved] += AFTER_OWN_RECORDS
-        lines.mark(moved, ACCEPTED, code("late_event"))
-    copies = _copies(lines, rng, _count(rng, batch.n, plan.duplicate_rate, floor), plan.duplicate_reach, last_key)
-    return Lines.concat([lines, copies]).in_file_order()
+        late = lines.take(moved)
+        late.key = target[later]
+        late.rank = late.rank + AFTER_OWN_RECORDS
+        late.mark(np.arange(len(moved)), ACCEPTED, code("late_event"))
+        # Where it should have been, the record leaves an empty line that is written as nothing.
+        edited.append(moved)
+        texts += [""] * len(moved)
+        lines.mark(moved, VOID, NO_KIND)
+    rows = np.concatenate(edited) if edited else np.empty(0, np.int64)
+    order = np.argsort(rows, kind="stable")
+    lines.replace(rows[order], [texts[i] for i in order])
+
+    copies = _copies(
+        lines, rng, _count(rng, batch.n, plan.duplicate_rate, floor), plan.duplicate_reach, last_key
+    )
+    return [lines, late.in_file_order(), copies.in_file_order()]
 
 
 def _spoil_cells(
-    batch: Batch, cells: Sequence[CellDirt], rng: np.random.Generator, rows: np.ndarray, *, first: bool
+    batch: Batch,
+    cells: Sequence[CellDirt],
+    rng: np.random.Generator,
+    rows: np.ndarray,
+    *,
+    first: bool,
 ) -> None:
     if not len(rows):
         return
@@ -186,36 +219,38 @@ def _spoil_cells(
             batch.mark(chosen, QUARANTINED, code(spec.kind))
 
 
-def _malform(lines: Lines, fmt: TextFormat, rng: np.random.Generator, rows: np.ndarray) -> None:
-    if not len(rows):
-        return
-    texts = lines.texts(rows)
+def _malformed(texts: list[str], fmt: TextFormat, rng: np.random.Generator) -> list[str]:
+    if not texts:
+        return []
     if fmt == "csv":
         # Too few fields (the last one lost) or too many (an unquoted comma): never an
         # unterminated quote, which would swallow the lines after it.
-        short = rng.random(len(rows)) < 0.5
-        broken = [t[: t.rindex(",")] + "\n" if s else t[:-1] + ",1\n" for t, s in zip(texts, short, strict=True)]
-    elif fmt == "jsonl":
-        cut = rng.uniform(0.3, 0.8, size=len(rows))
-        wrapped = rng.random(len(rows)) < 0.2
-        broken = [
+        short = rng.random(len(texts)) < 0.5
+        return [
+            t[: t.rindex(",")] + "\n" if s else t[:-1] + ",1\n"
+            for t, s in zip(texts, short, strict=True)
+        ]
+    if fmt == "jsonl":
+        # Cut short (as by a crashed writer), or valid JSON that is not an object.
+        cut = rng.uniform(0.3, 0.8, size=len(texts))
+        wrapped = rng.random(len(texts)) < 0.2
+        return [
             "[" + t[:-1] + "]\n" if w else t[: max(2, int(len(t) * c))] + "\n"
             for t, c, w in zip(texts, cut, wrapped, strict=True)
         ]
-    else:
-        raise ValueError("an XML record cannot be malformed without breaking its whole file")
-    lines.edit(rows, broken)
-    lines.mark(rows, QUARANTINED, code("malformed_line"))
+    raise ValueError("an XML record cannot be malformed without breaking its whole file")
 
 
-def _add_fields(
-    lines: Lines, fmt: TextFormat, record_tag: str, rng: np.random.Generator, rows: np.ndarray,
+def _with_field(
+    texts: list[str],
+    fmt: TextFormat,
+    record_tag: str,
+    rng: np.random.Generator,
     fields: Sequence[tuple[str, object]],
-) -> None:
-    if not len(rows):
-        return
-    texts = lines.texts(rows)
-    picks = rng.integers(0, len(fields), size=len(rows))
+) -> list[str]:
+    if not texts:
+        return []
+    picks = rng.integers(0, len(fields), size=len(texts))
     out = []
     for text, pick in zip(texts, picks, strict=True):
         name, value = fields[pick]
@@ -227,8 +262,7 @@ def _add_fields(
             out.append(text.replace(closing, f"<{name}>{token}</{name}>{closing}"))
         else:
             raise ValueError("a CSV record with an extra field is a malformed line")
-    lines.edit(rows, out)
-    lines.mark(rows, QUARANTINED, code("extra_field"))
+    return out
 
 
 def _copies(lines: Lines, rng: np.random.Generator, k: int, reach: int, last_key: int) -> Lines:
@@ -243,7 +277,8 @@ def _copies(lines: Lines, rng: np.random.Generator, k: int, reach: int, last_key
     target = np.minimum(copies.key + shift, last_key)
     later = target > copies.key
     copies.key = np.where(later, target, copies.key)
-    copies.rank = np.where(later, AFTER_OWN_RECORDS + copies.rank, copies.rank + rng.uniform(0.01, 300.0, size=k))
+    # A copy arrives after the file's own records (the sender re-sent a record).
+    copies.rank = AFTER_OWN_RECORDS + copies.rank
     copies.mark(np.arange(k), DUPLICATE, code("duplicate"))
     return copies
 
@@ -256,8 +291,8 @@ def soil_extract(
     rng: np.random.Generator,
     *,
     first: bool,
-) -> Lines:
-    """``base`` (one day's clean extract) plus bad copies of some of its rows.
+) -> list[Lines]:
+    """``base`` (one day's clean extract), then bad copies of some of its rows at the end of the file.
 
     ``render_rows`` renders the given rows of the extract afresh, so a copy can be
     spoiled cell by cell before it becomes a line.
@@ -265,43 +300,46 @@ def soil_extract(
     n = len(base)
     k = _count(rng, n, plan.rate, 1 if first else 0)
     if k == 0:
-        return base
+        return [base]
     originals = rng.choice(n, size=k, replace=k > n)
-    ways = len(plan.cells) + 1 + int(plan.malformed) + int(bool(plan.extra_fields))
-    way = rng.integers(0, ways, size=k)
-    parts = [base]
-
-    def copies_of(chosen: np.ndarray) -> Lines:
-        out = base.take(chosen)
-        out.rank = out.rank + 0.5
-        return out
-
-    for i, spec in enumerate(plan.cells):
-        chosen = originals[way == i]
-        if len(chosen):
-            batch = render_rows(chosen)
-            rows = np.arange(len(chosen))
-            batch.set_cells(spec.column, rows, spec.draw(rng, batch, rows))
-            batch.mark(rows, QUARANTINED, code(spec.kind))
-            spoiled = batch.lines()
-            spoiled.key = base.key[chosen]
-            spoiled.rank = base.rank[chosen] + 0.5
-            parts.append(spoiled)
-    extra_ways = ["duplicate"] + (["malformed"] if plan.malformed else []) + (["extra"] if plan.extra_fields else [])
-    for offset, what in enumerate(extra_ways):
+    line_ways = (
+        ["duplicate"]
+        + (["malformed"] if plan.malformed else [])
+        + (["extra"] if plan.extra_fields else [])
+    )
+    way = rng.integers(0, len(plan.cells) + len(line_ways), size=k)
+    parts = []
+    spoiled = np.flatnonzero(way < len(plan.cells))
+    if len(spoiled):
+        # One fresh rendering of every row to spoil, then each spec on its share of it.
+        batch = render_rows(originals[spoiled])
+        for i, spec in enumerate(plan.cells):
+            rows = np.flatnonzero(way[spoiled] == i)
+            if len(rows):
+                batch.set_cells(spec.column, rows, spec.draw(rng, batch, rows))
+                batch.mark(rows, QUARANTINED, code(spec.kind))
+        parts.append(batch.lines())
+    for offset, what in enumerate(line_ways):
         chosen = originals[way == len(plan.cells) + offset]
         if not len(chosen):
             continue
-        copies = copies_of(chosen)
+        copies = base.take(chosen)
         rows = np.arange(len(chosen))
         if what == "duplicate":
             copies.mark(rows, DUPLICATE, code("duplicate"))
         elif what == "malformed":
-            _malform(copies, plan.fmt, rng, rows)
+            copies.replace(rows, _malformed(copies.texts(rows), plan.fmt, rng))
+            copies.mark(rows, QUARANTINED, code("malformed_line"))
         else:
-            _add_fields(copies, plan.fmt, "record", rng, rows, plan.extra_fields)
+            copies.replace(
+                rows, _with_field(copies.texts(rows), plan.fmt, "record", rng, plan.extra_fields)
+            )
+            copies.mark(rows, QUARANTINED, code("extra_field"))
         parts.append(copies)
-    return Lines.concat(parts).in_file_order()
+    extras = Lines.concat(parts)
+    extras.key = np.full(len(extras), base.key[0] if n else 0, dtype=np.int64)
+    extras.rank = AFTER_OWN_RECORDS + np.arange(len(extras), dtype=np.float64)
+    return [base, extras]
 
 
 @dataclass(frozen=True)
@@ -314,7 +352,12 @@ class TableDirt:
 
 
 def soil_table(
-    table: pa.Table, cells: Sequence[TableDirt], rate: float, rng: np.random.Generator, *, first: bool
+    table: pa.Table,
+    cells: Sequence[TableDirt],
+    rate: float,
+    rng: np.random.Generator,
+    *,
+    first: bool,
 ) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """``table`` plus bad and duplicate copies of some rows, with each row's status and kind."""
     n = table.num_rows

@@ -23,7 +23,9 @@ _FUTURE_UNTIL_MS = 2_240_524_800_000  # 2041-01-01
 
 def future_epoch(rng: np.random.Generator, batch: Batch, rows: np.ndarray) -> Sequence[object]:
     """Epochs in 2036-2040: a device clock gone wrong."""
-    return [int(ms) / 1000 for ms in rng.integers(_FUTURE_FROM_MS, _FUTURE_UNTIL_MS, size=len(rows))]
+    return [
+        int(ms) / 1000 for ms in rng.integers(_FUTURE_FROM_MS, _FUTURE_UNTIL_MS, size=len(rows))
+    ]
 
 
 def future_date(rng: np.random.Generator, batch: Batch, rows: np.ndarray) -> Sequence[object]:
@@ -47,7 +49,9 @@ def slashed_date(rng: np.random.Generator, batch: Batch, rows: np.ndarray) -> Se
     return out
 
 
-def discount_over_revenue(rng: np.random.Generator, batch: Batch, rows: np.ndarray) -> Sequence[object]:
+def discount_over_revenue(
+    rng: np.random.Generator, batch: Batch, rows: np.ndarray
+) -> Sequence[object]:
     revenue = batch.context["revenue_cents"][rows]
     return [int(c) / 100 for c in revenue + rng.integers(1, 2_000, size=len(rows))]
 
@@ -131,7 +135,9 @@ WEB_TRAFFIC = EventPlan(
         CellDirt("unknown_enum", "device_type", ("Smartwatch", "TV")),
         CellDirt("unknown_enum", "browser", ("Opera", "Brave")),
         CellDirt("unknown_enum", "event_type", ("Hover", "Swipe")),
-        CellDirt("regex_mismatch", "page", ("/Product/12", "/search?q=tote", "/category/Backpacks")),
+        CellDirt(
+            "regex_mismatch", "page", ("/Product/12", "/search?q=tote", "/category/Backpacks")
+        ),
         CellDirt("regex_mismatch", "element", ("banner:summer-sale", "product:abc", "Add to cart")),
         CellDirt("wrong_type", "user_id", ("abc", "guest")),
         CellDirt("wrong_type", "timestamp", clock_text),

@@ -9,7 +9,7 @@ them; bad copies of a few rows are added per day (see ``dirt.soil_extract``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +17,42 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from weir.demo.generate import dirt_plans, render
+from weir.demo.generate.customers import COUNTRIES
 from weir.demo.generate.dirt import soil_extract, soil_table
 from weir.demo.generate.manifest import SourceLedger
 from weir.demo.generate.records import Batch, Lines
-from weir.demo.generate.timeline import stream
-from weir.demo.generate.world import COUNTRIES, PRODUCT_TYPES, REGIONS, World
-from weir.demo.generate.writers import FileSink, write_json_array, write_parquet
+from weir.demo.generate.timeline import Period, stream
+from weir.demo.generate.world import PRODUCT_TYPES, REGIONS, World
+from weir.demo.generate.writers import FileSink, FileWriter, write_json_array, write_parquet
 
 STORE_COLUMNS = ("store_id", "name", "city", "region", "country", "opened_on")
 WAREHOUSE_COLUMNS = ("warehouse_id", "name", "region")
 PRODUCT_COLUMNS = (
-    "product_id", "name", "type", "color", "size", "material", "cost_price", "list_price", "launched_on",
+    "product_id",
+    "name",
+    "type",
+    "color",
+    "size",
+    "material",
+    "cost_price",
+    "list_price",
+    "launched_on",
 )
-CUSTOMER_COLUMNS = ("customer_id", "first_name", "last_name", "email", "phone", "address", "country", "created_at")
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address",
+    "country",
+    "created_at",
+)
 DEMOGRAPHIC_COLUMNS = ("customer_id", "age", "gender", "marital_status", "parental_status")
+
+
+def _daily_name(source: str, period: Period) -> Callable[[int], str]:
+    return lambda d: f"{source}_{period.stamp(d)}.csv"
 
 
 def _header(columns: tuple[str, ...]) -> bytes:
@@ -40,35 +62,65 @@ def _header(columns: tuple[str, ...]) -> bytes:
 class Extracts:
     """Writes each day's extract of every entity source."""
 
-    def __init__(self, world: World, out: Path, ledgers: Mapping[str, SourceLedger]) -> None:
+    def __init__(
+        self, world: World, out: Path, ledgers: Mapping[str, SourceLedger], writer: FileWriter
+    ) -> None:
+        """Extracts of the sources that have a ledger in ``ledgers`` (a run may split them)."""
         self.world = world
         self.out = out
         self.ledgers = ledgers
+        self.writer = writer
         period = world.period
         days = range(period.days)
         self.sinks = {
             name: FileSink(
-                out / name, ledgers[name], lambda d, name=name: f"{name}_{period.stamp(d)}.csv", days,
+                writer,
+                out / name,
+                ledgers[name],
+                _daily_name(name, period),
+                days,
                 header=_header(columns),
             )
-            for name, columns in (("stores", STORE_COLUMNS), ("products", PRODUCT_COLUMNS),
-                                  ("customers", CUSTOMER_COLUMNS))
+            for name, columns in (
+                ("stores", STORE_COLUMNS),
+                ("products", PRODUCT_COLUMNS),
+                ("customers", CUSTOMER_COLUMNS),
+            )
+            if name in ledgers
         }
         customers = world.customers
-        everyone = np.arange(customers.n)
-        base = self._customer_batch(everyone, customers.address, 0).lines().text
-        moved = self._customer_batch(customers.movers, customers.new_address, 0).lines().text
-        self._customer_text = pa.concat_arrays([base, moved])
-        self._demographics = self._demographic_table()
+        if "customers" in ledgers:
+            everyone = np.arange(customers.n)
+            base = self._customer_batch(everyone, customers.address, 0).lines().text
+            moved = self._customer_batch(customers.movers, customers.new_address, 0).lines().text
+            self._customer_text = pa.concat_arrays([base, moved])
+        if "customer_demographics" in ledgers:
+            self._demographics = self._demographic_table()
+        products = world.products
+        self._product_columns = {
+            "product_id": render.numbers(products.ids),
+            "name": render.strings(products.names),
+            "type": render.strings([PRODUCT_TYPES[t] for t in products.type]),
+            "color": render.strings(products.color),
+            "size": render.strings(products.size),
+            "material": render.strings(products.material),
+            "list_price": render.money(products.list_cents),
+            "launched_on": render.strings(
+                [period.stamp(int(day)) for day in products.launched_day]
+            ),
+        }
 
     def write_day(self, d: int) -> None:
-        rng = stream(self.world.seed, "extracts", d)
         first = d == 0
-        self._stores(d, rng, first)
-        self._warehouses(d, rng, first)
-        self._products(d, rng, first)
-        self._customers(d, rng, first)
-        self._demographics_day(d, rng, first)
+        for name, write in (
+            ("stores", self._stores),
+            ("warehouses", self._warehouses),
+            ("products", self._products),
+            ("customers", self._customers),
+            ("customer_demographics", self._demographics_day),
+        ):
+            if name in self.ledgers:
+                write(d, stream(self.world.seed, f"{name}-extract", d), first)
 
     def close(self) -> None:
         for sink in self.sinks.values():
@@ -78,8 +130,10 @@ class Extracts:
     def _stores(self, d: int, rng: np.random.Generator, first: bool) -> None:
         rows = self.world.stores.open_on(d)
         lines = self._stores_batch(d, rows).lines()
-        soiled = soil_extract(lines, lambda r: self._stores_batch(d, rows[r]), dirt_plans.STORES, rng, first=first)
-        self.sinks["stores"].add(soiled)
+        soiled = soil_extract(
+            lines, lambda r: self._stores_batch(d, rows[r]), dirt_plans.STORES, rng, first=first
+        )
+        self.sinks["stores"].add(*soiled)
         self.sinks["stores"].flush(d + 1)
 
     def _stores_batch(self, d: int, rows: np.ndarray) -> Batch:
@@ -90,16 +144,24 @@ class Extracts:
             "city": render.strings([stores.cities[i] for i in rows]),
             "region": render.strings([REGIONS[r] for r in stores.region[rows]]),
             "country": render.strings(["GB"] * len(rows)),
-            "opened_on": render.strings([period.stamp(int(day)) for day in stores.opened_day[rows]]),
+            "opened_on": render.strings(
+                [period.stamp(int(day)) for day in stores.opened_day[rows]]
+            ),
         }
         return Batch("csv", columns, d)
 
     def _warehouses(self, d: int, rng: np.random.Generator, first: bool) -> None:
         rows = np.arange(len(self.world.warehouses.ids))
         lines = self._warehouses_batch(d, rows).lines()
-        soiled = soil_extract(lines, lambda r: self._warehouses_batch(d, rows[r]), dirt_plans.WAREHOUSES, rng, first=first)
+        soiled = soil_extract(
+            lines,
+            lambda r: self._warehouses_batch(d, rows[r]),
+            dirt_plans.WAREHOUSES,
+            rng,
+            first=first,
+        )
         path = self.out / "warehouses" / f"warehouses_{self.world.period.stamp(d)}.json"
-        write_json_array(path, soiled, self.ledgers["warehouses"])
+        write_json_array(self.writer, path, soiled, self.ledgers["warehouses"])
 
     def _warehouses_batch(self, d: int, rows: np.ndarray) -> Batch:
         warehouses = self.world.warehouses
@@ -113,24 +175,17 @@ class Extracts:
     def _products(self, d: int, rng: np.random.Generator, first: bool) -> None:
         rows = np.arange(self.world.products.launched_by(d))
         lines = self._products_batch(d, rows).lines()
-        soiled = soil_extract(lines, lambda r: self._products_batch(d, rows[r]), dirt_plans.PRODUCTS, rng, first=first)
-        self.sinks["products"].add(soiled)
+        soiled = soil_extract(
+            lines, lambda r: self._products_batch(d, rows[r]), dirt_plans.PRODUCTS, rng, first=first
+        )
+        self.sinks["products"].add(*soiled)
         self.sinks["products"].flush(d + 1)
 
     def _products_batch(self, d: int, rows: np.ndarray) -> Batch:
-        products, period = self.world.products, self.world.period
-        columns = {
-            "product_id": render.numbers(products.ids[rows]),
-            "name": render.strings([products.names[i] for i in rows]),
-            "type": render.strings([PRODUCT_TYPES[t] for t in products.type[rows]]),
-            "color": render.strings([products.color[i] for i in rows]),
-            "size": render.strings([products.size[i] for i in rows]),
-            "material": render.strings([products.material[i] for i in rows]),
-            "cost_price": render.money(products.cost_cents[rows, d]),
-            "list_price": render.money(products.list_cents[rows]),
-            "launched_on": render.strings([period.stamp(int(day)) for day in products.launched_day[rows]]),
-        }
-        return Batch("csv", columns, d)
+        taken = pa.array(rows)
+        columns = {name: values.take(taken) for name, values in self._product_columns.items()}
+        columns["cost_price"] = render.money(self.world.products.cost_cents[rows, d])
+        return Batch("csv", {name: columns[name] for name in PRODUCT_COLUMNS}, d)
 
     # -- customers ---------------------------------------------------------------------
     def _customers(self, d: int, rng: np.random.Generator, first: bool) -> None:
@@ -147,7 +202,7 @@ class Extracts:
             return self._customer_batch(rows[r], address, d)
 
         soiled = soil_extract(lines, render_rows, dirt_plans.CUSTOMERS, rng, first=first)
-        self.sinks["customers"].add(soiled)
+        self.sinks["customers"].add(*soiled)
         self.sinks["customers"].flush(d + 1)
 
     def _addresses_on(self, d: int, rows: np.ndarray) -> pa.Array:
@@ -196,7 +251,15 @@ class Extracts:
         ids = self._demographics["customer_id"].to_numpy()
         table = self._demographics.slice(0, int(np.searchsorted(ids, count, side="right")))
         table, status, kind = soil_table(
-            table, dirt_plans.CUSTOMER_DEMOGRAPHICS, dirt_plans.CUSTOMER_DEMOGRAPHICS_RATE, rng, first=first
+            table,
+            dirt_plans.CUSTOMER_DEMOGRAPHICS,
+            dirt_plans.CUSTOMER_DEMOGRAPHICS_RATE,
+            rng,
+            first=first,
         )
-        path = self.out / "customer_demographics" / f"customer_demographics_{self.world.period.stamp(d)}.parquet"
-        write_parquet(path, table, status, kind, self.ledgers["customer_demographics"])
+        path = (
+            self.out
+            / "customer_demographics"
+            / f"customer_demographics_{self.world.period.stamp(d)}.parquet"
+        )
+        write_parquet(self.writer, path, table, status, kind, self.ledgers["customer_demographics"])

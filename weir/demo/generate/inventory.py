@@ -20,7 +20,12 @@ from weir.demo.generate.timeline import HOUR_MS
 from weir.demo.generate.world import World
 
 INVENTORY_COLUMNS = (
-    "inventory_id", "product_id", "warehouse_id", "stock_level", "restock_threshold", "last_updated",
+    "inventory_id",
+    "product_id",
+    "warehouse_id",
+    "stock_level",
+    "restock_threshold",
+    "last_updated",
 )
 _REPORT_EVERY = np.array((2, 3, 4, 6))
 
@@ -46,15 +51,21 @@ class StockKeeper:
         self.n_warehouses = n_wh
         # Expected daily units per pair, to size thresholds and restocks like a planner would.
         share = products.popularity / products.popularity.sum()
-        store_share = np.bincount(stores.warehouse, weights=stores.size, minlength=n_wh) / stores.size.sum()
+        store_share = (
+            np.bincount(stores.warehouse, weights=stores.size, minlength=n_wh) / stores.size.sum()
+        )
         online_share = np.zeros(n_wh)
         online_share[warehouses.online] = 1.0 / len(warehouses.online)
-        units = world.volumes.pos_lines * 1.3 * store_share + world.volumes.orders * 1.2 * online_share
+        units = (
+            world.volumes.pos_lines * 1.3 * store_share + world.volumes.orders * 1.2 * online_share
+        )
         daily = (share[:, None] * units[None, :]).ravel()
         self.threshold = np.ceil(daily * rng.uniform(2.5, 5.0, size=n)).astype(np.int64) + 2
         careless = rng.random(n) < 0.1
         self.threshold[careless] = np.ceil(daily[careless] * 0.6).astype(np.int64) + 1
-        self.target = self.threshold + np.ceil(daily * rng.uniform(8.0, 16.0, size=n)).astype(np.int64) + 5
+        self.target = (
+            self.threshold + np.ceil(daily * rng.uniform(8.0, 16.0, size=n)).astype(np.int64) + 5
+        )
         self.daily = daily
         self.threshold_known = rng.random(n) > 0.06
         self.every = rng.choice(_REPORT_EVERY, size=n)
@@ -88,9 +99,15 @@ class StockKeeper:
             if low.any():
                 count = int(low.sum())
                 delayed = rng.random(count) < 0.12
-                lead_days = np.where(delayed, rng.uniform(7, 15, size=count), rng.uniform(2, 5, size=count))
+                lead_days = np.where(
+                    delayed, rng.uniform(7, 15, size=count), rng.uniform(2, 5, size=count)
+                )
                 self.pending_at[low] = g + np.round(lead_days * 24).astype(np.int64)
-                self.pending_units[low] = self.target[low] - self.level[low] + np.round(self.daily[low] * 3).astype(np.int64)
+                self.pending_units[low] = (
+                    self.target[low]
+                    - self.level[low]
+                    + np.round(self.daily[low] * 3).astype(np.int64)
+                )
             due = (g + self.phase) % self.every == 0
             report = self.active & (forced | (due & (self.level != self.last_reported)))
             chosen = np.flatnonzero(report)
@@ -106,8 +123,10 @@ class StockKeeper:
         pair = np.concatenate(pairs)
         level = np.concatenate(levels)
         # Reported towards the end of the hour, after that hour's sales.
-        ms = self.world.period.epoch_ms(d) + np.concatenate(hours) * HOUR_MS + rng.integers(
-            HOUR_MS * 3 // 4, HOUR_MS, size=len(pair)
+        ms = (
+            self.world.period.epoch_ms(d)
+            + np.concatenate(hours) * HOUR_MS
+            + rng.integers(HOUR_MS * 3 // 4, HOUR_MS, size=len(pair))
         )
         order = np.argsort(ms, kind="stable")
         ids = np.arange(self.next_id, self.next_id + len(pair), dtype=np.int64)
@@ -123,7 +142,9 @@ class StockKeeper:
             "product_id": render.numbers(world.products.ids[product]),
             "warehouse_id": render.numbers(world.warehouses.ids[warehouse]),
             "stock_level": render.numbers(records.level),
-            "restock_threshold": render.numbers(self.threshold[records.pair], self.threshold_known[records.pair]),
+            "restock_threshold": render.numbers(
+                self.threshold[records.pair], self.threshold_known[records.pair]
+            ),
             "last_updated": render.epochs(records.ms),
         }
         hour = (records.ms - world.period.epoch_ms(0)) // HOUR_MS

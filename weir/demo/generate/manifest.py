@@ -115,12 +115,16 @@ class SourceLedger:
         self._by_kind = np.zeros(len(DIRT_KINDS), dtype=np.int64)
 
     def count(self, status: np.ndarray, kind: np.ndarray) -> None:
-        self._by_status += np.bincount(status.astype(np.int64), minlength=3)[:3]
-        dirty = kind[kind >= 0].astype(np.int64)
-        self._by_kind += np.bincount(dirty, minlength=len(DIRT_KINDS))[: len(DIRT_KINDS)]
+        """Add records by status (void lines, written as nothing, are not records) and kind."""
+        self._by_status += np.bincount(status.astype(np.intp), minlength=4)[:3]
+        dirty = kind[kind >= 0]
+        if len(dirty):
+            self._by_kind += np.bincount(dirty.astype(np.intp), minlength=len(DIRT_KINDS))[
+                : len(DIRT_KINDS)
+            ]
 
     def counts(self) -> SourceCounts:
-        dirty = {DIRT_KINDS[i]: int(c) for i, c in enumerate(self._by_kind) if c}
+        dirty: dict[str, int] = {DIRT_KINDS[i]: int(c) for i, c in enumerate(self._by_kind) if c}
         return SourceCounts(
             files=self.files,
             received=int(self._by_status.sum()),

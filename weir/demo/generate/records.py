@@ -1,12 +1,16 @@
 """Records on their way to a file, each carrying its fate so the manifest can predict ingestion.
 
 A ``Batch`` is a set of records of one source as per-column tokens (see
-``render.py``), which the dirt injector may overwrite cell by cell. Once
-rendered it becomes ``Lines``: one text per record, the file it goes to
-(``key``), its position in that file (``rank``), what ingestion will do with
-it (``status``) and the kind of dirt it carries (``kind``, -1 for none).
-Knowing each record's status at the moment it is written is what makes the
-manifest's counts exact rather than estimated.
+``render.py``); the dirt injector may overwrite some cells. Once rendered it
+becomes ``Lines``: one text per record, the file it goes to (``key``), its
+position in that file (``rank``), what ingestion will do with it (``status``)
+and the kind of dirt it carries (``kind``, -1 for none). Knowing each
+record's status when it is written is what makes the manifest exact rather
+than estimated.
+
+Dirt touches about one record in a hundred, so edits never rewrite a whole
+column: the batch is rendered clean in one pass, the few edited records are
+rendered again on their own, and their lines replace the clean ones.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from weir.demo.generate.render import TextFormat
 ACCEPTED = 0
 QUARANTINED = 1
 DUPLICATE = 2
+# A line emptied because its record was delivered elsewhere (a late event): written
+# as nothing, counted nowhere; the record is counted where it was delivered.
+VOID = 3
 NO_KIND = -1
 
 
@@ -56,21 +63,30 @@ class Lines:
         n = len(text)
         keys = np.broadcast_to(np.asarray(key, dtype=np.int64), (n,)).copy()
         return cls(
-            text, keys, np.arange(n, dtype=np.float64),
-            np.zeros(n, np.int8), np.full(n, NO_KIND, np.int8),
+            text,
+            keys,
+            np.arange(n, dtype=np.float64),
+            np.zeros(n, np.int8),
+            np.full(n, NO_KIND, np.int8),
         )
 
     def take(self, rows: np.ndarray) -> Lines:
         rows = np.asarray(rows, dtype=np.int64)
         return Lines(
-            self.text.take(pa.array(rows)), self.key[rows], self.rank[rows],
-            self.status[rows], self.kind[rows],
+            self.text.take(pa.array(rows)),
+            self.key[rows],
+            self.rank[rows],
+            self.status[rows],
+            self.kind[rows],
         )
 
     def slice(self, start: int, stop: int) -> Lines:
         return Lines(
-            self.text.slice(start, stop - start), self.key[start:stop], self.rank[start:stop],
-            self.status[start:stop], self.kind[start:stop],
+            self.text.slice(start, stop - start),
+            self.key[start:stop],
+            self.rank[start:stop],
+            self.status[start:stop],
+            self.kind[start:stop],
         )
 
     @staticmethod
@@ -95,19 +111,19 @@ class Lines:
             return self
         return self.take(order)
 
-    def edit(self, rows: np.ndarray, texts: Sequence[str]) -> None:
-        """Replace the text of ``rows`` (few: this goes through Python)."""
+    def replace(self, rows: np.ndarray, texts: pa.Array | Sequence[str]) -> None:
+        """Replace the text of ``rows`` (sorted, distinct) by ``texts``, in one pass."""
         if len(rows) == 0:
             return
         mask = np.zeros(len(self), dtype=bool)
         mask[rows] = True
-        # replace_with_mask takes replacements in row order
-        order = np.argsort(rows, kind="stable")
-        ordered = [texts[i] for i in order]
-        self.text = pc.replace_with_mask(self.text, pa.array(mask), pa.array(ordered, pa.string()))
+        replacement = texts if isinstance(texts, pa.Array) else pa.array(list(texts), pa.string())
+        self.text = pc.replace_with_mask(self.text, pa.array(mask), replacement)
 
     def texts(self, rows: np.ndarray) -> list[str]:
-        return [str(t) for t in self.text.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()]
+        return [
+            str(t) for t in self.text.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()
+        ]
 
     def mark(self, rows: np.ndarray, status: int, kind: int) -> None:
         self.status[rows] = status
@@ -118,7 +134,9 @@ class Lines:
         if len(self.text) == 0:
             return memoryview(b"")
         text = self.text
-        offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=len(text) + 1, offset=text.offset * 4)
+        offsets = np.frombuffer(
+            text.buffers()[1], dtype=np.int32, count=len(text) + 1, offset=text.offset * 4
+        )
         data = text.buffers()[2]
         if data is None:
             return memoryview(b"")
@@ -167,21 +185,17 @@ class Batch:
         self.context = dict(context or {})
         self.record_tag = record_tag
         self._present: dict[str, np.ndarray] = {}
+        self._edits: list[tuple[str, np.ndarray, list[str | None]]] = []
 
     def pristine(self) -> np.ndarray:
         """Rows that carry no dirt and no remark yet."""
         return np.flatnonzero((self.status == ACCEPTED) & (self.kind == NO_KIND))
 
     def set_cells(self, column: str, rows: np.ndarray, values: Sequence[object]) -> None:
-        if len(rows) == 0:
-            return
-        mask = np.zeros(self.n, dtype=bool)
-        mask[rows] = True
-        order = np.argsort(rows, kind="stable")
-        replacements = [render.value_token(self.fmt, values[i]) for i in order]
-        self.tokens[column] = pc.replace_with_mask(
-            self.tokens[column], pa.array(mask), pa.array(replacements, pa.string())
-        )
+        """Write ``values`` into ``column`` of ``rows`` (applied when the lines are rendered)."""
+        if len(rows):
+            tokens = [render.value_token(self.fmt, v) for v in values]
+            self._edits.append((column, np.asarray(rows, dtype=np.int64), tokens))
 
     def leave_out(self, column: str, rows: np.ndarray) -> None:
         """Write ``rows`` without ``column`` at all (JSON only)."""
@@ -194,31 +208,48 @@ class Batch:
         self.status[rows] = status
         self.kind[rows] = kind
 
-    def append_copies(self, rows: np.ndarray) -> np.ndarray:
-        """Copy ``rows`` to the end (placed right after their originals); returns the new rows."""
-        rows = np.asarray(rows, dtype=np.int64)
-        taken = pa.array(rows)
-        for name in self.names:
-            column = self.tokens[name]
-            self.tokens[name] = pa.concat_arrays([column, column.take(taken)])
-        for name, present in self._present.items():
-            self._present[name] = np.concatenate([present, present[rows]])
-        self.context = {k: np.concatenate([v, v[rows]]) for k, v in self.context.items()}
-        self.key = np.concatenate([self.key, self.key[rows]])
-        self.rank = np.concatenate([self.rank, self.rank[rows] + 0.5])
-        self.status = np.concatenate([self.status, self.status[rows]])
-        self.kind = np.concatenate([self.kind, self.kind[rows]])
-        new = np.arange(self.n, self.n + len(rows))
-        self.n += len(rows)
-        return new
-
     def lines(self) -> Lines:
-        columns = [self.tokens[name] for name in self.names]
+        lines, rows, texts = self.clean_lines()
+        lines.replace(rows, texts)
+        return lines
+
+    def clean_lines(self) -> tuple[Lines, np.ndarray, pa.Array]:
+        """The lines without the cell edits, and the edited rows' lines to put in their place.
+
+        Callers with line edits of their own merge both and replace once: each
+        replacement copies every line.
+        """
+        lines = Lines(
+            self._render(self.tokens, self._present),
+            self.key.copy(),
+            self.rank.copy(),
+            self.status.copy(),
+            self.kind.copy(),
+        )
+        if not self._edits:
+            return lines, np.empty(0, np.int64), pa.array([], pa.string())
+        rows = np.unique(np.concatenate([r for _, r, _ in self._edits]))
+        taken = pa.array(rows)
+        tokens = {name: column.take(taken) for name, column in self.tokens.items()}
+        for column, edited, values in self._edits:
+            mask = np.zeros(len(rows), dtype=bool)
+            where = np.searchsorted(rows, edited)
+            mask[where] = True
+            ordered = [values[i] for i in np.argsort(where, kind="stable")]
+            tokens[column] = pc.replace_with_mask(
+                tokens[column], pa.array(mask), pa.array(ordered, pa.string())
+            )
+        present = {name: shown[rows] for name, shown in self._present.items()}
+        return lines, rows, self._render(tokens, present)
+
+    def _render(
+        self, tokens: Mapping[str, pa.Array], present: Mapping[str, np.ndarray]
+    ) -> pa.Array:
+        columns = [tokens[name] for name in self.names]
         if self.fmt == "csv":
-            text = render.csv_lines(columns)
-        elif self.fmt == "jsonl":
-            present = [self._present.get(name) for name in self.names]
-            text = render.json_lines(self.names, columns, present)
-        else:
-            text = render.xml_lines(self.record_tag, self.names, columns)
-        return Lines(text, self.key.copy(), self.rank.copy(), self.status.copy(), self.kind.copy())
+            return render.csv_lines(columns)
+        if self.fmt == "jsonl":
+            return render.json_lines(
+                self.names, columns, [present.get(name) for name in self.names]
+            )
+        return render.xml_lines(self.record_tag, self.names, columns)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +24,6 @@ import pyarrow.compute as pc
 from weir.demo.generate.timeline import MAX_EPOCH_SECONDS
 
 TextFormat = Literal["csv", "jsonl", "xml"]
-TEXT_FORMATS: tuple[str, ...] = get_args(TextFormat)
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _MASK64 = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
@@ -51,9 +50,12 @@ def digit_chars(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def hex_chars(values: np.ndarray, width: int) -> np.ndarray:
-    v = np.asarray(values, dtype=np.uint64)
-    shifts = (np.arange(width - 1, -1, -1, dtype=np.uint64) * np.uint64(4))[None, :]
-    return _HEX[((v[:, None] >> shifts) & np.uint64(15)).astype(np.intp)]
+    """The last ``width`` (at most 16) hex digits of ``values`` as an ``(n, width)`` byte array."""
+    octets = np.asarray(values, dtype=">u8").view(np.uint8).reshape(-1, 8)
+    nibbles = np.empty((len(octets), 16), dtype=np.uint8)
+    nibbles[:, 0::2] = octets >> 4
+    nibbles[:, 1::2] = octets & 15
+    return _HEX[nibbles[:, 16 - width :]]
 
 
 def prefixed(prefix: str, *parts: np.ndarray | str) -> pa.Array:
@@ -110,7 +112,8 @@ def epochs(ms: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
 
 
 def strings(values: Sequence[str | None] | np.ndarray) -> pa.Array:
-    return pa.array(values, type=pa.string())
+    # A list, not a numpy object array: for those pyarrow imports pandas (a quarter second).
+    return pa.array(values.tolist() if isinstance(values, np.ndarray) else values, type=pa.string())
 
 
 # -- tokens -------------------------------------------------------------------------------
@@ -202,7 +205,9 @@ def csv_lines(columns: Sequence[pa.Array]) -> pa.Array:
     return join(pieces)
 
 
-def json_lines(names: Sequence[str], columns: Sequence[pa.Array], present: Sequence[np.ndarray | None]) -> pa.Array:
+def json_lines(
+    names: Sequence[str], columns: Sequence[pa.Array], present: Sequence[np.ndarray | None]
+) -> pa.Array:
     """``{"name":token,...}`` lines; a field whose ``present`` is False is left out.
 
     Each field but the last carries its own trailing comma, so leaving one out
@@ -229,7 +234,9 @@ def xml_lines(tag: str, names: Sequence[str], columns: Sequence[pa.Array]) -> pa
     pieces: list[Any] = [f"  <{tag}>"]
     for name, column in zip(names, columns, strict=True):
         if column.null_count:
-            element = pc.binary_join_element_wise(f"<{name}>", column, f"</{name}>", "", null_handling="emit_null")
+            element = pc.binary_join_element_wise(
+                f"<{name}>", column, f"</{name}>", "", null_handling="emit_null"
+            )
             pieces.append(pc.fill_null(element, ""))
         else:
             pieces += [f"<{name}>", column, f"</{name}>"]

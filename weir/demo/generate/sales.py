@@ -17,15 +17,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from weir.demo.generate import render
-from weir.demo.generate.records import Batch
+from weir.demo.generate.customers import TAX_RATES
+from weir.demo.generate.records import Batch, Tokens
 from weir.demo.generate.timeline import HOUR_MS
-from weir.demo.generate.world import TAX_RATES, World
+from weir.demo.generate.world import World
 
 POS_COLUMNS = (
-    "transaction_id", "store_id", "product_id", "quantity", "revenue", "discount_applied",
-    "timestamp", "customer_id", "card_number",
+    "transaction_id",
+    "store_id",
+    "product_id",
+    "quantity",
+    "revenue",
+    "discount_applied",
+    "timestamp",
+    "customer_id",
+    "card_number",
 )
-ORDER_COLUMNS = ("order_id", "order_date", "product_id", "customer_id", "quantity", "retail_price", "tax_rate")
+ORDER_COLUMNS = (
+    "order_id",
+    "order_date",
+    "product_id",
+    "customer_id",
+    "quantity",
+    "retail_price",
+    "tax_rate",
+)
 
 _STORE_WEEKDAY = np.array((0.85, 0.85, 0.9, 0.95, 1.1, 1.45, 1.1))  # Monday first
 _ONLINE_WEEKDAY = np.array((1.1, 1.0, 0.95, 0.95, 0.9, 0.95, 1.2))
@@ -41,7 +57,32 @@ _STORE_HOURS = np.array(
 )
 _SUNDAY_HOURS = np.where((np.arange(24) >= 10) & (np.arange(24) < 17), _STORE_HOURS, 0.0)
 _ONLINE_HOURS = np.array(
-    (0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.4, 0.7, 0.9, 1.0, 1.0, 1.1, 1.3, 1.2, 1.0, 1.0, 1.0, 1.1, 1.3, 1.6, 1.8, 1.7, 1.2, 0.6)
+    (
+        0.3,
+        0.2,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.4,
+        0.7,
+        0.9,
+        1.0,
+        1.0,
+        1.1,
+        1.3,
+        1.2,
+        1.0,
+        1.0,
+        1.0,
+        1.1,
+        1.3,
+        1.6,
+        1.8,
+        1.7,
+        1.2,
+        0.6,
+    )
 )
 
 
@@ -56,6 +97,7 @@ class PosDay:
     quantity: np.ndarray
     revenue_cents: np.ndarray
     discount_cents: np.ndarray  # -1: no discount
+    discount_rate: np.ndarray  # index into the discount rates, -1: no discount
     ms: np.ndarray
     customer: np.ndarray  # customer index, -1: no loyalty card
     card: np.ndarray  # row of ``cards``, -1: no card exported
@@ -75,19 +117,34 @@ def hour_of_day(rng: np.random.Generator, profile: np.ndarray, k: int) -> np.nda
 
 
 def pos_day(world: World, d: int, rng: np.random.Generator) -> PosDay:
-    period, stores, products, customers = world.period, world.stores, world.products, world.customers
+    period, stores, products, customers = (
+        world.period,
+        world.stores,
+        world.products,
+        world.customers,
+    )
     open_stores = stores.open_on(d)
     weekday = period.weekday(d)
     mean_lines = float(_LINES_PER_BASKET @ _LINES_SHARE)
     per_size = world.volumes.pos_lines / mean_lines / stores.size.sum()
-    level = per_size * _STORE_WEEKDAY[weekday] / _STORE_WEEKDAY.mean() * period.season(d) * rng.uniform(0.92, 1.08)
+    level = (
+        per_size
+        * _STORE_WEEKDAY[weekday]
+        / _STORE_WEEKDAY.mean()
+        * period.season(d)
+        * rng.uniform(0.92, 1.08)
+    )
     expected = level * stores.size[open_stores] * rng.lognormal(0.0, 0.08, size=len(open_stores))
     baskets_per_store = rng.poisson(expected)
     b_store = np.repeat(open_stores, baskets_per_store)
     n_baskets = len(b_store)
     profile = _SUNDAY_HOURS if weekday == 6 else _STORE_HOURS
     day_ms = period.epoch_ms(d)
-    b_ms = day_ms + hour_of_day(rng, profile, n_baskets) * HOUR_MS + rng.integers(0, HOUR_MS, size=n_baskets)
+    b_ms = (
+        day_ms
+        + hour_of_day(rng, profile, n_baskets) * HOUR_MS
+        + rng.integers(0, HOUR_MS, size=n_baskets)
+    )
     order = np.lexsort((b_ms, b_store))
     b_store, b_ms = b_store[order], b_ms[order]
     first_of_store = np.searchsorted(b_store, b_store, side="left")
@@ -106,42 +163,95 @@ def pos_day(world: World, d: int, rng: np.random.Generator) -> PosDay:
     quantity = rng.choice(_QUANTITY, size=n, p=_QUANTITY_SHARE)
     revenue = quantity * products.list_cents[product]
     discounted = rng.random(n) < 0.15
-    share = rng.choice(_DISCOUNT, size=n, p=_DISCOUNT_SHARE)
-    discount = np.where(discounted, np.round(revenue * share).astype(np.int64), -1)
+    rate = np.where(discounted, rng.choice(len(_DISCOUNT), size=n, p=_DISCOUNT_SHARE), -1)
+    discount = np.where(discounted, _discount_cents(revenue, np.maximum(rate, 0)), -1)
     customer = b_customer[rows]
     card_rows = np.where(own, -2, np.where(b_has_card, pool_pick, -1))[rows]
     # Own cards are appended after the pool's rows so one digits array serves both.
-    line_customer_card = (card_rows == -2)
+    line_customer_card = card_rows == -2
     cards = np.concatenate([world.card_pool, customers.cards[customer[line_customer_card]]])
     card = card_rows.copy()
     card[line_customer_card] = len(world.card_pool) + np.arange(int(line_customer_card.sum()))
     return PosDay(
-        b_store[rows], b_number[rows], line, product, quantity, revenue, discount, b_ms[rows],
-        customer, card, cards,
+        b_store[rows],
+        b_number[rows],
+        line,
+        product,
+        quantity,
+        revenue,
+        discount,
+        rate,
+        b_ms[rows],
+        customer,
+        card,
+        cards,
     )
 
 
-def pos_batch(world: World, d: int, day: PosDay) -> Batch:
-    stores, n = world.stores, len(day.store)
+def _discount_cents(revenue_cents: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    cents: np.ndarray = np.round(revenue_cents * _DISCOUNT[rate]).astype(np.int64)
+    return cents
+
+
+class PosText:
+    """Revenue and discount tokens of every (product, quantity, discount rate), rendered once.
+
+    A POS line's amounts are determined by those three, so a day's amounts are
+    taken from a small vocabulary instead of formatting each number anew.
+    """
+
+    def __init__(self, world: World) -> None:
+        list_cents = world.products.list_cents
+        quantities = len(_QUANTITY)
+        revenue = (list_cents[:, None] * _QUANTITY[None, :]).ravel()
+        self.revenue = render.tokens("csv", render.money(revenue))
+        discount = _discount_cents(
+            np.repeat(revenue, len(_DISCOUNT)), np.tile(np.arange(len(_DISCOUNT)), len(revenue))
+        )
+        self.discount = render.tokens("csv", render.money(discount))
+        self.quantities = quantities
+
+    def amounts(self, day: PosDay) -> tuple[pa.Array, pa.Array]:
+        line = day.product * self.quantities + day.quantity - 1
+        revenue = self.revenue.take(pa.array(line))
+        discount = self.discount.take(
+            pa.array(line * len(_DISCOUNT) + np.maximum(day.discount_rate, 0))
+        )
+        discount = pc.if_else(
+            pa.array(day.discount_rate >= 0), discount, pa.scalar("", pa.string())
+        )
+        return revenue, discount
+
+
+def pos_batch(world: World, d: int, day: PosDay, text: PosText) -> Batch:
+    stores = world.stores
     store_id = stores.ids[day.store]
     width = max(3, len(str(int(stores.ids.max()))))
     transaction = render.prefixed(
-        "T", render.digit_chars(store_id, width), f"-{world.period.compact(d)}-",
-        render.digit_chars(day.basket, 5), "-", render.digit_chars(day.line, 1),
+        "T",
+        render.digit_chars(store_id, width),
+        f"-{world.period.compact(d)}-",
+        render.digit_chars(day.basket, 5),
+        "-",
+        render.digit_chars(day.line, 1),
     )
     has_card = day.card >= 0
     card_text = render.fixed_width(day.cards[np.maximum(day.card, 0)] + ord("0"))
-    card_text = pc.if_else(pa.array(has_card), card_text, pa.scalar(None, pa.string()))
+    card_text = pc.if_else(pa.array(has_card), card_text, pa.scalar("", pa.string()))
+    revenue, discount = text.amounts(day)
     columns = {
-        "transaction_id": transaction,
+        # ids and card numbers hold no character CSV would need to quote
+        "transaction_id": Tokens(transaction),
         "store_id": render.numbers(store_id),
         "product_id": render.numbers(world.products.ids[day.product]),
         "quantity": render.numbers(day.quantity),
-        "revenue": render.money(day.revenue_cents),
-        "discount_applied": render.money(np.maximum(day.discount_cents, 0), day.discount_cents >= 0),
+        "revenue": Tokens(revenue),
+        "discount_applied": Tokens(discount),
         "timestamp": render.epochs(day.ms),
-        "customer_id": render.numbers(world.customers.ids[np.maximum(day.customer, 0)], day.customer >= 0),
-        "card_number": card_text,
+        "customer_id": render.numbers(
+            world.customers.ids[np.maximum(day.customer, 0)], day.customer >= 0
+        ),
+        "card_number": Tokens(card_text),
     }
     key = d * len(stores.ids) + day.store
     context = {"revenue_cents": day.revenue_cents, "ms": day.ms}
@@ -178,7 +288,9 @@ def orders_batch(world: World, d: int, day: OrdersDay) -> Batch:
     return Batch("xml", columns, d, record_tag="order", context=context)
 
 
-def demand(world: World, d: int, pos: PosDay, orders: OrdersDay, rng: np.random.Generator) -> np.ndarray:
+def demand(
+    world: World, d: int, pos: PosDay, orders: OrdersDay, rng: np.random.Generator
+) -> np.ndarray:
     """Units leaving each (product, warehouse) pair in each hour of day ``d``: ``(pairs, 24)``.
 
     A store's sales are replenished from its region's warehouse; online orders
@@ -189,7 +301,11 @@ def demand(world: World, d: int, pos: PosDay, orders: OrdersDay, rng: np.random.
     store_hour = (pos.ms - world.period.epoch_ms(d)) // HOUR_MS
     store_pair = pos.product * n_wh + world.stores.warehouse[pos.store]
     online = world.warehouses.online
-    online_pair = orders.product * n_wh + online[rng.integers(0, len(online), size=len(orders.product))]
+    online_pair = (
+        orders.product * n_wh + online[rng.integers(0, len(online), size=len(orders.product))]
+    )
     cells = np.concatenate([store_pair * 24 + store_hour, online_pair * 24 + orders.hour])
     units = np.concatenate([pos.quantity, orders.quantity]).astype(np.float64)
-    return np.bincount(cells, weights=units, minlength=pairs * 24).reshape(pairs, 24).astype(np.int64)
+    return (
+        np.bincount(cells, weights=units, minlength=pairs * 24).reshape(pairs, 24).astype(np.int64)
+    )

@@ -88,3 +88,18 @@ class Period:
         january_sale = 0.12 * float(np.exp(-(((doy - 6) / 6.0) ** 2)))
         summer = 0.06 * float(np.exp(-(((doy - 200) / 25.0) ** 2)))
         return 1.0 + christmas + january_sale + summer
+
+
+def weighted_draw(rng: np.random.Generator, cumulative: np.ndarray, k: int) -> np.ndarray:
+    """``k`` indices drawn with weights given as a cumulative sum.
+
+    On a large table, sorted draws make the binary searches walk it in order
+    (several times faster); a permutation then restores random order.
+    """
+    picks: np.ndarray
+    if len(cumulative) < 8192:
+        picks = np.searchsorted(cumulative, rng.random(k) * cumulative[-1], side="right")
+        return picks
+    draws = np.sort(rng.random(k)) * cumulative[-1]
+    picks = np.searchsorted(cumulative, draws, side="right")[rng.permutation(k)]
+    return picks

@@ -22,7 +22,15 @@ from weir.demo.generate.timeline import HOUR_MS
 from weir.demo.generate.world import CATEGORIES, World
 
 WEB_COLUMNS = (
-    "event_id", "session_id", "user_id", "page", "device_type", "browser", "event_type", "element", "timestamp",
+    "event_id",
+    "session_id",
+    "user_id",
+    "page",
+    "device_type",
+    "browser",
+    "event_type",
+    "element",
+    "timestamp",
 )
 HOME, CATEGORY, PRODUCT, CART, PAYMENT, CONFIRMATION = range(6)
 VIEW, CLICK, SCROLL, CLOSE = range(4)
@@ -39,7 +47,32 @@ _BROWSER_SHARE = (  # by device
 )
 _SHOP_CATEGORIES = (*CATEGORIES, "new-in", "sale")
 _SESSION_HOURS = np.array(
-    (0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.1, 1.4, 1.3, 1.0, 1.0, 1.0, 1.1, 1.3, 1.6, 1.8, 1.7, 1.2, 0.6)
+    (
+        0.3,
+        0.2,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.4,
+        0.8,
+        1.0,
+        1.0,
+        1.0,
+        1.1,
+        1.4,
+        1.3,
+        1.0,
+        1.0,
+        1.0,
+        1.1,
+        1.3,
+        1.6,
+        1.8,
+        1.7,
+        1.2,
+        0.6,
+    )
 )
 _WEEKDAY = np.array((1.05, 1.0, 0.95, 0.95, 0.9, 1.0, 1.15))
 
@@ -79,25 +112,43 @@ def _journeys() -> list[tuple[float, list[Step]]]:
         (9.0, land(CATEGORY)),
         (6.0, close(land(HOME), BOUNCE_CLOSE)),  # a bounce: under 10 s
         (4.0, close(land(HOME), SLOW_CLOSE)),  # not a bounce: 12 s or more
-        (5.0, land(CATEGORY) + [(CATEGORY, SCROLL, NO_ELEMENT, 0, READ)]),
-        (5.0, close(land(HOME) + [(HOME, SCROLL, NO_ELEMENT, 0, READ)])),
+        (5.0, [*land(CATEGORY), (CATEGORY, SCROLL, NO_ELEMENT, 0, READ)]),
+        (5.0, close([*land(HOME), (HOME, SCROLL, NO_ELEMENT, 0, READ)])),
         (8.0, land(HOME) + visit(HOME, 0) + read(0)),
         (5.0, close(land(HOME) + visit(HOME, 0))),
-        (8.0, land(CATEGORY) + [(CATEGORY, SCROLL, NO_ELEMENT, 0, READ)] + visit(CATEGORY, 0) + read(0)),
+        (
+            8.0,
+            [
+                *land(CATEGORY),
+                (CATEGORY, SCROLL, NO_ELEMENT, 0, READ),
+                *visit(CATEGORY, 0),
+                *read(0),
+            ],
+        ),
         (6.0, close(browse + back() + visit(CATEGORY, 1) + read(1))),
         (3.0, browse + back() + visit(CATEGORY, 1) + back() + visit(CATEGORY, 2) + read(2)),
-        (7.0, land(HOME) + visit(HOME, 0, new=True) + read(0)),
-        (0.8, land(HOME) + visit(HOME, 0, new=True) + read(0) + cart(0) + pay + buy + confirm),
+        (2.6, land(HOME) + visit(HOME, 0, new=True) + read(0)),
+        (0.4, land(HOME) + visit(HOME, 0, new=True) + read(0) + cart(0) + pay + buy + confirm),
         (3.5, close(browse + cart(0))),  # cart abandoned
         (2.0, close(land(HOME) + visit(HOME, 0) + cart(0) + pay)),  # payment abandoned
         (1.5, browse + cart(0) + pay + buy + confirm),
         (0.7, browse + back() + visit(CATEGORY, 1) + cart(1) + pay + buy + confirm),
         (0.8, land(HOME) + visit(HOME, 0) + read(0) + pay + buy + confirm),  # skips the cart
         (0.4, land(CATEGORY) + visit(CATEGORY, 0) + cart(0) + pay + buy),  # no confirmation logged
-        (0.4, land(CATEGORY) + visit(CATEGORY, 0) + cart(0) + pay + confirm),  # the app logs no click
-        (0.6, browse + [(PRODUCT, VIEW, NO_ELEMENT, 0, PAUSE)] + cart(0) + pay + buy + confirm),
-        (0.15, land(HOME) + [(HOME, SCROLL, NO_ELEMENT, 0, READ), (HOME, VIEW, NO_ELEMENT, 0, HALF_HOUR)]
-         + visit(HOME, 0)),
+        (
+            0.4,
+            land(CATEGORY) + visit(CATEGORY, 0) + cart(0) + pay + confirm,
+        ),  # the app logs no click
+        (0.6, [*browse, (PRODUCT, VIEW, NO_ELEMENT, 0, PAUSE), *cart(0), *pay, *buy, *confirm]),
+        (
+            0.15,
+            [
+                *land(HOME),
+                (HOME, SCROLL, NO_ELEMENT, 0, READ),
+                (HOME, VIEW, NO_ELEMENT, 0, HALF_HOUR),
+                *visit(HOME, 0),
+            ],
+        ),
     ]
 
 
@@ -137,7 +188,7 @@ class WebDay:
     """One day's sessions expanded to events (sessions that started that day)."""
 
     session: np.ndarray  # day-local session number of each event
-    user: np.ndarray  # customer index of the session, -1: anonymous
+    users: np.ndarray  # customer index of each session, -1: anonymous
     page: np.ndarray  # index into the page vocabulary
     device: np.ndarray  # -1: not reported
     browser: np.ndarray
@@ -153,9 +204,21 @@ class Clickstream:
         self.world = world
         products = world.products
         ids = [str(i) for i in products.ids.tolist()]
-        pages = ["/", *(f"/category/{c}" for c in _SHOP_CATEGORIES), "/cart", "/checkout/payment",
-                 "/checkout/confirmation", *(f"/product/{i}" for i in ids)]
-        elements = [None, "add_to_cart", "buy", *(f"product:{i}" for i in ids), *(f"new_product:{i}" for i in ids)]
+        pages = [
+            "/",
+            *(f"/category/{c}" for c in _SHOP_CATEGORIES),
+            "/cart",
+            "/checkout/payment",
+            "/checkout/confirmation",
+            *(f"/product/{i}" for i in ids),
+        ]
+        elements = [
+            None,
+            "add_to_cart",
+            "buy",
+            *(f"product:{i}" for i in ids),
+            *(f"new_product:{i}" for i in ids),
+        ]
         self.page_tokens = render.tokens("jsonl", render.strings(pages))
         self.element_tokens = render.tokens("jsonl", render.strings(elements))
         self.device_tokens = render.tokens("jsonl", render.strings([*DEVICES, None]))
@@ -167,7 +230,12 @@ class Clickstream:
         world, period = self.world, self.world.period
         products = world.products
         level = world.volumes.web_events / JOURNEYS.mean_length
-        level *= _WEEKDAY[period.weekday(d)] / _WEEKDAY.mean() * period.season(d) * rng.uniform(0.92, 1.08)
+        level *= (
+            _WEEKDAY[period.weekday(d)]
+            / _WEEKDAY.mean()
+            * period.season(d)
+            * rng.uniform(0.92, 1.08)
+        )
         n = int(rng.poisson(level))
         journey = rng.choice(len(JOURNEYS.weight), size=n, p=JOURNEYS.weight)
         hours = rng.choice(24, size=n, p=_SESSION_HOURS / _SESSION_HOURS.sum())
@@ -184,12 +252,18 @@ class Clickstream:
         if len(fresh):
             wants = np.any(JOURNEYS.element[journey] == NEW_PRODUCT_LINK, axis=1)
             use_stale = (rng.random(n) < 0.08) & (len(stale) > 0)
-            pick = np.where(use_stale, stale[rng.integers(0, max(1, len(stale)), size=n)] if len(stale) else 0,
-                            fresh[rng.integers(0, len(fresh), size=n)])
+            pick = np.where(
+                use_stale,
+                stale[rng.integers(0, max(1, len(stale)), size=n)] if len(stale) else 0,
+                fresh[rng.integers(0, len(fresh), size=n)],
+            )
             slots[wants, 0] = pick[wants]
             has_new = wants
-        category = np.where(rng.random(n) < 0.82, products.type[slots[:, 0]],
-                            rng.integers(len(CATEGORIES), len(_SHOP_CATEGORIES), size=n))
+        category = np.where(
+            rng.random(n) < 0.82,
+            products.type[slots[:, 0]],
+            rng.integers(len(CATEGORIES), len(_SHOP_CATEGORIES), size=n),
+        )
 
         lengths = JOURNEYS.length[journey]
         session = np.repeat(np.arange(n), lengths)
@@ -201,20 +275,35 @@ class Clickstream:
         slot_product = slots[session, JOURNEYS.slot[j, step]]
         gap = self._gaps(rng, JOURNEYS.gap[j, step])
         elapsed = np.cumsum(gap)
-        ms = start[session] + elapsed - np.repeat(elapsed[first], lengths) if len(session) else start[session]
+        ms = (
+            start[session] + elapsed - np.repeat(elapsed[first], lengths)
+            if len(session)
+            else start[session]
+        )
 
         fixed = self._fixed_pages
         page = np.select(
-            [page_kind == HOME, page_kind == CATEGORY, page_kind == CART, page_kind == PAYMENT,
-             page_kind == CONFIRMATION],
+            [
+                page_kind == HOME,
+                page_kind == CATEGORY,
+                page_kind == CART,
+                page_kind == PAYMENT,
+                page_kind == CONFIRMATION,
+            ],
             [0, 1 + category[session], fixed, fixed + 1, fixed + 2],
             default=fixed + 3 + slot_product,
         )
         n_products = len(products.ids)
-        element_kind = np.where((element_kind == NEW_PRODUCT_LINK) & ~has_new[session], PRODUCT_LINK, element_kind)
+        element_kind = np.where(
+            (element_kind == NEW_PRODUCT_LINK) & ~has_new[session], PRODUCT_LINK, element_kind
+        )
         element = np.select(
-            [element_kind == ADD_TO_CART, element_kind == BUY, element_kind == PRODUCT_LINK,
-             element_kind == NEW_PRODUCT_LINK],
+            [
+                element_kind == ADD_TO_CART,
+                element_kind == BUY,
+                element_kind == PRODUCT_LINK,
+                element_kind == NEW_PRODUCT_LINK,
+            ],
             [1, 2, 3 + slot_product, 3 + n_products + slot_product],
             default=0,
         )
@@ -226,8 +315,18 @@ class Clickstream:
         dev = np.where(unreported[0], -1, device[session])
         brw = np.where(unreported[1], -1, browser[session])
         evt = np.where(unreported[2], -1, JOURNEYS.event[j, step])
+        # Files are by hour of the event, so the day is written in time order.
+        order = np.flatnonzero(keep)
+        order = order[np.argsort(ms[order])]
         return WebDay(
-            session[keep], user[session][keep], page[keep], dev[keep], brw[keep], evt[keep], element[keep], ms[keep],
+            session[order],
+            user,
+            page[order],
+            dev[order],
+            brw[order],
+            evt[order],
+            element[order],
+            ms[order],
         )
 
     @staticmethod
@@ -235,32 +334,55 @@ class Clickstream:
         """Milliseconds since the session's previous event (0 for its first)."""
         n = len(kind)
         gap = np.zeros(n, dtype=np.int64)
-        draws = {
-            QUICK: lambda k: rng.integers(1_000, 6_000, size=k),
-            READ: lambda k: 4_000 + np.minimum(rng.exponential(35_000, size=k), 600_000).astype(np.int64),
-            PAUSE: lambda k: rng.integers(31 * 60_000, 90 * 60_000, size=k),
-            BOUNCE_CLOSE: lambda k: rng.integers(1_000, 9_000, size=k),
-            SLOW_CLOSE: lambda k: rng.integers(12_000, 60_000, size=k),
-            HALF_HOUR: lambda k: np.full(k, 30 * 60_000),
-        }
-        for kind_code, draw in draws.items():
+        for kind_code in (QUICK, READ, PAUSE, BOUNCE_CLOSE, SLOW_CLOSE, HALF_HOUR):
             chosen = np.flatnonzero(kind == kind_code)
             if len(chosen):
-                gap[chosen] = draw(len(chosen))
+                gap[chosen] = Clickstream._gap(rng, kind_code, len(chosen))
         return gap
+
+    @staticmethod
+    def _gap(rng: np.random.Generator, kind: int, k: int) -> np.ndarray:
+        if kind == QUICK:
+            return rng.integers(1_000, 6_000, size=k)
+        if kind == READ:
+            return 4_000 + np.minimum(rng.exponential(50_000, size=k), 900_000).astype(np.int64)
+        if kind == PAUSE:  # back after more than half an hour: a new session for the KPIs
+            return rng.integers(31 * 60_000, 90 * 60_000, size=k)
+        if kind == BOUNCE_CLOSE:  # closed within 10 s: still a bounce
+            return rng.integers(1_000, 9_000, size=k)
+        if kind == SLOW_CLOSE:  # closed after 12 s or more: not a bounce
+            return rng.integers(12_000, 60_000, size=k)
+        return np.full(k, 30 * 60_000)  # exactly half an hour: still the same session
 
     def batch(self, d: int, day: WebDay) -> Batch:
         n = len(day.ms)
         serial = np.uint64(d) * np.uint64(1 << 24) + np.arange(n, dtype=np.uint64)
-        session_serial = np.uint64(d) * np.uint64(1 << 24) + day.session.astype(np.uint64)
+        # Session-level values are rendered once per session and taken per event.
+        sessions = np.uint64(d) * np.uint64(1 << 24) + np.arange(len(day.users), dtype=np.uint64)
+        session_ids = render.prefixed(
+            '"s', render.hex_chars(render.scramble(sessions, 44), 11), '"'
+        )
+        users = render.tokens(
+            "jsonl",
+            render.numbers(self.world.customers.ids[np.maximum(day.users, 0)], day.users >= 0),
+        )
+        of_session = pa.array(day.session)
         columns = {
-            "event_id": Tokens(render.prefixed('"e', render.hex_chars(render.scramble(serial, 48), 12), '"')),
-            "session_id": Tokens(render.prefixed('"s', render.hex_chars(render.scramble(session_serial, 44), 11), '"')),
-            "user_id": render.numbers(self.world.customers.ids[np.maximum(day.user, 0)], day.user >= 0),
+            "event_id": Tokens(
+                render.prefixed('"e', render.hex_chars(render.scramble(serial, 48), 12), '"')
+            ),
+            "session_id": Tokens(session_ids.take(of_session)),
+            "user_id": Tokens(users.take(of_session)),
             "page": Tokens(self.page_tokens.take(pa.array(day.page))),
-            "device_type": Tokens(self.device_tokens.take(pa.array(day.device % (len(DEVICES) + 1)))),
-            "browser": Tokens(self.browser_tokens.take(pa.array(day.browser % (len(BROWSERS) + 1)))),
-            "event_type": Tokens(self.event_tokens.take(pa.array(day.event % (len(EVENT_TYPES) + 1)))),
+            "device_type": Tokens(
+                self.device_tokens.take(pa.array(day.device % (len(DEVICES) + 1)))
+            ),
+            "browser": Tokens(
+                self.browser_tokens.take(pa.array(day.browser % (len(BROWSERS) + 1)))
+            ),
+            "event_type": Tokens(
+                self.event_tokens.take(pa.array(day.event % (len(EVENT_TYPES) + 1)))
+            ),
             "element": Tokens(self.element_tokens.take(pa.array(day.element))),
             "timestamp": render.epochs(day.ms),
         }
