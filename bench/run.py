@@ -20,10 +20,21 @@ BENCHES = {"ingest": run_ingest_bench}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="Run only these benchmarks.")
-    parser.add_argument("--sizes", default="1M,10M", help="POS rows to ingest, comma-separated (e.g. 1M,10M).")
-    parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / ".work", help="Scratch folder (generated files are kept here between runs).")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only", choices=sorted(BENCHES), action="append", help="Run only these benchmarks."
+    )
+    parser.add_argument(
+        "--sizes", default="1M,10M", help="POS rows to ingest, comma-separated (e.g. 1M,10M)."
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(__file__).resolve().parent / ".work",
+        help="Scratch folder (generated files are kept here between runs).",
+    )
     args = parser.parse_args()
     for name in args.only or sorted(BENCHES):
         BENCHES[name](args.work, args.sizes)

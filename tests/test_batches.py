@@ -472,7 +472,9 @@ def test_replay_maps_a_renamed_column_once_the_contract_follows(
     )
     land(project_root, "pos", "pos_2025-01-02_store001.csv", renamed)
     assert_counts(ingest_one(project, "pos"), received=2, accepted=0, quarantined=2, duplicates=0)
-    held = rows(project, "SELECT transaction_id, _raw, _reasons FROM quarantine.pos ORDER BY _offset")
+    held = rows(
+        project, "SELECT transaction_id, _raw, _reasons FROM quarantine.pos ORDER BY _offset"
+    )
     # the fields that map are filled; the whole record is kept as JSON with its card tokenised
     assert [h["transaction_id"] for h in held] == ["R1", "R2"]
     assert all("renamed from 'discount_applied'" in h["_reasons"][0] for h in held)
@@ -483,26 +485,47 @@ def test_replay_maps_a_renamed_column_once_the_contract_follows(
     assert (unchanged.counts.accepted, unchanged.counts.quarantined) == (0, 2)
 
     edit_source(project_root, "pos", "name: discount_applied,", "name: discount,")
-    edit_source(project_root, "pos", "discount_applied IS NULL OR discount_applied <= revenue", "discount IS NULL OR discount <= revenue")
+    edit_source(
+        project_root,
+        "pos",
+        "discount_applied IS NULL OR discount_applied <= revenue",
+        "discount IS NULL OR discount <= revenue",
+    )
     with weir.Project(project_root) as reopened:
         result = reopened.replay("pos")
-        assert (result.counts.received, result.counts.accepted, result.counts.quarantined) == (2, 2, 0)
-        staged = rows(reopened, "SELECT transaction_id, discount, card_number FROM staging.pos ORDER BY 1")
+        assert (result.counts.received, result.counts.accepted, result.counts.quarantined) == (
+            2,
+            2,
+            0,
+        )
+        staged = rows(
+            reopened, "SELECT transaction_id, discount, card_number FROM staging.pos ORDER BY 1"
+        )
         assert [(s["transaction_id"], s["discount"]) for s in staged] == [("R1", 1.0), ("R2", None)]
         assert staged[1]["card_number"].startswith("tok_")
         assert rows(reopened, "SELECT count(*) AS n FROM quarantine.pos") == [{"n": 0}]
 
 
-def test_replay_after_the_contract_gains_a_column(project_root: Path, project: weir.Project) -> None:
+def test_replay_after_the_contract_gains_a_column(
+    project_root: Path, project: weir.Project
+) -> None:
     land(
-        project_root, "web_traffic", "web_2025-01-01T10.jsonl",
+        project_root,
+        "web_traffic",
+        "web_2025-01-01T10.jsonl",
         jsonl(web_event("e1", campaign="spring")),
     )
-    assert_counts(ingest_one(project, "web_traffic"), received=1, accepted=0, quarantined=1, duplicates=0)
+    assert_counts(
+        ingest_one(project, "web_traffic"), received=1, accepted=0, quarantined=1, duplicates=0
+    )
     [held] = rows(project, "SELECT _reasons FROM quarantine.web_traffic")
-    assert held["_reasons"] == ["unknown field 'campaign': add it to the contract or drop it from the export"]
+    assert held["_reasons"] == [
+        "unknown field 'campaign': add it to the contract or drop it from the export"
+    ]
     edit_source(
-        project_root, "web_traffic", "  - {name: timestamp,",
+        project_root,
+        "web_traffic",
+        "  - {name: timestamp,",
         "  - {name: campaign, type: string}\n  - {name: timestamp,",
     )
     with weir.Project(project_root) as reopened:

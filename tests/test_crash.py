@@ -58,7 +58,9 @@ def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
     total = _land_pos(root, files=4, rows=60_000)
     rng = random.Random(20261122)
     for _ in range(4):
-        child = subprocess.Popen([sys.executable, "-c", SCRIPT, str(root)], stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(root)], stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.3, 3.0))
         if child.poll() is None:
             os.kill(child.pid, signal.SIGKILL)

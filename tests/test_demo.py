@@ -27,7 +27,11 @@ def test_every_source_reconciles_with_the_manifest(tour: DemoTour) -> None:
         expected = tour.manifest.sources[result.source]
         c = result.counts
         assert (result.files, c.received, c.accepted, c.quarantined, c.duplicates) == (
-            expected.files, expected.received, expected.accepted, expected.quarantined, expected.duplicates,
+            expected.files,
+            expected.received,
+            expected.accepted,
+            expected.quarantined,
+            expected.duplicates,
         ), result.source
     assert tour.reconciled
 
@@ -40,7 +44,11 @@ def test_the_lake_holds_exactly_what_the_batches_counted(tour: DemoTour) -> None
             [raw] = project.sql(f"SELECT count(*) AS n FROM raw.{name}").to_pylist()
             [staged] = project.sql(f"SELECT count(*) AS n FROM staging.{name}").to_pylist()
             [held] = project.sql(f"SELECT count(*) AS n FROM quarantine.{name}").to_pylist()
-            assert (raw["n"], staged["n"], held["n"]) == (expected.received, expected.accepted, expected.quarantined)
+            assert (raw["n"], staged["n"], held["n"]) == (
+                expected.received,
+                expected.accepted,
+                expected.quarantined,
+            )
             assert status.totals.reconciles() and status.held == expected.quarantined
 
 
@@ -91,6 +99,11 @@ def test_the_cli_reads_the_demo(tour: DemoTour) -> None:
     rows = json.loads(status.output)
     assert {r["source"] for r in rows} == set(tour.manifest.sources)
     assert all(r["reconciles"] for r in rows)
-    listed = runner.invoke(cli, ["--project", str(tour.project), "quarantine", "list", "--format", "json"])
+    listed = runner.invoke(
+        cli, ["--project", str(tour.project), "quarantine", "list", "--format", "json"]
+    )
     reasons = json.loads(listed.output)
-    assert sum(r["records"] for r in reasons if r["source"] == "pos") >= tour.manifest.sources["pos"].quarantined
+    assert (
+        sum(r["records"] for r in reasons if r["source"] == "pos")
+        >= tour.manifest.sources["pos"].quarantined
+    )

@@ -14,23 +14,48 @@ from hypothesis import strategies as st
 import weir
 
 POS_HEADER = [
-    "transaction_id", "store_id", "product_id", "quantity", "revenue",
-    "discount_applied", "timestamp", "customer_id", "card_number",
+    "transaction_id",
+    "store_id",
+    "product_id",
+    "quantity",
+    "revenue",
+    "discount_applied",
+    "timestamp",
+    "customer_id",
+    "card_number",
 ]
 
 # Each field is a valid value most of the time, and sometimes each kind of dirt.
-ints = st.one_of(st.integers(1, 500).map(str), st.just(""), st.just("abc"), st.just("0"), st.just("-3"), st.just("1.5"))
-money = st.one_of(st.floats(0, 500, allow_nan=False).map(lambda v: f"{v:.2f}"), st.just(""), st.just("x"), st.just("-1"))
+ints = st.one_of(
+    st.integers(1, 500).map(str),
+    st.just(""),
+    st.just("abc"),
+    st.just("0"),
+    st.just("-3"),
+    st.just("1.5"),
+)
+money = st.one_of(
+    st.floats(0, 500, allow_nan=False).map(lambda v: f"{v:.2f}"),
+    st.just(""),
+    st.just("x"),
+    st.just("-1"),
+)
 moments = st.one_of(
     st.floats(1_700_000_000, 1_750_000_000).map(lambda v: f"{v:.3f}"),
-    st.just(""), st.just("2099999999"), st.just("yesterday"),
+    st.just(""),
+    st.just("2099999999"),
+    st.just("yesterday"),
 )
-cards = st.one_of(st.just(""), st.just("4111111111111111"), st.just("5500 0000 0000 0004"), st.just("12"))
+cards = st.one_of(
+    st.just(""), st.just("4111111111111111"), st.just("5500 0000 0000 0004"), st.just("12")
+)
 ids = st.integers(0, 40).map(lambda i: f"T{i:04d}")
 rows = st.tuples(ids, ints, ints, ints, money, money, moments, ints, cards)
 lines = st.one_of(
     rows.map(list),
-    st.lists(st.text("abc,19", max_size=6), min_size=1, max_size=4).map(lambda parts: ["MALFORMED", *parts]),
+    st.lists(st.text("abc,19", max_size=6), min_size=1, max_size=4).map(
+        lambda parts: ["MALFORMED", *parts]
+    ),
 )
 
 
@@ -43,7 +68,11 @@ def _csv(records: list[list[str]]) -> str:
     return out.getvalue()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(batches=st.lists(st.lists(lines, min_size=0, max_size=30), min_size=1, max_size=3))
 def test_every_record_is_accounted_for(tmp_path_factory, batches: list[list[list[str]]]) -> None:
     root = tmp_path_factory.mktemp("prop") / "shop"
@@ -65,17 +94,23 @@ def test_every_record_is_accounted_for(tmp_path_factory, batches: list[list[list
         assert status.totals.received == total_received
         assert status.totals.reconciles()
         if total_received:
-            by_status = project.sql("SELECT _status, count(*) AS n FROM raw.pos GROUP BY 1").to_pylist()
+            by_status = project.sql(
+                "SELECT _status, count(*) AS n FROM raw.pos GROUP BY 1"
+            ).to_pylist()
             counts = {r["_status"]: r["n"] for r in by_status}
             assert sum(counts.values()) == total_received
             assert counts.get("accepted", 0) == status.totals.accepted
             assert counts.get("quarantined", 0) == status.totals.quarantined
             assert counts.get("duplicate", 0) == status.totals.duplicates
-            staged = project.sql("SELECT count(*) AS n, count(DISTINCT transaction_id) AS k FROM staging.pos").to_pylist()[0]
+            staged = project.sql(
+                "SELECT count(*) AS n, count(DISTINCT transaction_id) AS k FROM staging.pos"
+            ).to_pylist()[0]
             assert staged["n"] == staged["k"] == status.totals.accepted
             held = project.sql("SELECT count(*) AS n FROM quarantine.pos").to_pylist()[0]["n"]
             assert held == status.totals.quarantined
-            text = "".join(p.read_bytes().decode("latin-1") for p in (root / ".weir").rglob("*") if p.is_file())
+            text = "".join(
+                p.read_bytes().decode("latin-1") for p in (root / ".weir").rglob("*") if p.is_file()
+            )
             assert "4111111111111111" not in text and "5500 0000 0000 0004" not in text
     finally:
         project.close()

@@ -31,7 +31,11 @@ def test_the_tour_commands_run(workspace: Path) -> None:
     weir_command = str(Path(sys.executable).parent / "weir")
     script = "set -euo pipefail\n" + tour.replace("../.venv/bin/weir", weir_command)
     done = subprocess.run(
-        ["bash", "-c", script], cwd=workspace, capture_output=True, text=True, timeout=300,
+        ["bash", "-c", script],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "COLUMNS": "160"},
     )
     assert done.returncode == 0, done.stderr

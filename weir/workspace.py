@@ -53,7 +53,9 @@ class Project:
         return sorted(self.files.sources)
 
     # -- ingest -------------------------------------------------------------------
-    def ingest(self, sources: Sequence[str] | None = None, path: Path | None = None) -> list[BatchResult]:
+    def ingest(
+        self, sources: Sequence[str] | None = None, path: Path | None = None
+    ) -> list[BatchResult]:
         """Ingest the new files of ``sources`` (all by default), one batch per source."""
         names = list(sources) if sources else self.sources
         for name in names:
@@ -75,7 +77,9 @@ class Project:
         """The records of ``source`` held in quarantine, with their reasons."""
         self.files.source(source)
         if not self.lake.exists("quarantine", source):
-            raise NotFoundError(f"nothing of {source} is in quarantine", "ingest it first: `weir ingest`")
+            raise NotFoundError(
+                f"nothing of {source} is in quarantine", "ingest it first: `weir ingest`"
+            )
         query = f'SELECT * EXCLUDE (_raw) , _raw FROM quarantine."{source}"'
         if reason:
             escaped = reason.replace("'", "''")
@@ -92,7 +96,9 @@ class Project:
     def reader(self) -> LakeReader:
         return LakeReader(self.lake)
 
-    def sql(self, query: str, as_of: datetime | str | None = None, snapshot: int | None = None) -> pa.Table:
+    def sql(
+        self, query: str, as_of: datetime | str | None = None, snapshot: int | None = None
+    ) -> pa.Table:
         """Run a read-only query over the lake's tables (``raw.pos``, ``staging.pos`` …)."""
         moment = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         if moment is not None and moment.tzinfo is None:
@@ -102,7 +108,9 @@ class Project:
     def snapshots(self, table: str) -> list[SnapshotInfo]:
         layer, _, name = table.partition(".")
         if not name:
-            raise NotFoundError(f"'{table}' is not a lake table name", "write it as layer.name, e.g. raw.pos")
+            raise NotFoundError(
+                f"'{table}' is not a lake table name", "write it as layer.name, e.g. raw.pos"
+            )
         return self.lake.snapshots(layer, name)
 
     def close(self) -> None:

@@ -21,7 +21,11 @@ from weir.errors import WeirError
 F = TypeVar("F", bound=Callable[..., Any])
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(OUTPUT_FORMATS),
+    default="table",
+    show_default=True,
     help="How to print the result.",
 )
 
@@ -59,7 +63,8 @@ def guarded(command: F) -> F:
             errors.print(
                 f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc} "
                 "(run again with --debug for the traceback)",
-                highlight=False, soft_wrap=True,
+                highlight=False,
+                soft_wrap=True,
             )
             sys.exit(2)
 
@@ -72,7 +77,13 @@ def progress_display(enabled: bool = True) -> Iterator[Callable[[str, str], None
     if not enabled or not console.is_terminal:
         yield lambda source, stage: None
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def report(source: str, stage: str) -> None:
@@ -84,7 +95,12 @@ def progress_display(enabled: bool = True) -> Iterator[Callable[[str, str], None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--project", "-p", type=click.Path(file_okay=False, path_type=Path), help="The project folder (default: the current folder or a parent).")
+@click.option(
+    "--project",
+    "-p",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The project folder (default: the current folder or a parent).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(package_name="weir")
 @click.pass_context
@@ -107,7 +123,13 @@ def cli(ctx: click.Context, project: Path | None, debug: bool) -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--example", type=click.Choice(["retail", "none"]), default="retail", show_default=True, help="Start from an example project.")
+@click.option(
+    "--example",
+    type=click.Choice(["retail", "none"]),
+    default="retail",
+    show_default=True,
+    help="Start from an example project.",
+)
 @guarded
 def init(directory: Path, example: str) -> None:
     """Create a new project in DIRECTORY.
@@ -119,18 +141,51 @@ def init(directory: Path, example: str) -> None:
     from weir.workspace import init_project
 
     root = init_project(directory, None if example == "none" else example)
-    console.print(f"Created project [bold]{root}[/]. Next: `weir generate --out {directory}/landing` then `weir --project {directory} ingest`.")
+    console.print(
+        f"Created project [bold]{root}[/]. Next: `weir generate --out {directory}/landing` then `weir --project {directory} ingest`."
+    )
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write the files to (a project's landing/).")
-@click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="Days of business to generate.")
-@click.option("--scale", type=click.FloatRange(0.001, 100), default=1.0, show_default=True, help="Size: 1.0 is a mid-size retailer (~10 M POS rows a year).")
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed: the same seed gives the same files.")
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2025-01-01", show_default=True, help="First day.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the files to (a project's landing/).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    default=30,
+    show_default=True,
+    help="Days of business to generate.",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.001, 100),
+    default=1.0,
+    show_default=True,
+    help="Size: 1.0 is a mid-size retailer (~10 M POS rows a year).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Random seed: the same seed gives the same files.",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default="2025-01-01",
+    show_default=True,
+    help="First day.",
+)
 @format_option
 @guarded
-def generate(out: Path, days: int, scale: float, seed: int, start: datetime, fmt: OutputFormat) -> None:
+def generate(
+    out: Path, days: int, scale: float, seed: int, start: datetime, fmt: OutputFormat
+) -> None:
     """Generate the reference retailer's files, with dirty data and a manifest of expected counts.
 
     \b
@@ -148,8 +203,14 @@ def generate(out: Path, days: int, scale: float, seed: int, start: datetime, fmt
 
 def manifest_rows(manifest: Any) -> list[dict[str, Any]]:
     return [
-        {"source": name, "files": s.files, "received": s.received, "clean": s.accepted,
-         "dirty": s.quarantined, "duplicates": s.duplicates}
+        {
+            "source": name,
+            "files": s.files,
+            "received": s.received,
+            "clean": s.accepted,
+            "dirty": s.quarantined,
+            "duplicates": s.duplicates,
+        }
         for name, s in sorted(manifest.sources.items())
     ]
 
@@ -161,7 +222,11 @@ def _nothing() -> Iterator[None]:
 
 @cli.command()
 @click.argument("sources", nargs=-1)
-@click.option("--path", type=click.Path(exists=False, path_type=Path), help="Ingest this file or folder instead of the sources' locations.")
+@click.option(
+    "--path",
+    type=click.Path(exists=False, path_type=Path),
+    help="Ingest this file or folder instead of the sources' locations.",
+)
 @format_option
 @click.pass_obj
 @guarded
@@ -186,21 +251,48 @@ def ingest(obj: Context, sources: tuple[str, ...], path: Path | None, fmt: Outpu
 def batch_row(result: Any) -> dict[str, Any]:
     c = result.counts
     return {
-        "source": result.source, "files": result.files, "skipped": result.skipped_files,
-        "received": c.received, "accepted": c.accepted, "quarantined": c.quarantined,
-        "duplicates": c.duplicates, "seconds": round(result.seconds, 2), "batch": result.batch_id or "",
+        "source": result.source,
+        "files": result.files,
+        "skipped": result.skipped_files,
+        "received": c.received,
+        "accepted": c.accepted,
+        "quarantined": c.quarantined,
+        "duplicates": c.duplicates,
+        "seconds": round(result.seconds, 2),
+        "batch": result.batch_id or "",
     }
 
 
 @cli.command()
 @click.argument("query")
-@click.option("--as-of", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]), help="Read the lake as it was at this time (local time unless an offset is given).")
-@click.option("--snapshot", type=int, help="Read this table snapshot (and the other tables as of its time).")
-@click.option("--limit", type=click.IntRange(0), default=1000, show_default=True, help="Rows to print at most in table format (0: all).")
+@click.option(
+    "--as-of",
+    type=click.DateTime(
+        ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+    ),
+    help="Read the lake as it was at this time (local time unless an offset is given).",
+)
+@click.option(
+    "--snapshot", type=int, help="Read this table snapshot (and the other tables as of its time)."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="Rows to print at most in table format (0: all).",
+)
 @format_option
 @click.pass_obj
 @guarded
-def sql(obj: Context, query: str, as_of: datetime | None, snapshot: int | None, limit: int, fmt: OutputFormat) -> None:
+def sql(
+    obj: Context,
+    query: str,
+    as_of: datetime | None,
+    snapshot: int | None,
+    limit: int,
+    fmt: OutputFormat,
+) -> None:
     """Run a read-only QUERY over the lake (tables: raw.NAME, staging.NAME, quarantine.NAME).
 
     \b
@@ -211,10 +303,14 @@ def sql(obj: Context, query: str, as_of: datetime | None, snapshot: int | None, 
     """
     project = obj.open()
     result = project.sql(query, as_of=as_of, snapshot=snapshot)
-    shown = result.slice(0, limit) if fmt == "table" and limit and result.num_rows > limit else result
+    shown = (
+        result.slice(0, limit) if fmt == "table" and limit and result.num_rows > limit else result
+    )
     emit(shown, fmt)
     if shown.num_rows < result.num_rows:
-        errors.print(f"({result.num_rows} rows; {shown.num_rows} shown — use --limit 0 or --format csv for all)")
+        errors.print(
+            f"({result.num_rows} rows; {shown.num_rows} shown — use --limit 0 or --format csv for all)"
+        )
 
 
 @cli.command()
@@ -232,18 +328,31 @@ def status(obj: Context, fmt: OutputFormat) -> None:
     rows = []
     for s in project.status():
         last = s.last_batch
-        rows.append({
-            "source": s.source, "format": s.format, "batches": s.batches, "files": s.files,
-            "received": s.totals.received, "accepted": s.totals.accepted,
-            "quarantined": s.totals.quarantined, "duplicates": s.totals.duplicates,
-            "in_quarantine": s.held,
-            "reconciles": s.totals.reconciles(),
-            "last_batch": last.batch_id if last else "",
-            "last_status": last.status if last else "",
-            "last_at": datetime.fromtimestamp(last.started_at).astimezone().isoformat(timespec="seconds") if last else "",
-            "newest_record": s.newest_record.isoformat(timespec="seconds") if s.newest_record else "",
-            "freshness": _age(s.freshness_seconds),
-        })
+        rows.append(
+            {
+                "source": s.source,
+                "format": s.format,
+                "batches": s.batches,
+                "files": s.files,
+                "received": s.totals.received,
+                "accepted": s.totals.accepted,
+                "quarantined": s.totals.quarantined,
+                "duplicates": s.totals.duplicates,
+                "in_quarantine": s.held,
+                "reconciles": s.totals.reconciles(),
+                "last_batch": last.batch_id if last else "",
+                "last_status": last.status if last else "",
+                "last_at": datetime.fromtimestamp(last.started_at)
+                .astimezone()
+                .isoformat(timespec="seconds")
+                if last
+                else "",
+                "newest_record": s.newest_record.isoformat(timespec="seconds")
+                if s.newest_record
+                else "",
+                "freshness": _age(s.freshness_seconds),
+            }
+        )
     emit(rows, fmt, title=f"Sources of {project.files.config.name}")
 
 
@@ -270,9 +379,14 @@ def snapshots(obj: Context, table: str, fmt: OutputFormat) -> None:
     """
     project = obj.open()
     rows = [
-        {"snapshot": s.snapshot_id, "committed_at": s.committed_at.isoformat(timespec="seconds"),
-         "operation": s.operation, "batch": s.batch_id or "", "added_records": s.summary.get("added-records", ""),
-         "total_records": s.summary.get("total-records", "")}
+        {
+            "snapshot": s.snapshot_id,
+            "committed_at": s.committed_at.isoformat(timespec="seconds"),
+            "operation": s.operation,
+            "batch": s.batch_id or "",
+            "added_records": s.summary.get("added-records", ""),
+            "total_records": s.summary.get("total-records", ""),
+        }
         for s in project.snapshots(table)
     ]
     emit(rows, fmt, title=table)
@@ -311,7 +425,9 @@ def quarantine_list(obj: Context, fmt: OutputFormat) -> None:
 @format_option
 @click.pass_obj
 @guarded
-def quarantine_show(obj: Context, source: str, limit: int, reason: str | None, fmt: OutputFormat) -> None:
+def quarantine_show(
+    obj: Context, source: str, limit: int, reason: str | None, fmt: OutputFormat
+) -> None:
     """Show SOURCE's quarantined records with every rule each one broke.
 
     \b
@@ -319,7 +435,9 @@ def quarantine_show(obj: Context, source: str, limit: int, reason: str | None, f
       weir quarantine show pos
       weir quarantine show web_traffic --reason device_type --format json
     """
-    emit(obj.open().quarantine(source, limit=limit, reason=reason), fmt, title=f"quarantine.{source}")
+    emit(
+        obj.open().quarantine(source, limit=limit, reason=reason), fmt, title=f"quarantine.{source}"
+    )
 
 
 @quarantine.command("replay")
@@ -339,13 +457,31 @@ def quarantine_replay(obj: Context, source: str, fmt: OutputFormat) -> None:
     """
     result = obj.open().replay(source)
     c = result.counts
-    emit([{"source": result.source, "replayed": c.received, "accepted": c.accepted,
-           "duplicates": c.duplicates, "still_quarantined": c.quarantined,
-           "batch": result.batch_id or ""}], fmt, title="Replayed")
+    emit(
+        [
+            {
+                "source": result.source,
+                "replayed": c.received,
+                "accepted": c.accepted,
+                "duplicates": c.duplicates,
+                "still_quarantined": c.quarantined,
+                "batch": result.batch_id or "",
+            }
+        ],
+        fmt,
+        title="Replayed",
+    )
 
 
 @cli.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-project"), show_default=True, help="Where to build the demo project (replaced when it exists).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-project"),
+    show_default=True,
+    help="Where to build the demo project (replaced when it exists).",
+)
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True)
 @click.option("--scale", type=click.FloatRange(0.001, 100), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
@@ -361,16 +497,24 @@ def demo(directory: Path, days: int, scale: float, seed: int) -> None:
 
     with progress_display() as report:
         tour = run_demo(directory, days=days, scale=scale, seed=seed, progress=report)
-    console.print(f"Generated {days} days of the reference retailer in {tour.generate_seconds:.1f} s → {tour.project}/landing")
+    console.print(
+        f"Generated {days} days of the reference retailer in {tour.generate_seconds:.1f} s → {tour.project}/landing"
+    )
     emit(tour.summary_rows(), "table", title="Ingested (expected = the generator's manifest)")
-    verdict = "[green]every count matches the manifest[/]" if tour.reconciled else "[red]counts differ from the manifest[/]"
-    console.print(f"Total: {tour.total_received:,} records received in {tour.ingest_seconds:.1f} s — {verdict}")
+    verdict = (
+        "[green]every count matches the manifest[/]"
+        if tour.reconciled
+        else "[red]counts differ from the manifest[/]"
+    )
+    console.print(
+        f"Total: {tour.total_received:,} records received in {tour.ingest_seconds:.1f} s — {verdict}"
+    )
     console.print(
         "\n[bold]Try next[/]\n"
         f"  .venv/bin/weir -p {directory} status\n"
         f"  .venv/bin/weir -p {directory} quarantine list\n"
         f"  .venv/bin/weir -p {directory} quarantine show pos --limit 5\n"
-        f"  .venv/bin/weir -p {directory} sql \"SELECT store_id, round(sum(revenue - coalesce(discount_applied, 0)), 2) AS net_sales FROM staging.pos GROUP BY 1 ORDER BY 2 DESC LIMIT 5\"\n"
+        f'  .venv/bin/weir -p {directory} sql "SELECT store_id, round(sum(revenue - coalesce(discount_applied, 0)), 2) AS net_sales FROM staging.pos GROUP BY 1 ORDER BY 2 DESC LIMIT 5"\n'
         f"  .venv/bin/weir -p {directory} snapshots staging.pos"
     )
     if not tour.reconciled:

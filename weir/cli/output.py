@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -18,13 +19,21 @@ from rich.table import Table
 OutputFormat = Literal["table", "json", "csv"]
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 
-console = Console()
-errors = Console(stderr=True)
+# Piped output (a log, CI, `make demo`) is not squeezed to 80 columns.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+console = Console(width=_WIDTH)
+errors = Console(
+    stderr=True, width=None if sys.stderr.isatty() else int(os.environ.get("COLUMNS", "160"))
+)
 
 
-def emit(rows: pa.Table | Sequence[dict[str, Any]], fmt: OutputFormat, title: str | None = None) -> None:
+def emit(
+    rows: pa.Table | Sequence[dict[str, Any]], fmt: OutputFormat, title: str | None = None
+) -> None:
     records = rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
-    columns = rows.column_names if isinstance(rows, pa.Table) else (list(records[0]) if records else [])
+    columns = (
+        rows.column_names if isinstance(rows, pa.Table) else (list(records[0]) if records else [])
+    )
     if fmt == "json":
         sys.stdout.write(json.dumps(records, default=_plain, indent=2) + "\n")
     elif fmt == "csv":

@@ -32,13 +32,20 @@ class DemoTour:
         for result in self.results:
             expected = self.manifest.sources[result.source]
             c = result.counts
-            rows.append({
-                "source": result.source, "files": result.files, "received": c.received,
-                "accepted": c.accepted, "quarantined": c.quarantined, "duplicates": c.duplicates,
-                "seconds": round(result.seconds, 2),
-                "expected": "✓" if _matches(result, expected) else
-                f"✗ {expected.accepted}/{expected.quarantined}/{expected.duplicates}",
-            })
+            rows.append(
+                {
+                    "source": result.source,
+                    "files": result.files,
+                    "received": c.received,
+                    "accepted": c.accepted,
+                    "quarantined": c.quarantined,
+                    "duplicates": c.duplicates,
+                    "seconds": round(result.seconds, 2),
+                    "expected": "✓"
+                    if _matches(result, expected)
+                    else f"✗ {expected.accepted}/{expected.quarantined}/{expected.duplicates}",
+                }
+            )
         return rows
 
     @property
@@ -53,12 +60,21 @@ class DemoTour:
 def _matches(result: BatchResult, expected: Any) -> bool:
     c = result.counts
     return (c.received, c.accepted, c.quarantined, c.duplicates, result.files) == (
-        expected.received, expected.accepted, expected.quarantined, expected.duplicates, expected.files
+        expected.received,
+        expected.accepted,
+        expected.quarantined,
+        expected.duplicates,
+        expected.files,
     )
 
 
 def run_demo(
-    folder: Path, *, days: int = 30, scale: float = 1.0, seed: int = 7, progress: Progress | None = None
+    folder: Path,
+    *,
+    days: int = 30,
+    scale: float = 1.0,
+    seed: int = 7,
+    progress: Progress | None = None,
 ) -> DemoTour:
     """Replace ``folder`` with the example project, generate its data and ingest it."""
     folder = folder.resolve()

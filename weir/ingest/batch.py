@@ -78,16 +78,29 @@ class Ingestor:
             try:
                 pci = [c.name for c in source.columns if c.classification == "pci"]
                 table = load_files(
-                    con, source, [self.project.root / f.path for f in files], self.tokenizer.protect_sql(pci)
+                    con,
+                    source,
+                    [self.project.root / f.path for f in files],
+                    self.tokenizer.protect_sql(pci),
                 )
                 self.tokenizer.tokenise_raw_json(con, table, pci)
-                free_text = [c.name for c in source.columns if c.type == "string" and c.classification == "pii"]
+                free_text = [
+                    c.name
+                    for c in source.columns
+                    if c.type == "string" and c.classification == "pii"
+                ]
                 redact_cards_in_table(con, table, [*free_text, "_raw"])
                 root = str(self.project.root) + "/"
                 per_file = dict(
-                    con.execute(f"SELECT replace(_source_file, ?, ''), count(*) FROM {table} GROUP BY 1", [root]).fetchall()
+                    con.execute(
+                        f"SELECT replace(_source_file, ?, ''), count(*) FROM {table} GROUP BY 1",
+                        [root],
+                    ).fetchall()
                 )
-                files = [FileEntry(f.path, f.checksum, f.size, f.mtime_ns, per_file.get(f.path, 0)) for f in files]
+                files = [
+                    FileEntry(f.path, f.checksum, f.size, f.mtime_ns, per_file.get(f.path, 0))
+                    for f in files
+                ]
                 relation = f"(SELECT * REPLACE (replace(_source_file, {lit(root)}, '') AS _source_file), rowid AS _seq FROM {table})"
                 return self._decide_and_commit(con, source, relation, files, started, "ingest")
             finally:
@@ -102,7 +115,9 @@ class Ingestor:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started)
             con = _connection()
             try:
-                files = self.lake.data_files("quarantine", source.name, self.lake.snapshot_for("quarantine", source.name))
+                files = self.lake.data_files(
+                    "quarantine", source.name, self.lake.snapshot_for("quarantine", source.name)
+                )
                 if not files:
                     return BatchResult(source.name, None, 0, Counts(), time.time() - started)
                 held = _load_held(con, source, files)
@@ -118,10 +133,14 @@ class Ingestor:
             pending = self.ledger.pending()
             for batch_id in pending:
                 self.lake.rollback_batch(batch_id)
-                self.ledger.finish(batch_id, "aborted", "interrupted before it committed; rolled back")
+                self.ledger.finish(
+                    batch_id, "aborted", "interrupted before it committed; rolled back"
+                )
             return pending
 
-    def discover(self, source: SourceConfig, paths: Sequence[Path] | None = None) -> tuple[list[FileEntry], int]:
+    def discover(
+        self, source: SourceConfig, paths: Sequence[Path] | None = None
+    ) -> tuple[list[FileEntry], int]:
         """The source's files not yet taken in (by path and checksum); and how many were skipped."""
         candidates = _candidates(self.project.root, source, paths)
         known = self.ledger.known_files(source.name)
@@ -202,7 +221,9 @@ class Ingestor:
             released=(received - totals.get("quarantined", 0)) if kind == "replay" else 0,
         )
         assert counts.reconciles(), counts
-        self.ledger.start(batch_id, source.name, "replay" if kind == "replay" else "ingest", started)
+        self.ledger.start(
+            batch_id, source.name, "replay" if kind == "replay" else "ingest", started
+        )
         properties = {"weir.source": source.name, "weir.kind": kind}
         if files:
             properties["weir.files"] = files_property((f.path, f.checksum) for f in files)
@@ -245,34 +266,46 @@ class Ingestor:
         totals: dict[str, int],
     ) -> list[TableWrite]:
         text = ", ".join(f"{ident(c.name + '__text')} AS {ident(c.name)}" for c in source.columns)
-        last4 = "".join(f", {ident(c.name + '_last4')}" for c in source.columns if c.classification == "pci")
+        last4 = "".join(
+            f", {ident(c.name + '_last4')}" for c in source.columns if c.classification == "pci"
+        )
         ids = (
             f"'{batch_id}' AS _batch_id, '{batch_id}:' || _seq AS _record_id, to_timestamp({started!r}) AS _received_at"
             if kind == "ingest"
             else f"'{batch_id}' AS _batch_id, _record_id, _received_at"
         )
         typed = ", ".join(
-            f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}" for c in source.columns
+            f"CAST({ident(c.name)} AS {DUCKDB_TYPES[c.type]}) AS {ident(c.name)}"
+            for c in source.columns
         )
         extract = ", _extract_date" if source.kind == "entity" else ""
         planned: list[tuple[Layer, int, str, str | None]] = []
         if kind == "ingest":
-            planned.append((
-                "raw", sum(totals.values()),
-                f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status FROM decided",
-                None,
-            ))
-            planned.append((
-                "quarantine", totals.get("quarantined", 0),
-                f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, {ids} "
-                "FROM decided WHERE _status = 'quarantined'",
-                None,
-            ))
-        planned.append((
-            "staging", totals.get("accepted", 0),
-            f"SELECT {typed}{last4}{extract}, _source_file, {ids} FROM decided WHERE _status = 'accepted'",
-            source.time_column if source.partition_by_day else None,
-        ))
+            planned.append(
+                (
+                    "raw",
+                    sum(totals.values()),
+                    f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status FROM decided",
+                    None,
+                )
+            )
+            planned.append(
+                (
+                    "quarantine",
+                    totals.get("quarantined", 0),
+                    f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, {ids} "
+                    "FROM decided WHERE _status = 'quarantined'",
+                    None,
+                )
+            )
+        planned.append(
+            (
+                "staging",
+                totals.get("accepted", 0),
+                f"SELECT {typed}{last4}{extract}, _source_file, {ids} FROM decided WHERE _status = 'accepted'",
+                source.time_column if source.partition_by_day else None,
+            )
+        )
         # every table of the source exists before any file is written: a crash in between
         # leaves no half-created set of tables behind
         for layer, _, select, day_of in planned:
@@ -289,19 +322,27 @@ class Ingestor:
             ).fetchall()
             if gone:
                 rewritten = self.lake.write_parquet(
-                    con, "quarantine", source.name,
+                    con,
+                    "quarantine",
+                    source.name,
                     f"SELECT {text}{last4}, _raw, _problem, _reasons, _source_file, _offset, "
                     f"_held_batch AS _batch_id, _record_id, _received_at FROM decided WHERE {changed}",
-                    batch_id, None, sum(1 for _, again in gone if again),
+                    batch_id,
+                    None,
+                    sum(1 for _, again in gone if again),
                 )
                 # pyiceberg's In is built by __new__; mypy reads the pydantic __init__
                 delete = In("_record_id", [record_id for record_id, _ in gone])  # type: ignore[call-arg,arg-type]
-                writes.append(TableWrite("quarantine", source.name, files=rewritten.files, delete=delete))
+                writes.append(
+                    TableWrite("quarantine", source.name, files=rewritten.files, delete=delete)
+                )
         return writes
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -348,7 +389,8 @@ def _load_held(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list
     scan = parquet_scan(files)
     present = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
     columns = ", ".join(
-        ident(name) if name in present else f"NULL::{kind} AS {ident(name)}" for name, kind in records_columns(source)
+        ident(name) if name in present else f"NULL::{kind} AS {ident(name)}"
+        for name, kind in records_columns(source)
     )
     con.execute(
         f"CREATE TEMP TABLE weir_stored AS SELECT {columns}, _record_id, _received_at, "

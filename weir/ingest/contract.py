@@ -25,13 +25,18 @@ DUCKDB_TYPES = {
     "epoch": "TIMESTAMPTZ",
     "date": "DATE",
 }
-_ARTICLE = {"int": "an int", "float": "a float", "bool": "a bool", "epoch": "an epoch", "date": "a date (YYYY-MM-DD)", "string": "a string"}
+_ARTICLE = {
+    "int": "an int",
+    "float": "a float",
+    "bool": "a bool",
+    "epoch": "an epoch",
+    "date": "a date (YYYY-MM-DD)",
+    "string": "a string",
+}
 FUTURE_TOLERANCE_SECONDS = 3600
 # An entity extract's date comes from its file name: products_2025-01-31.csv holds the
 # state at the start of 2025-01-31.
-EXTRACT_DATE_SQL = (
-    "TRY_STRPTIME(regexp_extract(_source_file, '([0-9]{4}-[0-9]{2}-[0-9]{2})[^/]*$', 1), '%Y-%m-%d')::DATE"
-)
+EXTRACT_DATE_SQL = "TRY_STRPTIME(regexp_extract(_source_file, '([0-9]{4}-[0-9]{2}-[0-9]{2})[^/]*$', 1), '%Y-%m-%d')::DATE"
 
 
 def ident(name: str) -> str:
@@ -68,7 +73,9 @@ class Contract:
                     f"THEN TRY_CAST({v} AS BIGINT) END"
                 )
             case "float":
-                return f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
+                return (
+                    f"CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END"
+                )
             case "bool":
                 return (
                     f"CASE WHEN lower(trim({v})) IN ('true', 't', '1', 'yes') THEN true "
@@ -103,17 +110,27 @@ class Contract:
             checks.append((f"({rule.check}) IS FALSE", lit(f"rule {rule.name}: {message}")))
         if self.source.kind == "entity":
             typed += f", {EXTRACT_DATE_SQL} AS _extract_date"
-            checks.append((
-                "_extract_date IS NULL",
-                lit("file name carries no extract date: name entity extracts like products_YYYY-MM-DD.csv"),
-            ))
+            checks.append(
+                (
+                    "_extract_date IS NULL",
+                    lit(
+                        "file name carries no extract date: name entity extracts like products_YYYY-MM-DD.csv"
+                    ),
+                )
+            )
         fills = self.key_fill_sql()
-        star = "*" if not fills else "* REPLACE (" + ", ".join(
-            f"{expr} AS {ident(name)}" for name, expr in fills.items()
-        ) + ")"
+        star = (
+            "*"
+            if not fills
+            else "* REPLACE ("
+            + ", ".join(f"{expr} AS {ident(name)}" for name, expr in fills.items())
+            + ")"
+        )
         if checks:
             broken = " OR ".join(f"({condition})" for condition, _ in checks)
-            listed = ", ".join(f"CASE WHEN {condition} THEN {message} END" for condition, message in checks)
+            listed = ", ".join(
+                f"CASE WHEN {condition} THEN {message} END" for condition, message in checks
+            )
             reasons = (
                 f"CASE WHEN _problem IS NOT NULL THEN [_problem] "
                 f"WHEN NOT coalesce({broken}, false) THEN []::VARCHAR[] "
@@ -134,57 +151,74 @@ class Contract:
         text = ident(name + "__text")
         withheld = column.classification is not None
         shown = (
-            lit(f"(value withheld: {column.classification})") if withheld else f"chr(39) || left({text}, 60) || chr(39)"
+            lit(f"(value withheld: {column.classification})")
+            if withheld
+            else f"chr(39) || left({text}, 60) || chr(39)"
         )
         shown_value = lit("(value withheld)") if withheld else f"CAST({value} AS VARCHAR)"
         out: list[tuple[str, str]] = []
         if not column.nullable:
             # text of only spaces does not cast, and is missing; CASE keeps trim off the rows that cast
             blank = (
-                f"length(trim({text})) = 0" if column.type == "string"
+                f"length(trim({text})) = 0"
+                if column.type == "string"
                 else f"CASE WHEN {value} IS NULL THEN trim({text}) = '' ELSE false END"
             )
             out.append((f"{text} IS NULL OR {blank}", lit(f"{name}: missing (required)")))
         if column.type != "string":
-            out.append((
-                f"{value} IS NULL AND {text} IS NOT NULL AND trim({text}) <> ''",
-                f"{lit(name + ': ')} || {shown} || {lit(' is not ' + _ARTICLE[column.type])}",
-            ))
+            out.append(
+                (
+                    f"{value} IS NULL AND {text} IS NOT NULL AND trim({text}) <> ''",
+                    f"{lit(name + ': ')} || {shown} || {lit(' is not ' + _ARTICLE[column.type])}",
+                )
+            )
         number = f"epoch({value})" if column.type == "epoch" else value
         if column.min is not None:
-            out.append((
-                f"{number} < {column.min!r}",
-                f"{lit(name + ': ')} || {shown_value} || {lit(f' is below the minimum {_num(column.min)}')}",
-            ))
+            out.append(
+                (
+                    f"{number} < {column.min!r}",
+                    f"{lit(name + ': ')} || {shown_value} || {lit(f' is below the minimum {_num(column.min)}')}",
+                )
+            )
         if column.max is not None:
-            out.append((
-                f"{number} > {column.max!r}",
-                f"{lit(name + ': ')} || {shown_value} || {lit(f' is above the maximum {_num(column.max)}')}",
-            ))
+            out.append(
+                (
+                    f"{number} > {column.max!r}",
+                    f"{lit(name + ': ')} || {shown_value} || {lit(f' is above the maximum {_num(column.max)}')}",
+                )
+            )
         if column.enum is not None:
             allowed = ", ".join(lit(v) for v in column.enum)
-            out.append((
-                f"{value} NOT IN ({allowed})",
-                f"{lit(name + ': ')} || {shown} || {lit(' is not one of ' + ', '.join(column.enum))}",
-            ))
+            out.append(
+                (
+                    f"{value} NOT IN ({allowed})",
+                    f"{lit(name + ': ')} || {shown} || {lit(' is not one of ' + ', '.join(column.enum))}",
+                )
+            )
         if column.regex is not None:
-            out.append((
-                f"NOT regexp_full_match({value}, {lit(column.regex)})",
-                f"{lit(name + ': ')} || {shown} || {lit(' does not match ' + column.regex)}",
-            ))
+            out.append(
+                (
+                    f"NOT regexp_full_match({value}, {lit(column.regex)})",
+                    f"{lit(name + ': ')} || {shown} || {lit(' does not match ' + column.regex)}",
+                )
+            )
         if column.not_future:
             limit = now_epoch + FUTURE_TOLERANCE_SECONDS
             moment = f"epoch({value})" if column.type == "epoch" else f"epoch({value}::TIMESTAMP)"
-            out.append((
-                f"{moment} > {limit!r}",
-                f"{lit(name + ': ')} || {shown_value} || {lit(' is in the future')}",
-            ))
+            out.append(
+                (
+                    f"{moment} > {limit!r}",
+                    f"{lit(name + ': ')} || {shown_value} || {lit(' is in the future')}",
+                )
+            )
         return out
 
     # -- identity ------------------------------------------------------------------
     def content_hash_sql(self) -> str:
         """A hash of the record's fields as received, standing in for a missing key."""
-        parts = ", ".join(f"coalesce({ident(c.name + '__text')}, '\\N')" for c in self.source.columns)
+        parts = ", ".join(
+            f"coalesce({ident(c.name + '__text')}, '\\N')" for c in self.source.columns
+        )
         return f"'h_' || md5(concat_ws(chr(31), {parts}))"
 
     def key_fill_sql(self) -> dict[str, str]:
@@ -212,7 +246,9 @@ def _check_rule(source: SourceConfig, name: str, check: str) -> None:
     try:
         tree = sqlglot.parse_one(check, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise ProjectError(f"{where}: the check does not parse: {exc}", "write a SQL boolean expression") from None
+        raise ProjectError(
+            f"{where}: the check does not parse: {exc}", "write a SQL boolean expression"
+        ) from None
     unknown = sorted({c.name for c in tree.find_all(exp.Column)} - set(source.column_names))
     if unknown:
         raise ProjectError(
@@ -220,4 +256,6 @@ def _check_rule(source: SourceConfig, name: str, check: str) -> None:
             f"use the source's columns: {', '.join(source.column_names)}",
         )
     if any(isinstance(node, (exp.Select, exp.Subquery)) for node in tree.walk()):
-        raise ProjectError(f"{where}: a check may not hold a query", "compare the record's own columns")
+        raise ProjectError(
+            f"{where}: a check may not hold a query", "compare the record's own columns"
+        )

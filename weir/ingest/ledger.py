@@ -99,9 +99,16 @@ class Ledger:
                     "seconds = :sec, snapshots = :snap WHERE batch_id = :b AND status = 'pending'"
                 ),
                 {
-                    "f": time.time(), "n": len(files), "r": counts.received, "a": counts.accepted,
-                    "q": counts.quarantined, "d": counts.duplicates, "x": counts.released,
-                    "sec": seconds, "snap": json.dumps(snapshots), "b": batch_id,
+                    "f": time.time(),
+                    "n": len(files),
+                    "r": counts.received,
+                    "a": counts.accepted,
+                    "q": counts.quarantined,
+                    "d": counts.duplicates,
+                    "x": counts.released,
+                    "sec": seconds,
+                    "snap": json.dumps(snapshots),
+                    "b": batch_id,
                 },
             )
             if files:
@@ -111,8 +118,15 @@ class Ledger:
                         "VALUES (:s, :p, :c, :z, :m, :r, :b)"
                     ),
                     [
-                        {"s": source, "p": f.path, "c": f.checksum, "z": f.size, "m": f.mtime_ns,
-                         "r": f.records, "b": batch_id}
+                        {
+                            "s": source,
+                            "p": f.path,
+                            "c": f.checksum,
+                            "z": f.size,
+                            "m": f.mtime_ns,
+                            "r": f.records,
+                            "b": batch_id,
+                        }
                         for f in files
                     ],
                 )
@@ -159,9 +173,13 @@ class Ledger:
 
     def batch(self, batch_id: str) -> BatchRecord | None:
         with self.store.begin() as db:
-            row = db.execute(
-                sa.text("SELECT * FROM weir_batches WHERE batch_id = :b"), {"b": batch_id}
-            ).mappings().first()
+            row = (
+                db.execute(
+                    sa.text("SELECT * FROM weir_batches WHERE batch_id = :b"), {"b": batch_id}
+                )
+                .mappings()
+                .first()
+            )
         return _record(row) if row is not None else None
 
 
@@ -174,7 +192,9 @@ def _record(row: sa.RowMapping) -> BatchRecord:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         files=row["files"],
-        counts=Counts(row["received"], row["accepted"], row["quarantined"], row["duplicates"], row["released"]),
+        counts=Counts(
+            row["received"], row["accepted"], row["quarantined"], row["duplicates"], row["released"]
+        ),
         seconds=row["seconds"],
         snapshots=json.loads(row["snapshots"]) if row["snapshots"] else {},
         error=row["error"],

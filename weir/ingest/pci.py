@@ -63,7 +63,9 @@ class PaymentTokenizer:
         mac = f"sha256(unhex('{self._outer}') || {inner})"
         return f"CASE WHEN {value} IS NOT NULL THEN 'tok_' || left({mac}, 32) END"
 
-    def tokenise_raw_json(self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> None:
+    def tokenise_raw_json(
+        self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+    ) -> None:
         """Tokenise card fields inside the JSON text of records kept whole (``_raw``).
 
         A record with an unknown field or from a file whose header did not match
@@ -151,10 +153,17 @@ def redact_cards_in_table(con: duckdb.DuckDBPyConnection, table: str, columns: l
             f'SELECT rowid, "{column}" FROM {table} WHERE regexp_matches("{column}", ?)', [SUSPECT]
         ).fetchall()
         fixes = [(rid, redact_cards(text)) for rid, text in suspects]
-        fixes = [(rid, text) for (rid, text), (_, old) in zip(fixes, suspects, strict=True) if text != old]
+        fixes = [
+            (rid, text)
+            for (rid, text), (_, old) in zip(fixes, suspects, strict=True)
+            if text != old
+        ]
         if not fixes:
             continue
-        con.register("weir_redactions", pa.table({"rid": [r for r, _ in fixes], "text": [t for _, t in fixes]}))
+        con.register(
+            "weir_redactions",
+            pa.table({"rid": [r for r, _ in fixes], "text": [t for _, t in fixes]}),
+        )
         try:
             con.execute(
                 f'UPDATE {table} SET "{column}" = weir_redactions.text FROM weir_redactions '

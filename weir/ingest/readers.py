@@ -37,7 +37,12 @@ TABLE = "weir_incoming"
 def records_columns(source: SourceConfig) -> list[tuple[str, str]]:
     columns = [(name, "VARCHAR") for name in source.column_names]
     columns += [(f"{c.name}_last4", "VARCHAR") for c in source.columns if c.classification == "pci"]
-    columns += [("_raw", "VARCHAR"), ("_problem", "VARCHAR"), ("_source_file", "VARCHAR"), ("_offset", "BIGINT")]
+    columns += [
+        ("_raw", "VARCHAR"),
+        ("_problem", "VARCHAR"),
+        ("_source_file", "VARCHAR"),
+        ("_offset", "BIGINT"),
+    ]
     return columns
 
 
@@ -50,24 +55,36 @@ def load_files(
     """Fill a fresh ``weir_incoming`` table with every record of ``files``; returns its name."""
     columns = ", ".join(f"{ident(name)} {kind}" for name, kind in records_columns(source))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} ({columns})")
-    readers = {"csv": _load_csv, "jsonl": _load_jsonl, "json": _load_json_array, "xml": _load_xml, "parquet": _load_parquet}
+    readers = {
+        "csv": _load_csv,
+        "jsonl": _load_jsonl,
+        "json": _load_json_array,
+        "xml": _load_xml,
+        "parquet": _load_parquet,
+    }
     if files:
         readers[source.format](con, source, list(files), protect)
     return TABLE
 
 
-def read_files(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: Sequence[Path]) -> pa.Table:
+def read_files(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: Sequence[Path]
+) -> pa.Table:
     """The records of ``files`` as an Arrow table (unprotected): for inspection and tests."""
     load_files(con, source, files)
     return con.sql(f"SELECT * FROM {TABLE} ORDER BY rowid").to_arrow_table()
 
 
-def _insert(con: duckdb.DuckDBPyConnection, select: str, params: list[object] | None = None) -> None:
+def _insert(
+    con: duckdb.DuckDBPyConnection, select: str, params: list[object] | None = None
+) -> None:
     con.execute(f"INSERT INTO {TABLE} BY NAME {select}", params or [])
 
 
 # -- CSV ----------------------------------------------------------------------------
-def _load_csv(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
+def _load_csv(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
+) -> None:
     expected = source.column_names
     groups: dict[tuple[str, ...], list[Path]] = {}
     for path in files:
@@ -77,7 +94,9 @@ def _load_csv(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[
         elif header:  # an empty file holds no records
             groups.setdefault(header, []).append(path)
     for header, group in groups.items():
-        _scan_csv(con, source, group, list(header), _header_problem(list(header), expected), protect)
+        _scan_csv(
+            con, source, group, list(header), _header_problem(list(header), expected), protect
+        )
 
 
 def _csv_header(path: Path, source: SourceConfig) -> tuple[str, ...] | None:
@@ -95,7 +114,9 @@ def _csv_header(path: Path, source: SourceConfig) -> tuple[str, ...] | None:
         return None
     if not text.strip():
         return ()
-    row = next(csv.reader(io.StringIO(text), delimiter=source.csv.delimiter, quotechar=source.csv.quote))
+    row = next(
+        csv.reader(io.StringIO(text), delimiter=source.csv.delimiter, quotechar=source.csv.quote)
+    )
     return tuple(name.strip() for name in row)
 
 
@@ -133,14 +154,24 @@ def _scan_csv(
         "encoding = ?, strict_mode = true, store_rejects = true, rejects_scan = 'weir_reject_scans', "
         "rejects_table = 'weir_rejects', filename = '_source_file')"
     )
-    params: list[object] = [[str(p) for p in files], {name: "VARCHAR" for name in header},
-                            options.delimiter, options.quote, options.quote, options.encoding]
+    params: list[object] = [
+        [str(p) for p in files],
+        {name: "VARCHAR" for name in header},
+        options.delimiter,
+        options.quote,
+        options.quote,
+        options.encoding,
+    ]
     if problem is None:
         _insert(con, protect(f"SELECT * FROM {scan}"), params)
     else:
         # the fields do not map onto the contract: each record is kept whole as JSON text (so a
         # replay after the contract changes can map it again), with the fields that do map filled
-        as_json = "to_json(struct_pack(" + ", ".join(f"{ident(h)} := {ident(h)}" for h in header) + "))::VARCHAR"
+        as_json = (
+            "to_json(struct_pack("
+            + ", ".join(f"{ident(h)} := {ident(h)}" for h in header)
+            + "))::VARCHAR"
+        )
         lines = f"SELECT {as_json} AS _raw, _source_file, NULL::BIGINT AS _offset FROM {scan}"
         _insert_json(con, source, lines, params, protect, problem)
     _insert(
@@ -183,7 +214,10 @@ def _number_csv_lines(con: duckdb.DuckDBPyConnection) -> None:
 def _undecodable(path: Path, encoding: str) -> pa.Table:
     """A file that is not in its declared encoding: every line kept, each quarantined."""
     # decoded first, then split: in UTF-16 a newline is two bytes
-    lines = [line.rstrip("\r") for line in path.read_bytes().decode(encoding, errors="replace").split("\n")]
+    lines = [
+        line.rstrip("\r")
+        for line in path.read_bytes().decode(encoding, errors="replace").split("\n")
+    ]
     numbered = [(n, line) for n, line in enumerate(lines, start=1) if n > 1 and line.strip()]
     body = [line for _, line in numbered]
     problem = f"file is not valid {encoding}: re-export it as {encoding} or set csv: {{encoding: ...}} in the source"
@@ -206,7 +240,9 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
 
 
 # -- JSON (lines, arrays, and XML records turned into JSON) ---------------------------------
-def _load_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
+def _load_jsonl(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
+) -> None:
     readable = [str(path) for path in files if _is_utf8(path)]
     if readable:
         lines = (
@@ -255,7 +291,9 @@ def json_split_sql(
     """
     names = source.column_names
     known = "[" + ", ".join(lit(name) for name in names) + "]"
-    fields = ", ".join(f"CASE WHEN ok THEN v[{i + 1}] END AS {ident(name)}" for i, name in enumerate(names))
+    fields = ", ".join(
+        f"CASE WHEN ok THEN v[{i + 1}] END AS {ident(name)}" for i, name in enumerate(names)
+    )
     passed = "".join(f", {ident(name)}" for name in carry)
     quoted = "lambda k: chr(39) || k || chr(39)"
     found = (
@@ -272,7 +310,9 @@ def json_split_sql(
         "  || ': add it to the contract or drop it from the export'"
         " END"
     )
-    problem_sql = f"coalesce(CASE WHEN NOT ok THEN {found} END, {lit(problem)})" if problem else found
+    problem_sql = (
+        f"coalesce(CASE WHEN NOT ok THEN {found} END, {lit(problem)})" if problem else found
+    )
     split = f"""
         WITH lines AS ({lines_sql}),
         -- CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on bad JSON
@@ -300,9 +340,13 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def _load_undecodable_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, protect: Protect) -> None:
+def _load_undecodable_jsonl(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, protect: Protect
+) -> None:
     """A JSON-lines file with bytes that are not UTF-8: good lines parsed, bad ones flagged."""
-    numbered = [(i + 1, line) for i, line in enumerate(path.read_bytes().splitlines()) if line.strip()]
+    numbered = [
+        (i + 1, line) for i, line in enumerate(path.read_bytes().splitlines()) if line.strip()
+    ]
     good, bad = [], []
     for number, line in numbered:
         try:
@@ -315,7 +359,9 @@ def _load_undecodable_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig
         pa.table(
             {
                 "_raw": pa.array([text for _, text in bad], pa.string()),
-                "_problem": pa.array(["line is not valid UTF-8: re-export the file as UTF-8"] * len(bad), pa.string()),
+                "_problem": pa.array(
+                    ["line is not valid UTF-8: re-export the file as UTF-8"] * len(bad), pa.string()
+                ),
                 "_source_file": pa.array([str(path)] * len(bad), pa.string()),
                 "_offset": pa.array([n for n, _ in bad], pa.int64()),
             }
@@ -324,7 +370,11 @@ def _load_undecodable_jsonl(con: duckdb.DuckDBPyConnection, source: SourceConfig
 
 
 def _register_json(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, texts: list[tuple[int, str]], protect: Protect
+    con: duckdb.DuckDBPyConnection,
+    source: SourceConfig,
+    path: Path,
+    texts: list[tuple[int, str]],
+    protect: Protect,
 ) -> None:
     if not texts:
         return
@@ -342,17 +392,25 @@ def _register_json(
         con.unregister("weir_json_texts")
 
 
-def _load_json_array(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
+def _load_json_array(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
+) -> None:
     for path in files:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            _insert_lines(con, _whole_file_problem(path, f"malformed JSON file: {exc}; fix the export"))
+            _insert_lines(
+                con, _whole_file_problem(path, f"malformed JSON file: {exc}; fix the export")
+            )
             continue
         if not isinstance(document, list):
-            _insert_lines(con, _whole_file_problem(path, "expected a JSON array of records at the top level"))
+            _insert_lines(
+                con, _whole_file_problem(path, "expected a JSON array of records at the top level")
+            )
             continue
-        _register_json(con, source, path, [(i, json.dumps(e)) for i, e in enumerate(document)], protect)
+        _register_json(
+            con, source, path, [(i, json.dumps(e)) for i, e in enumerate(document)], protect
+        )
 
 
 def _whole_file_problem(path: Path, problem: str) -> pa.Table:
@@ -367,14 +425,18 @@ def _whole_file_problem(path: Path, problem: str) -> pa.Table:
     )
 
 
-def _load_xml(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
+def _load_xml(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
+) -> None:
     from lxml import etree  # an optional dependency: only XML sources need it
 
     assert source.xml is not None
     for path in files:
         records: list[tuple[int, str]] = []
         try:
-            for _, element in etree.iterparse(str(path), events=("end",), tag=source.xml.record_tag, huge_tree=True):
+            for _, element in etree.iterparse(
+                str(path), events=("end",), tag=source.xml.record_tag, huge_tree=True
+            ):
                 records.append((len(records), json.dumps(_xml_record(element))))
                 element.clear(keep_tail=True)
         except etree.XMLSyntaxError as exc:
@@ -396,7 +458,9 @@ def _xml_record(element: object) -> dict[str, str | None]:
 
 
 # -- Parquet -----------------------------------------------------------------------------
-def _load_parquet(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect) -> None:
+def _load_parquet(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
+) -> None:
     expected = source.column_names
     for path in files:
         try:
@@ -405,14 +469,20 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: l
             _insert_lines(con, _whole_file_problem(path, f"unreadable Parquet file: {exc}"))
             continue
         n = table.num_rows
-        text = pa.table({
-            name: table[name] if pa.types.is_string(table[name].type) else pc.cast(table[name], pa.string())
-            for name in table.column_names
-        })
+        text = pa.table(
+            {
+                name: table[name]
+                if pa.types.is_string(table[name].type)
+                else pc.cast(table[name], pa.string())
+                for name in table.column_names
+            }
+        )
         unknown = [name for name in table.column_names if name not in expected]
         if unknown:
             problem = (
-                "unknown field" + ("s " if len(unknown) > 1 else " ") + ", ".join(f"'{u}'" for u in unknown)
+                "unknown field"
+                + ("s " if len(unknown) > 1 else " ")
+                + ", ".join(f"'{u}'" for u in unknown)
                 + ": add it to the contract or drop it from the export"
             )
             raw = pa.array([json.dumps(row) for row in text.to_pylist()], pa.string())

@@ -114,5 +114,8 @@ def quarantine_summary(lake: Lake, project: ProjectFiles) -> pa.Table:
             ).fetchall()
             rows.extend({"source": name, "reason": reason, "records": n} for reason, n in result)
     return pa.Table.from_pylist(
-        rows, schema=pa.schema([("source", pa.string()), ("reason", pa.string()), ("records", pa.int64())])
+        rows,
+        schema=pa.schema(
+            [("source", pa.string()), ("reason", pa.string()), ("records", pa.int64())]
+        ),
     )

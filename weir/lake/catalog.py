@@ -87,7 +87,9 @@ class Lake:
                 found.append((identifier[0], identifier[-1]))
         return sorted(found)
 
-    def ensure(self, layer: Layer, name: str, schema: pa.Schema, day_of: str | None = None) -> Table:
+    def ensure(
+        self, layer: Layer, name: str, schema: pa.Schema, day_of: str | None = None
+    ) -> Table:
         identifier = f"{layer}.{name}"
         if self.catalog.table_exists(identifier):
             table = self.catalog.load_table(identifier)
@@ -129,7 +131,9 @@ class Lake:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
         folder = Path(table.location().removeprefix("file://")) / "data" / batch_id
         folder.mkdir(parents=True, exist_ok=True)
-        options = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}'"
+        options = (
+            "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}'"
+        )
         if day_of is not None:
             select = f'SELECT *, CAST("{day_of}" AS DATE) AS _day FROM ({select})'
             options += ", PARTITION_BY (_day), OVERWRITE_OR_IGNORE"
@@ -167,7 +171,9 @@ class Lake:
             if write.delete is not None:
                 transaction.delete(write.delete, snapshot_properties=summary)
             if write.files:
-                transaction.add_files(list(write.files), snapshot_properties=summary, check_duplicate_files=False)
+                transaction.add_files(
+                    list(write.files), snapshot_properties=summary, check_duplicate_files=False
+                )
             transaction.commit_transaction()
             current = table.refresh().current_snapshot()
             if current is not None:
@@ -233,7 +239,9 @@ class Lake:
             snapshot = self.table(layer, name).snapshot_by_id(snapshot_id)
             if snapshot is not None:
                 return layer, name, snapshot
-        raise NotFoundError(f"no lake table has snapshot {snapshot_id}", "check the id in `weir status`")
+        raise NotFoundError(
+            f"no lake table has snapshot {snapshot_id}", "check the id in `weir status`"
+        )
 
 
 def _ancestry(table: Table) -> Iterable[Snapshot]:
@@ -252,7 +260,10 @@ def _batch_of(snapshot: Snapshot) -> str | None:
 
 
 def _info(table: str, snapshot: Snapshot) -> SnapshotInfo:
-    summary = {k: str(v) for k, v in (snapshot.summary.additional_properties.items() if snapshot.summary else [])}
+    summary = {
+        k: str(v)
+        for k, v in (snapshot.summary.additional_properties.items() if snapshot.summary else [])
+    }
     operation = str(snapshot.summary.operation.value) if snapshot.summary else ""
     return SnapshotInfo(
         table=table,

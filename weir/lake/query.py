@@ -23,8 +23,16 @@ from weir.lake.catalog import Lake, parquet_scan
 # Functions that read files, other databases, or the engine's own internals.
 _FORBIDDEN_FUNCTION_PREFIXES = ("read_", "parquet_", "duckdb_", "sniff_", "iceberg_", "delta_")
 _FORBIDDEN_FUNCTIONS = {
-    "glob", "query", "query_table", "getenv", "current_setting", "sql_auto_complete",
-    "pragma_table_info", "pragma_storage_info", "pragma_metadata_info", "which_secret",
+    "glob",
+    "query",
+    "query_table",
+    "getenv",
+    "current_setting",
+    "sql_auto_complete",
+    "pragma_table_info",
+    "pragma_storage_info",
+    "pragma_metadata_info",
+    "which_secret",
 }
 
 
@@ -89,7 +97,9 @@ class LakeReader:
         try:
             return con.sql(query).to_arrow_table()
         except duckdb.Error as exc:
-            raise QueryError(f"query failed: {_first_line(exc)}", "check the SQL; list tables with `weir status`") from None
+            raise QueryError(
+                f"query failed: {_first_line(exc)}", "check the SQL; list tables with `weir status`"
+            ) from None
         finally:
             con.close()
 
@@ -101,7 +111,9 @@ def ensure_read_only(query: str) -> exp.Query:
     except sqlglot.errors.ParseError as exc:
         raise QueryError(f"cannot parse the SQL: {_first_line(exc)}", "check the syntax") from None
     if len(statements) != 1:
-        raise QueryError(f"expected one statement, got {len(statements)}", "send one SELECT at a time")
+        raise QueryError(
+            f"expected one statement, got {len(statements)}", "send one SELECT at a time"
+        )
     tree = statements[0]
     if not isinstance(tree, exp.Query):
         raise QueryError(
@@ -112,7 +124,10 @@ def ensure_read_only(query: str) -> exp.Query:
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name in _FORBIDDEN_FUNCTIONS or name.startswith(_FORBIDDEN_FUNCTION_PREFIXES):
-                raise QueryError(f"function {name}() is not allowed", "query lake tables by name, e.g. staging.pos")
+                raise QueryError(
+                    f"function {name}() is not allowed",
+                    "query lake tables by name, e.g. staging.pos",
+                )
         if isinstance(node, (exp.Command, exp.Pragma, exp.Set)):
             raise QueryError("only read queries are allowed", "write SELECT (or WITH … SELECT)")
     return tree

@@ -69,7 +69,9 @@ class ColumnConfig(_Strict):
         numeric = self.type in ("int", "float", "epoch")
         if (self.min is not None or self.max is not None) and not numeric:
             field = "min" if self.min is not None else "max"
-            raise FieldProblem(field, f"min/max apply to int, float and epoch columns, not {self.type}")
+            raise FieldProblem(
+                field, f"min/max apply to int, float and epoch columns, not {self.type}"
+            )
         if self.not_future and self.type not in ("epoch", "date"):
             raise FieldProblem("not_future", "not_future applies to epoch and date columns only")
         if self.regex is not None and self.type != "string":
@@ -131,7 +133,9 @@ class SourceConfig(_Strict):
             for name in wanted:
                 if name is not None and name not in names:
                     raise FieldProblem(
-                        field, f"names '{name}', which is not a column", f"use one of: {', '.join(names)}"
+                        field,
+                        f"names '{name}', which is not a column",
+                        f"use one of: {', '.join(names)}",
                     )
         for name in self.key:
             column = self.column(name)

@@ -97,7 +97,9 @@ def load_model(path: Path, model: type[M], root: Path | None = None) -> M:
         raise ProjectError(*_explain(exc, shown, tree, model)) from None
 
 
-def _explain(exc: ValidationError, shown: str, tree: Any, model: type[BaseModel]) -> tuple[str, str]:
+def _explain(
+    exc: ValidationError, shown: str, tree: Any, model: type[BaseModel]
+) -> tuple[str, str]:
     first = exc.errors()[0]
     cause = (first.get("ctx") or {}).get("error")
     # a check across fields names the field it is about, so the error can point at its line
