@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -19,10 +19,12 @@ from weir.errors import NotFoundError, ProjectError
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
-from weir.lake import Lake, SnapshotInfo
+from weir.lake import LAYERS, Lake, SnapshotInfo
 from weir.lake.query import LakeReader, Pin
 from weir.metadata import MetadataStore
 from weir.project import ProjectFiles, find_root, load_project
+from weir.transform import ModelGraph, PlannedBuild, RunLog, Runner, RunResult, load_models
+from weir.transform.lineage import dataset_lineage
 
 EXAMPLES = ("retail",)
 
@@ -91,6 +93,41 @@ class Project:
         """Check held records against the current contract; those that pass move to staging."""
         self._ingestor.recover()
         return self._ingestor.replay(source)
+
+    # -- models -------------------------------------------------------------------
+    def graph(self) -> ModelGraph:
+        tables = frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
+        ingested = frozenset(f"{layer}.{name}" for layer in LAYERS for name in self.files.sources)
+        return ModelGraph(load_models(self.root), tables | ingested)
+
+    def runner(self) -> Runner:
+        return Runner(self.graph(), self.lake, RunLog(self.store), self.progress)
+
+    def plan(
+        self,
+        select: Sequence[str] | None = None,
+        full_refresh: bool = False,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> list[PlannedBuild]:
+        """What ``run`` would build, and why, without building."""
+        return self.runner().plan(select, full_refresh, start, end)
+
+    def run(
+        self,
+        select: Sequence[str] | None = None,
+        full_refresh: bool = False,
+        start: date | None = None,
+        end: date | None = None,
+        ingest: bool = True,
+    ) -> tuple[list[BatchResult], RunResult]:
+        """Ingest new files, then build the models that changed or are due."""
+        batches = self.ingest() if ingest else []
+        return batches, self.runner().run(select, full_refresh, start, end)
+
+    def lineage(self, dataset: str) -> dict[str, object]:
+        """Upstream and downstream datasets of ``dataset`` (``namespace.table[.column]``)."""
+        return dataset_lineage(self.graph(), RunLog(self.store).lineage(), dataset)
 
     # -- reading ------------------------------------------------------------------
     def reader(self) -> LakeReader:

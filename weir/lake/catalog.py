@@ -31,6 +31,7 @@ from weir.errors import NotFoundError
 
 Layer = Literal["raw", "quarantine", "staging"]
 LAYERS: tuple[str, ...] = get_args(Layer)
+# Namespaces of the models' tables (warehouse, marts, …) are created on first use.
 
 BATCH_PROPERTY = "weir.batch_id"
 
@@ -39,7 +40,7 @@ BATCH_PROPERTY = "weir.batch_id"
 class TableWrite:
     """What one batch does to one table: add data files, delete rows, or both."""
 
-    layer: Layer
+    layer: str
     name: str
     files: tuple[str, ...] = ()
     delete: BooleanExpression | None = None
@@ -77,20 +78,27 @@ class Lake:
                 "ingest the source first (`weir ingest NAME`) or check `weir sql` table names",
             ) from None
 
+    def drop(self, layer: str, name: str) -> None:
+        """Forget a table (its files stay until clean-up): a model whose columns changed starts anew."""
+        with contextlib.suppress(NoSuchTableError):
+            self.catalog.drop_table(f"{layer}.{name}")
+
     def exists(self, layer: str, name: str) -> bool:
         return self.catalog.table_exists(f"{layer}.{name}")
 
     def tables(self) -> list[tuple[str, str]]:
         found = []
-        for layer in LAYERS:
+        for (layer,) in self.catalog.list_namespaces():
             for identifier in self.catalog.list_tables(layer):
                 found.append((identifier[0], identifier[-1]))
         return sorted(found)
 
     def ensure(
-        self, layer: Layer, name: str, schema: pa.Schema, day_of: str | None = None
+        self, layer: str, name: str, schema: pa.Schema, day_of: str | None = None
     ) -> Table:
         identifier = f"{layer}.{name}"
+        with contextlib.suppress(NamespaceAlreadyExistsError):
+            self.catalog.create_namespace_if_not_exists(layer)
         if self.catalog.table_exists(identifier):
             table = self.catalog.load_table(identifier)
             missing = [f for f in schema if f.name not in table.schema().column_names]
@@ -114,7 +122,7 @@ class Lake:
     def write_parquet(
         self,
         con: duckdb.DuckDBPyConnection,
-        layer: Layer,
+        layer: str,
         name: str,
         select: str,
         batch_id: str,
@@ -126,6 +134,7 @@ class Lake:
         DuckDB writes the files in parallel; ``commit`` adds them to the table. A
         day-partitioned table gets one folder per day of ``day_of``.
         """
+        select = portable(con, select)
         table = self.ensure(layer, name, self.schema_of(con, select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
@@ -150,8 +159,8 @@ class Lake:
 
     @staticmethod
     def schema_of(con: duckdb.DuckDBPyConnection, select: str) -> pa.Schema:
-        """The Arrow schema of a DuckDB query's result, without running it."""
-        return con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
+        """The Arrow schema of a DuckDB query's result (as the lake stores it), without running it."""
+        return con.sql(f"SELECT * FROM ({portable(con, select)}) LIMIT 0").to_arrow_table().schema
 
     def commit(
         self,
@@ -274,6 +283,24 @@ def _info(table: str, snapshot: Snapshot) -> SnapshotInfo:
         batch_id=summary.get(BATCH_PROPERTY),
         summary=summary,
     )
+
+
+# DuckDB types Iceberg has no match for, and the type the lake stores them as.
+_LAKE_TYPES = {
+    "HUGEINT": "BIGINT", "UHUGEINT": "BIGINT", "UBIGINT": "BIGINT", "UINTEGER": "BIGINT",
+    "USMALLINT": "INTEGER", "UTINYINT": "INTEGER", "SMALLINT": "INTEGER", "TINYINT": "INTEGER",
+}
+
+
+def portable(con: duckdb.DuckDBPyConnection, select: str) -> str:
+    """``select`` with columns of types Iceberg lacks cast to ones it has (``sum`` of ints is a HUGEINT)."""
+    relation = con.sql(f"SELECT * FROM ({select}) LIMIT 0")
+    casts = [
+        f'CAST("{name}" AS {_LAKE_TYPES[str(kind)]}) AS "{name}"'
+        for name, kind in zip(relation.columns, relation.types, strict=True)
+        if str(kind) in _LAKE_TYPES
+    ]
+    return select if not casts else f"SELECT * REPLACE ({', '.join(casts)}) FROM ({select})"
 
 
 def parquet_scan(files: Iterable[str]) -> str:

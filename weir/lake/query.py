@@ -53,12 +53,7 @@ class LakeReader:
         self.threads = threads
 
     def connect(self, pin: Pin = Pin()) -> duckdb.DuckDBPyConnection:
-        as_of = pin.as_of
-        pinned_table = None
-        if pin.snapshot_id is not None:
-            layer, name, pinned = self.lake.find_snapshot(pin.snapshot_id)
-            pinned_table = (layer, name)
-            as_of = datetime.fromtimestamp(pinned.timestamp_ms / 1000).astimezone()
+        """A read-only connection: it can read the lake folder and nothing else."""
         con = duckdb.connect(
             config={
                 "autoinstall_known_extensions": False,
@@ -70,6 +65,18 @@ class LakeReader:
             con.execute(f"SET threads = {int(self.threads)}")
         con.execute("SET allowed_directories = ?", [[str(self.lake.warehouse) + "/"]])
         con.execute("SET enable_external_access = false")
+        self.attach(con, pin)
+        con.execute("SET lock_configuration = true")
+        return con
+
+    def attach(self, con: duckdb.DuckDBPyConnection, pin: Pin = Pin()) -> None:
+        """Create a view ``layer.name`` per lake table on ``con``, at the pinned version."""
+        as_of = pin.as_of
+        pinned_table = None
+        if pin.snapshot_id is not None:
+            layer, name, pinned = self.lake.find_snapshot(pin.snapshot_id)
+            pinned_table = (layer, name)
+            as_of = datetime.fromtimestamp(pinned.timestamp_ms / 1000).astimezone()
         con.execute("SET TimeZone = 'UTC'")
         for layer, name in self.lake.tables():
             snapshot = self.lake.snapshot_for(
@@ -78,18 +85,24 @@ class LakeReader:
                 as_of=as_of if (layer, name) != pinned_table else None,
                 snapshot_id=pin.snapshot_id if (layer, name) == pinned_table else None,
             )
-            files = self.lake.data_files(layer, name, snapshot)
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
-            view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
-            if files:
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM {parquet_scan(files)}")
-            else:
-                empty = self.lake.arrow_schema(layer, name).empty_table()
-                con.register("_weir_empty", empty)
-                con.execute(f"CREATE TABLE {view} AS SELECT * FROM _weir_empty")
-                con.unregister("_weir_empty")
-        con.execute("SET lock_configuration = true")
-        return con
+            self.show(con, layer, name, self.lake.data_files(layer, name, snapshot))
+
+    def show(self, con: duckdb.DuckDBPyConnection, layer: str, name: str, files: list[str]) -> None:
+        """(Re)define the view of one table over the given data files."""
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+        view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
+        existing = con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [layer, name]
+        ).fetchall()
+        if existing:
+            con.execute(f"DROP {'VIEW' if existing[0][0] == 'VIEW' else 'TABLE'} {view}")
+        if files:
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM {parquet_scan(files)}")
+        else:
+            empty = self.lake.arrow_schema(layer, name).empty_table()
+            con.register("_weir_empty", empty)
+            con.execute(f"CREATE TABLE {view} AS SELECT * FROM _weir_empty")
+            con.unregister("_weir_empty")
 
     def sql(self, query: str, pin: Pin = Pin()) -> pa.Table:
         ensure_read_only(query)

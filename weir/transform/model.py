@@ -1,0 +1,197 @@
+"""A model: one SELECT in ``models/<namespace>/<name>.sql``, with a YAML header.
+
+The header is the file's leading block comment; the dependencies come from
+parsing the SELECT with SQLGlot (every ``namespace.table`` it reads), so a
+model is plain SQL with no templating. Incremental models read the interval
+being built through the DuckDB parameters ``$start`` and ``$end``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import sqlglot
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlglot import exp
+
+from weir.errors import ProjectError
+from weir.project.config import Team
+
+ModelKind = Literal["full", "incremental_by_time", "scd2"]
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
+MODELS_DIR = "models"
+RESERVED_NAMESPACES = ("raw", "quarantine", "staging")
+
+_HEADER = re.compile(r"\A\s*/\*(?P<yaml>.*?)\*/", re.S)
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AcceptedValues(_Strict):
+    column: str
+    values: list[str | int | float | bool]
+
+
+class Relationship(_Strict):
+    column: str
+    to: str = Field(description="namespace.table the values must exist in")
+    field: str
+
+
+class RowCountChange(_Strict):
+    max_pct: float = Field(gt=0, description="largest allowed change of the row count, in percent")
+
+
+class Audit(_Strict):
+    """One audit: exactly one of its fields is set."""
+
+    not_null: list[str] | None = None
+    unique: list[str] | None = None
+    accepted_values: AcceptedValues | None = None
+    relationships: Relationship | None = None
+    row_count_change: RowCountChange | None = None
+    sql: str | None = Field(default=None, description="a query over `this` returning the failing rows")
+
+    @model_validator(mode="after")
+    def _one(self) -> Audit:
+        set_fields = [name for name, value in self if value is not None]
+        if len(set_fields) != 1:
+            raise ValueError(f"an audit has exactly one kind, found {', '.join(set_fields) or 'none'}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name, value in self if value is not None)
+
+
+class ModelHeader(_Strict):
+    kind: ModelKind = "full"
+    time_column: str | None = None
+    lookback: int = Field(default=0, ge=0, le=366, description="days rebuilt before the newest processed day")
+    grain: list[str] = []
+    unique_key: list[str] = []
+    valid_from: str | None = None
+    owner: Team = "data"
+    description: str = ""
+    audits: list[Audit] = []
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ModelHeader:
+        if self.kind == "incremental_by_time" and self.time_column is None:
+            raise ValueError("an incremental_by_time model needs time_column")
+        if self.kind == "scd2" and (not self.unique_key or self.valid_from is None):
+            raise ValueError("an scd2 model needs unique_key and valid_from")
+        return self
+
+
+@dataclass(frozen=True)
+class Model:
+    """A parsed model file."""
+
+    name: str  # namespace.table
+    path: Path
+    header: ModelHeader
+    sql: str  # the SELECT, without the header
+    depends_on: tuple[str, ...]  # namespace.table of every table it reads
+
+    @property
+    def namespace(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @property
+    def kind(self) -> str:
+        return self.header.kind
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when the SQL or the header changes (comments and spacing aside)."""
+        canonical = sqlglot.parse_one(self.sql, read="duckdb").sql(dialect="duckdb", normalize=True)
+        header = self.header.model_dump_json()
+        return hashlib.sha256(f"{canonical}\n{header}".encode()).hexdigest()[:16]
+
+
+def load_models(root: Path) -> dict[str, Model]:
+    folder = root / MODELS_DIR
+    models: dict[str, Model] = {}
+    for path in sorted(folder.glob("*/*.sql")):
+        model = parse_model(path, root)
+        models[model.name] = model
+    return models
+
+
+def parse_model(path: Path, root: Path) -> Model:
+    shown = str(path.relative_to(root))
+    namespace, table = path.parent.name, path.stem
+    if namespace in RESERVED_NAMESPACES:
+        raise ProjectError(
+            f"{shown}: the namespace '{namespace}' belongs to ingestion",
+            "put models under models/warehouse/, models/marts/ or another folder",
+        )
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", namespace) or not re.fullmatch(r"[a-z][a-z0-9_]*", table):
+        raise ProjectError(f"{shown}: model names are lower-case letters, digits and underscores", "rename the file")
+    text = path.read_text(encoding="utf-8")
+    header, body = _split_header(text, shown)
+    try:
+        statements = [s for s in sqlglot.parse(body, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise ProjectError(f"{shown}: the SQL does not parse: {_first_line(exc)}", "fix the syntax") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ProjectError(f"{shown}: a model is exactly one SELECT", "remove other statements")
+    return Model(
+        name=f"{namespace}.{table}",
+        path=path,
+        header=header,
+        sql=body.strip().rstrip(";"),
+        depends_on=tuple(sorted(tables_read(statements[0]))),
+    )
+
+
+def tables_read(tree: exp.Expression) -> set[str]:
+    """``namespace.table`` of every table a query reads (CTE names excluded)."""
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    found = set()
+    for table in tree.find_all(exp.Table):
+        if table.db and table.name:
+            found.add(f"{table.db}.{table.name}")
+        elif table.name and table.name not in ctes and not isinstance(table.this, exp.Anonymous):
+            found.add(table.name)
+    return found
+
+
+def _split_header(text: str, shown: str) -> tuple[ModelHeader, str]:
+    match = _HEADER.match(text)
+    raw: Any = {}
+    body = text
+    if match is not None:
+        body = text[match.end() :]
+        try:
+            raw = yaml.safe_load(match.group("yaml")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ProjectError(f"{shown}:{where} the header is not valid YAML", "fix the header's syntax") from None
+    if not isinstance(raw, dict):
+        raise ProjectError(f"{shown}: the header must be a mapping (kind:, grain:, …)", "see MODELS.md")
+    try:
+        return ModelHeader.model_validate(raw), body
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "header"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ProjectError(f"{shown}: {field}: {message}", "fix the model's header") from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,306 @@
+"""Plan and run models: build what changed or is due, audit it, then publish it.
+
+Write-audit-publish: a model's new version is built into a DuckDB table, its
+audits run against it, and only when every audit passes are its Parquet files
+written and committed to the lake in one Iceberg commit (with the snapshots
+of everything it read in the snapshot summary). A failing audit leaves
+readers on the last good version and skips the model's dependents.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
+
+from weir.errors import WeirError
+from weir.lake import Lake, TableWrite
+from weir.lake.query import LakeReader
+from weir.transform.dag import ModelGraph
+from weir.transform.kinds import OPEN_END, OPEN_START, audit_sql, build_sql, describe_audit
+from weir.transform.lineage import column_lineage
+from weir.transform.model import Model
+from weir.transform.state import ModelBuild, ModelState, RunLog, new_run_id
+
+Progress = Callable[[str, str], None]
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class PlannedBuild:
+    model: str
+    kind: str
+    build: bool
+    reason: str
+    interval: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    builds: list[ModelBuild]
+
+    @property
+    def ok(self) -> bool:
+        return all(b.status != "failed" for b in self.builds)
+
+
+class Runner:
+    def __init__(self, graph: ModelGraph, lake: Lake, log: RunLog, progress: Progress | None = None) -> None:
+        self.graph = graph
+        self.lake = lake
+        self.log = log
+        self.progress = progress or (lambda model, stage: None)
+
+    # -- planning -------------------------------------------------------------------
+    def plan(
+        self,
+        selectors: Sequence[str] | None = None,
+        full_refresh: bool = False,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> list[PlannedBuild]:
+        states = self.log.states()
+        planned: list[PlannedBuild] = []
+        rebuilding: set[str] = set()
+        for name in self.graph.select(selectors):
+            model = self.graph.models[name]
+            item = self._decide(model, states.get(name), self._inputs(model), rebuilding, full_refresh, start, end)
+            if item.build:
+                rebuilding.add(name)
+            planned.append(item)
+        return planned
+
+    def _inputs(self, model: Model) -> dict[str, int | None]:
+        inputs: dict[str, int | None] = {}
+        for name in model.depends_on:
+            layer, table = name.split(".", 1)
+            snapshot = self.lake.snapshot_for(layer, table) if self.lake.exists(layer, table) else None
+            inputs[name] = snapshot.snapshot_id if snapshot is not None else None
+        return inputs
+
+    def _decide(
+        self,
+        model: Model,
+        state: ModelState | None,
+        inputs: dict[str, int | None],
+        rebuilding: set[str],
+        full_refresh: bool,
+        start: date | None,
+        end: date | None,
+    ) -> PlannedBuild:
+        everything = (OPEN_START, OPEN_END) if model.kind == "incremental_by_time" else None
+
+        def build(reason: str, interval: tuple[str, str] | None = everything) -> PlannedBuild:
+            return PlannedBuild(model.name, model.kind, True, reason, interval)
+
+        if state is None or not self.lake.exists(model.namespace, model.table):
+            return build("new model")
+        if state.fingerprint != model.fingerprint:
+            return build("changed SQL")
+        if full_refresh:
+            return build("full refresh")
+        if start is not None or end is not None:
+            window = ((start or date.fromisoformat(OPEN_START)).isoformat(), (end or date.fromisoformat(OPEN_END)).isoformat())
+            return build(f"backfill {window[0]} … {window[1]}", window if model.kind == "incremental_by_time" else None)
+        upstream = sorted(d for d in model.depends_on if d in rebuilding)
+        changed = sorted(t for t, snap in inputs.items() if snap != state.inputs.get(t) and t not in rebuilding)
+        if not upstream and not changed:
+            return PlannedBuild(model.name, model.kind, False, "up to date")
+        reason = "new data in " + ", ".join(changed) if changed else "upstream rebuilt: " + ", ".join(upstream)
+        if model.kind == "incremental_by_time" and state.watermark is not None:
+            since = date.fromisoformat(state.watermark) - timedelta(days=model.header.lookback)
+            return build(reason, (since.isoformat(), OPEN_END))
+        return build(reason)
+
+    # -- running -------------------------------------------------------------------
+    def run(
+        self,
+        selectors: Sequence[str] | None = None,
+        full_refresh: bool = False,
+        start: date | None = None,
+        end: date | None = None,
+        reader: LakeReader | None = None,
+    ) -> RunResult:
+        run_id = new_run_id()
+        plan = self.plan(selectors, full_refresh, start, end)
+        self.log.start(run_id, list(selectors or []))
+        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        (reader or LakeReader(self.lake)).attach(con)
+        builds: list[ModelBuild] = []
+        broken: set[str] = set()
+        try:
+            for item in plan:
+                model = self.graph.models[item.model]
+                blocked = sorted(d for d in model.depends_on if d in broken)
+                if blocked:
+                    build = ModelBuild(model.name, model.kind, "skipped", "upstream failed: " + ", ".join(blocked))
+                    broken.add(model.name)
+                elif not item.build:
+                    build = ModelBuild(model.name, model.kind, "up_to_date", item.reason)
+                else:
+                    build = self._build(con, run_id, model, item)
+                    if build.status == "failed":
+                        broken.add(model.name)
+                if build.status in ("skipped", "up_to_date"):
+                    self.log.record(run_id, build, None)
+                builds.append(build)
+            self.log.finish(run_id, "failed" if broken else "succeeded")
+        except BaseException as exc:
+            self.log.finish(run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            con.close()
+        return RunResult(run_id, builds)
+
+    def _build(self, con: duckdb.DuckDBPyConnection, run_id: str, model: Model, item: PlannedBuild) -> ModelBuild:
+        started = time.perf_counter()
+        self.progress(model.name, item.reason)
+        inputs = self._inputs(model)
+        params: dict[str, object] = {}
+        if item.interval is not None:
+            params = {"start": item.interval[0], "end": item.interval[1]}
+        try:
+            probe = con.execute(f"SELECT * FROM ({model.sql}) AS m LIMIT 0", _named(model.sql, params))
+            columns = [c[0] for c in probe.description or []]
+            probe.fetchall()
+            sql = build_sql(model, columns)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE weir_new AS {sql}", _named(sql, params)).fetchall()
+        except duckdb.Error as exc:
+            error = str(exc).strip().splitlines()[0]
+            return self._failed(run_id, model, item, started, inputs, f"the SQL failed: {error}")
+        failure = self._audit(con, model)
+        if failure is not None:
+            message, sample = failure
+            return self._failed(run_id, model, item, started, inputs, message, sample)
+        rows = _scalar(con, "SELECT count(*) FROM weir_new")
+        snapshot_id = self._publish(con, run_id, model, item, inputs)
+        watermark = self._watermark(con, model, item)
+        lineage = column_lineage(con, model)
+        build = ModelBuild(
+            model.name, model.kind, "built", item.reason, item.interval, rows,
+            time.perf_counter() - started, snapshot_id, inputs, lineage,
+        )
+        state = ModelState(model.name, model.kind, model.fingerprint, watermark, inputs, snapshot_id, run_id, time.time())
+        self.log.record(run_id, build, state)
+        LakeReader(self.lake).show(con, model.namespace, model.table, self._files(model))
+        return build
+
+    def _failed(
+        self,
+        run_id: str,
+        model: Model,
+        item: PlannedBuild,
+        started: float,
+        inputs: dict[str, int | None],
+        message: str,
+        sample: list[dict[str, object]] | None = None,
+    ) -> ModelBuild:
+        build = ModelBuild(
+            model.name, model.kind, "failed", item.reason, item.interval, None,
+            time.perf_counter() - started, None, inputs, {}, message, sample or [],
+        )
+        self.log.record(run_id, build, None)
+        return build
+
+    def _audit(self, con: duckdb.DuckDBPyConnection, model: Model) -> tuple[str, list[dict[str, object]]] | None:
+        for audit in model.header.audits:
+            if audit.row_count_change is not None:
+                failure = self._row_count_change(con, model, audit.row_count_change.max_pct)
+                if failure is not None:
+                    return failure
+                continue
+            query = audit_sql(audit, "weir_new")
+            try:
+                failing = _scalar(con, f"SELECT count(*) FROM ({query})")
+                sample = con.sql(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}").to_arrow_table().to_pylist()
+            except duckdb.Error as exc:
+                return f"audit {describe_audit(audit)} could not run: {str(exc).splitlines()[0]}", []
+            if failing:
+                return f"audit {describe_audit(audit)} failed on {failing} row(s)", sample
+        return None
+
+    def _row_count_change(
+        self, con: duckdb.DuckDBPyConnection, model: Model, max_pct: float
+    ) -> tuple[str, list[dict[str, object]]] | None:
+        if model.kind == "incremental_by_time" or not self.lake.exists(model.namespace, model.table):
+            return None
+        snapshot = self.lake.snapshot_for(model.namespace, model.table)
+        before = int(snapshot.summary.get("total-records", "0")) if snapshot and snapshot.summary else 0
+        after = _scalar(con, "SELECT count(*) FROM weir_new")
+        if before == 0:
+            return None
+        change = abs(after - before) * 100.0 / before
+        if change > max_pct:
+            detail = {"rows_before": before, "rows_after": after, "change_pct": round(change, 2)}
+            return f"audit row_count_change failed: {change:.1f} % > {max_pct} %", [detail]
+        return None
+
+    def _publish(
+        self, con: duckdb.DuckDBPyConnection, run_id: str, model: Model, item: PlannedBuild, inputs: dict[str, int | None]
+    ) -> int | None:
+        day_of = model.header.time_column if model.kind == "incremental_by_time" else None
+        schema = self.lake.schema_of(con, "SELECT * FROM weir_new")
+        if self.lake.exists(model.namespace, model.table):
+            current = self.lake.arrow_schema(model.namespace, model.table)
+            replaces_all = item.interval in (None, (OPEN_START, OPEN_END))
+            if replaces_all and [(f.name, f.type) for f in current] != [(f.name, f.type) for f in schema]:
+                self.lake.drop(model.namespace, model.table)  # new columns or types: a new table
+        write = self.lake.write_parquet(con, model.namespace, model.table, "SELECT * FROM weir_new", run_id, day_of)
+        delete = self._replaced(model, item)
+        properties = {
+            "weir.run_id": run_id,
+            "weir.model": model.name,
+            "weir.inputs": json.dumps(inputs),
+            "weir.fingerprint": model.fingerprint,
+        }
+        if item.interval is not None:
+            properties["weir.interval"] = f"{item.interval[0]}/{item.interval[1]}"
+        had_rows = (self.lake.snapshot_for(model.namespace, model.table) is not None)
+        writes = [TableWrite(model.namespace, model.table, write.files, delete if had_rows else None)]
+        snapshots = self.lake.commit(run_id, writes, properties)
+        return snapshots.get(model.name)
+
+    def _replaced(self, model: Model, item: PlannedBuild) -> BooleanExpression:
+        if item.interval is None or item.interval == (OPEN_START, OPEN_END):
+            return AlwaysTrue()
+        column = str(model.header.time_column)
+        kind = self.lake.arrow_schema(model.namespace, model.table).field(column).type
+        low, high = item.interval
+        if str(kind).startswith("timestamp"):
+            low, high = f"{low}T00:00:00+00:00", f"{high}T00:00:00+00:00"
+        return And(GreaterThanOrEqual(column, low), LessThan(column, high))
+
+    def _watermark(self, con: duckdb.DuckDBPyConnection, model: Model, item: PlannedBuild) -> str | None:
+        if model.kind != "incremental_by_time":
+            return None
+        column = str(model.header.time_column)
+        newest = con.execute(f'SELECT max(CAST("{column}" AS DATE)) FROM weir_new').fetchall()[0]
+        states = self.log.states()
+        previous = states[model.name].watermark if model.name in states and item.interval != (OPEN_START, OPEN_END) else None
+        found = newest[0].isoformat() if newest and newest[0] is not None else None
+        return max(v for v in (found, previous, None) if v is not None) if (found or previous) else None
+
+    def _files(self, model: Model) -> list[str]:
+        return self.lake.data_files(model.namespace, model.table, self.lake.snapshot_for(model.namespace, model.table))
+
+
+def _named(sql: str, params: dict[str, object]) -> dict[str, object]:
+    """Only the parameters the SQL names: DuckDB refuses the others."""
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    rows = con.execute(sql).fetchall()  # fetch to the end: DuckDB keeps a half-read result open
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+
+def run_failed_message(result: RunResult) -> WeirError:
+    failed = [b for b in result.builds if b.status == "failed"]
+    names = ", ".join(b.model for b in failed)
+    return WeirError(f"run {result.run_id}: {len(failed)} model(s) failed: {names}", "see `weir run` output for the audits")
