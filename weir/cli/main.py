@@ -392,6 +392,161 @@ def snapshots(obj: Context, table: str, fmt: OutputFormat) -> None:
     emit(rows, fmt, title=table)
 
 
+selection_options = [
+    click.option(
+        "--select",
+        "-s",
+        "select",
+        multiple=True,
+        help="MODEL, MODEL+ (with what reads it) or +MODEL (with what it reads); repeatable.",
+    ),
+    click.option("--full-refresh", is_flag=True, help="Rebuild the selected models from scratch."),
+    click.option(
+        "--start",
+        type=click.DateTime(["%Y-%m-%d"]),
+        help="Backfill from this day (incremental models).",
+    ),
+    click.option(
+        "--end", type=click.DateTime(["%Y-%m-%d"]), help="Backfill up to this day, exclusive."
+    ),
+]
+
+
+def with_selection(command: F) -> F:
+    for option in reversed(selection_options):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@with_selection
+@click.option(
+    "--no-ingest",
+    is_flag=True,
+    help="Build from what the lake holds; do not ingest new files first.",
+)
+@format_option
+@click.pass_obj
+@guarded
+def run(
+    obj: Context,
+    select: tuple[str, ...],
+    full_refresh: bool,
+    start: datetime | None,
+    end: datetime | None,
+    no_ingest: bool,
+    fmt: OutputFormat,
+) -> None:
+    """Ingest new files, then build the models that changed or are due.
+
+    Each model is built, audited, and only then published; a failing audit
+    keeps the last good version and skips the models that read it.
+
+    \b
+    Examples:
+      weir run
+      weir run --select warehouse.fact_sales_lines+
+      weir run --select marts.sales_daily --full-refresh
+      weir run --select warehouse.fact_sales_lines --start 2025-01-10 --end 2025-01-12
+    """
+    with progress_display(fmt == "table") as report:
+        project = obj.open(report)
+        batches, result = project.run(
+            list(select) or None,
+            full_refresh,
+            start.date() if start else None,
+            end.date() if end else None,
+            ingest=not no_ingest,
+        )
+    if batches and fmt == "table":
+        emit([batch_row(r) for r in batches], fmt, title="Ingested")
+    rows = [
+        {
+            "model": b.model,
+            "kind": b.kind,
+            "status": b.status,
+            "rows": b.rows,
+            "seconds": round(b.seconds, 2),
+            "interval": " … ".join(b.interval) if b.interval else "",
+            "why": b.reason,
+            "error": b.error or "",
+        }
+        for b in result.builds
+    ]
+    emit(rows, fmt, title=f"Run {result.run_id}")
+    for build in result.builds:
+        if build.failing_sample and fmt == "table":
+            errors.print(f"[red]{build.model}[/]: {build.error}")
+            emit(build.failing_sample, "table", title="failing rows (sample)")
+    if not result.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@with_selection
+@format_option
+@click.pass_obj
+@guarded
+def plan(
+    obj: Context,
+    select: tuple[str, ...],
+    full_refresh: bool,
+    start: datetime | None,
+    end: datetime | None,
+    fmt: OutputFormat,
+) -> None:
+    """Show what `weir run` would build and why, without building.
+
+    \b
+    Examples:
+      weir plan
+      weir plan --select +marts.sales_daily
+    """
+    planned = obj.open().plan(
+        list(select) or None,
+        full_refresh,
+        start.date() if start else None,
+        end.date() if end else None,
+    )
+    emit(
+        [
+            {
+                "model": p.model,
+                "kind": p.kind,
+                "build": p.build,
+                "why": p.reason,
+                "interval": " … ".join(p.interval) if p.interval else "",
+            }
+            for p in planned
+        ],
+        fmt,
+        title="Plan",
+    )
+
+
+@cli.command()
+@click.argument("dataset")
+@format_option
+@click.pass_obj
+@guarded
+def lineage(obj: Context, dataset: str, fmt: OutputFormat) -> None:
+    """Upstream and downstream of DATASET (namespace.table) or of one column (namespace.table.column).
+
+    \b
+    Examples:
+      weir lineage warehouse.fact_sales_lines
+      weir lineage marts.sales_daily.net_sales
+    """
+    found = obj.open().lineage(dataset)
+    rows = [{"direction": "upstream", "dataset": d} for d in found["upstream"]]  # type: ignore[union-attr]
+    rows += [{"direction": "downstream", "dataset": d} for d in found["downstream"]]  # type: ignore[union-attr]
+    emit(
+        rows or [{"direction": "", "dataset": "(no lineage recorded: run the models first)"}],
+        fmt,
+        title=dataset,
+    )
+
+
 @cli.group()
 def quarantine() -> None:
     """Inspect and replay the records that broke their source's contract.

@@ -93,9 +93,7 @@ class Lake:
                 found.append((identifier[0], identifier[-1]))
         return sorted(found)
 
-    def ensure(
-        self, layer: str, name: str, schema: pa.Schema, day_of: str | None = None
-    ) -> Table:
+    def ensure(self, layer: str, name: str, schema: pa.Schema, day_of: str | None = None) -> Table:
         identifier = f"{layer}.{name}"
         with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace_if_not_exists(layer)
@@ -287,8 +285,14 @@ def _info(table: str, snapshot: Snapshot) -> SnapshotInfo:
 
 # DuckDB types Iceberg has no match for, and the type the lake stores them as.
 _LAKE_TYPES = {
-    "HUGEINT": "BIGINT", "UHUGEINT": "BIGINT", "UBIGINT": "BIGINT", "UINTEGER": "BIGINT",
-    "USMALLINT": "INTEGER", "UTINYINT": "INTEGER", "SMALLINT": "INTEGER", "TINYINT": "INTEGER",
+    "HUGEINT": "BIGINT",
+    "UHUGEINT": "BIGINT",
+    "UBIGINT": "BIGINT",
+    "UINTEGER": "BIGINT",
+    "USMALLINT": "INTEGER",
+    "UTINYINT": "INTEGER",
+    "SMALLINT": "INTEGER",
+    "TINYINT": "INTEGER",
 }
 
 

@@ -92,7 +92,8 @@ class LakeReader:
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
         view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
         existing = con.execute(
-            "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [layer, name]
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [layer, name],
         ).fetchall()
         if existing:
             con.execute(f"DROP {'VIEW' if existing[0][0] == 'VIEW' else 'TABLE'} {view}")

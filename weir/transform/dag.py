@@ -21,8 +21,15 @@ class ModelGraph:
             for name in model.depends_on:
                 if name not in self.models and name not in self.lake_tables:
                     close = difflib.get_close_matches(name, [*self.models, *self.lake_tables], n=1)
-                    hint = f"did you mean {close[0]}?" if close else "ingest the source or add the model"
-                    raise ProjectError(f"{model.path.name}: reads {name}, which is neither a model nor a lake table", hint)
+                    hint = (
+                        f"did you mean {close[0]}?"
+                        if close
+                        else "ingest the source or add the model"
+                    )
+                    raise ProjectError(
+                        f"{model.path.name}: reads {name}, which is neither a model nor a lake table",
+                        hint,
+                    )
 
     def order(self, names: Iterable[str] | None = None) -> list[str]:
         """Models in build order (each after what it reads)."""
@@ -34,7 +41,9 @@ class ModelGraph:
             ordered = list(sorter.static_order())
         except CycleError as exc:
             cycle = " → ".join(exc.args[1]) if len(exc.args) > 1 else "?"
-            raise ProjectError(f"the models read each other in a cycle: {cycle}", "break the cycle") from None
+            raise ProjectError(
+                f"the models read each other in a cycle: {cycle}", "break the cycle"
+            ) from None
         return [name for name in ordered if name in wanted]
 
     def upstream(self, name: str) -> set[str]:
@@ -72,7 +81,10 @@ class ModelGraph:
             name = selector.strip("+")
             if name not in self.models:
                 close = difflib.get_close_matches(name, list(self.models), n=1)
-                raise ProjectError(f"no model named {name}", f"did you mean {close[0]}?" if close else "see `weir plan`")
+                raise ProjectError(
+                    f"no model named {name}",
+                    f"did you mean {close[0]}?" if close else "see `weir plan`",
+                )
             picked.add(name)
             if selector.endswith("+"):
                 picked |= self.downstream(name)

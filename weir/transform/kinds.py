@@ -35,8 +35,14 @@ def scd2_sql(model: Model, columns: list[str]) -> str:
     """
     key = [ident(k) for k in model.header.unique_key]
     version = ident(str(model.header.valid_from))
-    tracked = [c for c in columns if c not in model.header.unique_key and c != model.header.valid_from]
-    fingerprint = "md5(CAST(struct_pack(" + ", ".join(f"{ident(c)} := {ident(c)}" for c in tracked) + ") AS VARCHAR))"
+    tracked = [
+        c for c in columns if c not in model.header.unique_key and c != model.header.valid_from
+    ]
+    fingerprint = (
+        "md5(CAST(struct_pack("
+        + ", ".join(f"{ident(c)} := {ident(c)}" for c in tracked)
+        + ") AS VARCHAR))"
+    )
     keys = ", ".join(key)
     window = f"PARTITION BY {keys} ORDER BY _i"
     return f"""
@@ -66,7 +72,9 @@ def audit_sql(audit: Audit, this: str) -> str:
         columns = ", ".join(ident(c) for c in audit.unique)
         return f"SELECT {columns}, count(*) AS copies FROM {this} GROUP BY {columns} HAVING count(*) > 1"
     if audit.accepted_values is not None:
-        values = ", ".join(lit(v) if isinstance(v, str) else repr(v) for v in audit.accepted_values.values)
+        values = ", ".join(
+            lit(v) if isinstance(v, str) else repr(v) for v in audit.accepted_values.values
+        )
         return f"SELECT * FROM {this} WHERE {ident(audit.accepted_values.column)} NOT IN ({values})"
     if audit.relationships is not None:
         rel = audit.relationships

@@ -50,21 +50,27 @@ def _sources(node: Node) -> set[str]:
     return found
 
 
-def dataset_lineage(graph: ModelGraph, columns: dict[str, dict[str, list[str]]], dataset: str) -> dict[str, object]:
+def dataset_lineage(
+    graph: ModelGraph, columns: dict[str, dict[str, list[str]]], dataset: str
+) -> dict[str, object]:
     """Upstream and downstream of a dataset, or of one of its columns (``ns.table.column``)."""
     parts = dataset.split(".")
     if len(parts) not in (2, 3):
-        raise NotFoundError(f"'{dataset}' is not a dataset name", "write namespace.table or namespace.table.column")
+        raise NotFoundError(
+            f"'{dataset}' is not a dataset name", "write namespace.table or namespace.table.column"
+        )
     table = ".".join(parts[:2])
     known = set(graph.models) | set(graph.lake_tables)
     if table not in known:
-        raise NotFoundError(f"no dataset named {table}", "list them with `weir status` and `weir plan`")
+        raise NotFoundError(
+            f"no dataset named {table}", "list them with `weir status` and `weir plan`"
+        )
     if len(parts) == 2:
         upstream: set[str] = set()
         stack = [table]
         while stack:
-            current = graph.models.get(stack.pop())
-            for dep in current.depends_on if current else ():
+            model = graph.models.get(stack.pop())
+            for dep in model.depends_on if model else ():
                 if dep not in upstream:
                     upstream.add(dep)
                     stack.append(dep)
@@ -75,8 +81,8 @@ def dataset_lineage(graph: ModelGraph, columns: dict[str, dict[str, list[str]]],
     stack = [column]
     while stack:
         current = stack.pop()
-        model, _, name = current.rpartition(".")
-        for source in columns.get(model, {}).get(name, []):
+        owner, _, name = current.rpartition(".")
+        for source in columns.get(owner, {}).get(name, []):
             if source not in up:
                 up.add(source)
                 stack.append(source)
@@ -84,9 +90,9 @@ def dataset_lineage(graph: ModelGraph, columns: dict[str, dict[str, list[str]]],
     stack = [column]
     while stack:
         current = stack.pop()
-        for model, mapping in columns.items():
+        for owner, mapping in columns.items():
             for name, sources in mapping.items():
-                target = f"{model}.{name}"
+                target = f"{owner}.{name}"
                 if current in sources and target not in down:
                     down.add(target)
                     stack.append(target)
@@ -94,6 +100,11 @@ def dataset_lineage(graph: ModelGraph, columns: dict[str, dict[str, list[str]]],
 
 
 def _reads(graph: ModelGraph, name: str, table: str) -> bool:
-    return name != table and (table in graph.models[name].depends_on or any(
-        _reads(graph, dep, table) for dep in graph.models[name].depends_on if dep in graph.models
-    ))
+    return name != table and (
+        table in graph.models[name].depends_on
+        or any(
+            _reads(graph, dep, table)
+            for dep in graph.models[name].depends_on
+            if dep in graph.models
+        )
+    )

@@ -58,13 +58,17 @@ class Audit(_Strict):
     accepted_values: AcceptedValues | None = None
     relationships: Relationship | None = None
     row_count_change: RowCountChange | None = None
-    sql: str | None = Field(default=None, description="a query over `this` returning the failing rows")
+    sql: str | None = Field(
+        default=None, description="a query over `this` returning the failing rows"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Audit:
         set_fields = [name for name, value in self if value is not None]
         if len(set_fields) != 1:
-            raise ValueError(f"an audit has exactly one kind, found {', '.join(set_fields) or 'none'}")
+            raise ValueError(
+                f"an audit has exactly one kind, found {', '.join(set_fields) or 'none'}"
+            )
         return self
 
     @property
@@ -75,7 +79,9 @@ class Audit(_Strict):
 class ModelHeader(_Strict):
     kind: ModelKind = "full"
     time_column: str | None = None
-    lookback: int = Field(default=0, ge=0, le=366, description="days rebuilt before the newest processed day")
+    lookback: int = Field(
+        default=0, ge=0, le=366, description="days rebuilt before the newest processed day"
+    )
     grain: list[str] = []
     unique_key: list[str] = []
     valid_from: str | None = None
@@ -139,14 +145,21 @@ def parse_model(path: Path, root: Path) -> Model:
             f"{shown}: the namespace '{namespace}' belongs to ingestion",
             "put models under models/warehouse/, models/marts/ or another folder",
         )
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", namespace) or not re.fullmatch(r"[a-z][a-z0-9_]*", table):
-        raise ProjectError(f"{shown}: model names are lower-case letters, digits and underscores", "rename the file")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", namespace) or not re.fullmatch(
+        r"[a-z][a-z0-9_]*", table
+    ):
+        raise ProjectError(
+            f"{shown}: model names are lower-case letters, digits and underscores",
+            "rename the file",
+        )
     text = path.read_text(encoding="utf-8")
     header, body = _split_header(text, shown)
     try:
         statements = [s for s in sqlglot.parse(body, read="duckdb") if s is not None]
     except sqlglot.errors.ParseError as exc:
-        raise ProjectError(f"{shown}: the SQL does not parse: {_first_line(exc)}", "fix the syntax") from None
+        raise ProjectError(
+            f"{shown}: the SQL does not parse: {_first_line(exc)}", "fix the syntax"
+        ) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise ProjectError(f"{shown}: a model is exactly one SELECT", "remove other statements")
     return Model(
@@ -158,7 +171,7 @@ def parse_model(path: Path, root: Path) -> Model:
     )
 
 
-def tables_read(tree: exp.Expression) -> set[str]:
+def tables_read(tree: exp.Expr) -> set[str]:
     """``namespace.table`` of every table a query reads (CTE names excluded)."""
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     found = set()
@@ -181,9 +194,13 @@ def _split_header(text: str, shown: str) -> tuple[ModelHeader, str]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ProjectError(f"{shown}:{where} the header is not valid YAML", "fix the header's syntax") from None
+            raise ProjectError(
+                f"{shown}:{where} the header is not valid YAML", "fix the header's syntax"
+            ) from None
     if not isinstance(raw, dict):
-        raise ProjectError(f"{shown}: the header must be a mapping (kind:, grain:, …)", "see MODELS.md")
+        raise ProjectError(
+            f"{shown}: the header must be a mapping (kind:, grain:, …)", "see MODELS.md"
+        )
     try:
         return ModelHeader.model_validate(raw), body
     except ValidationError as exc:

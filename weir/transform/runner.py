@@ -51,7 +51,9 @@ class RunResult:
 
 
 class Runner:
-    def __init__(self, graph: ModelGraph, lake: Lake, log: RunLog, progress: Progress | None = None) -> None:
+    def __init__(
+        self, graph: ModelGraph, lake: Lake, log: RunLog, progress: Progress | None = None
+    ) -> None:
         self.graph = graph
         self.lake = lake
         self.log = log
@@ -70,7 +72,9 @@ class Runner:
         rebuilding: set[str] = set()
         for name in self.graph.select(selectors):
             model = self.graph.models[name]
-            item = self._decide(model, states.get(name), self._inputs(model), rebuilding, full_refresh, start, end)
+            item = self._decide(
+                model, states.get(name), self._inputs(model), rebuilding, full_refresh, start, end
+            )
             if item.build:
                 rebuilding.add(name)
             planned.append(item)
@@ -80,7 +84,9 @@ class Runner:
         inputs: dict[str, int | None] = {}
         for name in model.depends_on:
             layer, table = name.split(".", 1)
-            snapshot = self.lake.snapshot_for(layer, table) if self.lake.exists(layer, table) else None
+            snapshot = (
+                self.lake.snapshot_for(layer, table) if self.lake.exists(layer, table) else None
+            )
             inputs[name] = snapshot.snapshot_id if snapshot is not None else None
         return inputs
 
@@ -106,13 +112,25 @@ class Runner:
         if full_refresh:
             return build("full refresh")
         if start is not None or end is not None:
-            window = ((start or date.fromisoformat(OPEN_START)).isoformat(), (end or date.fromisoformat(OPEN_END)).isoformat())
-            return build(f"backfill {window[0]} … {window[1]}", window if model.kind == "incremental_by_time" else None)
+            window = (
+                (start or date.fromisoformat(OPEN_START)).isoformat(),
+                (end or date.fromisoformat(OPEN_END)).isoformat(),
+            )
+            return build(
+                f"backfill {window[0]} … {window[1]}",
+                window if model.kind == "incremental_by_time" else None,
+            )
         upstream = sorted(d for d in model.depends_on if d in rebuilding)
-        changed = sorted(t for t, snap in inputs.items() if snap != state.inputs.get(t) and t not in rebuilding)
+        changed = sorted(
+            t for t, snap in inputs.items() if snap != state.inputs.get(t) and t not in rebuilding
+        )
         if not upstream and not changed:
             return PlannedBuild(model.name, model.kind, False, "up to date")
-        reason = "new data in " + ", ".join(changed) if changed else "upstream rebuilt: " + ", ".join(upstream)
+        reason = (
+            "new data in " + ", ".join(changed)
+            if changed
+            else "upstream rebuilt: " + ", ".join(upstream)
+        )
         if model.kind == "incremental_by_time" and state.watermark is not None:
             since = date.fromisoformat(state.watermark) - timedelta(days=model.header.lookback)
             return build(reason, (since.isoformat(), OPEN_END))
@@ -130,7 +148,9 @@ class Runner:
         run_id = new_run_id()
         plan = self.plan(selectors, full_refresh, start, end)
         self.log.start(run_id, list(selectors or []))
-        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        con = duckdb.connect(
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
         (reader or LakeReader(self.lake)).attach(con)
         builds: list[ModelBuild] = []
         broken: set[str] = set()
@@ -139,7 +159,9 @@ class Runner:
                 model = self.graph.models[item.model]
                 blocked = sorted(d for d in model.depends_on if d in broken)
                 if blocked:
-                    build = ModelBuild(model.name, model.kind, "skipped", "upstream failed: " + ", ".join(blocked))
+                    build = ModelBuild(
+                        model.name, model.kind, "skipped", "upstream failed: " + ", ".join(blocked)
+                    )
                     broken.add(model.name)
                 elif not item.build:
                     build = ModelBuild(model.name, model.kind, "up_to_date", item.reason)
@@ -158,7 +180,9 @@ class Runner:
             con.close()
         return RunResult(run_id, builds)
 
-    def _build(self, con: duckdb.DuckDBPyConnection, run_id: str, model: Model, item: PlannedBuild) -> ModelBuild:
+    def _build(
+        self, con: duckdb.DuckDBPyConnection, run_id: str, model: Model, item: PlannedBuild
+    ) -> ModelBuild:
         started = time.perf_counter()
         self.progress(model.name, item.reason)
         inputs = self._inputs(model)
@@ -166,11 +190,15 @@ class Runner:
         if item.interval is not None:
             params = {"start": item.interval[0], "end": item.interval[1]}
         try:
-            probe = con.execute(f"SELECT * FROM ({model.sql}) AS m LIMIT 0", _named(model.sql, params))
+            probe = con.execute(
+                f"SELECT * FROM ({model.sql}) AS m LIMIT 0", _named(model.sql, params)
+            )
             columns = [c[0] for c in probe.description or []]
             probe.fetchall()
             sql = build_sql(model, columns)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE weir_new AS {sql}", _named(sql, params)).fetchall()
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE weir_new AS {sql}", _named(sql, params)
+            ).fetchall()
         except duckdb.Error as exc:
             error = str(exc).strip().splitlines()[0]
             return self._failed(run_id, model, item, started, inputs, f"the SQL failed: {error}")
@@ -183,10 +211,27 @@ class Runner:
         watermark = self._watermark(con, model, item)
         lineage = column_lineage(con, model)
         build = ModelBuild(
-            model.name, model.kind, "built", item.reason, item.interval, rows,
-            time.perf_counter() - started, snapshot_id, inputs, lineage,
+            model.name,
+            model.kind,
+            "built",
+            item.reason,
+            item.interval,
+            rows,
+            time.perf_counter() - started,
+            snapshot_id,
+            inputs,
+            lineage,
         )
-        state = ModelState(model.name, model.kind, model.fingerprint, watermark, inputs, snapshot_id, run_id, time.time())
+        state = ModelState(
+            model.name,
+            model.kind,
+            model.fingerprint,
+            watermark,
+            inputs,
+            snapshot_id,
+            run_id,
+            time.time(),
+        )
         self.log.record(run_id, build, state)
         LakeReader(self.lake).show(con, model.namespace, model.table, self._files(model))
         return build
@@ -202,13 +247,25 @@ class Runner:
         sample: list[dict[str, object]] | None = None,
     ) -> ModelBuild:
         build = ModelBuild(
-            model.name, model.kind, "failed", item.reason, item.interval, None,
-            time.perf_counter() - started, None, inputs, {}, message, sample or [],
+            model.name,
+            model.kind,
+            "failed",
+            item.reason,
+            item.interval,
+            None,
+            time.perf_counter() - started,
+            None,
+            inputs,
+            {},
+            message,
+            sample or [],
         )
         self.log.record(run_id, build, None)
         return build
 
-    def _audit(self, con: duckdb.DuckDBPyConnection, model: Model) -> tuple[str, list[dict[str, object]]] | None:
+    def _audit(
+        self, con: duckdb.DuckDBPyConnection, model: Model
+    ) -> tuple[str, list[dict[str, object]]] | None:
         for audit in model.header.audits:
             if audit.row_count_change is not None:
                 failure = self._row_count_change(con, model, audit.row_count_change.max_pct)
@@ -218,9 +275,16 @@ class Runner:
             query = audit_sql(audit, "weir_new")
             try:
                 failing = _scalar(con, f"SELECT count(*) FROM ({query})")
-                sample = con.sql(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}").to_arrow_table().to_pylist()
+                sample = (
+                    con.sql(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}")
+                    .to_arrow_table()
+                    .to_pylist()
+                )
             except duckdb.Error as exc:
-                return f"audit {describe_audit(audit)} could not run: {str(exc).splitlines()[0]}", []
+                return (
+                    f"audit {describe_audit(audit)} could not run: {str(exc).splitlines()[0]}",
+                    [],
+                )
             if failing:
                 return f"audit {describe_audit(audit)} failed on {failing} row(s)", sample
         return None
@@ -228,30 +292,43 @@ class Runner:
     def _row_count_change(
         self, con: duckdb.DuckDBPyConnection, model: Model, max_pct: float
     ) -> tuple[str, list[dict[str, object]]] | None:
-        if model.kind == "incremental_by_time" or not self.lake.exists(model.namespace, model.table):
+        if model.kind == "incremental_by_time" or not self.lake.exists(
+            model.namespace, model.table
+        ):
             return None
         snapshot = self.lake.snapshot_for(model.namespace, model.table)
-        before = int(snapshot.summary.get("total-records", "0")) if snapshot and snapshot.summary else 0
+        before = (
+            int(snapshot.summary.get("total-records", "0")) if snapshot and snapshot.summary else 0
+        )
         after = _scalar(con, "SELECT count(*) FROM weir_new")
         if before == 0:
             return None
         change = abs(after - before) * 100.0 / before
         if change > max_pct:
-            detail = {"rows_before": before, "rows_after": after, "change_pct": round(change, 2)}
+            detail: dict[str, object] = {"rows_before": before, "rows_after": after, "change_pct": round(change, 2)}
             return f"audit row_count_change failed: {change:.1f} % > {max_pct} %", [detail]
         return None
 
     def _publish(
-        self, con: duckdb.DuckDBPyConnection, run_id: str, model: Model, item: PlannedBuild, inputs: dict[str, int | None]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        run_id: str,
+        model: Model,
+        item: PlannedBuild,
+        inputs: dict[str, int | None],
     ) -> int | None:
         day_of = model.header.time_column if model.kind == "incremental_by_time" else None
         schema = self.lake.schema_of(con, "SELECT * FROM weir_new")
         if self.lake.exists(model.namespace, model.table):
             current = self.lake.arrow_schema(model.namespace, model.table)
             replaces_all = item.interval in (None, (OPEN_START, OPEN_END))
-            if replaces_all and [(f.name, f.type) for f in current] != [(f.name, f.type) for f in schema]:
+            if replaces_all and [(f.name, f.type) for f in current] != [
+                (f.name, f.type) for f in schema
+            ]:
                 self.lake.drop(model.namespace, model.table)  # new columns or types: a new table
-        write = self.lake.write_parquet(con, model.namespace, model.table, "SELECT * FROM weir_new", run_id, day_of)
+        write = self.lake.write_parquet(
+            con, model.namespace, model.table, "SELECT * FROM weir_new", run_id, day_of
+        )
         delete = self._replaced(model, item)
         properties = {
             "weir.run_id": run_id,
@@ -261,8 +338,10 @@ class Runner:
         }
         if item.interval is not None:
             properties["weir.interval"] = f"{item.interval[0]}/{item.interval[1]}"
-        had_rows = (self.lake.snapshot_for(model.namespace, model.table) is not None)
-        writes = [TableWrite(model.namespace, model.table, write.files, delete if had_rows else None)]
+        had_rows = self.lake.snapshot_for(model.namespace, model.table) is not None
+        writes = [
+            TableWrite(model.namespace, model.table, write.files, delete if had_rows else None)
+        ]
         snapshots = self.lake.commit(run_id, writes, properties)
         return snapshots.get(model.name)
 
@@ -274,20 +353,33 @@ class Runner:
         low, high = item.interval
         if str(kind).startswith("timestamp"):
             low, high = f"{low}T00:00:00+00:00", f"{high}T00:00:00+00:00"
-        return And(GreaterThanOrEqual(column, low), LessThan(column, high))
+        # pyiceberg's predicates are built by __new__; mypy reads the pydantic __init__
+        return And(GreaterThanOrEqual(column, low), LessThan(column, high))  # type: ignore[call-arg,arg-type]
 
-    def _watermark(self, con: duckdb.DuckDBPyConnection, model: Model, item: PlannedBuild) -> str | None:
+    def _watermark(
+        self, con: duckdb.DuckDBPyConnection, model: Model, item: PlannedBuild
+    ) -> str | None:
         if model.kind != "incremental_by_time":
             return None
         column = str(model.header.time_column)
         newest = con.execute(f'SELECT max(CAST("{column}" AS DATE)) FROM weir_new').fetchall()[0]
         states = self.log.states()
-        previous = states[model.name].watermark if model.name in states and item.interval != (OPEN_START, OPEN_END) else None
+        previous = (
+            states[model.name].watermark
+            if model.name in states and item.interval != (OPEN_START, OPEN_END)
+            else None
+        )
         found = newest[0].isoformat() if newest and newest[0] is not None else None
-        return max(v for v in (found, previous, None) if v is not None) if (found or previous) else None
+        return (
+            max(v for v in (found, previous, None) if v is not None)
+            if (found or previous)
+            else None
+        )
 
     def _files(self, model: Model) -> list[str]:
-        return self.lake.data_files(model.namespace, model.table, self.lake.snapshot_for(model.namespace, model.table))
+        return self.lake.data_files(
+            model.namespace, model.table, self.lake.snapshot_for(model.namespace, model.table)
+        )
 
 
 def _named(sql: str, params: dict[str, object]) -> dict[str, object]:
@@ -303,4 +395,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def run_failed_message(result: RunResult) -> WeirError:
     failed = [b for b in result.builds if b.status == "failed"]
     names = ", ".join(b.model for b in failed)
-    return WeirError(f"run {result.run_id}: {len(failed)} model(s) failed: {names}", "see `weir run` output for the audits")
+    return WeirError(
+        f"run {result.run_id}: {len(failed)} model(s) failed: {names}",
+        "see `weir run` output for the audits",
+    )

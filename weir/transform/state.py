@@ -59,14 +59,18 @@ class RunLog:
     def start(self, run_id: str, selection: list[str]) -> None:
         with self.store.begin() as db:
             db.execute(
-                sa.text("INSERT INTO weir_runs (run_id, started_at, status, selection) VALUES (:r, :t, 'running', :s)"),
+                sa.text(
+                    "INSERT INTO weir_runs (run_id, started_at, status, selection) VALUES (:r, :t, 'running', :s)"
+                ),
                 {"r": run_id, "t": time.time(), "s": json.dumps(selection)},
             )
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> None:
         with self.store.begin() as db:
             db.execute(
-                sa.text("UPDATE weir_runs SET status = :s, finished_at = :t, error = :e WHERE run_id = :r"),
+                sa.text(
+                    "UPDATE weir_runs SET status = :s, finished_at = :t, error = :e WHERE run_id = :r"
+                ),
                 {"s": status, "t": time.time(), "e": error, "r": run_id},
             )
 
@@ -80,12 +84,20 @@ class RunLog:
                     "VALUES (:run, :m, :k, :s, :why, :a, :b, :n, :sec, :snap, :inp, :lin, :err, :sample)"
                 ),
                 {
-                    "run": run_id, "m": build.model, "k": build.kind, "s": build.status, "why": build.reason,
+                    "run": run_id,
+                    "m": build.model,
+                    "k": build.kind,
+                    "s": build.status,
+                    "why": build.reason,
                     "a": build.interval[0] if build.interval else None,
                     "b": build.interval[1] if build.interval else None,
-                    "n": build.rows, "sec": build.seconds, "snap": build.snapshot_id,
-                    "inp": json.dumps(build.inputs), "lin": json.dumps(build.lineage),
-                    "err": build.error, "sample": json.dumps(build.failing_sample, default=str),
+                    "n": build.rows,
+                    "sec": build.seconds,
+                    "snap": build.snapshot_id,
+                    "inp": json.dumps(build.inputs),
+                    "lin": json.dumps(build.lineage),
+                    "err": build.error,
+                    "sample": json.dumps(build.failing_sample, default=str),
                 },
             )
             if state is not None:
@@ -96,8 +108,13 @@ class RunLog:
                         "run_id, built_at) VALUES (:m, :k, :f, :w, :i, :s, :r, :t)"
                     ),
                     {
-                        "m": state.model, "k": state.kind, "f": state.fingerprint, "w": state.watermark,
-                        "i": json.dumps(state.inputs), "s": state.snapshot_id, "r": state.run_id,
+                        "m": state.model,
+                        "k": state.kind,
+                        "f": state.fingerprint,
+                        "w": state.watermark,
+                        "i": json.dumps(state.inputs),
+                        "s": state.snapshot_id,
+                        "r": state.run_id,
                         "t": state.built_at,
                     },
                 )
@@ -107,8 +124,13 @@ class RunLog:
             rows = db.execute(sa.text("SELECT * FROM weir_models")).mappings().all()
         return {
             row["model"]: ModelState(
-                model=row["model"], kind=row["kind"], fingerprint=row["fingerprint"], watermark=row["watermark"],
-                inputs=json.loads(row["inputs"]), snapshot_id=row["snapshot_id"], run_id=row["run_id"],
+                model=row["model"],
+                kind=row["kind"],
+                fingerprint=row["fingerprint"],
+                watermark=row["watermark"],
+                inputs=json.loads(row["inputs"]),
+                snapshot_id=row["snapshot_id"],
+                run_id=row["run_id"],
                 built_at=row["built_at"],
             )
             for row in rows

@@ -1,0 +1,282 @@
+"""Models: parsing, the graph, the three kinds, write-audit-publish, plans and lineage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import T0, land, pos_csv, pos_line
+
+import weir
+from weir.errors import ProjectError
+
+DAY = 86_400
+PRODUCTS_HEADER = "product_id,name,type,color,size,material,cost_price,list_price,launched_on"
+
+DIM_PRODUCT = """/*
+kind: scd2
+unique_key: [product_id]
+valid_from: valid_from
+audits:
+  - not_null: [product_id]
+*/
+SELECT product_id, cost_price, _extract_date AS valid_from FROM staging.products
+"""
+
+FACT_SALES = """/*
+kind: incremental_by_time
+time_column: sale_date
+lookback: 1
+grain: [transaction_id]
+audits:
+  - unique: [transaction_id]
+*/
+SELECT p.transaction_id, CAST(p.timestamp AS DATE) AS sale_date, p.store_id, p.quantity,
+       p.revenue - coalesce(p.discount_applied, 0) AS net_sales, p.quantity * d.cost_price AS cogs
+FROM staging.pos AS p
+LEFT JOIN warehouse.dim_product AS d
+  ON d.product_id = p.product_id AND CAST(p.timestamp AS DATE) >= d.valid_from
+ AND (d.valid_to IS NULL OR CAST(p.timestamp AS DATE) < d.valid_to)
+WHERE p.timestamp >= $start AND p.timestamp < $end
+"""
+
+SALES_DAILY = """/*
+grain: [day, store_id]
+audits:
+  - sql: "SELECT * FROM this WHERE net_sales < 0"
+*/
+SELECT sale_date AS day, store_id, sum(net_sales) AS net_sales, sum(quantity) AS units, sum(cogs) AS cogs
+FROM warehouse.fact_sales_lines GROUP BY ALL
+"""
+
+
+def write_model(root: Path, name: str, sql: str) -> None:
+    namespace, table = name.split(".")
+    path = root / "models" / namespace / f"{table}.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sql, encoding="utf-8")
+
+
+def products(day: str, *rows: tuple[int, float]) -> str:
+    lines = [
+        f"{pid},P{pid},Backpack,red,M,canvas,{cost},{cost * 2},2024-01-01" for pid, cost in rows
+    ]
+    return "\n".join([PRODUCTS_HEADER, *lines]) + "\n"
+
+
+@pytest.fixture
+def shop(project_root: Path) -> Path:
+    for name, sql in (
+        ("warehouse.dim_product", DIM_PRODUCT),
+        ("warehouse.fact_sales_lines", FACT_SALES),
+        ("marts.sales_daily", SALES_DAILY),
+    ):
+        write_model(project_root, name, sql)
+    land(
+        project_root,
+        "products",
+        "products_2025-01-01.csv",
+        products("2025-01-01", (10, 5.0), (11, 7.0)),
+    )
+    land(
+        project_root,
+        "products",
+        "products_2025-01-02.csv",
+        products("2025-01-02", (10, 6.0), (11, 7.0)),
+    )
+    land(
+        project_root,
+        "pos",
+        "pos_2025-01-01_store001.csv",
+        pos_csv(
+            pos_line("A1", product_id=10, quantity=2, revenue="20", timestamp=T0),
+            pos_line(
+                "A2",
+                product_id=11,
+                quantity=1,
+                revenue="9",
+                discount_applied="1",
+                timestamp=T0 + 60,
+            ),
+        ),
+    )
+    return project_root
+
+
+def rows(project: weir.Project, sql: str) -> list[dict[str, object]]:
+    return project.sql(sql).to_pylist()
+
+
+def test_a_first_run_builds_everything_in_order(shop: Path) -> None:
+    with weir.Project(shop) as project:
+        planned = project.plan()
+        assert [(p.model, p.build, p.reason) for p in planned] == [
+            ("warehouse.dim_product", True, "new model"),
+            ("warehouse.fact_sales_lines", True, "new model"),
+            ("marts.sales_daily", True, "new model"),
+        ]
+        _, result = project.run()
+        assert [b.status for b in result.builds] == ["built", "built", "built"]
+        # 2025-01-01: 2 * 5.0 + 1 * 7.0 of cost; 20 + (9 - 1) of net sales
+        assert rows(
+            project, "SELECT day::VARCHAR AS day, net_sales, units, cogs FROM marts.sales_daily"
+        ) == [{"day": "2025-01-01", "net_sales": 28.0, "units": 3, "cogs": 17.0}]
+        assert all(not p.build and p.reason == "up to date" for p in project.plan())
+
+
+def test_scd2_keeps_history_and_a_sale_uses_the_cost_of_its_day(shop: Path) -> None:
+    land(
+        shop, "products", "products_2025-01-03.csv", products("2025-01-03", (10, 6.0))
+    )  # 11 is gone
+    land(
+        shop,
+        "pos",
+        "pos_2025-01-02_store001.csv",
+        pos_csv(pos_line("B1", product_id=10, quantity=1, revenue="20", timestamp=T0 + DAY)),
+    )
+    with weir.Project(shop) as project:
+        project.run()
+        versions = rows(
+            project,
+            "SELECT product_id, cost_price, valid_from::VARCHAR AS f, valid_to::VARCHAR AS t, is_current "
+            "FROM warehouse.dim_product ORDER BY 1, 3",
+        )
+        assert versions == [
+            {
+                "product_id": 10,
+                "cost_price": 5.0,
+                "f": "2025-01-01",
+                "t": "2025-01-02",
+                "is_current": False,
+            },
+            {"product_id": 10, "cost_price": 6.0, "f": "2025-01-02", "t": None, "is_current": True},
+            {
+                "product_id": 11,
+                "cost_price": 7.0,
+                "f": "2025-01-01",
+                "t": "2025-01-03",
+                "is_current": False,
+            },
+        ]
+        daily = rows(project, "SELECT day::VARCHAR AS day, cogs FROM marts.sales_daily ORDER BY 1")
+        assert daily == [{"day": "2025-01-01", "cogs": 17.0}, {"day": "2025-01-02", "cogs": 6.0}]
+
+
+def test_incremental_runs_only_the_new_days_and_late_data_within_the_lookback(shop: Path) -> None:
+    with weir.Project(shop) as project:
+        project.run()
+        land(
+            shop,
+            "pos",
+            "pos_2025-01-02_store001.csv",
+            pos_csv(
+                pos_line("B1", quantity=1, revenue="5", timestamp=T0 + DAY),
+                pos_line("A3", quantity=1, revenue="4", timestamp=T0 + 120),
+            ),
+        )  # late, for 2025-01-01
+        project.ingest(["pos"])
+        [fact] = [p for p in project.plan() if p.model == "warehouse.fact_sales_lines"]
+        assert fact.reason == "new data in staging.pos"
+        assert fact.interval == (
+            "2024-12-31",
+            "9999-12-31",
+        )  # watermark 2025-01-01 minus one day of lookback
+        project.run()
+        daily = rows(
+            project, "SELECT day::VARCHAR AS day, net_sales FROM marts.sales_daily ORDER BY 1"
+        )
+        assert daily == [
+            {"day": "2025-01-01", "net_sales": 32.0},
+            {"day": "2025-01-02", "net_sales": 5.0},
+        ]
+        one_go = rows(project, "SELECT * FROM warehouse.fact_sales_lines ORDER BY transaction_id")
+        project.run(full_refresh=True, ingest=False)
+        assert (
+            rows(project, "SELECT * FROM warehouse.fact_sales_lines ORDER BY transaction_id")
+            == one_go
+        )
+
+
+def test_a_failing_audit_keeps_the_last_good_version_and_skips_dependents(shop: Path) -> None:
+    with weir.Project(shop) as project:
+        project.run()
+        before = rows(project, "SELECT * FROM marts.sales_daily")
+        land(
+            shop,
+            "pos",
+            "pos_2025-01-02_store001.csv",
+            pos_csv(
+                pos_line("C1", quantity=1, revenue="5", discount_applied="5", timestamp=T0 + DAY)
+            ),
+        )
+        write_model(
+            shop, "marts.sales_daily", SALES_DAILY.replace("net_sales < 0", "net_sales <= 0")
+        )
+        write_model(shop, "marts.sales_report", "SELECT count(*) AS days FROM marts.sales_daily\n")
+        _, result = project.run()
+        status = {b.model: b for b in result.builds}
+        assert status["warehouse.fact_sales_lines"].status == "built"
+        failed = status["marts.sales_daily"]
+        assert failed.status == "failed" and "net_sales <= 0" in str(failed.error)
+        assert failed.failing_sample and failed.failing_sample[0]["net_sales"] == 0.0
+        assert status["marts.sales_report"].status == "skipped"
+        assert not result.ok
+        assert (
+            rows(project, "SELECT * FROM marts.sales_daily") == before
+        )  # readers keep the last good version
+
+
+def test_selection_and_the_snapshot_records_its_inputs(shop: Path) -> None:
+    with weir.Project(shop) as project:
+        project.run()
+        assert [p.model for p in project.plan(["warehouse.fact_sales_lines+"])] == [
+            "warehouse.fact_sales_lines",
+            "marts.sales_daily",
+        ]
+        assert [p.model for p in project.plan(["+warehouse.fact_sales_lines"])] == [
+            "warehouse.dim_product",
+            "warehouse.fact_sales_lines",
+        ]
+        [latest] = project.snapshots("marts.sales_daily")[-1:]
+        inputs = latest.summary["weir.inputs"]
+        assert "warehouse.fact_sales_lines" in inputs
+        with pytest.raises(ProjectError, match=r"did you mean marts\.sales_daily"):
+            project.plan(["marts.sales_dayly"])
+
+
+def test_lineage_follows_columns_through_models(shop: Path) -> None:
+    with weir.Project(shop) as project:
+        project.run()
+        column = project.lineage("marts.sales_daily.net_sales")
+        assert column["upstream"] == [
+            "staging.pos.discount_applied",
+            "staging.pos.revenue",
+            "warehouse.fact_sales_lines.net_sales",
+        ]
+        cost = project.lineage("warehouse.dim_product.cost_price")
+        assert "marts.sales_daily.cogs" in cost["downstream"]
+        table = project.lineage("warehouse.fact_sales_lines")
+        assert table["downstream"] == ["marts.sales_daily"]
+        assert "staging.pos" in table["upstream"]
+
+
+def test_bad_models_fail_with_the_file_and_a_fix(project_root: Path) -> None:
+    write_model(project_root, "warehouse.broken", "/*\nkind: scd2\n*/\nSELECT 1 AS x\n")
+    with (
+        weir.Project(project_root) as project,
+        pytest.raises(ProjectError, match=r"broken.sql.*unique_key"),
+    ):
+        project.plan()
+    write_model(project_root, "warehouse.broken", "/*\nkinds: full\n*/\nSELECT 1 AS x\n")
+    with weir.Project(project_root) as project, pytest.raises(ProjectError, match="kinds"):
+        project.plan()
+    write_model(project_root, "warehouse.broken", "SELECT * FROM staging.poss\n")
+    with (
+        weir.Project(project_root) as project,
+        pytest.raises(ProjectError, match=r"did you mean staging\.pos"),
+    ):
+        project.plan()
+    write_model(project_root, "warehouse.broken", "SELECT * FROM warehouse.other\n")
+    write_model(project_root, "warehouse.other", "SELECT * FROM warehouse.broken\n")
+    with weir.Project(project_root) as project, pytest.raises(ProjectError, match="cycle"):
+        project.plan()
