@@ -12,16 +12,20 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 
-from weir.errors import NotFoundError, ProjectError
+from weir.errors import NotFoundError, ProjectError, QueryError
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
 from weir.lake import LAYERS, Lake, SnapshotInfo
 from weir.lake.query import LakeReader, Pin
 from weir.metadata import MetadataStore
+from weir.metrics import GRAINS, KpiDefinition, KpiQuestion, answer, load_catalogue
+from weir.metrics.flags import DayFlags
+from weir.metrics.query import Compare
 from weir.project import ProjectFiles, find_root, load_project
 from weir.transform import ModelGraph, PlannedBuild, RunLog, Runner, RunResult, load_models
 from weir.transform.lineage import dataset_lineage
@@ -128,6 +132,44 @@ class Project:
     def lineage(self, dataset: str) -> dict[str, object]:
         """Upstream and downstream datasets of ``dataset`` (``namespace.table[.column]``)."""
         return dataset_lineage(self.graph(), RunLog(self.store).lineage(), dataset)
+
+    # -- metrics ------------------------------------------------------------------
+    def kpis(self) -> list[KpiDefinition]:
+        return sorted(load_catalogue(self.root).kpis.values(), key=lambda k: (k.team, k.name))
+
+    def kpi(
+        self,
+        name: str,
+        grain: str = "day",
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        compare: str | None = None,
+        exclude_flagged: bool = False,
+        as_of: datetime | str | None = None,
+    ) -> pa.Table:
+        """One KPI of KPIS.md by period (and dimensions), from the marts (as they were at ``as_of``)."""
+        definition = load_catalogue(self.root).get(name)
+        flagged = (
+            tuple(day for day, _, _ in DayFlags(self.store).days()) if exclude_flagged else None
+        )
+        if grain not in GRAINS:
+            raise QueryError(f"unknown grain {grain}", f"use one of {', '.join(GRAINS)}")
+        if compare not in (None, "previous_period"):
+            raise QueryError(f"unknown comparison {compare}", "use previous_period")
+        question = KpiQuestion(
+            definition, grain, tuple(by), start, end, cast(Compare | None, compare), flagged
+        )
+        moment = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        con = self.reader().connect(Pin(as_of=moment.astimezone() if moment else None))
+        try:
+            return answer(con, question)
+        finally:
+            con.close()
+
+    def flag_day(self, day: date, dataset: str, reason: str) -> None:
+        """Mark a day's KPI inputs as failing a quality check (KPIs can leave it out)."""
+        DayFlags(self.store).flag(day, dataset, reason)
 
     # -- reading ------------------------------------------------------------------
     def reader(self) -> LakeReader:

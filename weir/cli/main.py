@@ -547,6 +547,83 @@ def lineage(obj: Context, dataset: str, fmt: OutputFormat) -> None:
     )
 
 
+@cli.command()
+@click.argument("name", required=False)
+@click.option(
+    "--list", "listing", is_flag=True, help="List every KPI with its team, mart and dimensions."
+)
+@click.option(
+    "--grain", type=click.Choice(["day", "week", "month"]), default="day", show_default=True
+)
+@click.option("--by", multiple=True, help="A dimension to break the KPI down by; repeatable.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (inclusive).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day (inclusive).")
+@click.option(
+    "--compare",
+    type=click.Choice(["previous_period"]),
+    help="Add the previous period's value and the change.",
+)
+@click.option("--exclude-flagged", is_flag=True, help="Leave out days flagged by quality checks.")
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Answer from the marts as they were then.",
+)
+@format_option
+@click.pass_obj
+@guarded
+def kpi(
+    obj: Context,
+    name: str | None,
+    listing: bool,
+    grain: str,
+    by: tuple[str, ...],
+    start: datetime | None,
+    end: datetime | None,
+    compare: str | None,
+    exclude_flagged: bool,
+    as_of: datetime | None,
+    fmt: OutputFormat,
+) -> None:
+    """Answer the KPI NAME (of KPIS.md) by period and dimensions.
+
+    \b
+    Examples:
+      weir kpi --list
+      weir kpi net_sales --grain week --by region
+      weir kpi bounce_rate --grain month --by device_type --from 2025-01-01 --to 2025-03-31
+      weir kpi revenue --by channel --compare previous_period --format json
+    """
+    project = obj.open()
+    if listing or name is None:
+        emit(
+            [
+                {
+                    "kpi": k.name,
+                    "team": k.team,
+                    "mart": k.mart,
+                    "dimensions": ", ".join(k.dimensions),
+                    "description": k.description,
+                }
+                for k in project.kpis()
+            ],
+            fmt,
+            title="KPIs",
+        )
+        return
+    table = project.kpi(
+        name,
+        grain,
+        by,
+        start.date() if start else None,
+        end.date() if end else None,
+        compare,
+        exclude_flagged,
+        as_of,
+    )
+    emit(table, fmt, title=f"{name} by {grain}")
+
+
 @cli.group()
 def quarantine() -> None:
     """Inspect and replay the records that broke their source's contract.

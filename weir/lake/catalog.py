@@ -307,6 +307,18 @@ def portable(con: duckdb.DuckDBPyConnection, select: str) -> str:
     return select if not casts else f"SELECT * REPLACE ({', '.join(casts)}) FROM ({select})"
 
 
+def same_columns(a: pa.Schema, b: pa.Schema) -> bool:
+    """Same column names and types, as Iceberg sees them (a large_string is a string)."""
+
+    def shape(schema: pa.Schema) -> list[tuple[str, str]]:
+        return [
+            (f.name, str(f.type).replace("large_", "").replace("tz=+00:00", "tz=UTC"))
+            for f in schema
+        ]
+
+    return shape(a) == shape(b)
+
+
 def parquet_scan(files: Iterable[str]) -> str:
     """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns)."""
     listed = ", ".join(exp.Literal.string(f).sql("duckdb") for f in files)

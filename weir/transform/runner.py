@@ -20,6 +20,7 @@ from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterTha
 
 from weir.errors import WeirError
 from weir.lake import Lake, TableWrite
+from weir.lake.catalog import same_columns
 from weir.lake.query import LakeReader
 from weir.transform.dag import ModelGraph
 from weir.transform.kinds import OPEN_END, OPEN_START, audit_sql, build_sql, describe_audit
@@ -305,7 +306,11 @@ class Runner:
             return None
         change = abs(after - before) * 100.0 / before
         if change > max_pct:
-            detail: dict[str, object] = {"rows_before": before, "rows_after": after, "change_pct": round(change, 2)}
+            detail: dict[str, object] = {
+                "rows_before": before,
+                "rows_after": after,
+                "change_pct": round(change, 2),
+            }
             return f"audit row_count_change failed: {change:.1f} % > {max_pct} %", [detail]
         return None
 
@@ -322,9 +327,7 @@ class Runner:
         if self.lake.exists(model.namespace, model.table):
             current = self.lake.arrow_schema(model.namespace, model.table)
             replaces_all = item.interval in (None, (OPEN_START, OPEN_END))
-            if replaces_all and [(f.name, f.type) for f in current] != [
-                (f.name, f.type) for f in schema
-            ]:
+            if replaces_all and not same_columns(current, schema):
                 self.lake.drop(model.namespace, model.table)  # new columns or types: a new table
         write = self.lake.write_parquet(
             con, model.namespace, model.table, "SELECT * FROM weir_new", run_id, day_of

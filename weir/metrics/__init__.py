@@ -1,0 +1,14 @@
+"""The metrics component: KPI definitions and the queries that answer them."""
+
+from weir.metrics.definitions import GRAINS, Catalogue, KpiDefinition, load_catalogue
+from weir.metrics.query import KpiQuestion, answer, kpi_sql
+
+__all__ = [
+    "GRAINS",
+    "Catalogue",
+    "KpiDefinition",
+    "KpiQuestion",
+    "answer",
+    "kpi_sql",
+    "load_catalogue",
+]

@@ -1,0 +1,85 @@
+"""KPI definitions: ``metrics/*.yml``, one entry per KPI of KPIS.md.
+
+A KPI is an aggregate over the rows of one mart, grouped by period (day, ISO
+week, month) and any of its dimensions. Ratios are written as ratios of sums,
+so they hold for any period. A KPI measured at a moment (a stock level, a
+backlog) takes only the rows of each period's last day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from weir.errors import ProjectError
+from weir.project.config import Team
+from weir.project.loader import load_model
+
+METRICS_DIR = "metrics"
+Grain = Literal["day", "week", "month"]
+GRAINS: tuple[Grain, ...] = ("day", "week", "month")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Step(_Strict):
+    step: int = Field(ge=1)
+    name: str
+    value: str = Field(description="aggregate counting what reached this step")
+
+
+class KpiDefinition(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    team: Team
+    description: str
+    mart: str = Field(description="namespace.table the KPI reads")
+    time: str = Field(description="the mart column holding each row's day")
+    value: str = Field(description="SQL aggregate: the headline figure")
+    empty: Literal["zero", "null"] = Field(
+        default="null",
+        description="what a period with no rows shows: zero for sums and counts, null for ratios",
+    )
+    secondary: dict[str, str] = Field(default_factory=dict, description="name → SQL aggregate")
+    dimensions: list[str] = Field(default_factory=list)
+    at_period_end: bool = Field(
+        default=False, description="only the rows of each period's last day count"
+    )
+    steps: list[Step] = Field(default_factory=list, description="funnels: one row per step")
+
+
+class MetricsFile(_Strict):
+    kpis: list[KpiDefinition]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    kpis: dict[str, KpiDefinition]
+
+    def get(self, name: str) -> KpiDefinition:
+        try:
+            return self.kpis[name]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.kpis), n=1)
+            raise ProjectError(
+                f"no KPI named {name}",
+                f"did you mean {close[0]}?" if close else "list them with `weir kpi --list`",
+            ) from None
+
+
+def load_catalogue(root: Path) -> Catalogue:
+    kpis: dict[str, KpiDefinition] = {}
+    for path in sorted((root / METRICS_DIR).glob("*.yml")):
+        for kpi in load_model(path, MetricsFile, root).kpis:
+            if kpi.name in kpis:
+                raise ProjectError(
+                    f"{path.name}: KPI {kpi.name} is defined twice", "keep one definition"
+                )
+            kpis[kpi.name] = kpi
+    return Catalogue(kpis)

@@ -1,0 +1,175 @@
+"""A KPI question → one SQL query over its mart → one row per period and dimension values.
+
+The answer's shape (KPIS.md): ``period`` (the first day of the period), the
+dimension columns, ``value`` and the secondary figures. Every period of the
+asked range appears, even one with no rows: its sums are 0 and its ratios
+null. ``compare="previous_period"`` adds the previous period's value and the
+change; ``exclude_flagged`` leaves out the days a quality check flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+
+from weir.errors import QueryError
+from weir.ingest.contract import ident, lit
+from weir.metrics.definitions import GRAINS, Grain, KpiDefinition
+
+Compare = Literal["previous_period"]
+
+
+@dataclass(frozen=True)
+class KpiQuestion:
+    kpi: KpiDefinition
+    grain: Grain = "day"
+    by: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None  # inclusive
+    compare: Compare | None = None
+    flagged_days: tuple[date, ...] | None = None  # when set: leave these days out
+
+    def __post_init__(self) -> None:
+        if self.grain not in GRAINS:
+            raise QueryError(f"unknown grain {self.grain}", f"use one of {', '.join(GRAINS)}")
+        unknown = [d for d in self.by if d not in self.kpi.dimensions]
+        if unknown:
+            allowed = ", ".join(self.kpi.dimensions) or "none"
+            raise QueryError(
+                f"{self.kpi.name} has no dimension {', '.join(unknown)}",
+                f"its dimensions: {allowed}",
+            )
+
+
+def kpi_sql(question: KpiQuestion) -> str:
+    kpi = question.kpi
+    period = _period(question.grain, ident(kpi.time))
+    dims = [ident(d) for d in question.by]
+    filters = []
+    if question.start is not None:
+        filters.append(f"{ident(kpi.time)} >= DATE {lit(question.start.isoformat())}")
+    if question.end is not None:
+        filters.append(f"{ident(kpi.time)} <= DATE {lit(question.end.isoformat())}")
+    if question.flagged_days:
+        listed = ", ".join(f"DATE {lit(d.isoformat())}" for d in question.flagged_days)
+        filters.append(f"{ident(kpi.time)} NOT IN ({listed})")
+    where = f"WHERE {' AND '.join(filters)}" if filters else ""
+    source = f"SELECT *, {period} AS period FROM {kpi.mart} {where}"
+    if kpi.at_period_end:
+        source = (
+            f"SELECT * FROM ({source}) QUALIFY {ident(kpi.time)} = "
+            f"max({ident(kpi.time)}) OVER (PARTITION BY period)"
+        )
+    figures = [("value", kpi.value), *kpi.secondary.items()]
+    group = ", ".join(["period", *dims])
+    if kpi.steps:
+        return _steps_sql(question, source, group, dims)
+    measured = ", ".join(f"{expr} AS {ident(name)}" for name, expr in figures)
+    aggregated = f"SELECT {group}, {measured} FROM ({source}) GROUP BY {group}"
+    spine = _spine(question, kpi)
+    if spine is None:
+        answer = aggregated
+    else:
+        # every period of the range appears; its dimensions are those seen in it, or none
+        dim_cols = ", ".join(f"a.{d}" for d in dims)
+        chosen = ", ".join(
+            f"coalesce(a.{ident(name)}, 0) AS {ident(name)}"
+            if kpi.empty == "zero" and name == "value"
+            else f"a.{ident(name)}"
+            for name, _ in figures
+        )
+        answer = (
+            f"SELECT s.period{', ' + dim_cols if dims else ''}, {chosen} "
+            f"FROM ({spine}) AS s LEFT JOIN ({aggregated}) AS a ON a.period = s.period"
+        )
+    if question.compare == "previous_period":
+        answer = _with_previous(answer, question, dims)
+    order = ", ".join(["period", *dims])
+    return f"SELECT * FROM ({answer}) ORDER BY {order}"
+
+
+def _period(grain: Grain, column: str) -> str:
+    day = f"CAST({column} AS DATE)"
+    return day if grain == "day" else f"CAST(date_trunc('{grain}', {day}) AS DATE)"
+
+
+def _spine(question: KpiQuestion, kpi: KpiDefinition) -> str | None:
+    if question.start is None or question.end is None:
+        return None
+    first = _period(question.grain, f"DATE {lit(question.start.isoformat())}")
+    step = {"day": "1 day", "week": "7 days", "month": "1 month"}[question.grain]
+    return (
+        f"SELECT CAST(range AS DATE) AS period FROM range({first}, "
+        f"DATE {lit(question.end.isoformat())} + INTERVAL 1 day, INTERVAL {step})"
+    )
+
+
+def _steps_sql(question: KpiQuestion, source: str, group: str, dims: list[str]) -> str:
+    kpi = question.kpi
+    reached = ", ".join(f"{s.value} AS step_{s.step}" for s in kpi.steps)
+    per_step = " UNION ALL ".join(
+        f"SELECT {group}, {s.step} AS step, {lit(s.name)} AS step_name, step_{s.step} AS sessions, "
+        f"{'NULL' if i == 0 else f'step_{s.step} / nullif(step_{kpi.steps[i - 1].step}, 0)'} AS conversion "
+        f"FROM counted"
+        for i, s in enumerate(kpi.steps)
+    )
+    return (
+        f"WITH counted AS (SELECT {group}, {reached} FROM ({source}) GROUP BY {group}) "
+        f"SELECT *, sessions AS value, 1 - conversion AS drop_off FROM ({per_step}) "
+        f"ORDER BY {', '.join(['period', *dims, 'step'])}"
+    )
+
+
+def _with_previous(answer: str, question: KpiQuestion, dims: list[str]) -> str:
+    shift = {"day": "INTERVAL 1 day", "week": "INTERVAL 7 days", "month": "INTERVAL 1 month"}[
+        question.grain
+    ]
+    join = " AND ".join(
+        [
+            "cur.period = CAST(prev.period + " + shift + " AS DATE)",
+            *[f"cur.{d} IS NOT DISTINCT FROM prev.{d}" for d in dims],
+        ]
+    )
+    widened = KpiQuestion(
+        question.kpi,
+        question.grain,
+        question.by,
+        _previous_start(question),
+        question.end,
+        None,
+        question.flagged_days,
+    )
+    everything = kpi_sql(widened)
+    return (
+        f"SELECT cur.*, prev.value AS previous_value, cur.value - prev.value AS change, "
+        f"(cur.value - prev.value) / nullif(abs(prev.value), 0) AS change_pct "
+        f"FROM ({answer}) AS cur LEFT JOIN ({everything}) AS prev ON {join}"
+    )
+
+
+def _previous_start(question: KpiQuestion) -> date | None:
+    """The first day of the period before the one ``start`` falls in."""
+    start = question.start
+    if start is None:
+        return None
+    if question.grain == "day":
+        return start - timedelta(days=1)
+    if question.grain == "week":
+        return start - timedelta(days=start.weekday() + 7)
+    first = start.replace(day=1) - timedelta(days=1)
+    return first.replace(day=1)
+
+
+def answer(con: duckdb.DuckDBPyConnection, question: KpiQuestion) -> pa.Table:
+    try:
+        return con.sql(kpi_sql(question)).to_arrow_table()
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise QueryError(
+            f"KPI {question.kpi.name} could not be computed: {first}",
+            f"check that {question.kpi.mart} is built (`weir run`) and matches metrics/*.yml",
+        ) from None
