@@ -741,15 +741,34 @@ def demo(directory: Path, days: int, scale: float, seed: int) -> None:
     console.print(
         f"Total: {tour.total_received:,} records received in {tour.ingest_seconds:.1f} s — {verdict}"
     )
+    if tour.run is not None:
+        builds = [
+            {
+                "model": b.model,
+                "kind": b.kind,
+                "status": b.status,
+                "rows": b.rows,
+                "seconds": round(b.seconds, 2),
+                "error": b.error or "",
+            }
+            for b in tour.run.builds
+        ]
+        emit(builds, "table", title=f"Warehouse and marts built in {tour.run_seconds:.1f} s")
+        for title, table in tour.headlines:
+            emit(table, "table", title=title)
     console.print(
         "\n[bold]Try next[/]\n"
         f"  .venv/bin/weir -p {directory} status\n"
         f"  .venv/bin/weir -p {directory} quarantine list\n"
         f"  .venv/bin/weir -p {directory} quarantine show pos --limit 5\n"
         f'  .venv/bin/weir -p {directory} sql "SELECT store_id, round(sum(revenue - coalesce(discount_applied, 0)), 2) AS net_sales FROM staging.pos GROUP BY 1 ORDER BY 2 DESC LIMIT 5"\n'
-        f"  .venv/bin/weir -p {directory} snapshots staging.pos"
+        f"  .venv/bin/weir -p {directory} snapshots staging.pos\n"
+        f"  .venv/bin/weir -p {directory} kpi --list\n"
+        f"  .venv/bin/weir -p {directory} kpi net_sales --grain week --by region\n"
+        f"  .venv/bin/weir -p {directory} lineage marts.sales_daily.net_sales\n"
+        f"  .venv/bin/weir -p {directory} plan"
     )
-    if not tour.reconciled:
+    if not tour.reconciled or (tour.run is not None and not tour.run.ok):
         sys.exit(1)
 
 

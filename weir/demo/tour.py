@@ -12,11 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from weir.demo.generate import Manifest, generate
 from weir.errors import ProjectError
 from weir.ingest import BatchResult
 from weir.ingest.batch import Progress
+from weir.transform import RunResult
 from weir.workspace import Project, init_project
+
+# A few KPIs per team the demo ends with: (name, grain, dimensions).
+HEADLINES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("net_sales", "month", ("region",)),
+    ("gross_margin", "month", ("channel",)),
+    ("conversion_rate", "month", ("device_type",)),
+    ("inventory_turnover", "month", ("product_type",)),
+    ("feedback_score", "month", ("channel",)),
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,9 @@ class DemoTour:
     results: list[BatchResult]
     generate_seconds: float
     ingest_seconds: float
+    run: RunResult | None = None
+    run_seconds: float = 0.0
+    headlines: tuple[tuple[str, pa.Table], ...] = ()
 
     def summary_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -75,8 +90,9 @@ def run_demo(
     scale: float = 1.0,
     seed: int = 7,
     progress: Progress | None = None,
+    build_models: bool = True,
 ) -> DemoTour:
-    """Replace ``folder`` with the example project, generate its data and ingest it."""
+    """Replace ``folder`` with the example project, generate its data, ingest it, build its models."""
     folder = folder.resolve()
     if folder.exists():
         if not (folder / "weir.yml").exists():
@@ -92,4 +108,15 @@ def run_demo(
         started = time.perf_counter()
         results = project.ingest()
         ingested = time.perf_counter() - started
-    return DemoTour(folder, manifest, results, generated, ingested)
+        if not build_models:
+            return DemoTour(folder, manifest, results, generated, ingested)
+        started = time.perf_counter()
+        _, run = project.run(ingest=False)
+        built = time.perf_counter() - started
+        defined = {k.name for k in project.kpis()}
+        headlines = tuple(
+            (f"{name} by {', '.join(by)} ({grain})", project.kpi(name, grain, by))
+            for name, grain, by in HEADLINES
+            if name in defined and run.ok
+        )
+    return DemoTour(folder, manifest, results, generated, ingested, run, built, headlines)

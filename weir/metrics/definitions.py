@@ -33,6 +33,15 @@ class Step(_Strict):
     value: str = Field(description="aggregate counting what reached this step")
 
 
+class Figure(_Strict):
+    """A secondary figure read from another mart (e.g. the backlog beside time to resolution)."""
+
+    mart: str
+    time: str
+    value: str
+    at_period_end: bool = False
+
+
 class KpiDefinition(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     team: Team
@@ -44,7 +53,17 @@ class KpiDefinition(_Strict):
         default="null",
         description="what a period with no rows shows: zero for sums and counts, null for ratios",
     )
-    secondary: dict[str, str] = Field(default_factory=dict, description="name → SQL aggregate")
+    secondary: dict[str, str | Figure] = Field(
+        default_factory=dict, description="name → SQL aggregate, or a figure from another mart"
+    )
+    where: str | None = Field(
+        default=None, description="a filter on the mart's rows before grouping"
+    )
+    period_figures: dict[str, str] = Field(
+        default_factory=dict,
+        description="name → aggregate over all the period's rows (whatever the grouping), "
+        "usable in value as any_value(name)",
+    )
     dimensions: list[str] = Field(default_factory=list)
     at_period_end: bool = Field(
         default=False, description="only the rows of each period's last day count"

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from weir.errors import QueryError
 from weir.ingest.contract import ident, lit
-from weir.metrics.definitions import GRAINS, Grain, KpiDefinition
+from weir.metrics.definitions import GRAINS, Figure, Grain, KpiDefinition
 
 Compare = Literal["previous_period"]
 
@@ -49,41 +49,56 @@ def kpi_sql(question: KpiQuestion) -> str:
     kpi = question.kpi
     period = _period(question.grain, ident(kpi.time))
     dims = [ident(d) for d in question.by]
-    filters = []
+    filters = [f"{ident(kpi.time)} IS NOT NULL"]
     if question.start is not None:
         filters.append(f"{ident(kpi.time)} >= DATE {lit(question.start.isoformat())}")
     if question.end is not None:
         filters.append(f"{ident(kpi.time)} <= DATE {lit(question.end.isoformat())}")
     if question.flagged_days:
         listed = ", ".join(f"DATE {lit(d.isoformat())}" for d in question.flagged_days)
-        filters.append(f"{ident(kpi.time)} NOT IN ({listed})")
-    where = f"WHERE {' AND '.join(filters)}" if filters else ""
-    source = f"SELECT *, {period} AS period FROM {kpi.mart} {where}"
+        filters.append(f"CAST({ident(kpi.time)} AS DATE) NOT IN ({listed})")
+    source = f"SELECT *, {period} AS period FROM {kpi.mart} WHERE {' AND '.join(filters)}"
     if kpi.at_period_end:
         source = (
             f"SELECT * FROM ({source}) QUALIFY {ident(kpi.time)} = "
             f"max({ident(kpi.time)}) OVER (PARTITION BY period)"
         )
-    figures = [("value", kpi.value), *kpi.secondary.items()]
+    if kpi.period_figures:
+        figures_sql = ", ".join(
+            f"{expr} AS {ident(name)}" for name, expr in kpi.period_figures.items()
+        )
+        source = (
+            f"SELECT * FROM ({source}) JOIN "
+            f"(SELECT period, {figures_sql} FROM ({source}) GROUP BY period) USING (period)"
+        )
+    if kpi.where:
+        source = f"SELECT * FROM ({source}) WHERE {kpi.where}"
     group = ", ".join(["period", *dims])
     if kpi.steps:
         return _steps_sql(question, source, group, dims)
-    measured = ", ".join(f"{expr} AS {ident(name)}" for name, expr in figures)
+    own = [("value", kpi.value), *((n, e) for n, e in kpi.secondary.items() if isinstance(e, str))]
+    measured = ", ".join(f"{expr} AS {ident(name)}" for name, expr in own)
     aggregated = f"SELECT {group}, {measured} FROM ({source}) GROUP BY {group}"
-    spine = _spine(question, kpi)
+    for name, figure in kpi.secondary.items():
+        if isinstance(figure, Figure):
+            aggregated = _join_figure(aggregated, question, name, figure, dims)
+    names = [name for name, _ in own] + [
+        n for n, f in kpi.secondary.items() if isinstance(f, Figure)
+    ]
+    spine = _spine(question)
     if spine is None:
         answer = aggregated
     else:
         # every period of the range appears; its dimensions are those seen in it, or none
-        dim_cols = ", ".join(f"a.{d}" for d in dims)
+        dim_cols = "".join(f", a.{d}" for d in dims)
         chosen = ", ".join(
             f"coalesce(a.{ident(name)}, 0) AS {ident(name)}"
             if kpi.empty == "zero" and name == "value"
             else f"a.{ident(name)}"
-            for name, _ in figures
+            for name in names
         )
         answer = (
-            f"SELECT s.period{', ' + dim_cols if dims else ''}, {chosen} "
+            f"SELECT s.period{dim_cols}, {chosen} "
             f"FROM ({spine}) AS s LEFT JOIN ({aggregated}) AS a ON a.period = s.period"
         )
     if question.compare == "previous_period":
@@ -92,12 +107,31 @@ def kpi_sql(question: KpiQuestion) -> str:
     return f"SELECT * FROM ({answer}) ORDER BY {order}"
 
 
+def _join_figure(
+    aggregated: str, question: KpiQuestion, name: str, figure: Figure, dims: list[str]
+) -> str:
+    """Add a figure computed on another mart, matched on period and the same dimensions."""
+    other = KpiDefinition(
+        name=question.kpi.name,
+        team=question.kpi.team,
+        description=name,
+        mart=figure.mart,
+        time=figure.time,
+        value=figure.value,
+        at_period_end=figure.at_period_end,
+        dimensions=list(question.by),
+    )
+    sub = kpi_sql(KpiQuestion(other, question.grain, question.by, question.start, question.end))
+    on = " AND ".join(["f.period = a.period", *[f"f.{d} IS NOT DISTINCT FROM a.{d}" for d in dims]])
+    return f"SELECT a.*, f.value AS {ident(name)} FROM ({aggregated}) AS a LEFT JOIN ({sub}) AS f ON {on}"
+
+
 def _period(grain: Grain, column: str) -> str:
     day = f"CAST({column} AS DATE)"
     return day if grain == "day" else f"CAST(date_trunc('{grain}', {day}) AS DATE)"
 
 
-def _spine(question: KpiQuestion, kpi: KpiDefinition) -> str | None:
+def _spine(question: KpiQuestion) -> str | None:
     if question.start is None or question.end is None:
         return None
     first = _period(question.grain, f"DATE {lit(question.start.isoformat())}")
