@@ -15,8 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest_bench import run_ingest_bench
+from transform_bench import run_transform_bench
 
-BENCHES = {"ingest": run_ingest_bench}
+BENCHES = {
+    "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
+    "transform": lambda args: run_transform_bench(args.work, args.days),
+}
 
 
 def main() -> None:
@@ -37,7 +41,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     for name in args.only or sorted(BENCHES):
-        BENCHES[name](args.work, args.sizes)
+        BENCHES[name](args)
 
 
 if __name__ == "__main__":
