@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument(
         "--sizes", default="1M,10M", help="POS rows to ingest, comma-separated (e.g. 1M,10M)."
     )
+    parser.add_argument("--days", type=int, default=365, help="Days of data for the transform benchmark.")
     parser.add_argument(
         "--work",
         type=Path,
