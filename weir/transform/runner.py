@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import duckdb
@@ -155,6 +155,7 @@ class Runner:
         (reader or LakeReader(self.lake)).attach(con)
         builds: list[ModelBuild] = []
         broken: set[str] = set()
+        context = _RunContext(self.log.states(), self.log.lineage())
         try:
             for item in plan:
                 model = self.graph.models[item.model]
@@ -167,7 +168,7 @@ class Runner:
                 elif not item.build:
                     build = ModelBuild(model.name, model.kind, "up_to_date", item.reason)
                 else:
-                    build = self._build(con, run_id, model, item)
+                    build = self._build(con, run_id, model, item, context)
                     if build.status == "failed":
                         broken.add(model.name)
                 if build.status in ("skipped", "up_to_date"):
@@ -182,7 +183,12 @@ class Runner:
         return RunResult(run_id, builds)
 
     def _build(
-        self, con: duckdb.DuckDBPyConnection, run_id: str, model: Model, item: PlannedBuild
+        self,
+        con: duckdb.DuckDBPyConnection,
+        run_id: str,
+        model: Model,
+        item: PlannedBuild,
+        context: _RunContext,
     ) -> ModelBuild:
         started = time.perf_counter()
         self.progress(model.name, item.reason)
@@ -209,8 +215,9 @@ class Runner:
             return self._failed(run_id, model, item, started, inputs, message, sample)
         rows = _scalar(con, "SELECT count(*) FROM weir_new")
         snapshot_id = self._publish(con, run_id, model, item, inputs)
-        watermark = self._watermark(con, model, item)
-        lineage = column_lineage(con, model)
+        state_before = context.states.get(model.name)
+        watermark = self._watermark(con, model, item, state_before)
+        lineage = context.lineage_of(model, state_before) or column_lineage(con, model)
         build = ModelBuild(
             model.name,
             model.kind,
@@ -360,16 +367,19 @@ class Runner:
         return And(GreaterThanOrEqual(column, low), LessThan(column, high))  # type: ignore[call-arg,arg-type]
 
     def _watermark(
-        self, con: duckdb.DuckDBPyConnection, model: Model, item: PlannedBuild
+        self,
+        con: duckdb.DuckDBPyConnection,
+        model: Model,
+        item: PlannedBuild,
+        before: ModelState | None,
     ) -> str | None:
         if model.kind != "incremental_by_time":
             return None
         column = str(model.header.time_column)
         newest = con.execute(f'SELECT max(CAST("{column}" AS DATE)) FROM weir_new').fetchall()[0]
-        states = self.log.states()
         previous = (
-            states[model.name].watermark
-            if model.name in states and item.interval != (OPEN_START, OPEN_END)
+            before.watermark
+            if before is not None and item.interval != (OPEN_START, OPEN_END)
             else None
         )
         found = newest[0].isoformat() if newest and newest[0] is not None else None
@@ -383,6 +393,27 @@ class Runner:
         return self.lake.data_files(
             model.namespace, model.table, self.lake.snapshot_for(model.namespace, model.table)
         )
+
+
+@dataclass
+class _RunContext:
+    """What one run knows before it starts, and which models it reshaped."""
+
+    states: dict[str, ModelState]
+    lineages: dict[str, dict[str, list[str]]]
+    reshaped: set[str] = field(default_factory=set)
+
+    def lineage_of(self, model: Model, before: ModelState | None) -> dict[str, list[str]] | None:
+        """The last build's column lineage while neither the model's SQL nor an input's shape changed.
+
+        Lineage depends on the SQL and on the columns of what it reads; when
+        neither moved, parsing it again would give the same answer.
+        """
+        unchanged = before is not None and before.fingerprint == model.fingerprint
+        if not unchanged or set(model.depends_on) & self.reshaped:
+            self.reshaped.add(model.name)
+            return None
+        return self.lineages.get(model.name) or None
 
 
 def _named(sql: str, params: dict[str, object]) -> dict[str, object]:
