@@ -1,0 +1,435 @@
+"""Commands over the lake: project set-up, sample data, ingestion, SQL, status, quarantine, the demo."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from weir.cli.app import Context, format_option, guarded, progress_display
+from weir.cli.output import OutputFormat, console, emit, errors
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--example",
+    type=click.Choice(["retail", "none"]),
+    default="retail",
+    show_default=True,
+    help="Start from an example project.",
+)
+@guarded
+def init(directory: Path, example: str) -> None:
+    """Create a new project in DIRECTORY.
+
+    \b
+    Example:
+      weir init shop --example retail
+    """
+    from weir.workspace import init_project
+
+    root = init_project(directory, None if example == "none" else example)
+    console.print(
+        f"Created project [bold]{root}[/]. Next: `weir generate --out {directory}/landing` then `weir --project {directory} ingest`."
+    )
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the files to (a project's landing/).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    default=30,
+    show_default=True,
+    help="Days of business to generate.",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.001, 100),
+    default=1.0,
+    show_default=True,
+    help="Size: 1.0 is a mid-size retailer (~10 M POS rows a year).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Random seed: the same seed gives the same files.",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default="2025-01-01",
+    show_default=True,
+    help="First day.",
+)
+@format_option
+@guarded
+def generate(
+    out: Path, days: int, scale: float, seed: int, start: datetime, fmt: OutputFormat
+) -> None:
+    """Generate the reference retailer's files, with dirty data and a manifest of expected counts.
+
+    \b
+    Example:
+      weir generate --out shop/landing --days 30 --scale 0.5 --seed 7
+    """
+    from weir.demo.generate import generate as run
+
+    started = time.perf_counter()
+    with console.status("generating…") if console.is_terminal and fmt == "table" else _nothing():
+        manifest = run(out, days=days, scale=scale, seed=seed, start=start.date())
+    rows = manifest_rows(manifest)
+    emit(rows, fmt, title=f"Generated {days} days in {time.perf_counter() - started:.1f} s → {out}")
+
+
+def manifest_rows(manifest: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "source": name,
+            "files": s.files,
+            "received": s.received,
+            "clean": s.accepted,
+            "dirty": s.quarantined,
+            "duplicates": s.duplicates,
+        }
+        for name, s in sorted(manifest.sources.items())
+    ]
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+@click.command()
+@click.argument("sources", nargs=-1)
+@click.option(
+    "--path",
+    type=click.Path(exists=False, path_type=Path),
+    help="Ingest this file or folder instead of the sources' locations.",
+)
+@format_option
+@click.pass_obj
+@guarded
+def ingest(obj: Context, sources: tuple[str, ...], path: Path | None, fmt: OutputFormat) -> None:
+    """Ingest the new files of SOURCES (all sources when none are named).
+
+    Every record ends accepted (staging), quarantined (with its reasons) or a
+    duplicate; a file already ingested is skipped.
+
+    \b
+    Examples:
+      weir ingest
+      weir ingest pos inventory
+      weir ingest pos --path ~/exports/pos_2025-02-01_store001.csv
+    """
+    with progress_display(fmt == "table") as report:
+        project = obj.open(report)
+        results = project.ingest(list(sources) or None, path)
+    emit([batch_row(r) for r in results], fmt, title="Ingested")
+
+
+def batch_row(result: Any) -> dict[str, Any]:
+    c = result.counts
+    return {
+        "source": result.source,
+        "files": result.files,
+        "skipped": result.skipped_files,
+        "received": c.received,
+        "accepted": c.accepted,
+        "quarantined": c.quarantined,
+        "duplicates": c.duplicates,
+        "seconds": round(result.seconds, 2),
+        "batch": result.batch_id or "",
+    }
+
+
+@click.command()
+@click.argument("query")
+@click.option(
+    "--as-of",
+    type=click.DateTime(
+        ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+    ),
+    help="Read the lake as it was at this time (local time unless an offset is given).",
+)
+@click.option(
+    "--snapshot", type=int, help="Read this table snapshot (and the other tables as of its time)."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="Rows to print at most in table format (0: all).",
+)
+@format_option
+@click.pass_obj
+@guarded
+def sql(
+    obj: Context,
+    query: str,
+    as_of: datetime | None,
+    snapshot: int | None,
+    limit: int,
+    fmt: OutputFormat,
+) -> None:
+    """Run a read-only QUERY over the lake (tables: raw.NAME, staging.NAME, quarantine.NAME).
+
+    \b
+    Examples:
+      weir sql "SELECT store_id, sum(revenue) FROM staging.pos GROUP BY 1 ORDER BY 2 DESC"
+      weir sql "SELECT count(*) FROM staging.pos" --as-of "2025-02-01 09:00:00"
+      weir sql "SELECT * FROM quarantine.pos LIMIT 5" --format json
+    """
+    project = obj.open()
+    result = project.sql(query, as_of=as_of, snapshot=snapshot)
+    shown = (
+        result.slice(0, limit) if fmt == "table" and limit and result.num_rows > limit else result
+    )
+    emit(shown, fmt)
+    if shown.num_rows < result.num_rows:
+        errors.print(
+            f"({result.num_rows} rows; {shown.num_rows} shown — use --limit 0 or --format csv for all)"
+        )
+
+
+@click.command()
+@format_option
+@click.pass_obj
+@guarded
+def status(obj: Context, fmt: OutputFormat) -> None:
+    """Per source: last batch, counts, freshness and what is held in quarantine.
+
+    \b
+    Example:
+      weir status --format json
+    """
+    project = obj.open()
+    rows = []
+    for s in project.status():
+        last = s.last_batch
+        rows.append(
+            {
+                "source": s.source,
+                "format": s.format,
+                "batches": s.batches,
+                "files": s.files,
+                "received": s.totals.received,
+                "accepted": s.totals.accepted,
+                "quarantined": s.totals.quarantined,
+                "duplicates": s.totals.duplicates,
+                "in_quarantine": s.held,
+                "reconciles": s.totals.reconciles(),
+                "last_batch": last.batch_id if last else "",
+                "last_status": last.status if last else "",
+                "last_at": datetime.fromtimestamp(last.started_at)
+                .astimezone()
+                .isoformat(timespec="seconds")
+                if last
+                else "",
+                "newest_record": s.newest_record.isoformat(timespec="seconds")
+                if s.newest_record
+                else "",
+                "freshness": _age(s.freshness_seconds),
+            }
+        )
+    emit(rows, fmt, title=f"Sources of {project.files.config.name}")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+@click.command()
+@click.argument("table")
+@format_option
+@click.pass_obj
+@guarded
+def snapshots(obj: Context, table: str, fmt: OutputFormat) -> None:
+    """List the snapshots of a lake TABLE (layer.name), oldest first, with their batch.
+
+    \b
+    Example:
+      weir snapshots staging.pos
+    """
+    project = obj.open()
+    rows = [
+        {
+            "snapshot": s.snapshot_id,
+            "committed_at": s.committed_at.isoformat(timespec="seconds"),
+            "operation": s.operation,
+            "batch": s.batch_id or "",
+            "added_records": s.summary.get("added-records", ""),
+            "total_records": s.summary.get("total-records", ""),
+        }
+        for s in project.snapshots(table)
+    ]
+    emit(rows, fmt, title=table)
+
+
+@click.group()
+def quarantine() -> None:
+    """Inspect and replay the records that broke their source's contract.
+
+    \b
+    Examples:
+      weir quarantine list
+      weir quarantine show pos --limit 5
+      weir quarantine replay web_traffic
+    """
+
+
+@quarantine.command("list")
+@format_option
+@click.pass_obj
+@guarded
+def quarantine_list(obj: Context, fmt: OutputFormat) -> None:
+    """How many records each source holds in quarantine, by reason.
+
+    \b
+    Example:
+      weir quarantine list
+    """
+    emit(obj.open().quarantine_summary(), fmt, title="Quarantine")
+
+
+@quarantine.command("show")
+@click.argument("source")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--reason", help="Only records with a reason containing this text.")
+@format_option
+@click.pass_obj
+@guarded
+def quarantine_show(
+    obj: Context, source: str, limit: int, reason: str | None, fmt: OutputFormat
+) -> None:
+    """Show SOURCE's quarantined records with every rule each one broke.
+
+    \b
+    Examples:
+      weir quarantine show pos
+      weir quarantine show web_traffic --reason device_type --format json
+    """
+    emit(
+        obj.open().quarantine(source, limit=limit, reason=reason), fmt, title=f"quarantine.{source}"
+    )
+
+
+@quarantine.command("replay")
+@click.argument("source")
+@format_option
+@click.pass_obj
+@guarded
+def quarantine_replay(obj: Context, source: str, fmt: OutputFormat) -> None:
+    """Re-check SOURCE's quarantined records against its current contract.
+
+    Records that pass now move to staging (or count as duplicates when staging
+    already has their key); the rest stay. Nothing is counted twice.
+
+    \b
+    Example (after adding a value to an enum in sources/web_traffic.yml):
+      weir quarantine replay web_traffic
+    """
+    result = obj.open().replay(source)
+    c = result.counts
+    emit(
+        [
+            {
+                "source": result.source,
+                "replayed": c.received,
+                "accepted": c.accepted,
+                "duplicates": c.duplicates,
+                "still_quarantined": c.quarantined,
+                "batch": result.batch_id or "",
+            }
+        ],
+        fmt,
+        title="Replayed",
+    )
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-project"),
+    show_default=True,
+    help="Where to build the demo project (replaced when it exists).",
+)
+@click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True)
+@click.option("--scale", type=click.FloatRange(0.001, 100), default=1.0, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@guarded
+def demo(directory: Path, days: int, scale: float, seed: int) -> None:
+    """Build the reference retailer end to end: project, sample data, ingestion, summary.
+
+    \b
+    Example:
+      weir demo --days 30
+    """
+    from weir.demo.tour import run_demo
+
+    with progress_display() as report:
+        tour = run_demo(directory, days=days, scale=scale, seed=seed, progress=report)
+    console.print(
+        f"Generated {days} days of the reference retailer in {tour.generate_seconds:.1f} s → {tour.project}/landing"
+    )
+    emit(tour.summary_rows(), "table", title="Ingested (expected = the generator's manifest)")
+    verdict = (
+        "[green]every count matches the manifest[/]"
+        if tour.reconciled
+        else "[red]counts differ from the manifest[/]"
+    )
+    console.print(
+        f"Total: {tour.total_received:,} records received in {tour.ingest_seconds:.1f} s — {verdict}"
+    )
+    if tour.run is not None:
+        builds = [
+            {
+                "model": b.model,
+                "kind": b.kind,
+                "status": b.status,
+                "rows": b.rows,
+                "seconds": round(b.seconds, 2),
+                "error": b.error or "",
+            }
+            for b in tour.run.builds
+        ]
+        emit(builds, "table", title=f"Warehouse and marts built in {tour.run_seconds:.1f} s")
+        for title, table in tour.headlines:
+            emit(table, "table", title=title)
+    console.print(
+        "\n[bold]Try next[/]\n"
+        f"  .venv/bin/weir -p {directory} status\n"
+        f"  .venv/bin/weir -p {directory} quarantine list\n"
+        f"  .venv/bin/weir -p {directory} quarantine show pos --limit 5\n"
+        f'  .venv/bin/weir -p {directory} sql "SELECT store_id, round(sum(revenue - coalesce(discount_applied, 0)), 2) AS net_sales FROM staging.pos GROUP BY 1 ORDER BY 2 DESC LIMIT 5"\n'
+        f"  .venv/bin/weir -p {directory} snapshots staging.pos\n"
+        f"  .venv/bin/weir -p {directory} kpi --list\n"
+        f"  .venv/bin/weir -p {directory} kpi net_sales --grain week --by region\n"
+        f"  .venv/bin/weir -p {directory} lineage marts.sales_daily.net_sales\n"
+        f"  .venv/bin/weir -p {directory} plan"
+    )
+    if not tour.reconciled or (tour.run is not None and not tour.run.ok):
+        sys.exit(1)
