@@ -15,10 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest_bench import run_ingest_bench
+from models500_bench import run_models500_bench
 from transform_bench import run_transform_bench
 
 BENCHES = {
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
+    "models500": lambda args: run_models500_bench(args.work, args.sizes),
     "transform": lambda args: run_transform_bench(args.work, args.days),
 }
 
@@ -33,7 +35,9 @@ def main() -> None:
     parser.add_argument(
         "--sizes", default="1M,10M", help="POS rows to ingest, comma-separated (e.g. 1M,10M)."
     )
-    parser.add_argument("--days", type=int, default=365, help="Days of data for the transform benchmark.")
+    parser.add_argument(
+        "--days", type=int, default=365, help="Days of data for the transform benchmark."
+    )
     parser.add_argument(
         "--work",
         type=Path,

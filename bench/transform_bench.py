@@ -44,7 +44,7 @@ def _floor(project: weir.Project) -> float:
     LakeReader(project.lake).attach(con)
     for name in graph.order():
         model = graph.models[name]
-        con.execute(f'DROP VIEW IF EXISTS {name}')
+        con.execute(f"DROP VIEW IF EXISTS {name}")
     started = time.perf_counter()
     for name in graph.order():
         model = graph.models[name]
@@ -104,17 +104,25 @@ def run_transform_bench(work: Path, days: int) -> None:
         incremental_seconds = time.perf_counter() - started
         assert incremental.ok
         models = len(full.builds)
-    table = Table(title=f"Transform: the example project's {models} models on {days} days (scale 1.0), 2 cores")
+    table = Table(
+        title=f"Transform: the example project's {models} models on {days} days (scale 1.0), 2 cores"
+    )
     for column in ("measure", "weir s", "floor s", "ratio", "target"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_row(
-        "(a) full build vs plain DuckDB script", f"{full_seconds:.1f}", f"{floor:.1f}",
-        f"{full_seconds / floor:.2f}x", "<= 1.3x " + ("met" if full_seconds / floor <= 1.3 else "missed"),
+        "(a) full build vs plain DuckDB script",
+        f"{full_seconds:.1f}",
+        f"{floor:.1f}",
+        f"{full_seconds / floor:.2f}x",
+        "<= 1.3x " + ("met" if full_seconds / floor <= 1.3 else "missed"),
     )
     share = incremental_seconds / full_seconds
     table.add_row(
-        "(b) one new day, incremental run vs full build", f"{incremental_seconds:.1f}", f"{full_seconds:.1f}",
-        f"{share:.1%}", "< 10 % " + ("met" if share < 0.10 else "missed"),
+        "(b) one new day, incremental run vs full build",
+        f"{incremental_seconds:.1f}",
+        f"{full_seconds:.1f}",
+        f"{share:.1%}",
+        "< 10 % " + ("met" if share < 0.10 else "missed"),
     )
     table.add_row("    (ingesting that day)", f"{one_day_ingest:.1f}", "", "", "")
     console.print(table)

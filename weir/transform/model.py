@@ -107,6 +107,7 @@ class Model:
     header: ModelHeader
     sql: str  # the SELECT, without the header
     depends_on: tuple[str, ...]  # namespace.table of every table it reads
+    fingerprint: str  # changes when the SQL or the header changes (comments and spacing aside)
 
     @property
     def namespace(self) -> str:
@@ -119,13 +120,6 @@ class Model:
     @property
     def kind(self) -> str:
         return self.header.kind
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes when the SQL or the header changes (comments and spacing aside)."""
-        canonical = sqlglot.parse_one(self.sql, read="duckdb").sql(dialect="duckdb", normalize=True)
-        header = self.header.model_dump_json()
-        return hashlib.sha256(f"{canonical}\n{header}".encode()).hexdigest()[:16]
 
 
 def load_models(root: Path) -> dict[str, Model]:
@@ -168,7 +162,13 @@ def parse_model(path: Path, root: Path) -> Model:
         header=header,
         sql=body.strip().rstrip(";"),
         depends_on=tuple(sorted(tables_read(statements[0]))),
+        fingerprint=_fingerprint(statements[0], header),
     )
+
+
+def _fingerprint(tree: exp.Expr, header: ModelHeader) -> str:
+    canonical = tree.sql(dialect="duckdb", normalize=True)
+    return hashlib.sha256(f"{canonical}\n{header.model_dump_json()}".encode()).hexdigest()[:16]
 
 
 def tables_read(tree: exp.Expr) -> set[str]:

@@ -71,25 +71,20 @@ class Runner:
         states = self.log.states()
         planned: list[PlannedBuild] = []
         rebuilding: set[str] = set()
+        snapshots = _Snapshots(self.lake, states)
         for name in self.graph.select(selectors):
             model = self.graph.models[name]
-            item = self._decide(
-                model, states.get(name), self._inputs(model), rebuilding, full_refresh, start, end
-            )
+            state = states.get(name)
+            # a model never built is built: what it reads does not matter yet
+            inputs = snapshots.of(model) if state is not None else {}
+            item = self._decide(model, state, inputs, rebuilding, full_refresh, start, end)
             if item.build:
                 rebuilding.add(name)
             planned.append(item)
         return planned
 
     def _inputs(self, model: Model) -> dict[str, int | None]:
-        inputs: dict[str, int | None] = {}
-        for name in model.depends_on:
-            layer, table = name.split(".", 1)
-            snapshot = (
-                self.lake.snapshot_for(layer, table) if self.lake.exists(layer, table) else None
-            )
-            inputs[name] = snapshot.snapshot_id if snapshot is not None else None
-        return inputs
+        return _Snapshots(self.lake, {}).of(model)
 
     def _decide(
         self,
@@ -353,7 +348,11 @@ class Runner:
             TableWrite(model.namespace, model.table, write.files, delete if had_rows else None)
         ]
         snapshots = self.lake.commit(run_id, writes, properties)
-        return snapshots.get(model.name)
+        if model.name in snapshots:
+            return snapshots[model.name]
+        # nothing to commit (no rows, nothing to replace): the table stays at its current snapshot
+        current = self.lake.snapshot_for(model.namespace, model.table)
+        return current.snapshot_id if current is not None else None
 
     def _replaced(self, model: Model, item: PlannedBuild) -> BooleanExpression:
         if item.interval is None or item.interval == (OPEN_START, OPEN_END):
@@ -393,6 +392,37 @@ class Runner:
         return self.lake.data_files(
             model.namespace, model.table, self.lake.snapshot_for(model.namespace, model.table)
         )
+
+
+class _Snapshots:
+    """Current snapshot ids of the tables models read, each looked up once.
+
+    A model's table is read from its recorded state (weir writes it and
+    records the snapshot it committed); only ingested tables are looked up
+    in the catalog.
+    """
+
+    def __init__(self, lake: Lake, states: dict[str, ModelState]) -> None:
+        self.lake = lake
+        self.states = states
+        self.known: dict[str, int | None] = {}
+        self.tables = {f"{layer}.{name}" for layer, name in lake.tables()}
+
+    def of(self, model: Model) -> dict[str, int | None]:
+        return {name: self.snapshot(name) for name in model.depends_on}
+
+    def snapshot(self, name: str) -> int | None:
+        if name not in self.known:
+            state = self.states.get(name)
+            if state is not None:
+                self.known[name] = state.snapshot_id
+            elif name in self.tables:
+                layer, table = name.split(".", 1)
+                current = self.lake.snapshot_for(layer, table)
+                self.known[name] = current.snapshot_id if current is not None else None
+            else:
+                self.known[name] = None
+        return self.known[name]
 
 
 @dataclass
