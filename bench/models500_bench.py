@@ -33,13 +33,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models500_projects import (
+    ROWS,
+    check_sql,
+    dbt_project,
+    expected,
+    model_name,
+    sqlmesh_project,
+    weir_project,
+)
 from rich.console import Console
 from rich.table import Table
 
 import weir
 
 MODELS = 500
-ROWS = 1_000
 TARGET = 5.0
 # The versions checked to install from PyPI here (`pip index versions …`). dbt-core is
 # pinned below 1.12: 1.12.x needs dbt-core-experimental-parser, whose sdist downloads
@@ -106,99 +114,6 @@ class Figures:
 
 
 # -- the chain ---------------------------------------------------------------------
-def _name(i: int) -> str:
-    return f"m{i:04d}"
-
-
-def _select(i: int, ref: Callable[[int], str]) -> str:
-    """Model i's SELECT; ``ref`` spells a reference to another model in each tool."""
-    if i == 0:
-        return f"SELECT range AS id, range % 10 AS k, range * 2 AS v, range % 7 AS w\nFROM range({ROWS})\n"
-    if i == 1:
-        return f"SELECT id, k, v + 1 AS v, (v + k) % 7 AS w\nFROM {ref(0)}\nWHERE id <> 1\n"
-    return (
-        "SELECT a.id, a.k, a.v + coalesce(b.w, 0) AS v, (a.v + a.k) % 7 AS w\n"
-        f"FROM {ref(i - 1)} AS a\n"
-        f"LEFT JOIN {ref(i - 2)} AS b ON b.id = a.id\n"
-        f"WHERE a.id <> {i}\n"
-    )
-
-
-def _check_sql(table: str) -> str:
-    return f"SELECT count(*) AS n, sum(v) AS total FROM {table}"
-
-
-def _weir_project(root: Path, models: int) -> None:
-    weir.init_project(root, example=None)
-    folder = root / "models" / "bench"
-    folder.mkdir(parents=True)
-    for i in range(models):
-        header = f"/*\ndescription: link {i} of the chain\n*/\n"
-        (folder / f"{_name(i)}.sql").write_text(
-            header + _select(i, lambda j: f"bench.{_name(j)}"), encoding="utf-8"
-        )
-
-
-def _dbt_project(root: Path, models: int) -> None:
-    folder = root / "models"
-    folder.mkdir(parents=True)
-    (root / "dbt_project.yml").write_text(
-        "name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\n"
-        "model-paths: [models]\n"
-        "flags:\n  send_anonymous_usage_stats: false\n  partial_parse: true\n"
-        "models:\n  bench:\n    +materialized: table\n",
-        encoding="utf-8",
-    )
-    (root / "profiles.yml").write_text(
-        "bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-        f"      path: '{root / 'dbt.duckdb'}'\n      schema: bench\n      threads: 1\n",
-        encoding="utf-8",
-    )
-    for i in range(models):
-        (folder / f"{_name(i)}.sql").write_text(
-            _select(i, lambda j: f"{{{{ ref('{_name(j)}') }}}}"), encoding="utf-8"
-        )
-
-
-def _sqlmesh_project(root: Path, models: int) -> None:
-    folder = root / "models"
-    folder.mkdir(parents=True)
-    (root / "config.yaml").write_text(
-        "gateways:\n  local:\n    connection:\n      type: duckdb\n"
-        f"      database: '{root / 'warehouse.duckdb'}'\n      concurrent_tasks: 1\n"
-        "default_gateway: local\n"
-        "model_defaults:\n  dialect: duckdb\n  start: '2025-01-01'\n"
-        "disable_anonymized_analytics: true\n",
-        encoding="utf-8",
-    )
-    for i in range(models):
-        header = f"MODEL (\n  name bench.{_name(i)},\n  kind FULL,\n  description 'link {i} of the chain'\n);\n\n"
-        (folder / f"{_name(i)}.sql").write_text(
-            header + _select(i, lambda j: f"bench.{_name(j)}"), encoding="utf-8"
-        )
-
-
-def _expected(models: int) -> tuple[int, int]:
-    """Rows and sum(v) of the last model, worked out in Python."""
-    ids = list(range(ROWS))
-    k = {i: i % 10 for i in ids}
-    prev2: dict[int, tuple[int, int]] = {}
-    prev: dict[int, tuple[int, int]] = {i: (i * 2, i % 7) for i in ids}
-    for n in range(1, models):
-        new: dict[int, tuple[int, int]] = {}
-        for i, (v, _w) in prev.items():
-            if i == n:
-                continue
-            if n == 1:
-                new[i] = (v + 1, (v + k[i]) % 7)
-            else:
-                b = prev2.get(i)
-                new[i] = (v + (b[1] if b else 0), (v + k[i]) % 7)
-        prev2, prev = prev, new
-    return len(prev), sum(v for v, _ in prev.values())
-
-
-# -- processes ---------------------------------------------------------------------
 def _first_error_line(text: str) -> str:
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
@@ -322,7 +237,7 @@ def _weir(base: Path, models: int, console: Console) -> Figures:
 
     root = base / "weir_project"
     shutil.rmtree(root, ignore_errors=True)
-    _weir_project(root, models)
+    weir_project(root, models)
     figures = Figures(
         "weir",
         f"weir {version('weir')} (sqlglot {sqlglot.__version__}, duckdb {duckdb.__version__})",
@@ -371,7 +286,7 @@ def _weir(base: Path, models: int, console: Console) -> Figures:
         items = project.plan()
         seconds = time.perf_counter() - started
         if figures.build.error is None:
-            last = project.sql(_check_sql(f"bench.{_name(models - 1)}")).to_pylist()
+            last = project.sql(check_sql(f"bench.{model_name(models - 1)}")).to_pylist()
             figures.check = f"{last[0]['n']} rows, sum(v)={last[0]['total']}"
     figures.notes.append(
         f"in-process no-op plan after the build ({sum(p.build for p in items)} to build): {seconds:.2f} s"
@@ -384,7 +299,7 @@ def _dbt(
 ) -> Figures:
     root = base / "dbt_project"
     shutil.rmtree(root, ignore_errors=True)
-    _dbt_project(root, models)
+    dbt_project(root, models)
     dbt = str(venv / "bin" / "dbt")
     env = _tool_env(root)
     figures = Figures(
@@ -427,7 +342,7 @@ def _dbt(
     figures.build = _timed([dbt, "run"], root, env)
     figures.noop = listed(_timed(ls, root, env))
     if figures.build.error is None:
-        figures.check = _duckdb_check(venv, root / "dbt.duckdb", f"bench.{_name(models - 1)}")
+        figures.check = _duckdb_check(venv, root / "dbt.duckdb", f"bench.{model_name(models - 1)}")
     return figures
 
 
@@ -442,7 +357,7 @@ def _sqlmesh(
 ) -> Figures:
     root = base / "sqlmesh_project"
     shutil.rmtree(root, ignore_errors=True)
-    _sqlmesh_project(root, models)
+    sqlmesh_project(root, models)
     env = _tool_env(root)
     figures = Figures(
         "SQLMesh",
@@ -483,13 +398,15 @@ def _sqlmesh(
     )
     figures.noop = planned(0)(_timed(plan, root, env))
     if figures.build.error is None:
-        figures.check = _duckdb_check(venv, root / "warehouse.duckdb", f"bench.{_name(models - 1)}")
+        figures.check = _duckdb_check(
+            venv, root / "warehouse.duckdb", f"bench.{model_name(models - 1)}"
+        )
     return figures
 
 
 def _duckdb_check(venv: Path, database: Path, table: str) -> str:
     done = _timed(
-        [str(venv / "bin" / "python"), "-c", DUCKDB_CHECK, str(database), _check_sql(table)],
+        [str(venv / "bin" / "python"), "-c", DUCKDB_CHECK, str(database), check_sql(table)],
         database.parent,
     )
     if done.error:
@@ -543,8 +460,8 @@ def _print(console: Console, results: list[Figures], models: int) -> None:
         f"target weir ≥{TARGET:.0f}x",
     ):
         table.add_column(column, justify="left" if column in ("tool", "last model") else "right")
-    rows, total = _expected(models)
-    expected = f"{rows} rows, sum(v)={total}"
+    rows, total = expected(models)
+    answer = f"{rows} rows, sum(v)={total}"
     for figures in results:
         if figures.error:
             table.add_row(
@@ -559,8 +476,8 @@ def _print(console: Console, results: list[Figures], models: int) -> None:
         else:
             target = "met" if plan_ratio >= TARGET else "missed"
         check = figures.check
-        if check and check != expected:
-            check += f" ≠ expected {expected}"
+        if check and check != answer:
+            check += f" ≠ expected {answer}"
         table.add_row(
             figures.tool,
             _cell(figures.cold),
@@ -576,7 +493,7 @@ def _print(console: Console, results: list[Figures], models: int) -> None:
     console.print(
         f"cold = a new project (no state, no caches), median of {COLD_RUNS} runs; warm = the same "
         "command again; no-op = the plan after the full build (nothing to build). "
-        f"Ratios are the tool's time ÷ weir's; the last model should hold {expected}."
+        f"Ratios are the tool's time ÷ weir's; the last model should hold {answer}."
     )
     for figures in results:
         if figures.error:
