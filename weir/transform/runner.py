@@ -18,7 +18,6 @@ from datetime import date, timedelta
 import duckdb
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
 
-from weir.errors import WeirError
 from weir.lake import Lake, TableWrite
 from weir.lake.catalog import same_columns
 from weir.lake.query import LakeReader
@@ -454,12 +453,3 @@ def _named(sql: str, params: dict[str, object]) -> dict[str, object]:
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     rows = con.execute(sql).fetchall()  # fetch to the end: DuckDB keeps a half-read result open
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0
-
-
-def run_failed_message(result: RunResult) -> WeirError:
-    failed = [b for b in result.builds if b.status == "failed"]
-    names = ", ".join(b.model for b in failed)
-    return WeirError(
-        f"run {result.run_id}: {len(failed)} model(s) failed: {names}",
-        "see `weir run` output for the audits",
-    )
