@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import data, models
+from weir.cli import data, models, serve
 from weir.cli.app import cli
 
 for command in (
@@ -22,6 +22,7 @@ for command in (
     models.plan,
     models.lineage,
     models.kpi,
+    serve.serve,
 ):
     cli.add_command(command)
 

@@ -13,21 +13,29 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 from pyiceberg.expressions import In
 
 from weir.errors import LockedError, WeirError
 from weir.ingest.contract import DUCKDB_TYPES, Contract, ident, lit
-from weir.ingest.ledger import Counts, FileEntry, Ledger, new_batch_id
+from weir.ingest.ledger import BatchKind, Counts, FileEntry, Ledger, new_batch_id
 from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
-from weir.ingest.readers import REMAPPABLE, json_split_sql, load_files, records_columns
+from weir.ingest.readers import (
+    REMAPPABLE,
+    json_split_sql,
+    load_events,
+    load_files,
+    records_columns,
+)
 from weir.lake import Lake, Layer, TableWrite
 from weir.lake.catalog import files_property, parquet_scan
 from weir.project import ProjectFiles, SourceConfig
@@ -76,20 +84,13 @@ class Ingestor:
             self.progress(source.name, f"reading {len(files)} file(s)")
             con = _connection()
             try:
-                pci = [c.name for c in source.columns if c.classification == "pci"]
                 table = load_files(
                     con,
                     source,
                     [self.project.root / f.path for f in files],
-                    self.tokenizer.protect_sql(pci),
+                    self._protect(source),
                 )
-                self.tokenizer.tokenise_raw_json(con, table, pci)
-                free_text = [
-                    c.name
-                    for c in source.columns
-                    if c.type == "string" and c.classification == "pii"
-                ]
-                redact_cards_in_table(con, table, [*free_text, "_raw"])
+                self._protect_text(con, source, table)
                 root = str(self.project.root) + "/"
                 per_file = dict(
                     con.execute(
@@ -103,6 +104,37 @@ class Ingestor:
                 ]
                 relation = f"(SELECT * REPLACE (replace(_source_file, {lit(root)}, '') AS _source_file), rowid AS _seq FROM {table})"
                 return self._decide_and_commit(con, source, relation, files, started, "ingest")
+            finally:
+                con.close()
+
+    def ingest_events(
+        self,
+        source_name: str,
+        events: pa.Table,
+        positions: Mapping[str, str],
+        wait: float = 30.0,
+    ) -> BatchResult:
+        """Ingest events from a stream as one batch, through the same contract as files.
+
+        ``events`` has ``_raw`` (the event's JSON text), ``_source_file`` (the
+        stream it came from) and ``_offset`` (its position there). ``positions``
+        (stream → position, e.g. a log offset or a Kafka offset) are recorded in
+        the same metadata transaction that commits the batch, so a consumer that
+        restarts resumes after exactly what is in the lake (``Ledger.positions``).
+        """
+        source = self.project.source(source_name)
+        with self.writing(wait):
+            started = time.time()
+            if events.num_rows == 0:
+                return BatchResult(source.name, None, 0, Counts(), time.time() - started)
+            con = _connection()
+            try:
+                table = load_events(con, source, events, self._protect(source))
+                self._protect_text(con, source, table)
+                relation = f"(SELECT *, rowid AS _seq FROM {table})"
+                return self._decide_and_commit(
+                    con, source, relation, [], started, "stream", positions
+                )
             finally:
                 con.close()
 
@@ -160,20 +192,26 @@ class Ingestor:
         return new, skipped
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the project's write lock: one writer at a time."""
+    def writing(self, wait: float = 0.0) -> Iterator[None]:
+        """Hold the project's write lock: one writer at a time (waiting up to ``wait`` s)."""
         path = self.project.state_dir / "write.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + wait
         with path.open("a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise LockedError(
-                    f"the project is being written by {holder}",
-                    "wait for it to finish, then run the command again",
-                ) from None
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise LockedError(
+                        f"the project is being written by {holder}",
+                        "wait for it to finish, then run the command again",
+                    ) from None
             handle.seek(0)
             handle.truncate()
             handle.write(f"pid {os.getpid()}")
@@ -184,6 +222,24 @@ class Ingestor:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- steps ----------------------------------------------------------------------
+    def _protect(self, source: SourceConfig) -> Callable[[str], str]:
+        """Card columns become tokens while the records are read."""
+        return self.tokenizer.protect_sql(
+            [c.name for c in source.columns if c.classification == "pci"]
+        )
+
+    def _protect_text(
+        self, con: duckdb.DuckDBPyConnection, source: SourceConfig, table: str
+    ) -> None:
+        """Card numbers in kept JSON text and free-text fields are tokenised or redacted."""
+        self.tokenizer.tokenise_raw_json(
+            con, table, [c.name for c in source.columns if c.classification == "pci"]
+        )
+        free_text = [
+            c.name for c in source.columns if c.type == "string" and c.classification == "pii"
+        ]
+        redact_cards_in_table(con, table, [*free_text, "_raw"])
+
     def _decide_and_commit(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -191,7 +247,8 @@ class Ingestor:
         relation: str,
         files: list[FileEntry],
         started: float,
-        kind: str,
+        kind: BatchKind,
+        positions: Mapping[str, str] | None = None,
     ) -> BatchResult:
         batch_id = new_batch_id(source.name)
         contract = Contract(source)
@@ -221,10 +278,10 @@ class Ingestor:
             released=(received - totals.get("quarantined", 0)) if kind == "replay" else 0,
         )
         assert counts.reconciles(), counts
-        self.ledger.start(
-            batch_id, source.name, "replay" if kind == "replay" else "ingest", started
-        )
+        self.ledger.start(batch_id, source.name, kind, started)
         properties = {"weir.source": source.name, "weir.kind": kind}
+        if positions:
+            properties["weir.positions"] = json.dumps(dict(positions), sort_keys=True)
         if files:
             properties["weir.files"] = files_property((f.path, f.checksum) for f in files)
         try:
@@ -244,7 +301,7 @@ class Ingestor:
                 "fix the cause and run the command again; nothing of this batch was kept",
             ) from exc
         seconds = time.time() - started
-        self.ledger.commit(batch_id, source.name, files, counts, snapshots, seconds)
+        self.ledger.commit(batch_id, source.name, files, counts, snapshots, seconds, positions)
         return BatchResult(source.name, batch_id, len(files), counts, seconds)
 
     def _stored_keys_sql(self, contract: Contract, source: SourceConfig) -> str:
@@ -262,7 +319,7 @@ class Ingestor:
         source: SourceConfig,
         batch_id: str,
         started: float,
-        kind: str,
+        kind: BatchKind,
         totals: dict[str, int],
     ) -> list[TableWrite]:
         text = ", ".join(f"{ident(c.name + '__text')} AS {ident(c.name)}" for c in source.columns)
@@ -271,7 +328,7 @@ class Ingestor:
         )
         ids = (
             f"'{batch_id}' AS _batch_id, '{batch_id}:' || _seq AS _record_id, to_timestamp({started!r}) AS _received_at"
-            if kind == "ingest"
+            if kind != "replay"
             else f"'{batch_id}' AS _batch_id, _record_id, _received_at"
         )
         typed = ", ".join(
@@ -280,7 +337,7 @@ class Ingestor:
         )
         extract = ", _extract_date" if source.kind == "entity" else ""
         planned: list[tuple[Layer, int, str, str | None]] = []
-        if kind == "ingest":
+        if kind != "replay":
             planned.append(
                 (
                     "raw",

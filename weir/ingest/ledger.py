@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from weir.metadata import MetadataStore
 
-BatchKind = Literal["ingest", "replay"]
+BatchKind = Literal["ingest", "replay", "stream"]
 BatchStatus = Literal["pending", "committed", "aborted", "failed"]
 
 
@@ -89,8 +89,9 @@ class Ledger:
         counts: Counts,
         snapshots: dict[str, int],
         seconds: float,
+        positions: Mapping[str, str] | None = None,
     ) -> None:
-        """Mark the batch committed and record its files, in one transaction."""
+        """Mark the batch committed and record its files (or stream positions), in one transaction."""
         with self.store.begin() as db:
             db.execute(
                 sa.text(
@@ -130,6 +131,35 @@ class Ledger:
                         for f in files
                     ],
                 )
+
+            for stream, position in (positions or {}).items():
+                moved = db.execute(
+                    sa.text(
+                        "UPDATE weir_stream_positions SET position = :p, batch_id = :b, "
+                        "committed_at = :t WHERE stream = :s"
+                    ),
+                    {"s": stream, "p": position, "b": batch_id, "t": time.time()},
+                )
+                if moved.rowcount == 0:
+                    db.execute(
+                        sa.text(
+                            "INSERT INTO weir_stream_positions (stream, source, position, batch_id, committed_at) "
+                            "VALUES (:s, :src, :p, :b, :t)"
+                        ),
+                        {
+                            "s": stream,
+                            "src": source,
+                            "p": position,
+                            "b": batch_id,
+                            "t": time.time(),
+                        },
+                    )
+
+    def positions(self, prefix: str = "") -> dict[str, str]:
+        """stream → the position of the last committed batch from it (streams starting with ``prefix``)."""
+        with self.store.begin() as db:
+            rows = db.execute(sa.text("SELECT stream, position FROM weir_stream_positions"))
+            return {stream: position for stream, position in rows if stream.startswith(prefix)}
 
     def finish(self, batch_id: str, status: BatchStatus, error: str | None = None) -> None:
         with self.store.begin() as db:

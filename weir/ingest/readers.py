@@ -67,6 +67,29 @@ def load_files(
     return TABLE
 
 
+def load_events(
+    con: duckdb.DuckDBPyConnection,
+    source: SourceConfig,
+    events: pa.Table,
+    protect: Protect = lambda select: select,
+) -> str:
+    """Fill a fresh ``weir_incoming`` table from stream events; returns its name.
+
+    ``events`` holds one JSON text per event in ``_raw``, where it came from in
+    ``_source_file`` (``collector``, ``kafka:topic/partition`` …) and its position
+    there in ``_offset``. They are split and checked exactly like JSON lines.
+    """
+    columns = ", ".join(f"{ident(name)} {kind}" for name, kind in records_columns(source))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} ({columns})")
+    con.register("weir_events", events)
+    try:
+        lines = "SELECT _source_file, _offset, _raw FROM weir_events"
+        _insert_json(con, source, lines, [], protect)
+    finally:
+        con.unregister("weir_events")
+    return TABLE
+
+
 def read_files(
     con: duckdb.DuckDBPyConnection, source: SourceConfig, files: Sequence[Path]
 ) -> pa.Table:

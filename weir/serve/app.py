@@ -1,0 +1,210 @@
+"""The HTTP front end of one project: the API, the event collector, health and metrics.
+
+``create_app(project)`` builds the ASGI application that ``weir serve`` runs
+with Uvicorn (and that tests drive in-process through ``httpx.ASGITransport``).
+Every error, whatever raised it, leaves as one JSON shape::
+
+    {"error": {"status": 404, "code": "not_found", "message": "...", "fix": "..."}}
+
+Long-running work that belongs to the server (the collector's flusher, stream
+consumers) is a ``Service``: started with the application, stopped with it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from weir.errors import Overloaded, WeirError
+from weir.workspace import Project
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Service(Protocol):
+    """Background work the server owns (a flusher, a consumer)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def error_body(
+    status: int, code: str, message: str, fix: str | None = None, **extra: object
+) -> dict[str, object]:
+    """The one error shape of every HTTP answer that is not a success."""
+    error: dict[str, object] = {"status": status, "code": code, "message": message, "fix": fix}
+    error.update(extra)
+    return {"error": error}
+
+
+def error_response(exc: WeirError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return JSONResponse(
+        error_body(exc.status, exc.code, exc.what, exc.fix), exc.status, headers=headers
+    )
+
+
+class RequestMetrics:
+    """Counts and times every request, by route template (not raw path: bounded labels)."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "weir_http_requests",
+            "HTTP requests answered, by route and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "weir_http_request_seconds",
+            "Time to answer an HTTP request, by route",
+            ["method", "route"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            method = scope.get("method", "")
+            self.requests.labels(method, template, str(status)).inc()
+            self.seconds.labels(method, template).observe(time.perf_counter() - started)
+
+
+def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
+    """The ASGI application serving ``project``; ``services`` run while it runs."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        started: list[Service] = []
+        try:
+            for service in services:
+                service.start()
+                started.append(service)
+            yield
+        finally:
+            for service in reversed(started):
+                service.stop()
+
+    app = FastAPI(
+        title="weir",
+        summary="The HTTP API of a weir project",
+        version=_version(),
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    registry = CollectorRegistry()
+    app.state.project = project
+    app.state.registry = registry
+    app.state.services = list(services)
+
+    @app.exception_handler(WeirError)
+    async def weir_error(_request: Request, exc: WeirError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "where": ".".join(str(part) for part in problem.get("loc", ())),
+                "problem": str(problem.get("msg", "")),
+            }
+            for problem in exc.errors()
+        ]
+        first = problems[0] if problems else {"where": "request", "problem": "invalid"}
+        message = f"{first['where']}: {first['problem']}"
+        return JSONResponse(
+            error_body(
+                422,
+                "invalid_request",
+                message,
+                "see the OpenAPI document at /api/v1/openapi.json",
+                problems=problems,
+            ),
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(exc.status_code, code, str(exc.detail)), exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                500,
+                "internal",
+                f"unexpected {type(exc).__name__}",
+                "this is a bug in weir: the server log has the details",
+            ),
+            500,
+        )
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the server answers")
+    async def healthz() -> dict[str, object]:
+        return {"status": "ok", "project": project.files.config.name}
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # the routes of each part of the server are added here, one call each
+    app.add_middleware(RequestMetrics, registry=registry)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("weir")
+    except PackageNotFoundError:
+        return "0"

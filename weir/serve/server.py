@@ -1,0 +1,45 @@
+"""Running a project's server: the application and its services under Uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import uvicorn
+
+from weir.errors import WeirError
+from weir.serve.app import Service, create_app
+from weir.workspace import Project
+
+
+def project_services(project: Project) -> list[Service]:
+    """The background services ``weir serve`` runs for ``project`` (per ``weir.yml``)."""
+    services: list[Service] = []
+    return services
+
+
+def serve(
+    project: Project,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+) -> None:
+    """Serve ``project`` until interrupted (HTTPS when a certificate and key are given)."""
+    if (tls_cert is None) != (tls_key is None):
+        raise WeirError(
+            "HTTPS needs both a certificate and its key",
+            "pass --tls-cert and --tls-key together, or neither for HTTP",
+        )
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise WeirError(f"no file at {path}", "check the --tls-cert/--tls-key paths")
+    app = create_app(project, project_services(project))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        log_level="warning",
+        access_log=False,
+    )
