@@ -7,9 +7,14 @@ field and a hint (see ``loader.py``).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, get_args
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from weir.project.access import RoleConfig, UserConfig
+from weir.project.base import FieldProblem, Name, _Strict
+from weir.project.collector import CollectorConfig
+from weir.project.consumers import ConsumerConfig
 
 ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
@@ -19,22 +24,6 @@ SourceFormat = Literal["csv", "jsonl", "json", "xml", "parquet"]
 SOURCE_FORMATS: tuple[str, ...] = get_args(SourceFormat)
 SourceKind = Literal["events", "entity"]
 Team = Literal["sales", "marketing", "operations", "support", "finance", "data"]
-
-_NAME = r"^[a-z][a-z0-9_]*$"
-Name = Annotated[str, Field(pattern=_NAME, max_length=63)]
-
-
-class FieldProblem(ValueError):
-    """A check across fields that failed because of one of them: the loader points at its line."""
-
-    def __init__(self, field: str, message: str, fix: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.fix = fix
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ColumnConfig(_Strict):
@@ -174,4 +163,12 @@ class ProjectConfig(_Strict):
         default=None,
         description="SQLAlchemy URL of the catalog and metadata database; "
         "default: sqlite in state_dir",
+    )
+    roles: dict[Name, RoleConfig] = Field(
+        default={}, description="who may see what: grants, column masks, row filters"
+    )
+    users: dict[Name, UserConfig] = Field(default={}, description="people and services, by name")
+    collector: CollectorConfig = CollectorConfig()
+    consumers: list[ConsumerConfig] = Field(
+        default=[], description="stream consumers `weir serve` runs (Kafka, MQTT)"
     )
