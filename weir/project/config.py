@@ -110,7 +110,7 @@ class SourceConfig(_Strict):
     csv: CsvOptions = CsvOptions()
     xml: XmlOptions | None = None
     columns: list[ColumnConfig] = Field(min_length=1)
-    rules: list[RuleConfig] = []
+    rules: list[RuleConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceConfig:

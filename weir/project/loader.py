@@ -11,7 +11,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from weir.errors import ProjectError
-from weir.project.config import FieldProblem, ProjectConfig, SourceConfig
+from weir.project.base import FieldProblem
+from weir.project.config import ProjectConfig, SourceConfig
 
 M = TypeVar("M", bound=BaseModel)
 
