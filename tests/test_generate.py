@@ -212,7 +212,7 @@ def read_back(source: SourceConfig, landing: Path) -> Reading:
 @pytest.fixture(scope="module")
 def readings(run: tuple[Path, Manifest], contracts: dict[str, SourceConfig]) -> dict[str, Reading]:
     landing, _ = run
-    return {name: read_back(source, landing) for name, source in contracts.items()}
+    return {name: read_back(contracts[name], landing) for name in SOURCES}
 
 
 # -- the manifest -----------------------------------------------------------------------
@@ -220,7 +220,8 @@ def test_every_source_is_generated_and_balanced(
     run: tuple[Path, Manifest], contracts: dict[str, SourceConfig]
 ) -> None:
     _, manifest = run
-    assert set(manifest.sources) == set(SOURCES) == set(contracts)
+    # device_events only arrives as a live stream (MQTT); the generator writes no files for it
+    assert set(manifest.sources) == set(SOURCES) == set(contracts) - {"device_events"}
     for name, counts in manifest.sources.items():
         assert counts.balanced, name
         assert counts.received > 0 and counts.files > 0, name

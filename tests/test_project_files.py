@@ -34,6 +34,7 @@ def test_example_project_loads(project_root: Path) -> None:
         "crm_interactions",
         "customer_demographics",
         "customers",
+        "device_events",
         "inventory",
         "orders",
         "pos",

@@ -106,7 +106,8 @@ def run_demo(
     generated = time.perf_counter() - started
     with Project(folder, progress=progress) as project:
         started = time.perf_counter()
-        results = project.ingest()
+        # the sources the generator wrote files for; a stream-only source (device_events) has none
+        results = project.ingest(list(manifest.sources))
         ingested = time.perf_counter() - started
         if not build_models:
             return DemoTour(folder, manifest, results, generated, ingested)
