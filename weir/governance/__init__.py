@@ -1,0 +1,1 @@
+"""The governance component: roles and grants, the SQL gateway, tokens, the audit log."""
