@@ -17,6 +17,8 @@ from typing import cast
 import pyarrow as pa
 
 from weir.errors import NotFoundError, ProjectError, QueryError
+from weir.governance.gateway import Gateway, mask_key
+from weir.governance.policy import Policy, lake_columns
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
@@ -46,6 +48,7 @@ class Project:
         self.lake = Lake(uri, state / "lake")
         self.ledger = Ledger(self.store)
         self.progress = progress
+        self._governance: tuple[object, Policy, Gateway] | None = None
         self._ingestor = Ingestor(
             self.files, self.lake, self.ledger, PaymentTokenizer.for_state_dir(state), progress
         )
@@ -170,6 +173,28 @@ class Project:
     def flag_day(self, day: date, dataset: str, reason: str) -> None:
         """Mark a day's KPI inputs as failing a quality check (KPIs can leave it out)."""
         DayFlags(self.store).flag(day, dataset, reason)
+
+    # -- governance ---------------------------------------------------------------
+    def policy(self) -> Policy:
+        """Roles, grants and column classification, as of the files and the latest builds."""
+        return self._governed()[1]
+
+    def gateway(self) -> Gateway:
+        """The SQL gateway: queries as a principal, within its grants, masks and row filters."""
+        return self._governed()[2]
+
+    def _governed(self) -> tuple[object, Policy, Gateway]:
+        # rebuilt when a table appears or goes, or a model is rebuilt (its lineage may differ)
+        runs = RunLog(self.store)
+        stamp = (
+            tuple(self.lake.tables()),
+            tuple(sorted((m, s.run_id) for m, s in runs.states().items())),
+        )
+        if self._governance is None or self._governance[0] != stamp:
+            policy = Policy(self.files, runs.lineage(), lake_columns(self.lake))
+            gateway = Gateway(policy, self.lake, mask_key(self.files.state_dir))
+            self._governance = (stamp, policy, gateway)
+        return self._governance
 
     # -- reading ------------------------------------------------------------------
     def reader(self) -> LakeReader:

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from weir.project.access import RoleConfig, UserConfig
+from weir.project.access import RoleConfig, UserConfig, check_users
 from weir.project.base import FieldProblem, Name, _Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
@@ -172,3 +172,8 @@ class ProjectConfig(_Strict):
     consumers: list[ConsumerConfig] = Field(
         default=[], description="stream consumers `weir serve` runs (Kafka, MQTT)"
     )
+
+    @model_validator(mode="after")
+    def _users_hold_defined_roles(self) -> ProjectConfig:
+        check_users(self.roles, self.users)
+        return self

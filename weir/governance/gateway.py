@@ -1,0 +1,364 @@
+"""The SQL gateway: every query a person or a service sends is checked, rewritten and run here.
+
+Three walls, each enough on its own for the common case:
+
+1. **The check** (``sqlcheck``): one read query, made of allow-listed parts,
+   naming lake tables as ``layer.table`` that the role is granted.
+2. **The rewrite at the scan**: each lake table becomes
+   ``(SELECT <columns, personal data masked> FROM layer.table WHERE <row filter>)``
+   under the name the query used, so whatever the query does with a column
+   (filter, join, aggregate, cast, concatenate) it only ever sees the mask,
+   and only the rows the role may see.
+3. **The connection**: DuckDB can read the lake folder and nothing else, its
+   configuration is locked, extensions cannot load, and a timer interrupts a
+   query that runs too long.
+
+The hash mask is ``'pii_' || left(sha256(key || value), 16)`` with a
+per-project key kept readable by its owner only (``keys/mask.key``): the
+same value masks the same way in every table, so masked columns still join,
+and without the key nobody can hash a guess to compare. The key reaches
+DuckDB as a session variable; a query cannot read variables
+(``getvariable`` is refused), and the key is never part of the SQL text.
+
+Errors from the engine are reported in the gateway's own words: a DuckDB
+message can carry a data value (a failed cast prints it), or the rewritten
+SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from weir.errors import AccessDenied, QueryError, WeirError
+from weir.governance.policy import Policy, Principal, TableRule
+from weir.governance.sqlcheck import TableRef, check_tree, lake_tables, parse_query
+from weir.lake import Lake
+from weir.lake.query import LakeReader
+
+KEY_FILE = "mask.key"
+_KEY_VARIABLE = "weir_mask_key"
+_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class CheckedQuery:
+    sql: str  # the rewritten DuckDB SQL (never shown to users)
+    datasets: tuple[str, ...]  # lake tables it reads, "layer.name", sorted
+    check_ms: float  # parse + check + rewrite time
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    table: pa.Table
+    datasets: tuple[str, ...]
+    check_ms: float
+    run_ms: float
+    truncated: bool  # more rows existed than `limit`
+
+
+def mask_key(state_dir: Path) -> bytes:
+    """The project's masking key, created on first use and readable by its owner only."""
+    path = state_dir / "keys" / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()  # another process made it first
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32))
+    return path.read_bytes()
+
+
+class Gateway:
+    """Checks, rewrites and runs SQL for a principal under one policy."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        lake: Lake,
+        key: bytes,
+        memory_limit: str = "2GB",
+        threads: int = 2,
+    ) -> None:
+        if len(key) < 16:
+            raise ValueError("the masking key must be at least 16 bytes")
+        self.policy = policy
+        self.lake = lake
+        self.memory_limit = memory_limit
+        self.threads = threads
+        self._key = key.hex()
+        self._reader = LakeReader(lake, memory_limit=memory_limit, threads=threads)
+        self._known = frozenset(policy.known_datasets())
+        self._checked: OrderedDict[tuple[str, str, bool], CheckedQuery] = OrderedDict()
+        self._scans: dict[tuple[str, str, tuple[str, ...]], exp.Expr | None] = {}
+        self._lock = threading.Lock()
+
+    # -- checking -------------------------------------------------------------------
+    def check(self, sql: str, principal: Principal, trusted: bool = False) -> CheckedQuery:
+        """The query as it will run for ``principal``: AccessDenied or QueryError when refused."""
+        started = time.perf_counter()
+        cache_key = (sql, principal.role, trusted)
+        with self._lock:
+            hit = self._checked.get(cache_key)
+            if hit is not None:
+                self._checked.move_to_end(cache_key)
+        if hit is not None:
+            return CheckedQuery(hit.sql, hit.datasets, _ms(started))
+        tree, refs = self._analyse(sql, principal, trusted, self._known)
+        columns = {}
+        for ref in refs:
+            known = self.policy.columns(ref.dataset)
+            if known is None:
+                raise AccessDenied(f"no lake table {ref.dataset} you may read", "list the catalog")
+            columns[ref.dataset] = known
+        rewritten = self._rewrite(tree, refs, principal.role, columns)
+        checked = CheckedQuery(rewritten, _datasets(refs), _ms(started))
+        with self._lock:
+            self._checked[cache_key] = checked
+            if len(self._checked) > _CACHE_SIZE:
+                self._checked.popitem(last=False)
+        return checked
+
+    def _analyse(
+        self, sql: str, principal: Principal, trusted: bool, known: frozenset[str]
+    ) -> tuple[exp.Expr, list[TableRef]]:
+        self.policy.role(principal.role)  # an unknown role is refused before anything else
+        tree = parse_query(sql)
+        refs = lake_tables(check_tree(tree, trusted), known)
+        for ref in refs:
+            if not self.policy.can_read(principal.role, ref.dataset):
+                raise AccessDenied(
+                    f"role '{principal.role}' may not read {ref.dataset}",
+                    "ask for a grant in weir.yml, or list what you may read in the catalog",
+                )
+        return tree, refs
+
+    def _rewrite(
+        self,
+        tree: exp.Expr,
+        refs: Sequence[TableRef],
+        role: str,
+        columns: Mapping[str, Sequence[str]],
+    ) -> str:
+        qualified = {(r.node.db.lower(), r.node.name.lower()) for r in refs}
+        for column in tree.find_all(exp.Column):
+            # layer.table.column: the table now goes by its name alone
+            if column.args.get("db") and (column.db.lower(), column.table.lower()) in qualified:
+                column.set("db", None)
+        for ref in refs:
+            scan = self._scan(role, ref.dataset, tuple(columns[ref.dataset]))
+            node = ref.node
+            layer, name = ref.dataset.split(".")
+            if scan is None:
+                # nothing to mask or filter: the same view, under a name DuckDB cannot read otherwise
+                node.set("db", exp.to_identifier(layer, quoted=True))
+                node.set("this", exp.to_identifier(name, quoted=True))
+                continue
+            alias = node.args.get("alias")
+            if alias is None:
+                alias = exp.TableAlias(this=exp.to_identifier(node.name, quoted=True))
+            node.replace(exp.Subquery(this=scan.copy(), alias=alias))
+        return tree.sql(dialect="duckdb")
+
+    def _scan(self, role: str, dataset: str, columns: tuple[str, ...]) -> exp.Expr | None:
+        """``SELECT <masked columns> FROM layer.table WHERE <filter>`` for a role, or None if plain."""
+        key = (role, dataset, columns)
+        if key in self._scans:
+            return self._scans[key]
+        rule = self.policy.rule(role, dataset, columns)
+        scan = None if not rule.masked and rule.row_filter is None else _scan_select(rule, columns)
+        self._scans[key] = scan
+        return scan
+
+    # -- running --------------------------------------------------------------------
+    def query(
+        self,
+        sql: str,
+        principal: Principal,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+        timeout: float = 30.0,
+        trusted: bool = False,
+    ) -> QueryResult:
+        """Run ``sql`` for ``principal`` on the lake as it is now (or was at ``as_of``)."""
+        started = time.perf_counter()
+        tree, refs = self._analyse(sql, principal, trusted, self._lake_tables())
+        check_ms = _ms(started)
+        con = self._connect(sorted({r.dataset for r in refs}), as_of)
+        try:
+            begun = time.perf_counter()
+            columns = _view_columns(con, {r.dataset for r in refs})
+            rewritten = self._rewrite(tree, refs, principal.role, columns)
+            check_ms += _ms(begun)
+            begun = time.perf_counter()
+            table, truncated = self._run(con, rewritten, limit, timeout, sql)
+            return QueryResult(table, _datasets(refs), check_ms, _ms(begun), truncated)
+        finally:
+            con.close()
+
+    def _lake_tables(self) -> frozenset[str]:
+        return frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
+
+    def _connect(
+        self, datasets: Sequence[str], as_of: datetime | None
+    ) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "allow_community_extensions": False,
+                "python_enable_replacements": False,
+                "memory_limit": self.memory_limit,
+                "threads": self.threads,
+            }
+        )
+        try:
+            con.execute("SET allowed_directories = ?", [[str(self.lake.warehouse) + "/"]])
+            con.execute("SET enable_external_access = false")
+            con.execute("SET TimeZone = 'UTC'")
+            for dataset in datasets:
+                layer, name = dataset.split(".")
+                snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
+                files = self.lake.data_files(layer, name, snapshot)
+                self._reader.show(con, layer, name, files)
+            con.execute(f"SET VARIABLE {_KEY_VARIABLE} = ?", [self._key])
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _run(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        sql: str,
+        limit: int | None,
+        timeout: float,
+        original: str,
+    ) -> tuple[pa.Table, bool]:
+        timer = threading.Timer(timeout, con.interrupt)
+        timer.start()
+        try:
+            reader = con.sql(sql).to_arrow_reader(min(limit + 1, 100_000) if limit else 100_000)
+            batches: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in reader:
+                batches.append(batch)
+                rows += batch.num_rows
+                if limit is not None and rows > limit:
+                    break
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        except duckdb.InterruptException:
+            raise QueryError(
+                f"the query ran longer than {timeout:g}s and was stopped",
+                "narrow it: filter by day, aggregate, or add a LIMIT",
+            ) from None
+        except duckdb.Error as exc:
+            raise _safe_error(exc, original) from None
+        finally:
+            timer.cancel()
+        if limit is not None and table.num_rows > limit:
+            return table.slice(0, limit), True
+        return table, False
+
+
+def _scan_select(rule: TableRule, columns: Sequence[str]) -> exp.Select:
+    layer, name = rule.dataset.split(".")
+    projections: list[exp.Expr] = []
+    for column in columns:
+        ident = exp.column(column, quoted=True)
+        if column in rule.masked:
+            masked = _hash(ident) if rule.mask == "hash" else _redact(ident)
+            projections.append(exp.alias_(masked, column, quoted=True))
+        else:
+            projections.append(ident)
+    select = exp.select(*projections).from_(exp.table_(name, db=layer, quoted=True))
+    if rule.row_filter is not None:
+        select = select.where(rule.row_filter.copy())
+    return select
+
+
+def _hash(column: exp.Column) -> exp.Expr:
+    """``'pii_' || left(sha256(key || value), 16)``; null stays null."""
+    key = exp.Anonymous(this="getvariable", expressions=[exp.Literal.string(_KEY_VARIABLE)])
+    text = exp.Cast(this=column.copy(), to=exp.DataType.build("text"))
+    digest = exp.Anonymous(this="sha256", expressions=[exp.DPipe(this=key, expression=text)])
+    short = exp.Anonymous(this="left", expressions=[digest, exp.Literal.number(16)])
+    return exp.DPipe(this=exp.Literal.string("pii_"), expression=short, safe=True)
+
+
+def _redact(column: exp.Column) -> exp.Expr:
+    # a typed null: CASE with no true branch keeps the column's type and reads no value
+    return exp.Case(ifs=[exp.If(this=exp.false(), true=column.copy())])
+
+
+def _view_columns(con: duckdb.DuckDBPyConnection, datasets: set[str]) -> dict[str, list[str]]:
+    rows = con.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "ORDER BY table_schema, table_name, ordinal_position"
+    ).fetchall()
+    found: dict[str, list[str]] = {d: [] for d in datasets}
+    for layer, name, column in rows:
+        dataset = f"{layer}.{name}"
+        if dataset in found:
+            found[dataset].append(str(column))
+    return found
+
+
+_QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+
+
+def _safe_error(error: duckdb.Error, original: str) -> WeirError:
+    """The engine's failure in the gateway's words: never a data value, never the rewritten SQL."""
+    if isinstance(error, duckdb.ConversionException):
+        return QueryError(
+            "a value could not be converted to the type the query asks for",
+            "use TRY_CAST, or check the column's type in the catalog (masked columns are text)",
+        )
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return QueryError(
+            "the query needs more memory than a query may use",
+            "aggregate or filter before joining, or add a LIMIT",
+        )
+    if isinstance(error, (duckdb.BinderException, duckdb.CatalogException)):
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        first = first.split(": ", 1)[-1]
+        lowered = original.lower()
+
+        def keep_if_asked(match: re.Match[str]) -> str:
+            # a name the query itself wrote can be repeated; anything else cannot
+            inner = match.group(1) if match.group(1) is not None else match.group(2)
+            return match.group(0) if inner and inner.lower() in lowered else "…"
+
+        detail = _QUOTED.sub(keep_if_asked, first)[:200]
+        return QueryError(
+            f"the query does not fit the tables it reads: {detail}",
+            "check column names and types in the catalog",
+        )
+    if isinstance(error, (duckdb.OutOfRangeException, duckdb.InvalidInputException)):
+        return QueryError(
+            "a function got a value out of its range or of the wrong form",
+            "check the arguments of the functions in the query",
+        )
+    return QueryError("the query failed in the engine", "simplify the query, or ask the data team")
+
+
+def _datasets(refs: Sequence[TableRef]) -> tuple[str, ...]:
+    return tuple(sorted({r.dataset for r in refs}))
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
