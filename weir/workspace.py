@@ -17,8 +17,12 @@ from typing import cast
 import pyarrow as pa
 
 from weir.errors import NotFoundError, ProjectError, QueryError
-from weir.governance.gateway import Gateway, mask_key
-from weir.governance.policy import Policy, lake_columns
+from weir.governance.audit import HEAD_FILE, AuditLog
+from weir.governance.gateway import Gateway, QueryResult, mask_key
+from weir.governance.operations import record_definition, record_run
+from weir.governance.policy import Policy, Principal, lake_columns
+from weir.governance.reader import GovernedReader
+from weir.governance.tokens import Tokens
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
@@ -52,6 +56,7 @@ class Project:
         self._ingestor = Ingestor(
             self.files, self.lake, self.ledger, PaymentTokenizer.for_state_dir(state), progress
         )
+        record_definition(self.audit(), root)  # a changed weir.yml, source, model or KPI
 
     @property
     def root(self) -> Path:
@@ -129,8 +134,17 @@ class Project:
         ingest: bool = True,
     ) -> tuple[list[BatchResult], RunResult]:
         """Ingest new files, then build the models that changed or are due."""
-        batches = self.ingest() if ingest else []
-        return batches, self.runner().run(select, full_refresh, start, end)
+        return record_run(
+            self.audit(),
+            select,
+            full_refresh,
+            start,
+            end,
+            lambda: (
+                self.ingest() if ingest else [],
+                self.runner().run(select, full_refresh, start, end),
+            ),
+        )
 
     def lineage(self, dataset: str) -> dict[str, object]:
         """Upstream and downstream datasets of ``dataset`` (``namespace.table[.column]``)."""
@@ -195,6 +209,48 @@ class Project:
             gateway = Gateway(policy, self.lake, mask_key(self.files.state_dir))
             self._governance = (stamp, policy, gateway)
         return self._governance
+
+    # -- access: tokens, the audit log, reading as a principal ---------------------
+    def audit(self) -> AuditLog:
+        """The tamper-evident audit log (``verify()`` checks its hash chain)."""
+        return AuditLog(self.store, self.files.state_dir / HEAD_FILE)
+
+    def tokens(self) -> Tokens:
+        return Tokens(self.store, self.policy(), self.audit())
+
+    def governed(self) -> GovernedReader:
+        """Queries, KPIs, the catalog and lineage as a principal, each read audited."""
+        return GovernedReader(
+            self.policy, self.gateway, self.audit(), self.lake, self.files, self.store, self.graph
+        )
+
+    def query_as(
+        self,
+        sql: str,
+        user: str | Principal,
+        role: str | None = None,
+        as_of: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> QueryResult:
+        """Run ``sql`` as ``user`` (in ``role``) through the gateway; audited, allowed or not."""
+        return self.governed().query(sql, user, role, as_of, limit)
+
+    def kpi_as(
+        self,
+        principal: Principal,
+        name: str,
+        grain: str = "day",
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        compare: str | None = None,
+        exclude_flagged: bool = False,
+        as_of: datetime | str | None = None,
+    ) -> QueryResult:
+        """A KPI as ``principal``: only from marts its role may read, its row filters applied."""
+        return self.governed().kpi(
+            principal, name, grain, by, start, end, compare, exclude_flagged, as_of
+        )
 
     # -- reading ------------------------------------------------------------------
     def reader(self) -> LakeReader:

@@ -177,6 +177,13 @@ def batch_row(result: Any) -> dict[str, Any]:
     show_default=True,
     help="Rows to print at most in table format (0: all).",
 )
+@click.option(
+    "--as",
+    "as_user",
+    metavar="USER",
+    help="Run as this user of weir.yml: through the gateway, within the role's grants, audited.",
+)
+@click.option("--role", help="With --as: the role to act in (default: the user's first).")
 @format_option
 @click.pass_obj
 @guarded
@@ -186,6 +193,8 @@ def sql(
     as_of: datetime | None,
     snapshot: int | None,
     limit: int,
+    as_user: str | None,
+    role: str | None,
     fmt: OutputFormat,
 ) -> None:
     """Run a read-only QUERY over the lake (tables: raw.NAME, staging.NAME, quarantine.NAME).
@@ -195,9 +204,17 @@ def sql(
       weir sql "SELECT store_id, sum(revenue) FROM staging.pos GROUP BY 1 ORDER BY 2 DESC"
       weir sql "SELECT count(*) FROM staging.pos" --as-of "2025-02-01 09:00:00"
       weir sql "SELECT * FROM quarantine.pos LIMIT 5" --format json
+      weir sql "SELECT * FROM marts.sales_daily LIMIT 5" --as ana --role sales_analyst
     """
+    if as_user is None and role is not None:
+        raise click.UsageError("--role goes with --as USER")
+    if as_user is not None and snapshot is not None:
+        raise click.UsageError("--as reads the lake now or --as-of a time, not a --snapshot")
     project = obj.open()
-    result = project.sql(query, as_of=as_of, snapshot=snapshot)
+    if as_user is None:
+        result = project.sql(query, as_of=as_of, snapshot=snapshot)
+    else:
+        result = project.query_as(query, as_user, role, as_of=as_of).table
     shown = (
         result.slice(0, limit) if fmt == "table" and limit and result.num_rows > limit else result
     )

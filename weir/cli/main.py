@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import data, models, serve
+from weir.cli import data, governance, models, serve
 from weir.cli.app import cli
 
 for command in (
@@ -23,6 +23,8 @@ for command in (
     models.lineage,
     models.kpi,
     serve.serve,
+    governance.token,
+    governance.audit,
 ):
     cli.add_command(command)
 

@@ -30,6 +30,7 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weir.errors import Overloaded, WeirError
+from weir.serve.api import api_router
 from weir.workspace import Project
 
 Scope = MutableMapping[str, Any]
@@ -197,6 +198,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # the routes of each part of the server are added here, one call each
+    app.include_router(api_router(project))
     app.add_middleware(RequestMetrics, registry=registry)
     return app
 

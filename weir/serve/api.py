@@ -1,0 +1,371 @@
+"""The HTTP API ``/api/v1``: SQL, KPIs, the catalog, lineage and the audit log, as a principal.
+
+Every route authenticates a bearer token (``weir token create``) and makes one
+call into the library (``weir.governance.reader``), which applies the role's
+grants, masks and row filters and writes the audit record. Routes are plain
+functions: FastAPI runs them in its thread pool, and each query opens its own
+DuckDB connection. Results leave as JSON (values made JSON-safe: dates as ISO
+text, decimals as numbers, bytes as base64, NaN and infinities as null) or as
+an Arrow IPC stream when asked with ``Accept: application/vnd.apache.arrow.stream``.
+"""
+
+
+import base64
+import json
+import math
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from weir.errors import QueryError, TooLarge
+from weir.governance.policy import Principal
+from weir.workspace import Project
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+DEFAULT_ROWS = 10_000
+MAX_ROWS = 100_000
+MAX_BODY = 1 << 20  # bytes of a request body
+MAX_SQL = 100_000  # characters of one query
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors (the shape app.py writes for every failure) -----------------------------------
+class Problem(_Model):
+    where: str
+    problem: str
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str
+    message: str
+    fix: str | None = None
+    problems: list[Problem] | None = None
+
+
+class ErrorBody(_Model):
+    error: ErrorDetail
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "the request was understood but cannot be answered (bad SQL, bad KPI question)"),
+        (401, "no token, or a token unknown, revoked or expired"),
+        (403, "the role may not do this"),
+        (404, "no such thing, or nothing the role may see"),
+        (413, "the request or the result is over a limit"),
+        (422, "the request does not match this document"),
+    )
+}
+
+
+# -- requests and answers ------------------------------------------------------------------
+class QueryRequest(_Model):
+    sql: str = Field(min_length=1, description="one read-only query over lake tables (layer.name)")
+    as_of: datetime | None = Field(
+        default=None, description="read the lake as it was then (ISO time)"
+    )
+    limit: int | None = Field(
+        default=None, ge=0, description=f"rows to return at most (default {DEFAULT_ROWS:,})"
+    )
+
+
+class Column(_Model):
+    name: str
+    type: str
+
+
+class Table(_Model):
+    columns: list[Column]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+
+
+class KpiSummary(_Model):
+    name: str
+    team: str
+    description: str
+    mart: str
+    dimensions: list[str]
+
+
+class KpiList(_Model):
+    kpis: list[KpiSummary]
+
+
+class DatasetSummary(_Model):
+    name: str
+    layer: str
+    owner: str
+    description: str
+
+
+class DatasetPage(_Model):
+    datasets: list[DatasetSummary]
+    total: int
+    offset: int
+    next_offset: int | None
+
+
+class DatasetColumn(_Model):
+    name: str
+    type: str
+    classification: str | None
+    description: str
+
+
+class DatasetDetail(DatasetSummary):
+    columns: list[DatasetColumn]
+    freshness: datetime | None = Field(description="when its newest snapshot was committed")
+    row_count: int | None
+    snapshot_id: int | None
+
+
+class Lineage(_Model):
+    dataset: str
+    upstream: list[str]
+    downstream: list[str]
+
+
+class AuditItem(_Model):
+    seq: int
+    at: str
+    kind: str
+    user: str | None
+    role: str | None
+    action: str
+    datasets: list[str]
+    rows: int | None
+    duration_ms: float | None
+    allowed: bool
+    reason: str | None
+    detail: dict[str, Any] | None
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(_Model):
+    records: list[AuditItem]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page")
+
+
+DatasetName = Annotated[str, Path(description="layer.name, e.g. marts.sales_daily", max_length=300)]
+
+
+def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
+    """The ``/api/v1`` routes of ``project``; ``max_rows`` caps any one query's answer."""
+    tokens = project.tokens()
+    reader = project.governed()
+    bearer = HTTPBearer(
+        auto_error=False, description="a token from `weir token create --user NAME --role ROLE`"
+    )
+
+    def principal(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> Principal:
+        return tokens.authenticate(credentials.credentials if credentials else None)
+
+    Caller = Annotated[Principal, Depends(principal)]
+    router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+
+    @router.post(
+        "/query",
+        tags=["data"],
+        summary="Run one read-only SQL query as the token's role",
+        response_model=Table,
+        responses={200: {"content": {ARROW_STREAM: {"schema": {"type": "string"}}}}},
+    )
+    def query(request: Request, body: QueryRequest, caller: Caller) -> Response:
+        _check_size(request, body)
+        limit = DEFAULT_ROWS if body.limit is None else body.limit
+        if limit > max_rows:
+            raise TooLarge(
+                f"limit {limit:,} is over this server's maximum of {max_rows:,} rows",
+                "page with LIMIT/OFFSET in the SQL, or ask for Arrow and fewer columns",
+            )
+        result = project.query_as(body.sql, caller, as_of=body.as_of, limit=limit)
+        return _answer(request, result.table, result.truncated)
+
+    @router.get("/kpis", tags=["kpis"], summary="The KPIs the role may read")
+    def kpis(caller: Caller) -> KpiList:
+        return KpiList(
+            kpis=[
+                KpiSummary(
+                    name=k.name,
+                    team=k.team,
+                    description=k.description,
+                    mart=k.mart,
+                    dimensions=list(k.dimensions),
+                )
+                for k in reader.kpis(caller)
+            ]
+        )
+
+    @router.get(
+        "/kpis/{name}",
+        tags=["kpis"],
+        summary="One KPI by period (and dimensions)",
+        response_model=Table,
+        responses={200: {"content": {ARROW_STREAM: {"schema": {"type": "string"}}}}},
+    )
+    def kpi(
+        request: Request,
+        caller: Caller,
+        name: Annotated[str, Path(max_length=200)],
+        grain: Literal["day", "week", "month"] = "day",
+        by: Annotated[list[str], Query(description="a dimension; repeatable")] = [],  # noqa: B006
+        start: Annotated[date | None, Query(alias="from")] = None,
+        end: Annotated[date | None, Query(alias="to")] = None,
+        compare: Literal["previous_period"] | None = None,
+        exclude_flagged: bool = False,
+        as_of: datetime | None = None,
+    ) -> Response:
+        result = project.kpi_as(
+            caller, name, grain, by, start, end, compare, exclude_flagged, as_of
+        )
+        return _answer(request, result.table, result.truncated)
+
+    @router.get("/datasets", tags=["catalog"], summary="The datasets the role may read")
+    def datasets(
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> DatasetPage:
+        page = reader.datasets(caller, offset, limit)
+        return DatasetPage(
+            datasets=[
+                DatasetSummary(name=d.name, layer=d.layer, owner=d.owner, description=d.description)
+                for d in page.items
+            ],
+            total=page.total,
+            offset=page.offset,
+            next_offset=page.next_offset,
+        )
+
+    @router.get(
+        "/datasets/{name}",
+        tags=["catalog"],
+        summary="A dataset's columns (with classification), owner, freshness and size",
+    )
+    def dataset(caller: Caller, name: DatasetName) -> DatasetDetail:
+        d = reader.dataset(caller, name)
+        return DatasetDetail(
+            name=d.name,
+            layer=d.layer,
+            owner=d.owner,
+            description=d.description,
+            columns=[
+                DatasetColumn(
+                    name=c.name,
+                    type=c.type,
+                    classification=c.classification,
+                    description=c.description,
+                )
+                for c in d.columns
+            ],
+            freshness=d.freshness,
+            row_count=d.row_count,
+            snapshot_id=d.snapshot_id,
+        )
+
+    @router.get(
+        "/lineage/{name}",
+        tags=["catalog"],
+        summary="Upstream and downstream of a dataset or a column, within what the role sees",
+    )
+    def lineage(caller: Caller, name: DatasetName) -> Lineage:
+        found = reader.lineage(caller, name)
+        return Lineage.model_validate(found)
+
+    @router.get("/audit", tags=["governance"], summary="The audit log, newest first (admin)")
+    def audit(
+        caller: Caller,
+        kind: str | None = None,
+        user: str | None = None,
+        allowed: bool | None = None,
+        before: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> AuditPage:
+        records = reader.audit_records(caller, kind, user, allowed, before, limit)
+        items = [AuditItem.model_validate(r.as_row()) for r in records]
+        full = len(records) == limit and records[-1].seq > 1
+        return AuditPage(records=items, next_before=records[-1].seq if full else None)
+
+    return router
+
+
+def _check_size(request: Request, body: QueryRequest) -> None:
+    declared = request.headers.get("content-length", "0")
+    if (declared.isdigit() and int(declared) > MAX_BODY) or len(body.sql) > MAX_SQL:
+        raise TooLarge(
+            f"the query is over {MAX_SQL:,} characters", "send a shorter query, or build a model"
+        )
+
+
+def _answer(request: Request, table: pa.Table, truncated: bool) -> Response:
+    headers = {"X-Weir-Truncated": "true"} if truncated else None
+    if ARROW_STREAM in request.headers.get("accept", ""):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM, headers=headers)
+    body = {
+        "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema],
+        "rows": json_rows(table),
+        "row_count": table.num_rows,
+        "truncated": truncated,
+    }
+    try:
+        text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:  # a value json_rows does not know yet
+        raise QueryError(
+            f"the result cannot be written as JSON: {exc}", f"ask for {ARROW_STREAM}"
+        ) from None
+    return Response(text, media_type="application/json", headers=headers)
+
+
+def json_rows(table: pa.Table) -> list[list[Any]]:
+    """The table's rows as lists of JSON-safe values."""
+    columns = [_json_column(table.column(i)) for i in range(table.num_columns)]
+    if not columns:
+        return [[] for _ in range(table.num_rows)]
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _json_column(column: pa.ChunkedArray) -> list[Any]:
+    values = column.to_pylist()
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_string(kind):
+        return values  # already JSON values: skip the per-value walk
+    return [_json_value(v) for v in values]
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return str(value)
