@@ -25,6 +25,8 @@ from weir.governance.reader import GovernedReader
 from weir.governance.tokens import Tokens
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
+from weir.ingest.collector import Collector
+from weir.ingest.keys import WriteKeys
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
 from weir.lake import LAYERS, Lake, SnapshotInfo
 from weir.lake.query import LakeReader, Pin
@@ -82,6 +84,15 @@ class Project:
 
     def status(self) -> list[SourceStatus]:
         return source_statuses(self.files, self.lake, self.ledger)
+
+    # -- the event collector --------------------------------------------------------
+    def collector(self) -> Collector:
+        """A new event collector over this project's logs (``weir serve`` runs one)."""
+        return Collector(self.files, self._ingestor, self.ledger, self.lake)
+
+    def write_keys(self) -> WriteKeys:
+        """The write keys trackers post events with."""
+        return WriteKeys(self.store)
 
     # -- quarantine ---------------------------------------------------------------
     def quarantine_summary(self) -> pa.Table:

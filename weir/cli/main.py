@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import data, governance, models, serve
+from weir.cli import data, governance, models, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -25,6 +25,7 @@ for command in (
     serve.serve,
     governance.token,
     governance.audit,
+    streams.keys,
 ):
     cli.add_command(command)
 

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.expressions import In
+from pyiceberg.expressions import GreaterThanOrEqual, In
 
 from weir.errors import LockedError, WeirError
 from weir.ingest.contract import DUCKDB_TYPES, Contract, ident, lit
@@ -113,6 +114,8 @@ class Ingestor:
         events: pa.Table,
         positions: Mapping[str, str],
         wait: float = 30.0,
+        dedupe_since: float | None = None,
+        checked_at: float | None = None,
     ) -> BatchResult:
         """Ingest events from a stream as one batch, through the same contract as files.
 
@@ -121,6 +124,12 @@ class Ingestor:
         (stream → position, e.g. a log offset or a Kafka offset) are recorded in
         the same metadata transaction that commits the batch, so a consumer that
         restarts resumes after exactly what is in the lake (``Ledger.positions``).
+
+        ``dedupe_since`` (epoch seconds) limits the duplicate check to staging
+        rows whose time column is at least that (only those day partitions are
+        read), so a stream's flush does not grow with all history. ``checked_at``
+        is the clock of the contract's ``not_future`` check (default: now), so a
+        collector's flush judges exactly as its receipts did.
         """
         source = self.project.source(source_name)
         with self.writing(wait):
@@ -129,14 +138,50 @@ class Ingestor:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started)
             con = _connection()
             try:
-                table = load_events(con, source, events, self._protect(source))
-                self._protect_text(con, source, table)
+                table = self.load_protected(con, source, events)
                 relation = f"(SELECT *, rowid AS _seq FROM {table})"
                 return self._decide_and_commit(
-                    con, source, relation, [], started, "stream", positions
+                    con,
+                    source,
+                    relation,
+                    [],
+                    started,
+                    "stream",
+                    positions,
+                    dedupe_since=dedupe_since,
+                    checked_at=checked_at,
                 )
             finally:
                 con.close()
+
+    def load_protected(
+        self, con: duckdb.DuckDBPyConnection, source: SourceConfig, events: pa.Table
+    ) -> str:
+        """Stream events as the text table the contract checks, card data protected.
+
+        Events whose table carries ``<card column>_last4`` columns were protected
+        at the door (the collector): their card fields are tokens already and
+        stay as they are, their last four digits come from those columns (keyed
+        by ``_source_file`` and ``_offset``).
+        """
+        door = [f"{c.name}_last4" for c in source.columns if c.classification == "pci"]
+        protected = bool(door) and all(name in events.column_names for name in door)
+        if not protected:
+            table = load_events(con, source, events, self._protect(source))
+            self._protect_text(con, source, table)
+            return table
+        table = load_events(con, source, events.drop_columns(door))
+        con.register("weir_door", events.select(["_source_file", "_offset", *door]))
+        try:
+            assigned = ", ".join(f"{ident(name)} = weir_door.{ident(name)}" for name in door)
+            con.execute(
+                f"UPDATE {table} SET {assigned} FROM weir_door WHERE {table}._source_file = "
+                f"weir_door._source_file AND {table}._offset = weir_door._offset"
+            )
+        finally:
+            con.unregister("weir_door")
+        self._protect_text(con, source, table, tokenise_raw=False)
+        return table
 
     def replay(self, source_name: str) -> BatchResult:
         """Check quarantined records against the current contract; move those that pass."""
@@ -229,12 +274,17 @@ class Ingestor:
         )
 
     def _protect_text(
-        self, con: duckdb.DuckDBPyConnection, source: SourceConfig, table: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source: SourceConfig,
+        table: str,
+        tokenise_raw: bool = True,
     ) -> None:
         """Card numbers in kept JSON text and free-text fields are tokenised or redacted."""
-        self.tokenizer.tokenise_raw_json(
-            con, table, [c.name for c in source.columns if c.classification == "pci"]
-        )
+        if tokenise_raw:
+            self.tokenizer.tokenise_raw_json(
+                con, table, [c.name for c in source.columns if c.classification == "pci"]
+            )
         free_text = [
             c.name for c in source.columns if c.type == "string" and c.classification == "pii"
         ]
@@ -249,15 +299,18 @@ class Ingestor:
         started: float,
         kind: BatchKind,
         positions: Mapping[str, str] | None = None,
+        dedupe_since: float | None = None,
+        checked_at: float | None = None,
     ) -> BatchResult:
         batch_id = new_batch_id(source.name)
         contract = Contract(source)
         carry = HELD_CARRY if kind == "replay" else ()
         self.progress(source.name, "checking")
-        stored = self._stored_keys_sql(contract, source)
+        stored = self._stored_keys_sql(contract, source, dedupe_since)
+        now = started if checked_at is None else checked_at
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE decided AS
-            WITH checked AS ({contract.checked_sql(relation, started, carry)}),
+            WITH checked AS ({contract.checked_sql(relation, now, carry)}),
             valid AS (SELECT _seq, {contract.key_sql()} AS _key FROM checked WHERE len(_reasons) = 0),
             firsts AS (SELECT _key, min(_seq) AS _seq FROM valid GROUP BY _key),
             stored AS ({stored}),
@@ -304,14 +357,51 @@ class Ingestor:
         self.ledger.commit(batch_id, source.name, files, counts, snapshots, seconds, positions)
         return BatchResult(source.name, batch_id, len(files), counts, seconds)
 
-    def _stored_keys_sql(self, contract: Contract, source: SourceConfig) -> str:
+    def _stored_keys_sql(
+        self, contract: Contract, source: SourceConfig, since: float | None = None
+    ) -> str:
+        scan = self._staging_since(source, since)
+        if scan is None:
+            return "SELECT NULL::VARCHAR AS _key WHERE false"
+        return f"SELECT {contract.key_sql()} AS _key FROM {scan}"
+
+    def _staging_since(self, source: SourceConfig, since: float | None) -> str | None:
+        """SQL reading staging's rows (only those whose time is at least ``since``), or None."""
         if not self.lake.exists("staging", source.name):
-            return "SELECT NULL::VARCHAR AS _key WHERE false"
+            return None
         snapshot = self.lake.snapshot_for("staging", source.name)
-        files = self.lake.data_files("staging", source.name, snapshot)
+        window = None
+        if since is not None and source.time_column is not None:
+            # Iceberg prunes the day partitions (and files by their column bounds) before the rows
+            start = datetime.fromtimestamp(since, UTC).isoformat()
+            # pyiceberg's predicates are built by __new__; mypy reads the pydantic __init__
+            window = GreaterThanOrEqual(source.time_column, start)  # type: ignore[call-arg,arg-type]
+        files = self.lake.data_files("staging", source.name, snapshot, window)
         if not files:
-            return "SELECT NULL::VARCHAR AS _key WHERE false"
-        return f"SELECT {contract.key_sql()} AS _key FROM {parquet_scan(files)}"
+            return None
+        if window is None:
+            return parquet_scan(files)
+        column = ident(source.time_column or "")
+        return f"(SELECT * FROM {parquet_scan(files)} WHERE {column} >= to_timestamp({since!r}))"
+
+    def recent_keys(self, source: SourceConfig, since: float | None) -> dict[str, float]:
+        """Staging's keys (of rows whose time is at least ``since``) → their newest event time."""
+        scan = self._staging_since(source, since)
+        if scan is None:
+            return {}
+        moment = (
+            f"max(epoch({ident(source.time_column)}))"
+            if source.time_column
+            else "-'Infinity'::DOUBLE"
+        )
+        con = _connection()
+        try:
+            rows = con.execute(
+                f"SELECT {Contract(source).key_sql()} AS _key, {moment} FROM {scan} GROUP BY 1"
+            ).fetchall()
+        finally:
+            con.close()
+        return {key: float("-inf") if moment is None else moment for key, moment in rows}
 
     def _writes(
         self,

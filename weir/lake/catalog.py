@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,8 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.table import Table
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, _parquet_files_to_data_files
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import DayTransform
 from sqlglot import exp
@@ -210,6 +212,66 @@ class Lake:
             undone.append(f"{layer}.{name}")
         return undone
 
+    def compact(
+        self,
+        layer: str,
+        name: str,
+        min_files: int = 32,
+        small_bytes: int = 64 << 20,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> list[str]:
+        """Rewrite each partition holding more than ``min_files`` small files as one file.
+
+        One snapshot (an Iceberg overwrite that deletes the small files and adds
+        the new one, with the same rows) per table; older snapshots keep their
+        files, so time travel still reads what was there. The caller holds the
+        project's write lock, so no batch commits in between. Returns the
+        partitions rewritten.
+        """
+        table = self.table(layer, name)
+        snapshot = table.current_snapshot()
+        if snapshot is None:
+            return []
+        groups: dict[str, list[DataFile]] = {}
+        for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files():
+            if task.delete_files:
+                return []  # rows deleted by delete files: a plain rewrite would bring them back
+            if task.file.file_size_in_bytes < small_bytes:
+                groups.setdefault(str(task.file.partition), []).append(task.file)
+        chosen = {key: files for key, files in groups.items() if len(files) > min_files}
+        if not chosen:
+            return []
+        own = con is None
+        con = con or duckdb.connect()
+        folder = Path(table.location().removeprefix("file://")) / "data" / f"compact-{uuid.uuid4().hex[:12]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        written: dict[str, str] = {}
+        try:
+            for number, (key, files) in enumerate(sorted(chosen.items())):
+                target = folder / f"part-{number}.parquet"
+                scan = parquet_scan(_local_path(f.file_path) for f in files)
+                con.execute(
+                    f"COPY (SELECT * FROM {scan}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+                )
+                written[key] = str(target)
+        finally:
+            if own:
+                con.close()
+        summary = {"weir.kind": "compaction", "weir.compacted": str(len(written))}
+        transaction = table.transaction()
+        with transaction.update_snapshot(snapshot_properties=summary).overwrite() as rewrite:
+            for files in chosen.values():
+                for data_file in files:
+                    rewrite.delete_data_file(data_file)
+            for data_file in _parquet_files_to_data_files(
+                table_metadata=transaction.table_metadata,
+                file_paths=list(written.values()),
+                io=table.io,
+            ):
+                rewrite.append_data_file(data_file)
+        transaction.commit_transaction()
+        return [f"{layer}.{name} {key}" for key in sorted(written)]
+
     # -- reading ----------------------------------------------------------------
     def snapshots(self, layer: str, name: str) -> list[SnapshotInfo]:
         table = self.table(layer, name)
@@ -231,11 +293,21 @@ class Lake:
             return table.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
         return table.current_snapshot()
 
-    def data_files(self, layer: str, name: str, snapshot: Snapshot | None) -> list[str]:
+    def data_files(
+        self,
+        layer: str,
+        name: str,
+        snapshot: Snapshot | None,
+        row_filter: BooleanExpression | None = None,
+    ) -> list[str]:
+        """The data files of a snapshot (only those that may hold rows matching ``row_filter``)."""
         if snapshot is None:
             return []
         table = self.table(layer, name)
-        tasks = table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
+        scan = table.scan(snapshot_id=snapshot.snapshot_id)
+        if row_filter is not None:
+            scan = table.scan(row_filter=row_filter, snapshot_id=snapshot.snapshot_id)
+        tasks = scan.plan_files()
         return [_local_path(task.file.file_path) for task in tasks]
 
     def arrow_schema(self, layer: str, name: str) -> pa.Schema:

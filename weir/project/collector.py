@@ -2,8 +2,82 @@
 
 from __future__ import annotations
 
-from weir.project.base import _Strict
+import re
+
+from pydantic import Field, field_validator
+
+from weir.project.base import Name, _Strict
+
+_DURATION = re.compile(r"^\s*([0-9]+)\s*([smhd])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """``"7d"`` → 604800: a whole number of seconds, minutes, hours or days."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"'{text}' is not a duration: write a number and s, m, h or d, e.g. 7d")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
 class CollectorConfig(_Strict):
     """How the collector stores and flushes what it receives."""
+
+    sources: list[Name] | None = Field(
+        default=None,
+        description="sources that may be posted to; default: every source of kind events",
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="largest request body accepted (413 above)"
+    )
+    max_events_per_request: int = Field(
+        default=10_000, ge=1, description="most events one request may carry (413 above)"
+    )
+    flush_seconds: float = Field(
+        default=5.0, gt=0, description="the log is flushed into the lake at least this often"
+    )
+    flush_events: int = Field(
+        default=50_000, ge=1, description="a flush starts early once this many events wait"
+    )
+    segment_bytes: int = Field(
+        default=64 << 20, ge=4096, description="size at which a log segment file is closed"
+    )
+    max_log_bytes: int = Field(
+        default=1 << 30,
+        ge=4096,
+        description="backpressure: above this much un-flushed log, requests get 503 + Retry-After",
+    )
+    min_free_disk_bytes: int = Field(
+        default=256 << 20,
+        ge=0,
+        description="backpressure: with less free disk than this, requests get 503 + Retry-After",
+    )
+    max_queued_events: int = Field(
+        default=200_000,
+        ge=1,
+        description="backpressure: events waiting to be checked and logged, across requests",
+    )
+    dedupe_window: str = Field(
+        default="7d",
+        description="an event is a duplicate of one accepted with the same key and an event "
+        "time within this window (days of staging scanned per flush), e.g. 7d, 36h",
+    )
+    compact_after_files: int = Field(
+        default=32,
+        ge=2,
+        description="a lake partition with more small files than this is rewritten as one",
+    )
+    fsync: bool = Field(
+        default=True,
+        description="answer only after the log is on disk (turn off only for throwaway tests)",
+    )
+
+    @field_validator("dedupe_window")
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+    @property
+    def dedupe_window_seconds(self) -> int:
+        return duration_seconds(self.dedupe_window)

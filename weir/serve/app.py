@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weir.errors import Overloaded, WeirError
 from weir.serve.api import api_router
+from weir.serve.collector import collector_router
 from weir.workspace import Project
 
 Scope = MutableMapping[str, Any]
@@ -117,7 +118,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         started: list[Service] = []
         try:
-            for service in services:
+            for service in _app.state.services:  # those given, and those the routes added
                 service.start()
                 started.append(service)
             yield
@@ -199,6 +200,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
 
     # the routes of each part of the server are added here, one call each
     app.include_router(api_router(project))
+    app.include_router(collector_router(app))
     app.add_middleware(RequestMetrics, registry=registry)
     return app
 

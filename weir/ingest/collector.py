@@ -1,0 +1,412 @@
+"""The durable event collector: what arrives over HTTP is checked, logged, then flushed.
+
+``Collector.submit(source, events)`` answers only after the events are in the
+source's write-ahead log on disk (``.weir/wal/<source>/``), with a receipt
+whose counts and reasons come from the batch path's own protection and
+contract code (see ``collector_lane``). ``flush`` moves the log into the lake
+one batch at a time through ``Ingestor.ingest_events``, recording the log
+position in the same metadata transaction as the batch, so a restart resumes
+exactly after what the lake holds: nothing acknowledged is lost, nothing is
+written twice. A ``Flusher`` (``flusher.py``) runs ``flush`` in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import math
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from weir.errors import LockedError, NotFoundError, Overloaded, TooLarge, WeirError
+from weir.ingest.batch import BatchResult, Ingestor
+from weir.ingest.collector_lane import (
+    CUT,
+    Lane,
+    LogRecord,
+    Receipt,
+    Rejected,
+    batch_table,
+    cutoff,
+)
+from weir.ingest.ledger import Ledger
+from weir.ingest.wal import WriteAheadLog
+from weir.lake import Lake
+from weir.project import ProjectFiles, SourceConfig
+from weir.project.collector import CollectorConfig
+
+__all__ = ["Collector", "FlushReport", "Receipt", "Rejected"]
+
+STREAM_PREFIX = "collector:"
+LAYERS_COMPACTED = ("raw", "quarantine", "staging")
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    """One batch of the log moved into the lake."""
+
+    source: str
+    result: BatchResult
+    position: int  # the log position the lake now holds everything before
+    expected: tuple[int, int, int]  # accepted, quarantined, duplicates as the receipts said
+
+    @property
+    def matches_receipts(self) -> bool:
+        counts = self.result.counts
+        return self.expected == (counts.accepted, counts.quarantined, counts.duplicates)
+
+
+@dataclass
+class _SourceStats:
+    last_flush_at: float | None = None
+    last_flush_seconds: float | None = None
+    flushes: int = 0
+    flush_seconds_total: float = 0.0
+    mismatches: int = 0
+    last_error: str | None = None
+    flushes_since_compaction: int = 0
+    recent: deque[tuple[float, int]] = field(default_factory=deque)
+
+
+class Collector:
+    """Receives events for a project's sources into their logs, and flushes them to the lake."""
+
+    def __init__(self, files: ProjectFiles, ingestor: Ingestor, ledger: Ledger, lake: Lake) -> None:
+        self.files = files
+        self.config: CollectorConfig = files.config.collector
+        self.ingestor = ingestor
+        self.ledger = ledger
+        self.lake = lake
+        self.wal_root = files.state_dir / "wal"
+        self._lanes: dict[str, Lane] = {}
+        self._open_lock = threading.Lock()
+        self._flush_locks: dict[str, threading.Lock] = {}
+        self._stats: dict[str, _SourceStats] = {}
+        self._recovered = False
+        self._disk_checked = (0.0, math.inf)
+        self.batch_closed = threading.Event()  # set when a full batch waits for the flusher
+
+    # -- sources --------------------------------------------------------------------
+    @property
+    def sources(self) -> list[str]:
+        """The sources events may be posted to."""
+        if self.config.sources is not None:
+            return sorted(self.config.sources)
+        return sorted(name for name, s in self.files.sources.items() if s.kind == "events")
+
+    def source(self, name: str) -> SourceConfig:
+        """The collectable source ``name``, or a NotFoundError naming the closest ones."""
+        allowed = self.sources
+        if name not in allowed or name not in self.files.sources:
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"post to one of: {', '.join(allowed)}"
+            raise NotFoundError(f"no collected source named '{name}'", hint)
+        return self.files.sources[name]
+
+    # -- receiving --------------------------------------------------------------------
+    async def submit(self, source: str, events: Sequence[str]) -> Receipt:
+        """Check and log ``events`` (JSON texts); answers once they are on disk."""
+        lane = self._lanes.get(source)
+        if lane is None:
+            lane = await asyncio.to_thread(self.lane, source)
+        self._admit(lane, len(events))
+        if not events:
+            return Receipt(0, 0, 0, ())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Receipt] = loop.create_future()
+
+        def settle(result: Receipt | BaseException) -> None:
+            if future.done():
+                return  # the client went away; its events are in the log all the same
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        def answer(result: Receipt | BaseException) -> None:
+            loop.call_soon_threadsafe(settle, result)
+
+        lane.enqueue(events, answer)
+        receipt = await future
+        self._count(source, len(events))
+        return receipt
+
+    def submit_sync(self, source: str, events: Sequence[str]) -> Receipt:
+        """``submit`` for threads without an event loop (blocks until the events are on disk)."""
+        lane = self.lane(source)
+        self._admit(lane, len(events))
+        if not events:
+            return Receipt(0, 0, 0, ())
+        future: Future[Receipt] = Future()
+
+        def settle(result: Receipt | BaseException) -> None:
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        lane.enqueue(events, settle)
+        receipt = future.result()
+        self._count(source, len(events))
+        return receipt
+
+    def _admit(self, lane: Lane, events: int) -> None:
+        """Refuse a request the log cannot safely take now."""
+        config = self.config
+        if events > config.max_events_per_request:
+            raise TooLarge(
+                f"{events} events in one request; the limit is {config.max_events_per_request}",
+                "send them in smaller requests (collector.max_events_per_request in weir.yml)",
+            )
+        unflushed = lane.wal.end - lane.committed
+        if unflushed > config.max_log_bytes:
+            raise Overloaded(
+                f"{lane.source.name}: {unflushed} bytes of log wait to be flushed "
+                f"(limit {config.max_log_bytes})",
+                "retry after the Retry-After seconds; the lake is catching up",
+                retry_after=max(1, math.ceil(config.flush_seconds)),
+            )
+        free = self._free_disk()
+        if free < config.min_free_disk_bytes:
+            raise Overloaded(
+                f"only {free} bytes of disk are free for the log (limit {config.min_free_disk_bytes})",
+                "free disk space on the server; retry later",
+                retry_after=30,
+            )
+        if lane.queued_events + events > config.max_queued_events:
+            raise Overloaded(
+                f"{lane.queued_events} events wait to be checked (limit {config.max_queued_events})",
+                "retry after the Retry-After seconds",
+                retry_after=1,
+            )
+
+    def _free_disk(self) -> float:
+        checked_at, free = self._disk_checked
+        now = time.monotonic()
+        if now - checked_at > 0.5:  # a statvfs per request is cheap, but not free
+            self.wal_root.mkdir(parents=True, exist_ok=True)
+            free = float(shutil.disk_usage(self.wal_root).free)
+            self._disk_checked = (now, free)
+        return free
+
+    def _count(self, source: str, events: int) -> None:
+        recent = self._stats_of(source).recent
+        now = time.monotonic()
+        recent.append((now, events))
+        while recent and recent[0][0] < now - 10:
+            recent.popleft()
+
+    def _stats_of(self, source: str) -> _SourceStats:
+        stats = self._stats.get(source)
+        if stats is None:
+            stats = self._stats.setdefault(source, _SourceStats())
+        return stats
+
+    # -- lanes ------------------------------------------------------------------------
+    def lane(self, name: str) -> Lane:
+        """The source's lane, opened (log recovered, key window rebuilt) on first use."""
+        lane = self._lanes.get(name)
+        if lane is not None:
+            return lane
+        source = self.source(name)
+        with self._open_lock:
+            lane = self._lanes.get(name)
+            if lane is not None:
+                return lane
+            self._recover()
+            stream = STREAM_PREFIX + name
+            committed = int(self.ledger.positions(stream).get(stream, "0"))
+            wal = WriteAheadLog(
+                self.wal_root / name, self.config.segment_bytes, self.config.fsync, committed
+            )
+            if wal.start > committed:
+                raise WeirError(
+                    f"the log of {name} starts at {wal.start}, after the lake's position {committed}",
+                    "log segments not yet in the lake were deleted; restore them from a backup",
+                )
+            lane = Lane(
+                source,
+                self.ingestor,
+                wal,
+                committed,
+                self.config.dedupe_window_seconds,
+                self.config.flush_events,
+            )
+            lane.on_batch_closed = self.batch_closed.set
+            self._flush_locks[name] = threading.Lock()
+            self._lanes[name] = lane
+            return lane
+
+    @property
+    def opened(self) -> list[str]:
+        """The sources whose lanes are open."""
+        return sorted(self._lanes)
+
+    def open_logs(self) -> list[str]:
+        """Open the lanes of sources that have a log on disk (their backlog gets flushed)."""
+        opened = []
+        for name in self.sources:
+            if (self.wal_root / name).is_dir():
+                self.lane(name)
+                opened.append(name)
+        return opened
+
+    def _recover(self) -> None:
+        """Roll back a batch a crash left half-committed, before any position is read."""
+        if self._recovered:
+            return
+        try:
+            self.ingestor.recover()
+            self._recovered = True
+        except LockedError:
+            pass  # another writer holds the lake; the first flush tries again
+
+    # -- reading state ------------------------------------------------------------------
+    def backlog(self, source: str) -> int:
+        """Events in the source's log not yet in the lake."""
+        self.source(source)
+        lane = self._lanes.get(source)
+        return lane.unflushed_events if lane is not None else 0
+
+    def stats(self) -> dict[str, dict[str, object]]:
+        """Per source: events received (and their fates), events/s recently, flushes, log bytes."""
+        out: dict[str, dict[str, object]] = {}
+        now = time.monotonic()
+        for name, lane in sorted(self._lanes.items()):
+            stats = self._stats_of(name)
+            recent = sum(n for at, n in list(stats.recent) if at >= now - 10)
+            out[name] = {
+                **lane.counts,
+                "events_per_second": recent / 10.0,
+                "backlog": lane.unflushed_events,
+                "log_bytes": lane.wal.end - lane.wal.start,
+                "unflushed_bytes": lane.wal.end - lane.committed,
+                "position": lane.committed,
+                "last_flush_at": stats.last_flush_at,
+                "last_flush_seconds": stats.last_flush_seconds,
+                "flushes": stats.flushes,
+                "flush_seconds_total": stats.flush_seconds_total,
+                "mismatches": stats.mismatches,
+                "last_error": stats.last_error,
+                "fsyncs": lane.wal.fsyncs,
+            }
+        return out
+
+    # -- flushing -------------------------------------------------------------------------
+    def flush(self, source: str | None = None) -> list[FlushReport]:
+        """Close each open batch and move every closed batch of the log into the lake."""
+        names = [source] if source is not None else sorted(self._lanes)
+        reports: list[FlushReport] = []
+        for name in names:
+            reports.extend(self._flush_lane(self.lane(name)))
+        return reports
+
+    def _flush_lane(self, lane: Lane) -> list[FlushReport]:
+        name = lane.source.name
+        with self._flush_locks[name]:
+            stats = self._stats_of(name)
+            try:
+                self._recover()
+                if not self._recovered:
+                    raise LockedError(
+                        "the lake is being written by another process",
+                        "the flush is tried again shortly",
+                    )
+                boundary = _wait(lane.cut)
+                reports = self._flush_closed(lane, boundary)
+                stats.last_error = None
+            except WeirError as exc:
+                stats.last_error = str(exc)
+                raise
+            lane.wal.release(lane.committed)
+            if reports:
+                stats.flushes_since_compaction += len(reports)
+                if stats.flushes_since_compaction >= self.config.compact_after_files:
+                    stats.flushes_since_compaction = 0
+                    self.compact(name)
+            return reports
+
+    def _flush_closed(self, lane: Lane, boundary: int) -> list[FlushReport]:
+        reports: list[FlushReport] = []
+        batch: list[LogRecord] = []
+        for record in lane.records(lane.committed, boundary):
+            if record.verdict != CUT:
+                batch.append(record)
+                continue
+            if not batch:
+                lane.flushed(record.end, 0)  # an empty batch: nothing to put in the lake
+                continue
+            reports.append(self._ingest_batch(lane, batch, record))
+            batch = []
+        return reports
+
+    def _ingest_batch(self, lane: Lane, batch: list[LogRecord], cut: LogRecord) -> FlushReport:
+        name = lane.source.name
+        stats = self._stats_of(name)
+        clock = batch[0].clock
+        since = (
+            cutoff(clock, self.config.dedupe_window_seconds) if lane.source.time_column else None
+        )
+        table = batch_table(batch, lane.card_columns)
+        stream = STREAM_PREFIX + name
+        started = time.monotonic()
+        result = self.ingestor.ingest_events(
+            name, table, {stream: str(cut.end)}, dedupe_since=since, checked_at=clock
+        )
+        seconds = time.monotonic() - started
+        expected = [0, 0, 0]
+        for record in batch:
+            expected[record.verdict] += 1
+        report = FlushReport(name, result, cut.end, (expected[0], expected[1], expected[2]))
+        lane.flushed(cut.end, len(batch))
+        stats.last_flush_at = time.time()
+        stats.last_flush_seconds = seconds
+        stats.flushes += 1
+        stats.flush_seconds_total += seconds
+        if not report.matches_receipts:
+            stats.mismatches += 1  # another writer of the source changed staging meanwhile
+        return report
+
+    def compact(self, source: str, min_files: int | None = None) -> list[str]:
+        """Rewrite the source's lake partitions holding many small files; returns what changed."""
+        done = []
+        threshold = min_files or self.config.compact_after_files
+        for layer in LAYERS_COMPACTED:
+            if not self.lake.exists(layer, source):
+                continue
+            with self.ingestor.writing(wait=30.0):
+                done.extend(self.lake.compact(layer, source, min_files=threshold))
+        return done
+
+    # -- stopping -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop every lane (what was acknowledged is in its log already)."""
+        with self._open_lock:
+            lanes = list(self._lanes.values())
+            self._lanes.clear()
+        for lane in lanes:
+            lane.close()
+
+
+def _wait(start: Callable[[Callable[[int | BaseException], None]], None]) -> int:
+    """Run ``start(answer)`` and wait for its answer (a log position)."""
+    future: Future[int] = Future()
+
+    def answer(result: int | BaseException) -> None:
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+    start(answer)
+    return future.result()
+
+
+def wal_folder(state_dir: Path, source: str) -> Path:
+    return state_dir / "wal" / source

@@ -1,0 +1,72 @@
+"""A posted body as the collector's events: one JSON text per event.
+
+A body is a JSON object (one event), a JSON array (one event per element) or
+NDJSON (one event per line), told apart by its Content-Type or, without one,
+by its first character. A JSON body that does not parse is refused whole,
+saying where; an NDJSON line that does not parse is one event the contract
+quarantines (``malformed JSON``), like a bad line of a JSON-lines file.
+"""
+
+from __future__ import annotations
+
+import json
+
+from weir.errors import TooLarge, WeirError
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+class BadBody(WeirError):
+    """A request body that is not JSON, a JSON array, or NDJSON."""
+
+    code = "bad_json"
+    status = 400
+
+
+def body_limit_error(limit: int, size: int | None = None) -> TooLarge:
+    told = f"{size} bytes" if size is not None else f"more than {limit} bytes"
+    return TooLarge(
+        f"the request body is {told}; the limit is {limit}",
+        "send fewer events per request (collector.max_body_bytes in weir.yml)",
+    )
+
+
+def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
+    """The events of a request body, each as its JSON text."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadBody(
+            f"the body is not UTF-8 (byte {exc.start})", "send the events as UTF-8 JSON"
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if kind in NDJSON_TYPES:
+        return _lines(text)
+    stripped = text.lstrip()
+    if not stripped:
+        raise BadBody("the body is empty", "send a JSON object, a JSON array, or NDJSON")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if kind != "application/json" and exc.msg == "Extra data" and stripped[0] == "{":
+            return _lines(text)  # no type said, and more than one object: NDJSON
+        hint = "send a JSON object, a JSON array of objects, or NDJSON (application/x-ndjson)"
+        if exc.msg == "Extra data":
+            hint = "for one event per line, send Content-Type: application/x-ndjson"
+        raise BadBody(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+            f"(character {exc.pos})",
+            hint,
+        ) from None
+    if isinstance(document, list):
+        return [_dumps(element) for element in document]
+    return [_dumps(document)]
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]

@@ -1,0 +1,433 @@
+"""One collected source's pipeline: check a group of requests in one pass, log it, answer.
+
+A lane owns its source's write-ahead log and a checker thread. The thread
+takes every request waiting (a group), runs the batch path's own steps on all
+of their events in one DuckDB pass — card protection (``Ingestor.load_protected``)
+and the contract (``Contract.checked_sql``) — judges duplicates against the key
+window, hands the group's records to the log (which group-commits them), and
+answers each request once its records are on disk.
+
+The log holds every event received, each as one record with the verdict the
+receipt gave. Records are grouped into batches by *cut* records: the flusher
+ingests one batch at a time, and a batch is judged at flush exactly as its
+receipts were — the same clock for ``not_future`` (the batch's clock), the
+same duplicate window (staging rows whose time is at least the batch's
+cutoff, plus earlier events of the same batch).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from weir.errors import WeirError
+from weir.ingest.batch import Ingestor
+from weir.ingest.contract import Contract, ident
+from weir.ingest.wal import Appended, WriteAheadLog
+from weir.project import SourceConfig
+
+ACCEPTED, QUARANTINED, DUPLICATE, CUT = 0, 1, 2, 3
+# verdict, batch clock, event time (NaN: none), key length, last-4 extras length
+HEADER = struct.Struct("<BddHH")
+ORIGIN = "collector"
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An event of a request that was quarantined, and every rule it broke."""
+
+    index: int  # position of the event in the request
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the collector did with one request's events (all of them are in the log)."""
+
+    accepted: int
+    quarantined: int
+    duplicates: int
+    rejected: tuple[Rejected, ...]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One record of a lane's log, decoded."""
+
+    position: int
+    end: int
+    verdict: int
+    clock: float
+    event_time: float
+    key: str
+    last4: tuple[str | None, ...]
+    text: str
+
+
+def encode(
+    verdict: int, clock: float, event_time: float, key: str, last4: Sequence[str | None], text: str
+) -> bytes:
+    key_bytes = key.encode()
+    extras = "\x1f".join("\x00" if v is None else v for v in last4).encode() if last4 else b""
+    return (
+        HEADER.pack(verdict, clock, event_time, len(key_bytes), len(extras))
+        + key_bytes
+        + extras
+        + text.encode()
+    )
+
+
+def decode(position: int, payload: bytes, card_columns: int) -> LogRecord:
+    verdict, clock, event_time, key_len, extras_len = HEADER.unpack_from(payload)
+    at = HEADER.size
+    key = payload[at : at + key_len].decode()
+    at += key_len
+    last4: tuple[str | None, ...] = ()
+    if card_columns:
+        values = payload[at : at + extras_len].decode().split("\x1f") if extras_len else []
+        last4 = tuple(None if v == "\x00" else v for v in values)
+    at += extras_len
+    end = position + 8 + len(payload)  # the frame header is 8 bytes
+    return LogRecord(position, end, verdict, clock, event_time, key, last4, payload[at:].decode())
+
+
+def cutoff(clock: float, window_seconds: int) -> float:
+    """The oldest event time a batch opened at ``clock`` compares keys with (a whole UTC day)."""
+    return float(math.floor(clock / DAY) * DAY - window_seconds)
+
+
+def day_of(clock: float) -> int:
+    return int(clock // DAY)
+
+
+@dataclass
+class _Request:
+    texts: Sequence[str]
+    answer: Callable[[Receipt | BaseException], None]
+
+
+@dataclass
+class _Cut:
+    answer: Callable[[int | BaseException], None]
+
+
+class Lane:
+    """The checker thread, key window and log of one collected source."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        ingestor: Ingestor,
+        wal: WriteAheadLog,
+        committed: int,
+        window_seconds: int,
+        flush_events: int,
+        max_group_events: int = 20_000,
+    ) -> None:
+        self.source = source
+        self.ingestor = ingestor
+        self.wal = wal
+        self.contract = Contract(source)
+        self.card_columns = [c.name for c in source.columns if c.classification == "pci"]
+        self.window_seconds = window_seconds
+        self.flush_events = flush_events
+        self.max_group_events = max_group_events
+        self.committed = committed  # the log position the lake holds everything before
+        self.failed: BaseException | None = None
+        self.on_batch_closed: Callable[[], None] = lambda: None
+        # the key window: key -> newest event time of an accepted event (earlier batches)
+        self._window: dict[str, float] = {}
+        self._batch_keys: dict[str, float] = {}  # accepted in the open batch
+        self._batch_clock: float | None = None
+        self._batch_events = 0
+        self._cutoff = -math.inf
+        self._lock = threading.Condition()
+        self._intake: deque[_Request | _Cut] = deque()
+        self._queued_events = 0
+        self._closing = False
+        self.counts = {"received": 0, "accepted": 0, "quarantined": 0, "duplicates": 0}
+        self.unflushed_events = 0
+        self._con = duckdb.connect(
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET threads = 1")  # small groups: one thread beats the scheduling
+        self._rebuild()
+        self._thread = threading.Thread(
+            target=self._check_loop, name=f"collector:{source.name}", daemon=True
+        )
+        self._thread.start()
+
+    # -- the key window at start ------------------------------------------------------
+    def _rebuild(self) -> None:
+        """Keys of staging's recent days plus the log not yet in the lake; close an open batch."""
+        now = time.time()
+        since = cutoff(now, self.window_seconds) if self.source.time_column else None
+        self._window = self.ingestor.recent_keys(self.source, since)
+        last: LogRecord | None = None
+        for record in self.records(self.committed):
+            last = record
+            if record.verdict == CUT:
+                continue
+            self.unflushed_events += 1
+            if record.verdict == ACCEPTED:
+                self._remember(self._window, record.key, record.event_time)
+        if last is not None and last.verdict != CUT:
+            # the batch the last run left open is closed: new events start a batch of their own
+            self.wal.append([encode(CUT, last.clock, math.nan, "", (), "")])
+
+    def flushed(self, position: int, events: int) -> None:
+        """The lake now holds the log before ``position``, ``events`` more than before."""
+        with self._lock:
+            self.committed = position
+            self.unflushed_events -= events
+
+    def records(self, start: int, end: int | None = None) -> list[LogRecord]:
+        return [
+            decode(position, payload, len(self.card_columns))
+            for position, payload in self.wal.read(start, end)
+        ]
+
+    @staticmethod
+    def _remember(window: dict[str, float], key: str, event_time: float) -> None:
+        moment = -math.inf if math.isnan(event_time) else event_time
+        if key not in window or window[key] < moment:
+            window[key] = moment
+
+    # -- intake -----------------------------------------------------------------------
+    @property
+    def queued_events(self) -> int:
+        return self._queued_events
+
+    def enqueue(
+        self, texts: Sequence[str], answer: Callable[[Receipt | BaseException], None]
+    ) -> None:
+        with self._lock:
+            if self.failed is not None:
+                raise WeirError(
+                    f"the collector's log for {self.source.name} failed: {self.failed}",
+                    "restart the server; acknowledged events are safe in the log",
+                )
+            if self._closing:
+                raise WeirError("the collector is stopping", "retry in a moment")
+            self._intake.append(_Request(texts, answer))
+            self._queued_events += len(texts)
+            self._lock.notify()
+
+    def cut(self, answer: Callable[[int | BaseException], None]) -> None:
+        """Close the open batch; ``answer`` gets the log position after the cut (once durable)."""
+        with self._lock:
+            self._intake.append(_Cut(answer))
+            self._lock.notify()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._lock.notify()
+        self._thread.join()
+        self.wal.close()
+        self._con.close()
+
+    # -- the checker thread -----------------------------------------------------------
+    def _check_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._intake and not self._closing:
+                    self._lock.wait()
+                if not self._intake:
+                    return
+                items: list[_Request | _Cut] = []
+                events = 0
+                while self._intake and (not items or events < self.max_group_events):
+                    item = self._intake.popleft()
+                    items.append(item)
+                    if isinstance(item, _Request):
+                        events += len(item.texts)
+                        self._queued_events -= len(item.texts)
+            self._process(items)
+
+    def _process(self, items: list[_Request | _Cut]) -> None:
+        group: list[_Request] = []
+        for item in items:
+            if isinstance(item, _Request):
+                group.append(item)
+                continue
+            self._check_group(group)
+            group = []
+            self._close_batch(item.answer)
+        self._check_group(group)
+
+    def _close_batch(self, answer: Callable[[int | BaseException], None]) -> None:
+        """Append a cut (when a batch is open) and move the batch's keys into the window."""
+        if self._batch_clock is None:
+            # nothing open: the boundary is the log's end once what is queued is written
+            self._submit([], lambda r: answer(r if isinstance(r, BaseException) else r.end))
+            return
+        record = encode(CUT, self._batch_clock, math.nan, "", (), "")
+        for key, moment in self._batch_keys.items():
+            self._remember(self._window, key, moment)
+        self._batch_keys = {}
+        self._batch_clock = None
+        self._batch_events = 0
+
+        def done(result: Appended | BaseException) -> None:
+            answer(result if isinstance(result, BaseException) else result.end)
+            self.on_batch_closed()
+
+        self._submit([record], done)
+
+    def _open_batch(self, now: float) -> float:
+        """The open batch's clock; a new batch is opened on a new day or when this one is full."""
+        clock = self._batch_clock
+        if clock is not None and (
+            day_of(clock) != day_of(now) or self._batch_events >= self.flush_events
+        ):
+            self._close_batch(lambda _position: None)
+            clock = None
+        if clock is None:
+            clock = self._batch_clock = now
+            new_cutoff = cutoff(now, self.window_seconds) if self.source.time_column else -math.inf
+            if new_cutoff > self._cutoff:
+                self._cutoff = new_cutoff
+                self._window = {k: t for k, t in self._window.items() if t >= new_cutoff}
+        return clock
+
+    def _check_group(self, group: list[_Request]) -> None:
+        if not group:
+            return
+        try:
+            clock = self._open_batch(time.time())
+            rows = self._check(group, clock)
+        except BaseException as exc:
+            for request in group:
+                request.answer(exc)
+            return
+        payloads: list[bytes] = []
+        receipts: list[Receipt] = []
+        at = 0
+        for request in group:
+            counts = [0, 0, 0]
+            rejected: list[Rejected] = []
+            for index in range(len(request.texts)):
+                reasons, found_key, moment, text, last4 = rows[at]
+                key = found_key or ""
+                at += 1
+                if reasons:
+                    verdict = QUARANTINED
+                    rejected.append(Rejected(index, tuple(reasons)))
+                elif key in self._batch_keys or (
+                    key in self._window and self._window[key] >= self._cutoff
+                ):
+                    verdict = DUPLICATE
+                else:
+                    verdict = ACCEPTED
+                    self._batch_keys[key] = -math.inf if moment is None else moment
+                counts[verdict] += 1
+                payloads.append(
+                    encode(
+                        verdict,
+                        clock,
+                        math.nan if moment is None else moment,
+                        key,
+                        last4,
+                        text,
+                    )
+                )
+            receipts.append(Receipt(counts[0], counts[1], counts[2], tuple(rejected)))
+        self._batch_events += len(payloads)
+        full = self._batch_events >= self.flush_events
+
+        def done(result: Appended | BaseException) -> None:
+            if isinstance(result, BaseException):
+                self.failed = result
+                for request in group:
+                    request.answer(result)
+                return
+            with self._lock:
+                self.unflushed_events += len(payloads)
+                for receipt in receipts:
+                    self.counts["received"] += receipt.accepted + receipt.quarantined
+                    self.counts["received"] += receipt.duplicates
+                    self.counts["accepted"] += receipt.accepted
+                    self.counts["quarantined"] += receipt.quarantined
+                    self.counts["duplicates"] += receipt.duplicates
+            for request, receipt in zip(group, receipts, strict=True):
+                request.answer(receipt)
+            if full:
+                self.on_batch_closed()
+
+        self._submit(payloads, done)
+
+    def _submit(
+        self, payloads: list[bytes], done: Callable[[Appended | BaseException], None]
+    ) -> None:
+        try:
+            self.wal.submit(payloads, done)
+        except BaseException as exc:
+            self.failed = exc
+            done(exc)
+
+    def _check(
+        self, group: list[_Request], clock: float
+    ) -> list[tuple[list[str], str | None, float | None, str, tuple[str | None, ...]]]:
+        """The batch path's protection and contract over every event of the group, in order."""
+        texts = [text for request in group for text in request.texts]
+        events = pa.table(
+            {
+                "_source_file": pa.array([ORIGIN] * len(texts), pa.string()),
+                "_offset": pa.array(range(len(texts)), pa.int64()),
+                "_raw": pa.array(texts, pa.string()),
+            }
+        )
+        con = self._con
+        table = self.ingestor.load_protected(con, self.source, events)
+        checked = self.contract.checked_sql(f"(SELECT *, rowid AS _seq FROM {table})", clock)
+        fields = ", ".join(
+            f"{ident(c.name)} := {ident(c.name + '__text')}" for c in self.source.columns
+        )
+        moment = (
+            f"epoch({ident(self.source.time_column)})"
+            if self.source.time_column
+            else "NULL::DOUBLE"
+        )
+        last4 = "".join(f", {ident(name + '_last4')}" for name in self.card_columns)
+        rows = con.execute(
+            f"""SELECT _reasons,
+                CASE WHEN len(_reasons) = 0 THEN {self.contract.key_sql()} END,
+                CASE WHEN len(_reasons) = 0 THEN {moment} END,
+                CASE WHEN _problem IS NULL THEN to_json(struct_pack({fields}))::VARCHAR ELSE _raw END
+                {last4}
+            FROM ({checked}) ORDER BY _seq"""
+        ).fetchall()
+        if len(rows) != len(texts):
+            raise WeirError(
+                f"the contract check returned {len(rows)} records for {len(texts)} events",
+                "this is a bug in weir",
+            )
+        return [(row[0], row[1], row[2], row[3], tuple(row[4:])) for row in rows]
+
+
+def batch_table(records: Sequence[LogRecord], card_columns: Sequence[str]) -> pa.Table:
+    """A batch's events as ``Ingestor.ingest_events`` takes them (card data already tokens)."""
+    columns: dict[str, pa.Array] = {
+        "_source_file": pa.array([ORIGIN] * len(records), pa.string()),
+        "_offset": pa.array([r.position for r in records], pa.int64()),
+        "_raw": pa.array([r.text for r in records], pa.string()),
+    }
+    for index, name in enumerate(card_columns):
+        columns[f"{name}_last4"] = pa.array([r.last4[index] for r in records], pa.string())
+    return pa.table(columns)
+
+
+def day_start(clock: float) -> str:
+    return datetime.fromtimestamp(day_of(clock) * DAY, UTC).date().isoformat()

@@ -1,0 +1,153 @@
+"""The event collector's HTTP endpoint: ``POST /collect/v1/{source}``.
+
+A thin front over ``weir.ingest.collector``: authenticate the write key, read
+the body within its limit, hand the events to ``Collector.submit`` and answer
+with its receipt. The collector (one per application) is ``app.state.collector``
+and its flusher runs as one of the application's services.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
+
+from weir.errors import AccessDenied, WeirError
+from weir.ingest.collector import Collector
+from weir.ingest.collector_body import body_limit_error, parse_events
+from weir.ingest.flusher import Flusher
+from weir.ingest.keys import WriteKeys
+
+
+class CollectorMetrics:
+    """Prometheus counters of what the endpoint received, and the flusher's figures at scrape."""
+
+    def __init__(self, registry: CollectorRegistry, collector: Collector) -> None:
+        self.collector = collector
+        self.events = Counter(
+            "weir_collector_events",
+            "Events posted to the collector, by source and fate",
+            ["source", "fate"],
+            registry=registry,
+        )
+        registry.register(self)  # type: ignore[arg-type]
+
+    def received(self, source: str, accepted: int, quarantined: int, duplicates: int) -> None:
+        self.events.labels(source, "received").inc(accepted + quarantined + duplicates)
+        self.events.labels(source, "accepted").inc(accepted)
+        self.events.labels(source, "quarantined").inc(quarantined)
+        self.events.labels(source, "duplicate").inc(duplicates)
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.collector.stats()
+        backlog = GaugeMetricFamily(
+            "weir_collector_backlog_events",
+            "Events in the log not yet in the lake",
+            labels=["source"],
+        )
+        log_bytes = GaugeMetricFamily(
+            "weir_collector_log_bytes", "Bytes of write-ahead log on disk", labels=["source"]
+        )
+        flushes = SummaryMetricFamily(
+            "weir_collector_flush_seconds", "Time to flush a batch of the log", labels=["source"]
+        )
+        for source, figures in stats.items():
+            backlog.add_metric([source], float(figures["backlog"]))  # type: ignore[arg-type]
+            log_bytes.add_metric([source], float(figures["log_bytes"]))  # type: ignore[arg-type]
+            flushes.add_metric(
+                [source],
+                count_value=int(figures["flushes"]),  # type: ignore[call-overload]
+                sum_value=float(figures["flush_seconds_total"]),  # type: ignore[arg-type]
+            )
+        yield backlog
+        yield log_bytes
+        yield flushes
+
+
+def write_key_of(request: Request) -> str | None:
+    """The key a tracker sent: ``Bearer <key>``, or basic auth with the key as user name."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.split(":", 1)[0] or None
+    return None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise body_limit_error(limit, int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise body_limit_error(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def collector_router(app: FastAPI) -> APIRouter:
+    """The collector's routes; creates the app's collector and adds its flusher to the services."""
+    project = app.state.project
+    collector: Collector = project.collector()
+    keys: WriteKeys = project.write_keys()
+    metrics = CollectorMetrics(app.state.registry, collector)
+    app.state.collector = collector
+    app.state.write_keys = keys
+    app.state.services.append(Flusher(collector))
+    router = APIRouter(tags=["collector"])
+    limit = collector.config.max_body_bytes
+
+    @router.post(
+        "/collect/v1/{source}",
+        summary="Post events to a source (a JSON object, a JSON array, or NDJSON)",
+        responses={
+            200: {"description": "Every event is in the log; the receipt says what became of each"},
+            400: {"description": "The body is not JSON"},
+            401: {"description": "No write key, or an unknown or revoked one"},
+            403: {"description": "The key may not post to this source"},
+            404: {"description": "No collected source of that name"},
+            413: {"description": "Too large a body, or too many events"},
+            503: {"description": "The log or the disk is full: retry after Retry-After"},
+        },
+    )
+    async def collect(source: str, request: Request) -> JSONResponse:
+        allowed = keys.verify(write_key_of(request))
+        collector.source(source)
+        if source not in allowed:
+            raise AccessDenied(
+                f"this write key may not post to {source}",
+                f"it may post to: {', '.join(sorted(allowed))}",
+            )
+        body = await read_body(request, limit)
+        events = parse_events(body, request.headers.get("content-type"))
+        receipt = await collector.submit(source, events)
+        metrics.received(source, receipt.accepted, receipt.quarantined, receipt.duplicates)
+        return JSONResponse(
+            {
+                "accepted": receipt.accepted,
+                "quarantined": receipt.quarantined,
+                "duplicates": receipt.duplicates,
+                "rejected": [
+                    {"index": r.index, "reasons": list(r.reasons)} for r in receipt.rejected
+                ],
+            }
+        )
+
+    return router
+
+
+__all__ = ["WeirError", "collector_router"]
