@@ -8,7 +8,7 @@ tables (``.to_pandas()``, ``polars.from_arrow``) or frozen records.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -26,8 +26,15 @@ from weir.governance.tokens import Tokens
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.collector import Collector
+from weir.ingest.consumers import (
+    AfterLakeCommit,
+    StreamConsumer,
+    check_consumers,
+    open_consumer,
+)
 from weir.ingest.keys import WriteKeys
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
+from weir.ingest.stream_status import StreamStatus, stream_statuses
 from weir.lake import LAYERS, Lake, SnapshotInfo
 from weir.lake.query import LakeReader, Pin
 from weir.metadata import MetadataStore
@@ -35,6 +42,7 @@ from weir.metrics import GRAINS, KpiDefinition, KpiQuestion, answer, load_catalo
 from weir.metrics.flags import DayFlags
 from weir.metrics.query import Compare
 from weir.project import ProjectFiles, find_root, load_project
+from weir.project.consumers import ConsumerConfig
 from weir.transform import ModelGraph, PlannedBuild, RunLog, Runner, RunResult, load_models
 from weir.transform.lineage import dataset_lineage
 
@@ -93,6 +101,23 @@ class Project:
     def write_keys(self) -> WriteKeys:
         """The write keys trackers post events with."""
         return WriteKeys(self.store)
+
+    # -- streams ------------------------------------------------------------------
+    def consumer(
+        self, config: ConsumerConfig, after_lake_commit: AfterLakeCommit | None = None
+    ) -> StreamConsumer:
+        """A Kafka or MQTT consumer of ``config`` into its source (``run`` it, or ``start``/``stop``)."""
+        self._ingestor.recover()
+        return open_consumer(config, self._ingestor, after_lake_commit)
+
+    def consumers(self) -> list[StreamConsumer]:
+        """The consumers ``weir.yml`` lists (what ``weir serve`` runs)."""
+        check_consumers(self.files)
+        return [self.consumer(config) for config in self.files.config.consumers]
+
+    def streams(self, backlog: Callable[[str], int] | None = None) -> list[StreamStatus]:
+        """Each stream into the lake: kind, events/s, backlog or lag, last commit."""
+        return stream_statuses(self.files, self.ledger, backlog)
 
     # -- quarantine ---------------------------------------------------------------
     def quarantine_summary(self) -> pa.Table:

@@ -1,0 +1,185 @@
+"""The MQTT consumer against the real Mosquitto broker on 127.0.0.1:1883.
+
+QoS 1 messages land in the lake exactly once; messages published while weir is
+down arrive after it restarts (a persistent session); a stop between the lake
+commit and the acknowledgement redelivers, and de-duplication absorbs it.
+Each test uses its own topic and client id.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+import weir
+from weir.ingest import BatchResult
+from weir.project.consumers import MqttConsumerConfig
+from weir.workspace import init_project
+
+HOST, PORT = "127.0.0.1", 1883
+T0 = 1735732800
+
+
+def _broker_up() -> bool:
+    try:
+        with socket.create_connection((HOST, PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not _broker_up(), reason=f"no MQTT broker at {HOST}:{PORT} (start mosquitto to run these)"
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[weir.Project]:
+    with weir.Project(init_project(tmp_path / "shop")) as opened:
+        yield opened
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"weir-test/{uuid.uuid4().hex[:10]}/events"
+
+
+def config(topic: str, client_id: str, **extra: Any) -> MqttConsumerConfig:
+    return MqttConsumerConfig(
+        kind="mqtt",
+        source="device_events",
+        topic=topic.rsplit("/", 2)[0] + "/+/events",  # a wildcard subscription
+        broker=f"{HOST}:{PORT}",
+        client_id=client_id,
+        batch_events=extra.pop("batch_events", 50),
+        batch_seconds=extra.pop("batch_seconds", 0.3),
+        session_expiry=300,  # the broker does not keep test sessions for long
+        **extra,
+    )
+
+
+def alarm(event_id: str, **extra: Any) -> str:
+    body = {
+        "event_id": event_id,
+        "device_id": "bp-1",
+        "customer_id": 7,
+        "event_type": "location",
+        "lat": 51.5,
+        "lon": -0.12,
+        "battery": 80,
+        "timestamp": T0,
+    }
+    body.update(extra)
+    return json.dumps(body)
+
+
+def publish(topic: str, payloads: list[str | bytes]) -> None:
+    """QoS 1, each acknowledged by the broker before this returns."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.connect(HOST, PORT)
+    client.loop_start()
+    try:
+        for payload in payloads:
+            client.publish(topic, payload, qos=1).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def staged(project: weir.Project) -> list[str]:
+    rows = project.sql("SELECT event_id FROM staging.device_events ORDER BY 1").to_pylist()
+    return [r["event_id"] for r in rows]
+
+
+def client_id() -> str:
+    return f"weir-test-{uuid.uuid4().hex[:10]}"
+
+
+def test_qos1_messages_land_once_bad_ones_quarantined(project: weir.Project, topic: str) -> None:
+    ident = client_id()
+    consumer = project.consumer(config(topic, ident))
+    consumer.start()
+    try:
+        assert consumer.ready.wait(10), "subscribed before anything is published"
+        good = [alarm(f"d{i:02d}") for i in range(30)]
+        bad: list[str | bytes] = [
+            "{not json",
+            alarm("x1", lat=123.0),  # out of range
+            alarm("x2", event_type="party"),  # unknown kind
+        ]
+        publish(topic, [*good, *bad, good[0], good[5]])
+        _wait_for(lambda: consumer.counters.received >= 35)
+    finally:
+        consumer.stop()
+    assert staged(project) == [f"d{i:02d}" for i in range(30)]
+    c = consumer.counters
+    assert (c.received, c.accepted, c.quarantined, c.duplicates) == (35, 30, 3, 2)
+    held = project.sql("SELECT _source_file FROM quarantine.device_events").to_pylist()
+    assert {r["_source_file"] for r in held} == {f"mqtt:{topic}"}
+    position = f"mqtt:{ident}:{config(topic, ident).topic}"
+    assert project.ledger.positions(position) == {position: "35"}
+
+
+def test_messages_sent_while_weir_is_down_arrive_after_restart(
+    project: weir.Project, topic: str
+) -> None:
+    ident = client_id()
+    first = project.consumer(config(topic, ident))
+    first.run(max_seconds=1.0)  # creates the persistent session, then goes away
+
+    publish(topic, [alarm(f"late{i}") for i in range(8)])  # nobody is connected
+
+    again = project.consumer(config(topic, ident))
+    again.run(max_seconds=15, max_events=8)
+    assert staged(project) == [f"late{i}" for i in range(8)]
+    assert (again.counters.received, again.counters.duplicates) == (8, 0)
+
+
+def test_a_stop_before_the_ack_redelivers_and_dedupe_absorbs_it(
+    project: weir.Project, topic: str
+) -> None:
+    ident = client_id()
+    project.consumer(config(topic, ident)).run(max_seconds=1.0)
+    publish(topic, [alarm(f"c{i}") for i in range(6)])
+
+    class Crash(Exception):
+        pass
+
+    def crash(_result: BatchResult) -> None:
+        raise Crash  # in the lake, never acknowledged
+
+    with pytest.raises(Crash):
+        project.consumer(config(topic, ident), after_lake_commit=crash).run(
+            max_seconds=15, max_events=6
+        )
+    assert staged(project) == [f"c{i}" for i in range(6)]
+
+    again = project.consumer(config(topic, ident))
+    again.run(max_seconds=15, max_events=6)
+    # the broker delivered them again (unacknowledged); the lake keeps one copy
+    assert (again.counters.received, again.counters.duplicates) == (6, 6)
+    assert staged(project) == [f"c{i}" for i in range(6)]
+
+    # acknowledged now: a third start receives nothing
+    last = project.consumer(config(topic, ident))
+    last.run(max_seconds=1.5)
+    assert last.counters.received == 0
+
+
+def _wait_for(condition: Any, seconds: float = 15.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")

@@ -1,0 +1,128 @@
+"""Where each stream into the lake stands: its rate, its backlog or lag, its last commit.
+
+A stream is what a position in the ledger belongs to: a Kafka topic read by
+one consumer group (``kafka:<group>:<topic>``, one position per partition), an
+MQTT session's subscription (``mqtt:<client>:<topic>``), or the HTTP
+collector's log of a source. Rates come from the ledger's recent stream
+batches; lag and errors of a running consumer come from the state file it
+keeps (``consumers.StreamState``), so another process can read them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from weir.ingest.consumers import read_stream_states
+from weir.ingest.ledger import Ledger
+from weir.project import ProjectFiles
+from weir.project.consumers import consumer_stream
+
+# events/s is measured over the stream batches of this last window
+RATE_WINDOW_SECONDS = 300.0
+# a state file not refreshed for this long belongs to a consumer that is gone
+STALE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    stream: str
+    source: str
+    kind: str  # collector, kafka, mqtt (the position's prefix)
+    events_per_second: float  # of the source's stream batches over the last window
+    backlog: int | None  # collector: events logged, not yet in the lake; kafka: lag; else unknown
+    last_commit_at: float | None
+    running: bool | None  # None: no consumer state known (e.g. the collector)
+    errors: int = 0
+    last_error: str | None = None
+
+
+def stream_statuses(
+    project: ProjectFiles,
+    ledger: Ledger,
+    backlog: Callable[[str], int] | None = None,
+    now: float | None = None,
+) -> list[StreamStatus]:
+    """Every stream the ledger, a consumer state file or ``weir.yml`` knows, by source then name."""
+    now = time.time() if now is None else now
+    streams: dict[str, tuple[str, float | None]] = {}  # stream → (source, last commit)
+    for key, source, committed_at in _positions(ledger):
+        stream = _stream_of(key)
+        _, last = streams.get(stream, (source, None))
+        streams[stream] = (source, max(committed_at, last or 0.0))
+    for config in project.config.consumers:
+        streams.setdefault(consumer_stream(config), (config.source, None))
+    states = {str(s["stream"]): s for s in read_stream_states(project.state_dir)}
+    for name, known in states.items():
+        streams.setdefault(name, (str(known["source"]), None))
+
+    rates = {source: _rate(ledger, source, now) for source, _ in streams.values()}
+    out = []
+    for stream, (source, last) in streams.items():
+        kind = stream.split(":", 1)[0]
+        state = states.get(stream)
+        lag: int | None = None
+        running: bool | None = None
+        errors, last_error = 0, None
+        if state is not None:
+            fresh = now - float(state.get("updated_at", 0.0)) < STALE_SECONDS
+            running = bool(state.get("running")) and fresh
+            errors = int(state.get("errors", 0))
+            last_error = state.get("last_error")
+            if kind == "kafka":
+                lag = sum(int(v) for v in (state.get("lag") or {}).values())
+        elif kind in ("kafka", "mqtt"):
+            running = False
+        if kind not in ("kafka", "mqtt") and backlog is not None:
+            lag = backlog(source)
+        out.append(
+            StreamStatus(
+                stream=stream,
+                source=source,
+                kind=kind,
+                events_per_second=rates.get(source, 0.0),
+                backlog=lag,
+                last_commit_at=last,
+                running=running,
+                errors=errors,
+                last_error=last_error,
+            )
+        )
+    return sorted(out, key=lambda s: (s.source, s.stream))
+
+
+def _stream_of(position_key: str) -> str:
+    """A Kafka position is one partition of the stream: ``kafka:<group>:<topic>:<partition>``."""
+    if position_key.startswith("kafka:") and position_key.count(":") >= 3:
+        return position_key.rsplit(":", 1)[0]
+    return position_key
+
+
+def _positions(ledger: Ledger) -> list[tuple[str, str, float]]:
+    with ledger.store.begin() as db:
+        rows = db.execute(
+            sa.text("SELECT stream, source, committed_at FROM weir_stream_positions")
+        ).all()
+    return [(str(stream), str(source), float(at or 0.0)) for stream, source, at in rows]
+
+
+def _rate(ledger: Ledger, source: str, now: float) -> float:
+    """Events received per second by the source's stream batches committed in the last window."""
+    since = now - RATE_WINDOW_SECONDS
+    with ledger.store.begin() as db:
+        row = db.execute(
+            sa.text(
+                "SELECT coalesce(sum(received), 0), min(started_at) FROM weir_batches "
+                "WHERE source = :s AND kind = 'stream' AND status = 'committed' AND finished_at >= :t"
+            ),
+            {"s": source, "t": since},
+        ).one()
+    received, first = int(row[0] or 0), row[1]
+    if not received or first is None:
+        return 0.0
+    # a stream that started within the window is measured over the time it has been running
+    span = max(1.0, now - max(float(first), since))
+    return received / span
