@@ -147,14 +147,14 @@ class UserConfig(_Strict):
 
 
 def check_users(roles: dict[str, RoleConfig], users: dict[str, UserConfig]) -> None:
-    """Every role a user holds exists (FieldProblem on ``users`` otherwise)."""
+    """Every role a user holds exists (a FieldProblem naming the user otherwise)."""
     for user, config in users.items():
         for role in config.roles:
             if role not in roles:
                 close = difflib.get_close_matches(role, list(roles), n=1)
                 hint = f"did you mean '{close[0]}'?" if close else None
                 raise FieldProblem(
-                    "users",
-                    f"user '{user}' holds role '{role}', which is not defined under roles",
+                    user,
+                    f"holds role '{role}', which is not defined under roles",
                     hint or f"defined roles: {', '.join(sorted(roles)) or 'none'}",
                 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from weir.project.access import RoleConfig, UserConfig, check_users
 from weir.project.base import FieldProblem, Name, _Strict
@@ -173,7 +173,10 @@ class ProjectConfig(_Strict):
         default=[], description="stream consumers `weir serve` runs (Kafka, MQTT)"
     )
 
-    @model_validator(mode="after")
-    def _users_hold_defined_roles(self) -> ProjectConfig:
-        check_users(self.roles, self.users)
-        return self
+    @field_validator("users")
+    @classmethod
+    def _users_hold_defined_roles(
+        cls, users: dict[str, UserConfig], info: ValidationInfo
+    ) -> dict[str, UserConfig]:
+        check_users(info.data.get("roles", {}), users)
+        return users
