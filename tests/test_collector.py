@@ -1,0 +1,488 @@
+"""The HTTP event collector, in process: receipts, errors, durability, flushes, compaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import AMEX, T0, VISA, crm_event, jsonl, land, rows, scalar, spaced, web_event
+
+import weir
+from weir.ingest.collector import Collector
+from weir.serve.app import create_app
+
+DAY = 86400
+
+
+def configure(root: Path, **settings: object) -> None:
+    """Append a ``collector:`` section to the project's weir.yml."""
+    lines = "".join(f"  {name}: {json.dumps(value)}\n" for name, value in settings.items())
+    with (root / "weir.yml").open("a", encoding="utf-8") as handle:
+        handle.write("\ncollector:\n" + lines)
+
+
+class Server:
+    """One in-process app over a project, with a write key for every collected source."""
+
+    def __init__(self, root: Path) -> None:
+        self.project = weir.Project(root)
+        self.app = create_app(self.project)
+        self.collector: Collector = self.app.state.collector
+        self.key = self.project.write_keys().create(self.collector.sources).key
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://weir"
+        )
+
+    async def post(
+        self, source: str, body: Any = None, *, content: bytes | str | None = None, **headers: str
+    ) -> httpx.Response:
+        sent = {"Authorization": f"Bearer {self.key}", **headers}
+        if content is not None:
+            return await self.client.post(f"/collect/v1/{source}", content=content, headers=sent)
+        return await self.client.post(f"/collect/v1/{source}", json=body, headers=sent)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        self.collector.close()
+        self.project.close()
+
+
+@pytest.fixture
+def server(project_root: Path) -> Iterator[Server]:
+    opened = Server(project_root)
+    yield opened
+    asyncio.run(opened.close())
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def receipt(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["status"] == status and body["error"]["code"] == code
+    assert body["error"]["message"] and "fix" in body["error"]
+    return dict(body["error"])
+
+
+def staged_ids(project: weir.Project) -> list[str]:
+    return sorted(r["event_id"] for r in rows(project, "SELECT event_id FROM staging.web_traffic"))
+
+
+# -- receiving ------------------------------------------------------------------------------
+def test_an_object_an_array_and_ndjson(project_root: Path) -> None:
+    async def scenario() -> None:
+        server = Server(project_root)
+        try:
+            one = await server.post("web_traffic", web_event("o1"))
+            assert receipt(one) == {
+                "accepted": 1,
+                "quarantined": 0,
+                "duplicates": 0,
+                "rejected": [],
+            }
+            many = await server.post("web_traffic", [web_event("a1"), web_event("a2"), 7])
+            assert receipt(many) == {
+                "accepted": 2,
+                "quarantined": 1,
+                "duplicates": 0,
+                "rejected": [
+                    {"index": 2, "reasons": ["not a JSON object: each record must be {...}"]}
+                ],
+            }
+            lines = jsonl(web_event("n1"), "{not json", web_event("o1"))
+            ndjson = await server.post(
+                "web_traffic", content=lines, **{"Content-Type": "application/x-ndjson"}
+            )
+            assert receipt(ndjson) == {
+                "accepted": 1,
+                "quarantined": 1,
+                "duplicates": 1,
+                "rejected": [{"index": 1, "reasons": ["malformed JSON: the line does not parse"]}],
+            }
+            sniffed = await server.post(
+                "web_traffic", content=jsonl(web_event("s1"), web_event("s2"))
+            )
+            assert receipt(sniffed)["accepted"] == 2
+            assert server.collector.backlog("web_traffic") == 9
+        finally:
+            await server.close()
+
+    run(scenario())
+
+
+MIXED = [
+    web_event("m1"),
+    web_event("m2", page="/nowhere"),
+    web_event("m3", user_id="abc", device_type="Toaster"),
+    web_event("m1"),  # a duplicate of the first
+    web_event(None, session_id=None),
+    web_event("m5", timestamp=time.time() + 10 * DAY),
+    web_event("m6", colour="red"),
+    web_event(None),  # no id: a content hash stands in
+    web_event(None),  # ... the same content: a duplicate
+]
+
+
+def test_counts_and_reasons_match_batch_ingestion(project_root: Path, tmp_path: Path) -> None:
+    lines = [json.dumps(e) for e in MIXED] + ["{broken", "[1, 2]"]
+
+    async def post() -> dict[str, Any]:
+        server = Server(project_root)
+        try:
+            return receipt(
+                await server.post(
+                    "web_traffic",
+                    content="\n".join(lines),
+                    **{"Content-Type": "application/x-ndjson"},
+                )
+            )
+        finally:
+            await server.close()
+
+    got = run(post())
+    batch_root = weir.init_project(tmp_path / "batch")
+    land(batch_root, "web_traffic", "events.jsonl", "\n".join(lines) + "\n")
+    with weir.Project(batch_root) as batch:
+        [result] = batch.ingest(["web_traffic"])
+        held = rows(batch, "SELECT _offset, _reasons FROM quarantine.web_traffic ORDER BY _offset")
+    counts = result.counts
+    assert (got["accepted"], got["quarantined"], got["duplicates"]) == (
+        counts.accepted,
+        counts.quarantined,
+        counts.duplicates,
+    )
+    assert (counts.accepted, counts.quarantined, counts.duplicates) == (2, 7, 2)
+    # a file's offsets are line numbers (from 1); a request's indexes count from 0
+    assert [(r["index"] + 1, r["reasons"]) for r in got["rejected"]] == [
+        (h["_offset"], h["_reasons"]) for h in held
+    ]
+
+
+def test_the_flush_lands_every_event_once_and_agrees_with_the_receipts(server: Server) -> None:
+    async def scenario() -> None:
+        first = receipt(await server.post("web_traffic", [web_event(f"f{i}") for i in range(50)]))
+        again = receipt(
+            await server.post("web_traffic", [web_event(f"f{i}") for i in range(40, 60)])
+        )
+        assert first["accepted"] == 50 and (again["accepted"], again["duplicates"]) == (10, 10)
+
+    run(scenario())
+    reports = server.collector.flush()
+    assert reports and all(r.matches_receipts for r in reports)
+    assert server.collector.backlog("web_traffic") == 0
+    assert staged_ids(server.project) == sorted(f"f{i}" for i in range(60))
+    assert scalar(server.project, "SELECT count(*) FROM raw.web_traffic") == 70
+    assert server.collector.flush() == []  # nothing new: nothing written
+    [batch] = [b for b in server.project.ledger.batches("web_traffic") if b.kind == "stream"]
+    assert batch.counts.received == 70
+    stats = server.collector.stats()["web_traffic"]
+    assert stats["received"] == 70 and stats["flushes"] == 1 and stats["backlog"] == 0
+
+
+def test_restart_resumes_after_what_the_lake_holds(project_root: Path) -> None:
+    async def post(ids: range, flush: bool) -> None:
+        server = Server(project_root)
+        try:
+            receipt(
+                await server.post(
+                    "web_traffic", [web_event(f"r{i}", timestamp=time.time()) for i in ids]
+                )
+            )
+            if flush:
+                server.collector.flush()
+        finally:
+            await server.close()  # no flush on close: the rest waits in the log
+
+    run(post(range(0, 10), flush=True))
+    run(post(range(10, 20), flush=False))
+    run(post(range(5, 25), flush=False))  # 5..19 again: duplicates, judged across the restart
+    with weir.Project(project_root) as project:
+        collector = project.collector()
+        assert collector.backlog("web_traffic") == 0  # not opened yet
+        assert collector.open_logs() == ["web_traffic"]
+        assert collector.backlog("web_traffic") == 30
+        reports = collector.flush()
+        assert all(r.matches_receipts for r in reports)
+        assert [r.result.counts.accepted for r in reports] == [10, 5]
+        assert [r.result.counts.duplicates for r in reports] == [0, 15]
+        assert staged_ids(project) == sorted(f"r{i}" for i in range(25))
+        collector.close()
+
+
+def test_dedupe_across_restarts_after_a_flush(project_root: Path) -> None:
+    now = time.time()
+
+    async def post(event_id: str) -> dict[str, Any]:
+        server = Server(project_root)
+        try:
+            got = receipt(await server.post("web_traffic", web_event(event_id, timestamp=now)))
+            server.collector.flush()
+            return got
+        finally:
+            await server.close()
+
+    assert run(post("same"))["accepted"] == 1
+    assert run(post("same"))["duplicates"] == 1
+    with weir.Project(project_root) as project:
+        assert staged_ids(project) == ["same"]
+
+
+def test_late_events_land_in_their_own_days_partition(server: Server) -> None:
+    days = [T0 - 3 * DAY, T0, T0 - 3 * DAY + 60]
+
+    async def scenario() -> None:
+        receipt(
+            await server.post(
+                "web_traffic", [web_event(f"d{i}", timestamp=t) for i, t in enumerate(days)]
+            )
+        )
+
+    run(scenario())
+    server.collector.flush()
+    table = server.project.lake.table("staging", "web_traffic")
+    by_file: dict[str, int] = {}
+    for task in table.scan().plan_files():
+        by_file[str(task.file.partition)] = task.file.record_count
+    assert sorted(by_file.values()) == [1, 2]  # two days, two partitions
+    got = rows(
+        server.project,
+        "SELECT CAST(timestamp AS DATE) AS day, count(*) AS n FROM staging.web_traffic GROUP BY 1 ORDER BY 1",
+    )
+    assert [r["n"] for r in got] == [2, 1]
+
+
+# -- card data never in clear -----------------------------------------------------------------
+def test_card_numbers_never_reach_disk_in_clear(project_root: Path) -> None:
+    async def scenario() -> None:
+        server = Server(project_root)
+        try:
+            got = receipt(
+                await server.post(
+                    "crm_interactions",
+                    [
+                        crm_event("c1", message_excerpt=f"my card is {spaced(VISA)} thanks"),
+                        crm_event("c2", message_excerpt=f"amex {AMEX}", rating=9),
+                        {"event_id": "c3", "note": VISA},  # unknown field: kept whole, redacted
+                    ],
+                )
+            )
+            assert (got["accepted"], got["quarantined"]) == (1, 2)
+            pos = receipt(
+                await server.post(
+                    "pos",
+                    [
+                        {
+                            "transaction_id": "t1",
+                            "store_id": 1,
+                            "product_id": 2,
+                            "quantity": 1,
+                            "revenue": 5,
+                            "timestamp": T0,
+                            "card_number": VISA,
+                        },
+                        {
+                            "transaction_id": "t2",
+                            "store_id": 1,
+                            "product_id": 2,
+                            "quantity": 0,
+                            "revenue": 5,
+                            "timestamp": T0,
+                            "card_number": spaced(VISA),
+                            "x": AMEX,
+                        },
+                    ],
+                )
+            )
+            assert (pos["accepted"], pos["quarantined"]) == (1, 1)
+            wal = (project_root / ".weir" / "wal").rglob("*.wal")
+            for path in wal:  # before any flush, the log alone holds the events
+                data = path.read_bytes()
+                for card in (VISA, AMEX, spaced(VISA), spaced(AMEX)):
+                    assert card.encode() not in data, path
+            reports = server.collector.flush()
+            assert all(r.matches_receipts for r in reports)
+        finally:
+            await server.close()
+
+    run(scenario())
+    for path in (project_root / ".weir").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for card in (VISA, AMEX, spaced(VISA), spaced(AMEX)):
+                assert card.encode() not in data, path
+    # the token is the batch path's token: the same card joins across both ways in
+    land(
+        project_root,
+        "pos",
+        "pos_2025-01-02_store001.csv",
+        "transaction_id,store_id,product_id,quantity,revenue,discount_applied,timestamp,customer_id,card_number\n"
+        f"b1,1,2,1,5,,{T0},,{VISA}\n",
+    )
+    with weir.Project(project_root) as project:
+        project.ingest(["pos"])
+        cards = rows(
+            project,
+            "SELECT transaction_id, card_number, card_number_last4 FROM staging.pos ORDER BY 1",
+        )
+        assert [c["transaction_id"] for c in cards] == ["b1", "t1"]
+        assert cards[0]["card_number"] == cards[1]["card_number"]
+        assert (
+            cards[1]["card_number"].startswith("tok_") and cards[1]["card_number_last4"] == "1111"
+        )
+        held = rows(project, "SELECT _raw FROM quarantine.crm_interactions WHERE _raw IS NOT NULL")
+        assert any("[card ****1111]" in h["_raw"] for h in held)
+
+
+# -- errors -----------------------------------------------------------------------------------
+def test_errors_have_the_one_shape(project_root: Path) -> None:
+    configure(project_root, max_body_bytes=2048, max_events_per_request=5)
+
+    async def scenario() -> None:
+        server = Server(project_root)
+        try:
+            bad = error(await server.post("web_traffic", content='{"a": 1,'), 400, "bad_json")
+            assert "line 1 column 9" in bad["message"]
+            extra = error(
+                await server.post(
+                    "web_traffic",
+                    content='{"a": 1}\n{"b": 2}',
+                    **{"Content-Type": "application/json"},
+                ),
+                400,
+                "bad_json",
+            )
+            assert "x-ndjson" in extra["fix"]
+            big = error(await server.post("web_traffic", content="x" * 4096), 413, "too_large")
+            assert "4096 bytes" in big["message"]
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for _ in range(10):
+                    yield b" " * 512
+
+            streamed = await server.client.post(
+                "/collect/v1/web_traffic",
+                content=chunks(),
+                headers={"Authorization": f"Bearer {server.key}"},
+            )
+            error(streamed, 413, "too_large")  # no Content-Length: counted while read
+            error(
+                await server.post("web_traffic", [web_event(str(i)) for i in range(6)]),
+                413,
+                "too_large",
+            )
+            unknown = error(await server.post("web_trafic", web_event("x")), 404, "not_found")
+            assert unknown["fix"] == "did you mean web_traffic?"
+            error(await server.post("pos_nowhere", web_event("x")), 404, "not_found")
+            anonymous = await server.client.post("/collect/v1/web_traffic", json=web_event("x"))
+            error(anonymous, 401, "unauthorized")
+            wrong = await server.client.post(
+                "/collect/v1/web_traffic",
+                json=web_event("x"),
+                headers={"Authorization": "Bearer wk_nope"},
+            )
+            error(wrong, 401, "unauthorized")
+            basic = await server.client.post(
+                "/collect/v1/web_traffic", json=web_event("ok"), auth=(server.key, "")
+            )
+            assert receipt(basic)["accepted"] == 1  # trackers send the key as basic-auth user
+            narrow = server.project.write_keys().create(["crm_interactions"]).key
+            denied = await server.client.post(
+                "/collect/v1/web_traffic",
+                json=web_event("x"),
+                headers={"Authorization": f"Bearer {narrow}"},
+            )
+            error(denied, 403, "forbidden")
+            server.app.state.write_keys.revoke(narrow)  # the server's own keys: at once
+            revoked = await server.client.post(
+                "/collect/v1/crm_interactions",
+                json=crm_event("x"),
+                headers={"Authorization": f"Bearer {narrow}"},
+            )
+            error(revoked, 401, "unauthorized")
+        finally:
+            await server.close()
+
+    run(scenario())
+
+
+def test_backpressure_answers_503_with_retry_after(project_root: Path) -> None:
+    configure(project_root, max_log_bytes=4096, flush_seconds=7)
+
+    async def scenario() -> None:
+        server = Server(project_root)
+        try:
+            answers = []
+            for i in range(20):
+                answers.append(
+                    await server.post("web_traffic", [web_event(f"b{i}-{j}") for j in range(5)])
+                )
+                if answers[-1].status_code != 200:
+                    break
+            refused = answers[-1]
+            body = error(refused, 503, "overloaded")
+            assert refused.headers["Retry-After"] == "7" and "flushed" in body["message"]
+            server.collector.flush()  # the lake catches up: the log takes events again
+            assert receipt(await server.post("web_traffic", web_event("after")))["accepted"] == 1
+        finally:
+            await server.close()
+
+    run(scenario())
+
+
+def test_metrics_count_events_and_flushes(server: Server) -> None:
+    async def scenario() -> str:
+        receipt(await server.post("web_traffic", [web_event("p1"), web_event("p1"), {"x": 1}]))
+        server.collector.flush()
+        return (await server.client.get("/metrics")).text
+
+    text = run(scenario())
+    assert 'weir_collector_events_total{fate="received",source="web_traffic"} 3.0' in text
+    assert 'weir_collector_events_total{fate="duplicate",source="web_traffic"} 1.0' in text
+    assert 'weir_collector_backlog_events{source="web_traffic"} 0.0' in text
+    assert 'weir_collector_flush_seconds_count{source="web_traffic"} 1.0' in text
+
+
+# -- compaction -------------------------------------------------------------------------------
+def test_compaction_keeps_every_row_and_time_travel(server: Server) -> None:
+    now = time.time()  # inside the dedupe window
+
+    async def post(batch: int) -> None:
+        events = [web_event(f"k{batch}-{i}", timestamp=now) for i in range(3)]
+        receipt(await server.post("web_traffic", events))
+
+    for batch in range(5):
+        run(post(batch))
+        server.collector.flush()
+    project = server.project
+    lake = project.lake
+    before = lake.table("staging", "web_traffic").current_snapshot()
+    assert before is not None
+    files_before = len(lake.data_files("staging", "web_traffic", before))
+    assert files_before == 5
+    done = server.collector.compact("web_traffic", min_files=3)
+    assert any(d.startswith("staging.web_traffic") for d in done)
+    after = lake.table("staging", "web_traffic").current_snapshot()
+    assert after is not None and after.snapshot_id != before.snapshot_id
+    assert len(lake.data_files("staging", "web_traffic", after)) == 1
+    query = "SELECT event_id FROM staging.web_traffic ORDER BY 1"
+    now_ids = [r["event_id"] for r in rows(project, query)]
+    then_ids = [r["event_id"] for r in rows(project, query, snapshot=before.snapshot_id)]
+    assert now_ids == then_ids and len(now_ids) == 15
+    # later flushes build on the compacted table, and dedupe still sees its keys
+    run(post(0))
+    [report] = server.collector.flush()
+    assert report.result.counts.duplicates == 3 and report.matches_receipts
