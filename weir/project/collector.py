@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator
 
 from weir.project.base import Name, _Strict
+from weir.project.segment import SegmentMapping
 
 _DURATION = re.compile(r"^\s*([0-9]+)\s*([smhd])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -66,6 +67,10 @@ class CollectorConfig(_Strict):
         default=32,
         ge=2,
         description="a lake partition with more small files than this is rewritten as one",
+    )
+    segment: SegmentMapping = Field(
+        default_factory=SegmentMapping,
+        description="Segment-compatible /v1/batch, /v1/track …: which source each message type goes to",
     )
     fsync: bool = Field(
         default=True,

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from weir.errors import Overloaded, WeirError
 from weir.serve.api import api_router
 from weir.serve.collector import collector_router
+from weir.serve.segment import segment_router
 from weir.workspace import Project
 
 Scope = MutableMapping[str, Any]
@@ -201,6 +202,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     # the routes of each part of the server are added here, one call each
     app.include_router(api_router(project))
     app.include_router(collector_router(app))
+    app.include_router(segment_router(app))
     app.add_middleware(RequestMetrics, registry=registry)
     return app
 

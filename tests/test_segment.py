@@ -1,0 +1,228 @@
+"""Segment-compatible endpoints, driven by the real Segment Python SDK against a real server.
+
+``segment-analytics-python`` posts to ``/v1/batch`` (basic auth with the write
+key as the user, optionally gzipped) of a weir served by Uvicorn in a thread;
+its track/page/identify calls land in staging exactly once, mapped by
+``collector.segment``; a bad key gets 401 in weir's one error shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from segment.analytics import Client
+from segment.analytics.request import APIError
+
+import weir
+from weir.ingest.segment import map_message
+from weir.project.segment import SegmentMapping
+from weir.serve.app import create_app
+from weir.serve.server import project_services
+from weir.workspace import init_project
+
+# recent: the collector judges duplicates among events of its dedupe window (7 days)
+WHEN = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+
+
+@dataclass
+class Running:
+    url: str
+    key: str
+    project: weir.Project
+
+    def client(self, key: str | None = None, gzip: bool = False) -> Client:
+        return Client(key or self.key, host=self.url, sync_mode=True, gzip=gzip, max_retries=0)
+
+    def rows(self, query: str, expected: int, seconds: float = 20.0) -> list[dict[str, object]]:
+        """Rows of ``query`` once the collector's flusher has put ``expected`` of them in the lake."""
+        deadline = time.monotonic() + seconds
+        while True:
+            rows: list[dict[str, object]] = []
+            # the table does not exist before the first flush
+            with contextlib.suppress(weir.WeirError):
+                rows = self.project.sql(query).to_pylist()
+            if len(rows) >= expected or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Running]:
+    root = init_project(tmp_path / "shop")
+    with (root / "weir.yml").open("a", encoding="utf-8") as handle:
+        handle.write("\ncollector:\n  flush_seconds: 0.2\n")
+    project = weir.Project(root)
+    key = project.write_keys().create(["web_traffic", "crm_interactions"], "segment test").key
+    app = create_app(project, project_services(project))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Running(f"http://127.0.0.1:{port}", key, project)
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        project.close()
+
+
+def test_track_page_identify_land_once_in_their_sources(served: Running) -> None:
+    client = served.client()
+    ids = {name: str(uuid.uuid4()) for name in ("page", "click", "identify", "feedback")}
+    client.page(
+        user_id="42",
+        name="Product",
+        properties={"path": "/product/17", "session_id": "s-9", "device_type": "Mobile"},
+        timestamp=WHEN,
+        message_id=ids["page"],
+    )
+    client.track(
+        user_id="42",
+        event="Added to cart",
+        properties={"path": "/product/17", "element": "add_to_cart", "session_id": "s-9"},
+        timestamp=WHEN,
+        message_id=ids["click"],
+    )
+    client.identify(
+        user_id="42", traits={"channel": "App"}, timestamp=WHEN, message_id=ids["identify"]
+    )
+    client.track(
+        user_id="42",
+        event="Feedback Submitted",
+        properties={"rating": 4, "channel": "Email", "message": "quick delivery"},
+        timestamp=WHEN,
+        message_id=ids["feedback"],
+    )
+    # an SDK retry after a lost answer: the same messages again
+    client.page(
+        user_id="42",
+        properties={"path": "/product/17", "session_id": "s-9", "device_type": "Mobile"},
+        timestamp=WHEN,
+        message_id=ids["page"],
+    )
+
+    web = served.rows("SELECT * FROM staging.web_traffic ORDER BY event_type DESC", 2)
+    assert [(r["event_id"], r["event_type"]) for r in web] == [
+        (ids["page"], "View"),
+        (ids["click"], "Click"),
+    ]
+    assert web[0]["session_id"] == "s-9" and web[0]["user_id"] == 42
+    assert web[0]["page"] == "/product/17" and web[1]["element"] == "add_to_cart"
+    assert web[0]["timestamp"] == WHEN
+    crm = served.rows("SELECT * FROM staging.crm_interactions ORDER BY interaction_type", 2)
+    assert [(r["event_id"], r["interaction_type"], r["channel"]) for r in crm] == [
+        (ids["feedback"], "Feedback", "Email"),
+        (ids["identify"], "Loyalty", "App"),
+    ]
+    assert crm[0]["rating"] == 4 and crm[0]["customer_id"] == 42
+    time.sleep(0.5)  # one more flush: still once each
+    [n] = served.project.sql("SELECT count(*) AS n FROM staging.web_traffic").to_pylist()
+    assert n["n"] == 2
+
+
+def test_a_gzipped_batch_with_unmappable_messages_quarantines_them(served: Running) -> None:
+    client = served.client(gzip=True)
+    client.alias(previous_id="anon-1", user_id="42", timestamp=WHEN)  # no target: kept whole
+    client.page(
+        anonymous_id="anon-1",
+        properties={"path": "/nowhere"},  # breaks the contract's page pattern
+        timestamp=WHEN,
+    )
+    client.track(
+        anonymous_id="anon-1",
+        event="Scrolled",
+        properties={"path": "/", "event_type": "Scroll"},
+        timestamp=WHEN,
+    )
+    staged = served.rows("SELECT * FROM staging.web_traffic", 1)
+    assert [(r["session_id"], r["event_type"]) for r in staged] == [("anon-1", "Scroll")]
+    held = served.rows("SELECT _raw, _reasons FROM quarantine.web_traffic", 2)
+    assert len(held) == 2
+    raws = " ".join(str(r["_raw"]) for r in held)
+    assert '"type":"alias"' in raws.replace(" ", "")
+
+
+def test_a_raw_batch_post_and_the_single_call_endpoints(served: Running) -> None:
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{served.key}:".encode()).decode()}
+    message = {
+        "messageId": "m-1",
+        "anonymousId": "anon-7",
+        "properties": {"path": "/cart"},
+        "timestamp": WHEN.isoformat(),
+    }
+    answer = httpx.post(f"{served.url}/v1/page", json=message, headers=auth)
+    assert answer.status_code == 200 and answer.json() == {"success": True}
+    batch = {"batch": [{**message, "type": "page"}], "writeKey": served.key}
+    answer = httpx.post(f"{served.url}/v1/batch", json=batch)  # the key in the body only
+    assert answer.status_code == 200 and answer.json() == {"success": True}
+    staged = served.rows("SELECT event_id, page FROM staging.web_traffic", 1)
+    assert staged == [{"event_id": "m-1", "page": "/cart"}]
+
+    wrong = httpx.post(f"{served.url}/v1/batch", content=b"[1, 2]", headers=auth)
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["code"] == "bad_segment_body"
+
+
+def test_a_bad_key_is_refused_in_the_one_error_shape(served: Running) -> None:
+    with pytest.raises(APIError) as caught:
+        served.client(key="wk_nope_nope").track(user_id="1", event="x", timestamp=WHEN)
+    assert caught.value.status == 401
+    body = json.loads(caught.value.message)
+    assert body["error"]["status"] == 401 and body["error"]["code"] == "unauthorized"
+    assert set(body["error"]) >= {"status", "code", "message", "fix"}
+
+    limited = served.project.write_keys().create(["web_traffic"], "web only").key
+    with pytest.raises(APIError) as caught:
+        served.client(key=limited).identify(user_id="1", traits={}, timestamp=WHEN)
+    assert caught.value.status == 403
+
+
+def test_the_mapping_is_pure_and_keeps_what_it_cannot_map(served: Running) -> None:
+    sources = served.project.files.sources
+    mapping = SegmentMapping()
+    source, record = map_message(
+        {
+            "type": "track",
+            "event": "Complaint Filed",
+            "userId": "7",
+            "messageId": "c-1",
+            "properties": {"case_id": "K-1", "case_status": "open"},
+            "timestamp": WHEN.isoformat(),
+        },
+        mapping,
+        sources,
+    )
+    assert source == "crm_interactions"
+    assert json.loads(record) == {
+        "event_id": "c-1",
+        "customer_id": "7",
+        "interaction_type": "Complaint",
+        "case_id": "K-1",
+        "case_status": "open",
+        "timestamp": WHEN.timestamp(),
+    }
+    assert map_message("not an object", mapping, sources) == ("web_traffic", '"not an object"')
+    _, kept = map_message(
+        {"type": "page", "messageId": "p", "anonymousId": "a", "timestamp": "yesterday"},
+        mapping,
+        sources,
+    )
+    assert json.loads(kept)["timestamp"] == "yesterday"  # for the contract to reject, with a reason

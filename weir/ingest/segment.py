@@ -1,0 +1,224 @@
+"""Segment messages → records of the project's sources (pure functions, no I/O).
+
+The mapping itself (which message type goes to which source, each field read
+from which path) is configuration: ``weir.project.segment.SegmentMapping``.
+This module reads request bodies the way Segment's SDKs send them (a
+``{"batch": [...]}`` or one message, possibly gzipped), applies the mapping,
+and returns, per source, the JSON texts the collector takes.
+
+Nothing is dropped: a message no target takes, or that is not an object, goes
+whole (as it came) to the mapping's ``unmapped_source``, whose contract
+quarantines it for its unknown fields; a value the mapping cannot convert (a
+timestamp that is not ISO-8601) is passed on as it is, for the contract to
+reject with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from weir.errors import ProjectError, TooLarge, WeirError
+from weir.project import SourceConfig
+from weir.project.segment import SegmentMapping, SegmentTarget
+
+SegmentCall = Literal["batch", "track", "page", "screen", "identify", "group", "alias"]
+SEGMENT_CALLS: tuple[str, ...] = get_args(SegmentCall)
+_MISSING = object()
+
+
+class BadSegmentBody(WeirError):
+    """A body that is not a Segment message or batch."""
+
+    code = "bad_segment_body"
+    status = 400
+
+
+@dataclass(frozen=True)
+class SegmentBody:
+    """A request's messages, and the write key if the body carried one (analytics.js does)."""
+
+    messages: list[Any]
+    write_key: str | None
+
+
+def read_body(
+    body: bytes, content_encoding: str | None, call: SegmentCall, max_bytes: int
+) -> SegmentBody:
+    """The messages of a posted body: ``/v1/batch`` takes ``{"batch": [...]}``, the others one message."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("gzip", "deflate"):
+        body = _inflate(body, encoding, max_bytes)
+    elif encoding not in ("", "identity"):
+        raise BadSegmentBody(
+            f"unsupported Content-Encoding '{encoding}'", "send the body plain or gzip-compressed"
+        )
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadSegmentBody(
+            f"the body is not JSON ({exc})", "send a Segment message or {'batch': [...]}"
+        ) from None
+    if not isinstance(document, dict):
+        raise BadSegmentBody("the body is not a JSON object", "send a Segment message or batch")
+    key = document.get("writeKey")
+    write_key = key if isinstance(key, str) and key else None
+    if call == "batch":
+        batch = document.get("batch")
+        if not isinstance(batch, list):
+            raise BadSegmentBody(
+                "a batch body needs a 'batch' list", 'send {"batch": [{"type": "track", ...}]}'
+            )
+        # batch-level context (analytics.js) applies to every message that has none
+        shared = document.get("context")
+        messages = [
+            {"context": shared, **m} if isinstance(m, dict) and isinstance(shared, dict) else m
+            for m in batch
+        ]
+        return SegmentBody(messages, write_key)
+    message = {k: v for k, v in document.items() if k != "writeKey"}
+    message.setdefault("type", call)
+    return SegmentBody([message], write_key)
+
+
+def _inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    """Decompress without letting a small bomb grow past ``max_bytes``."""
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise BadSegmentBody(f"the body is not valid {encoding} ({exc})") from None
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise TooLarge(
+            f"the decompressed body is over {max_bytes} bytes",
+            "send fewer events per request (collector.max_body_bytes in weir.yml)",
+        )
+    return out
+
+
+def target_of(message: Any, mapping: SegmentMapping) -> SegmentTarget | None:
+    """The target a message goes to; None when no target takes it."""
+    if not isinstance(message, dict):
+        return None
+    kind = message.get("type")
+    if kind in ("page", "screen"):
+        return mapping.page
+    if kind == "identify":
+        return mapping.identify
+    if kind == "track":
+        named = mapping.track_events.get(str(message.get("event")))
+        return named or mapping.track
+    return None
+
+
+def map_message(
+    message: Any, mapping: SegmentMapping, sources: Mapping[str, SourceConfig]
+) -> tuple[str, str]:
+    """(source, the record as JSON text) for one Segment message."""
+    target = target_of(message, mapping)
+    if target is None:
+        # kept whole: the unmapped source's contract quarantines it, the message stays replayable
+        return mapping.unmapped_source, json.dumps(message, separators=(",", ":"), default=str)
+    source = sources[target.source]
+    record: dict[str, Any] = {}
+    for name, spec in target.fields.items():
+        value = _first(message, spec)
+        if value is _MISSING:
+            continue
+        if source.column(name).type == "epoch" and isinstance(value, str):
+            value = _epoch(value)
+        record[name] = value
+    return target.source, json.dumps(record, separators=(",", ":"), default=str)
+
+
+def map_messages(
+    messages: Iterable[Any], mapping: SegmentMapping, sources: Mapping[str, SourceConfig]
+) -> dict[str, list[str]]:
+    """source → the records of ``messages`` for it, in the order they came."""
+    out: dict[str, list[str]] = {}
+    for message in messages:
+        source, record = map_message(message, mapping, sources)
+        out.setdefault(source, []).append(record)
+    return out
+
+
+def check_mapping(mapping: SegmentMapping, sources: Mapping[str, SourceConfig]) -> None:
+    """Every target names a source of the project and only fields of that source."""
+    where = "weir.yml: collector.segment"
+    for label, target in _labelled(mapping):
+        if target.source not in sources:
+            raise ProjectError(
+                f"{where}.{label}.source: no source named '{target.source}'",
+                f"use one of: {', '.join(sorted(sources))}",
+            )
+        columns = sources[target.source].column_names
+        unknown = sorted(set(target.fields) - set(columns))
+        if unknown:
+            raise ProjectError(
+                f"{where}.{label}.fields: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
+                f"not a field of {target.source}",
+                f"fields of {target.source}: {', '.join(columns)}",
+            )
+    if mapping.unmapped_source not in sources:
+        raise ProjectError(
+            f"{where}.unmapped_source: no source named '{mapping.unmapped_source}'",
+            f"use one of: {', '.join(sorted(sources))}",
+        )
+
+
+def _labelled(mapping: SegmentMapping) -> Sequence[tuple[str, SegmentTarget]]:
+    named = [(f"track_events.{name}", t) for name, t in mapping.track_events.items()]
+    return [
+        ("page", mapping.page),
+        ("track", mapping.track),
+        ("identify", mapping.identify),
+        *named,
+    ]
+
+
+def _first(message: dict[str, Any], spec: str) -> Any:
+    for option in (part.strip() for part in spec.split("|")):
+        if option.startswith("="):
+            return option[1:]
+        value = _lookup(message, option)
+        if value is not _MISSING and value is not None and value != "":
+            return value
+    return _MISSING
+
+
+def _lookup(message: dict[str, Any], path: str) -> Any:
+    current: Any = message
+    for part in path.split("."):
+        if not isinstance(current, dict) or part not in current:
+            return _MISSING
+        current = current[part]
+    return current
+
+
+def _epoch(text: str) -> float | str:
+    """ISO-8601 (Segment's timestamps) → seconds since 1970; other text is left for the contract."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return text  # a time without a zone is ambiguous: let the contract say so
+    return moment.timestamp()
+
+
+__all__ = [
+    "SEGMENT_CALLS",
+    "BadSegmentBody",
+    "SegmentBody",
+    "SegmentCall",
+    "check_mapping",
+    "map_message",
+    "map_messages",
+    "read_body",
+    "target_of",
+]

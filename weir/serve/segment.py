@@ -1,0 +1,83 @@
+"""Segment-compatible endpoints: ``POST /v1/batch``, ``/v1/track``, ``/v1/page``, ``/v1/identify`` …
+
+So a site or app already instrumented with a Segment SDK can point its
+``host`` at weir. The write key arrives as the basic-auth user name (empty
+password), as the SDKs send it, or as ``writeKey`` in the body. Messages are
+mapped to sources by ``collector.segment`` in ``weir.yml`` (see
+``weir.project.segment``) and handed to the collector: the answer (Segment's
+``{"success": true}``) is sent once they are durable in its log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from weir.errors import AccessDenied
+from weir.ingest.collector import Collector
+from weir.ingest.keys import WriteKeys
+from weir.ingest.segment import SegmentCall, check_mapping, map_messages, read_body
+from weir.project.segment import SegmentMapping
+from weir.serve.collector import read_body as read_request_body
+from weir.serve.collector import write_key_of
+
+CALLS: tuple[SegmentCall, ...] = ("batch", "track", "page", "screen", "identify", "group", "alias")
+Receive = Callable[[SegmentCall, Request], Awaitable[JSONResponse]]
+
+
+def segment_router(app: FastAPI) -> APIRouter:
+    """The Segment routes, over the collector ``collector_router`` put on ``app.state``."""
+    router = APIRouter(tags=["segment"])
+    project = app.state.project
+    mapping: SegmentMapping = project.files.config.collector.segment
+    if not mapping.enabled:
+        return router
+    collector: Collector = app.state.collector
+    keys: WriteKeys = app.state.write_keys
+    check_mapping(mapping, project.files.sources)
+    for name in sorted(mapping.sources()):
+        collector.source(name)  # each target is a source the collector takes
+    limit = collector.config.max_body_bytes
+
+    async def receive(call: SegmentCall, request: Request) -> JSONResponse:
+        raw = await read_request_body(request, limit)
+        body = read_body(raw, request.headers.get("content-encoding"), call, limit)
+        allowed = keys.verify(write_key_of(request) or body.write_key)
+        by_source = map_messages(body.messages, mapping, project.files.sources)
+        refused = sorted(set(by_source) - allowed)
+        if refused:
+            # checked for every target before anything is logged: a batch is taken whole or not at all
+            raise AccessDenied(
+                f"this write key may not post to {', '.join(refused)}",
+                f"create one that may: weir keys create --source {' --source '.join(sorted(by_source))}",
+            )
+        for source, records in by_source.items():
+            await collector.submit(source, records)
+        return JSONResponse({"success": True})
+
+    for call in CALLS:
+        router.add_api_route(
+            f"/v1/{call}",
+            _endpoint(receive, call),
+            methods=["POST"],
+            summary=f"Segment-compatible {call}",
+            responses={
+                200: {"description": 'Durable in the collector\'s log: {"success": true}'},
+                400: {"description": "Not a Segment message or batch"},
+                401: {"description": "No write key, or an unknown or revoked one"},
+                403: {"description": "The key may not post to a source a message maps to"},
+                413: {"description": "Too large a body"},
+                503: {"description": "The log or the disk is full: retry after Retry-After"},
+            },
+        )
+    return router
+
+
+def _endpoint(receive: Receive, call: SegmentCall) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def endpoint(request: Request) -> JSONResponse:
+        return await receive(call, request)
+
+    endpoint.__name__ = f"segment_{call}"
+    return endpoint
