@@ -87,6 +87,9 @@ roles:
       marts.customer_spend: "country = 'GB'"
   narrow:
     grants: [marts.spend_by_country]
+  historian:
+    description: the customers extracts as they were, personal data hashed
+    grants: [staging.customers]
   admin:
     grants: ["*"]
     pii: true
@@ -96,6 +99,7 @@ users:
   rex: {roles: [redactor]}
   gina: {roles: [gb_team]}
   nora: {roles: [narrow]}
+  hal: {roles: [historian]}
   ada: {roles: [admin, analyst]}
 """
 
@@ -248,7 +252,7 @@ def test_principals_roles_and_grants(project: weir.Project) -> None:
         policy.principal("ann", "admin")
     with pytest.raises(AuthError):
         policy.principal("mallory")
-    assert policy.roles() == ["admin", "analyst", "gb_team", "narrow", "redactor"]
+    assert policy.roles() == ["admin", "analyst", "gb_team", "historian", "narrow", "redactor"]
     assert policy.is_admin("admin") and not policy.is_admin("analyst")
     lake = [f"{layer}.{name}" for layer, name in project.lake.tables()]
     assert policy.datasets("analyst", lake) == [
@@ -406,6 +410,9 @@ def test_time_travel_reads_old_data_under_the_current_policy(
     assert before[0]["email"] == "xavier.quill@mail.test"
     now = query(project, "ada", sql)
     assert 7 in {r["customer_id"] for r in now}
+    masked = query(project, "hal", sql, as_of=shop.before_late_customer)
+    assert [r["customer_id"] for r in masked] == [1, 2, 3, 4, 5, 6]
+    assert all(r["email"].startswith("pii_") for r in masked)
 
 
 def test_kpi_sql_runs_trusted_with_masks_and_filters(project: weir.Project) -> None:

@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -104,6 +104,7 @@ class Gateway:
         self._known = frozenset(policy.known_datasets())
         self._checked: OrderedDict[tuple[str, str, bool], CheckedQuery] = OrderedDict()
         self._scans: dict[tuple[str, str, tuple[str, ...]], exp.Expr | None] = {}
+        self._planned: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- checking -------------------------------------------------------------------
@@ -133,7 +134,7 @@ class Gateway:
         return checked
 
     def _analyse(
-        self, sql: str, principal: Principal, trusted: bool, known: frozenset[str]
+        self, sql: str, principal: Principal, trusted: bool, known: Container[str]
     ) -> tuple[exp.Expr, list[TableRef]]:
         self.policy.role(principal.role)  # an unknown role is refused before anything else
         tree = parse_query(sql)
@@ -195,9 +196,9 @@ class Gateway:
     ) -> QueryResult:
         """Run ``sql`` for ``principal`` on the lake as it is now (or was at ``as_of``)."""
         started = time.perf_counter()
-        tree, refs = self._analyse(sql, principal, trusted, self._lake_tables())
+        tree, refs = self._analyse(sql, principal, trusted, _LakeNames(self._known, self.lake))
         check_ms = _ms(started)
-        con = self._connect(sorted({r.dataset for r in refs}), as_of)
+        con = self.connect(sorted({r.dataset for r in refs}), as_of)
         try:
             begun = time.perf_counter()
             columns = _view_columns(con, {r.dataset for r in refs})
@@ -209,12 +210,28 @@ class Gateway:
         finally:
             con.close()
 
-    def _lake_tables(self) -> frozenset[str]:
-        return frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
+    def _files(self, dataset: str, as_of: datetime | None) -> list[str]:
+        """The data files of the table's snapshot (now or at ``as_of``); planned once per snapshot."""
+        layer, name = dataset.split(".")
+        snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
+        if snapshot is None:
+            return []
+        key = (dataset, snapshot.snapshot_id)
+        files = self._planned.get(key)
+        if files is None:
+            files = self.lake.data_files(layer, name, snapshot)
+            with self._lock:
+                self._planned[key] = files
+                if len(self._planned) > _CACHE_SIZE:
+                    self._planned.popitem(last=False)
+        return files
 
-    def _connect(
-        self, datasets: Sequence[str], as_of: datetime | None
-    ) -> duckdb.DuckDBPyConnection:
+    def connect(self, datasets: Sequence[str], as_of: datetime | None) -> duckdb.DuckDBPyConnection:
+        """The locked-down connection a query runs on, with views of ``datasets`` only.
+
+        It can read the lake folder and nothing else (no other file, no network,
+        no extension, no Python object by name), and its settings are locked.
+        """
         con = duckdb.connect(
             config={
                 "autoinstall_known_extensions": False,
@@ -231,9 +248,7 @@ class Gateway:
             con.execute("SET TimeZone = 'UTC'")
             for dataset in datasets:
                 layer, name = dataset.split(".")
-                snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
-                files = self.lake.data_files(layer, name, snapshot)
-                self._reader.show(con, layer, name, files)
+                self._reader.show(con, layer, name, self._files(dataset, as_of))
             con.execute(f"SET VARIABLE {_KEY_VARIABLE} = ?", [self._key])
             con.execute("SET lock_configuration = true")
         except BaseException:
@@ -273,6 +288,22 @@ class Gateway:
         if limit is not None and table.num_rows > limit:
             return table.slice(0, limit), True
         return table, False
+
+
+class _LakeNames:
+    """The lake's tables as the policy knew them, and any made since (listed only when asked)."""
+
+    def __init__(self, known: frozenset[str], lake: Lake) -> None:
+        self.known = known
+        self.lake = lake
+        self.listed: frozenset[str] | None = None
+
+    def __contains__(self, dataset: object) -> bool:
+        if dataset in self.known:
+            return True
+        if self.listed is None:
+            self.listed = frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
+        return dataset in self.listed
 
 
 def _scan_select(rule: TableRule, columns: Sequence[str]) -> exp.Select:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -219,7 +220,7 @@ class Policy:
             return "pii"
         found: ColumnClass | None = None
         for upstream in self._lineage.get(dataset, {}).get(column, ()):
-            table, _, upstream_column = upstream.rpartition(".")
+            table, upstream_column = _split_column(upstream)
             if upstream in seen or not table:
                 continue
             kind = self._classify(table, upstream_column, seen | {upstream})
@@ -249,6 +250,20 @@ class Policy:
             for name in self._pii_names
             for i in range(len(words) - len(name) + 1)
         )
+
+
+_PART = re.compile(r'"((?:[^"]|"")*)"|([^."]+)')
+
+
+def _split_column(qualified: str) -> tuple[str, str]:
+    """``layer.table.column`` → (``layer.table``, ``column``); lineage quotes keywords (``"timestamp"``)."""
+    parts = [
+        (quoted.replace('""', '"') if quoted else plain)
+        for quoted, plain in _PART.findall(qualified)
+    ]
+    if len(parts) < 2:
+        return "", qualified
+    return ".".join(parts[:-1]).lower(), parts[-1]
 
 
 def lake_columns(lake: Lake) -> dict[str, list[str]]:

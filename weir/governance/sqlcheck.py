@@ -13,6 +13,7 @@ are masked) is the policy's; here a table reference is only resolved to a
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 import sqlglot
@@ -42,7 +43,7 @@ _NODES = frozenset(
 # Functions SQLGlot knows by type (its ``key``), and functions it passes through by name.
 _TYPED_FUNCTIONS = frozenset(
     {
-        "abs", "acos", "and", "anyvalue", "approxdistinct", "approxquantile", "argmax",
+        "abs", "acos", "and", "anyvalue", "exists", "approxdistinct", "approxquantile", "argmax",
         "argmin", "array", "arrayagg", "arrayconcat", "arraycontains", "arraycontainsall",
         "arraydistinct", "arrayfilter", "arraymax", "arraymin", "arrayoverlaps", "arraysize",
         "arrayslice", "arraysort", "arraytostring", "ascii", "asin", "atan", "atan2", "avg",
@@ -276,7 +277,7 @@ def _check_table(node: exp.Table) -> None:
             )
 
 
-def lake_tables(tables: list[exp.Table], known: frozenset[str]) -> list[TableRef]:
+def lake_tables(tables: list[exp.Table], known: Container[str]) -> list[TableRef]:
     """The lake tables a query reads; a name that is neither one nor a CTE in scope is refused."""
     refs: list[TableRef] = []
     for node in tables:
