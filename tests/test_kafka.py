@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 import weir
+from weir.cli.main import cli
 from weir.ingest import BatchResult
 from weir.ingest.kafka import position_key
 from weir.project.consumers import KafkaConsumerConfig
@@ -90,7 +92,7 @@ def config(brokers: str, topic: str, **extra: Any) -> KafkaConsumerConfig:
         batch_events=extra.pop("batch_events", 100),
         batch_seconds=extra.pop("batch_seconds", 0.5),
         # a member that went away without leaving (a crash) holds the group this long
-        settings={"session.timeout.ms": 6000, "heartbeat.interval.ms": 500},
+        settings={"session.timeout.ms": 3000, "heartbeat.interval.ms": 300},
         **extra,
     )
 
@@ -205,3 +207,56 @@ def test_a_started_service_flushes_and_commits_when_stopped(
         service.stop()
     assert staged_ids(project) == [f"v{i}" for i in range(5)]
     assert committed(brokers, "g-svc", topic) in ({0: 3, 1: 2}, {0: 2, 1: 3})
+
+
+def test_weir_consume_kafka_and_status_streams(brokers: str, project: weir.Project) -> None:
+    topic = new_topic(brokers)
+    produce(brokers, topic, [click(f"c{i}") for i in range(7)])
+    runner = CliRunner()
+    args = ["--project", str(project.root), "consume", "kafka", "--source", "web_traffic"]
+    args += ["--topic", topic, "--brokers", brokers, "--group", "g-cli", "--batch-seconds", "0.5"]
+    args += ["--setting", "session.timeout.ms=3000", "--max-events", "7", "--format", "json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert (row["received"], row["accepted"], row["lag"]) == (7, 7, 0)
+
+    status = runner.invoke(
+        cli, ["--project", str(project.root), "status", "--streams", "--format", "json"]
+    )
+    assert status.exit_code == 0, status.output
+    [stream] = json.loads(status.stdout)
+    assert stream["stream"] == f"kafka:g-cli:{topic}" and stream["backlog"] == 0
+    table = runner.invoke(cli, ["--project", str(project.root), "status"])
+    assert "Streams" in table.output and "g-cli" in table.output
+
+
+def test_consumer_settings_are_checked_with_a_fix(project: weir.Project) -> None:
+    runner = CliRunner()
+    base = ["--project", str(project.root), "consume", "kafka", "--source", "web_traffic"]
+    bad = runner.invoke(cli, [*base, "--topic", "t", "--brokers", "nohost"])
+    assert bad.exit_code == 1 and "'nohost' is not host:port" in bad.output
+    owned = runner.invoke(
+        cli, [*base, "--topic", "t", "--brokers", "h:9092", "--setting", "enable.auto.commit=true"]
+    )
+    assert owned.exit_code == 1 and "set by weir" in owned.output
+    unknown = runner.invoke(
+        cli, [*base[:-1], "web_trafic", "--topic", "t", "--brokers", "h:9092", "--max-seconds", "1"]
+    )
+    assert unknown.exit_code == 1 and "did you mean 'web_traffic'" in unknown.output
+
+    with (project.root / "weir.yml").open("a", encoding="utf-8") as handle:
+        handle.write("consumers:\n  - {kind: kafka, source: nope, topic: t, brokers: 'h:9092'}\n")
+    with pytest.raises(weir.WeirError, match=r"consumers\[0\]\.source: no source named 'nope'"):
+        weir.Project(project.root).consumers()
+    (project.root / "weir.yml").write_text(
+        (project.root / "weir.yml").read_text().replace("kind: kafka", "kind: rabbit"), "utf-8"
+    )
+    with pytest.raises(weir.WeirError, match="consumers"):
+        weir.Project(project.root)
+
+
+def test_consume_commands_have_help_with_an_example() -> None:
+    for command in (["consume"], ["consume", "kafka"], ["consume", "mqtt"]):
+        result = CliRunner().invoke(cli, [*command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output, command

@@ -17,9 +17,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
 
 import weir
+from weir.cli.main import cli
 from weir.ingest import BatchResult
 from weir.project.consumers import MqttConsumerConfig
 from weir.workspace import init_project
@@ -183,3 +185,22 @@ def _wait_for(condition: Any, seconds: float = 15.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("timed out")
+
+
+def test_weir_consume_mqtt_and_the_streams_status(project: weir.Project, topic: str) -> None:
+    ident = client_id()
+    runner = CliRunner()
+    base = ["--project", str(project.root), "consume", "mqtt", "--source", "device_events"]
+    base += ["--topic", topic, "--broker", f"{HOST}:{PORT}", "--client-id", ident]
+    first = runner.invoke(cli, [*base, "--max-seconds", "1"])  # the session now exists
+    assert first.exit_code == 0, first.output
+    publish(topic, [alarm(f"s{i}") for i in range(4)])
+    result = runner.invoke(
+        cli, [*base, "--max-events", "4", "--max-seconds", "15", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert (row["received"], row["accepted"]) == (4, 4)
+    [stream] = [s for s in project.streams() if s.kind == "mqtt"]
+    assert stream.stream == f"mqtt:{ident}:{topic}" and stream.source == "device_events"
+    assert stream.running is False and stream.last_commit_at is not None

@@ -136,6 +136,10 @@ def test_track_page_identify_land_once_in_their_sources(served: Running) -> None
     time.sleep(0.5)  # one more flush: still once each
     [n] = served.project.sql("SELECT count(*) AS n FROM staging.web_traffic").to_pylist()
     assert n["n"] == 2
+    streams = {s.stream: s for s in served.project.streams()}
+    web_stream = streams["collector:web_traffic"]
+    assert (web_stream.kind, web_stream.backlog) == ("collector", 0)
+    assert web_stream.events_per_second > 0 and web_stream.last_commit_at is not None
 
 
 def test_a_gzipped_batch_with_unmappable_messages_quarantines_them(served: Running) -> None:
@@ -226,3 +230,33 @@ def test_the_mapping_is_pure_and_keeps_what_it_cannot_map(served: Running) -> No
         sources,
     )
     assert json.loads(kept)["timestamp"] == "yesterday"  # for the contract to reject, with a reason
+
+
+def test_the_streams_status_counts_what_the_log_holds_before_a_flush(tmp_path: Path) -> None:
+    with weir.Project(init_project(tmp_path / "shop")) as project:
+        collector = project.collector()
+        try:
+            events = [
+                json.dumps(
+                    {
+                        "event_id": f"w{i}",
+                        "session_id": "s",
+                        "page": "/",
+                        "timestamp": WHEN.timestamp(),
+                    }
+                )
+                for i in range(5)
+            ]
+            receipt = collector.submit_sync("web_traffic", events)
+            assert receipt.accepted == 5
+            [logged] = [s for s in project.streams() if s.kind == "collector"]
+            assert (logged.stream, logged.backlog, logged.last_commit_at) == (
+                "collector:web_traffic",
+                5,
+                None,
+            )
+            collector.flush()
+            [flushed] = [s for s in project.streams() if s.kind == "collector"]
+            assert flushed.backlog == 0 and flushed.last_commit_at is not None
+        finally:
+            collector.close()

@@ -226,15 +226,24 @@ def sql(
 
 
 @click.command()
+@click.option(
+    "--streams",
+    "only_streams",
+    is_flag=True,
+    help="Only the streams (collector, Kafka, MQTT): rate, backlog or lag, last commit.",
+)
 @format_option
 @click.pass_obj
 @guarded
-def status(obj: Context, fmt: OutputFormat) -> None:
+def status(obj: Context, only_streams: bool, fmt: OutputFormat) -> None:
     """Per source: last batch, counts, freshness and what is held in quarantine.
 
+    A second table lists the streams into the lake, when there are any.
+
     \b
-    Example:
+    Examples:
       weir status --format json
+      weir status --streams
     """
     project = obj.open()
     rows = []
@@ -265,7 +274,27 @@ def status(obj: Context, fmt: OutputFormat) -> None:
                 "freshness": _age(s.freshness_seconds),
             }
         )
+    streams = [_stream_row(s) for s in project.streams()]
+    if only_streams:
+        emit(streams, fmt, title="Streams")
+        return
     emit(rows, fmt, title=f"Sources of {project.files.config.name}")
+    if streams and fmt == "table":  # json and csv stay one document: ask with --streams
+        emit(streams, fmt, title="Streams")
+
+
+def _stream_row(s: Any) -> dict[str, Any]:
+    return {
+        "stream": s.stream,
+        "source": s.source,
+        "kind": s.kind,
+        "events_per_s": round(s.events_per_second, 2),
+        "backlog": s.backlog,
+        "last_commit": _age(time.time() - s.last_commit_at) if s.last_commit_at else "",
+        "running": "" if s.running is None else ("yes" if s.running else "no"),
+        "errors": s.errors,
+        "last_error": s.last_error or "",
+    }
 
 
 def _age(seconds: float | None) -> str:

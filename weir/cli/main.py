@@ -26,6 +26,7 @@ for command in (
     governance.token,
     governance.audit,
     streams.keys,
+    streams.consume,
 ):
     cli.add_command(command)
 

@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+from pydantic import ValidationError
 
-from weir.errors import ProjectError
+from weir.errors import ProjectError, WeirError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.project import ProjectFiles
+from weir.project.base import FieldProblem
 from weir.project.consumers import (
     KafkaConsumerConfig,
     MqttConsumerConfig,
@@ -155,6 +157,7 @@ class StreamConsumer(Protocol):
     name: str
     counters: StreamCounters
     ready: threading.Event  # set once subscribed (MQTT) or assigned partitions (Kafka)
+    stopping: threading.Event  # set it to stop gracefully (from a signal handler, say)
 
     @property
     def buffered(self) -> int: ...
@@ -203,6 +206,34 @@ def check_consumers(project: ProjectFiles) -> None:
             f"weir.yml: consumers[{index}].source: no source named '{source}'",
             f"use one of: {known}, or add sources/{source}.yml",
         )
+
+
+def consumer_config(
+    kind: str,
+    fields: dict[str, object],
+    batch_events: int | None = None,
+    batch_seconds: float | None = None,
+) -> KafkaConsumerConfig | MqttConsumerConfig:
+    """A consumer's settings from command-line values, validated like ``weir.yml``."""
+    given = {k: v for k, v in fields.items() if v is not None and v != {}}
+    if batch_events is not None:
+        given["batch_events"] = batch_events
+    if batch_seconds is not None:
+        given["batch_seconds"] = batch_seconds
+    model = KafkaConsumerConfig if kind == "kafka" else MqttConsumerConfig
+    try:
+        return model.model_validate({"kind": kind, **given})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        cause = (first.get("ctx") or {}).get("error")
+        where = ".".join(str(p) for p in first["loc"]) or kind
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fix = (
+            cause.fix
+            if isinstance(cause, FieldProblem) and cause.fix
+            else f"see weir consume {kind} --help"
+        )
+        raise WeirError(f"{where}: {message}", fix) from None
 
 
 def open_consumer(

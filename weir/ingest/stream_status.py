@@ -16,8 +16,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from weir.ingest.collector import STREAM_PREFIX as COLLECTOR_STREAM
+from weir.ingest.collector import wal_folder
+from weir.ingest.collector_lane import CUT
 from weir.ingest.consumers import read_stream_states
 from weir.ingest.ledger import Ledger
+from weir.ingest.wal import FRAME
+from weir.ingest.wal import SUFFIX as WAL_SUFFIX
 from weir.project import ProjectFiles
 from weir.project.consumers import consumer_stream
 
@@ -55,6 +60,9 @@ def stream_statuses(
         streams[stream] = (source, max(committed_at, last or 0.0))
     for config in project.config.consumers:
         streams.setdefault(consumer_stream(config), (config.source, None))
+    for folder in sorted((project.state_dir / "wal").glob("*")):
+        if folder.is_dir() and folder.name in project.sources:  # logged, maybe not yet flushed
+            streams.setdefault(f"{COLLECTOR_STREAM}{folder.name}", (folder.name, None))
     states = {str(s["stream"]): s for s in read_stream_states(project.state_dir)}
     for name, known in states.items():
         streams.setdefault(name, (str(known["source"]), None))
@@ -76,8 +84,10 @@ def stream_statuses(
                 lag = sum(int(v) for v in (state.get("lag") or {}).values())
         elif kind in ("kafka", "mqtt"):
             running = False
-        if kind not in ("kafka", "mqtt") and backlog is not None:
-            lag = backlog(source)
+        if kind == "collector":
+            lag = (
+                backlog(source) if backlog is not None else logged_backlog(project, source, ledger)
+            )
         out.append(
             StreamStatus(
                 stream=stream,
@@ -92,6 +102,39 @@ def stream_statuses(
             )
         )
     return sorted(out, key=lambda s: (s.source, s.stream))
+
+
+def logged_backlog(project: ProjectFiles, source: str, ledger: Ledger) -> int:
+    """Events in the collector's log of ``source`` past the lake's position, read without opening it.
+
+    Read-only, so ``weir status`` can ask while a server appends: a record being
+    written (a torn tail) ends the count; batch cuts are markers, not events.
+    """
+    folder = wal_folder(project.state_dir, source)
+    stream = f"{COLLECTOR_STREAM}{source}"
+    committed = int(ledger.positions(stream).get(stream, "0"))
+    segments = sorted(
+        (int(path.stem), path) for path in folder.glob(f"*{WAL_SUFFIX}") if path.stem.isdigit()
+    )
+    events = 0
+    for index, (base, path) in enumerate(segments):
+        following = segments[index + 1][0] if index + 1 < len(segments) else None
+        if following is not None and following <= committed:
+            continue
+        with path.open("rb") as handle:
+            at = base
+            while True:
+                header = handle.read(FRAME.size)
+                if len(header) < FRAME.size:
+                    break
+                length, _ = FRAME.unpack(header)
+                payload = handle.read(length)
+                if length == 0 or len(payload) < length:
+                    break
+                if at >= committed and payload[0] != CUT:
+                    events += 1
+                at += FRAME.size + length
+    return events
 
 
 def _stream_of(position_key: str) -> str:
