@@ -9,7 +9,11 @@ Each test uses its own topic and client id.
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 import weir
 from weir.cli.main import cli
 from weir.ingest import BatchResult
+from weir.ingest.consumers import read_stream_states
 from weir.project.consumers import MqttConsumerConfig
 from weir.workspace import init_project
 
@@ -177,8 +182,6 @@ def test_a_stop_before_the_ack_redelivers_and_dedupe_absorbs_it(
 
 
 def _wait_for(condition: Any, seconds: float = 15.0) -> None:
-    import time
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
@@ -204,3 +207,51 @@ def test_weir_consume_mqtt_and_the_streams_status(project: weir.Project, topic: 
     [stream] = [s for s in project.streams() if s.kind == "mqtt"]
     assert stream.stream == f"mqtt:{ident}:{topic}" and stream.source == "device_events"
     assert stream.running is False and stream.last_commit_at is not None
+
+
+def test_ctrl_c_ingests_and_acknowledges_what_is_buffered(
+    project: weir.Project, topic: str
+) -> None:
+    ident = client_id()
+    command = [sys.executable, "-m", "weir", "--project", str(project.root), "consume", "mqtt"]
+    command += ["--source", "device_events", "--topic", topic, "--broker", f"{HOST}:{PORT}"]
+    command += ["--client-id", ident, "--batch-seconds", "600", "--format", "json"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        states = project.files.state_dir
+        _wait_for(lambda: any(s["connected"] for s in read_stream_states(states)), 30)
+        time.sleep(0.5)  # subscribed just after connecting
+        publish(topic, [alarm(f"i{i}") for i in range(3)])
+        time.sleep(1.0)  # received, held for a batch that would close in 10 minutes
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err
+    assert json.loads(out)[0]["received"] == 3
+    assert staged(project) == ["i0", "i1", "i2"]
+    again = project.consumer(config(topic, ident))
+    again.run(max_seconds=1.5)
+    assert again.counters.received == 0, "acknowledged before it disconnected"
+
+
+def test_weir_serve_runs_the_consumers_of_weir_yml(project: weir.Project, topic: str) -> None:
+    from weir.serve.server import project_services
+
+    ident = client_id()
+    with (project.root / "weir.yml").open("a", encoding="utf-8") as handle:
+        handle.write(
+            f"consumers:\n  - {{kind: mqtt, source: device_events, topic: '{topic}', "
+            f"broker: '{HOST}:{PORT}', client_id: {ident}, batch_seconds: 0.2, session_expiry: 300}}\n"
+        )
+    with weir.Project(project.root) as reopened:
+        [service] = project_services(reopened)
+        service.start()
+        try:
+            assert service.ready.wait(10)  # type: ignore[attr-defined]
+            publish(topic, [alarm("srv1"), alarm("srv2")])
+            _wait_for(lambda: service.counters.received >= 2)  # type: ignore[attr-defined]
+        finally:
+            service.stop()
+        assert staged(reopened) == ["srv1", "srv2"]

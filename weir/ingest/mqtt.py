@@ -48,6 +48,9 @@ from weir.project.consumers import MqttConsumerConfig, consumer_stream
 
 log = logging.getLogger("weir.consumers.mqtt")
 
+# how often the state file says the consumer is alive while idle
+_REFRESH_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class _Received:
@@ -96,8 +99,12 @@ class MqttConsumer(ThreadedService):
         client = self._client = self._connect()
         backoff = Backoff()
         client.loop_start()  # the network thread; it reconnects by itself, with backoff
+        refreshed = time.monotonic()
         try:
             while not self.stopping.is_set():
+                if time.monotonic() - refreshed >= _REFRESH_SECONDS:
+                    self.state.write(self.counters)  # alive, for `weir status`
+                    refreshed = time.monotonic()
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 if max_events is not None and self.counters.received >= max_events:
