@@ -39,12 +39,14 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from pyiceberg.table.snapshots import Snapshot
 from sqlglot import exp
 
 from weir.errors import AccessDenied, QueryError, WeirError
 from weir.governance.policy import Policy, Principal, TableRule
 from weir.governance.sqlcheck import TableRef, check_tree, lake_tables, parse_query
 from weir.lake import Lake
+from weir.lake.catalog import parquet_scan
 from weir.lake.query import LakeReader
 
 KEY_FILE = "mask.key"
@@ -105,7 +107,10 @@ class Gateway:
         self._checked: OrderedDict[tuple[str, str, bool], CheckedQuery] = OrderedDict()
         self._scans: dict[tuple[str, str, tuple[str, ...]], exp.Expr | None] = {}
         self._planned: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
-        self._lock = threading.Lock()
+        # the database current-snapshot queries share: dataset → (snapshot id, columns)
+        self._database: duckdb.DuckDBPyConnection | None = None
+        self._shown: dict[str, tuple[int | None, list[str]]] = {}
+        self._lock = threading.RLock()
 
     # -- checking -------------------------------------------------------------------
     def check(self, sql: str, principal: Principal, trusted: bool = False) -> CheckedQuery:
@@ -198,10 +203,15 @@ class Gateway:
         started = time.perf_counter()
         tree, refs = self._analyse(sql, principal, trusted, _LakeNames(self._known, self.lake))
         check_ms = _ms(started)
-        con = self.connect(sorted({r.dataset for r in refs}), as_of)
+        datasets = sorted({r.dataset for r in refs})
+        if as_of is None:
+            con, columns = self._current(datasets)
+        else:
+            # an old snapshot gets a connection of its own; the current policy still applies
+            con = self.connect(datasets, as_of)
+            columns = _view_columns(con, set(datasets))
         try:
             begun = time.perf_counter()
-            columns = _view_columns(con, {r.dataset for r in refs})
             rewritten = self._rewrite(tree, refs, principal.role, columns)
             check_ms += _ms(begun)
             begun = time.perf_counter()
@@ -210,24 +220,82 @@ class Gateway:
         finally:
             con.close()
 
-    def _files(self, dataset: str, as_of: datetime | None) -> list[str]:
-        """The data files of the table's snapshot (now or at ``as_of``); planned once per snapshot."""
-        layer, name = dataset.split(".")
-        snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
+    def close(self) -> None:
+        with self._lock:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
+                self._shown.clear()
+
+    def _current(
+        self, datasets: Sequence[str]
+    ) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]]]:
+        """A cursor on the shared database, its views at the tables' current snapshots.
+
+        Views are replaced when a table has a new snapshot; a query already
+        running keeps the version it started on (DuckDB's catalog is versioned).
+        """
+        with self._lock:
+            if self._database is None:
+                self._database = self.connect([], None)
+            database = self._database
+            columns: dict[str, list[str]] = {}
+            for dataset in datasets:
+                layer, name = dataset.split(".")
+                snapshot = self.lake.snapshot_for(layer, name)
+                version = snapshot.snapshot_id if snapshot is not None else None
+                shown = self._shown.get(dataset)
+                if shown is None or shown[0] != version:
+                    files = self._files(dataset, snapshot)
+                    view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
+                    database.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+                    if files:
+                        database.execute(
+                            f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {parquet_scan(files)}"
+                        )
+                    else:
+                        # no snapshot yet: an empty table of the right columns and types
+                        holder = exp.table_(f"_weir_empty_{name}", db=layer, quoted=True).sql()
+                        empty = self.lake.arrow_schema(layer, name).empty_table()
+                        database.register("_weir_empty", empty)
+                        try:
+                            database.execute(
+                                f"CREATE OR REPLACE TABLE {holder} AS SELECT * FROM _weir_empty"
+                            )
+                        finally:
+                            database.unregister("_weir_empty")
+                        database.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {holder}")
+                    names = [
+                        str(d[0])
+                        for d in database.execute(f"SELECT * FROM {view} LIMIT 0").description
+                    ]
+                    shown = (version, names)
+                    self._shown[dataset] = shown
+                columns[dataset] = list(shown[1])
+            cursor = database.cursor()
+        try:
+            cursor.execute(f"SET VARIABLE {_KEY_VARIABLE} = ?", [self._key])
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor, columns
+
+    def _files(self, dataset: str, snapshot: Snapshot | None) -> list[str]:
+        """The data files of one snapshot of a table; planned once per snapshot."""
         if snapshot is None:
             return []
         key = (dataset, snapshot.snapshot_id)
         files = self._planned.get(key)
         if files is None:
+            layer, name = dataset.split(".")
             files = self.lake.data_files(layer, name, snapshot)
-            with self._lock:
-                self._planned[key] = files
-                if len(self._planned) > _CACHE_SIZE:
-                    self._planned.popitem(last=False)
+            self._planned[key] = files
+            if len(self._planned) > _CACHE_SIZE:
+                self._planned.popitem(last=False)
         return files
 
     def connect(self, datasets: Sequence[str], as_of: datetime | None) -> duckdb.DuckDBPyConnection:
-        """The locked-down connection a query runs on, with views of ``datasets`` only.
+        """A locked-down connection with views of ``datasets`` (at ``as_of``) only.
 
         It can read the lake folder and nothing else (no other file, no network,
         no extension, no Python object by name), and its settings are locked.
@@ -248,7 +316,8 @@ class Gateway:
             con.execute("SET TimeZone = 'UTC'")
             for dataset in datasets:
                 layer, name = dataset.split(".")
-                self._reader.show(con, layer, name, self._files(dataset, as_of))
+                snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
+                self._reader.show(con, layer, name, self._files(dataset, snapshot))
             con.execute(f"SET VARIABLE {_KEY_VARIABLE} = ?", [self._key])
             con.execute("SET lock_configuration = true")
         except BaseException:
