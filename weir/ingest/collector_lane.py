@@ -119,6 +119,25 @@ class _Request:
 @dataclass
 class _Cut:
     answer: Callable[[int | BaseException], None]
+    empty: bool = False  # no batch was open when it was taken
+
+
+@dataclass
+class _Group:
+    requests: list[_Request]
+    clock: float  # the batch's clock: the contract's "now", and its dedupe window
+
+
+Rows = list[tuple[list[str], str | None, float | None, str, tuple[str | None, ...]]]
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET threads = 1")  # small groups: one thread beats the scheduling
+    return con
 
 
 class Lane:
@@ -133,6 +152,7 @@ class Lane:
         window_seconds: int,
         flush_events: int,
         max_group_events: int = 20_000,
+        checkers: int = 2,
     ) -> None:
         self.source = source
         self.ingestor = ingestor
@@ -148,25 +168,32 @@ class Lane:
         # the key window: key -> newest event time of an accepted event (earlier batches)
         self._window: dict[str, float] = {}
         self._batch_keys: dict[str, float] = {}  # accepted in the open batch
-        self._batch_clock: float | None = None
-        self._batch_events = 0
+        self._judge_clock: float | None = None  # the open batch's clock, as judged
+        self._plan_clock: float | None = None  # ... and as planned when groups are taken
+        self._plan_events = 0
         self._cutoff = -math.inf
+        self._tickets = 0
+        self._judged = 0
+        self._turn = threading.Condition()
+        self._verdict_cache: tuple[tuple[str, float], str] | None = None
         self._lock = threading.Condition()
         self._intake: deque[_Request | _Cut] = deque()
         self._queued_events = 0
         self._closing = False
         self.counts = {"received": 0, "accepted": 0, "quarantined": 0, "duplicates": 0}
         self.unflushed_events = 0
-        self._con = duckdb.connect(
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        )
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute("SET threads = 1")  # small groups: one thread beats the scheduling
         self._rebuild()
-        self._thread = threading.Thread(
-            target=self._check_loop, name=f"collector:{source.name}", daemon=True
-        )
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._check_loop,
+                args=(_connection(),),
+                name=f"collector:{source.name}:{n}",
+                daemon=True,
+            )
+            for n in range(checkers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- the key window at start ------------------------------------------------------
     def _rebuild(self) -> None:
@@ -233,52 +260,104 @@ class Lane:
     def close(self) -> None:
         with self._lock:
             self._closing = True
-            self._lock.notify()
-        self._thread.join()
+            self._lock.notify_all()
+        for thread in self._threads:
+            thread.join()
         self.wal.close()
-        self._con.close()
 
-    # -- the checker thread -----------------------------------------------------------
-    def _check_loop(self) -> None:
-        while True:
-            with self._lock:
-                while not self._intake and not self._closing:
-                    self._lock.wait()
-                if not self._intake:
-                    return
-                items: list[_Request | _Cut] = []
-                events = 0
-                while self._intake and (not items or events < self.max_group_events):
-                    item = self._intake.popleft()
-                    items.append(item)
-                    if isinstance(item, _Request):
-                        events += len(item.texts)
-                        self._queued_events -= len(item.texts)
-            self._process(items)
+    # -- the checker threads ----------------------------------------------------------
+    # Groups are taken from the intake in order and numbered; the contract's DuckDB pass
+    # of several groups runs at once (each thread has its own connection, and DuckDB
+    # lets go of the GIL), but groups are judged and logged strictly in their order, so
+    # the log's order is the order duplicates were judged in.
+    def _check_loop(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            while True:
+                with self._lock:
+                    while not self._intake and not self._closing:
+                        self._lock.wait()
+                    if not self._intake:
+                        return
+                    ticket = self._tickets
+                    self._tickets += 1
+                    units = self._plan()
+                checked: list[Rows | BaseException | None] = []
+                for unit in units:
+                    if isinstance(unit, _Group):
+                        try:
+                            checked.append(self._check(con, unit.requests, unit.clock))
+                        except BaseException as exc:  # answered in turn, below
+                            checked.append(exc)
+                    else:
+                        checked.append(None)
+                with self._turn:
+                    while self._judged != ticket:
+                        self._turn.wait()
+                try:
+                    for unit, rows in zip(units, checked, strict=True):
+                        if isinstance(unit, _Group):
+                            assert rows is not None
+                            self._judge(unit, rows)
+                        else:
+                            self._close_batch(unit)
+                finally:
+                    with self._turn:
+                        self._judged += 1
+                        self._turn.notify_all()
+        finally:
+            con.close()
 
-    def _process(self, items: list[_Request | _Cut]) -> None:
+    def _plan(self) -> list[_Group | _Cut]:
+        """Take what waits (under the lock): groups of requests, cuts, and the batches they fall in."""
+        units: list[_Group | _Cut] = []
         group: list[_Request] = []
-        for item in items:
-            if isinstance(item, _Request):
-                group.append(item)
+        events = 0
+        while self._intake and events < self.max_group_events:
+            item = self._intake.popleft()
+            if isinstance(item, _Cut):
+                if group:
+                    units.extend(self._plan_group(group))
+                    group = []
+                units.append(item if self._plan_clock is not None else _Cut(item.answer, True))
+                self._plan_clock = None
+                self._plan_events = 0
                 continue
-            self._check_group(group)
-            group = []
-            self._close_batch(item.answer)
-        self._check_group(group)
+            group.append(item)
+            events += len(item.texts)
+            self._queued_events -= len(item.texts)
+        if group:
+            units.extend(self._plan_group(group))
+        return units
 
-    def _close_batch(self, answer: Callable[[int | BaseException], None]) -> None:
+    def _plan_group(self, group: list[_Request]) -> list[_Group | _Cut]:
+        """A group in the open batch; a new batch is opened on a new day or when one is full."""
+        now = time.time()
+        units: list[_Group | _Cut] = []
+        clock = self._plan_clock
+        if clock is not None and (
+            day_of(clock) != day_of(now) or self._plan_events >= self.flush_events
+        ):
+            units.append(_Cut(lambda _position: None))
+            clock = None
+        if clock is None:
+            clock = self._plan_clock = now
+            self._plan_events = 0
+        self._plan_events += sum(len(request.texts) for request in group)
+        units.append(_Group(group, clock))
+        return units
+
+    def _close_batch(self, unit: _Cut) -> None:
         """Append a cut (when a batch is open) and move the batch's keys into the window."""
-        if self._batch_clock is None:
+        answer = unit.answer
+        if unit.empty or self._judge_clock is None:
             # nothing open: the boundary is the log's end once what is queued is written
             self._submit([], lambda r: answer(r if isinstance(r, BaseException) else r.end))
             return
-        record = encode(CUT, self._batch_clock, math.nan, "", (), "")
+        record = encode(CUT, self._judge_clock, math.nan, "", (), "")
         for key, moment in self._batch_keys.items():
             self._remember(self._window, key, moment)
         self._batch_keys = {}
-        self._batch_clock = None
-        self._batch_events = 0
+        self._judge_clock = None
 
         def done(result: Appended | BaseException) -> None:
             answer(result if isinstance(result, BaseException) else result.end)
@@ -286,32 +365,20 @@ class Lane:
 
         self._submit([record], done)
 
-    def _open_batch(self, now: float) -> float:
-        """The open batch's clock; a new batch is opened on a new day or when this one is full."""
-        clock = self._batch_clock
-        if clock is not None and (
-            day_of(clock) != day_of(now) or self._batch_events >= self.flush_events
-        ):
-            self._close_batch(lambda _position: None)
-            clock = None
-        if clock is None:
-            clock = self._batch_clock = now
-            new_cutoff = cutoff(now, self.window_seconds) if self.source.time_column else -math.inf
+    def _judge(self, unit: _Group, checked: Rows | BaseException) -> None:
+        group, clock = unit.requests, unit.clock
+        if isinstance(checked, BaseException):
+            for request in group:
+                request.answer(checked)
+            return
+        if self._judge_clock != clock:  # the first group of a new batch
+            self._judge_clock = clock
+            new_cutoff = (
+                cutoff(clock, self.window_seconds) if self.source.time_column else -math.inf
+            )
             if new_cutoff > self._cutoff:
                 self._cutoff = new_cutoff
                 self._window = {k: t for k, t in self._window.items() if t >= new_cutoff}
-        return clock
-
-    def _check_group(self, group: list[_Request]) -> None:
-        if not group:
-            return
-        try:
-            clock = self._open_batch(time.time())
-            rows = self._check(group, clock)
-        except BaseException as exc:
-            for request in group:
-                request.answer(exc)
-            return
         payloads: list[bytes] = []
         receipts: list[Receipt] = []
         at = 0
@@ -319,7 +386,7 @@ class Lane:
             counts = [0, 0, 0]
             rejected: list[Rejected] = []
             for index in range(len(request.texts)):
-                reasons, found_key, moment, text, last4 = rows[at]
+                reasons, found_key, moment, text, last4 = checked[at]
                 key = found_key or ""
                 at += 1
                 if reasons:
@@ -344,8 +411,6 @@ class Lane:
                     )
                 )
             receipts.append(Receipt(counts[0], counts[1], counts[2], tuple(rejected)))
-        self._batch_events += len(payloads)
-        full = self._batch_events >= self.flush_events
 
         def done(result: Appended | BaseException) -> None:
             if isinstance(result, BaseException):
@@ -363,8 +428,6 @@ class Lane:
                     self.counts["duplicates"] += receipt.duplicates
             for request, receipt in zip(group, receipts, strict=True):
                 request.answer(receipt)
-            if full:
-                self.on_batch_closed()
 
         self._submit(payloads, done)
 
@@ -377,20 +440,14 @@ class Lane:
             self.failed = exc
             done(exc)
 
-    def _check(
-        self, group: list[_Request], clock: float
-    ) -> list[tuple[list[str], str | None, float | None, str, tuple[str | None, ...]]]:
-        """The batch path's protection and contract over every event of the group, in order."""
-        texts = [text for request in group for text in request.texts]
-        events = pa.table(
-            {
-                "_source_file": pa.array([ORIGIN] * len(texts), pa.string()),
-                "_offset": pa.array(range(len(texts)), pa.int64()),
-                "_raw": pa.array(texts, pa.string()),
-            }
-        )
-        con = self._con
-        table = self.ingestor.load_protected(con, self.source, events)
+    def _verdict_sql(self, table: str, clock: float) -> str:
+        """The contract's query over the group, and what the log keeps of each event.
+
+        Built once per batch (its text changes only with the batch's clock): building
+        it costs more than running it on a small group.
+        """
+        if self._verdict_cache is not None and self._verdict_cache[0] == (table, clock):
+            return self._verdict_cache[1]
         checked = self.contract.checked_sql(f"(SELECT *, rowid AS _seq FROM {table})", clock)
         fields = ", ".join(
             f"{ident(c.name)} := {ident(c.name + '__text')}" for c in self.source.columns
@@ -401,14 +458,27 @@ class Lane:
             else "NULL::DOUBLE"
         )
         last4 = "".join(f", {ident(name + '_last4')}" for name in self.card_columns)
-        rows = con.execute(
-            f"""SELECT _reasons,
+        sql = f"""SELECT _reasons,
                 CASE WHEN len(_reasons) = 0 THEN {self.contract.key_sql()} END,
                 CASE WHEN len(_reasons) = 0 THEN {moment} END,
                 CASE WHEN _problem IS NULL THEN to_json(struct_pack({fields}))::VARCHAR ELSE _raw END
                 {last4}
             FROM ({checked}) ORDER BY _seq"""
-        ).fetchall()
+        self._verdict_cache = ((table, clock), sql)
+        return sql
+
+    def _check(self, con: duckdb.DuckDBPyConnection, group: list[_Request], clock: float) -> Rows:
+        """The batch path's protection and contract over every event of the group, in order."""
+        texts = [text for request in group for text in request.texts]
+        events = pa.table(
+            {
+                "_source_file": pa.array([ORIGIN] * len(texts), pa.string()),
+                "_offset": pa.array(range(len(texts)), pa.int64()),
+                "_raw": pa.array(texts, pa.string()),
+            }
+        )
+        table = self.ingestor.load_protected(con, self.source, events)
+        rows = con.execute(self._verdict_sql(table, clock)).fetchall()
         if len(rows) != len(texts):
             raise WeirError(
                 f"the contract check returned {len(rows)} records for {len(texts)} events",
