@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
+from served import Served, build_served
 
+import weir
 from weir.cli.main import cli
+from weir.errors import AccessDenied, AuthError, QueryError
 from weir.governance.audit import GENESIS, AuditEntry, AuditLog, record_hash
 from weir.metadata import MetadataStore
 
@@ -150,3 +154,163 @@ def test_an_empty_log_verifies(log: AuditLog) -> None:
 def test_the_audit_commands_exist() -> None:
     result = CliRunner().invoke(cli, ["audit", "verify", "--help"])
     assert result.exit_code == 0 and "Example" in result.output
+
+
+# -- what the project records ---------------------------------------------------------------
+ROLES = """
+roles:
+  analyst:
+    grants: [staging.pos]
+  admin:
+    grants: ["*"]
+    admin: true
+users:
+  ana: {roles: [analyst]}
+  root: {roles: [admin]}
+"""
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    root = weir.init_project(tmp_path / "shop", example=None)
+    with (root / "weir.yml").open("a", encoding="utf-8") as config:
+        config.write(ROLES)
+    return root
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    return build_served(tmp_path_factory.getbasetemp())
+
+
+def cli_run(root: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--project", str(root), *args])
+
+
+def test_opening_a_project_records_changes_to_its_definition(small: Path) -> None:
+    with weir.Project(small) as project:
+        first = project.audit().records(kind="config.change")
+    assert len(first) == 1 and first[0].entry.action == "added: weir.yml"
+    weir.Project(small).close()
+    assert len(weir.Project(small).audit().records(kind="config.change")) == 1  # unchanged
+    (small / "weir.yml").write_text((small / "weir.yml").read_text() + "\n# a comment\n")
+    (small / "sources" / "extra.yml").parent.mkdir(exist_ok=True)
+    (small / "metrics").mkdir(exist_ok=True)
+    (small / "metrics" / "none.yml").write_text("kpis: []\n")
+    with weir.Project(small) as project:
+        latest = project.audit().records(kind="config.change")
+    assert len(latest) == 2
+    assert latest[0].entry.action == "added: metrics/none.yml; changed: weir.yml"
+    assert latest[0].entry.detail is not None and latest[0].entry.detail["changed"] == ["weir.yml"]
+
+
+def test_a_run_is_recorded_with_what_it_built(shop: Served) -> None:
+    with shop.project() as project:
+        run = project.audit().records(kind="run")[-1]  # the first run
+    assert run.entry.allowed and run.entry.action == "run (all)"
+    assert "marts.sales_daily" in run.entry.datasets and run.entry.rows
+    assert run.entry.duration_ms and run.entry.detail and run.entry.detail["run_id"]
+
+
+def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
+    with shop.project() as project:
+        result = project.query_as("SELECT * FROM marts.finance_daily", "fern", limit=2)
+        with pytest.raises(AccessDenied):
+            project.query_as("SELECT * FROM staging.customers", "fern")
+        with pytest.raises(QueryError):
+            project.query_as("SELECT missing FROM marts.finance_daily", "fern")
+        with pytest.raises(AuthError):
+            project.query_as("SELECT 1", "nobody")
+        failed, denied, allowed = project.audit().records(kind="query", user="fern", limit=3)
+        unknown = project.audit().records(kind="query", user="nobody", limit=1)[0]
+        assert project.audit().verify().ok
+    assert allowed.entry.allowed and allowed.entry.rows == result.table.num_rows == 2
+    assert allowed.entry.datasets == ("marts.finance_daily",) and allowed.entry.role == "finance"
+    assert allowed.entry.reason == "truncated at the row limit"
+    assert allowed.entry.duration_ms is not None and allowed.entry.duration_ms > 0
+    assert not denied.entry.allowed and denied.entry.datasets == ("staging.customers",)
+    assert denied.entry.reason == "denied: role 'finance' may not read staging.customers"
+    assert (
+        failed.entry.allowed and failed.entry.reason and failed.entry.reason.startswith("failed:")
+    )
+    assert not unknown.entry.allowed and "unknown user" in (unknown.entry.reason or "")
+
+
+def test_kpis_and_tokens_are_recorded(shop: Served) -> None:
+    with shop.project() as project:
+        principal = project.policy().principal("nils")
+        project.kpi_as(principal, "net_sales", "week", ["region"])
+        kpi = project.audit().records(kind="kpi", user="nils", limit=1)[0]
+        created = project.audit().records(kind="token.create")
+    assert kpi.entry.action == "kpi net_sales grain=week by=region"
+    assert kpi.entry.datasets == ("marts.sales_daily",) and kpi.entry.allowed
+    assert {r.entry.detail["for_user"] for r in created if r.entry.detail} >= set(
+        ["sara", "nils", "dana"]
+    )
+
+
+def test_sql_as_a_user_goes_through_the_gateway_and_the_audit(shop: Served) -> None:
+    ok = cli_run(
+        shop.root,
+        "sql",
+        "SELECT count(*) AS n FROM marts.sales_daily",
+        "--as",
+        "nils",
+        "--format",
+        "json",
+    )
+    assert ok.exit_code == 0, ok.output
+    refused = cli_run(shop.root, "sql", "SELECT * FROM marts.finance_daily", "--as", "nils")
+    assert refused.exit_code == 1
+    assert "role 'sales_north' may not read marts.finance_daily" in refused.stderr
+    wrong_role = cli_run(shop.root, "sql", "SELECT 1", "--as", "nils", "--role", "data")
+    assert wrong_role.exit_code == 1 and "does not hold role" in wrong_role.stderr
+    with shop.project() as project:
+        denied, allowed = project.audit().records(kind="query", user="nils", limit=3)[1:3]
+    assert not denied.entry.allowed and allowed.entry.allowed
+
+
+def test_audit_verify_names_the_record_edited_removed_or_cut(small: Path) -> None:
+    with weir.Project(small) as project:
+        tokens = project.tokens()
+        for _ in range(3):
+            record, _secret = tokens.create("ana")
+            tokens.revoke(record.token_id)
+        newest = project.audit().verify().head_seq
+    assert newest == 7
+    passed = cli_run(small, "audit", "verify")
+    assert passed.exit_code == 0 and "intact: 7 records" in passed.output
+    listed = cli_run(small, "audit", "list", "--kind", "token.revoke", "--format", "json")
+    assert [r["seq"] for r in json.loads(listed.stdout)] == [7, 5, 3]
+    database = small / ".weir" / "catalog.db"
+
+    def verify_after(*statements: str) -> str:
+        for sql in statements:
+            execute(database, sql)
+        result = cli_run(small, "audit", "verify")
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ")
+        return lines[0]
+
+    with sqlite3.connect(database) as con:
+        action = con.execute("SELECT action FROM weir_audit WHERE seq = 4").fetchone()[0]
+        third = con.execute("SELECT * FROM weir_audit WHERE seq = 3").fetchone()
+    assert "record 4 was altered" in verify_after(
+        "UPDATE weir_audit SET action = 'nothing to see' WHERE seq = 4"
+    )
+    execute(database, f"UPDATE weir_audit SET action = '{action}' WHERE seq = 4")
+    assert "record 3 was removed" in verify_after("DELETE FROM weir_audit WHERE seq = 3")
+    with sqlite3.connect(database) as con:
+        con.execute(f"INSERT INTO weir_audit VALUES ({', '.join('?' * len(third))})", third)
+    assert cli_run(small, "audit", "verify").exit_code == 0  # put back as it was: intact
+    assert "records 6 to 7 removed from the end" in verify_after(
+        "DELETE FROM weir_audit WHERE seq > 5"
+    )
+
+
+def test_weir_never_updates_or_deletes_audit_records() -> None:
+    source = "".join(
+        path.read_text(encoding="utf-8") for path in Path(weir.__file__).parent.rglob("*.py")
+    ).upper()
+    assert "UPDATE WEIR_AUDIT" not in source and "DELETE FROM WEIR_AUDIT" not in source

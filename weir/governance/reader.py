@@ -10,7 +10,7 @@ what exists beyond its grants.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -30,7 +30,7 @@ from weir.metrics.query import Compare
 from weir.project import ProjectFiles
 from weir.transform import ModelGraph, RunLog
 from weir.transform.lineage import dataset_lineage
-from weir.transform.model import tables_read
+from weir.transform.model import Model, load_models, tables_read
 
 _INGESTED = ("raw", "staging", "quarantine")
 
@@ -210,7 +210,8 @@ class GovernedReader:
         """The datasets the principal's role may read, by name, one page at a time."""
         visible = self._visible(principal)
         chosen = visible[offset : offset + limit]
-        items = tuple(self._describe(name, detailed=False) for name in chosen)
+        models = load_models(self.files.root)  # parsed once for the page, not per dataset
+        items = tuple(self._describe(name, models, detailed=False) for name in chosen)
         following = offset + len(chosen)
         return Page(items, len(visible), offset, following if following < len(visible) else None)
 
@@ -218,7 +219,7 @@ class GovernedReader:
         """One dataset's schema (with each column's classification), owner, freshness and size."""
         if name not in self._visible(principal):
             raise NotFoundError(f"no dataset named {name}", "list them at /api/v1/datasets")
-        return self._describe(name, detailed=True)
+        return self._describe(name, load_models(self.files.root), detailed=True)
 
     def lineage(self, principal: Principal, name: str) -> dict[str, object]:
         """Upstream and downstream of a dataset (or column), leaving out what the role cannot see."""
@@ -247,9 +248,9 @@ class GovernedReader:
         policy = self.policy
         return all(policy.can_read(principal.role, d) for d in datasets)
 
-    def _describe(self, name: str, detailed: bool) -> DatasetInfo:
+    def _describe(self, name: str, models: Mapping[str, Model], detailed: bool) -> DatasetInfo:
         layer, _, table = name.partition(".")
-        owner, description, column_notes = self._definition(layer, table)
+        owner, description, column_notes = self._definition(layer, table, models)
         if not detailed:
             return DatasetInfo(name, layer, owner, description)
         classes = self.policy.classification(name)
@@ -278,13 +279,15 @@ class GovernedReader:
             snapshot.snapshot_id,
         )
 
-    def _definition(self, layer: str, table: str) -> tuple[str, str, dict[str, str]]:
+    def _definition(
+        self, layer: str, table: str, models: Mapping[str, Model]
+    ) -> tuple[str, str, dict[str, str]]:
         """Owner, description and column descriptions, from the source or the model file."""
         if layer in _INGESTED and table in self.files.sources:
             source = self.files.source(table)
             notes = {c.name: c.description for c in source.columns}
             return source.owner, source.description, notes
-        model = self.graph().models.get(f"{layer}.{table}")
+        model = models.get(f"{layer}.{table}")
         if model is not None:
             return model.header.owner, model.header.description, {}
         return "data", "", {}

@@ -9,7 +9,6 @@ text, decimals as numbers, bytes as base64, NaN and infinities as null) or as
 an Arrow IPC stream when asked with ``Accept: application/vnd.apache.arrow.stream``.
 """
 
-
 import base64
 import json
 import math
@@ -19,11 +18,13 @@ from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from weir.errors import QueryError, TooLarge
+from weir.governance.audit import AuditKind
 from weir.governance.policy import Principal
 from weir.workspace import Project
 
@@ -177,7 +178,9 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         return tokens.authenticate(credentials.credentials if credentials else None)
 
     Caller = Annotated[Principal, Depends(principal)]
-    router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+    router = APIRouter(
+        prefix="/api/v1", responses=_ERRORS, dependencies=[Depends(_known_parameters)]
+    )
 
     @router.post(
         "/query",
@@ -291,10 +294,10 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     @router.get("/audit", tags=["governance"], summary="The audit log, newest first (admin)")
     def audit(
         caller: Caller,
-        kind: str | None = None,
+        kind: AuditKind | None = None,
         user: str | None = None,
         allowed: bool | None = None,
-        before: Annotated[int | None, Query(ge=1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> AuditPage:
         records = reader.audit_records(caller, kind, user, allowed, before, limit)
@@ -303,6 +306,32 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         return AuditPage(records=items, next_before=records[-1].seq if full else None)
 
     return router
+
+
+def _known_parameters(request: Request) -> None:
+    """A query parameter the route does not take is an error (a typo must not be ignored)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    stack = [dependant]
+    while stack:  # the route's own parameters and those of its dependencies
+        current = stack.pop()
+        known.update(field.alias for field in current.query_params)
+        stack.extend(current.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"unknown parameter; this route takes: {', '.join(sorted(known)) or 'none'}",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )
 
 
 def _check_size(request: Request, body: QueryRequest) -> None:
@@ -344,7 +373,7 @@ def json_rows(table: pa.Table) -> list[list[Any]]:
 
 
 def _json_column(column: pa.ChunkedArray) -> list[Any]:
-    values = column.to_pylist()
+    values: list[Any] = column.to_pylist()
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_string(kind):
         return values  # already JSON values: skip the per-value walk
@@ -362,6 +391,9 @@ def _json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
+    if isinstance(value, pa.MonthDayNano):  # a calendar interval: ISO 8601, months stay months
+        seconds = f"T{value.nanoseconds / 1e9:g}S" if value.nanoseconds else ""
+        return f"P{value.months}M{value.days}D{seconds}"
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, dict):
