@@ -36,7 +36,6 @@ _NODES = frozenset(
         "lte", "nullsafeeq", "nullsafeneq", "bitwiseand", "bitwiseor", "bitwisexor",
         "bitwisenot", "bitwiseleftshift", "bitwiserightshift", "attimezone", "kwarg",
         "jsonpath", "jsonpathkey", "jsonpathroot", "jsonpathsubscript", "jsonpathwildcard",
-        "collate", "parameter_free", "star_exclude", "regexplike", "distance",
     }
 )  # fmt: skip
 
@@ -71,9 +70,9 @@ _TYPED_FUNCTIONS = frozenset(
         "trycast", "typeof", "unicode", "unixtotime", "unnest", "upper", "uuid", "variance",
         "variancepop", "week", "weekofyear", "xor", "year", "timestampadd", "timestampdiff",
         "timestampsub", "tsordstodate", "tsordstotime", "tsordstotimestamp", "todouble",
-        "tonumber", "strtodate", "datetodatestr", "datestrtodate", "unixtodatestr",
+        "tonumber", "strtodate", "datetodatestr", "datestrtodate",
         "timestrtotime", "timestrtodate", "timestrtounix", "unixtostr", "bitlength",
-        "lowerhex", "hex", "unhex", "stuff", "padleft", "substringindex",
+        "lowerhex", "hex", "unhex", "stuff", "substringindex", "collate",
     }
 )  # fmt: skip
 _NAMED_FUNCTIONS = frozenset(

@@ -58,6 +58,8 @@ class LakeReader:
             config={
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
+                "allow_community_extensions": False,
+                "python_enable_replacements": False,  # no Python variable is a table
                 "memory_limit": self.memory_limit,
             }
         )
