@@ -107,7 +107,6 @@ class Project:
         self, config: ConsumerConfig, after_lake_commit: AfterLakeCommit | None = None
     ) -> StreamConsumer:
         """A Kafka or MQTT consumer of ``config`` into its source (``run`` it, or ``start``/``stop``)."""
-        self._ingestor.recover()
         return open_consumer(config, self._ingestor, after_lake_commit)
 
     def consumers(self) -> list[StreamConsumer]:

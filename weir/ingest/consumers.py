@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 from pydantic import ValidationError
 
-from weir.errors import ProjectError, WeirError
+from weir.errors import LockedError, ProjectError, WeirError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.project import ProjectFiles
 from weir.project.base import FieldProblem
@@ -196,6 +196,23 @@ class ThreadedService:
             self.run()
         except Exception:
             log.exception("%s stopped after an unexpected error", self.name)
+
+
+def recover_when_free(ingestor: Ingestor, stopping: threading.Event) -> bool:
+    """Roll back what a crash left half-written before the first batch; False if stopped first.
+
+    A pending batch must go before a consumer commits anything: its records would
+    otherwise count as stored for de-duplication, then vanish when it is rolled back.
+    Another writer may hold the lake for a while (an ingest, a flush): wait for it.
+    """
+    backoff = Backoff()
+    while not stopping.is_set():
+        try:
+            ingestor.recover()
+            return True
+        except LockedError:
+            stopping.wait(backoff.failed())
+    return False
 
 
 def check_consumers(project: ProjectFiles) -> None:

@@ -40,6 +40,7 @@ from weir.ingest.consumers import (
     ThreadedService,
     decode_payload,
     events_table,
+    recover_when_free,
 )
 from weir.project.consumers import KafkaConsumerConfig, consumer_stream
 
@@ -73,6 +74,7 @@ class KafkaConsumer(ThreadedService):
         self._buffer: list[Message] = []
         self._first_at = 0.0
         self._consumer: Consumer | None = None
+        self._paused = False
 
     @property
     def buffered(self) -> int:
@@ -83,6 +85,8 @@ class KafkaConsumer(ThreadedService):
     def run(self, max_seconds: float | None = None, max_events: int | None = None) -> None:
         """Consume until stopped (or ``max_seconds`` / ``max_events`` received), then flush and close."""
         deadline = time.monotonic() + max_seconds if max_seconds else None
+        if not recover_when_free(self.ingestor, self.stopping):
+            return
         consumer = Consumer(self._settings())
         self._consumer = consumer
         backoff = Backoff()
@@ -99,6 +103,10 @@ class KafkaConsumer(ThreadedService):
                 room = self.config.batch_events - len(self._buffer)
                 if max_events is not None:
                     room = min(room, max_events - self.counters.received - len(self._buffer))
+                if room <= 0 and not self._paused:
+                    # a full buffer the lake will not take yet: stop fetching, stay in the group
+                    consumer.pause(consumer.assignment())
+                    self._paused = True
                 messages = consumer.consume(max(1, min(room, 10_000)), timeout=0.2)
                 for message in messages:
                     self._take(message)
@@ -161,6 +169,9 @@ class KafkaConsumer(ThreadedService):
             self.stopping.wait(wait)
             return False
         backoff.succeeded()
+        if self._paused and self._consumer is not None:
+            self._consumer.resume(self._consumer.assignment())
+            self._paused = False
         return True
 
     def _flush_until_done(self, backoff: Backoff) -> None:

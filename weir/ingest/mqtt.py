@@ -43,6 +43,7 @@ from weir.ingest.consumers import (
     ThreadedService,
     decode_payload,
     events_table,
+    recover_when_free,
 )
 from weir.project.consumers import MqttConsumerConfig, consumer_stream
 
@@ -95,6 +96,8 @@ class MqttConsumer(ThreadedService):
     def run(self, max_seconds: float | None = None, max_events: int | None = None) -> None:
         """Consume until stopped (or ``max_seconds`` / ``max_events`` received), then flush, ack, disconnect."""
         deadline = time.monotonic() + max_seconds if max_seconds else None
+        if not recover_when_free(self.ingestor, self.stopping):
+            return
         committed = int(self.ingestor.ledger.positions(self.position).get(self.position, "0"))
         client = self._client = self._connect()
         backoff = Backoff()
@@ -260,6 +263,9 @@ class MqttConsumer(ThreadedService):
         reason: ReasonCode,
         _properties: Properties | None,
     ) -> None:
+        with self._lock:
+            # packet ids of this connection mean nothing on the next: never acknowledge them
+            self._connection += 1
         self.counters.connected = False
         if not self.stopping.is_set() and reason.value != 0:
             self._report(f"disconnected from {self.config.broker} ({reason}); reconnecting")
