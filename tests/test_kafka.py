@@ -123,8 +123,15 @@ def test_every_event_lands_once_bad_ones_quarantined(brokers: str, project: weir
     duplicates = [good[3], good[17]]  # a producer's retry: the same event again
     produce(brokers, topic, [*good, *bad, *duplicates])
 
-    consumer = project.consumer(config(brokers, topic))
+    seen_by_kafka: list[dict[int, int]] = []
+
+    def at_lake_commit(_result: BatchResult) -> None:
+        # the batch is in the lake: what does Kafka hold as committed right now?
+        seen_by_kafka.append(committed(brokers, "weir-web_traffic", topic))
+
+    consumer = project.consumer(config(brokers, topic), after_lake_commit=at_lake_commit)
     consumer.run(max_seconds=20, max_events=46)
+    assert seen_by_kafka and all(offset < 0 for offset in seen_by_kafka[0].values())
 
     assert staged_ids(project) == sorted(f"e{i:03d}" for i in range(40))
     held = project.sql("SELECT _raw, _source_file FROM quarantine.web_traffic").to_pylist()
