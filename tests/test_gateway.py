@@ -307,6 +307,22 @@ def test_the_policy_is_reused_until_the_lake_or_the_builds_change(project: weir.
     assert project.gateway() is project.gateway()
 
 
+def test_new_data_and_new_builds_are_seen(project: weir.Project, shop: Shop) -> None:
+    sql = "SELECT count(*) AS n FROM staging.pos"
+    [before] = query(project, "ada", sql)
+    late = pos_line("T11", customer_id=5, revenue="1.5", timestamp=T0 + 2 * 86_400)
+    land(shop.root, "pos", "pos_2025-01-03_store001.csv", pos_csv(late))
+    project.ingest(["pos"])
+    assert query(project, "ada", sql) == [{"n": before["n"] + 1}]  # the view follows the snapshot
+    policy = project.policy()
+    _, result = project.run(["marts.spend_by_country"], full_refresh=True, ingest=False)
+    assert [b.status for b in result.builds] == ["built"]
+    assert project.policy() is not policy  # a build may bring new lineage
+    assert project.policy().classification("marts.customer_spend") == policy.classification(
+        "marts.customer_spend"
+    )
+
+
 # -- masks, filters, grants ------------------------------------------------------------
 def test_each_role_sees_the_mart_its_own_way(project: weir.Project) -> None:
     sql = "SELECT customer_id, contact, first_name, country FROM marts.customer_spend ORDER BY 1"
