@@ -8,6 +8,7 @@ its track/page/identify calls land in staging exactly once, mapped by
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -260,3 +261,24 @@ def test_the_streams_status_counts_what_the_log_holds_before_a_flush(tmp_path: P
             assert flushed.backlog == 0 and flushed.last_commit_at is not None
         finally:
             collector.close()
+
+
+def test_a_message_for_a_source_the_collector_does_not_take_is_refused(tmp_path: Path) -> None:
+    root = init_project(tmp_path / "shop")
+    with (root / "weir.yml").open("a", encoding="utf-8") as handle:
+        handle.write("\ncollector:\n  sources: [web_traffic]\n")
+    with weir.Project(root) as project:
+        key = project.write_keys().create(["web_traffic"], "web only").key
+        app = create_app(project)
+
+        async def post() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+                message = {"userId": "1", "traits": {}, "writeKey": key}
+                return await client.post("/v1/identify", json=message)
+
+        answer = asyncio.run(post())
+        app.state.collector.close()
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert error["code"] == "not_found" and "crm_interactions" in error["message"]
