@@ -282,3 +282,10 @@ def test_a_message_for_a_source_the_collector_does_not_take_is_refused(tmp_path:
     assert answer.status_code == 404
     error = answer.json()["error"]
     assert error["code"] == "not_found" and "crm_interactions" in error["message"]
+
+
+def test_a_project_without_the_default_targets_serves_without_segment(tmp_path: Path) -> None:
+    with weir.Project(init_project(tmp_path / "bare", example=None)) as project:
+        app = create_app(project)
+        assert not [r for r in app.routes if getattr(r, "path", "").startswith("/v1/")]
+        app.state.collector.close()

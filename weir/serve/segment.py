@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from weir.errors import AccessDenied
+from weir.errors import AccessDenied, ProjectError
 from weir.ingest.collector import Collector
 from weir.ingest.keys import WriteKeys
 from weir.ingest.segment import SegmentCall, check_mapping, map_messages, read_body
@@ -36,7 +36,12 @@ def segment_router(app: FastAPI) -> APIRouter:
         return router
     collector: Collector = app.state.collector
     keys: WriteKeys = app.state.write_keys
-    check_mapping(mapping, project.files.sources)
+    try:
+        check_mapping(mapping, project.files.sources)
+    except ProjectError:
+        if "segment" in project.files.config.collector.model_fields_set:
+            raise  # a mapping someone wrote: its mistake is worth a server that says so
+        return router  # the default mapping, in a project without web_traffic/crm_interactions
     limit = collector.config.max_body_bytes
 
     async def receive(call: SegmentCall, request: Request) -> JSONResponse:
