@@ -395,6 +395,15 @@ def test_not_even_the_admin_reads_files_or_the_engine(project: weir.Project, sql
     assert_refused(project, "ada", sql)
 
 
+def test_a_refusal_does_not_tell_whether_a_table_exists(project: weir.Project) -> None:
+    messages = []
+    for table in ("staging.customers", "staging.no_such_table"):
+        with pytest.raises(WeirError) as caught:
+            run(project, "ann", f"SELECT * FROM {table}")
+        messages.append((type(caught.value), str(caught.value).replace(table, "T")))
+    assert messages[0] == messages[1]
+
+
 def test_the_narrow_role_reads_nothing_else(project: weir.Project) -> None:
     for sql in (
         "SELECT * FROM marts.customer_spend",

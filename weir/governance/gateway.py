@@ -128,7 +128,10 @@ class Gateway:
         for ref in refs:
             known = self.policy.columns(ref.dataset)
             if known is None:
-                raise AccessDenied(f"no lake table {ref.dataset} you may read", "list the catalog")
+                raise AccessDenied(
+                    f"no lake table {ref.dataset} you may read",
+                    "list the datasets you may read in the catalog, or ask for a grant",
+                )
             columns[ref.dataset] = known
         rewritten = self._rewrite(tree, refs, principal.role, columns)
         checked = CheckedQuery(rewritten, _datasets(refs), _ms(started))
@@ -146,9 +149,10 @@ class Gateway:
         refs = lake_tables(check_tree(tree, trusted), known)
         for ref in refs:
             if not self.policy.can_read(principal.role, ref.dataset):
+                # worded as for a table that does not exist: a refusal tells nothing of what does
                 raise AccessDenied(
-                    f"role '{principal.role}' may not read {ref.dataset}",
-                    "ask for a grant in weir.yml, or list what you may read in the catalog",
+                    f"no lake table {ref.dataset} you may read",
+                    "list the datasets you may read in the catalog, or ask for a grant",
                 )
         return tree, refs
 

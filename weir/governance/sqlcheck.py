@@ -297,7 +297,7 @@ def lake_tables(tables: list[exp.Table], known: Container[str]) -> list[TableRef
         if dataset not in known:
             raise AccessDenied(
                 f"no lake table {dataset} you may read",
-                "list the datasets you may read in the catalog",
+                "list the datasets you may read in the catalog, or ask for a grant",
             )
         refs.append(TableRef(node, dataset))
     return refs
