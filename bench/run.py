@@ -14,11 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gateway_bench import run_gateway_bench
 from ingest_bench import run_ingest_bench
 from models500_bench import run_models500_bench
 from transform_bench import run_transform_bench
 
 BENCHES = {
+    "gateway": lambda args: run_gateway_bench(args.work, args.gateway_days),
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
     "models500": lambda args: run_models500_bench(args.work, args.sizes),
     "transform": lambda args: run_transform_bench(args.work, args.days),
@@ -37,6 +39,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--days", type=int, default=365, help="Days of data for the transform benchmark."
+    )
+    parser.add_argument(
+        "--gateway-days", type=int, default=14, help="Days of data for the gateway benchmark."
     )
     parser.add_argument(
         "--work",

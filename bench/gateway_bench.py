@@ -1,0 +1,217 @@
+"""The SQL gateway and the HTTP API, against the same SQL on a plain DuckDB connection.
+
+On a demo project (the reference retailer, a couple of weeks, models built),
+the example project's KPI SQL (every KPI of metrics/*.yml, via kpi_sql) and
+simple mart queries (``SELECT * … LIMIT 1000`` and an aggregate per mart):
+
+(a) the gateway's parse + check + rewrite time per query (median, p99), each
+    time on a text it has not seen (its cache of checked queries bypassed), and
+    the same text again (a cache hit). Target: median under 2 ms.
+(b) end to end through ``POST /api/v1/query`` on a real Uvicorn server on
+    localhost (httpx client, admin token; includes the audit record), p50/p99,
+(c) against the same SQL on one plain DuckDB connection over the same tables.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+import weir
+from weir.demo.generate import generate
+from weir.lake.query import LakeReader
+from weir.metrics import KpiQuestion, kpi_sql
+from weir.serve.app import create_app
+
+START = "2025-01-01"
+
+
+def _project(work: Path, days: int, console: Console) -> Path:
+    root = work / f"gateway-project-{days}d"
+    if (root / ".built").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    weir.init_project(root)
+    from datetime import date
+
+    console.print(f"generating and building {days} days of the reference retailer…")
+    generate(root / "landing", days=days, scale=1.0, seed=13, start=date.fromisoformat(START))
+    with weir.Project(root) as project:
+        _, result = project.run()
+        assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
+    (root / ".built").write_text("ok", encoding="utf-8")
+    return root
+
+
+def _queries(project: weir.Project) -> dict[str, list[tuple[str, bool]]]:
+    """Group → (sql, trusted) pairs."""
+    marts = sorted(f"{layer}.{name}" for layer, name in project.lake.tables() if layer == "marts")
+    return {
+        "KPI SQL": [(kpi_sql(KpiQuestion(k)), True) for k in project.kpis()],
+        "SELECT * … LIMIT 1000": [(f"SELECT * FROM {m} LIMIT 1000", False) for m in marts],
+        "aggregate per mart": [(f"SELECT count(*) AS row_count FROM {m}", False) for m in marts],
+    }
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+def _timed(work: Callable[[], object], repeat: int) -> list[float]:
+    work()  # warm
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+class _Server:
+    """Uvicorn on a free localhost port, in a thread, for the length of a with-block."""
+
+    def __init__(self, project: weir.Project) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(project), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def run_gateway_bench(work: Path, days: int, repeat: int = 30) -> None:
+    console = Console(width=170)
+    work.mkdir(parents=True, exist_ok=True)
+    root = _project(work, days, console)
+    with weir.Project(root) as project:
+        policy = project.policy()
+        admin = next(
+            (u, r)
+            for u in policy.users()
+            for r in policy.roles()
+            if policy.is_admin(r) and _holds(policy, u, r)
+        )
+        principal = policy.principal(*admin)
+        gateway = project.gateway()
+        _, token = project.tokens().create(admin[0], admin[1], note="gateway benchmark")
+        groups = _queries(project)
+        con = LakeReader(project.lake).connect()
+        results: dict[str, dict[str, list[float]]] = {}
+        with (
+            _Server(project) as base,
+            httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            ) as client,
+        ):
+            for group, queries in groups.items():
+                check: list[float] = []
+                cached: list[float] = []
+                api: list[float] = []
+                plain: list[float] = []
+                for sql, trusted in queries:
+                    check += _timed(_checking(gateway, sql, principal, trusted), repeat)
+                    cached += _timed(_checking_again(gateway, sql, principal, trusted), repeat)
+                    api += _timed(_posting(client, sql), repeat)
+                    plain += _timed(_plain(con, sql), repeat)
+                results[group] = {"check": check, "cached": cached, "api": api, "plain": plain}
+        con.close()
+    table = Table(
+        title=f"Gateway and API: the example project on {days} days (scale 1.0), "
+        f"{repeat} runs per query, 2 cores; milliseconds"
+    )
+    for column in (
+        "queries",
+        "n",
+        "(a) check median",
+        "(a) check p99",
+        "(a) same text again",
+        "(b) API p50",
+        "(b) API p99",
+        "(c) DuckDB p50",
+        "(c) DuckDB p99",
+        "API - DuckDB p50",
+    ):
+        table.add_column(column, justify="right", no_wrap=True)
+    every: dict[str, list[float]] = {"check": [], "cached": [], "api": [], "plain": []}
+    for group, figures in results.items():
+        table.add_row(group, str(len(groups[group])), *_cells(figures))
+        for key in every:
+            every[key] += figures[key]
+    table.add_row("all", str(sum(len(q) for q in groups.values())), *_cells(every))
+    console.print(table)
+    median = _percentiles(every["check"])[0]
+    console.print(
+        f"check median {median:.2f} ms — target < 2 ms: {'met' if median < 2 else 'missed'}"
+    )
+
+
+def _checking(gateway: Any, sql: str, principal: Any, trusted: bool) -> Callable[[], object]:
+    """Each call checks a text the gateway has not seen (a numbered comment): no cache hit."""
+    calls = iter(range(1_000_000))
+    return lambda: gateway.check(f"{sql}\n-- bench {next(calls)}", principal, trusted=trusted)
+
+
+def _checking_again(gateway: Any, sql: str, principal: Any, trusted: bool) -> Callable[[], object]:
+    return lambda: gateway.check(sql, principal, trusted=trusted)
+
+
+def _posting(client: httpx.Client, sql: str) -> Callable[[], object]:
+    def post() -> None:
+        response = client.post("/api/v1/query", json={"sql": sql, "limit": 10_000})
+        assert response.status_code == 200, response.text
+
+    return post
+
+
+def _plain(con: duckdb.DuckDBPyConnection, sql: str) -> Callable[[], object]:
+    return lambda: con.sql(sql).to_arrow_table()
+
+
+def _holds(policy: object, user: str, role: str) -> bool:
+    try:
+        policy.principal(user, role)  # type: ignore[attr-defined]
+    except weir.WeirError:
+        return False
+    return True
+
+
+def _cells(figures: dict[str, list[float]]) -> list[str]:
+    check = _percentiles(figures["check"])
+    api = _percentiles(figures["api"])
+    plain = _percentiles(figures["plain"])
+    return [
+        f"{check[0]:.2f}",
+        f"{check[1]:.2f}",
+        f"{statistics.median(figures['cached']):.3f}",
+        f"{api[0]:.1f}",
+        f"{api[1]:.1f}",
+        f"{plain[0]:.1f}",
+        f"{plain[1]:.1f}",
+        f"{api[0] - plain[0]:+.1f}",
+    ]
