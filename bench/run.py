@@ -14,12 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collector_bench import run_collector_bench
 from gateway_bench import run_gateway_bench
 from ingest_bench import run_ingest_bench
 from models500_bench import run_models500_bench
 from transform_bench import run_transform_bench
 
 BENCHES = {
+    "collector": lambda args: run_collector_bench(args.work, args.seconds, args.connections),
     "gateway": lambda args: run_gateway_bench(args.work, args.gateway_days),
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
     "models500": lambda args: run_models500_bench(args.work, args.sizes),
@@ -39,6 +41,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--days", type=int, default=365, help="Days of data for the transform benchmark."
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="Seconds of load per collector run."
+    )
+    parser.add_argument(
+        "--connections", type=int, default=64, help="Client connections of the collector load."
     )
     parser.add_argument(
         "--gateway-days", type=int, default=14, help="Days of data for the gateway benchmark."

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from conftest import AMEX, T0, VISA, crm_event, jsonl, land, rows, scalar, spaced, web_event
 
 import weir
@@ -21,10 +22,11 @@ DAY = 86400
 
 
 def configure(root: Path, **settings: object) -> None:
-    """Append a ``collector:`` section to the project's weir.yml."""
-    lines = "".join(f"  {name}: {json.dumps(value)}\n" for name, value in settings.items())
-    with (root / "weir.yml").open("a", encoding="utf-8") as handle:
-        handle.write("\ncollector:\n" + lines)
+    """Change settings of the ``collector:`` section of the project's weir.yml."""
+    path = root / "weir.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("collector", {}).update(settings)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 class Server:
@@ -267,6 +269,8 @@ def test_late_events_land_in_their_own_days_partition(server: Server) -> None:
 
 # -- card data never in clear -----------------------------------------------------------------
 def test_card_numbers_never_reach_disk_in_clear(project_root: Path) -> None:
+    configure(project_root, sources=["crm_interactions", "pos"])
+
     async def scenario() -> None:
         server = Server(project_root)
         try:

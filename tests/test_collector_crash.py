@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 
 import weir
 
@@ -113,8 +114,10 @@ class Load:
 
 def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     root = weir.init_project(tmp_path / "shop")
-    with (root / "weir.yml").open("a", encoding="utf-8") as handle:
-        handle.write("\ncollector:\n  flush_seconds: 0.3\n  compact_after_files: 6\n")
+    path = root / "weir.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("collector", {}).update(flush_seconds=0.3, compact_after_files=6)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     with weir.Project(root) as project:
         key = project.write_keys().create(["web_traffic"]).key
     port = _free_port()

@@ -295,6 +295,8 @@ class Collector:
                 "mismatches": stats.mismatches,
                 "last_error": stats.last_error,
                 "fsyncs": lane.wal.fsyncs,
+                "groups": lane.groups,
+                "check_seconds_total": lane.check_seconds,
             }
         return out
 

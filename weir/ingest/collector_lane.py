@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from weir.errors import WeirError
+from weir.errors import Overloaded, WeirError
 from weir.ingest.batch import Ingestor
 from weir.ingest.contract import Contract, ident
 from weir.ingest.wal import Appended, WriteAheadLog
@@ -182,6 +182,8 @@ class Lane:
         self._closing = False
         self.counts = {"received": 0, "accepted": 0, "quarantined": 0, "duplicates": 0}
         self.unflushed_events = 0
+        self.groups = 0  # groups of requests checked, and the time their DuckDB passes took
+        self.check_seconds = 0.0
         self._rebuild()
         self._threads = [
             threading.Thread(
@@ -241,12 +243,14 @@ class Lane:
     ) -> None:
         with self._lock:
             if self.failed is not None:
-                raise WeirError(
+                raise Overloaded(
                     f"the collector's log for {self.source.name} failed: {self.failed}",
-                    "restart the server; acknowledged events are safe in the log",
+                    "free disk space or fix the log folder, then restart the server; "
+                    "acknowledged events are safe in the log",
+                    retry_after=30,
                 )
             if self._closing:
-                raise WeirError("the collector is stopping", "retry in a moment")
+                raise Overloaded("the collector is stopping", "retry in a moment", retry_after=1)
             self._intake.append(_Request(texts, answer))
             self._queued_events += len(texts)
             self._lock.notify()
@@ -284,10 +288,13 @@ class Lane:
                 checked: list[Rows | BaseException | None] = []
                 for unit in units:
                     if isinstance(unit, _Group):
+                        started = time.perf_counter()
                         try:
                             checked.append(self._check(con, unit.requests, unit.clock))
                         except BaseException as exc:  # answered in turn, below
                             checked.append(exc)
+                        self.groups += 1
+                        self.check_seconds += time.perf_counter() - started
                     else:
                         checked.append(None)
                 with self._turn:
