@@ -295,6 +295,9 @@ def test_without_recorded_lineage_a_pii_name_still_counts(project: weir.Project)
     assert spend.get("first_name") == "pii"
     assert policy.column_class("marts.anything", "customer_email") == "pii"
     assert policy.column_class("marts.anything", "page_views") is None
+    # a source table whose contract was removed: every column but the bookkeeping
+    assert policy.column_class("staging.retired_source", "note") == "pii"
+    assert policy.column_class("staging.retired_source", "_batch_id") is None
 
 
 def _columns(project: weir.Project) -> dict[str, tuple[str, ...]]:

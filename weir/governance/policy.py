@@ -214,8 +214,11 @@ class Policy:
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - the policy is immutable once built
     def _classify(self, dataset: str, column: str, seen: frozenset[str]) -> ColumnClass | None:
         layer, _, name = dataset.partition(".")
-        if layer in SOURCE_LAYERS and name in self.files.sources:
-            return self._source_class(name, column)
+        if layer in SOURCE_LAYERS:
+            if name in self.files.sources:
+                return self._source_class(name, column)
+            # a source whose contract is gone: nothing says what its columns hold
+            return None if column in _INGEST_METADATA else "pii"
         if self._named_like_pii(column):
             return "pii"
         found: ColumnClass | None = None
