@@ -23,17 +23,21 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from segment.analytics import Client
 from segment.analytics.request import APIError
 
 import weir
-from weir.ingest.segment import map_message
+from weir.ingest.segment import map_message, map_messages
+from weir.project.loader import load_project
 from weir.project.segment import SegmentMapping
 from weir.serve.app import create_app
 from weir.serve.server import project_services
 from weir.workspace import init_project
 
 # recent: the collector judges duplicates among events of its dedupe window (7 days)
+EXAMPLE = Path(weir.__file__).parent / "demo" / "example"
 WHEN = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 
 
@@ -289,3 +293,37 @@ def test_a_project_without_the_default_targets_serves_without_segment(tmp_path: 
         app = create_app(project)
         assert not [r for r in app.routes if getattr(r, "path", "").startswith("/v1/")]
         app.state.collector.close()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_messages = st.one_of(
+    _json,
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["track", "page", "screen", "identify", "group", "alias", "x"])},
+        optional={
+            "event": st.sampled_from(["Feedback Submitted", "Complaint Filed", "Clicked", ""]),
+            "messageId": st.text(max_size=6),
+            "userId": st.one_of(st.integers(), st.text(max_size=4)),
+            "properties": st.dictionaries(st.text(max_size=6), _json, max_size=3),
+            "timestamp": st.one_of(st.text(max_size=10), st.just("2025-01-01T00:00:00Z")),
+        },
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages=st.lists(_messages, max_size=12))
+def test_every_message_becomes_exactly_one_json_record(messages: list[object]) -> None:
+    sources = load_project(EXAMPLE).sources
+    mapped = map_messages(messages, SegmentMapping(), sources)
+    assert sum(len(records) for records in mapped.values()) == len(messages)
+    assert set(mapped) <= {"web_traffic", "crm_interactions"}
+    for records in mapped.values():
+        for record in records:
+            json.loads(record)  # each one is JSON text the contract can judge
