@@ -189,6 +189,8 @@ def test_the_flush_lands_every_event_once_and_agrees_with_the_receipts(server: S
     assert staged_ids(server.project) == sorted(f"f{i}" for i in range(60))
     assert scalar(server.project, "SELECT count(*) FROM raw.web_traffic") == 70
     assert server.collector.flush() == []  # nothing new: nothing written
+    logs = list((server.project.root / ".weir" / "wal" / "web_traffic").glob("*.wal"))
+    assert logs and all(path.stat().st_size == 0 for path in logs)  # flushed: gone from the log
     [batch] = [b for b in server.project.ledger.batches("web_traffic") if b.kind == "stream"]
     assert batch.counts.received == 70
     stats = server.collector.stats()["web_traffic"]
@@ -490,3 +492,34 @@ def test_compaction_keeps_every_row_and_time_travel(server: Server) -> None:
     run(post(0))
     [report] = server.collector.flush()
     assert report.result.counts.duplicates == 3 and report.matches_receipts
+
+
+# -- write keys from the command line -----------------------------------------------------------
+def test_keys_create_list_and_revoke_from_the_cli(project_root: Path) -> None:
+    from click.testing import CliRunner
+
+    from weir.cli.main import cli
+
+    def weir_cli(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["--project", str(project_root), *args])
+
+    created = weir_cli("keys", "create", "--source", "web_traffic", "--note", "shop website")
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip().splitlines()[0]
+    assert key.startswith("wk_")
+    listed = weir_cli("keys", "list", "--format", "json")
+    [row] = json.loads(listed.stdout)
+    assert row["sources"] == "web_traffic" and row["status"] == "active"
+    assert key not in listed.stdout  # only its hash is stored
+    with weir.Project(project_root) as project:
+        assert project.write_keys().verify(key) == frozenset({"web_traffic"})
+    typo = weir_cli("keys", "create", "--source", "web_trafic")
+    assert typo.exit_code == 1 and "did you mean web_traffic?" in typo.output
+    revoked = weir_cli("keys", "revoke", row["key_id"])
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    assert json.loads(weir_cli("keys", "list", "--format", "json").stdout)[0]["status"] == "revoked"
+    with weir.Project(project_root) as project, pytest.raises(weir.errors.AuthError):
+        project.write_keys().verify(key)
+    for command in ("create", "list", "revoke"):
+        shown = weir_cli("keys", command, "--help")
+        assert shown.exit_code == 0 and "Example" in shown.output

@@ -156,3 +156,17 @@ def test_a_corrupt_sealed_segment_fails_loudly_on_read(tmp_path: Path) -> None:
     with pytest.raises(LogCorrupted, match="checksum"):
         records(log)
     log.close()
+
+
+def test_seal_starts_a_segment_so_flushed_data_can_be_deleted(tmp_path: Path) -> None:
+    folder = tmp_path / "wal"
+    log = WriteAheadLog(folder)
+    done = log.append([b"personal", b"data"])
+    log.seal()
+    log.seal()  # an empty segment is not sealed again
+    assert [int(p.stem) for p in segment_files(folder)] == [0, done.end]
+    assert log.release(done.end) == 1
+    assert [int(p.stem) for p in segment_files(folder)] == [done.end]
+    assert log.append([b"more"]).start == done.end
+    assert records(log) == [(done.end, b"more")]
+    log.close()

@@ -326,6 +326,8 @@ class Collector:
             except WeirError as exc:
                 stats.last_error = str(exc)
                 raise
+            if reports:
+                lane.wal.seal()  # what the lake now holds leaves the log with its segment
             lane.wal.release(lane.committed)
             if reports:
                 stats.flushes_since_compaction += len(reports)

@@ -33,6 +33,7 @@ from weir.errors import WeirError
 FRAME = struct.Struct("<II")  # payload length, crc32 of the payload
 SUFFIX = ".wal"
 MAX_RECORD = (1 << 31) - 1
+SEAL: list[bytes] = []  # queued by ``seal``: start a new segment (compared by identity)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,25 @@ class WriteAheadLog:
             self._queue.append((payloads, done))
             self._lock.notify()
 
+    def seal(self) -> None:
+        """Start a new segment once what is queued is written, so ``release`` can delete the
+        current one as soon as the lake holds it (personal data does not linger in a log
+        that fills slowly)."""
+        future: Future[None] = Future()
+
+        def done(result: Appended | BaseException) -> None:
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(None)
+
+        with self._lock:
+            if self._closed or self._failed is not None:
+                return
+            self._queue.append((SEAL, done))
+            self._lock.notify()
+        future.result()
+
     def append(self, payloads: Sequence[bytes]) -> Appended:
         """Append records and wait until they are on disk."""
         future: Future[Appended] = Future()
@@ -192,6 +212,13 @@ class WriteAheadLog:
         buffer = bytearray()
         for payloads, _ in group:
             positions: list[int] = []
+            if payloads is SEAL:
+                if self._size + len(buffer) > 0:
+                    self._write(buffer)
+                    buffer.clear()
+                    self._roll()
+                results.append(Appended(self._base, self._base, ()))
+                continue
             start = self._base + self._size + len(buffer)
             for payload in payloads:
                 frame_size = FRAME.size + len(payload)
