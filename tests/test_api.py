@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -60,6 +61,7 @@ MARKETING_KPIS = {
     "engagement_score",
 }
 SUPPORT_KPIS = {"interaction_volume", "feedback_score", "time_to_resolution"}
+ALL_KPIS = SALES_KPIS | OPERATIONS_KPIS | FINANCE_KPIS | MARKETING_KPIS | SUPPORT_KPIS
 
 
 class Client:
@@ -108,16 +110,26 @@ def visible(role: str, lake: set[str]) -> set[str]:
     warehouse = {t for t in lake if t.startswith("warehouse.")}
     return {
         "sales": SALES,
-        "sales_north": {"marts.sales_daily"},
+        "sales_north": {"marts.sales_daily", "marts.stock_daily"},
         "marketing": MARKETING,
         "operations": warehouse | OPERATIONS_MARTS,
         "support": SUPPORT,
         "finance": {"marts.finance_daily"},
-        "data": lake,
+        "analyst": {t for t in lake if t.startswith(("warehouse.", "marts."))},
+        "admin": lake,
     }[role]
 
 
-ROLES = ["sales", "sales_north", "marketing", "operations", "support", "finance", "data"]
+ROLES = [
+    "sales",
+    "sales_north",
+    "marketing",
+    "operations",
+    "support",
+    "finance",
+    "analyst",
+    "admin",
+]
 
 
 def query(api: Client, shop: Served, role: str, sql: str, **extra: Any) -> httpx.Response:
@@ -173,19 +185,20 @@ def test_kpis_lists_only_those_of_readable_marts(api: Client, shop: Served, role
     names = {k["name"] for k in response.json()["kpis"]}
     expected = {
         "sales": SALES_KPIS | {"inventory_turnover", "days_of_inventory", "stockouts"},
-        "sales_north": SALES_KPIS - {"stock_availability", "product_turnover"},
+        "sales_north": SALES_KPIS - {"product_turnover"} | {"stockouts"},
         "marketing": MARKETING_KPIS,
         "operations": OPERATIONS_KPIS | {"stock_availability", "product_turnover"},
         "support": SUPPORT_KPIS,
         "finance": FINANCE_KPIS,
-        "data": SALES_KPIS | OPERATIONS_KPIS | FINANCE_KPIS | MARKETING_KPIS | SUPPORT_KPIS,
+        "analyst": ALL_KPIS,
+        "admin": ALL_KPIS,
     }[role]
     assert names == expected
 
 
 def test_a_kpi_outside_the_grants_is_not_found(api: Client, shop: Served) -> None:
     assert_error(api.get("/api/v1/kpis/revenue", headers=shop.headers("sales")), 404)
-    assert_error(api.get("/api/v1/kpis/no_such_kpi", headers=shop.headers("data")), 404)
+    assert_error(api.get("/api/v1/kpis/no_such_kpi", headers=shop.headers("admin")), 404)
     # the same answer whether or not it exists: nothing is confirmed
     hidden = api.get("/api/v1/kpis/revenue", headers=shop.headers("sales")).json()
     missing = api.get("/api/v1/kpis/no_such_kpi", headers=shop.headers("sales")).json()
@@ -194,7 +207,7 @@ def test_a_kpi_outside_the_grants_is_not_found(api: Client, shop: Served) -> Non
 
 def test_a_regional_role_sees_its_region_in_sql_and_in_kpis(api: Client, shop: Served) -> None:
     sql = "SELECT region, round(sum(net_sales), 2) AS net FROM marts.sales_daily GROUP BY 1 ORDER BY 1"
-    everyone = dict(query(api, shop, "data", sql).json()["rows"])
+    everyone = dict(query(api, shop, "admin", sql).json()["rows"])
     north = dict(query(api, shop, "sales_north", sql).json()["rows"])
     assert len(everyone) > 1 and north == {"North": everyone["North"]}
     params = {"grain": "week", "by": "region", "from": "2025-01-06", "to": "2025-01-19"}
@@ -204,7 +217,7 @@ def test_a_regional_role_sees_its_region_in_sql_and_in_kpis(api: Client, shop: S
     names = [c["name"] for c in body["columns"]]
     rows = [dict(zip(names, row, strict=True)) for row in body["rows"]]
     assert rows and {r["region"] for r in rows} == {"North"}
-    full = api.get("/api/v1/kpis/net_sales", params=params, headers=shop.headers("data")).json()
+    full = api.get("/api/v1/kpis/net_sales", params=params, headers=shop.headers("admin")).json()
     full_rows = [dict(zip(names, row, strict=True)) for row in full["rows"]]
     assert {r["region"] for r in full_rows} > {"North"}
     assert [r for r in full_rows if r["region"] == "North"] == rows
@@ -226,7 +239,7 @@ def test_a_kpi_by_period_with_comparison(api: Client, shop: Served) -> None:
 def test_personal_data_is_hashed_for_a_role_without_pii(api: Client, shop: Served) -> None:
     sql = "SELECT email FROM warehouse.dim_customer WHERE email IS NOT NULL LIMIT 5"
     hashed = [r[0] for r in query(api, shop, "operations", sql).json()["rows"]]
-    clear = [r[0] for r in query(api, shop, "data", sql).json()["rows"]]
+    clear = [r[0] for r in query(api, shop, "admin", sql).json()["rows"]]
     assert hashed and all(v.startswith("pii_") for v in hashed)
     assert clear and not any(v.startswith("pii_") for v in clear)
 
@@ -244,7 +257,7 @@ def test_a_dataset_detail_has_columns_classification_owner_and_freshness(
     assert columns["email"]["classification"] == "pii"
     assert columns["customer_id"]["classification"] is None
     assert detail["freshness"] and detail["row_count"] > 0 and detail["snapshot_id"]
-    source = api.get("/api/v1/datasets/staging.pos", headers=shop.headers("data")).json()
+    source = api.get("/api/v1/datasets/staging.pos", headers=shop.headers("admin")).json()
     assert {c["name"]: c["classification"] for c in source["columns"]}["card_number"] == "pci"
 
 
@@ -264,7 +277,7 @@ def test_datasets_page(api: Client, shop: Served, lake_tables: set[str]) -> None
     offset: int | None = 0
     while offset is not None:
         page = api.get(
-            "/api/v1/datasets", params={"limit": 7, "offset": offset}, headers=shop.headers("data")
+            "/api/v1/datasets", params={"limit": 7, "offset": offset}, headers=shop.headers("admin")
         ).json()
         seen += [d["name"] for d in page["datasets"]]
         offset = page["next_offset"]
@@ -272,23 +285,23 @@ def test_datasets_page(api: Client, shop: Served, lake_tables: set[str]) -> None
 
 
 def test_lineage_stays_within_what_the_role_sees(api: Client, shop: Served) -> None:
-    full = api.get("/api/v1/lineage/marts.sales_daily", headers=shop.headers("data")).json()
+    full = api.get("/api/v1/lineage/marts.sales_daily", headers=shop.headers("admin")).json()
     assert "staging.pos" in full["upstream"]
     ops = api.get("/api/v1/lineage/warehouse.fact_sales_lines", headers=shop.headers("operations"))
     assert ops.status_code == 200, ops.text
     upstream = ops.json()["upstream"]
     assert upstream and all(u.startswith("warehouse.") for u in upstream)
     column = api.get(
-        "/api/v1/lineage/marts.sales_daily.net_sales", headers=shop.headers("data")
+        "/api/v1/lineage/marts.sales_daily.net_sales", headers=shop.headers("admin")
     ).json()
     assert any(u.startswith("staging.pos.") for u in column["upstream"])
 
 
 # -- results -----------------------------------------------------------------------------------
 def test_rows_are_limited_and_marked_truncated(api: Client, shop: Served) -> None:
-    body = query(api, shop, "data", "SELECT * FROM marts.sales_daily", limit=3).json()
+    body = query(api, shop, "admin", "SELECT * FROM marts.sales_daily", limit=3).json()
     assert body["row_count"] == 3 and len(body["rows"]) == 3 and body["truncated"] is True
-    whole = query(api, shop, "data", "SELECT count(*) FROM marts.sales_daily").json()
+    whole = query(api, shop, "admin", "SELECT count(*) FROM marts.sales_daily").json()
     assert whole["truncated"] is False
 
 
@@ -312,7 +325,7 @@ def test_values_are_json_safe(api: Client, shop: Served) -> None:
         "INTERVAL 90 MINUTE AS span, [1.5, 'NaN'::DOUBLE] AS list, "
         "{'a': DATE '2025-01-03'} AS struct, NULL AS nothing"
     )
-    response = query(api, shop, "data", sql)
+    response = query(api, shop, "admin", sql)
     assert response.status_code == 200, response.text
     row = dict(
         zip(
@@ -337,8 +350,8 @@ def test_missing_expired_and_revoked_tokens_are_401(
     assert_error(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
     tokens = project.tokens()
-    _, expired = tokens.create("fern", "finance", expires=__import__("datetime").timedelta(-1))
-    record, revoked = tokens.create("fern", "finance")
+    _, expired = tokens.create("fay", "finance", expires=timedelta(-1))
+    record, revoked = tokens.create("fay", "finance")
     assert api.post("/api/v1/query", json=sql, headers=_bearer(revoked)).status_code == 200
     tokens.revoke(record.token_id)
     for bearer, word in ((expired, "expired"), (revoked, "revoked"), ("weir_nonsense", "valid")):
@@ -396,8 +409,8 @@ def test_the_audit_endpoint_is_for_admins_and_holds_every_query(
     assert query(api, shop, "support", "SELECT * FROM marts.finance_daily").status_code == 403
     page = api.get(
         "/api/v1/audit",
-        params={"kind": "query", "user": "suki", "limit": 2},
-        headers=shop.headers("data"),
+        params={"kind": "query", "user": "sue", "limit": 2},
+        headers=shop.headers("admin"),
     )
     assert page.status_code == 200, page.text
     first, second = page.json()["records"]

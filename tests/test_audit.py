@@ -14,7 +14,7 @@ from served import Served, build_served
 
 import weir
 from weir.cli.main import cli
-from weir.errors import AccessDenied, AuthError, QueryError
+from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError
 from weir.governance.audit import GENESIS, AuditEntry, AuditLog, record_hash
 from weir.metadata import MetadataStore
 
@@ -214,14 +214,14 @@ def test_a_run_is_recorded_with_what_it_built(shop: Served) -> None:
 
 def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
     with shop.project() as project:
-        result = project.query_as("SELECT * FROM marts.finance_daily", "fern", limit=2)
+        result = project.query_as("SELECT * FROM marts.finance_daily", "fay", limit=2)
         with pytest.raises(AccessDenied):
-            project.query_as("SELECT * FROM staging.customers", "fern")
+            project.query_as("SELECT * FROM staging.customers", "fay")
         with pytest.raises(QueryError):
-            project.query_as("SELECT missing FROM marts.finance_daily", "fern")
+            project.query_as("SELECT missing FROM marts.finance_daily", "fay")
         with pytest.raises(AuthError):
             project.query_as("SELECT 1", "nobody")
-        failed, denied, allowed = project.audit().records(kind="query", user="fern", limit=3)
+        failed, denied, allowed = project.audit().records(kind="query", user="fay", limit=3)
         unknown = project.audit().records(kind="query", user="nobody", limit=1)[0]
         assert project.audit().verify().ok
     assert allowed.entry.allowed and allowed.entry.rows == result.table.num_rows == 2
@@ -229,7 +229,7 @@ def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
     assert allowed.entry.reason == "truncated at the row limit"
     assert allowed.entry.duration_ms is not None and allowed.entry.duration_ms > 0
     assert not denied.entry.allowed and denied.entry.datasets == ("staging.customers",)
-    assert denied.entry.reason == "denied: role 'finance' may not read staging.customers"
+    assert denied.entry.reason == "denied: no lake table staging.customers you may read"
     assert (
         failed.entry.allowed and failed.entry.reason and failed.entry.reason.startswith("failed:")
     )
@@ -238,15 +238,20 @@ def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
 
 def test_kpis_and_tokens_are_recorded(shop: Served) -> None:
     with shop.project() as project:
-        principal = project.policy().principal("nils")
+        principal = project.policy().principal("nina")
         project.kpi_as(principal, "net_sales", "week", ["region"])
-        kpi = project.audit().records(kind="kpi", user="nils", limit=1)[0]
+        kpi = project.audit().records(kind="kpi", user="nina", limit=1)[0]
+        for hidden_or_missing in ("revenue", "no_such_kpi"):
+            with pytest.raises(NotFoundError):
+                project.kpi_as(principal, hidden_or_missing)
+        missing, hidden = project.audit().records(kind="kpi", user="nina", limit=2)
         created = project.audit().records(kind="token.create")
     assert kpi.entry.action == "kpi net_sales grain=week by=region"
     assert kpi.entry.datasets == ("marts.sales_daily",) and kpi.entry.allowed
-    assert {r.entry.detail["for_user"] for r in created if r.entry.detail} >= set(
-        ["sara", "nils", "dana"]
-    )
+    assert not hidden.entry.allowed and hidden.entry.datasets == ("marts.finance_daily",)
+    assert hidden.entry.reason == "denied: role 'sales_north' may not read marts.finance_daily"
+    assert missing.entry.allowed and missing.entry.reason == "failed: no KPI named no_such_kpi"
+    assert {r.entry.detail["for_user"] for r in created if r.entry.detail} >= {"sam", "nina", "ada"}
 
 
 def test_sql_as_a_user_goes_through_the_gateway_and_the_audit(shop: Served) -> None:
@@ -255,18 +260,18 @@ def test_sql_as_a_user_goes_through_the_gateway_and_the_audit(shop: Served) -> N
         "sql",
         "SELECT count(*) AS n FROM marts.sales_daily",
         "--as",
-        "nils",
+        "nina",
         "--format",
         "json",
     )
     assert ok.exit_code == 0, ok.output
-    refused = cli_run(shop.root, "sql", "SELECT * FROM marts.finance_daily", "--as", "nils")
+    refused = cli_run(shop.root, "sql", "SELECT * FROM marts.finance_daily", "--as", "nina")
     assert refused.exit_code == 1
-    assert "role 'sales_north' may not read marts.finance_daily" in refused.stderr
-    wrong_role = cli_run(shop.root, "sql", "SELECT 1", "--as", "nils", "--role", "data")
+    assert "no lake table marts.finance_daily you may read" in refused.stderr
+    wrong_role = cli_run(shop.root, "sql", "SELECT 1", "--as", "nina", "--role", "admin")
     assert wrong_role.exit_code == 1 and "does not hold role" in wrong_role.stderr
     with shop.project() as project:
-        denied, allowed = project.audit().records(kind="query", user="nils", limit=3)[1:3]
+        denied, allowed = project.audit().records(kind="query", user="nina", limit=3)[1:3]
     assert not denied.entry.allowed and allowed.entry.allowed
 
 

@@ -62,7 +62,7 @@ def test_the_api_keeps_its_document(
     api_schema: BaseSchema, served: Served, method: str, path: str, mode: GenerationMode
 ) -> None:
     operation: APIOperation = api_schema[path][method]
-    headers = served.headers("data")
+    headers = served.headers("admin")
     # Text the schema cannot constrain (SQL, a KPI's dimension) can be well-formed and still
     # name nothing: the documented 400 is the right answer there, not a rejection of valid data.
     excluded = [positive_data_acceptance] if path in FREE_TEXT else []

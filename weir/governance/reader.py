@@ -146,16 +146,13 @@ class GovernedReader:
         started = time.perf_counter()
         action = _kpi_action(name, grain, by, start, end, compare, exclude_flagged, as_of)
         definition = load_catalogue(self.files.root).kpis.get(name)
+        hidden = False
         try:
             if definition is None:
                 raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis")
-            if not self._may_read_all(principal, _marts(definition)):
-                # recorded as denied; answered as not found, like a dataset outside the grants
-                denial = AccessDenied(f"role {principal.role} may not read {definition.mart}")
-                self.audit.append(
-                    _refusal("kpi", action, principal.user, principal.role, denial, started, ())
-                )
-                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis")
+            hidden = not self._may_read_all(principal, _marts(definition))
+            if hidden:
+                raise AccessDenied(f"role '{principal.role}' may not read {definition.mart}")
             if grain not in GRAINS:
                 raise QueryError(f"unknown grain {grain}", f"use one of {', '.join(GRAINS)}")
             if compare not in (None, "previous_period"):
@@ -177,13 +174,14 @@ class GovernedReader:
             result = self.gateway.query(
                 kpi_sql(question), principal, as_of=_moment(as_of), trusted=True
             )
-        except NotFoundError:
-            raise
         except WeirError as exc:
             marts = _marts(definition) if definition is not None else ()
             self.audit.append(
                 _refusal("kpi", action, principal.user, principal.role, exc, started, marts)
             )
+            if hidden:
+                # recorded as denied; answered as not found, like a dataset outside the grants
+                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis") from None
             raise
         self.audit.append(_success("kpi", action, principal, result))
         return result
