@@ -317,11 +317,14 @@ _messages = st.one_of(
 )
 
 
+SOURCES = load_project(EXAMPLE).sources
+MAPPING = SegmentMapping()
+
+
 @settings(max_examples=200, deadline=None)
 @given(messages=st.lists(_messages, max_size=12))
 def test_every_message_becomes_exactly_one_json_record(messages: list[object]) -> None:
-    sources = load_project(EXAMPLE).sources
-    mapped = map_messages(messages, SegmentMapping(), sources)
+    mapped = map_messages(messages, MAPPING, SOURCES)
     assert sum(len(records) for records in mapped.values()) == len(messages)
     assert set(mapped) <= {"web_traffic", "crm_interactions"}
     for records in mapped.values():
