@@ -243,6 +243,23 @@ def test_a_bad_role_names_the_line_and_the_field(
     assert field in message and needle in message
 
 
+def test_a_row_filter_may_use_everyday_functions_but_read_nothing(project_root: Path) -> None:
+    write_access(
+        project_root,
+        "\nroles:\n  r:\n    grants: [marts]\n    row_filters:\n"
+        "      marts.x: \"length(region) = 5 AND lower(region) LIKE 'n%'\"\n",
+    )
+    Policy(load_project(project_root))
+    write_access(
+        project_root,
+        "\nroles:\n  r:\n    grants: [marts]\n    row_filters:\n"
+        "      marts.x: \"read_csv('/etc/passwd') IS NULL\"\n",
+    )
+    with pytest.raises(ProjectError) as caught:
+        Policy(load_project(project_root))
+    assert "roles.r.row_filters" in str(caught.value) and "read_csv" in str(caught.value)
+
+
 # -- the policy ------------------------------------------------------------------------
 def test_principals_roles_and_grants(project: weir.Project) -> None:
     policy = project.policy()

@@ -27,7 +27,8 @@ from typing import Literal
 
 from sqlglot import exp
 
-from weir.errors import AccessDenied, AuthError
+from weir.errors import AccessDenied, AuthError, ProjectError, WeirError
+from weir.governance.sqlcheck import check_tree
 from weir.lake import Lake
 from weir.project import ProjectFiles
 from weir.project.access import RoleConfig, parse_row_filter, pattern_matches
@@ -86,7 +87,8 @@ class Policy:
         self._columns = {k: tuple(v) for k, v in (columns or {}).items()}
         self._filters = {
             role: tuple(
-                (pattern, parse_row_filter(sql)) for pattern, sql in config.row_filters.items()
+                (pattern, _checked_filter(role, pattern, sql))
+                for pattern, sql in config.row_filters.items()
             )
             for role, config in self._roles.items()
         }
@@ -253,6 +255,19 @@ class Policy:
             for name in self._pii_names
             for i in range(len(words) - len(name) + 1)
         )
+
+
+def _checked_filter(role: str, pattern: str, sql: str) -> exp.Expr:
+    """A row filter as a tree, its functions held to the gateway's allow-list."""
+    tree = parse_row_filter(sql)
+    try:
+        check_tree(tree)
+    except WeirError as exc:
+        raise ProjectError(
+            f"weir.yml: roles.{role}.row_filters: the filter for {pattern}: {exc.what}",
+            "use plain comparisons and everyday functions, e.g. region = 'North'",
+        ) from None
+    return tree
 
 
 _PART = re.compile(r'"((?:[^"]|"")*)"|([^."]+)')

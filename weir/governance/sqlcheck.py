@@ -158,7 +158,8 @@ def parse_query(sql: str) -> exp.Expr:
 
 
 def function_name(node: exp.Func) -> str:
-    return node.name.lower() if isinstance(node, exp.Anonymous) else node.key
+    """The function's name as SQL writes it (``read_csv``, not SQLGlot's ``readcsv``)."""
+    return node.name.lower() if isinstance(node, exp.Anonymous) else node.sql_name().lower()
 
 
 def check_tree(tree: exp.Expr, trusted: bool = False) -> list[exp.Table]:
@@ -202,7 +203,7 @@ def _check_function(node: exp.Func, trusted: bool) -> None:
     name = function_name(node)
     if isinstance(node.parent, exp.Table) and node.arg_key == "this":
         return  # a table function: _check_table decides
-    if name.startswith(_READERS) or _is_denied(name):
+    if name.startswith(_READERS) or _is_denied(name) or node.key.startswith("read"):
         raise AccessDenied(
             f"function {name}() is not allowed",
             "query lake tables by name (layer.table); files and engine internals are off limits",
@@ -210,7 +211,9 @@ def _check_function(node: exp.Func, trusted: bool) -> None:
     if trusted:
         return
     allowed = (
-        name in _NAMED_FUNCTIONS if isinstance(node, exp.Anonymous) else name in _TYPED_FUNCTIONS
+        name in _NAMED_FUNCTIONS
+        if isinstance(node, exp.Anonymous)
+        else node.key in _TYPED_FUNCTIONS
     )
     if not allowed:
         raise AccessDenied(
@@ -255,7 +258,7 @@ def _check_table(node: exp.Table) -> None:
     target = node.this
     if isinstance(target, exp.Func):
         name = function_name(target)
-        if name in _TABLE_FUNCTIONS or name == "generateseries" or name == "explode":
+        if name in _TABLE_FUNCTIONS or target.key in ("generateseries", "explode", "unnest"):
             return
         raise AccessDenied(
             f"table function {name}() is not allowed",
