@@ -212,6 +212,16 @@ def test_a_run_is_recorded_with_what_it_built(shop: Served) -> None:
     assert run.entry.duration_ms and run.entry.detail and run.entry.detail["run_id"]
 
 
+def test_an_ingest_is_recorded_with_each_batch(shop: Served) -> None:
+    with shop.project() as project:
+        ingest = project.audit().records(kind="ingest")[-1]  # the run's ingest
+    assert ingest.entry.allowed and ingest.entry.action.startswith("ingest crm_interactions")
+    assert "staging.pos" in ingest.entry.datasets and ingest.entry.rows
+    assert ingest.entry.detail is not None
+    pos = ingest.entry.detail["batches"]["pos"]
+    assert pos["received"] == pos["accepted"] + pos["quarantined"] + pos["duplicates"] > 0
+
+
 def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
     with shop.project() as project:
         result = project.query_as("SELECT * FROM marts.finance_daily", "fay", limit=2)

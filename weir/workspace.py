@@ -19,7 +19,7 @@ import pyarrow as pa
 from weir.errors import NotFoundError, ProjectError, QueryError
 from weir.governance.audit import HEAD_FILE, AuditLog
 from weir.governance.gateway import Gateway, QueryResult, mask_key
-from weir.governance.operations import record_definition, record_run
+from weir.governance.operations import record_definition, record_ingest, record_run
 from weir.governance.policy import Policy, Principal, lake_columns
 from weir.governance.reader import GovernedReader
 from weir.governance.tokens import Tokens
@@ -85,7 +85,12 @@ class Project:
         for name in names:
             self.files.source(name)  # fail before any work on an unknown name
         self._ingestor.recover()
-        return [self._ingestor.ingest(name, [path] if path else None) for name in names]
+        return record_ingest(
+            self.audit(),
+            names,
+            path,
+            lambda: [self._ingestor.ingest(name, [path] if path else None) for name in names],
+        )
 
     def recover(self) -> list[str]:
         return self._ingestor.recover()

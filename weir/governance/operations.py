@@ -1,6 +1,7 @@
-"""What operators do, in the audit log: model runs, and changes to the project's definition.
+"""What operators do, in the audit log: ingests, model runs, and changes to the project's definition.
 
-A run is recorded when it ends, failed or not, with the datasets it built.
+An ingest or a run is recorded when it ends, failed or not, with the datasets
+it wrote and how many records.
 
 The definition is ``weir.yml`` and every file under ``sources/``, ``models/``
 and ``metrics/``: who may see what, what is ingested and how KPIs are computed.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from weir.governance.audit import AuditEntry, AuditLog, AuditRecord
+from weir.ingest import BatchResult
 from weir.transform import RunResult
 
 T = TypeVar("T")
@@ -97,3 +99,31 @@ def record_run(
         note.reason = f"failed: {', '.join(failed)}" if failed else None
         note.detail = {"run_id": result.run_id, "builds": len(result.builds)}
     return outcome, result
+
+
+def record_ingest(
+    audit: AuditLog,
+    sources: Sequence[str],
+    path: Path | None,
+    ingest: Callable[[], list[BatchResult]],
+) -> list[BatchResult]:
+    """Do ``ingest`` and append one ``ingest`` record with each batch's counts."""
+    action = " ".join(["ingest", *sources, *([f"--path {path}"] if path else [])])
+    with audit.recording("ingest", action, operator()) as note:
+        batches = ingest()
+        written = [b for b in batches if b.batch_id]
+        note.datasets = tuple(f"staging.{b.source}" for b in written)
+        note.rows = sum(b.counts.received for b in batches)
+        note.detail = {
+            "batches": {
+                b.source: {
+                    "batch": b.batch_id,
+                    "received": b.counts.received,
+                    "accepted": b.counts.accepted,
+                    "quarantined": b.counts.quarantined,
+                    "duplicates": b.counts.duplicates,
+                }
+                for b in written
+            }
+        }
+    return batches
