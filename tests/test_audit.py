@@ -112,6 +112,37 @@ def test_a_truncated_tail_is_caught_by_the_head_file(log: AuditLog, tmp_path: Pa
     assert "records 5 to 6 removed from the end" in str(result)
 
 
+def test_a_chain_rewritten_from_an_edit_onwards_is_caught_by_the_head_file(
+    log: AuditLog, tmp_path: Path
+) -> None:
+    fill(log, 6)
+    prev = log.records(before=3, limit=1)[0].hash
+    for record in reversed(log.records(before=7, limit=4)):  # seq 3 to 6, oldest first
+        fields = {**record.fields(), "prev_hash": prev}
+        if record.seq == 3:
+            fields["action"] = "SELECT 'nothing to see'"
+        prev = record_hash(fields)
+        execute(
+            tmp_path / "catalog.db",
+            f"UPDATE weir_audit SET action = '{fields['action'].replace(chr(39), chr(39) * 2)}',"
+            f" prev_hash = '{fields['prev_hash']}', hash = '{prev}' WHERE seq = {record.seq}",
+        )
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 6, result
+    assert "record 6 was replaced (the head file differs)" in str(result)
+
+
+def test_a_head_file_behind_the_log_still_checks_its_record(log: AuditLog) -> None:
+    fill(log, 4)
+    behind = log.head_file.read_text()
+    fill(log, 2)
+    log.head_file.write_text(behind)  # a crash between a commit and the head's update
+    assert log.verify().ok
+    log.head_file.write_text(behind.replace(behind[-10:-2], "00000000"))
+    result = log.verify()
+    assert not result.ok and result.bad_seq == 4, result
+
+
 def test_a_removed_head_file_is_reported(log: AuditLog) -> None:
     fill(log, 2)
     log.head_file.unlink()

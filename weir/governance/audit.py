@@ -284,7 +284,8 @@ class AuditLog:
     # -- checking ------------------------------------------------------------------
     def verify(self) -> VerifyResult:
         """Walk the chain from the first record; name the first one altered or removed."""
-        expected, prev, count = 1, GENESIS, 0
+        head = self.head()
+        expected, prev, count, at_head = 1, GENESIS, 0, None
         for record in self._all():
             if record.seq != expected:
                 missing = (
@@ -306,9 +307,10 @@ class AuditLog:
                 return self._bad(
                     count, record.seq, f"record {record.seq} was altered (its hash does not match)"
                 )
+            if head is not None and record.seq == head[0]:
+                at_head = record.hash
             prev, expected, count = record.hash, expected + 1, count + 1
         newest = expected - 1 if count else None
-        head = self.head()
         if head is None:
             if count:
                 return self._bad(
@@ -324,8 +326,11 @@ class AuditLog:
             return self._bad(
                 count, first, f"{span} removed from the end (the head file names record {head[0]})"
             )
-        elif head[0] == newest and head[1] != prev:
-            return self._bad(count, newest, f"record {newest} was replaced (the head file differs)")
+        elif head[1] != at_head:
+            # the chain holds, yet the record the head file names is another: rewritten from there
+            return self._bad(
+                count, head[0], f"record {head[0]} was replaced (the head file differs)"
+            )
         return VerifyResult(True, count, newest)
 
     def _bad(self, count: int, seq: int | None, problem: str) -> VerifyResult:
