@@ -439,3 +439,37 @@ def test_the_openapi_document_describes_the_api(api: Client) -> None:
     query_answers = paths["/api/v1/query"]["post"]["responses"]
     assert {"200", "400", "401", "403", "413", "422"} <= set(query_answers)
     assert "HTTPBearer" in document["components"]["securitySchemes"]
+
+
+def test_concurrent_queries_each_answer_and_keep_one_audit_chain(
+    api: Client, shop: Served, project: weir.Project
+) -> None:
+    roles = ["sales", "sales_north", "finance", "admin"] * 5
+    tables = {
+        "sales": "marts.sales_daily",
+        "sales_north": "marts.sales_daily",
+        "finance": "marts.finance_daily",
+        "admin": "staging.pos",
+    }
+    before = project.audit().verify().records
+
+    async def everyone() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=api.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        "/api/v1/query",
+                        json={"sql": f"SELECT count(*) AS n FROM {tables[role]}"},
+                        headers=shop.headers(role),
+                    )
+                    for role in roles
+                )
+            )
+
+    answers = asyncio.run(everyone())
+    assert [a.status_code for a in answers] == [200] * len(roles)
+    counts = {role: a.json()["rows"][0][0] for role, a in zip(roles, answers, strict=True)}
+    assert 0 < counts["sales_north"] < counts["sales"]
+    after = project.audit().verify()
+    assert after.ok and after.records == before + len(roles)
