@@ -74,6 +74,8 @@ def record_definition(audit: AuditLog, root: Path) -> AuditRecord | None:
             detail={"files": files, "added": added, "changed": edited, "removed": removed},
         )
 
+    if changed(audit.last("config.change")) is None:
+        return None  # the common case, answered without taking the log's write lock
     return audit.append_after("config.change", changed)
 
 
