@@ -151,9 +151,11 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------
     def append(self, entry: AuditEntry) -> AuditRecord:
-        appended = self.append_after(entry.kind, lambda _last: entry)
-        assert appended is not None
-        return appended
+        with _APPEND_LOCK:
+            with self._locked() as db:
+                record = self._insert(db, entry)
+            self._advance_head(record)
+            return record
 
     def append_after(
         self, kind: AuditKind, build: Callable[[AuditRecord | None], AuditEntry | None]
@@ -167,24 +169,27 @@ class AuditLog:
                 entry = build(self._last(db, kind))
                 if entry is None:
                     return None
-                last = db.execute(
-                    sa.text("SELECT seq, hash FROM weir_audit ORDER BY seq DESC LIMIT 1")
-                ).first()
-                seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
-                unsigned = AuditRecord(seq, round(time.time(), 6), _clean(entry), prev, "")
-                record = AuditRecord(
-                    seq, unsigned.at, unsigned.entry, prev, record_hash(unsigned.fields())
-                )
-                db.execute(
-                    sa.text(
-                        f"INSERT INTO weir_audit ({_COLUMNS}) VALUES (:seq, :at, :kind, :user_name,"
-                        " :role, :action, :datasets, :row_count, :duration_ms, :allowed, :reason,"
-                        " :detail, :prev_hash, :hash)"
-                    ),
-                    _params(record),
-                )
+                record = self._insert(db, entry)
             self._advance_head(record)
             return record
+
+    def _insert(self, db: Connection, entry: AuditEntry) -> AuditRecord:
+        """Chain ``entry`` to the newest record; the caller holds the log's write lock."""
+        last = db.execute(
+            sa.text("SELECT seq, hash FROM weir_audit ORDER BY seq DESC LIMIT 1")
+        ).first()
+        seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
+        unsigned = AuditRecord(seq, round(time.time(), 6), _clean(entry), prev, "")
+        record = AuditRecord(seq, unsigned.at, unsigned.entry, prev, record_hash(unsigned.fields()))
+        db.execute(
+            sa.text(
+                f"INSERT INTO weir_audit ({_COLUMNS}) VALUES (:seq, :at, :kind, :user_name,"
+                " :role, :action, :datasets, :row_count, :duration_ms, :allowed, :reason,"
+                " :detail, :prev_hash, :hash)"
+            ),
+            _params(record),
+        )
+        return record
 
     @contextmanager
     def recording(
