@@ -3,8 +3,8 @@
 Every route authenticates a bearer token (``weir token create``) and makes one
 call into the library (``weir.governance.reader``), which applies the role's
 grants, masks and row filters and writes the audit record. Routes are plain
-functions: FastAPI runs them in its thread pool, and each query opens its own
-DuckDB connection. Results leave as JSON (values made JSON-safe: dates as ISO
+functions: FastAPI runs them in its thread pool, and the gateway gives each
+query its own DuckDB cursor (an old snapshot its own connection). Results leave as JSON (values made JSON-safe: dates as ISO
 text, decimals as numbers, bytes as base64, NaN and infinities as null) or as
 an Arrow IPC stream when asked with ``Accept: application/vnd.apache.arrow.stream``.
 """
