@@ -125,6 +125,10 @@ MASKED = {
     "mixed_case": "SeLeCt CoNtAcT, FIRST_NAME FrOm MARTS.Customer_Spend",
     "spaced_dots": "SELECT contact FROM marts . customer_spend",
     "comments": "/* mask? */ SELECT contact -- the e-mail\n, first_name FROM marts.customer_spend",
+    "nested_comment_opener": "SELECT contact -- /*\n, first_name FROM marts.customer_spend -- */",
+    "cast_to_a_quoted_type_name": "SELECT contact::\"VARCHAR) AS x, (SELECT string_agg(email, ',') "
+    'FROM staging.customers) AS y --" FROM marts.customer_spend',
+    "comment_closer": "SELECT contact /* a */ FROM marts.customer_spend -- x */ y",
     "unicode_alias": 'SELECT contact AS "émail", first_name AS "名前" FROM marts.customer_spend',
     "qualified_columns": "SELECT marts.customer_spend.contact FROM marts.customer_spend",
     "from_first": "FROM marts.customer_spend SELECT contact, first_name",
@@ -370,6 +374,13 @@ REFUSED = {
     "unknown_function": "SELECT weir_secret_function(contact) FROM marts.customer_spend",
     "setseed": "SELECT setseed(0.5)",
     "nextval": "SELECT nextval('s')",
+    # SQLGlot writes some words back as given: text that would be SQL to DuckDB
+    "type_name_injection": 'SELECT CAST(contact AS "a) AS x, email FROM staging.customers --") '
+    "FROM marts.customer_spend",
+    "type_parameter_injection": 'SELECT CAST(spend AS DECIMAL("a) --", 2)) '
+    "FROM marts.customer_spend",
+    "date_part_injection": 'SELECT extract("year) AS y, email FROM staging.customers --" '
+    "FROM spend) FROM marts.customer_spend",
 }
 
 
@@ -378,6 +389,17 @@ def test_refused(project: weir.Project, sql: str) -> None:
     customer_frame = pa.table({"email": ["xavier.quill@mail.test"]})  # a replacement scan's bait
     assert customer_frame.num_rows == 1
     assert_refused(project, "ann", sql)
+
+
+def test_text_that_slips_past_the_check_names_no_table(project: weir.Project) -> None:
+    # the admin's query shows staging.customers on the shared database first
+    run(project, "ada", "SELECT count(*) FROM staging.customers")
+    checked = project.gateway().check(
+        "SELECT contact FROM marts.customer_spend", project.policy().principal("ann")
+    )
+    assert '"marts"."customer_spend"' not in checked.sql  # views have names only weir knows
+    for sql in (REFUSED["type_name_injection"], REFUSED["date_part_injection"]):
+        assert_refused(project, "ann", sql)
 
 
 @pytest.mark.parametrize(
@@ -431,7 +453,10 @@ def test_the_connection_reads_no_file_and_no_python_object(project: weir.Project
         ):
             with pytest.raises(duckdb.Error):
                 con.execute(sql).fetchall()
-        assert con.execute("SELECT count(*) FROM marts.customer_spend").fetchall() == [(7,)]
+        view = project.gateway().view_name("marts.customer_spend")
+        assert con.execute(f"SELECT count(*) FROM {view}").fetchall() == [(7,)]
+        with pytest.raises(duckdb.Error):
+            con.execute("SELECT count(*) FROM marts.customer_spend").fetchall()
     finally:
         con.close()
 

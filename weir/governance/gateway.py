@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -47,7 +48,6 @@ from weir.governance.policy import Policy, Principal, TableRule
 from weir.governance.sqlcheck import TableRef, check_tree, lake_tables, parse_query
 from weir.lake import Lake
 from weir.lake.catalog import parquet_scan
-from weir.lake.query import LakeReader
 
 KEY_FILE = "mask.key"
 _KEY_VARIABLE = "weir_mask_key"
@@ -102,7 +102,9 @@ class Gateway:
         self.memory_limit = memory_limit
         self.threads = threads
         self._key = key.hex()
-        self._reader = LakeReader(lake, memory_limit=memory_limit, threads=threads)
+        # the views' schemas carry a random prefix: text that slipped past the check
+        # could still not name a table, not even one another query has shown
+        self._namespace = f"weir_{secrets.token_hex(6)}_"
         self._known = frozenset(policy.known_datasets())
         self._checked: OrderedDict[tuple[str, str, bool], CheckedQuery] = OrderedDict()
         self._scans: dict[tuple[str, str, tuple[str, ...]], exp.Expr | None] = {}
@@ -174,14 +176,15 @@ class Gateway:
             layer, name = ref.dataset.split(".")
             if scan is None:
                 # nothing to mask or filter: the same view, under a name DuckDB cannot read otherwise
-                node.set("db", exp.to_identifier(layer, quoted=True))
+                node.set("db", exp.to_identifier(self._namespace + layer, quoted=True))
                 node.set("this", exp.to_identifier(name, quoted=True))
                 continue
             alias = node.args.get("alias")
             if alias is None:
                 alias = exp.TableAlias(this=exp.to_identifier(node.name, quoted=True))
             node.replace(exp.Subquery(this=scan.copy(), alias=alias))
-        return tree.sql(dialect="duckdb")
+        # comments go: DuckDB nests block comments, SQLGlot does not
+        return tree.sql(dialect="duckdb", comments=False)
 
     def _scan(self, role: str, dataset: str, columns: tuple[str, ...]) -> exp.Expr | None:
         """``SELECT <masked columns> FROM layer.table WHERE <filter>`` for a role, or None if plain."""
@@ -189,7 +192,11 @@ class Gateway:
         if key in self._scans:
             return self._scans[key]
         rule = self.policy.rule(role, dataset, columns)
-        scan = None if not rule.masked and rule.row_filter is None else _scan_select(rule, columns)
+        scan = (
+            None
+            if not rule.masked and rule.row_filter is None
+            else _scan_select(rule, columns, self.view_name(dataset))
+        )
         self._scans[key] = scan
         return scan
 
@@ -212,8 +219,7 @@ class Gateway:
             con, columns = self._current(datasets)
         else:
             # an old snapshot gets a connection of its own; the current policy still applies
-            con = self.connect(datasets, as_of)
-            columns = _view_columns(con, set(datasets))
+            con, columns = self._connect(datasets, as_of)
         try:
             begun = time.perf_counter()
             rewritten = self._rewrite(tree, refs, principal.role, columns)
@@ -241,7 +247,7 @@ class Gateway:
         """
         with self._lock:
             if self._database is None:
-                self._database = self.connect([], None)
+                self._database, _ = self._connect([], None)
             database = self._database
             columns: dict[str, list[str]] = {}
             for dataset in datasets:
@@ -251,29 +257,7 @@ class Gateway:
                 shown = self._shown.get(dataset)
                 if shown is None or shown[0] != version:
                     files = self._files(dataset, snapshot)
-                    view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
-                    database.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
-                    if files:
-                        database.execute(
-                            f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {parquet_scan(files)}"
-                        )
-                    else:
-                        # no snapshot yet: an empty table of the right columns and types
-                        holder = exp.table_(f"_weir_empty_{name}", db=layer, quoted=True).sql()
-                        empty = self.lake.arrow_schema(layer, name).empty_table()
-                        database.register("_weir_empty", empty)
-                        try:
-                            database.execute(
-                                f"CREATE OR REPLACE TABLE {holder} AS SELECT * FROM _weir_empty"
-                            )
-                        finally:
-                            database.unregister("_weir_empty")
-                        database.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {holder}")
-                    names = [
-                        str(d[0])
-                        for d in database.execute(f"SELECT * FROM {view} LIMIT 0").description
-                    ]
-                    shown = (version, names)
+                    shown = (version, self._define_view(database, dataset, files))
                     self._shown[dataset] = shown
                 columns[dataset] = list(shown[1])
             cursor = database.cursor()
@@ -303,7 +287,18 @@ class Gateway:
 
         It can read the lake folder and nothing else (no other file, no network,
         no extension, no Python object by name), and its settings are locked.
+        The views live under names only the gateway knows (see ``view_name``).
         """
+        return self._connect(datasets, as_of)[0]
+
+    def view_name(self, dataset: str) -> str:
+        """Where ``dataset`` is on the gateway's connections (SQL a user sends cannot name it)."""
+        layer, name = dataset.split(".")
+        return exp.table_(name, db=self._namespace + layer, quoted=True).sql("duckdb")
+
+    def _connect(
+        self, datasets: Sequence[str], as_of: datetime | None
+    ) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]]]:
         con = duckdb.connect(
             config={
                 "autoinstall_known_extensions": False,
@@ -314,6 +309,7 @@ class Gateway:
                 "threads": self.threads,
             }
         )
+        columns: dict[str, list[str]] = {}
         try:
             con.execute("SET allowed_directories = ?", [[str(self.lake.warehouse) + "/"]])
             con.execute("SET enable_external_access = false")
@@ -321,13 +317,34 @@ class Gateway:
             for dataset in datasets:
                 layer, name = dataset.split(".")
                 snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
-                self._reader.show(con, layer, name, self._files(dataset, snapshot))
+                columns[dataset] = self._define_view(con, dataset, self._files(dataset, snapshot))
             con.execute(f"SET VARIABLE {_KEY_VARIABLE} = ?", [self._key])
             con.execute("SET lock_configuration = true")
         except BaseException:
             con.close()
             raise
-        return con
+        return con, columns
+
+    def _define_view(
+        self, con: duckdb.DuckDBPyConnection, dataset: str, files: list[str]
+    ) -> list[str]:
+        """(Re)define the view of ``dataset`` over ``files``; returns its columns."""
+        layer, name = dataset.split(".")
+        view = self.view_name(dataset)
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._namespace}{layer}"')
+        if files:
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {parquet_scan(files)}")
+        else:
+            # no snapshot (yet, or at that time): an empty table of the right columns and types
+            holder = exp.table_(f"_empty_{name}", db=self._namespace + layer, quoted=True).sql()
+            con.register("_weir_empty", self.lake.arrow_schema(layer, name).empty_table())
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {holder} AS SELECT * FROM _weir_empty")
+            finally:
+                con.unregister("_weir_empty")
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {holder}")
+        described = con.execute(f"SELECT * FROM {view} LIMIT 0").description or []
+        return [str(column[0]) for column in described]
 
     def _run(
         self,
@@ -355,7 +372,7 @@ class Gateway:
                 "narrow it: filter by day, aggregate, or add a LIMIT",
             ) from None
         except duckdb.Error as exc:
-            raise _safe_error(exc, original) from None
+            raise _safe_error(exc, original, self._namespace) from None
         finally:
             timer.cancel()
         if limit is not None and table.num_rows > limit:
@@ -379,8 +396,7 @@ class _LakeNames:
         return dataset in self.listed
 
 
-def _scan_select(rule: TableRule, columns: Sequence[str]) -> exp.Select:
-    layer, name = rule.dataset.split(".")
+def _scan_select(rule: TableRule, columns: Sequence[str], view: str) -> exp.Select:
     projections: list[exp.Expr] = []
     for column in columns:
         ident = exp.column(column, quoted=True)
@@ -389,7 +405,7 @@ def _scan_select(rule: TableRule, columns: Sequence[str]) -> exp.Select:
             projections.append(exp.alias_(masked, column, quoted=True))
         else:
             projections.append(ident)
-    select = exp.select(*projections).from_(exp.table_(name, db=layer, quoted=True))
+    select = exp.select(*projections).from_(exp.to_table(view, dialect="duckdb"))
     if rule.row_filter is not None:
         select = select.where(rule.row_filter.copy())
     return select
@@ -409,23 +425,10 @@ def _redact(column: exp.Column) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=exp.false(), true=column.copy())])
 
 
-def _view_columns(con: duckdb.DuckDBPyConnection, datasets: set[str]) -> dict[str, list[str]]:
-    rows = con.execute(
-        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-        "ORDER BY table_schema, table_name, ordinal_position"
-    ).fetchall()
-    found: dict[str, list[str]] = {d: [] for d in datasets}
-    for layer, name, column in rows:
-        dataset = f"{layer}.{name}"
-        if dataset in found:
-            found[dataset].append(str(column))
-    return found
-
-
 _QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'")
 
 
-def _safe_error(error: duckdb.Error, original: str) -> WeirError:
+def _safe_error(error: duckdb.Error, original: str, namespace: str) -> WeirError:
     """The engine's failure in the gateway's words: never a data value, never the rewritten SQL."""
     if isinstance(error, duckdb.ConversionException):
         return QueryError(
@@ -447,7 +450,7 @@ def _safe_error(error: duckdb.Error, original: str) -> WeirError:
             inner = match.group(1) if match.group(1) is not None else match.group(2)
             return match.group(0) if inner and inner.lower() in lowered else "…"
 
-        detail = _QUOTED.sub(keep_if_asked, first)[:200]
+        detail = _QUOTED.sub(keep_if_asked, first.replace(namespace, ""))[:200]
         return QueryError(
             f"the query does not fit the tables it reads: {detail}",
             "check column names and types in the catalog",

@@ -13,6 +13,7 @@ are masked) is the policy's; here a table reference is only resolved to a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container
 from dataclasses import dataclass
 
@@ -187,16 +188,30 @@ def check_tree(tree: exp.Expr, trusted: bool = False) -> list[exp.Table]:
                 f"{node.key.upper()} is not allowed in a query",
                 "write it with plain SELECT, joins, aggregates and window functions",
             )
-        elif (
-            isinstance(node, exp.Var)
-            and not isinstance(
-                node.parent, (exp.Interval, exp.Extract, exp.DataType, exp.WindowSpec)
+        elif isinstance(node, exp.Var):
+            _check_word(node)
+        elif isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
+            # SQLGlot writes a type it does not know as it was given, unquoted
+            raise AccessDenied(
+                f"type '{node.args.get('kind')}' is not allowed",
+                "cast to a built-in type (VARCHAR, INTEGER, DOUBLE, DATE, TIMESTAMP …)",
             )
-            and not (isinstance(node.parent, exp.Func) and node.arg_key == "unit")
-        ):
-            # a bare word reaches DuckDB as it is written: only units and type names
-            raise AccessDenied(f"'{node.name}' is not allowed here", "quote it or name a column")
     return tables
+
+
+_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORD_PLACES = (exp.Interval, exp.Extract, exp.DataType, exp.DataTypeParam, exp.WindowSpec)
+
+
+def _check_word(node: exp.Var) -> None:
+    """A bare word reaches DuckDB as it is written: only a plain unit or type word may."""
+    in_place = isinstance(node.parent, _WORD_PLACES) or (
+        isinstance(node.parent, exp.Func) and node.arg_key == "unit"
+    )
+    if not in_place or not _WORD.match(node.name):
+        raise AccessDenied(
+            f"'{node.name}' is not allowed here", "quote text as a string, or name a column"
+        )
 
 
 def _check_function(node: exp.Func, trusted: bool) -> None:
