@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import httpx
 import pytest
 import yaml
 from conftest import AMEX, T0, VISA, crm_event, jsonl, land, rows, scalar, spaced, web_event
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from pyiceberg.expressions import GreaterThanOrEqual
 
 import weir
 from weir.ingest.collector import Collector
@@ -523,3 +527,110 @@ def test_keys_create_list_and_revoke_from_the_cli(project_root: Path) -> None:
     for command in ("create", "list", "revoke"):
         shown = weir_cli("keys", command, "--help")
         assert shown.exit_code == 0 and "Example" in shown.output
+
+
+def test_the_dedupe_window_reads_only_recent_days(server: Server) -> None:
+    now = time.time()
+    old = now - 30 * DAY  # far older than the 7-day window
+
+    async def post(*events: dict[str, Any]) -> dict[str, Any]:
+        return receipt(await server.post("web_traffic", list(events)))
+
+    run(post(web_event("recent", timestamp=now), web_event("ancient", timestamp=old)))
+    server.collector.flush()
+    lake = server.project.lake
+    snapshot = lake.table("staging", "web_traffic").current_snapshot()
+    everything = lake.data_files("staging", "web_traffic", snapshot)
+    since = time.time() - 7 * DAY
+    recent = server.project._ingestor.recent_keys(server.project.files.source("web_traffic"), since)
+    start = datetime.fromtimestamp(since, UTC).isoformat()
+    pruned = lake.data_files(
+        "staging", "web_traffic", snapshot, GreaterThanOrEqual("timestamp", start)
+    )
+    assert len(everything) == 2 and len(pruned) == 1  # the old day's file is not read
+    assert set(recent) == {"recent"}
+    # within the window a key is a duplicate; a key seen only before the window is not
+    again = run(post(web_event("recent", timestamp=now), web_event("ancient", timestamp=old)))
+    assert (again["accepted"], again["duplicates"]) == (1, 1)
+    [report] = server.collector.flush()
+    assert report.matches_receipts
+
+
+# -- every event accounted for, whatever arrives and however requests interleave -----------
+SHAPES = st.sampled_from(["valid", "valid", "valid", "bad_page", "malformed", "no_id", "array"])
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: each example is slow
+)
+@given(
+    requests=st.lists(
+        st.lists(st.tuples(SHAPES, st.integers(0, 12)), min_size=1, max_size=12),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_every_event_is_accounted_for_and_the_flush_agrees(
+    shared_collector: tuple[weir.Project, Collector], requests: list[list[tuple[str, int]]]
+) -> None:
+    project, collector = shared_collector
+    now = time.time()
+
+    def text(shape: str, number: int) -> str:
+        if shape == "malformed":
+            return '{"event_id": '
+        if shape == "array":
+            return "[1, 2]"
+        event = web_event(f"h{number}", timestamp=now)
+        if shape == "bad_page":
+            event["page"] = "/nowhere"
+        if shape == "no_id":
+            del event["event_id"]
+            event["session_id"] = f"s{number}"  # a content hash: equal content, equal key
+        return json.dumps(event)
+
+    bodies = [[text(shape, number) for shape, number in request] for request in requests]
+    refused = [
+        [i for i, (shape, _) in enumerate(request) if shape in ("bad_page", "malformed", "array")]
+        for request in requests
+    ]
+
+    async def post_all() -> list[Any]:
+        return list(
+            await asyncio.gather(*(collector.submit("web_traffic", body) for body in bodies))
+        )
+
+    collector.flush()  # what an earlier example left in the log
+    before = (
+        scalar(project, "SELECT count(*) FROM raw.web_traffic")
+        if project.lake.exists("raw", "web_traffic")
+        else 0
+    )
+    receipts = run(post_all())
+    for body, expected, got in zip(bodies, refused, receipts, strict=True):
+        assert got.accepted + got.quarantined + got.duplicates == len(body)
+        assert [r.index for r in got.rejected] == expected
+    reports = collector.flush()
+    assert all(r.matches_receipts for r in reports)
+    total = sum(len(body) for body in bodies)
+    assert sum(r.result.counts.received for r in reports) == total
+    assert scalar(project, "SELECT count(*) FROM raw.web_traffic") == before + total
+    duplicated = rows(
+        project, "SELECT event_id FROM staging.web_traffic GROUP BY 1 HAVING count(*) > 1"
+    )
+    assert duplicated == []
+
+
+@pytest.fixture(scope="module")
+def shared_collector(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[weir.Project, Collector]]:
+    root = weir.init_project(tmp_path_factory.mktemp("property") / "shop")
+    project = weir.Project(root)
+    collector = project.collector()
+    yield project, collector
+    collector.close()
+    project.close()
