@@ -402,6 +402,16 @@ def test_text_that_slips_past_the_check_names_no_table(project: weir.Project) ->
         assert_refused(project, "ann", sql)
 
 
+def test_duckdb_s_own_parser_has_the_last_word(
+    project: weir.Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as if the check had a gap: bare words pass unexamined into the SQL DuckDB runs
+    monkeypatch.setattr("weir.governance.sqlcheck._check_word", lambda node: None)
+    assert_refused(project, "ann", REFUSED["date_part_injection"])
+    assert_refused(project, "ann", REFUSED["type_name_injection"])
+    assert run(project, "ann", "SELECT extract(year FROM DATE '2025-01-02') AS y").table.num_rows
+
+
 @pytest.mark.parametrize(
     "sql",
     [
