@@ -27,7 +27,6 @@ SQL.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import threading
@@ -36,7 +35,6 @@ from collections import OrderedDict
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -44,13 +42,13 @@ from pyiceberg.table.snapshots import Snapshot
 from sqlglot import exp
 
 from weir.errors import AccessDenied, QueryError, WeirError
-from weir.governance.policy import Policy, Principal, TableRule
+from weir.governance.masks import KEY_VARIABLE, scan_select
+from weir.governance.masks import mask_key as mask_key  # where Project finds it
+from weir.governance.policy import Policy, Principal
 from weir.governance.sqlcheck import TableRef, check_tree, lake_tables, parse_query
 from weir.lake import Lake
 from weir.lake.catalog import parquet_scan
 
-KEY_FILE = "mask.key"
-_KEY_VARIABLE = "weir_mask_key"
 _CACHE_SIZE = 1024
 
 
@@ -68,20 +66,6 @@ class QueryResult:
     check_ms: float
     run_ms: float
     truncated: bool  # more rows existed than `limit`
-
-
-def mask_key(state_dir: Path) -> bytes:
-    """The project's masking key, created on first use and readable by its owner only."""
-    path = state_dir / "keys" / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()  # another process made it first
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
-    return path.read_bytes()
 
 
 class Gateway:
@@ -228,7 +212,7 @@ class Gateway:
         scan = (
             None
             if not rule.masked and rule.row_filter is None
-            else _scan_select(rule, columns, self.view_name(dataset))
+            else scan_select(rule, columns, self.view_name(dataset))
         )
         self._scans[key] = scan
         return scan
@@ -295,7 +279,7 @@ class Gateway:
                 columns[dataset] = list(shown[1])
             cursor = database.cursor()
         try:
-            cursor.execute(f"SET VARIABLE {_KEY_VARIABLE} = ?", [self._key])
+            cursor.execute(f"SET VARIABLE {KEY_VARIABLE} = ?", [self._key])
         except BaseException:
             cursor.close()
             raise
@@ -351,7 +335,7 @@ class Gateway:
                 layer, name = dataset.split(".")
                 snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
                 columns[dataset] = self._define_view(con, dataset, self._files(dataset, snapshot))
-            con.execute(f"SET VARIABLE {_KEY_VARIABLE} = ?", [self._key])
+            con.execute(f"SET VARIABLE {KEY_VARIABLE} = ?", [self._key])
             con.execute("SET lock_configuration = true")
         except BaseException:
             con.close()
@@ -427,35 +411,6 @@ class _LakeNames:
         if self.listed is None:
             self.listed = frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
         return dataset in self.listed
-
-
-def _scan_select(rule: TableRule, columns: Sequence[str], view: str) -> exp.Select:
-    projections: list[exp.Expr] = []
-    for column in columns:
-        ident = exp.column(column, quoted=True)
-        if column in rule.masked:
-            masked = _hash(ident) if rule.mask == "hash" else _redact(ident)
-            projections.append(exp.alias_(masked, column, quoted=True))
-        else:
-            projections.append(ident)
-    select = exp.select(*projections).from_(exp.to_table(view, dialect="duckdb"))
-    if rule.row_filter is not None:
-        select = select.where(rule.row_filter.copy())
-    return select
-
-
-def _hash(column: exp.Column) -> exp.Expr:
-    """``'pii_' || left(sha256(key || value), 16)``; null stays null."""
-    key = exp.Anonymous(this="getvariable", expressions=[exp.Literal.string(_KEY_VARIABLE)])
-    text = exp.Cast(this=column.copy(), to=exp.DataType.build("text"))
-    digest = exp.Anonymous(this="sha256", expressions=[exp.DPipe(this=key, expression=text)])
-    short = exp.Anonymous(this="left", expressions=[digest, exp.Literal.number(16)])
-    return exp.DPipe(this=exp.Literal.string("pii_"), expression=short, safe=True)
-
-
-def _redact(column: exp.Column) -> exp.Expr:
-    # a typed null: CASE with no true branch keeps the column's type and reads no value
-    return exp.Case(ifs=[exp.If(this=exp.false(), true=column.copy())])
 
 
 # get_table_names() gives "schema.table", with " AS alias(…)" when the query aliased it
