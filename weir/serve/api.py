@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -373,11 +374,17 @@ def json_rows(table: pa.Table) -> list[list[Any]]:
 
 
 def _json_column(column: pa.ChunkedArray) -> list[Any]:
-    values: list[Any] = column.to_pylist()
     kind = column.type
-    if pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_string(kind):
-        return values  # already JSON values: skip the per-value walk
-    return [_json_value(v) for v in values]
+    # the common types are converted by Arrow, column at a time; the rest value by value
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        numbers = pc.cast(column, pa.float64())
+        column = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
+    elif pa.types.is_date(kind):
+        column = pc.cast(column, pa.string())
+    elif not (pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_string(kind)):
+        return [_json_value(v) for v in column.to_pylist()]
+    values: list[Any] = column.to_pylist()
+    return values
 
 
 def _json_value(value: Any) -> Any:
