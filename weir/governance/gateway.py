@@ -40,6 +40,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table.snapshots import Snapshot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from weir.errors import AccessDenied, QueryError, WeirError
 from weir.governance.masks import KEY_VARIABLE, scan_select
@@ -50,6 +51,7 @@ from weir.lake import Lake
 from weir.lake.catalog import parquet_scan
 
 _CACHE_SIZE = 1024
+_DUCKDB = Dialect.get_or_raise("duckdb")
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,8 @@ class Gateway:
                 alias = exp.TableAlias(this=exp.to_identifier(node.name, quoted=True))
             node.replace(exp.Subquery(this=scan.copy(), alias=alias))
         # comments go: DuckDB nests block comments, SQLGlot does not
-        rendered = tree.sql(dialect="duckdb", comments=False)
+        # the tree is this query's own (scans are copies), so it need not be copied again
+        rendered = _DUCKDB.generate(tree, copy=False, comments=False)
         self._verify(rendered, {self._namespace + r.dataset for r in refs})
         return rendered
 
