@@ -634,3 +634,21 @@ def shared_collector(
     yield project, collector
     collector.close()
     project.close()
+
+
+def test_an_unknown_source_in_the_collector_settings_fails_loudly(project_root: Path) -> None:
+    configure(project_root, sources=["web_traffic", "clicks"])
+    with weir.Project(project_root) as project, pytest.raises(weir.errors.ProjectError) as caught:
+        project.collector()
+    assert "collector.sources names clicks" in str(caught.value)
+
+
+def test_a_long_key_is_logged_and_flushed(server: Server) -> None:
+    long_id = "k" * 100_000  # longer than a 16-bit length field
+
+    async def scenario() -> dict[str, Any]:
+        return receipt(await server.post("web_traffic", [web_event(long_id), web_event(long_id)]))
+
+    assert run(scenario())["duplicates"] == 1
+    [report] = server.collector.flush()
+    assert report.matches_receipts and staged_ids(server.project) == [long_id]

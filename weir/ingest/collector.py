@@ -24,7 +24,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from weir.errors import LockedError, NotFoundError, Overloaded, TooLarge, WeirError
+from weir.errors import (
+    LockedError,
+    NotFoundError,
+    Overloaded,
+    ProjectError,
+    TooLarge,
+    WeirError,
+)
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.collector_lane import (
     CUT,
@@ -91,6 +98,12 @@ class Collector:
         self._recovered = False
         self._disk_checked = (0.0, math.inf)
         self.batch_closed = threading.Event()  # set when a full batch waits for the flusher
+        unknown = sorted(set(self.config.sources or ()) - set(files.sources))
+        if unknown:
+            raise ProjectError(
+                f"weir.yml: collector.sources names {', '.join(unknown)}, not sources of the project",
+                f"use some of: {', '.join(sorted(files.sources))}",
+            )
 
     # -- sources --------------------------------------------------------------------
     @property

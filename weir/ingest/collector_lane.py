@@ -37,7 +37,7 @@ from weir.project import SourceConfig
 
 ACCEPTED, QUARANTINED, DUPLICATE, CUT = 0, 1, 2, 3
 # verdict, batch clock, event time (NaN: none), key length, last-4 extras length
-HEADER = struct.Struct("<BddHH")
+HEADER = struct.Struct("<BddII")
 ORIGIN = "collector"
 DAY = 86400
 
@@ -302,11 +302,19 @@ class Lane:
                         self._turn.wait()
                 try:
                     for unit, rows in zip(units, checked, strict=True):
-                        if isinstance(unit, _Group):
-                            assert rows is not None
-                            self._judge(unit, rows)
-                        else:
-                            self._close_batch(unit)
+                        try:
+                            if isinstance(unit, _Group):
+                                assert rows is not None
+                                self._judge(unit, rows)
+                            else:
+                                self._close_batch(unit)
+                        except Exception as exc:  # a bug must not leave requests waiting
+                            self.failed = exc
+                            if isinstance(unit, _Group):
+                                for request in unit.requests:
+                                    request.answer(exc)
+                            else:
+                                unit.answer(exc)
                 finally:
                     with self._turn:
                         self._judged += 1
