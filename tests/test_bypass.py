@@ -135,6 +135,8 @@ MASKED = {
     "struct_and_list": "SELECT {'e': contact}, [first_name, contact], "
     "list_transform([contact], x -> upper(x)) FROM marts.customer_spend",
     "json": "SELECT to_json(t) FROM marts.customer_spend t",
+    "using_join": "SELECT * FROM marts.customer_spend a JOIN marts.customer_spend b "
+    "USING (customer_id)",
     "values_join": "SELECT v.x, s.contact FROM (VALUES ('xavier.quill@mail.test')) v(x) "
     "JOIN marts.customer_spend s ON s.contact = v.x",
 }
@@ -160,6 +162,9 @@ ANALYST_ONLY = {
     "FROM marts.customer_spend",
     "lateral": "SELECT x.* FROM marts.customer_spend s, LATERAL (SELECT d.email, d.phone "
     "FROM warehouse.dim_customer d WHERE d.customer_id = s.customer_id) x",
+    "natural_join": "SELECT * FROM marts.customer_spend NATURAL JOIN marts.spend_by_country",
+    "using_join_across_tables": "SELECT * FROM marts.customer_spend s "
+    "JOIN warehouse.dim_customer d USING (customer_id)",
     "range_join": "SELECT r.i, substr(d.email, r.i, 1) FROM range(1, 25) r(i), "
     "warehouse.dim_customer d",
 }
@@ -409,6 +414,13 @@ def test_duckdb_s_own_parser_has_the_last_word(
     monkeypatch.setattr("weir.governance.sqlcheck._check_word", lambda node: None)
     assert_refused(project, "ann", REFUSED["date_part_injection"])
     assert_refused(project, "ann", REFUSED["type_name_injection"])
+    # a USING join DuckDB's parser cannot bind without the tables: SQLGlot reads the text back
+    assert_refused(
+        project,
+        "ann",
+        'SELECT extract("year) AS y, email FROM staging.customers --" FROM a.spend) '
+        "FROM marts.customer_spend a JOIN marts.customer_spend b USING (customer_id)",
+    )
     assert run(project, "ann", "SELECT extract(year FROM DATE '2025-01-02') AS y").table.num_rows
 
 

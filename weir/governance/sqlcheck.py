@@ -173,7 +173,7 @@ def check_tree(tree: exp.Expr, trusted: bool = False) -> list[exp.Table]:
     tables: list[exp.Table] = []
     for node in tree.walk():
         if isinstance(node, exp.Table):
-            _check_table(node)
+            check_table(node)
             tables.append(node)
         elif isinstance(node, exp.Func):
             _check_function(node, trusted)
@@ -263,7 +263,8 @@ def _is_denied(name: str) -> bool:
     }
 
 
-def _check_table(node: exp.Table) -> None:
+def check_table(node: exp.Table) -> None:
+    """A table reference is a name (no options) or one of the allowed table functions."""
     extra = sorted(k for k, v in node.args.items() if v and k not in _TABLE_ARGS)
     if extra:
         raise AccessDenied(
@@ -305,7 +306,7 @@ def lake_tables(tables: list[exp.Table], known: Container[str]) -> list[TableRef
                 f"'{node.sql('duckdb')}' is not a lake table", "write it as layer.table"
             )
         if not node.db:
-            if _names_cte_in_scope(node):
+            if names_cte_in_scope(node):
                 continue
             raise QueryError(
                 f"'{node.name}' is not a table or a CTE of this query",
@@ -321,7 +322,7 @@ def lake_tables(tables: list[exp.Table], known: Container[str]) -> list[TableRef
     return refs
 
 
-def _names_cte_in_scope(table: exp.Table) -> bool:
+def names_cte_in_scope(table: exp.Table) -> bool:
     """Whether an unqualified name means a CTE visible where it is used.
 
     A CTE is visible in its query's body, in the CTEs after it, and in itself
