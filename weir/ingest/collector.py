@@ -250,6 +250,7 @@ class Collector:
                 committed,
                 self.config.dedupe_window_seconds,
                 self.config.flush_events,
+                checkers=self.config.check_threads,
             )
             lane.on_batch_closed = self.batch_closed.set
             self._flush_locks[name] = threading.Lock()

@@ -72,6 +72,12 @@ class CollectorConfig(_Strict):
         default_factory=SegmentMapping,
         description="Segment-compatible /v1/batch, /v1/track …: which source each message type goes to",
     )
+    check_threads: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="requests checked against the contract at once, in groups (about one per core)",
+    )
     fsync: bool = Field(
         default=True,
         description="answer only after the log is on disk (turn off only for throwaway tests)",
