@@ -1,24 +1,21 @@
 """The SQL gateway: every query a person or a service sends is checked, rewritten and run here.
 
-Three walls, each enough on its own for the common case:
+Four walls, each enough on its own for the common case:
 
 1. **The check** (``sqlcheck``): one read query, made of allow-listed parts,
    naming lake tables as ``layer.table`` that the role is granted.
 2. **The rewrite at the scan**: each lake table becomes
-   ``(SELECT <columns, personal data masked> FROM layer.table WHERE <row filter>)``
+   ``(SELECT <columns, personal data masked> FROM <view> WHERE <row filter>)``
    under the name the query used, so whatever the query does with a column
-   (filter, join, aggregate, cast, concatenate) it only ever sees the mask,
-   and only the rows the role may see.
-3. **The connection**: DuckDB can read the lake folder and nothing else, its
-   configuration is locked, extensions cannot load, and a timer interrupts a
-   query that runs too long.
-
-The hash mask is ``'pii_' || left(sha256(key || value), 16)`` with a
-per-project key kept readable by its owner only (``keys/mask.key``): the
-same value masks the same way in every table, so masked columns still join,
-and without the key nobody can hash a guess to compare. The key reaches
-DuckDB as a session variable; a query cannot read variables
-(``getvariable`` is refused), and the key is never part of the SQL text.
+   (filter, join, aggregate, cast, concatenate) it only ever sees the mask
+   (``masks``), and only the rows the role may see.
+3. **The final SQL, read back**: comments are dropped (DuckDB nests block
+   comments, SQLGlot does not), and DuckDB's own parser must find no table in
+   it but the views the check allowed; the views live under a random schema
+   prefix, so text that slipped past the check could name nothing anyway.
+4. **The connection**: DuckDB can read the lake folder and nothing else, its
+   configuration is locked, extensions cannot load, no Python object is a
+   table, and a timer interrupts a query that runs too long.
 
 Errors from the engine are reported in the gateway's own words: a DuckDB
 message can carry a data value (a failed cast prints it), or the rewritten
@@ -116,6 +113,7 @@ class Gateway:
         self._database: duckdb.DuckDBPyConnection | None = None
         self._shown: dict[str, tuple[int | None, list[str]]] = {}
         self._lock = threading.RLock()
+        self._parser_lock = threading.Lock()
 
     # -- checking -------------------------------------------------------------------
     def check(self, sql: str, principal: Principal, trusted: bool = False) -> CheckedQuery:
@@ -205,7 +203,7 @@ class Gateway:
         reads the text back instead.
         """
         try:
-            with self._lock:
+            with self._parser_lock:
                 found = [
                     _VIEW_REFERENCE.match(entry)
                     for entry in self._parser.get_table_names(rendered, qualified=True)
