@@ -170,3 +170,12 @@ def test_seal_starts_a_segment_so_flushed_data_can_be_deleted(tmp_path: Path) ->
     assert log.append([b"more"]).start == done.end
     assert records(log) == [(done.end, b"more")]
     log.close()
+
+
+def test_one_writer_per_log(tmp_path: Path) -> None:
+    folder = tmp_path / "wal"
+    log = WriteAheadLog(folder)
+    with pytest.raises(WeirError, match="being written by pid"):
+        WriteAheadLog(folder)
+    log.close()
+    WriteAheadLog(folder).close()  # free again once closed

@@ -17,6 +17,7 @@ when it created a segment), and then completes every waiting append.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import struct
@@ -28,7 +29,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from weir.errors import WeirError
+from weir.errors import LockedError, WeirError
 
 FRAME = struct.Struct("<II")  # payload length, crc32 of the payload
 SUFFIX = ".wal"
@@ -63,6 +64,7 @@ class WriteAheadLog:
         self.fsync_enabled = fsync
         self.fsyncs = 0  # how many times the writer synced: fewer than appends under load
         folder.mkdir(parents=True, exist_ok=True)
+        self._owner = _own(folder)  # one writer per log, across processes
         self._lock = threading.Condition()
         self._queue: deque[tuple[Sequence[bytes], Done]] = deque()
         self._closed = False
@@ -308,6 +310,24 @@ class WriteAheadLog:
             self._lock.notify()
         self._thread.join()
         os.close(self._fd)
+        os.close(self._owner)  # closing the descriptor releases the lock
+
+
+def _own(folder: Path) -> int:
+    """Lock ``folder``'s log for this process; a second writer would interleave records."""
+    fd = os.open(folder / "writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 100).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise LockedError(
+            f"the log in {folder} is being written by {holder}",
+            "run one `weir serve` per project (or stop the other one first)",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()}".encode())
+    return fd
 
 
 def _valid_prefix(path: Path) -> int:
