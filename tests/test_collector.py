@@ -652,3 +652,40 @@ def test_a_long_key_is_logged_and_flushed(server: Server) -> None:
     assert run(scenario())["duplicates"] == 1
     [report] = server.collector.flush()
     assert report.matches_receipts and staged_ids(server.project) == [long_id]
+
+
+def test_the_flusher_service_flushes_in_the_background_and_on_stop(project_root: Path) -> None:
+    configure(project_root, flush_seconds=0.2)
+
+    async def scenario() -> None:
+        server = Server(project_root)
+        [flusher] = [s for s in server.app.state.services if s.name == "collector-flusher"]
+        try:
+            flusher.start()
+            receipt(await server.post("web_traffic", [web_event("bg1"), web_event("bg2")]))
+            deadline = time.monotonic() + 20
+            while server.collector.backlog("web_traffic") and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert server.collector.backlog("web_traffic") == 0
+            receipt(await server.post("web_traffic", web_event("on-stop")))
+            flusher.stop()  # a clean stop flushes what is left, then closes the logs
+            assert staged_ids(server.project) == ["bg1", "bg2", "on-stop"]
+        finally:
+            await server.close()
+
+    run(scenario())
+
+
+def test_little_free_disk_answers_503(project_root: Path) -> None:
+    configure(project_root, min_free_disk_bytes=1 << 62)
+
+    async def scenario() -> None:
+        server = Server(project_root)
+        try:
+            refused = await server.post("web_traffic", web_event("x"))
+            assert "disk" in error(refused, 503, "overloaded")["message"]
+            assert int(refused.headers["Retry-After"]) > 0
+        finally:
+            await server.close()
+
+    run(scenario())
