@@ -189,7 +189,12 @@ class Gateway:
             node.replace(exp.Subquery(this=scan.copy(), alias=alias))
         # comments go: DuckDB nests block comments, SQLGlot does not
         # the tree is this query's own (scans are copies), so it need not be copied again
-        rendered = _DUCKDB.generate(tree, copy=False, comments=False)
+        try:
+            rendered = _DUCKDB.generate(tree, copy=False, comments=False)
+        except RecursionError:
+            raise QueryError(
+                "the SQL is nested too deeply", "flatten it with CTEs (WITH …)"
+            ) from None
         self._verify(rendered, {self._namespace + r.dataset for r in refs})
         return rendered
 

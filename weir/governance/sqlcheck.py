@@ -148,6 +148,8 @@ def parse_query(sql: str) -> exp.Expr:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
         raise QueryError("the SQL does not parse", "check the syntax near the error") from None
+    except RecursionError:
+        raise QueryError("the SQL is nested too deeply", "flatten it with CTEs (WITH …)") from None
     if len(statements) != 1:
         raise QueryError(
             f"expected one statement, got {len(statements)}", "send one SELECT at a time"
