@@ -22,7 +22,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -141,7 +141,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 
 class Lane:
-    """The checker thread, key window and log of one collected source."""
+    """The checker threads, key window and log of one collected source."""
 
     def __init__(
         self,
@@ -222,11 +222,10 @@ class Lane:
             self.committed = position
             self.unflushed_events -= events
 
-    def records(self, start: int, end: int | None = None) -> list[LogRecord]:
-        return [
-            decode(position, payload, len(self.card_columns))
-            for position, payload in self.wal.read(start, end)
-        ]
+    def records(self, start: int, end: int | None = None) -> Iterator[LogRecord]:
+        """The log's records from ``start``, decoded one at a time (a backlog can be large)."""
+        for position, payload in self.wal.read(start, end):
+            yield decode(position, payload, len(self.card_columns))
 
     @staticmethod
     def _remember(window: dict[str, float], key: str, event_time: float) -> None:
