@@ -247,17 +247,31 @@ def test_a_row_filter_may_use_everyday_functions_but_read_nothing(project_root: 
     write_access(
         project_root,
         "\nroles:\n  r:\n    grants: [marts]\n    row_filters:\n"
-        "      marts.x: \"length(region) = 5 AND lower(region) LIKE 'n%'\"\n",
+        "      marts.sales_daily: \"length(region) = 5 AND lower(region) LIKE 'n%'\"\n",
     )
     Policy(load_project(project_root))
     write_access(
         project_root,
         "\nroles:\n  r:\n    grants: [marts]\n    row_filters:\n"
-        "      marts.x: \"read_csv('/etc/passwd') IS NULL\"\n",
+        "      marts.sales_daily: \"read_csv('/etc/passwd') IS NULL\"\n",
     )
     with pytest.raises(ProjectError) as caught:
         Policy(load_project(project_root))
     assert "roles.r.row_filters" in str(caught.value) and "read_csv" in str(caught.value)
+
+
+def test_a_misspelt_row_filter_key_is_refused_rather_than_filtering_nothing(
+    project_root: Path,
+) -> None:
+    write_access(
+        project_root,
+        "\nroles:\n  r:\n    grants: [marts]\n    row_filters:\n"
+        "      marts.sales_dialy: \"region = 'North'\"\n",
+    )
+    with pytest.raises(ProjectError) as caught:
+        Policy(load_project(project_root))
+    assert "marts.sales_dialy is not a table" in str(caught.value)
+    assert caught.value.fix == "did you mean marts.sales_daily?"
 
 
 # -- the policy ------------------------------------------------------------------------

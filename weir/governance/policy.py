@@ -85,9 +85,10 @@ class Policy:
         self._users = dict(files.config.users)
         self._lineage = {k: dict(v) for k, v in (lineage or {}).items()}
         self._columns = {k: tuple(v) for k, v in (columns or {}).items()}
+        defined = _defined_datasets(files)
         self._filters = {
             role: tuple(
-                (pattern, _checked_filter(role, pattern, sql))
+                (_named_table(role, pattern, defined), _checked_filter(role, pattern, sql))
                 for pattern, sql in config.row_filters.items()
             )
             for role, config in self._roles.items()
@@ -255,6 +256,27 @@ class Policy:
             for name in self._pii_names
             for i in range(len(words) - len(name) + 1)
         )
+
+
+def _defined_datasets(files: ProjectFiles) -> list[str]:
+    """Every table the project's files define: its sources' tables and its models."""
+    ingested = [f"{layer}.{source}" for layer in SOURCE_LAYERS for source in files.sources]
+    models = [f"{p.parent.name}.{p.stem}" for p in (files.root / "models").glob("*/*.sql")]
+    return sorted(ingested + models)
+
+
+def _named_table(role: str, pattern: str, defined: list[str]) -> str:
+    """A row filter's key, when it names one table, must name a table the project defines.
+
+    A misspelt key would filter nothing, and the role would see every row.
+    """
+    if any(ch in pattern for ch in "*?[") or "." not in pattern or pattern in defined:
+        return pattern
+    close = difflib.get_close_matches(pattern, defined, n=1)
+    raise ProjectError(
+        f"weir.yml: roles.{role}.row_filters: {pattern} is not a table of this project",
+        f"did you mean {close[0]}?" if close else "key the filter by a source table or a model",
+    )
 
 
 def _checked_filter(role: str, pattern: str, sql: str) -> exp.Expr:
