@@ -426,13 +426,30 @@ def quarantine_replay(obj: Context, source: str, fmt: OutputFormat) -> None:
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True)
 @click.option("--scale", type=click.FloatRange(0.001, 100), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--serve",
+    "then_serve",
+    is_flag=True,
+    help="Then serve the project, with live web and CRM traffic posted to its collector.",
+)
+@click.option("--port", type=int, default=8080, show_default=True, help="The port for --serve.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(1, 86_400),
+    default=60.0,
+    show_default=True,
+    help="Live traffic at this many times real time (60: an hour a minute).",
+)
 @guarded
-def demo(directory: Path, days: int, scale: float, seed: int) -> None:
+def demo(
+    directory: Path, days: int, scale: float, seed: int, then_serve: bool, port: int, speed: float
+) -> None:
     """Build the reference retailer end to end: project, sample data, ingestion, summary.
 
     \b
-    Example:
+    Examples:
       weir demo --days 30
+      weir demo --days 30 --serve      # then serve it, with live traffic arriving
     """
     from weir.demo.tour import run_demo
 
@@ -479,3 +496,27 @@ def demo(directory: Path, days: int, scale: float, seed: int) -> None:
     )
     if not tour.reconciled or (tour.run is not None and not tour.run.ok):
         sys.exit(1)
+    if then_serve:
+        _serve_demo(tour.project, directory, port, speed)
+
+
+def _serve_demo(root: Path, directory: Path, port: int, speed: float) -> None:
+    from weir.demo.live import LIVE_SOURCES, LiveReplay
+    from weir.serve.server import serve as run_server
+    from weir.workspace import Project
+
+    project = Project(root)
+    key = project.write_keys().create(list(LIVE_SOURCES), note="the demo's live traffic")
+    _, token = project.tokens().create("ada", "admin", expires="7d", note="the demo")
+    url = f"http://127.0.0.1:{port}"
+    console.print(
+        f"\n[bold]Serving {directory}[/] at {url} — live web and CRM events arrive at "
+        f"{speed:g}x real time (Ctrl-C stops)\n"
+        f"  API docs:   {url}/api/v1/docs\n"
+        f"  admin token (ada): {token}\n"
+        f"  write key:  {key.key}\n"
+        f'  curl -s -H "Authorization: Bearer {token}" {url}/api/v1/kpis\n'
+        f"  .venv/bin/weir -p {directory} status    # the streams table: events/s, backlog, last commit"
+    )
+    live = LiveReplay(root / "landing", url, key.key, speed)
+    run_server(project, port=port, extra=[live])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -23,8 +24,12 @@ def serve(
     port: int = 8080,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
+    extra: Sequence[Service] = (),
 ) -> None:
-    """Serve ``project`` until interrupted (HTTPS when a certificate and key are given)."""
+    """Serve ``project`` until interrupted (HTTPS when a certificate and key are given).
+
+    ``extra`` are services to run besides the project's own (the demo's live traffic).
+    """
     if (tls_cert is None) != (tls_key is None):
         raise WeirError(
             "HTTPS needs both a certificate and its key",
@@ -33,7 +38,7 @@ def serve(
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             raise WeirError(f"no file at {path}", "check the --tls-cert/--tls-key paths")
-    app = create_app(project, project_services(project))
+    app = create_app(project, [*project_services(project), *extra])
     uvicorn.run(
         app,
         host=host,
