@@ -59,7 +59,8 @@ class Project:
         state.mkdir(parents=True, exist_ok=True)
         uri = self.files.config.catalog_uri or f"sqlite:///{state / 'catalog.db'}"
         self.store = MetadataStore(uri)
-        self.lake = Lake(uri, state / "lake")
+        with self.store.setting_up():  # the catalog creates its tables in a new database
+            self.lake = Lake(uri, state / "lake")
         self.ledger = Ledger(self.store)
         self.progress = progress
         self._governance: tuple[object, Policy, Gateway] | None = None
@@ -315,6 +316,7 @@ class Project:
 
     def close(self) -> None:
         self.store.dispose()
+        self.lake.close()
 
     def __enter__(self) -> Project:
         return self

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, overload
 
 import sqlalchemy as sa
 
@@ -383,21 +383,30 @@ def _entry(
 
 
 def _clean(entry: AuditEntry) -> AuditEntry:
-    """The entry as it reads back from any database: rounded floats, sorted datasets."""
+    """The entry as it reads back from any database: rounded floats, sorted datasets, no NULs."""
     return AuditEntry(
         entry.kind,
-        entry.action,
-        entry.user,
-        entry.role,
+        _text(entry.action),
+        _text(entry.user),
+        _text(entry.role),
         tuple(sorted(set(entry.datasets))),
         None if entry.rows is None else int(entry.rows),
         None if entry.duration_ms is None else round(float(entry.duration_ms), 3),
         bool(entry.allowed),
-        entry.reason,
+        _text(entry.reason),
         json.loads(json.dumps(entry.detail, sort_keys=True, default=str))
         if entry.detail is not None
         else None,
     )
+
+
+@overload
+def _text(value: str) -> str: ...
+@overload
+def _text(value: None) -> None: ...
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL (a query posted with one is still recorded): U+FFFD stands in
+    return None if value is None else value.replace("\x00", "\ufffd")
 
 
 def _params(record: AuditRecord) -> dict[str, Any]:

@@ -70,6 +70,10 @@ class Lake:
             with contextlib.suppress(NamespaceAlreadyExistsError):
                 self.catalog.create_namespace(layer)
 
+    def close(self) -> None:
+        """Close the catalog's database connections (on PostgreSQL, each is a server process)."""
+        self.catalog.engine.dispose()
+
     # -- tables -----------------------------------------------------------------
     def table(self, layer: str, name: str) -> Table:
         try:

@@ -2,7 +2,9 @@
 
 SQLite inside the state folder by default, PostgreSQL at scale: the same
 SQLAlchemy URL the Iceberg SQL catalog uses. The schema is a series of
-numbered migrations (``migrations/NNNN_name.sql``) applied in order once.
+numbered migrations (``migrations/NNNN_name.sql``) applied in order once. A
+migration whose first line is ``-- dialects: postgresql`` runs only on those
+databases; elsewhere it is recorded as applied with nothing to do.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from importlib import resources
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+# PostgreSQL advisory locks: processes opening a new database at once take turns
+_MIGRATION_LOCK = 0x77656972  # "weir"
+_SETUP_LOCK = 0x77656973
 
 
 class MetadataStore:
@@ -32,10 +38,33 @@ class MetadataStore:
         with self.engine.begin() as connection:
             yield connection
 
+    @contextmanager
+    def setting_up(self) -> Iterator[None]:
+        """Hold the set-up lock (PostgreSQL), e.g. while the Iceberg catalog creates its tables.
+
+        Creating tables is not safe against another process doing the same at once; on
+        SQLite the database lock already orders it.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as db:
+            db.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _SETUP_LOCK})
+            db.commit()
+            try:
+                yield
+            finally:
+                db.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK})
+                db.commit()
+
     def migrate(self) -> list[str]:
         """Apply the migrations not yet applied; returns their names."""
         applied: list[str] = []
         with self.begin() as db:
+            dialect = db.dialect.name
+            if dialect == "postgresql":
+                # one process migrates a new database, the others then find it done
+                db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             db.execute(
                 sa.text(
                     "CREATE TABLE IF NOT EXISTS weir_migrations ("
@@ -47,8 +76,9 @@ class MetadataStore:
             for version, name, script in _migrations():
                 if version in done:
                     continue
-                for statement in _statements(script):
-                    db.execute(sa.text(statement))
+                if _runs_on(script, dialect):
+                    for statement in _statements(script):
+                        db.execute(sa.text(statement))
                 db.execute(
                     sa.text("INSERT INTO weir_migrations VALUES (:v, :n, :t)"),
                     {"v": version, "n": name, "t": time.time()},
@@ -68,6 +98,14 @@ def _migrations() -> list[tuple[int, str, str]]:
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def _runs_on(script: str, dialect: str) -> bool:
+    """Whether a migration runs on ``dialect``: yes, unless its first line names other databases."""
+    first = script.lstrip().partition("\n")[0]
+    if not first.startswith("-- dialects:"):
+        return True
+    return dialect in {name.strip() for name in first.removeprefix("-- dialects:").split(",")}
 
 
 def _statements(script: str) -> list[str]:
