@@ -183,6 +183,17 @@ def test_sql_and_time_travel_on_postgres(shop: weir.Project) -> None:
     assert shop.snapshots("staging.pos")[-1].batch_id == batch.batch_id
 
 
+def test_connections_the_server_dropped_are_replaced(shop: weir.Project) -> None:
+    shop.ledger.batches(), shop.lake.tables()  # both pools hold a connection
+    database = shop.store.engine.url.database
+    with psycopg.connect(SERVER, autocommit=True) as admin:  # as a restart or a failover would
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+        )
+    assert shop.ledger.batches() and shop.lake.tables()
+    assert shop.audit().verify().ok
+
+
 # -- access ---------------------------------------------------------------------------------------
 def test_tokens_on_postgres(shop: weir.Project) -> None:
     tokens = shop.tokens()

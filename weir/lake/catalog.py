@@ -20,6 +20,7 @@ from typing import Literal, get_args
 
 import duckdb
 import pyarrow as pa
+import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import BooleanExpression
@@ -65,7 +66,14 @@ class Lake:
     def __init__(self, catalog_uri: str, warehouse: Path) -> None:
         warehouse.mkdir(parents=True, exist_ok=True)
         self.warehouse = warehouse
-        self.catalog = SqlCatalog("weir", uri=catalog_uri, warehouse=warehouse.as_uri())
+        # as the metadata store: a pooled connection to a server is tested before use
+        server = sa.make_url(catalog_uri).get_backend_name() != "sqlite"
+        self.catalog = SqlCatalog(
+            "weir",
+            uri=catalog_uri,
+            warehouse=warehouse.as_uri(),
+            pool_pre_ping="true" if server else "false",
+        )
         for layer in LAYERS:
             with contextlib.suppress(NamespaceAlreadyExistsError):
                 self.catalog.create_namespace(layer)

@@ -27,7 +27,9 @@ class MetadataStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = sa.create_engine(url, future=True)
+        server = sa.make_url(url).get_backend_name() != "sqlite"
+        # a server closes connections (restart, failover, idle timeout): test one before use
+        self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=server)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
