@@ -28,6 +28,7 @@ from weir.errors import AuthError
 from weir.governance.audit import AuditEntry, AuditLog
 from weir.ingest.consumers import events_table
 from weir.metadata import MetadataStore
+from weir.metrics.flags import DayFlags
 
 psycopg = pytest.importorskip("psycopg", reason="PostgreSQL needs the postgres extra (psycopg 3)")
 
@@ -169,6 +170,19 @@ def test_kpis_answer_as_worked_out_by_hand(shop: weir.Project, kpi: str) -> None
     assert got == [{key: plain(row.get(key)) for key in wanted} for row in entry["rows"]]
 
 
+def test_a_flagged_day_is_left_out_of_kpis(shop: weir.Project) -> None:
+    first, second = date(2025, 1, 6), date(2025, 1, 7)
+    everything = shop.kpi("net_sales", start=first, end=second).to_pylist()
+    shop.flag_day(first, "marts.sales_daily", "a till was counted twice")
+    shop.flag_day(first, "marts.sales_daily", "two tills were counted twice")  # replaces it
+    assert DayFlags(shop.store).days() == [
+        (first, "marts.sales_daily", "two tills were counted twice")
+    ]
+    kept = shop.kpi("net_sales", start=first, end=second, exclude_flagged=True).to_pylist()
+    by_day = {row["period"]: row["value"] for row in kept}
+    assert by_day.get(first) in (None, 0) and by_day[second] == everything[1]["value"]
+
+
 def test_sql_and_time_travel_on_postgres(shop: weir.Project) -> None:
     [before] = shop.sql("SELECT count(*) AS n FROM staging.pos").to_pylist()
     first = shop.snapshots("staging.pos")[-1]
@@ -232,6 +246,9 @@ def test_stream_positions_round_trip_on_postgres(shop: weir.Project) -> None:
     assert shop.ledger.positions("mqtt:") == {stream: "3"}
     with weir.Project(shop.root) as reopened:
         assert reopened.ledger.positions() == shop.ledger.positions()
+    [status] = [s for s in shop.streams() if s.stream == stream]
+    assert (status.source, status.kind) == ("web_traffic", "mqtt")
+    assert status.events_per_second > 0 and status.last_commit_at is not None
 
 
 # -- the audit log ----------------------------------------------------------------------------------
