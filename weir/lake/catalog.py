@@ -255,7 +255,11 @@ class Lake:
             return []
         own = con is None
         con = con or duckdb.connect()
-        folder = Path(table.location().removeprefix("file://")) / "data" / f"compact-{uuid.uuid4().hex[:12]}"
+        folder = (
+            Path(table.location().removeprefix("file://"))
+            / "data"
+            / f"compact-{uuid.uuid4().hex[:12]}"
+        )
         folder.mkdir(parents=True, exist_ok=True)
         written: dict[str, str] = {}
         try:
