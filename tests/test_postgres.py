@@ -24,7 +24,7 @@ from conftest import land, pos_csv, pos_line, web_event
 from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 
 import weir
-from weir.errors import AuthError
+from weir.errors import AuthError, ProjectError
 from weir.governance.audit import AuditEntry, AuditLog
 from weir.ingest.consumers import events_table
 from weir.metadata import MetadataStore
@@ -128,6 +128,16 @@ def test_migrations_apply_once_and_widen_what_postgres_would_cut(
     with weir.Project(root) as project:
         assert len(project.audit().records(kind="config.change")) == 1
         assert project.audit().verify().ok
+
+
+def test_a_database_that_does_not_exist_is_named_with_the_fix(
+    database: str, tmp_path: Path
+) -> None:
+    missing = sa.make_url(database).set(database="weir_t_missing").render_as_string(False)
+    root = on_postgres(weir.init_project(tmp_path / "shop", example=None), missing)
+    with pytest.raises(ProjectError, match=r"database .*weir_t_missing.* does not exist") as caught:
+        weir.Project(root)
+    assert caught.value.fix is not None and "catalog_uri" in caught.value.fix
 
 
 # -- a whole project ------------------------------------------------------------------------------

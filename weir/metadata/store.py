@@ -17,6 +17,8 @@ from importlib import resources
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from weir.errors import ProjectError
+
 # PostgreSQL advisory locks: processes opening a new database at once take turns
 _MIGRATION_LOCK = 0x77656972  # "weir"
 _SETUP_LOCK = 0x77656973
@@ -28,11 +30,27 @@ class MetadataStore:
     def __init__(self, url: str) -> None:
         self.url = url
         server = sa.make_url(url).get_backend_name() != "sqlite"
-        # a server closes connections (restart, failover, idle timeout): test one before use
-        self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=server)
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        try:
+            # a server closes connections (restart, failover, idle timeout): test one before use
+            self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=server)
+        except ModuleNotFoundError as exc:
+            raise ProjectError(
+                f"no database driver for catalog_uri {shown} ({exc})",
+                "for PostgreSQL: pip install 'weir[postgres]' and write postgresql+psycopg://…",
+            ) from exc
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.migrate()
+        try:
+            self.migrate()
+        except sa.exc.OperationalError as exc:
+            if not server:
+                raise
+            reason = " ".join(str(exc.orig).split())
+            raise ProjectError(
+                f"cannot open the metadata database {shown}: {reason}",
+                "check catalog_uri in weir.yml: is the server running, does the database exist?",
+            ) from exc
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
