@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -268,7 +269,7 @@ from pathlib import Path
 from weir.governance.audit import AuditEntry, AuditLog
 from weir.metadata import MetadataStore
 log = AuditLog(MetadataStore(sys.argv[1]), Path(sys.argv[2]))
-for i in range(15):
+for i in range(25):
     log.append(AuditEntry("query", f"SELECT {i} -- process", "ana", "analyst", ("marts.sessions",), i))
 """
 
@@ -287,6 +288,9 @@ def test_the_audit_chain_holds_under_concurrent_appends_and_names_an_edit(
     processes = [
         subprocess.Popen([sys.executable, "-c", APPENDER, database, str(head)]) for _ in range(2)
     ]
+    deadline = time.monotonic() + 60
+    while not log.records(limit=1) and time.monotonic() < deadline:
+        time.sleep(0.02)  # the threads start once the processes append
     threads = [threading.Thread(target=fill) for _ in range(3)]
     for thread in threads:
         thread.start()
@@ -297,7 +301,7 @@ def test_the_audit_chain_holds_under_concurrent_appends_and_names_an_edit(
     log.append(AuditEntry("query", "SELECT '\x00'", "u" * 200, allowed=False, reason="refused"))
 
     result = log.verify()
-    assert result.ok and result.records == 3 * 15 + 2 * 15 + 1, result
+    assert result.ok and result.records == 3 * 15 + 2 * 25 + 1, result
     assert log.records(allowed=False, limit=1)[0].entry.action == "SELECT '\ufffd'"
 
     url = sa.make_url(database).set(drivername="postgresql").render_as_string(hide_password=False)
