@@ -34,7 +34,7 @@ class MetadataStore:
         try:
             # a server closes connections (restart, failover, idle timeout): test one before use
             self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=server)
-        except ModuleNotFoundError as exc:
+        except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as exc:
             raise ProjectError(
                 f"no database driver for catalog_uri {shown} ({exc})",
                 "for PostgreSQL: pip install 'weir[postgres]' and write postgresql+psycopg://…",
@@ -60,10 +60,10 @@ class MetadataStore:
 
     @contextmanager
     def setting_up(self) -> Iterator[None]:
-        """Hold the set-up lock (PostgreSQL), e.g. while the Iceberg catalog creates its tables.
+        """Hold the set-up lock, e.g. while the Iceberg catalog creates its tables.
 
-        Creating tables is not safe against another process doing the same at once; on
-        SQLite the database lock already orders it.
+        Creating tables is not safe against another process doing the same at once;
+        on PostgreSQL an advisory lock makes them take turns (SQLite is left as it was).
         """
         if self.engine.dialect.name != "postgresql":
             yield
