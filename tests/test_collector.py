@@ -654,8 +654,11 @@ def test_a_long_key_is_logged_and_flushed(server: Server) -> None:
     assert report.matches_receipts and staged_ids(server.project) == [long_id]
 
 
-def test_the_flusher_service_flushes_in_the_background_and_on_stop(project_root: Path) -> None:
-    configure(project_root, flush_seconds=0.2)
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_the_flusher_service_flushes_in_the_background_and_on_stop(
+    project_root: Path, process: bool
+) -> None:
+    configure(project_root, flush_seconds=0.2, flush_process=process)
 
     async def scenario() -> None:
         server = Server(project_root)
@@ -670,6 +673,7 @@ def test_the_flusher_service_flushes_in_the_background_and_on_stop(project_root:
             receipt(await server.post("web_traffic", web_event("on-stop")))
             flusher.stop()  # a clean stop flushes what is left, then closes the logs
             assert staged_ids(server.project) == ["bg1", "bg2", "on-stop"]
+            assert server.collector.stats() == {}  # the logs are closed
         finally:
             await server.close()
 

@@ -2,7 +2,9 @@
 
 Clients post batches of events with unique ids and, like trackers, send a
 batch again until it is acknowledged. The server is killed at random moments
-(while it checks, logs, flushes or commits) and started again each time.
+(while it checks, logs, flushes or commits) and started again each time, flushing
+in a thread and from a flush process by turns; a kill takes the flush process
+with it or leaves it to finish its last pass, by turns too.
 After a last clean stop, every acknowledged event is in ``staging`` exactly
 once, and no event is there twice.
 """
@@ -35,11 +37,19 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _configure(root: Path, **settings: object) -> None:
+    path = root / "weir.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("collector", {}).update(settings)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
 def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         [sys.executable, "-m", "weir", "--project", str(root), "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its flush process is in its process group: killed together
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -114,10 +124,7 @@ class Load:
 
 def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     root = weir.init_project(tmp_path / "shop")
-    path = root / "weir.yml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config.setdefault("collector", {}).update(flush_seconds=0.3, compact_after_files=6)
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    _configure(root, flush_seconds=0.3, compact_after_files=6, flush_process=False)
     with weir.Project(root) as project:
         key = project.write_keys().create(["web_traffic"]).key
     port = _free_port()
@@ -126,16 +133,22 @@ def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     load = Load(port, key)
     load.start()
     try:
-        for _ in range(KILLS):
+        for kill in range(KILLS):
             time.sleep(rng.uniform(1.0, 4.0))
-            os.kill(server.pid, signal.SIGKILL)
+            if kill % 4 in (0, 1):
+                os.killpg(server.pid, signal.SIGKILL)  # the server and its flush process
+            else:
+                os.kill(server.pid, signal.SIGKILL)  # the server; its flush process finishes
             server.wait()
+            # the next run flushes the other way: in a thread, or from its own process
+            _configure(root, flush_process=kill % 2 == 0)
             server = _start(root, port)
         time.sleep(1.0)
     finally:
         load.stop()
         server.send_signal(signal.SIGTERM)  # a clean stop flushes what the log holds
         server.wait(timeout=60)
+        time.sleep(1.0)  # a flush process left by a kill finishes its last pass
 
     with weir.Project(root) as project:
         collector = project.collector()

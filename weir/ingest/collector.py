@@ -323,6 +323,10 @@ class Collector:
             reports.extend(self._flush_lane(self.lane(name)))
         return reports
 
+    def cut(self, source: str) -> int:
+        """Close the source's open batch; returns the log position after it, once on disk."""
+        return _wait(self.lane(source).cut)
+
     def _flush_lane(self, lane: Lane) -> list[FlushReport]:
         name = lane.source.name
         with self._flush_locks[name]:
@@ -365,13 +369,23 @@ class Collector:
         return reports
 
     def _ingest_batch(self, lane: Lane, batch: list[LogRecord], cut: LogRecord) -> FlushReport:
-        name = lane.source.name
-        stats = self._stats_of(name)
+        report = self.ingest_batch(lane.source, batch, cut)
+        lane.flushed(cut.end, len(batch))
+        return report
+
+    def ingest_batch(
+        self, source: SourceConfig, batch: list[LogRecord], cut: LogRecord
+    ) -> FlushReport:
+        """Put one batch of a log (its records, closed by ``cut``) into the lake.
+
+        Judged as its receipts were: with the batch's clock for ``not_future`` and
+        its duplicate window; the log position after the cut is committed with it.
+        """
+        name = source.name
         clock = batch[0].clock
-        since = (
-            cutoff(clock, self.config.dedupe_window_seconds) if lane.source.time_column else None
-        )
-        table = batch_table(batch, lane.card_columns)
+        since = cutoff(clock, self.config.dedupe_window_seconds) if source.time_column else None
+        card_columns = [c.name for c in source.columns if c.classification == "pci"]
+        table = batch_table(batch, card_columns)
         stream = STREAM_PREFIX + name
         started = time.monotonic()
         result = self.ingestor.ingest_events(
@@ -382,14 +396,18 @@ class Collector:
         for record in batch:
             expected[record.verdict] += 1
         report = FlushReport(name, result, cut.end, (expected[0], expected[1], expected[2]))
-        lane.flushed(cut.end, len(batch))
+        self.record_flush(name, seconds, report.matches_receipts)
+        return report
+
+    def record_flush(self, source: str, seconds: float, matches_receipts: bool) -> None:
+        """Count a flush of ``source`` in ``stats`` (one made here or by a flush process)."""
+        stats = self._stats_of(source)
         stats.last_flush_at = time.time()
         stats.last_flush_seconds = seconds
         stats.flushes += 1
         stats.flush_seconds_total += seconds
-        if not report.matches_receipts:
+        if not matches_receipts:
             stats.mismatches += 1  # another writer of the source changed staging meanwhile
-        return report
 
     def compact(self, source: str, min_files: int | None = None) -> list[str]:
         """Rewrite the source's lake partitions holding many small files; returns what changed."""

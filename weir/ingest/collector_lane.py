@@ -222,6 +222,15 @@ class Lane:
             self.committed = position
             self.unflushed_events -= events
 
+    def caught_up(self, position: int) -> None:
+        """Another process put the log before ``position`` into the lake: count what is left."""
+        if position <= self.committed:
+            return
+        left = sum(1 for r in self.records(position) if r.verdict != CUT)
+        with self._lock:
+            self.committed = position
+            self.unflushed_events = left
+
     def records(self, start: int, end: int | None = None) -> Iterator[LogRecord]:
         """The log's records from ``start``, decoded one at a time (a backlog can be large)."""
         for position, payload in self.wal.read(start, end):

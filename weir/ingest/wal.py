@@ -264,30 +264,7 @@ class WriteAheadLog:
     def read(self, start: int, end: int | None = None) -> Iterator[tuple[int, bytes]]:
         """(position, payload) of each durable record from ``start`` (a record's position) to ``end``."""
         stop = self.end if end is None else min(end, self.end)
-        segments = self._segments()
-        for index, (base, path) in enumerate(segments):
-            limit = segments[index + 1][0] if index + 1 < len(segments) else stop
-            if limit <= start or base >= stop:
-                continue
-            offset = max(start - base, 0)
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                data = handle.read(min(limit, stop) - base - offset)
-            at = 0
-            while at < len(data):
-                if at + FRAME.size > len(data):
-                    raise LogCorrupted(
-                        f"{path.name}: a record is cut short at {base + offset + at}"
-                    )
-                length, crc = FRAME.unpack_from(data, at)
-                payload = data[at + FRAME.size : at + FRAME.size + length]
-                if length == 0 or len(payload) != length or zlib.crc32(payload) != crc:
-                    raise LogCorrupted(
-                        f"{path.name}: the record at {base + offset + at} fails its checksum",
-                        "the disk may be failing; move the segment away and restart",
-                    )
-                yield base + offset + at, payload
-                at += FRAME.size + length
+        return read_log(self.folder, start, stop)
 
     def release(self, position: int) -> int:
         """Delete whole segments that end at or before ``position``; returns how many."""
@@ -311,6 +288,41 @@ class WriteAheadLog:
         self._thread.join()
         os.close(self._fd)
         os.close(self._owner)  # closing the descriptor releases the lock
+
+
+def read_log(folder: Path, start: int, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(position, payload) of the records of the log in ``folder`` from ``start`` to ``stop``.
+
+    With ``stop`` (a durable end) every record before it must read back whole. Without
+    it the log is read as another process sees it while its writer appends: reading
+    ends at the first record not yet wholly written.
+    """
+    segments = sorted(
+        (int(path.stem), path) for path in folder.glob(f"*{SUFFIX}") if path.stem.isdigit()
+    )
+    for index, (base, path) in enumerate(segments):
+        last = index + 1 == len(segments)
+        limit = segments[index + 1][0] if not last else (stop if stop is not None else None)
+        if (limit is not None and limit <= start) or (stop is not None and base >= stop):
+            continue
+        offset = max(start - base, 0)
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read() if limit is None else handle.read(max(0, limit - base - offset))
+        at = 0
+        while at < len(data):
+            whole = at + FRAME.size <= len(data)
+            length, crc = FRAME.unpack_from(data, at) if whole else (0, 0)
+            payload = data[at + FRAME.size : at + FRAME.size + length]
+            if not whole or length == 0 or len(payload) != length or zlib.crc32(payload) != crc:
+                if stop is None and last:
+                    return  # the writer is still writing this record
+                raise LogCorrupted(
+                    f"{path.name}: the record at {base + offset + at} is cut short or fails its checksum",
+                    "the disk may be failing; move the segment away and restart",
+                )
+            yield base + offset + at, payload
+            at += FRAME.size + length
 
 
 def _own(folder: Path) -> int:

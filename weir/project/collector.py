@@ -78,6 +78,11 @@ class CollectorConfig(_Strict):
         le=16,
         description="requests checked against the contract at once, in groups (about one per core)",
     )
+    flush_process: bool = Field(
+        default=False,
+        description="`weir serve` commits to the lake from a process of its own, so the "
+        "commits do not hold the server's interpreter (worth it with a core to spare)",
+    )
     fsync: bool = Field(
         default=True,
         description="answer only after the log is on disk (turn off only for throwaway tests)",

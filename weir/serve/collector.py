@@ -107,7 +107,7 @@ def collector_router(app: FastAPI) -> APIRouter:
     metrics = CollectorMetrics(app.state.registry, collector)
     app.state.collector = collector
     app.state.write_keys = keys
-    app.state.services.append(Flusher(collector))
+    app.state.services.append(Flusher(collector, process=collector.config.flush_process))
     router = APIRouter(tags=["collector"])
     limit = collector.config.max_body_bytes
 

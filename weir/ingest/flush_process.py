@@ -1,0 +1,109 @@
+"""The collector's flush in a process of its own, beside the server.
+
+Committing to the lake is mostly Python (pyiceberg's manifests), and in the
+server's process it would hold the interpreter while requests wait. So
+``weir serve`` runs it here: this process reads each source's log as another
+reader sees it (up to the last whole record), takes the batches the server
+closed with cut records, and ingests them exactly as an in-process flush does
+(``Collector.ingest_batch``): the log position is committed with each batch.
+It owns no log: the server keeps writing, cutting batches and deleting the
+segments the lake holds. When the server stops or dies, its end of the pipe
+on this process's stdin closes: this process makes a last pass and exits (a
+lock file keeps the next server's flush process waiting until then).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from weir.errors import WeirError
+from weir.ingest.collector import STREAM_PREFIX, Collector
+from weir.ingest.collector_lane import CUT, LogRecord, decode
+from weir.ingest.wal import read_log
+
+
+def flush_logs(collector: Collector) -> list[tuple[str, float, bool]]:
+    """Ingest every closed batch of every source's log; returns (source, seconds, agreed)."""
+    done: list[tuple[str, float, bool]] = []
+    for name in collector.sources:
+        folder = collector.wal_root / name
+        if not folder.is_dir():
+            continue
+        source = collector.files.sources[name]
+        cards = sum(1 for c in source.columns if c.classification == "pci")
+        stream = STREAM_PREFIX + name
+        committed = int(collector.ledger.positions(stream).get(stream, "0"))
+        batch: list[LogRecord] = []
+        for position, payload in read_log(folder, committed):
+            record = decode(position, payload, cards)
+            if record.verdict != CUT:
+                batch.append(record)
+                continue
+            if batch:
+                started = time.monotonic()
+                report = collector.ingest_batch(source, batch, record)
+                done.append((name, time.monotonic() - started, report.matches_receipts))
+            batch = []
+    return done
+
+
+def run(root: Path, report: Callable[[str, float, bool], None], stopping: threading.Event) -> None:
+    """Flush every half ``flush_seconds`` until ``stopping`` is set, then once more."""
+    import weir
+
+    project = weir.Project(root)
+    collector = project.collector()
+    collector.wal_root.mkdir(parents=True, exist_ok=True)
+    holder = os.open(collector.wal_root / "flusher.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # one flush process per project, even across restarts
+    pause = max(collector.config.flush_seconds / 2, 0.05)
+    since_compaction: dict[str, int] = {}
+    last = False
+    while not last:
+        last = stopping.is_set()
+        try:
+            collector.ingestor.recover()
+            for source, seconds, agreed in flush_logs(collector):
+                report(source, seconds, agreed)
+                since_compaction[source] = since_compaction.get(source, 0) + 1
+            for name, flushes in since_compaction.items():
+                if flushes >= collector.config.compact_after_files:
+                    since_compaction[name] = 0
+                    collector.compact(name)
+        except WeirError:
+            pass  # the lake is locked or a batch failed: the log keeps it for the next round
+        if not last:
+            stopping.wait(pause)
+    os.close(holder)
+    project.close()
+
+
+def main() -> None:
+    """``python -m weir.ingest.flush_process ROOT``: stops after a last pass when stdin closes.
+
+    Each batch flushed is reported on stdout as one JSON line (source, seconds, agreed).
+    """
+    stopping = threading.Event()
+
+    def watch_stdin() -> None:
+        sys.stdin.read()  # returns when the server closes the pipe (or dies)
+        stopping.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+
+    def report(source: str, seconds: float, agreed: bool) -> None:
+        sys.stdout.write(json.dumps([source, seconds, agreed]) + "\n")
+        sys.stdout.flush()
+
+    run(Path(sys.argv[1]), report, stopping)
+
+
+if __name__ == "__main__":
+    main()
