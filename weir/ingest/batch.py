@@ -204,9 +204,9 @@ class Ingestor:
             finally:
                 con.close()
 
-    def recover(self) -> list[str]:
+    def recover(self, wait: float = 0.0) -> list[str]:
         """Roll back every batch a crash left half-written; returns their ids."""
-        with self.writing():
+        with self.writing(wait):
             pending = self.ledger.pending()
             for batch_id in pending:
                 self.lake.rollback_batch(batch_id)

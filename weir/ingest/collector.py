@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import fcntl
 import math
+import os
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,12 +274,12 @@ class Collector:
                 opened.append(name)
         return opened
 
-    def _recover(self) -> None:
+    def _recover(self, wait: float = 0.0) -> None:
         """Roll back a batch a crash left half-committed, before any position is read."""
         if self._recovered:
             return
         try:
-            self.ingestor.recover()
+            self.ingestor.recover(wait)
             self._recovered = True
         except LockedError:
             pass  # another writer holds the lake; the first flush tries again
@@ -329,15 +332,18 @@ class Collector:
 
     def _flush_lane(self, lane: Lane) -> list[FlushReport]:
         name = lane.source.name
-        with self._flush_locks[name]:
+        with self._flush_locks[name], flushing(self.wal_root, wait=60.0):
             stats = self._stats_of(name)
             try:
-                self._recover()
+                self._recover(wait=30.0)
                 if not self._recovered:
                     raise LockedError(
                         "the lake is being written by another process",
                         "the flush is tried again shortly",
                     )
+                # a flush process left by a server that died may have flushed meanwhile
+                stream = STREAM_PREFIX + name
+                lane.caught_up(int(self.ledger.positions(stream).get(stream, "0")))
                 boundary = _wait(lane.cut)
                 reports = self._flush_closed(lane, boundary)
                 stats.last_error = None
@@ -428,6 +434,34 @@ class Collector:
             self._lanes.clear()
         for lane in lanes:
             lane.close()
+
+
+@contextmanager
+def flushing(wal_root: Path, wait: float) -> Iterator[None]:
+    """Hold the project's flush lock: one flusher at a time, across processes.
+
+    A flush reads the lake's position, then commits batches after it; two flushers
+    at once (a server's, and the flush process of a server that died) would both
+    take the same batch.
+    """
+    wal_root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(wal_root / "flusher.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockedError(
+                        "another flush of the collector's logs is running",
+                        "it finishes shortly; the flush is tried again",
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _wait(start: Callable[[Callable[[int | BaseException], None]], None]) -> int:

@@ -8,15 +8,14 @@ closed with cut records, and ingests them exactly as an in-process flush does
 (``Collector.ingest_batch``): the log position is committed with each batch.
 It owns no log: the server keeps writing, cutting batches and deleting the
 segments the lake holds. When the server stops or dies, its end of the pipe
-on this process's stdin closes: this process makes a last pass and exits (a
-lock file keeps the next server's flush process waiting until then).
+on this process's stdin closes: this process makes a last pass and exits. Each
+pass holds the project's flush lock, so it never takes a batch another
+flusher (the next server's) is taking.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weir.errors import WeirError
-from weir.ingest.collector import STREAM_PREFIX, Collector
+from weir.ingest.collector import STREAM_PREFIX, Collector, flushing
 from weir.ingest.collector_lane import CUT, LogRecord, decode
 from weir.ingest.wal import read_log
 
@@ -60,17 +59,16 @@ def run(root: Path, report: Callable[[str, float, bool], None], stopping: thread
 
     project = weir.Project(root)
     collector = project.collector()
-    collector.wal_root.mkdir(parents=True, exist_ok=True)
-    holder = os.open(collector.wal_root / "flusher.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(holder, fcntl.LOCK_EX)  # one flush process per project, even across restarts
     pause = max(collector.config.flush_seconds / 2, 0.05)
     since_compaction: dict[str, int] = {}
     last = False
     while not last:
         last = stopping.is_set()
         try:
-            collector.ingestor.recover()
-            for source, seconds, agreed in flush_logs(collector):
+            with flushing(collector.wal_root, wait=60.0):
+                collector.ingestor.recover(wait=30.0)
+                flushed = flush_logs(collector)
+            for source, seconds, agreed in flushed:
                 report(source, seconds, agreed)
                 since_compaction[source] = since_compaction.get(source, 0) + 1
             for name, flushes in since_compaction.items():
@@ -81,7 +79,6 @@ def run(root: Path, report: Callable[[str, float, bool], None], stopping: thread
             pass  # the lake is locked or a batch failed: the log keeps it for the next round
         if not last:
             stopping.wait(pause)
-    os.close(holder)
     project.close()
 
 
