@@ -79,9 +79,9 @@ class CollectorConfig(_Strict):
         description="requests checked against the contract at once, in groups (about one per core)",
     )
     flush_process: bool = Field(
-        default=False,
+        default=True,
         description="`weir serve` commits to the lake from a process of its own, so the "
-        "commits do not hold the server's interpreter (worth it with a core to spare)",
+        "commits do not hold the server's interpreter (false: from a thread of the server)",
     )
     fsync: bool = Field(
         default=True,
