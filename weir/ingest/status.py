@@ -41,7 +41,7 @@ def totals_of(batches: list[BatchRecord]) -> Counts:
         if batch.status != "committed":
             continue
         c = batch.counts
-        if batch.kind == "ingest":
+        if batch.kind != "replay":  # files and stream batches take records in
             received += c.received
             quarantined += c.quarantined
         else:
