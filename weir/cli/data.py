@@ -204,7 +204,7 @@ def sql(
       weir sql "SELECT store_id, sum(revenue) FROM staging.pos GROUP BY 1 ORDER BY 2 DESC"
       weir sql "SELECT count(*) FROM staging.pos" --as-of "2025-02-01 09:00:00"
       weir sql "SELECT * FROM quarantine.pos LIMIT 5" --format json
-      weir sql "SELECT * FROM marts.sales_daily LIMIT 5" --as ana --role sales_analyst
+      weir sql "SELECT * FROM marts.sales_daily LIMIT 5" --as nina --role sales_north
     """
     if as_user is None and role is not None:
         raise click.UsageError("--role goes with --as USER")

@@ -16,7 +16,7 @@ def token() -> None:
 
     \b
     Examples:
-      weir token create --user ana --role sales_analyst --expires 30d
+      weir token create --user sam --role sales --expires 30d
       weir token list
       weir token revoke 3f9a2c1b7d04
     """
@@ -38,7 +38,7 @@ def token_create(
 
     \b
     Example:
-      weir token create --user ana --role sales_analyst --expires 30d --note "sales dashboard"
+      weir token create --user sam --role sales --expires 30d --note "sales dashboard"
     """
     record, secret = obj.open().tokens().create(user, role, expires, note)
     sys.stdout.write(secret + "\n")
