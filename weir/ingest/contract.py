@@ -10,6 +10,7 @@ list. No Python runs per record.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -39,10 +40,14 @@ FUTURE_TOLERANCE_SECONDS = 3600
 EXTRACT_DATE_SQL = "TRY_STRPTIME(regexp_extract(_source_file, '([0-9]{4}-[0-9]{2}-[0-9]{2})[^/]*$', 1), '%Y-%m-%d')::DATE"
 
 
+# Names and literals repeat in every query a source's contract builds (the collector
+# builds some per group of requests): sqlglot renders each once.
+@lru_cache(maxsize=4096)
 def ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 
 
+@lru_cache(maxsize=4096)
 def lit(value: str) -> str:
     return exp.Literal.string(value).sql("duckdb")
 
