@@ -153,6 +153,7 @@ class Lane:
         flush_events: int,
         max_group_events: int = 20_000,
         checkers: int = 2,
+        parallel_events: int = 2_000,
     ) -> None:
         self.source = source
         self.ingestor = ingestor
@@ -180,6 +181,8 @@ class Lane:
         self._lock = threading.Condition()
         self._intake: deque[_Request | _Cut] = deque()
         self._queued_events = 0
+        self._checking = 0  # checkers in a DuckDB pass now
+        self.parallel_events = parallel_events
         self._closing = False
         self.counts = {"received": 0, "accepted": 0, "quarantined": 0, "duplicates": 0}
         self.unflushed_events = 0
@@ -287,13 +290,20 @@ class Lane:
         try:
             while True:
                 with self._lock:
-                    while not self._intake and not self._closing:
+                    # a second checker starts only on a large intake: a group's DuckDB pass
+                    # has a fixed cost of several ms, so while one check runs, small requests
+                    # are better left to gather into the next group than checked apart
+                    while not self._closing and (
+                        not self._intake
+                        or (self._checking and self._queued_events < self.parallel_events)
+                    ):
                         self._lock.wait()
                     if not self._intake:
                         return
                     ticket = self._tickets
                     self._tickets += 1
                     units = self._plan()
+                    self._checking += 1
                 checked: list[Rows | BaseException | None] = []
                 for unit in units:
                     if isinstance(unit, _Group):
@@ -306,6 +316,9 @@ class Lane:
                         self.check_seconds += time.perf_counter() - started
                     else:
                         checked.append(None)
+                with self._lock:
+                    self._checking -= 1
+                    self._lock.notify()
                 with self._turn:
                     while self._judged != ticket:
                         self._turn.wait()
