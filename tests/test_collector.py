@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from pyiceberg.expressions import GreaterThanOrEqual
 
 import weir
-from weir.ingest.collector import Collector
 from weir.serve.app import create_app
+from weir.streams.collector import Collector
 
 DAY = 86400
 

@@ -22,8 +22,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 import weir
 from weir.cli.main import cli
 from weir.ingest import BatchResult
-from weir.ingest.kafka import position_key
 from weir.project.consumers import KafkaConsumerConfig
+from weir.streams.consumers.kafka import position_key
 from weir.workspace import init_project
 
 T0 = 1735732800

@@ -27,8 +27,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 import weir
 from weir.cli.main import cli
 from weir.ingest import BatchResult
-from weir.ingest.consumers import read_stream_states
 from weir.project.consumers import MqttConsumerConfig
+from weir.streams.consumers.base import read_stream_states
 from weir.workspace import init_project
 
 HOST, PORT = "127.0.0.1", 1883

@@ -27,9 +27,9 @@ from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 import weir
 from weir.errors import AuthError, ProjectError
 from weir.governance.audit import AuditEntry, AuditLog
-from weir.ingest.consumers import events_table
 from weir.metadata import MetadataStore
 from weir.metrics.flags import DayFlags
+from weir.streams.consumers.base import events_table
 
 psycopg = pytest.importorskip("psycopg", reason="PostgreSQL needs the postgres extra (psycopg 3)")
 

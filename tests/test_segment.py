@@ -29,11 +29,11 @@ from segment.analytics import Client
 from segment.analytics.request import APIError
 
 import weir
-from weir.ingest.segment import map_message, map_messages
 from weir.project.loader import load_project
 from weir.project.segment import SegmentMapping
 from weir.serve.app import create_app
 from weir.serve.server import project_services
+from weir.streams.segment import map_message, map_messages
 from weir.workspace import init_project
 
 # recent: the collector judges duplicates among events of its dedupe window (7 days)

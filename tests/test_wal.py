@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from weir.errors import WeirError
-from weir.ingest.wal import FRAME, LogCorrupted, WriteAheadLog
+from weir.streams.wal import FRAME, LogCorrupted, WriteAheadLog
 
 
 def records(log: WriteAheadLog, start: int = 0) -> list[tuple[int, bytes]]:

@@ -25,16 +25,8 @@ from weir.governance.reader import GovernedReader
 from weir.governance.tokens import Tokens
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
-from weir.ingest.collector import Collector
-from weir.ingest.consumers import (
-    AfterLakeCommit,
-    StreamConsumer,
-    check_consumers,
-    open_consumer,
-)
 from weir.ingest.keys import WriteKeys
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
-from weir.ingest.stream_status import StreamStatus, stream_statuses
 from weir.lake import LAYERS, Lake, SnapshotInfo
 from weir.lake.query import LakeReader, Pin
 from weir.metadata import MetadataStore
@@ -43,6 +35,14 @@ from weir.metrics.flags import DayFlags
 from weir.metrics.query import Compare
 from weir.project import ProjectFiles, find_root, load_project
 from weir.project.consumers import ConsumerConfig
+from weir.streams.collector import Collector
+from weir.streams.consumers import (
+    AfterLakeCommit,
+    StreamConsumer,
+    check_consumers,
+    open_consumer,
+)
+from weir.streams.status import StreamStatus, stream_statuses
 from weir.transform import ModelGraph, PlannedBuild, RunLog, Runner, RunResult, load_models
 from weir.transform.lineage import dataset_lineage
 

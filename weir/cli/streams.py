@@ -170,7 +170,7 @@ def consume_kafka(
       weir consume kafka --source web_traffic --topic clicks --brokers k1:9092,k2:9092 \\
           --group weir-web --setting security.protocol=SSL --max-seconds 60
     """
-    from weir.ingest.consumers import consumer_config
+    from weir.streams.consumers import consumer_config
 
     fields: dict[str, object] = {"source": source, "topic": topic, "brokers": brokers}
     fields.update(group=group, settings=_pairs(settings))
@@ -219,7 +219,7 @@ def consume_mqtt(
       weir consume mqtt --source device_events --topic "backpacks/#" --broker mqtt:1883 \\
           --client-id weir-backpacks --max-events 1000
     """
-    from weir.ingest.consumers import consumer_config
+    from weir.streams.consumers import consumer_config
 
     fields: dict[str, object] = {"source": source, "topic": topic, "broker": broker}
     fields.update(client_id=client_id, qos=int(qos))

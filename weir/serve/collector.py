@@ -1,6 +1,6 @@
 """The event collector's HTTP endpoint: ``POST /collect/v1/{source}``.
 
-A thin front over ``weir.ingest.collector``: authenticate the write key, read
+A thin front over ``weir.streams.collector``: authenticate the write key, read
 the body within its limit, hand the events to ``Collector.submit`` and answer
 with its receipt. The collector (one per application) is ``app.state.collector``
 and its flusher runs as one of the application's services.
@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 
 from weir.errors import AccessDenied, WeirError
-from weir.ingest.collector import Collector
-from weir.ingest.collector_body import body_limit_error, parse_events
-from weir.ingest.flusher import Flusher
 from weir.ingest.keys import WriteKeys
+from weir.streams.body import body_limit_error, parse_events
+from weir.streams.collector import Collector
+from weir.streams.flusher import Flusher
 
 
 class CollectorMetrics:

@@ -16,12 +16,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from weir.errors import AccessDenied, ProjectError
-from weir.ingest.collector import Collector
 from weir.ingest.keys import WriteKeys
-from weir.ingest.segment import SegmentCall, check_mapping, map_messages, read_body
 from weir.project.segment import SegmentMapping
 from weir.serve.collector import read_body as read_request_body
 from weir.serve.collector import write_key_of
+from weir.streams.collector import Collector
+from weir.streams.segment import SegmentCall, check_mapping, map_messages, read_body
 
 CALLS: tuple[SegmentCall, ...] = ("batch", "track", "page", "screen", "identify", "group", "alias")
 Receive = Callable[[SegmentCall, Request], Awaitable[JSONResponse]]

@@ -253,22 +253,6 @@ def consumer_config(
         raise WeirError(f"{where}: {message}", fix) from None
 
 
-def open_consumer(
-    config: KafkaConsumerConfig | MqttConsumerConfig,
-    ingestor: Ingestor,
-    after_lake_commit: AfterLakeCommit | None = None,
-) -> StreamConsumer:
-    """The consumer ``config`` describes, ready to ``run`` or ``start``."""
-    ingestor.project.source(config.source)  # an unknown source fails before connecting
-    if isinstance(config, KafkaConsumerConfig):
-        from weir.ingest.kafka import KafkaConsumer
-
-        return KafkaConsumer(config, ingestor, after_lake_commit)
-    from weir.ingest.mqtt import MqttConsumer
-
-    return MqttConsumer(config, ingestor, after_lake_commit)
-
-
 __all__ = [
     "AfterLakeCommit",
     "Backoff",
@@ -279,6 +263,5 @@ __all__ = [
     "consumer_stream",
     "decode_payload",
     "events_table",
-    "open_consumer",
     "read_stream_states",
 ]

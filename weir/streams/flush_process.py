@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weir.errors import WeirError
-from weir.ingest.collector import STREAM_PREFIX, Collector, flushing
-from weir.ingest.collector_lane import CUT, LogRecord, decode
-from weir.ingest.wal import read_log
+from weir.streams.collector import STREAM_PREFIX, Collector, flushing
+from weir.streams.lane import CUT, LogRecord, decode
+from weir.streams.wal import read_log
 
 
 def flush_logs(collector: Collector) -> list[tuple[str, float, bool]]:
@@ -83,7 +83,7 @@ def run(root: Path, report: Callable[[str, float, bool], None], stopping: thread
 
 
 def main() -> None:
-    """``python -m weir.ingest.flush_process ROOT``: stops after a last pass when stdin closes.
+    """``python -m weir.streams.flush_process ROOT``: stops after a last pass when stdin closes.
 
     Each batch flushed is reported on stdout as one JSON line (source, seconds, agreed).
     """

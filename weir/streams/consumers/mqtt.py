@@ -35,7 +35,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from weir.errors import WeirError
 from weir.ingest.batch import Ingestor
-from weir.ingest.consumers import (
+from weir.project.consumers import MqttConsumerConfig, consumer_stream
+from weir.streams.consumers.base import (
     AfterLakeCommit,
     Backoff,
     StreamCounters,
@@ -45,7 +46,6 @@ from weir.ingest.consumers import (
     events_table,
     recover_when_free,
 )
-from weir.project.consumers import MqttConsumerConfig, consumer_stream
 
 log = logging.getLogger("weir.consumers.mqtt")
 

@@ -32,7 +32,8 @@ from confluent_kafka import (
 
 from weir.errors import WeirError
 from weir.ingest.batch import Ingestor
-from weir.ingest.consumers import (
+from weir.project.consumers import KafkaConsumerConfig, consumer_stream
+from weir.streams.consumers.base import (
     AfterLakeCommit,
     Backoff,
     StreamCounters,
@@ -42,7 +43,6 @@ from weir.ingest.consumers import (
     events_table,
     recover_when_free,
 )
-from weir.project.consumers import KafkaConsumerConfig, consumer_stream
 
 log = logging.getLogger("weir.consumers.kafka")
 

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from weir.ingest.collector import STREAM_PREFIX as COLLECTOR_STREAM
-from weir.ingest.collector import wal_folder
-from weir.ingest.collector_lane import CUT
-from weir.ingest.consumers import read_stream_states
 from weir.ingest.ledger import Ledger
-from weir.ingest.wal import FRAME
-from weir.ingest.wal import SUFFIX as WAL_SUFFIX
 from weir.project import ProjectFiles
 from weir.project.consumers import consumer_stream
+from weir.streams.collector import STREAM_PREFIX as COLLECTOR_STREAM
+from weir.streams.collector import wal_folder
+from weir.streams.consumers import read_stream_states
+from weir.streams.lane import logged_events
 
 # events/s is measured over the stream batches of this last window
 RATE_WINDOW_SECONDS = 300.0
@@ -110,31 +108,9 @@ def logged_backlog(project: ProjectFiles, source: str, ledger: Ledger) -> int:
     Read-only, so ``weir status`` can ask while a server appends: a record being
     written (a torn tail) ends the count; batch cuts are markers, not events.
     """
-    folder = wal_folder(project.state_dir, source)
     stream = f"{COLLECTOR_STREAM}{source}"
     committed = int(ledger.positions(stream).get(stream, "0"))
-    segments = sorted(
-        (int(path.stem), path) for path in folder.glob(f"*{WAL_SUFFIX}") if path.stem.isdigit()
-    )
-    events = 0
-    for index, (base, path) in enumerate(segments):
-        following = segments[index + 1][0] if index + 1 < len(segments) else None
-        if following is not None and following <= committed:
-            continue
-        with path.open("rb") as handle:
-            at = base
-            while True:
-                header = handle.read(FRAME.size)
-                if len(header) < FRAME.size:
-                    break
-                length, _ = FRAME.unpack(header)
-                payload = handle.read(length)
-                if length == 0 or len(payload) < length:
-                    break
-                if at >= committed and payload[0] != CUT:
-                    events += 1
-                at += FRAME.size + length
-    return events
+    return logged_events(wal_folder(project.state_dir, source), committed)
 
 
 def _stream_of(position_key: str) -> str:

@@ -325,6 +325,35 @@ def read_log(folder: Path, start: int, stop: int | None = None) -> Iterator[tupl
             at += FRAME.size + length
 
 
+def peek_log(folder: Path, start: int) -> Iterator[tuple[int, int]]:
+    """(position, first payload byte) of each whole record of ``folder``'s log from ``start``.
+
+    For a reader in another process while the writer appends (``weir status``):
+    it takes no lock, holds one record at a time, checks no checksum, and a
+    record not yet wholly written (a torn tail) ends it.
+    """
+    segments = sorted(
+        (int(path.stem), path) for path in folder.glob(f"*{SUFFIX}") if path.stem.isdigit()
+    )
+    for index, (base, path) in enumerate(segments):
+        following = segments[index + 1][0] if index + 1 < len(segments) else None
+        if following is not None and following <= start:
+            continue
+        with path.open("rb") as handle:
+            at = base
+            while True:
+                header = handle.read(FRAME.size)
+                if len(header) < FRAME.size:
+                    break
+                length, _ = FRAME.unpack(header)
+                payload = handle.read(length)
+                if length == 0 or len(payload) < length:
+                    break
+                if at >= start:
+                    yield at, payload[0]
+                at += FRAME.size + length
+
+
 def _own(folder: Path) -> int:
     """Lock ``folder``'s log for this process; a second writer would interleave records."""
     fd = os.open(folder / "writer.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -26,8 +26,8 @@ import sys
 import threading
 
 from weir.errors import WeirError
-from weir.ingest.collector import STREAM_PREFIX, Collector
-from weir.ingest.collector_lane import Lane
+from weir.streams.collector import STREAM_PREFIX, Collector
+from weir.streams.lane import Lane
 
 log = logging.getLogger("weir.collector")
 
@@ -133,7 +133,7 @@ class Flusher:
         # a plain child process (not multiprocessing): nothing of the server's main module
         # is imported again there
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "weir.ingest.flush_process", str(self.collector.files.root)],
+            [sys.executable, "-m", "weir.streams.flush_process", str(self.collector.files.root)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

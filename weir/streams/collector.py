@@ -3,7 +3,7 @@
 ``Collector.submit(source, events)`` answers only after the events are in the
 source's write-ahead log on disk (``.weir/wal/<source>/``), with a receipt
 whose counts and reasons come from the batch path's own protection and
-contract code (see ``collector_lane``). ``flush`` moves the log into the lake
+contract code (see ``lane``). ``flush`` moves the log into the lake
 one batch at a time through ``Ingestor.ingest_events``, recording the log
 position in the same metadata transaction as the batch, so a restart resumes
 exactly after what the lake holds: nothing acknowledged is lost, nothing is
@@ -36,7 +36,11 @@ from weir.errors import (
     WeirError,
 )
 from weir.ingest.batch import BatchResult, Ingestor
-from weir.ingest.collector_lane import (
+from weir.ingest.ledger import Ledger
+from weir.lake import Lake
+from weir.project import ProjectFiles, SourceConfig
+from weir.project.collector import CollectorConfig
+from weir.streams.lane import (
     CUT,
     Lane,
     LogRecord,
@@ -45,11 +49,7 @@ from weir.ingest.collector_lane import (
     batch_table,
     cutoff,
 )
-from weir.ingest.ledger import Ledger
-from weir.ingest.wal import WriteAheadLog
-from weir.lake import Lake
-from weir.project import ProjectFiles, SourceConfig
-from weir.project.collector import CollectorConfig
+from weir.streams.wal import WriteAheadLog
 
 __all__ = ["Collector", "FlushReport", "Receipt", "Rejected"]
 

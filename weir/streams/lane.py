@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -32,8 +33,8 @@ import pyarrow as pa
 from weir.errors import Overloaded, WeirError
 from weir.ingest.batch import Ingestor
 from weir.ingest.contract import Contract, ident
-from weir.ingest.wal import Appended, WriteAheadLog
 from weir.project import SourceConfig
+from weir.streams.wal import Appended, WriteAheadLog, peek_log
 
 ACCEPTED, QUARANTINED, DUPLICATE, CUT = 0, 1, 2, 3
 # verdict, batch clock, event time (NaN: none), key length, last-4 extras length
@@ -99,6 +100,11 @@ def decode(position: int, payload: bytes, card_columns: int) -> LogRecord:
     at += extras_len
     end = position + 8 + len(payload)  # the frame header is 8 bytes
     return LogRecord(position, end, verdict, clock, event_time, key, last4, payload[at:].decode())
+
+
+def logged_events(folder: Path, start: int) -> int:
+    """Events (not batch cuts) in the log in ``folder`` from ``start``, read as another process."""
+    return sum(1 for _, verdict in peek_log(folder, start) if verdict != CUT)
 
 
 def cutoff(clock: float, window_seconds: int) -> float:
