@@ -27,6 +27,7 @@ lint: setup
 	$(BIN)/ruff check weir tests bench
 	$(BIN)/ruff format --check weir tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format weir tests bench

@@ -185,7 +185,7 @@ def _project(work: Path) -> tuple[Path, str]:
     shutil.rmtree(root, ignore_errors=True)
     weir.init_project(root)
     with weir.Project(root) as project:
-        key = project.write_keys().create(["web_traffic"]).key
+        key = project.access.write_keys().create(["web_traffic"]).key
     return root, key
 
 

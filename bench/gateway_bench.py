@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import uvicorn
 from rich.console import Console
@@ -31,7 +30,8 @@ from rich.table import Table
 
 import weir
 from weir.demo.generate import generate
-from weir.lake.query import LakeReader
+from weir.engine import Session
+from weir.lake import LakeViews
 from weir.metrics import KpiQuestion, kpi_sql
 from weir.serve.app import create_app
 
@@ -59,7 +59,7 @@ def _queries(project: weir.Project) -> dict[str, list[tuple[str, bool]]]:
     """Group → (sql, trusted) pairs."""
     marts = sorted(f"{layer}.{name}" for layer, name in project.lake.tables() if layer == "marts")
     return {
-        "KPI SQL": [(kpi_sql(KpiQuestion(k)), True) for k in project.kpis()],
+        "KPI SQL": [(kpi_sql(KpiQuestion(k)), True) for k in project.kpis.definitions()],
         "SELECT * … LIMIT 1000": [(f"SELECT * FROM {m} LIMIT 1000", False) for m in marts],
         "aggregate per mart": [(f"SELECT count(*) AS row_count FROM {m}", False) for m in marts],
     }
@@ -110,7 +110,7 @@ def run_gateway_bench(work: Path, days: int, repeat: int = 30) -> None:
     work.mkdir(parents=True, exist_ok=True)
     root = _project(work, days, console)
     with weir.Project(root) as project:
-        policy = project.policy()
+        policy = project.access.policy()
         admin = next(
             (u, r)
             for u in policy.users()
@@ -118,10 +118,12 @@ def run_gateway_bench(work: Path, days: int, repeat: int = 30) -> None:
             if policy.is_admin(r) and _holds(policy, u, r)
         )
         principal = policy.principal(*admin)
-        gateway = project.gateway()
-        _, token = project.tokens().create(admin[0], admin[1], note="gateway benchmark")
+        gateway = project.access.gateway()
+        _, token = project.access.tokens().create(admin[0], admin[1], note="gateway benchmark")
         groups = _queries(project)
-        con = LakeReader(project.lake).connect()
+        tables = [f"{layer}.{name}" for layer, name in project.lake.tables()]
+        con = project.engine.reader([project.lake.warehouse])  # DuckDB, locked as for queries
+        LakeViews(project.lake).show(con, tables)
         results: dict[str, dict[str, list[float]]] = {}
         with (
             _Server(project) as base,
@@ -189,8 +191,8 @@ def _posting(client: httpx.Client, sql: str) -> Callable[[], object]:
     return post
 
 
-def _plain(con: duckdb.DuckDBPyConnection, sql: str) -> Callable[[], object]:
-    return lambda: con.sql(sql).to_arrow_table()
+def _plain(con: Session, sql: str) -> Callable[[], object]:
+    return lambda: con.arrow(sql)
 
 
 def _holds(policy: object, user: str, role: str) -> bool:

@@ -65,7 +65,7 @@ def _weir(work: Path, pos: Path, label: str) -> tuple[float, int]:
     weir.init_project(root)
     with weir.Project(root) as project:
         started = time.perf_counter()
-        [result] = project.ingest(["pos"], path=pos)
+        [result] = project.sources.ingest(["pos"], path=pos)
         seconds = time.perf_counter() - started
     shutil.rmtree(root, ignore_errors=True)
     return seconds, result.counts.received

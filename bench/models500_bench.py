@@ -63,7 +63,7 @@ COLD_RUNS = 3  # the cold load + plan is the median of this many runs
 WEIR_PLAN = """
 import sys, weir
 with weir.Project(sys.argv[1]) as project:
-    planned = project.plan()
+    planned = project.models.plan()
 print(len(planned), sum(p.build for p in planned))
 """
 WEIR_RUN = """
@@ -241,7 +241,7 @@ def _weir(base: Path, models: int, console: Console) -> Figures:
     figures = Figures(
         "weir",
         f"weir {version('weir')} (sqlglot {sqlglot.__version__}, duckdb {duckdb.__version__})",
-        "python -c 'with weir.Project(root) as p: p.plan()'",
+        "python -c 'with weir.Project(root) as p: p.models.plan()'",
         "python -c 'with weir.Project(root) as p: p.run(ingest=False)'",
         "a new Python process: import weir, open the project (SQLite catalog and metadata "
         f"database, created on the cold run), read the {models} model files, parse each with "
@@ -267,7 +267,7 @@ def _weir(base: Path, models: int, console: Console) -> Figures:
     figures.warm = planned(models)(_timed(plan, root))
     started = time.perf_counter()
     with weir.Project(root) as project:
-        items = project.plan()
+        items = project.models.plan()
     figures.notes.append(
         f"in-process (imports already loaded): Project(root) + plan() of {len(items)} models "
         f"{time.perf_counter() - started:.2f} s"
@@ -283,7 +283,7 @@ def _weir(base: Path, models: int, console: Console) -> Figures:
     figures.noop = planned(0)(_timed(plan, root))
     started = time.perf_counter()
     with weir.Project(root) as project:
-        items = project.plan()
+        items = project.models.plan()
         seconds = time.perf_counter() - started
         if figures.build.error is None:
             last = project.sql(check_sql(f"bench.{model_name(models - 1)}")).to_pylist()

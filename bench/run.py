@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cli_bench import run_cli_bench
 from collector_bench import run_collector_bench
 from gateway_bench import run_gateway_bench
 from ingest_bench import run_ingest_bench
@@ -21,6 +22,7 @@ from models500_bench import run_models500_bench
 from transform_bench import run_transform_bench
 
 BENCHES = {
+    "cli": lambda args: run_cli_bench(args.work, args.cli_days),
     "collector": lambda args: run_collector_bench(args.work, args.seconds, args.connections),
     "gateway": lambda args: run_gateway_bench(args.work, args.gateway_days),
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
@@ -50,6 +52,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--gateway-days", type=int, default=14, help="Days of data for the gateway benchmark."
+    )
+    parser.add_argument(
+        "--cli-days", type=int, default=30, help="Days of data for the CLI benchmark."
     )
     parser.add_argument(
         "--work",

@@ -16,13 +16,12 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 from rich.console import Console
 from rich.table import Table
 
 import weir
 from weir.demo.generate import generate
-from weir.lake.query import LakeReader
+from weir.lake import LakeViews
 from weir.transform.kinds import OPEN_END, OPEN_START, build_sql
 
 DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -39,18 +38,16 @@ def _landing(work: Path, days: int) -> Path:
 
 def _floor(project: weir.Project) -> float:
     """The same SQL, as CREATE TABLE statements on one connection: no audits, no files, no commits."""
-    graph = project.graph()
-    con = duckdb.connect()
-    LakeReader(project.lake).attach(con)
+    graph = project.models.graph()
+    con = project.engine.writer()  # DuckDB with the lake's tables as views, as the runner has
+    LakeViews(project.lake).show(con, [f"{layer}.{name}" for layer, name in project.lake.tables()])
     for name in graph.order():
         model = graph.models[name]
         con.execute(f"DROP VIEW IF EXISTS {name}")
     started = time.perf_counter()
     for name in graph.order():
         model = graph.models[name]
-        probe = con.execute(f"SELECT * FROM ({model.sql}) AS m LIMIT 0", _params(model.sql))
-        columns = [c[0] for c in probe.description or []]
-        probe.fetchall()
+        columns = [name for name, _ in con.columns(model.sql, _params(model.sql))]
         sql = build_sql(model, columns)
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{model.namespace}"')
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}", _params(sql)).fetchall()
@@ -82,7 +79,7 @@ def run_transform_bench(work: Path, days: int) -> None:
             shutil.copy2(path, target)
     with weir.Project(root) as project:
         started = time.perf_counter()
-        project.ingest()
+        project.sources.ingest()
         ingest_seconds = time.perf_counter() - started
         console.print(f"ingested {days} days in {ingest_seconds:.1f} s; building…")
         floor = _floor(project)
@@ -97,7 +94,7 @@ def run_transform_bench(work: Path, days: int) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
         started = time.perf_counter()
-        project.ingest()
+        project.sources.ingest()
         one_day_ingest = time.perf_counter() - started
         started = time.perf_counter()
         _, incremental = project.run(ingest=False)

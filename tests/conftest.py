@@ -120,7 +120,7 @@ def crm_event(event_id: str, **fields: Any) -> dict[str, Any]:
 
 def ingest_one(project: weir.Project, source: str) -> BatchResult:
     """Ingest one source and check the batch's books balance."""
-    [result] = project.ingest([source])
+    [result] = project.sources.ingest([source])
     assert_reconciles(result.counts)
     return result
 

@@ -53,6 +53,6 @@ def build_served(base: Path) -> Served:
         _, result = project.run()
         assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
         for role, user in USER_OF.items():
-            tokens[role] = project.tokens().create(user, role, note="tests")[1]
+            tokens[role] = project.access.tokens().create(user, role, note="tests")[1]
     ready.write_text(json.dumps(tokens))
     return Served(root, tokens)

@@ -349,7 +349,7 @@ def test_missing_expired_and_revoked_tokens_are_401(
     response = api.post("/api/v1/query", json=sql, headers={"Authorization": "Basic abc"})
     assert_error(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
-    tokens = project.tokens()
+    tokens = project.access.tokens()
     _, expired = tokens.create("fay", "finance", expires=timedelta(-1))
     record, revoked = tokens.create("fay", "finance")
     assert api.post("/api/v1/query", json=sql, headers=_bearer(revoked)).status_code == 200
@@ -420,7 +420,7 @@ def test_the_audit_endpoint_is_for_admins_and_holds_every_query(
     assert page.json()["next_before"] == second["seq"]
     for role in ROLES[:-1]:
         assert_error(api.get("/api/v1/audit", headers=shop.headers(role)), 403)
-    assert project.audit().verify().ok
+    assert project.audit.verify().ok
 
 
 def test_the_openapi_document_describes_the_api(api: Client) -> None:
@@ -451,7 +451,7 @@ def test_concurrent_queries_each_answer_and_keep_one_audit_chain(
         "finance": "marts.finance_daily",
         "admin": "staging.pos",
     }
-    before = project.audit().verify().records
+    before = project.audit.verify().records
 
     async def everyone() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=api.app)
@@ -471,5 +471,5 @@ def test_concurrent_queries_each_answer_and_keep_one_audit_chain(
     assert [a.status_code for a in answers] == [200] * len(roles)
     counts = {role: a.json()["rows"][0][0] for role, a in zip(roles, answers, strict=True)}
     assert 0 < counts["sales_north"] < counts["sales"]
-    after = project.audit().verify()
+    after = project.audit.verify()
     assert after.ok and after.records == before + len(roles)

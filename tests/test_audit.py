@@ -15,8 +15,8 @@ from served import Served, build_served
 import weir
 from weir.cli.main import cli
 from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError
-from weir.governance.audit import GENESIS, AuditEntry, AuditLog, record_hash
 from weir.metadata import MetadataStore
+from weir.metadata.audit import GENESIS, AuditEntry, AuditLog, record_hash
 
 
 @pytest.fixture
@@ -218,18 +218,23 @@ def cli_run(root: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, ["--project", str(root), *args])
 
 
-def test_opening_a_project_records_changes_to_its_definition(small: Path) -> None:
+def test_changes_to_the_definition_are_recorded_before_the_next_record(small: Path) -> None:
     with weir.Project(small) as project:
-        first = project.audit().records(kind="config.change")
-    assert len(first) == 1 and first[0].entry.action == "added: weir.yml"
-    weir.Project(small).close()
-    assert len(weir.Project(small).audit().records(kind="config.change")) == 1  # unchanged
+        assert project.audit.records(kind="config.change") == []  # opening writes nothing
+        project.sources.ingest()  # the first record of the log: the definition comes first
+        first = project.audit.records(kind="config.change")
+        assert len(first) == 1 and first[0].entry.action == "added: weir.yml"
+        assert project.audit.records(limit=1)[0].entry.kind == "ingest"
+    with weir.Project(small) as project:
+        project.sources.ingest()
+        assert len(project.audit.records(kind="config.change")) == 1  # unchanged
     (small / "weir.yml").write_text((small / "weir.yml").read_text() + "\n# a comment\n")
     (small / "sources" / "extra.yml").parent.mkdir(exist_ok=True)
     (small / "metrics").mkdir(exist_ok=True)
     (small / "metrics" / "none.yml").write_text("kpis: []\n")
     with weir.Project(small) as project:
-        latest = project.audit().records(kind="config.change")
+        project.audit.record_definition()
+        latest = project.audit.records(kind="config.change")
     assert len(latest) == 2
     assert latest[0].entry.action == "added: metrics/none.yml; changed: weir.yml"
     assert latest[0].entry.detail is not None and latest[0].entry.detail["changed"] == ["weir.yml"]
@@ -237,7 +242,7 @@ def test_opening_a_project_records_changes_to_its_definition(small: Path) -> Non
 
 def test_a_run_is_recorded_with_what_it_built(shop: Served) -> None:
     with shop.project() as project:
-        run = project.audit().records(kind="run")[-1]  # the first run
+        run = project.audit.records(kind="run")[-1]  # the first run
     assert run.entry.allowed and run.entry.action == "run (all)"
     assert "marts.sales_daily" in run.entry.datasets and run.entry.rows
     assert run.entry.duration_ms and run.entry.detail and run.entry.detail["run_id"]
@@ -245,7 +250,7 @@ def test_a_run_is_recorded_with_what_it_built(shop: Served) -> None:
 
 def test_an_ingest_is_recorded_with_each_batch(shop: Served) -> None:
     with shop.project() as project:
-        ingest = project.audit().records(kind="ingest")[-1]  # the run's ingest
+        ingest = project.audit.records(kind="ingest")[-1]  # the run's ingest
     assert ingest.entry.allowed and ingest.entry.action.startswith("ingest crm_interactions")
     assert "staging.pos" in ingest.entry.datasets and ingest.entry.rows
     assert ingest.entry.detail is not None
@@ -255,16 +260,16 @@ def test_an_ingest_is_recorded_with_each_batch(shop: Served) -> None:
 
 def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
     with shop.project() as project:
-        result = project.query_as("SELECT * FROM marts.finance_daily", "fay", limit=2)
+        result = project.access.query("SELECT * FROM marts.finance_daily", "fay", limit=2)
         with pytest.raises(AccessDenied):
-            project.query_as("SELECT * FROM staging.customers", "fay")
+            project.access.query("SELECT * FROM staging.customers", "fay")
         with pytest.raises(QueryError):
-            project.query_as("SELECT missing FROM marts.finance_daily", "fay")
+            project.access.query("SELECT missing FROM marts.finance_daily", "fay")
         with pytest.raises(AuthError):
-            project.query_as("SELECT 1", "nobody")
-        failed, denied, allowed = project.audit().records(kind="query", user="fay", limit=3)
-        unknown = project.audit().records(kind="query", user="nobody", limit=1)[0]
-        assert project.audit().verify().ok
+            project.access.query("SELECT 1", "nobody")
+        failed, denied, allowed = project.audit.records(kind="query", user="fay", limit=3)
+        unknown = project.audit.records(kind="query", user="nobody", limit=1)[0]
+        assert project.audit.verify().ok
     assert allowed.entry.allowed and allowed.entry.rows == result.table.num_rows == 2
     assert allowed.entry.datasets == ("marts.finance_daily",) and allowed.entry.role == "finance"
     assert allowed.entry.reason == "truncated at the row limit"
@@ -279,14 +284,14 @@ def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
 
 def test_kpis_and_tokens_are_recorded(shop: Served) -> None:
     with shop.project() as project:
-        principal = project.policy().principal("nina")
-        project.kpi_as(principal, "net_sales", "week", ["region"])
-        kpi = project.audit().records(kind="kpi", user="nina", limit=1)[0]
+        principal = project.access.policy().principal("nina")
+        project.access.kpi(principal, "net_sales", "week", ["region"])
+        kpi = project.audit.records(kind="kpi", user="nina", limit=1)[0]
         for hidden_or_missing in ("revenue", "no_such_kpi"):
             with pytest.raises(NotFoundError):
-                project.kpi_as(principal, hidden_or_missing)
-        missing, hidden = project.audit().records(kind="kpi", user="nina", limit=2)
-        created = project.audit().records(kind="token.create")
+                project.access.kpi(principal, hidden_or_missing)
+        missing, hidden = project.audit.records(kind="kpi", user="nina", limit=2)
+        created = project.audit.records(kind="token.create")
     assert kpi.entry.action == "kpi net_sales grain=week by=region"
     assert kpi.entry.datasets == ("marts.sales_daily",) and kpi.entry.allowed
     assert not hidden.entry.allowed and hidden.entry.datasets == ("marts.finance_daily",)
@@ -312,17 +317,17 @@ def test_sql_as_a_user_goes_through_the_gateway_and_the_audit(shop: Served) -> N
     wrong_role = cli_run(shop.root, "sql", "SELECT 1", "--as", "nina", "--role", "admin")
     assert wrong_role.exit_code == 1 and "does not hold role" in wrong_role.stderr
     with shop.project() as project:
-        denied, allowed = project.audit().records(kind="query", user="nina", limit=3)[1:3]
+        denied, allowed = project.audit.records(kind="query", user="nina", limit=3)[1:3]
     assert not denied.entry.allowed and allowed.entry.allowed
 
 
 def test_audit_verify_names_the_record_edited_removed_or_cut(small: Path) -> None:
     with weir.Project(small) as project:
-        tokens = project.tokens()
+        tokens = project.access.tokens()
         for _ in range(3):
             record, _secret = tokens.create("ana")
             tokens.revoke(record.token_id)
-        newest = project.audit().verify().head_seq
+        newest = project.audit.verify().head_seq
     assert newest == 7
     passed = cli_run(small, "audit", "verify")
     assert passed.exit_code == 0 and "intact: 7 records" in passed.output

@@ -39,7 +39,7 @@ def table_snapshots(project: weir.Project) -> dict[str, int]:
 
 
 def status_of(project: weir.Project, source: str) -> SourceStatus:
-    [status] = [s for s in project.status() if s.source == source]
+    [status] = [s for s in project.sources.status() if s.source == source]
     return status
 
 
@@ -249,7 +249,7 @@ def test_replay_after_the_contract_learns_a_new_value(
         "enum: [Desktop, Mobile, Tablet, SmartTV]",
     )
     with weir.Project(project_root) as reopened:
-        result = reopened.replay("web_traffic")
+        result = reopened.sources.replay("web_traffic")
         assert result.batch_id is not None and result.files == 0
         # e1 passes now; e4's key is in staging already: a duplicate; e2 and the bad line stay
         assert (
@@ -302,19 +302,19 @@ def test_replay_after_the_contract_learns_a_new_value(
         assert status.held == 2
 
         snapshots = table_snapshots(reopened)
-        again = reopened.replay("web_traffic")
+        again = reopened.sources.replay("web_traffic")
         assert (again.counts.accepted, again.counts.duplicates, again.counts.released) == (0, 0, 0)
         assert table_snapshots(reopened) == snapshots
         assert status_of(reopened, "web_traffic").totals == status.totals
 
 
 def test_replay_of_a_source_never_ingested_does_nothing(project: weir.Project) -> None:
-    result = project.replay("web_traffic")
+    result = project.sources.replay("web_traffic")
     assert result.batch_id is None and result.counts.received == 0
 
 
 # -- a crash between the table commits --------------------------------------------------------------
-CRASHING_INGEST = "import sys, weir; weir.Project(sys.argv[1]).ingest(['pos'])"
+CRASHING_INGEST = "import sys, weir; weir.Project(sys.argv[1]).sources.ingest(['pos'])"
 
 
 def crash_while_ingesting(root: Path, at: str) -> None:
@@ -481,7 +481,7 @@ def test_replay_maps_a_renamed_column_once_the_contract_follows(
     assert "4111 1111 1111 1112" not in held[1]["_raw"] and '"card_number":"tok_' in held[1]["_raw"]
 
     # the same replay with an unchanged contract releases nothing
-    unchanged = project.replay("pos")
+    unchanged = project.sources.replay("pos")
     assert (unchanged.counts.accepted, unchanged.counts.quarantined) == (0, 2)
 
     edit_source(project_root, "pos", "name: discount_applied,", "name: discount,")
@@ -492,7 +492,7 @@ def test_replay_maps_a_renamed_column_once_the_contract_follows(
         "discount IS NULL OR discount <= revenue",
     )
     with weir.Project(project_root) as reopened:
-        result = reopened.replay("pos")
+        result = reopened.sources.replay("pos")
         assert (result.counts.received, result.counts.accepted, result.counts.quarantined) == (
             2,
             2,
@@ -529,7 +529,7 @@ def test_replay_after_the_contract_gains_a_column(
         "  - {name: campaign, type: string}\n  - {name: timestamp,",
     )
     with weir.Project(project_root) as reopened:
-        result = reopened.replay("web_traffic")
+        result = reopened.sources.replay("web_traffic")
         assert (result.counts.accepted, result.counts.quarantined) == (1, 0)
         assert rows(reopened, "SELECT event_id, campaign FROM staging.web_traffic") == [
             {"event_id": "e1", "campaign": "spring"}

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +24,9 @@ from hypothesis import strategies as st
 from test_gateway import GB, Shop, build_shop, clear_values
 
 import weir
+from weir.engine import EngineError
 from weir.errors import WeirError
-from weir.governance.gateway import QueryResult
+from weir.governance.queries import QueryResult
 
 CLEAR = clear_values()
 
@@ -43,8 +43,8 @@ def project(shop: Shop) -> Iterator[weir.Project]:
 
 
 def run(project: weir.Project, user: str, sql: str, **options: Any) -> QueryResult:
-    principal = project.policy().principal(user)
-    return project.gateway().query(sql, principal, timeout=10, **options)
+    principal = project.access.policy().principal(user)
+    return project.access.queries().query(sql, principal, timeout=10, **options)
 
 
 def flatten(value: Any) -> Iterator[str]:
@@ -401,8 +401,8 @@ def test_refused(project: weir.Project, sql: str) -> None:
 def test_text_that_slips_past_the_check_names_no_table(project: weir.Project) -> None:
     # the admin's query shows staging.customers on the shared database first
     run(project, "ada", "SELECT count(*) FROM staging.customers")
-    checked = project.gateway().check(
-        "SELECT contact FROM marts.customer_spend", project.policy().principal("ann")
+    checked = project.access.gateway().check(
+        "SELECT contact FROM marts.customer_spend", project.access.policy().principal("ann")
     )
     assert '"marts"."customer_spend"' not in checked.sql  # views have names only weir knows
     for sql in (REFUSED["type_name_injection"], REFUSED["date_part_injection"]):
@@ -464,7 +464,7 @@ def test_the_narrow_role_reads_nothing_else(project: weir.Project) -> None:
 def test_the_connection_reads_no_file_and_no_python_object(project: weir.Project) -> None:
     customer_frame = pa.table({"email": ["xavier.quill@mail.test"]})
     assert customer_frame.num_rows == 1
-    con = project.gateway().connect(["marts.customer_spend"], None)
+    con = project.access.queries().session(["marts.customer_spend"])
     try:
         for sql in (
             "SELECT * FROM customer_frame",
@@ -475,11 +475,11 @@ def test_the_connection_reads_no_file_and_no_python_object(project: weir.Project
             "LOAD httpfs",
             "ATTACH '/tmp/other.duckdb'",
         ):
-            with pytest.raises(duckdb.Error):
+            with pytest.raises(EngineError):
                 con.execute(sql).fetchall()
-        view = project.gateway().view_name("marts.customer_spend")
+        view = project.access.gateway().view_name("marts.customer_spend")
         assert con.execute(f"SELECT count(*) FROM {view}").fetchall() == [(7,)]
-        with pytest.raises(duckdb.Error):
+        with pytest.raises(EngineError):
             con.execute("SELECT count(*) FROM marts.customer_spend").fetchall()
     finally:
         con.close()
@@ -602,6 +602,6 @@ _SOUP = st.lists(
 @given(sql=st.one_of(st.text(max_size=60), _SOUP))
 def test_any_input_is_answered_or_refused_in_words(project: weir.Project, sql: str) -> None:
     try:
-        project.gateway().check(sql, project.policy().principal("ann"))
+        project.access.gateway().check(sql, project.access.policy().principal("ann"))
     except WeirError as error:
         assert not leaks(f"{error} {error.fix or ''}", project)

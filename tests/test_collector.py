@@ -40,7 +40,7 @@ class Server:
         self.project = weir.Project(root)
         self.app = create_app(self.project)
         self.collector: Collector = self.app.state.collector
-        self.key = self.project.write_keys().create(self.collector.sources).key
+        self.key = self.project.access.write_keys().create(self.collector.sources).key
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://weir"
         )
@@ -163,7 +163,7 @@ def test_counts_and_reasons_match_batch_ingestion(project_root: Path, tmp_path: 
     batch_root = weir.init_project(tmp_path / "batch")
     land(batch_root, "web_traffic", "events.jsonl", "\n".join(lines) + "\n")
     with weir.Project(batch_root) as batch:
-        [result] = batch.ingest(["web_traffic"])
+        [result] = batch.sources.ingest(["web_traffic"])
         held = rows(batch, "SELECT _offset, _reasons FROM quarantine.web_traffic ORDER BY _offset")
     counts = result.counts
     assert (got["accepted"], got["quarantined"], got["duplicates"]) == (
@@ -219,7 +219,7 @@ def test_restart_resumes_after_what_the_lake_holds(project_root: Path) -> None:
     run(post(range(10, 20), flush=False))
     run(post(range(5, 25), flush=False))  # 5..19 again: duplicates, judged across the restart
     with weir.Project(project_root) as project:
-        collector = project.collector()
+        collector = project.streams.collector()
         assert collector.backlog("web_traffic") == 0  # not opened yet
         assert collector.open_logs() == ["web_traffic"]
         assert collector.backlog("web_traffic") == 30
@@ -343,7 +343,7 @@ def test_card_numbers_never_reach_disk_in_clear(project_root: Path) -> None:
         f"b1,1,2,1,5,,{T0},,{VISA}\n",
     )
     with weir.Project(project_root) as project:
-        project.ingest(["pos"])
+        project.sources.ingest(["pos"])
         cards = rows(
             project,
             "SELECT transaction_id, card_number, card_number_last4 FROM staging.pos ORDER BY 1",
@@ -409,7 +409,7 @@ def test_errors_have_the_one_shape(project_root: Path) -> None:
                 "/collect/v1/web_traffic", json=web_event("ok"), auth=(server.key, "")
             )
             assert receipt(basic)["accepted"] == 1  # trackers send the key as basic-auth user
-            narrow = server.project.write_keys().create(["crm_interactions"]).key
+            narrow = server.project.access.write_keys().create(["crm_interactions"]).key
             denied = await server.client.post(
                 "/collect/v1/web_traffic",
                 json=web_event("x"),
@@ -516,14 +516,14 @@ def test_keys_create_list_and_revoke_from_the_cli(project_root: Path) -> None:
     assert row["sources"] == "web_traffic" and row["status"] == "active"
     assert key not in listed.stdout  # only its hash is stored
     with weir.Project(project_root) as project:
-        assert project.write_keys().verify(key) == frozenset({"web_traffic"})
+        assert project.access.write_keys().verify(key) == frozenset({"web_traffic"})
     typo = weir_cli("keys", "create", "--source", "web_trafic")
     assert typo.exit_code == 1 and "did you mean web_traffic?" in typo.output
     revoked = weir_cli("keys", "revoke", row["key_id"])
     assert revoked.exit_code == 0 and "revoked" in revoked.output
     assert json.loads(weir_cli("keys", "list", "--format", "json").stdout)[0]["status"] == "revoked"
     with weir.Project(project_root) as project, pytest.raises(weir.errors.AuthError):
-        project.write_keys().verify(key)
+        project.access.write_keys().verify(key)
     for command in ("create", "list", "revoke"):
         shown = weir_cli("keys", command, "--help")
         assert shown.exit_code == 0 and "Example" in shown.output
@@ -542,7 +542,9 @@ def test_the_dedupe_window_reads_only_recent_days(server: Server) -> None:
     snapshot = lake.table("staging", "web_traffic").current_snapshot()
     everything = lake.data_files("staging", "web_traffic", snapshot)
     since = time.time() - 7 * DAY
-    recent = server.project._ingestor.recent_keys(server.project.files.source("web_traffic"), since)
+    recent = server.project.sources.ingestor.recent_keys(
+        server.project.files.source("web_traffic"), since
+    )
     start = datetime.fromtimestamp(since, UTC).isoformat()
     pruned = lake.data_files(
         "staging", "web_traffic", snapshot, GreaterThanOrEqual("timestamp", start)
@@ -630,7 +632,7 @@ def shared_collector(
 ) -> Iterator[tuple[weir.Project, Collector]]:
     root = weir.init_project(tmp_path_factory.mktemp("property") / "shop")
     project = weir.Project(root)
-    collector = project.collector()
+    collector = project.streams.collector()
     yield project, collector
     collector.close()
     project.close()
@@ -639,7 +641,7 @@ def shared_collector(
 def test_an_unknown_source_in_the_collector_settings_fails_loudly(project_root: Path) -> None:
     configure(project_root, sources=["web_traffic", "clicks"])
     with weir.Project(project_root) as project, pytest.raises(weir.errors.ProjectError) as caught:
-        project.collector()
+        project.streams.collector()
     assert "collector.sources names clicks" in str(caught.value)
 
 

@@ -126,7 +126,7 @@ def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     root = weir.init_project(tmp_path / "shop")
     _configure(root, flush_seconds=0.3, compact_after_files=6, flush_process=False)
     with weir.Project(root) as project:
-        key = project.write_keys().create(["web_traffic"]).key
+        key = project.access.write_keys().create(["web_traffic"]).key
     port = _free_port()
     rng = random.Random(20261122)
     server = _start(root, port)
@@ -151,7 +151,7 @@ def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
         time.sleep(1.0)  # a flush process left by a kill finishes its last pass
 
     with weir.Project(root) as project:
-        collector = project.collector()
+        collector = project.streams.collector()
         collector.open_logs()
         collector.flush()  # nothing should be left; flush anyway, as a restart would
         assert collector.backlog("web_traffic") == 0

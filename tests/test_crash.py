@@ -16,7 +16,7 @@ import weir
 
 SCRIPT = """
 import sys, weir
-weir.Project(sys.argv[1]).ingest(["pos"])
+weir.Project(sys.argv[1]).sources.ingest(["pos"])
 """
 
 
@@ -66,7 +66,7 @@ def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
             os.kill(child.pid, signal.SIGKILL)
         child.wait()
         with weir.Project(root) as project:
-            project.recover()
+            project.sources.recover()
             committed = [b for b in project.ledger.batches("pos") if b.status == "committed"]
         raw, staged, held = _lake_counts(root)
         # whatever the moment of the kill: either the batch is committed and whole, or absent
@@ -77,8 +77,8 @@ def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
         if committed:
             break  # the batch got through; later runs find no new file
     with weir.Project(root) as project:
-        project.ingest(["pos"])
-        [status] = [s for s in project.status() if s.source == "pos"]
+        project.sources.ingest(["pos"])
+        [status] = [s for s in project.sources.status() if s.source == "pos"]
     raw, staged, held = _lake_counts(root)
     assert raw == total == status.totals.received
     assert staged + held == total

@@ -38,7 +38,7 @@ def test_every_source_reconciles_with_the_manifest(tour: DemoTour) -> None:
 
 def test_the_lake_holds_exactly_what_the_batches_counted(tour: DemoTour) -> None:
     with weir.Project(tour.project) as project:
-        for status in project.status():
+        for status in project.sources.status():
             if status.source not in tour.manifest.sources:  # stream-only: nothing landed
                 assert status.totals.received == 0 and status.last_batch is None
                 continue
@@ -58,7 +58,7 @@ def test_the_lake_holds_exactly_what_the_batches_counted(tour: DemoTour) -> None
 def test_ingesting_again_stores_nothing_new(tour: DemoTour) -> None:
     with weir.Project(tour.project) as project:
         before = {t: len(project.lake.snapshots(*t)) for t in project.lake.tables()}
-        results = project.ingest(list(tour.manifest.sources))
+        results = project.sources.ingest(list(tour.manifest.sources))
         assert all(r.batch_id is None and r.files == 0 and r.skipped_files > 0 for r in results)
         assert {t: len(project.lake.snapshots(*t)) for t in project.lake.tables()} == before
 

@@ -43,7 +43,7 @@ def _plain(value: object) -> object:
 def _tables(project: weir.Project) -> dict[str, list[tuple[object, ...]]]:
     """Every model's rows, sorted, as plain tuples (order of rows is not part of a table)."""
     out = {}
-    for model in project.graph().models:
+    for model in project.models.graph().models:
         rows = project.sql(f"SELECT * FROM {model}").to_pylist()
         out[model] = sorted(
             (tuple(sorted((k, _plain(v)) for k, v in r.items())) for r in rows), key=repr

@@ -129,7 +129,7 @@ def test_every_event_lands_once_bad_ones_quarantined(brokers: str, project: weir
         # the batch is in the lake: what does Kafka hold as committed right now?
         seen_by_kafka.append(committed(brokers, "weir-web_traffic", topic))
 
-    consumer = project.consumer(config(brokers, topic), after_lake_commit=at_lake_commit)
+    consumer = project.streams.consumer(config(brokers, topic), after_lake_commit=at_lake_commit)
     consumer.run(max_seconds=20, max_events=46)
     assert seen_by_kafka and all(offset < 0 for offset in seen_by_kafka[0].values())
 
@@ -164,14 +164,16 @@ def test_a_stop_between_lake_and_kafka_commit_neither_loses_nor_repeats(
     def crash(_result: BatchResult) -> None:
         raise Crash  # the batch is in the lake; Kafka is never told
 
-    first = project.consumer(config(brokers, topic, group="g-crash"), after_lake_commit=crash)
+    first = project.streams.consumer(
+        config(brokers, topic, group="g-crash"), after_lake_commit=crash
+    )
     with pytest.raises(Crash):
         first.run(max_seconds=20, max_events=20)
     assert staged_ids(project) == sorted(f"a{i:02d}" for i in range(20))
     assert all(offset < 0 for offset in committed(brokers, "g-crash", topic).values())
 
     produce(brokers, topic, [click(f"b{i:02d}") for i in range(10)])
-    second = project.consumer(config(brokers, topic, group="g-crash"))
+    second = project.streams.consumer(config(brokers, topic, group="g-crash"))
     second.run(max_seconds=20, max_events=10)
 
     # the restart sought to the ledger's positions: nothing was delivered twice
@@ -184,15 +186,17 @@ def test_a_stop_between_lake_and_kafka_commit_neither_loses_nor_repeats(
 def test_the_group_resumes_where_it_committed(brokers: str, project: weir.Project) -> None:
     topic = new_topic(brokers)
     produce(brokers, topic, [click(f"r{i:02d}") for i in range(10)])
-    project.consumer(config(brokers, topic, group="g-resume")).run(max_seconds=20, max_events=10)
+    project.streams.consumer(config(brokers, topic, group="g-resume")).run(
+        max_seconds=20, max_events=10
+    )
 
     produce(brokers, topic, [click(f"s{i:02d}") for i in range(6)])
-    again = project.consumer(config(brokers, topic, group="g-resume"))
+    again = project.streams.consumer(config(brokers, topic, group="g-resume"))
     again.run(max_seconds=20, max_events=6)
     assert (again.counters.received, again.counters.accepted) == (6, 6)
     assert len(staged_ids(project)) == 16
 
-    [stream] = [s for s in project.streams() if s.kind == "kafka"]
+    [stream] = [s for s in project.streams.status() if s.kind == "kafka"]
     assert stream.stream == f"kafka:g-resume:{topic}" and stream.source == "web_traffic"
     assert stream.backlog == 0 and stream.last_commit_at is not None
     assert stream.events_per_second > 0 and stream.running is False
@@ -202,7 +206,7 @@ def test_a_started_service_flushes_and_commits_when_stopped(
     brokers: str, project: weir.Project
 ) -> None:
     topic = new_topic(brokers)
-    service = project.consumer(config(brokers, topic, group="g-svc", batch_seconds=60))
+    service = project.streams.consumer(config(brokers, topic, group="g-svc", batch_seconds=60))
     service.start()
     try:
         produce(brokers, topic, [click(f"v{i}") for i in range(5)])
@@ -255,7 +259,7 @@ def test_consumer_settings_are_checked_with_a_fix(project: weir.Project) -> None
     with (project.root / "weir.yml").open("a", encoding="utf-8") as handle:
         handle.write("consumers:\n  - {kind: kafka, source: nope, topic: t, brokers: 'h:9092'}\n")
     with pytest.raises(weir.WeirError, match=r"consumers\[0\]\.source: no source named 'nope'"):
-        weir.Project(project.root).consumers()
+        weir.Project(project.root).streams.consumers()
     (project.root / "weir.yml").write_text(
         (project.root / "weir.yml").read_text().replace("kind: kafka", "kind: rabbit"), "utf-8"
     )

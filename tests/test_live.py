@@ -39,7 +39,7 @@ def test_live_traffic_lands_in_the_lake_once(tmp_path: Path) -> None:
     with (root / "weir.yml").open("a", encoding="utf-8") as handle:
         handle.write("\ncollector:\n  flush_seconds: 0.2\n")
     project = weir.Project(root)
-    key = project.write_keys().create(list(LIVE_SOURCES), "live test").key
+    key = project.access.write_keys().create(list(LIVE_SOURCES), "live test").key
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(project, project_services(project)),
@@ -72,7 +72,7 @@ def test_live_traffic_lands_in_the_lake_once(tmp_path: Path) -> None:
             held = project.sql(f"SELECT count(*) AS n FROM quarantine.{source}").to_pylist()[0]
             assert stored["n"] + held["n"] == live.sent[source]
         # the stream batches reconcile in `weir status` like file batches do
-        totals = {s.source: s.totals for s in project.status()}
+        totals = {s.source: s.totals for s in project.sources.status()}
         for source in LIVE_SOURCES:
             assert totals[source].received == live.sent[source]
             assert totals[source].reconciles()

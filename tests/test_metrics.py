@@ -105,7 +105,7 @@ def shop(project_root: Path) -> weir.Project:
 
 
 def table(project: weir.Project, name: str, **kwargs: object) -> list[dict[str, object]]:
-    rows = project.kpi(name, **kwargs).to_pylist()  # type: ignore[arg-type]
+    rows = project.kpis.answer(name, **kwargs).to_pylist()  # type: ignore[arg-type]
     return [
         {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items()} for row in rows
     ]
@@ -137,9 +137,9 @@ def test_dimensions_and_ratios_of_sums(shop: weir.Project) -> None:
         {"period": "2025-01-01", "store_id": 2, "value": 9.0, "transactions": 2},  # (6 + 12) / 2
     ]
     with pytest.raises(QueryError, match="no dimension region"):
-        shop.kpi("net_sales", by=["region"])
+        shop.kpis.answer("net_sales", by=["region"])
     with pytest.raises(ProjectError, match="did you mean net_sales"):
-        shop.kpi("net_sale")
+        shop.kpis.answer("net_sale")
 
 
 def test_period_end_kpis_use_the_last_day_with_rows(shop: weir.Project) -> None:
@@ -184,7 +184,7 @@ def test_compare_with_the_previous_period(shop: weir.Project) -> None:
 def test_flagged_days_can_be_left_out_and_as_of_answers_from_the_past(
     shop: weir.Project, project_root: Path
 ) -> None:
-    shop.flag_day(date(2025, 1, 8), "staging.pos", "late file")
+    shop.kpis.flag_day(date(2025, 1, 8), "staging.pos", "late file")
     assert table(shop, "net_sales", grain="month", exclude_flagged=True) == [
         {"period": "2025-01-01", "value": 26.0}
     ]
@@ -208,7 +208,7 @@ def test_flagged_days_can_be_left_out_and_as_of_answers_from_the_past(
 
 
 def test_kpi_list_names_every_kpi(shop: weir.Project) -> None:
-    assert [k.name for k in shop.kpis()] == [
+    assert [k.name for k in shop.kpis.definitions()] == [
         "funnel",
         "last_day_units",
         "average_basket",

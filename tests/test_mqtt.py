@@ -112,7 +112,7 @@ def client_id() -> str:
 
 def test_qos1_messages_land_once_bad_ones_quarantined(project: weir.Project, topic: str) -> None:
     ident = client_id()
-    consumer = project.consumer(config(topic, ident))
+    consumer = project.streams.consumer(config(topic, ident))
     consumer.start()
     try:
         assert consumer.ready.wait(10), "subscribed before anything is published"
@@ -139,12 +139,12 @@ def test_messages_sent_while_weir_is_down_arrive_after_restart(
     project: weir.Project, topic: str
 ) -> None:
     ident = client_id()
-    first = project.consumer(config(topic, ident))
+    first = project.streams.consumer(config(topic, ident))
     first.run(max_seconds=1.0)  # creates the persistent session, then goes away
 
     publish(topic, [alarm(f"late{i}") for i in range(8)])  # nobody is connected
 
-    again = project.consumer(config(topic, ident))
+    again = project.streams.consumer(config(topic, ident))
     again.run(max_seconds=15, max_events=8)
     assert staged(project) == [f"late{i}" for i in range(8)]
     assert (again.counters.received, again.counters.duplicates) == (8, 0)
@@ -154,7 +154,7 @@ def test_a_stop_before_the_ack_redelivers_and_dedupe_absorbs_it(
     project: weir.Project, topic: str
 ) -> None:
     ident = client_id()
-    project.consumer(config(topic, ident)).run(max_seconds=1.0)
+    project.streams.consumer(config(topic, ident)).run(max_seconds=1.0)
     publish(topic, [alarm(f"c{i}") for i in range(6)])
 
     class Crash(Exception):
@@ -164,19 +164,19 @@ def test_a_stop_before_the_ack_redelivers_and_dedupe_absorbs_it(
         raise Crash  # in the lake, never acknowledged
 
     with pytest.raises(Crash):
-        project.consumer(config(topic, ident), after_lake_commit=crash).run(
+        project.streams.consumer(config(topic, ident), after_lake_commit=crash).run(
             max_seconds=15, max_events=6
         )
     assert staged(project) == [f"c{i}" for i in range(6)]
 
-    again = project.consumer(config(topic, ident))
+    again = project.streams.consumer(config(topic, ident))
     again.run(max_seconds=15, max_events=6)
     # the broker delivered them again (unacknowledged); the lake keeps one copy
     assert (again.counters.received, again.counters.duplicates) == (6, 6)
     assert staged(project) == [f"c{i}" for i in range(6)]
 
     # acknowledged now: a third start receives nothing
-    last = project.consumer(config(topic, ident))
+    last = project.streams.consumer(config(topic, ident))
     last.run(max_seconds=1.5)
     assert last.counters.received == 0
 
@@ -204,7 +204,7 @@ def test_weir_consume_mqtt_and_the_streams_status(project: weir.Project, topic: 
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.stdout)
     assert (row["received"], row["accepted"]) == (4, 4)
-    [stream] = [s for s in project.streams() if s.kind == "mqtt"]
+    [stream] = [s for s in project.streams.status() if s.kind == "mqtt"]
     assert stream.stream == f"mqtt:{ident}:{topic}" and stream.source == "device_events"
     assert stream.running is False and stream.last_commit_at is not None
 
@@ -231,7 +231,7 @@ def test_ctrl_c_ingests_and_acknowledges_what_is_buffered(
     assert child.returncode == 0, err
     assert json.loads(out)[0]["received"] == 3
     assert staged(project) == ["i0", "i1", "i2"]
-    again = project.consumer(config(topic, ident))
+    again = project.streams.consumer(config(topic, ident))
     again.run(max_seconds=1.5)
     assert again.counters.received == 0, "acknowledged before it disconnected"
 

@@ -26,8 +26,8 @@ from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 
 import weir
 from weir.errors import AuthError, ProjectError
-from weir.governance.audit import AuditEntry, AuditLog
 from weir.metadata import MetadataStore
+from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metrics.flags import DayFlags
 from weir.streams.consumers.base import events_table
 
@@ -127,8 +127,10 @@ def test_migrations_apply_once_and_widen_what_postgres_would_cut(
         thread.join()
     assert errors == []
     with weir.Project(root) as project:
-        assert len(project.audit().records(kind="config.change")) == 1
-        assert project.audit().verify().ok
+        assert project.audit.records(kind="config.change") == []  # opening writes nothing
+        project.audit.record_definition()
+        assert len(project.audit.records(kind="config.change")) == 1
+        assert project.audit.verify().ok
 
 
 def test_a_database_that_does_not_exist_is_named_with_the_fix(
@@ -149,13 +151,13 @@ def test_a_project_ingests_and_builds_everything_on_postgres(shop: weir.Project)
     assert {b.source for b in batches} == landed
     assert {b.status for b in batches} == {"committed"}
     assert all(b.counts.reconciles() for b in batches)
-    statuses = [s for s in shop.status() if s.source in landed]
+    statuses = [s for s in shop.sources.status() if s.source in landed]
     assert all(s.totals.reconciles() for s in statuses)
     counts = ", ".join(f"(SELECT count(*) FROM raw.{s.source}) AS {s.source}" for s in statuses)
     [raw] = shop.sql(f"SELECT {counts}").to_pylist()  # every record received is in raw
     assert raw == {s.source: s.totals.received for s in statuses}
-    assert all(not planned.build for planned in shop.plan()), "a second run would rebuild"
-    assert shop.audit().verify().ok
+    assert all(not planned.build for planned in shop.models.plan()), "a second run would rebuild"
+    assert shop.audit.verify().ok
 
 
 @pytest.mark.parametrize(
@@ -163,7 +165,7 @@ def test_a_project_ingests_and_builds_everything_on_postgres(shop: weir.Project)
 )
 def test_kpis_answer_as_worked_out_by_hand(shop: weir.Project, kpi: str) -> None:
     entry = next(e for e in EXPECTED if e["kpi"] == kpi)
-    table = shop.kpi(
+    table = shop.kpis.answer(
         kpi,
         grain=entry["grain"],
         by=[DIMENSION_COLUMNS[b] for b in entry["by"]],
@@ -183,13 +185,13 @@ def test_kpis_answer_as_worked_out_by_hand(shop: weir.Project, kpi: str) -> None
 
 def test_a_flagged_day_is_left_out_of_kpis(shop: weir.Project) -> None:
     first, second = date(2025, 1, 6), date(2025, 1, 7)
-    everything = shop.kpi("net_sales", start=first, end=second).to_pylist()
-    shop.flag_day(first, "marts.sales_daily", "a till was counted twice")
-    shop.flag_day(first, "marts.sales_daily", "two tills were counted twice")  # replaces it
+    everything = shop.kpis.answer("net_sales", start=first, end=second).to_pylist()
+    shop.kpis.flag_day(first, "marts.sales_daily", "a till was counted twice")
+    shop.kpis.flag_day(first, "marts.sales_daily", "two tills were counted twice")  # replaces it
     assert DayFlags(shop.store).days() == [
         (first, "marts.sales_daily", "two tills were counted twice")
     ]
-    kept = shop.kpi("net_sales", start=first, end=second, exclude_flagged=True).to_pylist()
+    kept = shop.kpis.answer("net_sales", start=first, end=second, exclude_flagged=True).to_pylist()
     by_day = {row["period"]: row["value"] for row in kept}
     assert by_day.get(first) in (None, 0) and by_day[second] == everything[1]["value"]
 
@@ -199,7 +201,7 @@ def test_sql_and_time_travel_on_postgres(shop: weir.Project) -> None:
     first = shop.snapshots("staging.pos")[-1]
     between = datetime.now(UTC)
     land(shop.root, "pos", "pos_2025-01-20_store001.csv", pos_csv(pos_line("pg-1"), "bad"))
-    [batch] = shop.ingest(["pos"])
+    [batch] = shop.sources.ingest(["pos"])
     assert (batch.counts.accepted, batch.counts.quarantined) == (1, 1)
     count = "SELECT count(*) AS n FROM staging.pos"
     assert shop.sql(count).to_pylist() == [{"n": before["n"] + 1}]
@@ -216,12 +218,12 @@ def test_connections_the_server_dropped_are_replaced(shop: weir.Project) -> None
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
         )
     assert shop.ledger.batches() and shop.lake.tables()
-    assert shop.audit().verify().ok
+    assert shop.audit.verify().ok
 
 
 # -- access ---------------------------------------------------------------------------------------
 def test_tokens_on_postgres(shop: weir.Project) -> None:
-    tokens = shop.tokens()
+    tokens = shop.access.tokens()
     record, secret = tokens.create("ana", "analyst", expires="1d", note="pg")
     principal = tokens.authenticate(secret)
     assert (principal.user, principal.role) == ("ana", "analyst")
@@ -229,12 +231,12 @@ def test_tokens_on_postgres(shop: weir.Project) -> None:
     assert tokens.revoke(record.token_id).state() == "revoked"
     with pytest.raises(AuthError, match="revoked"):
         tokens.authenticate(secret)
-    kinds = [r.entry.kind for r in shop.audit().records(limit=2)]
+    kinds = [r.entry.kind for r in shop.audit.records(limit=2)]
     assert kinds == ["token.revoke", "token.create"]
 
 
 def test_write_keys_on_postgres(shop: weir.Project) -> None:
-    keys = shop.write_keys()
+    keys = shop.access.write_keys()
     created = keys.create(["web_traffic", "crm_interactions"], note="site")
     assert keys.verify(created.key) == {"web_traffic", "crm_interactions"}
     with pytest.raises(AuthError):
@@ -249,15 +251,15 @@ def test_stream_positions_round_trip_on_postgres(shop: weir.Project) -> None:
     # an MQTT topic may be far longer than a VARCHAR(255)
     stream = "mqtt:weir-web_traffic:" + "site/" * 80 + "#"
     events = [(json.dumps(web_event(f"pg-{i}", session_id="s9")), stream, i) for i in (1, 2)]
-    first = shop._ingestor.ingest_events("web_traffic", events_table(events), {stream: "2"})
+    first = shop.sources.ingestor.ingest_events("web_traffic", events_table(events), {stream: "2"})
     assert first.counts.accepted == 2
     assert shop.ledger.positions("mqtt:") == {stream: "2"}
     later = [(json.dumps(web_event("pg-3", session_id="s9")), stream, 3)]
-    shop._ingestor.ingest_events("web_traffic", events_table(later), {stream: "3"})
+    shop.sources.ingestor.ingest_events("web_traffic", events_table(later), {stream: "3"})
     assert shop.ledger.positions("mqtt:") == {stream: "3"}
     with weir.Project(shop.root) as reopened:
         assert reopened.ledger.positions() == shop.ledger.positions()
-    [status] = [s for s in shop.streams() if s.stream == stream]
+    [status] = [s for s in shop.streams.status() if s.stream == stream]
     assert (status.source, status.kind) == ("web_traffic", "mqtt")
     assert status.events_per_second > 0 and status.last_commit_at is not None
 
@@ -266,7 +268,7 @@ def test_stream_positions_round_trip_on_postgres(shop: weir.Project) -> None:
 APPENDER = """
 import sys
 from pathlib import Path
-from weir.governance.audit import AuditEntry, AuditLog
+from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata import MetadataStore
 log = AuditLog(MetadataStore(sys.argv[1]), Path(sys.argv[2]))
 for i in range(25):
@@ -319,10 +321,15 @@ def test_a_batch_left_pending_by_a_crash_is_rolled_back(
     root = on_postgres(weir.init_project(tmp_path / "shop"), new_database())
     land(root, "pos", "pos_2025-01-01_store001.csv", pos_csv(pos_line("t0")))
     with weir.Project(root) as project:
-        [first] = project.ingest(["pos"])
+        [first] = project.sources.ingest(["pos"])
     land(root, "pos", "pos_2025-01-02_store001.csv", pos_csv(pos_line("t1"), "bad-1"))
     crash = subprocess.run(
-        [sys.executable, "-c", "import sys, weir; weir.Project(sys.argv[1]).ingest(['pos'])", root],
+        [
+            sys.executable,
+            "-c",
+            "import sys, weir; weir.Project(sys.argv[1]).sources.ingest(['pos'])",
+            root,
+        ],
         env={**os.environ, "WEIR_CRASH_AT": "raw"},
         capture_output=True,
         text=True,
@@ -334,10 +341,10 @@ def test_a_batch_left_pending_by_a_crash_is_rolled_back(
         [pending] = project.ledger.pending()
         # the crash came after the raw table's commit: its records are there until rolled back
         assert project.sql("SELECT count(*) AS n FROM raw.pos").to_pylist() == [{"n": 3}]
-        assert project.recover() == [pending]
+        assert project.sources.recover() == [pending]
         assert project.ledger.batch(pending).status == "aborted"  # type: ignore[union-attr]
         assert project.ledger.pending() == []
         raw = project.sql("SELECT transaction_id, _batch_id FROM raw.pos").to_pylist()
         assert raw == [{"transaction_id": "t0", "_batch_id": first.batch_id}]
-        [again] = project.ingest(["pos"])
+        [again] = project.sources.ingest(["pos"])
         assert (again.counts.accepted, again.counts.quarantined) == (1, 1)

@@ -221,7 +221,7 @@ def test_rule_may_not_hold_a_query(project_root: Path) -> None:
 
 def test_unknown_source_name_suggests_the_closest(project: weir.Project) -> None:
     with pytest.raises(ProjectError) as caught:
-        project.ingest(["web_trafic"])
+        project.sources.ingest(["web_trafic"])
     assert caught.value.what == "no source named 'web_trafic'"
     assert caught.value.fix == "did you mean 'web_traffic'?"
 

@@ -84,13 +84,13 @@ def test_every_record_is_accounted_for(tmp_path_factory, batches: list[list[list
         total_received = 0
         for number, records in enumerate(batches):
             (landing / f"pos_2025-01-0{number + 1}_store001.csv").write_text(_csv(records))
-            [result] = project.ingest(["pos"])
+            [result] = project.sources.ingest(["pos"])
             c = result.counts
             data_lines = len(records)
             assert c.received == data_lines
             assert c.received == c.accepted + c.quarantined + c.duplicates
             total_received += c.received
-        [status] = [s for s in project.status() if s.source == "pos"]
+        [status] = [s for s in project.sources.status() if s.source == "pos"]
         assert status.totals.received == total_received
         assert status.totals.reconciles()
         if total_received:
@@ -125,7 +125,7 @@ def test_reasons_are_json_serialisable(tmp_path: Path) -> None:
         _csv([["T1", "abc", "", "0", "-1", "9", "2099999999", "x", "4111111111111111"]])
     )
     with weir.Project(root) as project:
-        project.ingest(["pos"])
+        project.sources.ingest(["pos"])
         reasons = project.sql("SELECT _reasons FROM quarantine.pos").to_pylist()[0]["_reasons"]
     assert json.loads(json.dumps(reasons)) == reasons
     assert any("store_id" in r for r in reasons) and any("future" in r for r in reasons)

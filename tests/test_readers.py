@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -27,6 +26,7 @@ from conftest import (
 )
 
 import weir
+from weir.engine import DuckDBEngine
 from weir.ingest.readers import read_files
 
 MALFORMED_FEW = "malformed CSV line (missing columns): Expected Number of Columns: 9 Found: 3"
@@ -469,7 +469,7 @@ def test_read_files_keeps_file_order_and_gives_one_text_table(project_root: Path
     source = weir.Project(project_root).files.source("inventory")
     first = land(project_root, "inventory", "b.jsonl", jsonl(inventory(1), "oops"))
     second = land(project_root, "inventory", "a.jsonl", jsonl(inventory(2, stock_level=-1)))
-    with duckdb.connect() as con:
+    with DuckDBEngine().writer() as con:
         table = read_files(con, source, [first, second])
     assert table.column_names == [
         *source.column_names,

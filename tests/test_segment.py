@@ -69,7 +69,9 @@ def served(tmp_path: Path) -> Iterator[Running]:
     with (root / "weir.yml").open("a", encoding="utf-8") as handle:
         handle.write("\ncollector:\n  flush_seconds: 0.2\n")
     project = weir.Project(root)
-    key = project.write_keys().create(["web_traffic", "crm_interactions"], "segment test").key
+    key = (
+        project.access.write_keys().create(["web_traffic", "crm_interactions"], "segment test").key
+    )
     app = create_app(project, project_services(project))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
@@ -141,7 +143,7 @@ def test_track_page_identify_land_once_in_their_sources(served: Running) -> None
     time.sleep(0.5)  # one more flush: still once each
     [n] = served.project.sql("SELECT count(*) AS n FROM staging.web_traffic").to_pylist()
     assert n["n"] == 2
-    streams = {s.stream: s for s in served.project.streams()}
+    streams = {s.stream: s for s in served.project.streams.status()}
     web_stream = streams["collector:web_traffic"]
     assert (web_stream.kind, web_stream.backlog) == ("collector", 0)
     assert web_stream.events_per_second > 0 and web_stream.last_commit_at is not None
@@ -198,7 +200,7 @@ def test_a_bad_key_is_refused_in_the_one_error_shape(served: Running) -> None:
     assert body["error"]["status"] == 401 and body["error"]["code"] == "unauthorized"
     assert set(body["error"]) >= {"status", "code", "message", "fix"}
 
-    limited = served.project.write_keys().create(["web_traffic"], "web only").key
+    limited = served.project.access.write_keys().create(["web_traffic"], "web only").key
     with pytest.raises(APIError) as caught:
         served.client(key=limited).identify(user_id="1", traits={}, timestamp=WHEN)
     assert caught.value.status == 403
@@ -239,7 +241,7 @@ def test_the_mapping_is_pure_and_keeps_what_it_cannot_map(served: Running) -> No
 
 def test_the_streams_status_counts_what_the_log_holds_before_a_flush(tmp_path: Path) -> None:
     with weir.Project(init_project(tmp_path / "shop")) as project:
-        collector = project.collector()
+        collector = project.streams.collector()
         try:
             events = [
                 json.dumps(
@@ -254,14 +256,14 @@ def test_the_streams_status_counts_what_the_log_holds_before_a_flush(tmp_path: P
             ]
             receipt = collector.submit_sync("web_traffic", events)
             assert receipt.accepted == 5
-            [logged] = [s for s in project.streams() if s.kind == "collector"]
+            [logged] = [s for s in project.streams.status() if s.kind == "collector"]
             assert (logged.stream, logged.backlog, logged.last_commit_at) == (
                 "collector:web_traffic",
                 5,
                 None,
             )
             collector.flush()
-            [flushed] = [s for s in project.streams() if s.kind == "collector"]
+            [flushed] = [s for s in project.streams.status() if s.kind == "collector"]
             assert flushed.backlog == 0 and flushed.last_commit_at is not None
         finally:
             collector.close()
@@ -272,7 +274,7 @@ def test_a_message_for_a_source_the_collector_does_not_take_is_refused(tmp_path:
     with (root / "weir.yml").open("a", encoding="utf-8") as handle:
         handle.write("\ncollector:\n  sources: [web_traffic]\n")
     with weir.Project(root) as project:
-        key = project.write_keys().create(["web_traffic"], "web only").key
+        key = project.access.write_keys().create(["web_traffic"], "web only").key
         app = create_app(project)
 
         async def post() -> httpx.Response:

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 import weir
 from weir.cli.main import cli
 from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError
-from weir.governance.audit import AuditLog
 from weir.governance.policy import Policy, Principal
 from weir.governance.tokens import Tokens, parse_duration
+from weir.metadata.audit import AuditLog
 from weir.project import load_project
 
 ROLES = """

@@ -111,7 +111,7 @@ def rows(project: weir.Project, sql: str) -> list[dict[str, object]]:
 
 def test_a_first_run_builds_everything_in_order(shop: Path) -> None:
     with weir.Project(shop) as project:
-        planned = project.plan()
+        planned = project.models.plan()
         assert [(p.model, p.build, p.reason) for p in planned] == [
             ("warehouse.dim_product", True, "new model"),
             ("warehouse.fact_sales_lines", True, "new model"),
@@ -123,7 +123,7 @@ def test_a_first_run_builds_everything_in_order(shop: Path) -> None:
         assert rows(
             project, "SELECT day::VARCHAR AS day, net_sales, units, cogs FROM marts.sales_daily"
         ) == [{"day": "2025-01-01", "net_sales": 28.0, "units": 3, "cogs": 17.0}]
-        assert all(not p.build and p.reason == "up to date" for p in project.plan())
+        assert all(not p.build and p.reason == "up to date" for p in project.models.plan())
 
 
 def test_scd2_keeps_history_and_a_sale_uses_the_cost_of_its_day(shop: Path) -> None:
@@ -176,8 +176,8 @@ def test_incremental_runs_only_the_new_days_and_late_data_within_the_lookback(sh
                 pos_line("A3", quantity=1, revenue="4", timestamp=T0 + 120),
             ),
         )  # late, for 2025-01-01
-        project.ingest(["pos"])
-        [fact] = [p for p in project.plan() if p.model == "warehouse.fact_sales_lines"]
+        project.sources.ingest(["pos"])
+        [fact] = [p for p in project.models.plan() if p.model == "warehouse.fact_sales_lines"]
         assert fact.reason == "new data in staging.pos"
         assert fact.interval == (
             "2024-12-31",
@@ -231,11 +231,11 @@ def test_a_failing_audit_keeps_the_last_good_version_and_skips_dependents(shop: 
 def test_selection_and_the_snapshot_records_its_inputs(shop: Path) -> None:
     with weir.Project(shop) as project:
         project.run()
-        assert [p.model for p in project.plan(["warehouse.fact_sales_lines+"])] == [
+        assert [p.model for p in project.models.plan(["warehouse.fact_sales_lines+"])] == [
             "warehouse.fact_sales_lines",
             "marts.sales_daily",
         ]
-        assert [p.model for p in project.plan(["+warehouse.fact_sales_lines"])] == [
+        assert [p.model for p in project.models.plan(["+warehouse.fact_sales_lines"])] == [
             "warehouse.dim_product",
             "warehouse.fact_sales_lines",
         ]
@@ -243,21 +243,21 @@ def test_selection_and_the_snapshot_records_its_inputs(shop: Path) -> None:
         inputs = latest.summary["weir.inputs"]
         assert "warehouse.fact_sales_lines" in inputs
         with pytest.raises(ProjectError, match=r"did you mean marts\.sales_daily"):
-            project.plan(["marts.sales_dayly"])
+            project.models.plan(["marts.sales_dayly"])
 
 
 def test_lineage_follows_columns_through_models(shop: Path) -> None:
     with weir.Project(shop) as project:
         project.run()
-        column = project.lineage("marts.sales_daily.net_sales")
+        column = project.models.lineage("marts.sales_daily.net_sales")
         assert column["upstream"] == [
             "staging.pos.discount_applied",
             "staging.pos.revenue",
             "warehouse.fact_sales_lines.net_sales",
         ]
-        cost = project.lineage("warehouse.dim_product.cost_price")
+        cost = project.models.lineage("warehouse.dim_product.cost_price")
         assert "marts.sales_daily.cogs" in cost["downstream"]
-        table = project.lineage("warehouse.fact_sales_lines")
+        table = project.models.lineage("warehouse.fact_sales_lines")
         assert table["downstream"] == ["marts.sales_daily"]
         assert "staging.pos" in table["upstream"]
 
@@ -269,17 +269,17 @@ def test_bad_models_fail_with_the_file_and_a_fix(project_root: Path) -> None:
         weir.Project(project_root) as project,
         pytest.raises(ProjectError, match=r"broken.sql.*unique_key"),
     ):
-        project.plan()
+        project.models.plan()
     write_model(project_root, "warehouse.broken", "/*\nkinds: full\n*/\nSELECT 1 AS x\n")
     with weir.Project(project_root) as project, pytest.raises(ProjectError, match="kinds"):
-        project.plan()
+        project.models.plan()
     write_model(project_root, "warehouse.broken", "SELECT * FROM staging.poss\n")
     with (
         weir.Project(project_root) as project,
         pytest.raises(ProjectError, match=r"did you mean staging\.pos"),
     ):
-        project.plan()
+        project.models.plan()
     write_model(project_root, "warehouse.broken", "SELECT * FROM warehouse.other\n")
     write_model(project_root, "warehouse.other", "SELECT * FROM warehouse.broken\n")
     with weir.Project(project_root) as project, pytest.raises(ProjectError, match="cycle"):
-        project.plan()
+        project.models.plan()

@@ -139,7 +139,7 @@ def ingest(obj: Context, sources: tuple[str, ...], path: Path | None, fmt: Outpu
     """
     with progress_display(fmt == "table") as report:
         project = obj.open(report)
-        results = project.ingest(list(sources) or None, path)
+        results = project.sources.ingest(list(sources) or None, path)
     emit([batch_row(r) for r in results], fmt, title="Ingested")
 
 
@@ -214,7 +214,7 @@ def sql(
     if as_user is None:
         result = project.sql(query, as_of=as_of, snapshot=snapshot)
     else:
-        result = project.query_as(query, as_user, role, as_of=as_of).table
+        result = project.access.query(query, as_user, role, as_of=as_of).table
     shown = (
         result.slice(0, limit) if fmt == "table" and limit and result.num_rows > limit else result
     )
@@ -247,7 +247,7 @@ def status(obj: Context, only_streams: bool, fmt: OutputFormat) -> None:
     """
     project = obj.open()
     rows = []
-    for s in project.status():
+    for s in project.sources.status():
         last = s.last_batch
         rows.append(
             {
@@ -274,7 +274,7 @@ def status(obj: Context, only_streams: bool, fmt: OutputFormat) -> None:
                 "freshness": _age(s.freshness_seconds),
             }
         )
-    streams = [_stream_row(s) for s in project.streams()]
+    streams = [_stream_row(s) for s in project.streams.status()]
     if only_streams:
         emit(streams, fmt, title="Streams")
         return
@@ -356,7 +356,7 @@ def quarantine_list(obj: Context, fmt: OutputFormat) -> None:
     Example:
       weir quarantine list
     """
-    emit(obj.open().quarantine_summary(), fmt, title="Quarantine")
+    emit(obj.open().sources.quarantine_summary(), fmt, title="Quarantine")
 
 
 @quarantine.command("show")
@@ -377,7 +377,9 @@ def quarantine_show(
       weir quarantine show web_traffic --reason device_type --format json
     """
     emit(
-        obj.open().quarantine(source, limit=limit, reason=reason), fmt, title=f"quarantine.{source}"
+        obj.open().sources.quarantine(source, limit=limit, reason=reason),
+        fmt,
+        title=f"quarantine.{source}",
     )
 
 
@@ -396,7 +398,7 @@ def quarantine_replay(obj: Context, source: str, fmt: OutputFormat) -> None:
     Example (after adding a value to an enum in sources/web_traffic.yml):
       weir quarantine replay web_traffic
     """
-    result = obj.open().replay(source)
+    result = obj.open().sources.replay(source)
     c = result.counts
     emit(
         [
@@ -506,8 +508,8 @@ def _serve_demo(root: Path, directory: Path, port: int, speed: float) -> None:
     from weir.workspace import Project
 
     project = Project(root)
-    key = project.write_keys().create(list(LIVE_SOURCES), note="the demo's live traffic")
-    _, token = project.tokens().create("ada", "admin", expires="7d", note="the demo")
+    key = project.access.write_keys().create(list(LIVE_SOURCES), note="the demo's live traffic")
+    _, token = project.access.tokens().create("ada", "admin", expires="7d", note="the demo")
     url = f"http://127.0.0.1:{port}"
     console.print(
         f"\n[bold]Serving {directory}[/] at {url} — live web and CRM events arrive at "

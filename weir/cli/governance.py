@@ -40,7 +40,7 @@ def token_create(
     Example:
       weir token create --user sam --role sales --expires 30d --note "sales dashboard"
     """
-    record, secret = obj.open().tokens().create(user, role, expires, note)
+    record, secret = obj.open().access.tokens().create(user, role, expires, note)
     sys.stdout.write(secret + "\n")
     expiry = record.expires_at.isoformat(timespec="minutes") if record.expires_at else "never"
     errors.print(
@@ -61,7 +61,7 @@ def token_list(obj: Context, fmt: OutputFormat) -> None:
     Example:
       weir token list --format json
     """
-    emit([t.as_row() for t in obj.open().tokens().list()], fmt, title="Tokens")
+    emit([t.as_row() for t in obj.open().access.tokens().list()], fmt, title="Tokens")
 
 
 @token.command("revoke")
@@ -75,7 +75,7 @@ def token_revoke(obj: Context, token_id: str) -> None:
     Example:
       weir token revoke 3f9a2c1b7d04
     """
-    record = obj.open().tokens().revoke(token_id)
+    record = obj.open().access.tokens().revoke(token_id)
     console.print(f"token {record.token_id} of {record.user} ({record.role}) is revoked")
 
 
@@ -100,7 +100,7 @@ def audit_verify(obj: Context) -> None:
     Example:
       weir audit verify
     """
-    result = obj.open().audit().verify()
+    result = obj.open().audit.verify()
     if not result.ok:
         errors.print(f"[bold red]error:[/] {result}", highlight=False, soft_wrap=True)
         sys.exit(1)
@@ -125,7 +125,7 @@ def audit_list(
       weir audit list
       weir audit list --kind query --denied --format json
     """
-    records = obj.open().audit().records(kind, user, False if denied else None, limit=limit)
+    records = obj.open().audit.records(kind, user, False if denied else None, limit=limit)
     rows = []
     for record in records:
         row = record.as_row()

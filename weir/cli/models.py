@@ -121,7 +121,7 @@ def plan(
       weir plan
       weir plan --select +marts.sales_daily
     """
-    planned = obj.open().plan(
+    planned = obj.open().models.plan(
         list(select) or None,
         full_refresh,
         start.date() if start else None,
@@ -156,7 +156,7 @@ def lineage(obj: Context, dataset: str, fmt: OutputFormat) -> None:
       weir lineage warehouse.fact_sales_lines
       weir lineage marts.sales_daily.net_sales
     """
-    found = obj.open().lineage(dataset)
+    found = obj.open().models.lineage(dataset)
     rows = [{"direction": "upstream", "dataset": d} for d in found["upstream"]]  # type: ignore[union-attr]
     rows += [{"direction": "downstream", "dataset": d} for d in found["downstream"]]  # type: ignore[union-attr]
     emit(
@@ -224,13 +224,13 @@ def kpi(
                     "dimensions": ", ".join(k.dimensions),
                     "description": k.description,
                 }
-                for k in project.kpis()
+                for k in project.kpis.definitions()
             ],
             fmt,
             title="KPIs",
         )
         return
-    table = project.kpi(
+    table = project.kpis.answer(
         name,
         grain,
         by,

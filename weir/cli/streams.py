@@ -48,7 +48,9 @@ def keys_create(obj: Context, sources: tuple[str, ...], note: str) -> None:
       weir keys create --source web_traffic --source crm_interactions --note "shop website"
     """
     project = obj.open()
-    created = project.write_keys().create(list(sources), note, allowed=project.collector().sources)
+    created = project.access.write_keys().create(
+        list(sources), note, allowed=project.streams.collector().sources
+    )
     sys.stdout.write(created.key + "\n")
     errors.print(
         f"write key {created.info.key_id} for {', '.join(created.info.sources)}: "
@@ -76,7 +78,7 @@ def keys_list(obj: Context, fmt: OutputFormat) -> None:
             "created": datetime.fromtimestamp(k.created_at).isoformat(timespec="seconds"),
             "status": "active" if k.active else "revoked",
         }
-        for k in obj.open().write_keys().list_keys()
+        for k in obj.open().access.write_keys().list_keys()
     ]
     emit(rows, fmt, title="Write keys")
 
@@ -94,7 +96,7 @@ def keys_revoke(obj: Context, key_id: str) -> None:
     Example:
       weir keys revoke 3f9a2c1b
     """
-    revoked = obj.open().write_keys().revoke(key_id)
+    revoked = obj.open().access.write_keys().revoke(key_id)
     console.print(f"write key {revoked.key_id} ({', '.join(revoked.sources)}) is revoked")
 
 
@@ -255,7 +257,7 @@ def _run_consumer(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     project = obj.open()
-    consumer = project.consumer(config)
+    consumer = project.streams.consumer(config)
     errors.print(f"consuming {consumer.name} into {config.source} (Ctrl-C stops)", highlight=False)
     # Ctrl-C asks the loop to stop; it then ingests and acknowledges what it holds
     previous = signal.signal(signal.SIGINT, lambda *_: consumer.stopping.set())

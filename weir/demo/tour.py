@@ -107,16 +107,16 @@ def run_demo(
     with Project(folder, progress=progress) as project:
         started = time.perf_counter()
         # the sources the generator wrote files for; a stream-only source (device_events) has none
-        results = project.ingest(list(manifest.sources))
+        results = project.sources.ingest(list(manifest.sources))
         ingested = time.perf_counter() - started
         if not build_models:
             return DemoTour(folder, manifest, results, generated, ingested)
         started = time.perf_counter()
         _, run = project.run(ingest=False)
         built = time.perf_counter() - started
-        defined = {k.name for k in project.kpis()}
+        defined = {k.name for k in project.kpis.definitions()}
         headlines = tuple(
-            (f"{name} by {', '.join(by)} ({grain})", project.kpi(name, grain, by))
+            (f"{name} by {', '.join(by)} ({grain})", project.kpis.answer(name, grain, by))
             for name, grain, by in HEADLINES
             if name in defined and run.ok
         )

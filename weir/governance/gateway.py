@@ -13,13 +13,14 @@ Four walls, each enough on its own for the common case:
    comments, SQLGlot does not), and DuckDB's own parser must find no table in
    it but the views the check allowed; the views live under a random schema
    prefix, so text that slipped past the check could name nothing anyway.
-4. **The connection**: DuckDB can read the lake folder and nothing else, its
-   configuration is locked, extensions cannot load, no Python object is a
-   table, and a timer interrupts a query that runs too long.
+4. **The session** (``queries``): the engine's locked read session can read
+   the lake folder and nothing else, its configuration is locked, extensions
+   cannot load, no Python object is a table, and a timer interrupts a query
+   that runs too long.
 
-Errors from the engine are reported in the gateway's own words: a DuckDB
-message can carry a data value (a failed cast prints it), or the rewritten
-SQL.
+The gateway itself is a pure rewrite: SQL and a principal in, checked SQL
+out. ``GatewayQueries`` (``queries``) runs what it lets through, and words
+the engine's errors.
 """
 
 from __future__ import annotations
@@ -31,17 +32,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-import duckdb
-import pyarrow as pa
-from pyiceberg.table.snapshots import Snapshot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from weir.engine import BindError, EngineError, Session
+from weir.engine import table as table_sql
 from weir.errors import AccessDenied, QueryError, WeirError
-from weir.governance.masks import KEY_VARIABLE, scan_select
-from weir.governance.masks import mask_key as mask_key  # where Project finds it
+from weir.governance.masks import scan_select
 from weir.governance.policy import Policy, Principal
 from weir.governance.sqlcheck import (
     TableRef,
@@ -51,8 +49,6 @@ from weir.governance.sqlcheck import (
     names_cte_in_scope,
     parse_query,
 )
-from weir.lake import Lake
-from weir.lake.catalog import parquet_scan
 
 _CACHE_SIZE = 1024
 _DUCKDB = Dialect.get_or_raise("duckdb")
@@ -65,53 +61,18 @@ class CheckedQuery:
     check_ms: float  # parse + check + rewrite time
 
 
-@dataclass(frozen=True)
-class QueryResult:
-    table: pa.Table
-    datasets: tuple[str, ...]
-    check_ms: float
-    run_ms: float
-    truncated: bool  # more rows existed than `limit`
-
-
 class Gateway:
     """Checks, rewrites and runs SQL for a principal under one policy."""
 
-    def __init__(
-        self,
-        policy: Policy,
-        lake: Lake,
-        key: bytes,
-        memory_limit: str = "2GB",
-        threads: int = 2,
-    ) -> None:
-        if len(key) < 16:
-            raise ValueError("the masking key must be at least 16 bytes")
+    def __init__(self, policy: Policy, parser: Session) -> None:
         self.policy = policy
-        self.lake = lake
-        self.memory_limit = memory_limit
-        self.threads = threads
-        self._key = key.hex()
         # the views' schemas carry a random prefix: text that slipped past the check
         # could still not name a table, not even one another query has shown
-        self._namespace = f"weir_{secrets.token_hex(6)}_"
-        # parses (and binds types and table functions of) the final SQL; it can read nothing
-        self._parser = duckdb.connect(
-            config={
-                "enable_external_access": False,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "python_enable_replacements": False,
-                "lock_configuration": True,
-            }
-        )
-        self._known = frozenset(policy.known_datasets())
+        self.prefix = f"weir_{secrets.token_hex(6)}_"
+        self._parser = parser  # lists the tables of the final SQL; it can read nothing
+        self.known = frozenset(policy.known_datasets())
         self._checked: OrderedDict[tuple[str, str, bool], CheckedQuery] = OrderedDict()
         self._scans: dict[tuple[str, str, tuple[str, ...]], exp.Expr | None] = {}
-        self._planned: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
-        # the database current-snapshot queries share: dataset → (snapshot id, columns)
-        self._database: duckdb.DuckDBPyConnection | None = None
-        self._shown: dict[str, tuple[int | None, list[str]]] = {}
         self._lock = threading.RLock()
         self._parser_lock = threading.Lock()
 
@@ -126,7 +87,7 @@ class Gateway:
                 self._checked.move_to_end(cache_key)
         if hit is not None:
             return CheckedQuery(hit.sql, hit.datasets, _ms(started))
-        tree, refs = self._analyse(sql, principal, trusted, self._known)
+        tree, refs = self.analyse(sql, principal, trusted, self.known)
         columns = {}
         for ref in refs:
             known = self.policy.columns(ref.dataset)
@@ -136,20 +97,26 @@ class Gateway:
                     "list the datasets you may read in the catalog, or ask for a grant",
                 )
             columns[ref.dataset] = known
-        rewritten = self._rewrite(tree, refs, principal.role, columns)
-        checked = CheckedQuery(rewritten, _datasets(refs), _ms(started))
-        self._remember(cache_key, checked)
+        rewritten = self.rewrite(tree, refs, principal.role, columns)
+        checked = CheckedQuery(rewritten, datasets_of(refs), _ms(started))
+        self.remember(cache_key, checked)
         return checked
 
-    def _remember(self, key: tuple[str, str, bool], checked: CheckedQuery) -> None:
+    def cached(self, sql: str, principal: Principal, trusted: bool) -> CheckedQuery | None:
+        """The query as checked before for the principal's role, if it was."""
+        with self._lock:
+            return self._checked.get((sql, principal.role, trusted))
+
+    def remember(self, key: tuple[str, str, bool], checked: CheckedQuery) -> None:
         with self._lock:
             self._checked[key] = checked
             if len(self._checked) > _CACHE_SIZE:
                 self._checked.popitem(last=False)
 
-    def _analyse(
+    def analyse(
         self, sql: str, principal: Principal, trusted: bool, known: Container[str]
     ) -> tuple[exp.Expr, list[TableRef]]:
+        """Parse and check ``sql`` for ``principal``; the tree and the lake tables it reads."""
         self.policy.role(principal.role)  # an unknown role is refused before anything else
         tree = parse_query(sql)
         refs = lake_tables(check_tree(tree, trusted), known)
@@ -162,13 +129,14 @@ class Gateway:
                 )
         return tree, refs
 
-    def _rewrite(
+    def rewrite(
         self,
         tree: exp.Expr,
         refs: Sequence[TableRef],
         role: str,
         columns: Mapping[str, Sequence[str]],
     ) -> str:
+        """The checked tree as the SQL to run: each table its view, masked and filtered."""
         qualified = {(r.node.db.lower(), r.node.name.lower()) for r in refs}
         for column in tree.find_all(exp.Column):
             # layer.table.column: the table now goes by its name alone
@@ -180,7 +148,7 @@ class Gateway:
             layer, name = ref.dataset.split(".")
             if scan is None:
                 # nothing to mask or filter: the same view, under a name DuckDB cannot read otherwise
-                node.set("db", exp.to_identifier(self._namespace + layer, quoted=True))
+                node.set("db", exp.to_identifier(self.prefix + layer, quoted=True))
                 node.set("this", exp.to_identifier(name, quoted=True))
                 continue
             alias = node.args.get("alias")
@@ -195,7 +163,7 @@ class Gateway:
             raise QueryError(
                 "the SQL is nested too deeply", "flatten it with CTEs (WITH …)"
             ) from None
-        self._verify(rendered, {self._namespace + r.dataset for r in refs})
+        self._verify(rendered, {self.prefix + r.dataset for r in refs})
         return rendered
 
     def _verify(self, rendered: str, views: set[str]) -> None:
@@ -210,13 +178,12 @@ class Gateway:
         try:
             with self._parser_lock:
                 found = [
-                    _VIEW_REFERENCE.match(entry)
-                    for entry in self._parser.get_table_names(rendered, qualified=True)
+                    _VIEW_REFERENCE.match(entry) for entry in self._parser.table_names(rendered)
                 ]
             named = [m.group(1).lower() if m else "?" for m in found]
-        except (duckdb.BinderException, duckdb.CatalogException):
+        except BindError:
             named = _tables_read_back(rendered)
-        except duckdb.Error:
+        except EngineError:
             raise QueryError(
                 "the query could not be checked", "simplify it, or ask the data team"
             ) from None
@@ -240,229 +207,13 @@ class Gateway:
         self._scans[key] = scan
         return scan
 
-    # -- running --------------------------------------------------------------------
-    def query(
-        self,
-        sql: str,
-        principal: Principal,
-        as_of: datetime | None = None,
-        limit: int | None = None,
-        timeout: float = 30.0,
-        trusted: bool = False,
-    ) -> QueryResult:
-        """Run ``sql`` for ``principal`` on the lake as it is now (or was at ``as_of``)."""
-        started = time.perf_counter()
-        with self._lock:
-            checked = self._checked.get((sql, principal.role, trusted))
-        if checked is not None and as_of is None:
-            # checked before: the same SQL runs, unless a table's columns changed since
-            check_ms = _ms(started)
-            con, columns = self._current(checked.datasets)
-            if all(tuple(columns[d]) == self.policy.columns(d) for d in checked.datasets):
-                return self._answer(
-                    con, checked.sql, checked.datasets, check_ms, limit, timeout, sql
-                )
-            con.close()
-        tree, refs = self._analyse(sql, principal, trusted, _LakeNames(self._known, self.lake))
-        check_ms = _ms(started)
-        datasets = _datasets(refs)
-        if as_of is None:
-            con, columns = self._current(datasets)
-        else:
-            # an old snapshot gets a connection of its own; the current policy still applies
-            con, columns = self._connect(datasets, as_of)
-        try:
-            begun = time.perf_counter()
-            rewritten = self._rewrite(tree, refs, principal.role, columns)
-            check_ms += _ms(begun)
-            if as_of is None and all(tuple(columns[d]) == self.policy.columns(d) for d in datasets):
-                self._remember((sql, principal.role, trusted), CheckedQuery(rewritten, datasets, 0))
-        except BaseException:
-            con.close()
-            raise
-        return self._answer(con, rewritten, datasets, check_ms, limit, timeout, sql)
-
-    def _answer(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        rewritten: str,
-        datasets: tuple[str, ...],
-        check_ms: float,
-        limit: int | None,
-        timeout: float,
-        original: str,
-    ) -> QueryResult:
-        try:
-            begun = time.perf_counter()
-            table, truncated = self._run(con, rewritten, limit, timeout, original)
-            return QueryResult(table, datasets, check_ms, _ms(begun), truncated)
-        finally:
-            con.close()
+    def view_name(self, dataset: str) -> str:
+        """Where ``dataset`` is shown to the gateway's sessions (SQL a user sends cannot name it)."""
+        layer, name = dataset.split(".")
+        return table_sql(name, self.prefix + layer)
 
     def close(self) -> None:
-        with self._lock:
-            if self._database is not None:
-                self._database.close()
-                self._database = None
-                self._shown.clear()
-
-    def _current(
-        self, datasets: Sequence[str]
-    ) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]]]:
-        """A cursor on the shared database, its views at the tables' current snapshots.
-
-        Views are replaced when a table has a new snapshot; a query already
-        running keeps the version it started on (DuckDB's catalog is versioned).
-        """
-        with self._lock:
-            if self._database is None:
-                self._database, _ = self._connect([], None)
-            database = self._database
-            columns: dict[str, list[str]] = {}
-            for dataset in datasets:
-                layer, name = dataset.split(".")
-                snapshot = self.lake.snapshot_for(layer, name)
-                version = snapshot.snapshot_id if snapshot is not None else None
-                shown = self._shown.get(dataset)
-                if shown is None or shown[0] != version:
-                    files = self._files(dataset, snapshot)
-                    shown = (version, self._define_view(database, dataset, files))
-                    self._shown[dataset] = shown
-                columns[dataset] = list(shown[1])
-            cursor = database.cursor()
-        try:
-            cursor.execute(f"SET VARIABLE {KEY_VARIABLE} = ?", [self._key])
-        except BaseException:
-            cursor.close()
-            raise
-        return cursor, columns
-
-    def _files(self, dataset: str, snapshot: Snapshot | None) -> list[str]:
-        """The data files of one snapshot of a table; planned once per snapshot."""
-        if snapshot is None:
-            return []
-        key = (dataset, snapshot.snapshot_id)
-        files = self._planned.get(key)
-        if files is None:
-            layer, name = dataset.split(".")
-            files = self.lake.data_files(layer, name, snapshot)
-            self._planned[key] = files
-            if len(self._planned) > _CACHE_SIZE:
-                self._planned.popitem(last=False)
-        return files
-
-    def connect(self, datasets: Sequence[str], as_of: datetime | None) -> duckdb.DuckDBPyConnection:
-        """A locked-down connection with views of ``datasets`` (at ``as_of``) only.
-
-        It can read the lake folder and nothing else (no other file, no network,
-        no extension, no Python object by name), and its settings are locked.
-        The views live under names only the gateway knows (see ``view_name``).
-        """
-        return self._connect(datasets, as_of)[0]
-
-    def view_name(self, dataset: str) -> str:
-        """Where ``dataset`` is on the gateway's connections (SQL a user sends cannot name it)."""
-        layer, name = dataset.split(".")
-        return exp.table_(name, db=self._namespace + layer, quoted=True).sql("duckdb")
-
-    def _connect(
-        self, datasets: Sequence[str], as_of: datetime | None
-    ) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]]]:
-        con = duckdb.connect(
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "allow_community_extensions": False,
-                "python_enable_replacements": False,
-                "memory_limit": self.memory_limit,
-                "threads": self.threads,
-            }
-        )
-        columns: dict[str, list[str]] = {}
-        try:
-            con.execute("SET allowed_directories = ?", [[str(self.lake.warehouse) + "/"]])
-            con.execute("SET enable_external_access = false")
-            con.execute("SET TimeZone = 'UTC'")
-            for dataset in datasets:
-                layer, name = dataset.split(".")
-                snapshot = self.lake.snapshot_for(layer, name, as_of=as_of)
-                columns[dataset] = self._define_view(con, dataset, self._files(dataset, snapshot))
-            con.execute(f"SET VARIABLE {KEY_VARIABLE} = ?", [self._key])
-            con.execute("SET lock_configuration = true")
-        except BaseException:
-            con.close()
-            raise
-        return con, columns
-
-    def _define_view(
-        self, con: duckdb.DuckDBPyConnection, dataset: str, files: list[str]
-    ) -> list[str]:
-        """(Re)define the view of ``dataset`` over ``files``; returns its columns."""
-        layer, name = dataset.split(".")
-        view = self.view_name(dataset)
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._namespace}{layer}"')
-        if files:
-            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {parquet_scan(files)}")
-        else:
-            # no snapshot (yet, or at that time): an empty table of the right columns and types
-            holder = exp.table_(f"_empty_{name}", db=self._namespace + layer, quoted=True).sql()
-            con.register("_weir_empty", self.lake.arrow_schema(layer, name).empty_table())
-            try:
-                con.execute(f"CREATE OR REPLACE TABLE {holder} AS SELECT * FROM _weir_empty")
-            finally:
-                con.unregister("_weir_empty")
-            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {holder}")
-        described = con.execute(f"SELECT * FROM {view} LIMIT 0").description or []
-        return [str(column[0]) for column in described]
-
-    def _run(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        sql: str,
-        limit: int | None,
-        timeout: float,
-        original: str,
-    ) -> tuple[pa.Table, bool]:
-        timer = threading.Timer(timeout, con.interrupt)
-        timer.start()
-        try:
-            reader = con.sql(sql).to_arrow_reader(min(limit + 1, 100_000) if limit else 100_000)
-            batches: list[pa.RecordBatch] = []
-            rows = 0
-            for batch in reader:
-                batches.append(batch)
-                rows += batch.num_rows
-                if limit is not None and rows > limit:
-                    break
-            table = pa.Table.from_batches(batches, schema=reader.schema)
-        except duckdb.InterruptException:
-            raise QueryError(
-                f"the query ran longer than {timeout:g}s and was stopped",
-                "narrow it: filter by day, aggregate, or add a LIMIT",
-            ) from None
-        except duckdb.Error as exc:
-            raise _safe_error(exc, original, self._namespace) from None
-        finally:
-            timer.cancel()
-        if limit is not None and table.num_rows > limit:
-            return table.slice(0, limit), True
-        return table, False
-
-
-class _LakeNames:
-    """The lake's tables as the policy knew them, and any made since (listed only when asked)."""
-
-    def __init__(self, known: frozenset[str], lake: Lake) -> None:
-        self.known = known
-        self.lake = lake
-        self.listed: frozenset[str] | None = None
-
-    def __contains__(self, dataset: object) -> bool:
-        if dataset in self.known:
-            return True
-        if self.listed is None:
-            self.listed = frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
-        return dataset in self.listed
+        self._parser.close()
 
 
 def _tables_read_back(rendered: str) -> list[str]:
@@ -489,45 +240,9 @@ def _tables_read_back(rendered: str) -> list[str]:
 
 # get_table_names() gives "schema.table", with " AS alias(…)" when the query aliased it
 _VIEW_REFERENCE = re.compile(r"^([a-z0-9_]+\.[a-z0-9_]+)(?: AS .*)?$", re.IGNORECASE | re.DOTALL)
-_QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'")
 
 
-def _safe_error(error: duckdb.Error, original: str, namespace: str) -> WeirError:
-    """The engine's failure in the gateway's words: never a data value, never the rewritten SQL."""
-    if isinstance(error, duckdb.ConversionException):
-        return QueryError(
-            "a value could not be converted to the type the query asks for",
-            "use TRY_CAST, or check the column's type in the catalog (masked columns are text)",
-        )
-    if isinstance(error, duckdb.OutOfMemoryException):
-        return QueryError(
-            "the query needs more memory than a query may use",
-            "aggregate or filter before joining, or add a LIMIT",
-        )
-    if isinstance(error, (duckdb.BinderException, duckdb.CatalogException)):
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        first = first.split(": ", 1)[-1]
-        lowered = original.lower()
-
-        def keep_if_asked(match: re.Match[str]) -> str:
-            # a name the query itself wrote can be repeated; anything else cannot
-            inner = match.group(1) if match.group(1) is not None else match.group(2)
-            return match.group(0) if inner and inner.lower() in lowered else "…"
-
-        detail = _QUOTED.sub(keep_if_asked, first.replace(namespace, ""))[:200]
-        return QueryError(
-            f"the query does not fit the tables it reads: {detail}",
-            "check column names and types in the catalog",
-        )
-    if isinstance(error, (duckdb.OutOfRangeException, duckdb.InvalidInputException)):
-        return QueryError(
-            "a function got a value out of its range or of the wrong form",
-            "check the arguments of the functions in the query",
-        )
-    return QueryError("the query failed in the engine", "simplify the query, or ask the data team")
-
-
-def _datasets(refs: Sequence[TableRef]) -> tuple[str, ...]:
+def datasets_of(refs: Sequence[TableRef]) -> tuple[str, ...]:
     return tuple(sorted({r.dataset for r in refs}))
 
 

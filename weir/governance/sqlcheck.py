@@ -131,7 +131,7 @@ _TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 _READERS = ("read_", "parquet_", "iceberg_", "delta_", "sniff_", "glob", "query")
 # What a Table node may carry besides its name and alias.
 _TABLE_ARGS = frozenset({"this", "db", "alias"})
-_READ_ONLY_FIX = "weir's SQL is read-only: send one SELECT (or WITH … SELECT)"
+_READ_ONLY_FIX = "weir sql is read-only: write SELECT (or WITH … SELECT)"
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def parse_query(sql: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
-        raise QueryError("the SQL does not parse", "check the syntax near the error") from None
+        raise QueryError("cannot parse the SQL", "check the syntax near the error") from None
     except RecursionError:
         raise QueryError("the SQL is nested too deeply", "flatten it with CTEs (WITH …)") from None
     if len(statements) != 1:
@@ -279,7 +279,7 @@ def check_table(node: exp.Table) -> None:
         if name in _TABLE_FUNCTIONS or target.key in ("generateseries", "explode", "unnest"):
             return
         raise AccessDenied(
-            f"table function {name}() is not allowed",
+            f"function {name}() is not allowed as a table",
             "read lake tables by name (layer.table); range(), generate_series() and "
             "unnest() are the only table functions",
         )

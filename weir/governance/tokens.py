@@ -21,10 +21,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from weir.errors import AuthError, NotFoundError, QueryError
-from weir.governance.audit import AuditEntry, AuditLog
-from weir.governance.operations import operator
 from weir.governance.policy import Policy, Principal
 from weir.metadata import MetadataStore
+from weir.metadata.audit import AuditEntry, AuditLog
+from weir.metadata.definition import operator
 
 TokenState = Literal["active", "expired", "revoked"]
 PREFIX = "weir_"

@@ -11,23 +11,21 @@ batch committed in the ledger together with its files. Counts reconcile:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
-from pyiceberg.expressions import GreaterThanOrEqual, In
 
-from weir.errors import LockedError, WeirError
-from weir.ingest.contract import DUCKDB_TYPES, Contract, ident, lit
+from weir.engine import Session, ident, lit
+from weir.errors import WeirError
+from weir.ingest.contract import DUCKDB_TYPES, Contract
 from weir.ingest.ledger import BatchKind, Counts, FileEntry, Ledger, new_batch_id
 from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
 from weir.ingest.readers import (
@@ -38,7 +36,10 @@ from weir.ingest.readers import (
     records_columns,
 )
 from weir.lake import Lake, Layer, TableWrite
-from weir.lake.catalog import files_property, parquet_scan
+from weir.lake.catalog import files_property
+from weir.lake.filters import at_least, one_of
+from weir.metadata.audit import AuditEntry, AuditLog
+from weir.metadata.definition import operator
 from weir.project import ProjectFiles, SourceConfig
 
 Progress = Callable[[str, str], None]
@@ -67,12 +68,14 @@ class Ingestor:
         ledger: Ledger,
         tokenizer: PaymentTokenizer,
         progress: Progress | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.project = project
         self.lake = lake
         self.ledger = ledger
         self.tokenizer = tokenizer
         self.progress = progress or (lambda source, stage: None)
+        self.audit = audit  # every committed batch, whatever its door, gets one record
 
     # -- public -------------------------------------------------------------------
     def ingest(self, source_name: str, paths: Sequence[Path] | None = None) -> BatchResult:
@@ -83,7 +86,7 @@ class Ingestor:
             if not files:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started, skipped)
             self.progress(source.name, f"reading {len(files)} file(s)")
-            con = _connection()
+            con = self.lake.engine.writer()
             try:
                 table = load_files(
                     con,
@@ -136,7 +139,7 @@ class Ingestor:
             started = time.time()
             if events.num_rows == 0:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-            con = _connection()
+            con = self.lake.engine.writer()
             try:
                 table = self.load_protected(con, source, events)
                 relation = f"(SELECT *, rowid AS _seq FROM {table})"
@@ -154,9 +157,7 @@ class Ingestor:
             finally:
                 con.close()
 
-    def load_protected(
-        self, con: duckdb.DuckDBPyConnection, source: SourceConfig, events: pa.Table
-    ) -> str:
+    def load_protected(self, con: Session, source: SourceConfig, events: pa.Table) -> str:
         """Stream events as the text table the contract checks, card data protected.
 
         Events whose table carries ``<card column>_last4`` columns were protected
@@ -190,14 +191,14 @@ class Ingestor:
             started = time.time()
             if not self.lake.exists("quarantine", source.name):
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-            con = _connection()
+            con = self.lake.engine.writer()
             try:
                 files = self.lake.data_files(
                     "quarantine", source.name, self.lake.snapshot_for("quarantine", source.name)
                 )
                 if not files:
                     return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-                held = _load_held(con, source, files)
+                held = _load_held(con, source, self.lake.engine.scan(files))
                 self.progress(source.name, f"replaying {held} record(s)")
                 relation = "(SELECT *, rowid AS _seq FROM weir_held)"
                 return self._decide_and_commit(con, source, relation, [], started, "replay")
@@ -236,35 +237,9 @@ class Ingestor:
             new.append(FileEntry(shown, checksum, stat.st_size, stat.st_mtime_ns))
         return new, skipped
 
-    @contextmanager
-    def writing(self, wait: float = 0.0) -> Iterator[None]:
-        """Hold the project's write lock: one writer at a time (waiting up to ``wait`` s)."""
-        path = self.project.state_dir / "write.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + wait
-        with path.open("a+") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() < deadline:
-                        time.sleep(0.05)
-                        continue
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise LockedError(
-                        f"the project is being written by {holder}",
-                        "wait for it to finish, then run the command again",
-                    ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()}")
-            handle.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def writing(self, wait: float = 0.0) -> AbstractContextManager[None]:
+        """Hold the lake's write lock: one writer at a time (waiting up to ``wait`` s)."""
+        return self.lake.writing(wait)
 
     # -- steps ----------------------------------------------------------------------
     def _protect(self, source: SourceConfig) -> Callable[[str], str]:
@@ -275,7 +250,7 @@ class Ingestor:
 
     def _protect_text(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: Session,
         source: SourceConfig,
         table: str,
         tokenise_raw: bool = True,
@@ -292,7 +267,7 @@ class Ingestor:
 
     def _decide_and_commit(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: Session,
         source: SourceConfig,
         relation: str,
         files: list[FileEntry],
@@ -321,7 +296,7 @@ class Ingestor:
                 ELSE 'duplicate' END AS _status
             FROM checked LEFT JOIN fresh USING (_seq)"""
         )
-        totals = dict(con.sql("SELECT _status, count(*) FROM decided GROUP BY 1").fetchall())
+        totals = dict(con.execute("SELECT _status, count(*) FROM decided GROUP BY 1").fetchall())
         received = sum(totals.values())
         counts = Counts(
             received=received,
@@ -355,7 +330,10 @@ class Ingestor:
             ) from exc
         seconds = time.time() - started
         self.ledger.commit(batch_id, source.name, files, counts, snapshots, seconds, positions)
-        return BatchResult(source.name, batch_id, len(files), counts, seconds)
+        result = BatchResult(source.name, batch_id, len(files), counts, seconds)
+        if self.audit is not None:
+            self.audit.append(_batch_entry(result, kind, sorted(snapshots), positions))
+        return result
 
     def _stored_keys_sql(
         self, contract: Contract, source: SourceConfig, since: float | None = None
@@ -374,15 +352,14 @@ class Ingestor:
         if since is not None and source.time_column is not None:
             # Iceberg prunes the day partitions (and files by their column bounds) before the rows
             start = datetime.fromtimestamp(since, UTC).isoformat()
-            # pyiceberg's predicates are built by __new__; mypy reads the pydantic __init__
-            window = GreaterThanOrEqual(source.time_column, start)  # type: ignore[call-arg,arg-type]
+            window = at_least(source.time_column, start)
         files = self.lake.data_files("staging", source.name, snapshot, window)
         if not files:
             return None
         if window is None:
-            return parquet_scan(files)
+            return self.lake.engine.scan(files)
         column = ident(source.time_column or "")
-        return f"(SELECT * FROM {parquet_scan(files)} WHERE {column} >= to_timestamp({since!r}))"
+        return f"(SELECT * FROM {self.lake.engine.scan(files)} WHERE {column} >= to_timestamp({since!r}))"
 
     def recent_keys(self, source: SourceConfig, since: float | None) -> dict[str, float]:
         """Staging's keys (of rows whose time is at least ``since``) → their newest event time."""
@@ -394,7 +371,7 @@ class Ingestor:
             if source.time_column
             else "-'Infinity'::DOUBLE"
         )
-        con = _connection()
+        con = self.lake.engine.writer()
         try:
             rows = con.execute(
                 f"SELECT {Contract(source).key_sql()} AS _key, {moment} FROM {scan} GROUP BY 1"
@@ -405,7 +382,7 @@ class Ingestor:
 
     def _writes(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: Session,
         source: SourceConfig,
         batch_id: str,
         started: float,
@@ -456,7 +433,7 @@ class Ingestor:
         # every table of the source exists before any file is written: a crash in between
         # leaves no half-created set of tables behind
         for layer, _, select, day_of in planned:
-            self.lake.ensure(layer, source.name, self.lake.schema_of(con, select), day_of)
+            self.lake.ensure(layer, source.name, con.lake_schema(select), day_of)
         writes = [
             self.lake.write_parquet(con, layer, source.name, select, batch_id, day_of, rows)
             for layer, rows, select, day_of in planned
@@ -464,7 +441,7 @@ class Ingestor:
         if kind == "replay":
             # released records leave quarantine; those that stay carry the current contract's reasons
             changed = "_status = 'quarantined' AND _reasons IS DISTINCT FROM _held_reasons"
-            gone = con.sql(
+            gone = con.execute(
                 f"SELECT _record_id, ({changed}) AS rewritten FROM decided WHERE _status <> 'quarantined' OR ({changed})"
             ).fetchall()
             if gone:
@@ -478,20 +455,11 @@ class Ingestor:
                     None,
                     sum(1 for _, again in gone if again),
                 )
-                # pyiceberg's In is built by __new__; mypy reads the pydantic __init__
-                delete = In("_record_id", [record_id for record_id, _ in gone])  # type: ignore[call-arg,arg-type]
+                delete = one_of("_record_id", [record_id for record_id, _ in gone])
                 writes.append(
                     TableWrite("quarantine", source.name, files=rewritten.files, delete=delete)
                 )
         return writes
-
-
-def _connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 def _candidates(root: Path, source: SourceConfig, paths: Sequence[Path] | None) -> list[Path]:
@@ -526,15 +494,14 @@ def _sha256(path: Path) -> str:
 HELD_CARRY = ("_record_id", "_received_at", "_held_reasons", "_held_batch")
 
 
-def _load_held(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[str]) -> int:
+def _load_held(con: Session, source: SourceConfig, scan: str) -> int:
     """Quarantined records as ``weir_held``, in the shape of the current contract.
 
     A field the contract gained since is null; a record kept whole as JSON
     (an unknown field, a file whose header did not match) is mapped again onto
     the current fields, so a contract fix can release it.
     """
-    scan = parquet_scan(files)
-    present = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
+    present = {name for name, _ in con.columns(f"SELECT * FROM {scan}")}
     columns = ", ".join(
         ident(name) if name in present else f"NULL::{kind} AS {ident(name)}"
         for name, kind in records_columns(source)
@@ -558,6 +525,35 @@ def _load_held(con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list
     )
     count = con.execute("SELECT count(*) FROM weir_held").fetchone()
     return int(count[0]) if count else 0
+
+
+def _batch_entry(
+    result: BatchResult,
+    kind: BatchKind,
+    tables: list[str],
+    positions: Mapping[str, str] | None,
+) -> AuditEntry:
+    """The audit record of one committed batch (a file ingest, a replay, a stream's flush)."""
+    counts = result.counts
+    return AuditEntry(
+        "batch",
+        f"batch {result.source} ({kind})",
+        user=operator(),
+        datasets=tuple(tables),
+        rows=counts.received,
+        duration_ms=result.seconds * 1000,
+        detail={
+            "batch": result.batch_id,
+            "kind": kind,
+            "files": result.files,
+            "received": counts.received,
+            "accepted": counts.accepted,
+            "quarantined": counts.quarantined,
+            "duplicates": counts.duplicates,
+            "released": counts.released,
+            "positions": dict(positions or {}),
+        },
+    )
 
 
 def _crash_point(name: str) -> None:

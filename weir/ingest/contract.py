@@ -10,11 +10,11 @@ list. No Python runs per record.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
 
+from weir.engine import ident, lit
 from weir.errors import ProjectError
 from weir.project.config import ColumnConfig, SourceConfig
 
@@ -38,18 +38,6 @@ FUTURE_TOLERANCE_SECONDS = 3600
 # An entity extract's date comes from its file name: products_2025-01-31.csv holds the
 # state at the start of 2025-01-31.
 EXTRACT_DATE_SQL = "TRY_STRPTIME(regexp_extract(_source_file, '([0-9]{4}-[0-9]{2}-[0-9]{2})[^/]*$', 1), '%Y-%m-%d')::DATE"
-
-
-# Names and literals repeat in every query a source's contract builds (the collector
-# builds some per group of requests): sqlglot renders each once.
-@lru_cache(maxsize=4096)
-def ident(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
-@lru_cache(maxsize=4096)
-def lit(value: str) -> str:
-    return exp.Literal.string(value).sql("duckdb")
 
 
 @dataclass(frozen=True)

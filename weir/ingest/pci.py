@@ -16,8 +16,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
+
+from weir.engine import Session
 
 # A run of digit groups joined by single spaces or dashes: a card may sit inside one,
 # next to other digits (an expiry "12/25", a quantity), so each run is searched group-wise.
@@ -63,9 +64,7 @@ class PaymentTokenizer:
         mac = f"sha256(unhex('{self._outer}') || {inner})"
         return f"CASE WHEN {value} IS NOT NULL THEN 'tok_' || left({mac}, 32) END"
 
-    def tokenise_raw_json(
-        self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
-    ) -> None:
+    def tokenise_raw_json(self, con: Session, table: str, columns: list[str]) -> None:
         """Tokenise card fields inside the JSON text of records kept whole (``_raw``).
 
         A record with an unknown field or from a file whose header did not match
@@ -142,7 +141,7 @@ def _redact_run(run: str) -> str:
     return "".join(out) + run[done:]
 
 
-def redact_cards_in_table(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> int:
+def redact_cards_in_table(con: Session, table: str, columns: list[str]) -> int:
     """Redact card numbers in free-text ``columns`` of a DuckDB table; returns values changed.
 
     DuckDB finds the few values holding a long run of digits; only those reach Python.

@@ -22,12 +22,11 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from weir.ingest.contract import ident, lit
+from weir.engine import Session, ident, lit
 from weir.project.config import SourceConfig
 
 Protect = Callable[[str], str]
@@ -47,7 +46,7 @@ def records_columns(source: SourceConfig) -> list[tuple[str, str]]:
 
 
 def load_files(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     source: SourceConfig,
     files: Sequence[Path],
     protect: Protect = lambda select: select,
@@ -68,7 +67,7 @@ def load_files(
 
 
 def load_events(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     source: SourceConfig,
     events: pa.Table,
     protect: Protect = lambda select: select,
@@ -90,24 +89,18 @@ def load_events(
     return TABLE
 
 
-def read_files(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: Sequence[Path]
-) -> pa.Table:
+def read_files(con: Session, source: SourceConfig, files: Sequence[Path]) -> pa.Table:
     """The records of ``files`` as an Arrow table (unprotected): for inspection and tests."""
     load_files(con, source, files)
-    return con.sql(f"SELECT * FROM {TABLE} ORDER BY rowid").to_arrow_table()
+    return con.arrow(f"SELECT * FROM {TABLE} ORDER BY rowid")
 
 
-def _insert(
-    con: duckdb.DuckDBPyConnection, select: str, params: list[object] | None = None
-) -> None:
+def _insert(con: Session, select: str, params: list[object] | None = None) -> None:
     con.execute(f"INSERT INTO {TABLE} BY NAME {select}", params or [])
 
 
 # -- CSV ----------------------------------------------------------------------------
-def _load_csv(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
-) -> None:
+def _load_csv(con: Session, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     expected = source.column_names
     groups: dict[tuple[str, ...], list[Path]] = {}
     for path in files:
@@ -164,7 +157,7 @@ def _header_problem(header: list[str], expected: list[str]) -> str | None:
 
 
 def _scan_csv(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     source: SourceConfig,
     files: list[Path],
     header: list[str],
@@ -210,7 +203,7 @@ def _scan_csv(
     _number_csv_lines(con)
 
 
-def _number_csv_lines(con: duckdb.DuckDBPyConnection) -> None:
+def _number_csv_lines(con: Session) -> None:
     """Give parsed records their line number, stepping over the rejected lines of their file.
 
     Records of a file sit in consecutive rows in file order; the k-th parsed
@@ -254,7 +247,7 @@ def _undecodable(path: Path, encoding: str) -> pa.Table:
     )
 
 
-def _insert_lines(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+def _insert_lines(con: Session, table: pa.Table) -> None:
     con.register("weir_lines", table)
     try:
         _insert(con, "SELECT * FROM weir_lines")
@@ -263,9 +256,7 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
 
 
 # -- JSON (lines, arrays, and XML records turned into JSON) ---------------------------------
-def _load_jsonl(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
-) -> None:
+def _load_jsonl(con: Session, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     readable = [str(path) for path in files if _is_utf8(path)]
     if readable:
         lines = (
@@ -281,7 +272,7 @@ def _load_jsonl(
 
 
 def _insert_json(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     source: SourceConfig,
     lines_sql: str,
     params: list[object],
@@ -364,7 +355,7 @@ def _is_utf8(path: Path) -> bool:
 
 
 def _load_undecodable_jsonl(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, protect: Protect
+    con: Session, source: SourceConfig, path: Path, protect: Protect
 ) -> None:
     """A JSON-lines file with bytes that are not UTF-8: good lines parsed, bad ones flagged."""
     numbered = [
@@ -393,7 +384,7 @@ def _load_undecodable_jsonl(
 
 
 def _register_json(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     source: SourceConfig,
     path: Path,
     texts: list[tuple[int, str]],
@@ -416,7 +407,7 @@ def _register_json(
 
 
 def _load_json_array(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
+    con: Session, source: SourceConfig, files: list[Path], protect: Protect
 ) -> None:
     for path in files:
         try:
@@ -448,9 +439,7 @@ def _whole_file_problem(path: Path, problem: str) -> pa.Table:
     )
 
 
-def _load_xml(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
-) -> None:
+def _load_xml(con: Session, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     from lxml import etree  # an optional dependency: only XML sources need it
 
     assert source.xml is not None
@@ -481,9 +470,7 @@ def _xml_record(element: object) -> dict[str, str | None]:
 
 
 # -- Parquet -----------------------------------------------------------------------------
-def _load_parquet(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: list[Path], protect: Protect
-) -> None:
+def _load_parquet(con: Session, source: SourceConfig, files: list[Path], protect: Protect) -> None:
     expected = source.column_names
     for path in files:
         try:

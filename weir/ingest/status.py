@@ -6,13 +6,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
 import pyarrow as pa
 
-from weir.ingest.contract import ident
+from weir.engine import ident
 from weir.ingest.ledger import BatchRecord, Counts, Ledger
 from weir.lake import Lake
-from weir.lake.catalog import parquet_scan
 from weir.project import ProjectFiles
 
 
@@ -86,11 +84,11 @@ def _newest(lake: Lake, name: str, time_column: str | None) -> datetime | None:
     files = lake.data_files("staging", name, lake.snapshot_for("staging", name))
     if not files:
         return None
-    with duckdb.connect() as con:
+    with lake.engine.writer() as con:
         # through Arrow: DuckDB's own conversion of a TIMESTAMPTZ to Python needs pytz,
         # which weir does not depend on
-        result = con.sql(f"SELECT max({ident(time_column)}) FROM {parquet_scan(files)}")
-        moment = result.to_arrow_table().column(0)[0].as_py()
+        result = con.arrow(f"SELECT max({ident(time_column)}) FROM {lake.engine.scan(files)}")
+        moment = result.column(0)[0].as_py()
     if moment is None:
         return None
     if isinstance(moment, datetime):
@@ -101,7 +99,7 @@ def _newest(lake: Lake, name: str, time_column: str | None) -> datetime | None:
 def quarantine_summary(lake: Lake, project: ProjectFiles) -> pa.Table:
     """Per source and reason: how many records are held."""
     rows: list[dict[str, object]] = []
-    with duckdb.connect() as con:
+    with lake.engine.writer() as con:
         for name in sorted(project.sources):
             if not lake.exists("quarantine", name):
                 continue
@@ -110,7 +108,7 @@ def quarantine_summary(lake: Lake, project: ProjectFiles) -> pa.Table:
                 continue
             result = con.execute(
                 "SELECT regexp_replace(reason, '''[^'']*''', '…', 'g') AS reason, count(*) AS records "
-                f"FROM (SELECT unnest(_reasons) AS reason FROM {parquet_scan(files)}) GROUP BY 1 ORDER BY 2 DESC"
+                f"FROM (SELECT unnest(_reasons) AS reason FROM {lake.engine.scan(files)}) GROUP BY 1 ORDER BY 2 DESC"
             ).fetchall()
             rows.extend({"source": name, "reason": reason, "records": n} for reason, n in result)
     return pa.Table.from_pylist(

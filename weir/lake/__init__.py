@@ -1,5 +1,19 @@
-"""The lake component: Iceberg tables, snapshots, time travel and read-only SQL."""
+"""The lake component: Iceberg tables, snapshots, time travel, the write lock, lake tables as views."""
 
-from weir.lake.catalog import LAYERS, Lake, Layer, SnapshotInfo, TableWrite
+from weir.lake.catalog import LAYERS, Lake, Layer, Snapshot, SnapshotInfo, TableWrite, local_path
+from weir.lake.filters import RowFilter
+from weir.lake.query import LakeViews, Pin, Timeout
 
-__all__ = ["LAYERS", "Lake", "Layer", "SnapshotInfo", "TableWrite"]
+__all__ = [
+    "LAYERS",
+    "Lake",
+    "LakeViews",
+    "Layer",
+    "Pin",
+    "RowFilter",
+    "Snapshot",
+    "SnapshotInfo",
+    "TableWrite",
+    "Timeout",
+    "local_path",
+]

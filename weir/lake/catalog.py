@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
+from urllib.parse import unquote, urlparse
 
-import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
@@ -26,11 +27,12 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import BooleanExpression
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, _parquet_files_to_data_files
-from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.snapshots import Snapshot as Snapshot  # the lake's snapshot, for callers
 from pyiceberg.transforms import DayTransform
-from sqlglot import exp
 
+from weir.engine import Engine, Session
 from weir.errors import NotFoundError
+from weir.lake.lock import WriteLock
 
 Layer = Literal["raw", "quarantine", "staging"]
 LAYERS: tuple[str, ...] = get_args(Layer)
@@ -63,9 +65,13 @@ class SnapshotInfo:
 class Lake:
     """The Iceberg catalog of one project."""
 
-    def __init__(self, catalog_uri: str, warehouse: Path) -> None:
+    def __init__(
+        self, catalog_uri: str, warehouse: Path, engine: Engine, lock_file: Path | None = None
+    ) -> None:
         warehouse.mkdir(parents=True, exist_ok=True)
         self.warehouse = warehouse
+        self.engine = engine
+        self.lock = WriteLock(lock_file or warehouse.parent / "write.lock")
         # as the metadata store: a pooled connection to a server is tested before use
         server = sa.make_url(catalog_uri).get_backend_name() != "sqlite"
         self.catalog = SqlCatalog(
@@ -77,6 +83,12 @@ class Lake:
         for layer in LAYERS:
             with contextlib.suppress(NamespaceAlreadyExistsError):
                 self.catalog.create_namespace(layer)
+
+    @contextmanager
+    def writing(self, wait: float = 0.0) -> Iterator[None]:
+        """Hold the lake's write lock (waiting up to ``wait`` s): one writer at a time."""
+        with self.lock.held(wait):
+            yield
 
     def close(self) -> None:
         """Close the catalog's database connections (on PostgreSQL, each is a server process)."""
@@ -133,7 +145,7 @@ class Lake:
     # -- batches ----------------------------------------------------------------
     def write_parquet(
         self,
-        con: duckdb.DuckDBPyConnection,
+        session: Session,
         layer: str,
         name: str,
         select: str,
@@ -143,36 +155,16 @@ class Lake:
     ) -> TableWrite:
         """Write the rows of ``select`` as Parquet files in the table's folder (not yet committed).
 
-        DuckDB writes the files in parallel; ``commit`` adds them to the table. A
-        day-partitioned table gets one folder per day of ``day_of``.
+        The engine writes the files (DuckDB in parallel); ``commit`` adds them to
+        the table. A day-partitioned table gets one folder per day of ``day_of``.
         """
-        select = portable(con, select)
-        table = self.ensure(layer, name, self.schema_of(con, select), day_of)
+        select = session.portable(select)
+        table = self.ensure(layer, name, session.lake_schema(select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
-        folder = Path(table.location().removeprefix("file://")) / "data" / batch_id
-        folder.mkdir(parents=True, exist_ok=True)
-        options = (
-            "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}'"
-        )
-        if day_of is not None:
-            select = f'SELECT *, CAST("{day_of}" AS DATE) AS _day FROM ({select})'
-            options += ", PARTITION_BY (_day), OVERWRITE_OR_IGNORE"
-        else:
-            options += ", FILE_SIZE_BYTES '512MB'"
-        ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
-        con.execute("SET preserve_insertion_order = false")  # lets DuckDB write in parallel
-        try:
-            con.execute(f"COPY ({select}) TO '{folder}' ({options})")
-        finally:
-            con.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
-        files = sorted(str(p) for p in folder.rglob("*.parquet"))
+        folder = Path(local_path(table.location())) / "data" / batch_id
+        files = session.write_files(select, folder, partition_by=day_of)
         return TableWrite(layer, name, files=tuple(files))
-
-    @staticmethod
-    def schema_of(con: duckdb.DuckDBPyConnection, select: str) -> pa.Schema:
-        """The Arrow schema of a DuckDB query's result (as the lake stores it), without running it."""
-        return con.sql(f"SELECT * FROM ({portable(con, select)}) LIMIT 0").to_arrow_table().schema
 
     def commit(
         self,
@@ -181,7 +173,20 @@ class Lake:
         properties: Mapping[str, str],
         on_committed: Callable[[str], None] | None = None,
     ) -> dict[str, int]:
-        """Apply each write as one snapshot tagged with the batch; returns table → snapshot id."""
+        """Apply each write as one snapshot tagged with the batch; returns table → snapshot id.
+
+        Takes the write lock (a batch already holds it; a model run waits for it).
+        """
+        with self.writing(wait=60.0):
+            return self._commit(batch_id, writes, properties, on_committed)
+
+    def _commit(
+        self,
+        batch_id: str,
+        writes: Iterable[TableWrite],
+        properties: Mapping[str, str],
+        on_committed: Callable[[str], None] | None,
+    ) -> dict[str, int]:
         snapshots: dict[str, int] = {}
         summary = {BATCH_PROPERTY: batch_id, **properties}
         for write in writes:
@@ -205,6 +210,10 @@ class Lake:
 
     def rollback_batch(self, batch_id: str) -> list[str]:
         """Undo every snapshot of an unfinished batch; returns the tables rolled back."""
+        with self.writing(wait=60.0):
+            return self._rollback(batch_id)
+
+    def _rollback(self, batch_id: str) -> list[str]:
         undone = []
         for layer, name in self.tables():
             table = self.table(layer, name)
@@ -230,7 +239,6 @@ class Lake:
         name: str,
         min_files: int = 32,
         small_bytes: int = 64 << 20,
-        con: duckdb.DuckDBPyConnection | None = None,
     ) -> list[str]:
         """Rewrite each partition holding more than ``min_files`` small files as one file.
 
@@ -253,26 +261,13 @@ class Lake:
         chosen = {key: files for key, files in groups.items() if len(files) > min_files}
         if not chosen:
             return []
-        own = con is None
-        con = con or duckdb.connect()
-        folder = (
-            Path(table.location().removeprefix("file://"))
-            / "data"
-            / f"compact-{uuid.uuid4().hex[:12]}"
-        )
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = Path(local_path(table.location())) / "data" / f"compact-{uuid.uuid4().hex[:12]}"
         written: dict[str, str] = {}
-        try:
+        with self.engine.writer() as session:
             for number, (key, files) in enumerate(sorted(chosen.items())):
-                target = folder / f"part-{number}.parquet"
-                scan = parquet_scan(_local_path(f.file_path) for f in files)
-                con.execute(
-                    f"COPY (SELECT * FROM {scan}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
-                )
-                written[key] = str(target)
-        finally:
-            if own:
-                con.close()
+                scan = self.engine.scan([local_path(f.file_path) for f in files])
+                (target,) = session.write_files(f"SELECT * FROM {scan}", folder / f"part-{number}")
+                written[key] = target
         summary = {"weir.kind": "compaction", "weir.compacted": str(len(written))}
         transaction = table.transaction()
         with transaction.update_snapshot(snapshot_properties=summary).overwrite() as rewrite:
@@ -324,7 +319,7 @@ class Lake:
         if row_filter is not None:
             scan = table.scan(row_filter=row_filter, snapshot_id=snapshot.snapshot_id)
         tasks = scan.plan_files()
-        return [_local_path(task.file.file_path) for task in tasks]
+        return [local_path(task.file.file_path) for task in tasks]
 
     def arrow_schema(self, layer: str, name: str) -> pa.Schema:
         return self.table(layer, name).schema().as_arrow()
@@ -371,30 +366,6 @@ def _info(table: str, snapshot: Snapshot) -> SnapshotInfo:
     )
 
 
-# DuckDB types Iceberg has no match for, and the type the lake stores them as.
-_LAKE_TYPES = {
-    "HUGEINT": "BIGINT",
-    "UHUGEINT": "BIGINT",
-    "UBIGINT": "BIGINT",
-    "UINTEGER": "BIGINT",
-    "USMALLINT": "INTEGER",
-    "UTINYINT": "INTEGER",
-    "SMALLINT": "INTEGER",
-    "TINYINT": "INTEGER",
-}
-
-
-def portable(con: duckdb.DuckDBPyConnection, select: str) -> str:
-    """``select`` with columns of types Iceberg lacks cast to ones it has (``sum`` of ints is a HUGEINT)."""
-    relation = con.sql(f"SELECT * FROM ({select}) LIMIT 0")
-    casts = [
-        f'CAST("{name}" AS {_LAKE_TYPES[str(kind)]}) AS "{name}"'
-        for name, kind in zip(relation.columns, relation.types, strict=True)
-        if str(kind) in _LAKE_TYPES
-    ]
-    return select if not casts else f"SELECT * REPLACE ({', '.join(casts)}) FROM ({select})"
-
-
 def same_columns(a: pa.Schema, b: pa.Schema) -> bool:
     """Same column names and types, as Iceberg sees them (a large_string is a string)."""
 
@@ -407,14 +378,11 @@ def same_columns(a: pa.Schema, b: pa.Schema) -> bool:
     return shape(a) == shape(b)
 
 
-def parquet_scan(files: Iterable[str]) -> str:
-    """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns)."""
-    listed = ", ".join(exp.Literal.string(f).sql("duckdb") for f in files)
-    return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
-
-
-def _local_path(uri: str) -> str:
-    return uri.removeprefix("file://")
+def local_path(uri: str) -> str:
+    """The local path of a lake file's URI (``file:///a%2Cb`` → ``/a,b``); other paths as they are."""
+    if not uri.startswith("file:"):
+        return uri
+    return unquote(urlparse(uri).path)
 
 
 def files_property(files: Iterable[tuple[str, str]]) -> str:

@@ -1,39 +1,35 @@
-"""Read-only SQL over the lake's tables, as they are now or as they were.
+"""Lake tables as views in an engine session, as they are now or as they were; running SQL there.
 
-Each lake table appears as a view ``layer.name`` over the Parquet files of the
-chosen snapshot (DuckDB cannot load the Iceberg extension here, so pyiceberg
-plans the files). Two walls keep it read-only: the statement is parsed with
-SQLGlot and only a query that names lake tables passes, and the DuckDB
-connection can read nothing but the lake folder, with its configuration locked.
+A lake table appears in a session as a view over the Parquet files of the
+chosen snapshot: the lake plans the files (pyiceberg), the engine shows them
+(``Session.show_table``). Only the tables a statement names are planned and
+shown, so a query over one table costs one table's planning.
+
+``LakeViews`` is the one place that does this, for the owner's read-only SQL
+(``weir sql``) and for the gateway (whose views live under a prefix only it
+knows). It keeps one shared database whose views follow the tables' current
+snapshots, so a query at the current version pays no planning once its
+tables are shown; a query pinned to a time or a snapshot gets a session of
+its own. Sessions are the engine's locked read sessions: they can read the
+lake folder and nothing else.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
+from weir.engine import Interrupted, Session
+from weir.engine import table as table_sql
 from weir.errors import QueryError
-from weir.lake.catalog import Lake, parquet_scan
+from weir.lake.catalog import Lake, Snapshot
 
-# Functions that read files, other databases, or the engine's own internals.
-_FORBIDDEN_FUNCTION_PREFIXES = ("read_", "parquet_", "duckdb_", "sniff_", "iceberg_", "delta_")
-_FORBIDDEN_FUNCTIONS = {
-    "glob",
-    "query",
-    "query_table",
-    "getenv",
-    "current_setting",
-    "sql_auto_complete",
-    "pragma_table_info",
-    "pragma_storage_info",
-    "pragma_metadata_info",
-    "which_secret",
-}
+_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -43,111 +39,183 @@ class Pin:
     as_of: datetime | None = None
     snapshot_id: int | None = None
 
+    @property
+    def current(self) -> bool:
+        return self.as_of is None and self.snapshot_id is None
 
-class LakeReader:
-    """Opens locked-down DuckDB connections with the lake's tables as views."""
+    @classmethod
+    def at(cls, as_of: datetime | str | None = None, snapshot_id: int | None = None) -> Pin:
+        """A pin from what a person typed: an ISO time (local when it names no zone) or a snapshot."""
+        try:
+            moment = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+            if moment is not None and moment.tzinfo is None:
+                moment = moment.astimezone()
+            if moment is not None:
+                moment.timestamp()  # beyond what the platform's clock can represent
+        except (ValueError, OverflowError, OSError):
+            raise QueryError(
+                f"as_of {as_of} is not a usable time",
+                "write an ISO time, e.g. 2025-02-01T09:00:00",
+            ) from None
+        return cls(moment, snapshot_id)
 
-    def __init__(self, lake: Lake, memory_limit: str = "4GB", threads: int | None = None) -> None:
+
+class Timeout(Exception):
+    """The statement ran longer than its time and was stopped."""
+
+
+class LakeViews:
+    """Sessions in which lake tables (``layer.name``) are views at a pinned version."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        prefix: str = "",
+        memory_limit: str = "4GB",
+        threads: int | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> None:
         self.lake = lake
+        self.prefix = prefix  # views of layer.name live in schema <prefix><layer>
         self.memory_limit = memory_limit
         self.threads = threads
+        self.variables = dict(variables or {})
+        self._planned: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        self._database: Session | None = None
+        self._shown: dict[str, tuple[int | None, list[str]]] = {}  # dataset → (snapshot, columns)
+        self._lock = threading.RLock()
 
-    def connect(self, pin: Pin = Pin()) -> duckdb.DuckDBPyConnection:
-        """A read-only connection: it can read the lake folder and nothing else."""
-        con = duckdb.connect(
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "allow_community_extensions": False,
-                "python_enable_replacements": False,  # no Python variable is a table
-                "memory_limit": self.memory_limit,
-            }
+    def view(self, dataset: str) -> tuple[str, str]:
+        """(schema, name) of ``dataset``'s view."""
+        layer, name = dataset.split(".")
+        return self.prefix + layer, name
+
+    def view_sql(self, dataset: str) -> str:
+        """``dataset``'s view as SQL names it."""
+        schema, name = self.view(dataset)
+        return table_sql(name, schema)
+
+    def session(
+        self, datasets: Sequence[str], pin: Pin = Pin()
+    ) -> tuple[Session, dict[str, list[str]]]:
+        """A session with views of ``datasets`` at ``pin``, and each one's columns.
+
+        At the current version: a cursor on the shared database, whose views
+        are replaced when a table has a new snapshot (a query already running
+        keeps the version it started on). Pinned: a session of its own.
+        """
+        if pin.current:
+            return self._current(datasets)
+        session = self._open()
+        try:
+            return session, self.show(session, datasets, pin)
+        except BaseException:
+            session.close()
+            raise
+
+    def run(
+        self, session: Session, sql: str, limit: int | None = None, timeout: float | None = None
+    ) -> tuple[pa.Table, bool]:
+        """The rows of ``sql`` (at most ``limit``; True when more existed), stopped after ``timeout`` s."""
+        timer = threading.Timer(timeout, session.interrupt) if timeout else None
+        if timer is not None:
+            timer.start()
+        try:
+            if limit is None:
+                return session.arrow(sql), False
+            reader = session.arrow_batches(sql, min(limit + 1, 100_000))
+            batches: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in reader:
+                batches.append(batch)
+                rows += batch.num_rows
+                if rows > limit:
+                    break
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        except Interrupted:
+            raise Timeout(f"stopped after {timeout:g}s") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if table.num_rows > limit:
+            return table.slice(0, limit), True
+        return table, False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
+                self._shown.clear()
+
+    # -- inside ---------------------------------------------------------------------
+    def _open(self) -> Session:
+        return self.lake.engine.reader(
+            [self.lake.warehouse], self.memory_limit, self.threads, self.variables
         )
-        if self.threads:
-            con.execute(f"SET threads = {int(self.threads)}")
-        con.execute("SET allowed_directories = ?", [[str(self.lake.warehouse) + "/"]])
-        con.execute("SET enable_external_access = false")
-        self.attach(con, pin)
-        con.execute("SET lock_configuration = true")
-        return con
 
-    def attach(self, con: duckdb.DuckDBPyConnection, pin: Pin = Pin()) -> None:
-        """Create a view ``layer.name`` per lake table on ``con``, at the pinned version."""
-        as_of = pin.as_of
-        pinned_table = None
+    def _current(self, datasets: Sequence[str]) -> tuple[Session, dict[str, list[str]]]:
+        with self._lock:
+            if self._database is None:
+                self._database = self._open()
+            database = self._database
+            columns: dict[str, list[str]] = {}
+            for dataset in datasets:
+                layer, name = dataset.split(".")
+                snapshot = self.lake.snapshot_for(layer, name)
+                version = snapshot.snapshot_id if snapshot is not None else None
+                shown = self._shown.get(dataset)
+                if shown is None or shown[0] != version:
+                    shown = (version, self._show_one(database, dataset, snapshot))
+                    self._shown[dataset] = shown
+                columns[dataset] = list(shown[1])
+            cursor = database.cursor()
+        try:
+            for variable, value in self.variables.items():  # a cursor's variables are its own
+                cursor.execute(f"SET VARIABLE {variable} = ?", [value])
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor, columns
+
+    def show(
+        self, session: Session, datasets: Sequence[str], pin: Pin = Pin()
+    ) -> dict[str, list[str]]:
+        """Show ``datasets`` at ``pin`` on a session the caller owns (a writer, for models)."""
+        as_of, pinned = pin.as_of, None
         if pin.snapshot_id is not None:
-            layer, name, pinned = self.lake.find_snapshot(pin.snapshot_id)
-            pinned_table = (layer, name)
-            as_of = datetime.fromtimestamp(pinned.timestamp_ms / 1000).astimezone()
-        con.execute("SET TimeZone = 'UTC'")
-        for layer, name in self.lake.tables():
+            layer, name, found = self.lake.find_snapshot(pin.snapshot_id)
+            pinned = f"{layer}.{name}"
+            as_of = datetime.fromtimestamp(found.timestamp_ms / 1000).astimezone()
+        columns = {}
+        for dataset in datasets:
+            layer, name = dataset.split(".")
             snapshot = self.lake.snapshot_for(
                 layer,
                 name,
-                as_of=as_of if (layer, name) != pinned_table else None,
-                snapshot_id=pin.snapshot_id if (layer, name) == pinned_table else None,
+                as_of=as_of if dataset != pinned else None,
+                snapshot_id=pin.snapshot_id if dataset == pinned else None,
             )
-            self.show(con, layer, name, self.lake.data_files(layer, name, snapshot))
+            columns[dataset] = self._show_one(session, dataset, snapshot)
+        return columns
 
-    def show(self, con: duckdb.DuckDBPyConnection, layer: str, name: str, files: list[str]) -> None:
-        """(Re)define the view of one table over the given data files."""
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
-        view = exp.table_(name, db=layer, quoted=True).sql("duckdb")
-        existing = con.execute(
-            "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [layer, name],
-        ).fetchall()
-        if existing:
-            con.execute(f"DROP {'VIEW' if existing[0][0] == 'VIEW' else 'TABLE'} {view}")
-        if files:
-            con.execute(f"CREATE VIEW {view} AS SELECT * FROM {parquet_scan(files)}")
-        else:
-            empty = self.lake.arrow_schema(layer, name).empty_table()
-            con.register("_weir_empty", empty)
-            con.execute(f"CREATE TABLE {view} AS SELECT * FROM _weir_empty")
-            con.unregister("_weir_empty")
+    def _show_one(self, session: Session, dataset: str, snapshot: Snapshot | None) -> list[str]:
+        layer, name = dataset.split(".")
+        files = self._files(dataset, snapshot)
+        return session.show_table(self.view(dataset), files, self.lake.arrow_schema(layer, name))
 
-    def sql(self, query: str, pin: Pin = Pin()) -> pa.Table:
-        ensure_read_only(query)
-        con = self.connect(pin)
-        try:
-            return con.sql(query).to_arrow_table()
-        except duckdb.Error as exc:
-            raise QueryError(
-                f"query failed: {_first_line(exc)}", "check the SQL; list tables with `weir status`"
-            ) from None
-        finally:
-            con.close()
-
-
-def ensure_read_only(query: str) -> exp.Query:
-    """Parse ``query`` and refuse anything but one read-only query over lake tables."""
-    try:
-        statements = [s for s in sqlglot.parse(query, read="duckdb") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise QueryError(f"cannot parse the SQL: {_first_line(exc)}", "check the syntax") from None
-    if len(statements) != 1:
-        raise QueryError(
-            f"expected one statement, got {len(statements)}", "send one SELECT at a time"
-        )
-    tree = statements[0]
-    if not isinstance(tree, exp.Query):
-        raise QueryError(
-            f"only read queries are allowed, not {tree.key.upper()}",
-            "weir sql is read-only: write SELECT (or WITH … SELECT)",
-        )
-    for node in tree.walk():
-        if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in _FORBIDDEN_FUNCTIONS or name.startswith(_FORBIDDEN_FUNCTION_PREFIXES):
-                raise QueryError(
-                    f"function {name}() is not allowed",
-                    "query lake tables by name, e.g. staging.pos",
-                )
-        if isinstance(node, (exp.Command, exp.Pragma, exp.Set)):
-            raise QueryError("only read queries are allowed", "write SELECT (or WITH … SELECT)")
-    return tree
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    def _files(self, dataset: str, snapshot: Snapshot | None) -> list[str]:
+        """The data files of one snapshot of a table; planned once per snapshot."""
+        if snapshot is None:
+            return []
+        key = (dataset, snapshot.snapshot_id)
+        with self._lock:
+            files = self._planned.get(key)
+        if files is None:
+            layer, name = dataset.split(".")
+            files = self.lake.data_files(layer, name, snapshot)
+            with self._lock:
+                self._planned[key] = files
+                if len(self._planned) > _CACHE_SIZE:
+                    self._planned.popitem(last=False)
+        return files

@@ -1,7 +1,7 @@
 """The metrics component: KPI definitions and the queries that answer them."""
 
 from weir.metrics.definitions import GRAINS, Catalogue, KpiDefinition, load_catalogue
-from weir.metrics.query import KpiQuestion, answer, kpi_sql
+from weir.metrics.query import KpiQuestion, answer, ask, kpi_sql
 
 __all__ = [
     "GRAINS",
@@ -9,6 +9,7 @@ __all__ = [
     "KpiDefinition",
     "KpiQuestion",
     "answer",
+    "ask",
     "kpi_sql",
     "load_catalogue",
 ]

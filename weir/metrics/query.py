@@ -9,15 +9,15 @@ change; ``exclude_flagged`` leaves out the days a quality check flagged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, cast
 
-import duckdb
 import pyarrow as pa
 
+from weir.engine import EngineError, Session, ident, lit
 from weir.errors import QueryError
-from weir.ingest.contract import ident, lit
 from weir.metrics.definitions import GRAINS, Figure, Grain, KpiDefinition
 
 Compare = Literal["previous_period"]
@@ -198,12 +198,39 @@ def _previous_start(question: KpiQuestion) -> date | None:
     return first.replace(day=1)
 
 
-def answer(con: duckdb.DuckDBPyConnection, question: KpiQuestion) -> pa.Table:
+def answer(con: Session, question: KpiQuestion) -> pa.Table:
     try:
-        return con.sql(kpi_sql(question)).to_arrow_table()
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0]
+        return con.arrow(kpi_sql(question))
+    except EngineError as exc:
+        first = exc.what.strip().splitlines()[0]
         raise QueryError(
             f"KPI {question.kpi.name} could not be computed: {first}",
             f"check that {question.kpi.mart} is built (`weir run`) and matches metrics/*.yml",
         ) from None
+
+
+def ask(
+    kpi: KpiDefinition,
+    grain: str = "day",
+    by: Sequence[str] = (),
+    start: date | None = None,
+    end: date | None = None,
+    compare: str | None = None,
+    flagged_days: Sequence[date] | None = None,
+) -> KpiQuestion:
+    """A KPI question from what a person typed, each part checked once (QueryError if wrong)."""
+    if grain not in GRAINS:
+        raise QueryError(f"unknown grain {grain}", f"use one of {', '.join(GRAINS)}")
+    if compare not in (None, "previous_period"):
+        raise QueryError(f"unknown comparison {compare}", "use previous_period")
+    if start is not None and end is not None and start > end:
+        raise QueryError(f"from ({start}) is after to ({end})", "swap them")
+    return KpiQuestion(
+        kpi,
+        grain,
+        tuple(by),
+        start,
+        end,
+        cast(Compare | None, compare),
+        tuple(flagged_days) if flagged_days is not None else None,
+    )

@@ -25,8 +25,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from weir.errors import QueryError, TooLarge
-from weir.governance.audit import AuditKind
 from weir.governance.policy import Principal
+from weir.metadata.audit import AuditKind
 from weir.workspace import Project
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -167,8 +167,7 @@ DatasetName = Annotated[str, Path(description="layer.name, e.g. marts.sales_dail
 
 def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     """The ``/api/v1`` routes of ``project``; ``max_rows`` caps any one query's answer."""
-    tokens = project.tokens()
-    reader = project.governed()
+    tokens = project.access.tokens()
     bearer = HTTPBearer(
         auto_error=False, description="a token from `weir token create --user NAME --role ROLE`"
     )
@@ -198,7 +197,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
                 f"limit {limit:,} is over this server's maximum of {max_rows:,} rows",
                 "page with LIMIT/OFFSET in the SQL, or ask for Arrow and fewer columns",
             )
-        result = project.query_as(body.sql, caller, as_of=body.as_of, limit=limit)
+        result = project.access.query(body.sql, caller, as_of=body.as_of, limit=limit)
         return _answer(request, result.table, result.truncated)
 
     @router.get("/kpis", tags=["kpis"], summary="The KPIs the role may read")
@@ -212,7 +211,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
                     mart=k.mart,
                     dimensions=list(k.dimensions),
                 )
-                for k in reader.kpis(caller)
+                for k in project.access.kpis(caller)
             ]
         )
 
@@ -235,7 +234,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         exclude_flagged: bool = False,
         as_of: datetime | None = None,
     ) -> Response:
-        result = project.kpi_as(
+        result = project.access.kpi(
             caller, name, grain, by, start, end, compare, exclude_flagged, as_of
         )
         return _answer(request, result.table, result.truncated)
@@ -246,7 +245,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> DatasetPage:
-        page = reader.datasets(caller, offset, limit)
+        page = project.catalog.datasets(caller, offset, limit)
         return DatasetPage(
             datasets=[
                 DatasetSummary(name=d.name, layer=d.layer, owner=d.owner, description=d.description)
@@ -263,7 +262,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         summary="A dataset's columns (with classification), owner, freshness and size",
     )
     def dataset(caller: Caller, name: DatasetName) -> DatasetDetail:
-        d = reader.dataset(caller, name)
+        d = project.catalog.dataset(caller, name)
         return DatasetDetail(
             name=d.name,
             layer=d.layer,
@@ -289,7 +288,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         summary="Upstream and downstream of a dataset or a column, within what the role sees",
     )
     def lineage(caller: Caller, name: DatasetName) -> Lineage:
-        found = reader.lineage(caller, name)
+        found = project.catalog.lineage(caller, name)
         return Lineage.model_validate(found)
 
     @router.get("/audit", tags=["governance"], summary="The audit log, newest first (admin)")
@@ -301,7 +300,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> AuditPage:
-        records = reader.audit_records(caller, kind, user, allowed, before, limit)
+        records = project.access.audit_records(caller, kind, user, allowed, before, limit)
         items = [AuditItem.model_validate(r.as_row()) for r in records]
         full = len(records) == limit and records[-1].seq > 1
         return AuditPage(records=items, next_before=records[-1].seq if full else None)

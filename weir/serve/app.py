@@ -118,6 +118,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         started: list[Service] = []
+        project.audit.record_definition()  # what the server starts with is on the record
         try:
             for service in _app.state.services:  # those given, and those the routes added
                 service.start()

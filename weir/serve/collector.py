@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 from collections.abc import Iterator
 
 from fastapi import APIRouter, FastAPI, Request
@@ -102,12 +103,15 @@ async def read_body(request: Request, limit: int) -> bytes:
 def collector_router(app: FastAPI) -> APIRouter:
     """The collector's routes; creates the app's collector and adds its flusher to the services."""
     project = app.state.project
-    collector: Collector = project.collector()
-    keys: WriteKeys = project.write_keys()
+    collector: Collector = project.streams.collector()
+    keys: WriteKeys = project.access.write_keys()
     metrics = CollectorMetrics(app.state.registry, collector)
     app.state.collector = collector
     app.state.write_keys = keys
-    app.state.services.append(Flusher(collector, process=collector.config.flush_process))
+    command = [sys.executable, "-m", "weir.serve.flush_worker", str(project.root)]
+    app.state.services.append(
+        Flusher(collector, process=command if collector.config.flush_process else None)
+    )
     router = APIRouter(tags=["collector"])
     limit = collector.config.max_body_bytes
 

@@ -14,7 +14,7 @@ from weir.workspace import Project
 
 def project_services(project: Project) -> list[Service]:
     """The background services ``weir serve`` runs for ``project`` (per ``weir.yml``)."""
-    services: list[Service] = [*project.consumers()]  # weir.yml consumers: (Kafka, MQTT)
+    services: list[Service] = [*project.streams.consumers()]  # weir.yml consumers: (Kafka, MQTT)
     return services
 
 

@@ -6,7 +6,8 @@ server's process it would hold the interpreter while requests wait. So
 reader sees it (up to the last whole record), takes the batches the server
 closed with cut records, and ingests them exactly as an in-process flush does
 (``Collector.ingest_batch``): the log position is committed with each batch.
-It owns no log: the server keeps writing, cutting batches and deleting the
+The process itself is started by the server (``weir.serve.flush_worker``,
+which opens the project and calls ``serve``). It owns no log: the server keeps writing, cutting batches and deleting the
 segments the lake holds. When the server stops or dies, its end of the pipe
 on this process's stdin closes: this process makes a last pass and exits. Each
 pass holds the project's flush lock, so it never takes a batch another
@@ -20,7 +21,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from weir.errors import WeirError
 from weir.streams.collector import STREAM_PREFIX, Collector, flushing
@@ -53,12 +53,10 @@ def flush_logs(collector: Collector) -> list[tuple[str, float, bool]]:
     return done
 
 
-def run(root: Path, report: Callable[[str, float, bool], None], stopping: threading.Event) -> None:
+def run(
+    collector: Collector, report: Callable[[str, float, bool], None], stopping: threading.Event
+) -> None:
     """Flush every half ``flush_seconds`` until ``stopping`` is set, then once more."""
-    import weir
-
-    project = weir.Project(root)
-    collector = project.collector()
     pause = max(collector.config.flush_seconds / 2, 0.05)
     since_compaction: dict[str, int] = {}
     last = False
@@ -79,11 +77,10 @@ def run(root: Path, report: Callable[[str, float, bool], None], stopping: thread
             pass  # the lake is locked or a batch failed: the log keeps it for the next round
         if not last:
             stopping.wait(pause)
-    project.close()
 
 
-def main() -> None:
-    """``python -m weir.streams.flush_process ROOT``: stops after a last pass when stdin closes.
+def serve(collector: Collector) -> None:
+    """The flush process's loop: stops after a last pass when stdin closes.
 
     Each batch flushed is reported on stdout as one JSON line (source, seconds, agreed).
     """
@@ -99,8 +96,4 @@ def main() -> None:
         sys.stdout.write(json.dumps([source, seconds, agreed]) + "\n")
         sys.stdout.flush()
 
-    run(Path(sys.argv[1]), report, stopping)
-
-
-if __name__ == "__main__":
-    main()
+    run(collector, report, stopping)

@@ -2,10 +2,10 @@
 
 Two ways to run, the same batches and guarantees either way:
 
-- in a thread (``process=False``): it flushes every ``flush_seconds``, and early
+- in a thread (no ``process``): it flushes every ``flush_seconds``, and early
   when a batch fills up (``flush_events``);
-- beside the server in a process of its own (``process=True``, what ``weir
-  serve`` does, ``flush_process.py``): here a thread only closes the open
+- beside the server in a process of its own (``process``, the command that
+  starts it: what ``weir serve`` does, ``flush_process.py``): here a thread only closes the open
   batches every ``flush_seconds``, seals the log's segment, and learns from the
   ledger what the lake holds (deleting those segments); the lake commits run
   in the other process, so they do not hold up requests.
@@ -22,8 +22,8 @@ import json
 import logging
 import queue
 import subprocess
-import sys
 import threading
+from collections.abc import Sequence
 
 from weir.errors import WeirError
 from weir.streams.collector import STREAM_PREFIX, Collector
@@ -37,7 +37,7 @@ class Flusher:
 
     name = "collector-flusher"
 
-    def __init__(self, collector: Collector, process: bool = False) -> None:
+    def __init__(self, collector: Collector, process: Sequence[str] | None = None) -> None:
         self.collector = collector
         self.process = process
         self._stop = threading.Event()
@@ -133,7 +133,7 @@ class Flusher:
         # a plain child process (not multiprocessing): nothing of the server's main module
         # is imported again there
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "weir.streams.flush_process", str(self.collector.files.root)],
+            list(self.process or ()),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

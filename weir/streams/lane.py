@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
+from weir.engine import Session, ident
 from weir.errors import Overloaded, WeirError
 from weir.ingest.batch import Ingestor
-from weir.ingest.contract import Contract, ident
+from weir.ingest.contract import Contract
 from weir.project import SourceConfig
 from weir.streams.wal import Appended, WriteAheadLog, peek_log
 
@@ -137,15 +137,6 @@ class _Group:
 Rows = list[tuple[list[str], str | None, float | None, str, tuple[str | None, ...]]]
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET threads = 1")  # small groups: one thread beats the scheduling
-    return con
-
-
 class Lane:
     """The checker threads, key window and log of one collected source."""
 
@@ -198,7 +189,9 @@ class Lane:
         self._threads = [
             threading.Thread(
                 target=self._check_loop,
-                args=(_connection(),),
+                args=(
+                    ingestor.lake.engine.writer(threads=1),
+                ),  # small groups: one thread beats the scheduling
                 name=f"collector:{source.name}:{n}",
                 daemon=True,
             )
@@ -292,7 +285,7 @@ class Lane:
     # of several groups runs at once (each thread has its own connection, and DuckDB
     # lets go of the GIL), but groups are judged and logged strictly in their order, so
     # the log's order is the order duplicates were judged in.
-    def _check_loop(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _check_loop(self, con: Session) -> None:
         try:
             while True:
                 with self._lock:
@@ -510,7 +503,7 @@ class Lane:
         self._verdict_cache = ((table, clock), sql)
         return sql
 
-    def _check(self, con: duckdb.DuckDBPyConnection, group: list[_Request], clock: float) -> Rows:
+    def _check(self, con: Session, group: list[_Request], clock: float) -> Rows:
         """The batch path's protection and contract over every event of the group, in order."""
         texts = [text for request in group for text in request.texts]
         events = pa.table(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from weir.ingest.contract import ident, lit
+from weir.engine import ident, lit
 from weir.transform.model import Audit, Model
 
 OPEN_START = "1970-01-01"

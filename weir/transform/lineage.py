@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.lineage import Node, lineage
 
+from weir.engine import Session, ident
 from weir.errors import NotFoundError
 from weir.transform.dag import ModelGraph
 from weir.transform.model import Model
@@ -21,13 +21,13 @@ from weir.transform.model import Model
 log = logging.getLogger(__name__)
 
 
-def column_lineage(con: duckdb.DuckDBPyConnection, model: Model) -> dict[str, list[str]]:
+def column_lineage(con: Session, model: Model) -> dict[str, list[str]]:
     """output column → sorted ``namespace.table.column`` it reads; empty when it cannot be traced."""
     schema: dict[str, dict[str, dict[str, str]]] = {}
     for name in model.depends_on:
         namespace, table = name.split(".", 1)
-        columns = con.execute(f'DESCRIBE "{namespace}"."{table}"').fetchall()
-        schema.setdefault(namespace, {})[table] = {str(c[0]): str(c[1]) for c in columns}
+        columns = con.columns(f"SELECT * FROM {ident(namespace)}.{ident(table)}")
+        schema.setdefault(namespace, {})[table] = dict(columns)
     tree = sqlglot.parse_one(model.sql, read="duckdb")
     try:
         nodes = lineage(None, tree, schema=schema, dialect="duckdb")

@@ -15,12 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-import duckdb
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
-
-from weir.lake import Lake, TableWrite
+from weir.engine import EngineError, Session
+from weir.lake import Lake, LakeViews, Pin, RowFilter, TableWrite
 from weir.lake.catalog import same_columns
-from weir.lake.query import LakeReader
+from weir.lake.filters import between, every_row
 from weir.transform.dag import ModelGraph
 from weir.transform.kinds import OPEN_END, OPEN_START, audit_sql, build_sql, describe_audit
 from weir.transform.lineage import column_lineage
@@ -138,15 +136,16 @@ class Runner:
         full_refresh: bool = False,
         start: date | None = None,
         end: date | None = None,
-        reader: LakeReader | None = None,
     ) -> RunResult:
         run_id = new_run_id()
         plan = self.plan(selectors, full_refresh, start, end)
         self.log.start(run_id, list(selectors or []))
-        con = duckdb.connect(
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        )
-        (reader or LakeReader(self.lake)).attach(con)
+        con = self.lake.engine.writer()
+        try:
+            LakeViews(self.lake).show(con, self._read_by(plan), Pin())
+        except BaseException:
+            con.close()
+            raise
         builds: list[ModelBuild] = []
         broken: set[str] = set()
         context = _RunContext(self.log.states(), self.log.lineage())
@@ -176,9 +175,15 @@ class Runner:
             con.close()
         return RunResult(run_id, builds)
 
+    def _read_by(self, plan: Sequence[PlannedBuild]) -> list[str]:
+        """The lake tables the models to build read (and their own, which a kind may read)."""
+        models = [self.graph.models[item.model] for item in plan if item.build]
+        wanted = {name for model in models for name in (*model.depends_on, model.name)}
+        return sorted(wanted & {f"{layer}.{name}" for layer, name in self.lake.tables()})
+
     def _build(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: Session,
         run_id: str,
         model: Model,
         item: PlannedBuild,
@@ -191,17 +196,13 @@ class Runner:
         if item.interval is not None:
             params = {"start": item.interval[0], "end": item.interval[1]}
         try:
-            probe = con.execute(
-                f"SELECT * FROM ({model.sql}) AS m LIMIT 0", _named(model.sql, params)
-            )
-            columns = [c[0] for c in probe.description or []]
-            probe.fetchall()
+            columns = [name for name, _ in con.columns(model.sql, _named(model.sql, params))]
             sql = build_sql(model, columns)
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE weir_new AS {sql}", _named(sql, params)
             ).fetchall()
-        except duckdb.Error as exc:
-            error = str(exc).strip().splitlines()[0]
+        except EngineError as exc:
+            error = exc.what.strip().splitlines()[0]
             return self._failed(run_id, model, item, started, inputs, f"the SQL failed: {error}")
         failure = self._audit(con, model)
         if failure is not None:
@@ -235,7 +236,7 @@ class Runner:
             time.time(),
         )
         self.log.record(run_id, build, state)
-        LakeReader(self.lake).show(con, model.namespace, model.table, self._files(model))
+        LakeViews(self.lake).show(con, [model.name])  # what its dependents read
         return build
 
     def _failed(
@@ -265,9 +266,7 @@ class Runner:
         self.log.record(run_id, build, None)
         return build
 
-    def _audit(
-        self, con: duckdb.DuckDBPyConnection, model: Model
-    ) -> tuple[str, list[dict[str, object]]] | None:
+    def _audit(self, con: Session, model: Model) -> tuple[str, list[dict[str, object]]] | None:
         for audit in model.header.audits:
             if audit.row_count_change is not None:
                 failure = self._row_count_change(con, model, audit.row_count_change.max_pct)
@@ -277,14 +276,10 @@ class Runner:
             query = audit_sql(audit, "weir_new")
             try:
                 failing = _scalar(con, f"SELECT count(*) FROM ({query})")
-                sample = (
-                    con.sql(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}")
-                    .to_arrow_table()
-                    .to_pylist()
-                )
-            except duckdb.Error as exc:
+                sample = con.arrow(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}").to_pylist()
+            except EngineError as exc:
                 return (
-                    f"audit {describe_audit(audit)} could not run: {str(exc).splitlines()[0]}",
+                    f"audit {describe_audit(audit)} could not run: {exc.what.splitlines()[0]}",
                     [],
                 )
             if failing:
@@ -292,7 +287,7 @@ class Runner:
         return None
 
     def _row_count_change(
-        self, con: duckdb.DuckDBPyConnection, model: Model, max_pct: float
+        self, con: Session, model: Model, max_pct: float
     ) -> tuple[str, list[dict[str, object]]] | None:
         if model.kind == "incremental_by_time" or not self.lake.exists(
             model.namespace, model.table
@@ -317,14 +312,14 @@ class Runner:
 
     def _publish(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: Session,
         run_id: str,
         model: Model,
         item: PlannedBuild,
         inputs: dict[str, int | None],
     ) -> int | None:
         day_of = model.header.time_column if model.kind == "incremental_by_time" else None
-        schema = self.lake.schema_of(con, "SELECT * FROM weir_new")
+        schema = con.lake_schema("SELECT * FROM weir_new")
         if self.lake.exists(model.namespace, model.table):
             current = self.lake.arrow_schema(model.namespace, model.table)
             replaces_all = item.interval in (None, (OPEN_START, OPEN_END))
@@ -353,20 +348,19 @@ class Runner:
         current = self.lake.snapshot_for(model.namespace, model.table)
         return current.snapshot_id if current is not None else None
 
-    def _replaced(self, model: Model, item: PlannedBuild) -> BooleanExpression:
+    def _replaced(self, model: Model, item: PlannedBuild) -> RowFilter:
         if item.interval is None or item.interval == (OPEN_START, OPEN_END):
-            return AlwaysTrue()
+            return every_row()
         column = str(model.header.time_column)
         kind = self.lake.arrow_schema(model.namespace, model.table).field(column).type
         low, high = item.interval
         if str(kind).startswith("timestamp"):
             low, high = f"{low}T00:00:00+00:00", f"{high}T00:00:00+00:00"
-        # pyiceberg's predicates are built by __new__; mypy reads the pydantic __init__
-        return And(GreaterThanOrEqual(column, low), LessThan(column, high))  # type: ignore[call-arg,arg-type]
+        return between(column, low, high)
 
     def _watermark(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: Session,
         model: Model,
         item: PlannedBuild,
         before: ModelState | None,
@@ -450,6 +444,6 @@ def _named(sql: str, params: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+def _scalar(con: Session, sql: str) -> int:
     rows = con.execute(sql).fetchall()  # fetch to the end: DuckDB keeps a half-read result open
     return int(rows[0][0]) if rows and rows[0][0] is not None else 0

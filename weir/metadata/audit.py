@@ -11,6 +11,10 @@ touch.
 Appends are serialised: one transaction reads the last record and inserts the
 next (``BEGIN IMMEDIATE`` on SQLite, a table lock on PostgreSQL), and ``seq``
 is the primary key, so two writers can never both extend the same record.
+
+With the project's definition (``definition``), the first append after a
+definition file changed is preceded, in the same locked step, by a
+``config.change`` record naming the files added, changed and removed.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ except ImportError:  # Windows: threads of one process are still ordered by _APP
 from sqlalchemy.engine import Connection
 
 from weir.errors import QueryError
-from weir.metadata import MetadataStore
+from weir.metadata.definition import ProjectDefinition, operator
+from weir.metadata.store import MetadataStore
 
 AuditKind = Literal[
-    "query", "kpi", "token.create", "token.revoke", "run", "ingest", "config.change"
+    "query", "kpi", "token.create", "token.revoke", "run", "ingest", "batch", "config.change"
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 GENESIS = "0" * 64  # the prev_hash of the first record
@@ -145,17 +150,38 @@ class Recording:
 class AuditLog:
     """Appends, lists and verifies the audit records of one project."""
 
-    def __init__(self, store: MetadataStore, head_file: Path) -> None:
+    def __init__(
+        self, store: MetadataStore, head_file: Path, definition: ProjectDefinition | None = None
+    ) -> None:
         self.store = store
         self.head_file = head_file
+        self.definition = definition
+        self._recorded: dict[str, str] | None = None  # the definition the log is known to hold
 
     # -- writing -------------------------------------------------------------------
     def append(self, entry: AuditEntry) -> AuditRecord:
+        files = self.definition.files() if self.definition is not None else None
         with _APPEND_LOCK:
             with self._locked() as db:
+                if files is not None and files != self._recorded:
+                    change = _definition_change(self._last(db, "config.change"), files)
+                    if change is not None:
+                        self._insert(db, change)  # the head moves past both below
                 record = self._insert(db, entry)
+            self._recorded = files
             self._advance_head(record)
             return record
+
+    def record_definition(self) -> AuditRecord | None:
+        """Append a ``config.change`` record if the definition differs from the last one."""
+        if self.definition is None:
+            return None
+        files = self.definition.files()
+        if files == self._recorded:
+            return None
+        record = self.append_after("config.change", lambda last: _definition_change(last, files))
+        self._recorded = files
+        return record
 
     def append_after(
         self, kind: AuditKind, build: Callable[[AuditRecord | None], AuditEntry | None]
@@ -356,6 +382,29 @@ class AuditLog:
             for row in rows:
                 yield _record(row)
             after = int(rows[-1][0])
+
+
+def _definition_change(last: AuditRecord | None, files: dict[str, str]) -> AuditEntry | None:
+    """The ``config.change`` entry from the last recorded definition to ``files`` (None: the same)."""
+    before: dict[str, str] = dict((last.entry.detail or {}).get("files", {})) if last else {}
+    if before == files and last is not None:
+        return None
+    added = sorted(set(files) - set(before))
+    removed = sorted(set(before) - set(files))
+    edited = sorted(p for p in set(files) & set(before) if files[p] != before[p])
+    parts = [
+        f"{label}: {', '.join(paths)}"
+        for label, paths in (("added", added), ("changed", edited), ("removed", removed))
+        if paths
+    ]
+    return AuditEntry(
+        "config.change",
+        "; ".join(parts) or "no files",
+        user=operator(),
+        datasets=(),
+        rows=len(files),
+        detail={"files": files, "added": added, "changed": edited, "removed": removed},
+    )
 
 
 def _entry(

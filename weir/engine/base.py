@@ -1,0 +1,157 @@
+"""The seam to a compute engine: a small interface and a capabilities record.
+
+weir computes in an engine (DuckDB by default) and stores in the lake
+(Iceberg). Everything that runs SQL talks to an ``Engine`` and the
+``Session``s it opens, never to the engine's library: ingestion and models
+through a writer session, people's SQL through a locked read session. A lake
+table is shown to a session as a view over the data files of the snapshot
+the lake planned, and a batch leaves a session as data files the lake then
+commits. What differs between engines is declared in ``Capabilities``, not
+tested for by name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, and how it speaks."""
+
+    name: str
+    dialect: str  # the SQLGlot dialect its SQL is written in
+    in_process: bool  # runs in weir's process (results are Arrow tables without a copy)
+    locked_sessions: bool  # a session can be limited to the lake folder and locked
+    interrupt: bool  # a running statement can be stopped from another thread
+    partitioned_writes: bool  # writes one folder of files per partition value
+    parses_table_names: bool  # can list the tables a statement reads without running it
+
+
+class Session(ABC):
+    """One connection to the engine: statements, Arrow in and out, views of lake tables."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Self:
+        """Run one statement; fetch its rows with ``fetchall``/``fetchone``."""
+
+    @abstractmethod
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    @abstractmethod
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """The result of a query as an Arrow table."""
+
+    @abstractmethod
+    def arrow_batches(self, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+        """The result of a query as a stream of Arrow batches (read only what is needed)."""
+
+    @abstractmethod
+    def columns(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        """(name, engine type) of a query's result columns, without running it."""
+
+    @abstractmethod
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table readable as ``name`` (until ``unregister``)."""
+
+    @abstractmethod
+    def unregister(self, name: str) -> None: ...
+
+    @abstractmethod
+    def show_table(
+        self, view: tuple[str, str], files: Sequence[str], empty: pa.Schema
+    ) -> list[str]:
+        """(Re)define ``schema.name`` as a view over a snapshot's data files; returns its columns.
+
+        With no file (no snapshot yet, or none at that time) the view is an empty
+        table of the lake table's columns and types.
+        """
+
+    @abstractmethod
+    def write_files(self, select: str, folder: Path, partition_by: str | None = None) -> list[str]:
+        """Write the rows of ``select`` as Parquet files under ``folder``; returns their paths.
+
+        With ``partition_by`` (a DATE column of ``select``), one sub-folder per value.
+        """
+
+    @abstractmethod
+    def lake_schema(self, select: str) -> pa.Schema:
+        """The Arrow schema ``select``'s rows are stored with in the lake (see ``portable``)."""
+
+    @abstractmethod
+    def portable(self, select: str) -> str:
+        """``select`` with columns of types the lake lacks cast to ones it has."""
+
+    @abstractmethod
+    def table_names(self, sql: str) -> list[str]:
+        """The tables ``sql`` reads, as ``schema.table`` (with `` AS alias`` when aliased).
+
+        Raises ``BindError`` when the engine cannot tell without the tables.
+        """
+
+    @abstractmethod
+    def cursor(self) -> Session:
+        """Another session on the same database (its views and tables), for another thread."""
+
+    @abstractmethod
+    def interrupt(self) -> None:
+        """Stop the statement running now (from another thread)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Engine(ABC):
+    """Opens sessions. One instance per project; sessions are cheap and short-lived."""
+
+    capabilities: Capabilities
+
+    @abstractmethod
+    def writer(self, threads: int | None = None) -> Session:
+        """A session for ingestion and models: it reads and writes files, loads no extension."""
+
+    @abstractmethod
+    def reader(
+        self,
+        allowed: Sequence[Path],
+        memory_limit: str = "4GB",
+        threads: int | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> Session:
+        """A locked session for people's SQL: it reads files under ``allowed`` and nothing else.
+
+        No network, no extension, no host-language object as a table, and its
+        settings cannot be changed by the SQL it runs. ``variables`` are set
+        before it is locked (the gateway's masking key).
+        """
+
+    @abstractmethod
+    def parser(self) -> Session:
+        """A session that reads nothing, for checking what a statement names."""
+
+    @abstractmethod
+    def scan(self, files: Sequence[str]) -> str:
+        """SQL reading a snapshot's data files as one relation."""

@@ -1,0 +1,285 @@
+"""DuckDB, the default engine: every DuckDB connection weir opens is opened here.
+
+Three kinds of session, each with its settings in one place:
+
+- ``writer``: ingestion and models. No extension is installed or loaded
+  (they cannot be downloaded here, and a model has no need of one).
+- ``reader``: people's SQL. It can read the lake folder and nothing else:
+  external access off but for ``allowed_directories``, no extension, no
+  community extension, no Python object by name, a memory and a thread
+  limit, and its configuration locked, so the SQL it runs cannot undo any of
+  it.
+- ``parser``: reads nothing; it lists the tables a statement names.
+
+Every session works in UTC. DuckDB's exceptions become ``weir.engine.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+import duckdb
+import pyarrow as pa
+
+from weir.engine.base import Capabilities, Engine, Session
+from weir.engine.errors import (
+    BindError,
+    ConversionError,
+    EngineError,
+    Interrupted,
+    InvalidInput,
+    OutOfMemory,
+    ParseError,
+)
+from weir.engine.sql import ident, lit, table
+
+CAPABILITIES = Capabilities(
+    name="duckdb",
+    dialect="duckdb",
+    in_process=True,
+    locked_sessions=True,
+    interrupt=True,
+    partitioned_writes=True,
+    parses_table_names=True,
+)
+
+_NO_EXTENSIONS: dict[str, Any] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+# DuckDB types Iceberg has no match for, and the type the lake stores them as.
+_LAKE_TYPES = {
+    "HUGEINT": "BIGINT",
+    "UHUGEINT": "BIGINT",
+    "UBIGINT": "BIGINT",
+    "UINTEGER": "BIGINT",
+    "USMALLINT": "INTEGER",
+    "UTINYINT": "INTEGER",
+    "SMALLINT": "INTEGER",
+    "TINYINT": "INTEGER",
+}
+
+_ERRORS: tuple[
+    tuple[type[duckdb.Error] | tuple[type[duckdb.Error], ...], type[EngineError]], ...
+] = (
+    (duckdb.InterruptException, Interrupted),
+    (duckdb.ParserException, ParseError),
+    ((duckdb.BinderException, duckdb.CatalogException), BindError),
+    (duckdb.ConversionException, ConversionError),
+    (duckdb.OutOfMemoryException, OutOfMemory),
+    ((duckdb.OutOfRangeException, duckdb.InvalidInputException), InvalidInput),
+)
+
+
+def _translated(error: duckdb.Error) -> EngineError:
+    text = str(error).strip()
+    for kinds, ours in _ERRORS:
+        if isinstance(error, kinds):
+            return ours(text or type(error).__name__)
+    return EngineError(text or type(error).__name__)
+
+
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise _translated(exc) from exc
+
+
+class DuckDBSession(Session):
+    """One DuckDB connection (or cursor)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Self:
+        with _engine_errors():
+            self._con.execute(sql, params)
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        with _engine_errors():
+            return self._con.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        with _engine_errors():
+            return self._con.fetchone()
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        with _engine_errors():
+            if params:
+                return self._con.execute(sql, params).to_arrow_table()
+            return self._con.sql(sql).to_arrow_table()
+
+    def arrow_batches(self, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+        with _engine_errors():
+            reader = self._con.sql(sql).to_arrow_reader(batch_rows)
+        return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader))
+
+    def columns(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        with _engine_errors():
+            described = self._con.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description
+            self._con.fetchall()
+        return [(str(column[0]), str(column[1])) for column in described or []]
+
+    def register(self, name: str, data: pa.Table) -> None:
+        with _engine_errors():
+            self._con.register(name, data)
+
+    def unregister(self, name: str) -> None:
+        with _engine_errors():
+            self._con.unregister(name)
+
+    def show_table(
+        self, view: tuple[str, str], files: Sequence[str], empty: pa.Schema
+    ) -> list[str]:
+        schema, name = view
+        target = table(name, schema)
+        with _engine_errors():
+            self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+            if files:
+                self._con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {scan(files)}")
+            else:
+                holder = table(f"_empty_{name}", schema)
+                self._con.register("_weir_empty", empty.empty_table())
+                try:
+                    self._con.execute(
+                        f"CREATE OR REPLACE TABLE {holder} AS SELECT * FROM _weir_empty"
+                    )
+                finally:
+                    self._con.unregister("_weir_empty")
+                self._con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {holder}")
+            described = self._con.execute(f"SELECT * FROM {target} LIMIT 0").description or []
+        return [str(column[0]) for column in described]
+
+    def write_files(self, select: str, folder: Path, partition_by: str | None = None) -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        options = (
+            "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}'"
+        )
+        if partition_by is not None:
+            select = f"SELECT *, CAST({ident(partition_by)} AS DATE) AS _day FROM ({select})"
+            options += ", PARTITION_BY (_day), OVERWRITE_OR_IGNORE"
+        else:
+            options += ", FILE_SIZE_BYTES '512MB'"
+        with _engine_errors():
+            ordered = self._con.execute(
+                "SELECT current_setting('preserve_insertion_order')"
+            ).fetchone()
+            self._con.execute(
+                "SET preserve_insertion_order = false"
+            )  # lets DuckDB write in parallel
+            try:
+                self._con.execute(f"COPY ({select}) TO {lit(str(folder))} ({options})")
+            finally:
+                self._con.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
+        return sorted(str(p) for p in folder.rglob("*.parquet"))
+
+    def lake_schema(self, select: str) -> pa.Schema:
+        with _engine_errors():
+            return (
+                self._con.sql(f"SELECT * FROM ({self.portable(select)}) LIMIT 0")
+                .to_arrow_table()
+                .schema
+            )
+
+    def portable(self, select: str) -> str:
+        casts = [
+            f"CAST({ident(name)} AS {_LAKE_TYPES[kind]}) AS {ident(name)}"
+            for name, kind in self.columns(select)
+            if kind in _LAKE_TYPES
+        ]
+        return select if not casts else f"SELECT * REPLACE ({', '.join(casts)}) FROM ({select})"
+
+    def table_names(self, sql: str) -> list[str]:
+        with _engine_errors():
+            return sorted(self._con.get_table_names(sql, qualified=True))
+
+    def cursor(self) -> DuckDBSession:
+        with _engine_errors():
+            return DuckDBSession(self._con.cursor())
+
+    def interrupt(self) -> None:
+        self._con.interrupt()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _guarded(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The batches of ``reader``; an engine failure while reading is weir's too."""
+    with _engine_errors():
+        yield from reader
+
+
+def scan(files: Sequence[str]) -> str:
+    """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns)."""
+    listed = ", ".join(lit(f) for f in files)
+    return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+
+
+class DuckDBEngine(Engine):
+    """DuckDB in this process."""
+
+    capabilities = CAPABILITIES
+
+    def writer(self, threads: int | None = None) -> DuckDBSession:
+        session = DuckDBSession(duckdb.connect(config=dict(_NO_EXTENSIONS)))
+        session.execute("SET TimeZone = 'UTC'")
+        if threads:
+            session.execute(f"SET threads = {int(threads)}")
+        return session
+
+    def reader(
+        self,
+        allowed: Sequence[Path],
+        memory_limit: str = "4GB",
+        threads: int | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> DuckDBSession:
+        config: dict[str, Any] = {
+            **_NO_EXTENSIONS,
+            "allow_community_extensions": False,
+            "python_enable_replacements": False,  # no Python variable is a table
+            "memory_limit": memory_limit,
+        }
+        if threads:
+            config["threads"] = int(threads)
+        with _engine_errors():
+            session = DuckDBSession(duckdb.connect(config=config))
+        try:
+            session.execute(
+                "SET allowed_directories = ?", [[str(p).rstrip("/") + "/" for p in allowed]]
+            )
+            session.execute("SET enable_external_access = false")
+            session.execute("SET TimeZone = 'UTC'")
+            for name, value in (variables or {}).items():
+                session.execute(f"SET VARIABLE {ident(name)} = ?", [value])
+            session.execute("SET lock_configuration = true")
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def parser(self) -> DuckDBSession:
+        with _engine_errors():
+            return DuckDBSession(
+                duckdb.connect(
+                    config={
+                        **_NO_EXTENSIONS,
+                        "enable_external_access": False,
+                        "python_enable_replacements": False,
+                        "lock_configuration": True,
+                    }
+                )
+            )
+
+    def scan(self, files: Sequence[str]) -> str:
+        return scan(files)

@@ -1,0 +1,303 @@
+"""Who may see what, and reading the project as a principal: queries and KPIs, each audited.
+
+Every query and KPI goes through the gateway (grants, column masks, row
+filters) and leaves one audit record, allowed or denied, with the reason, the
+datasets it touched, the rows it returned and how long it took. What a role
+may not read is answered as not found: a caller learns nothing about what
+exists beyond its grants.
+
+The policy follows the lake and the model runs: a new table, or a model
+rebuilt (its column lineage, and so its columns' classification, may
+differ), makes a new policy and gateway on the next read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+
+from weir.engine import EngineError
+from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError, WeirError
+from weir.governance.gateway import Gateway
+from weir.governance.masks import mask_key
+from weir.governance.policy import Policy, Principal, lake_columns
+from weir.governance.queries import GatewayQueries, QueryResult
+from weir.governance.sqlcheck import check_tree, lake_tables, parse_query
+from weir.governance.tokens import Tokens
+from weir.ingest.keys import WriteKeys
+from weir.lake import Lake, LakeViews, Pin, Timeout
+from weir.metadata import MetadataStore
+from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord
+from weir.metrics import KpiDefinition, kpi_sql
+from weir.metrics.service import Kpis, marts_of
+from weir.project import ProjectFiles
+from weir.transform import RunLog
+from weir.transform.model import tables_read
+
+
+class Access:
+    """Roles, grants, credentials, and the project read as a principal."""
+
+    def __init__(
+        self,
+        files: ProjectFiles,
+        lake: Lake,
+        store: MetadataStore,
+        audit: AuditLog,
+        kpis: Kpis,
+    ) -> None:
+        self.files = files
+        self.lake = lake
+        self.store = store
+        self.audit = audit
+        self.kpis_service = kpis
+        self._runs = RunLog(store)
+        self._governance: tuple[object, Policy, Gateway, GatewayQueries] | None = None
+
+    # -- the policy and its gateway ------------------------------------------------------
+    def policy(self) -> Policy:
+        """Roles, grants and column classification, as of the files and the latest builds."""
+        return self._governed()[1]
+
+    def gateway(self) -> Gateway:
+        """The SQL gateway: a query as a principal, checked and rewritten to its grants."""
+        return self._governed()[2]
+
+    def queries(self) -> GatewayQueries:
+        """Runs what the gateway checked, in locked sessions over the lake."""
+        return self._governed()[3]
+
+    def _governed(self) -> tuple[object, Policy, Gateway, GatewayQueries]:
+        stamp = (
+            tuple(self.lake.tables()),
+            tuple(sorted((m, s.run_id) for m, s in self._runs.states().items())),
+        )
+        if self._governance is None or self._governance[0] != stamp:
+            policy = Policy(self.files, self._runs.lineage(), lake_columns(self.lake))
+            gateway = Gateway(policy, self.lake.engine.parser())
+            queries = GatewayQueries(gateway, self.lake, mask_key(self.files.state_dir))
+            self._governance = (stamp, policy, gateway, queries)
+        return self._governance
+
+    # -- credentials ------------------------------------------------------------------------
+    def tokens(self) -> Tokens:
+        """API tokens: created for a user and role, shown once, revocable."""
+        return Tokens(self.store, self.policy(), self.audit)
+
+    def write_keys(self) -> WriteKeys:
+        """The write keys trackers post events to the collector with."""
+        return WriteKeys(self.store)
+
+    # -- reading as a principal ---------------------------------------------------------------
+    def principal(self, user: str | Principal, role: str | None = None) -> Principal:
+        return user if isinstance(user, Principal) else self.policy().principal(user, role)
+
+    def query(
+        self,
+        sql: str,
+        user: str | Principal,
+        role: str | None = None,
+        as_of: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> QueryResult:
+        """Run ``sql`` as the principal; the audit log records it whatever the outcome."""
+        started = time.perf_counter()
+        name = user.user if isinstance(user, Principal) else user
+        acting = user.role if isinstance(user, Principal) else role
+        try:
+            principal = self.principal(user, role)
+            acting = principal.role
+            result = self.queries().query(sql, principal, as_of=Pin.at(as_of).as_of, limit=limit)
+        except WeirError as exc:
+            self.audit.append(_refusal("query", sql, name, acting, exc, started, _tables(sql)))
+            raise
+        self.audit.append(_success("query", sql, principal, result))
+        return result
+
+    def kpis(self, principal: Principal) -> list[KpiDefinition]:
+        """The KPIs whose marts the principal's role may read."""
+        policy = self.policy()
+        return [
+            k
+            for k in self.kpis_service.definitions()
+            if all(policy.can_read(principal.role, m) for m in marts_of(k))
+        ]
+
+    def kpi(
+        self,
+        principal: Principal,
+        name: str,
+        grain: str = "day",
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        compare: str | None = None,
+        exclude_flagged: bool = False,
+        as_of: datetime | str | None = None,
+    ) -> QueryResult:
+        """A KPI as the principal: its SQL through the gateway, so masks and row filters apply."""
+        started = time.perf_counter()
+        action = _kpi_action(name, grain, by, start, end, compare, exclude_flagged, as_of)
+        definition = self.kpis_service.catalogue().kpis.get(name)
+        hidden = False
+        try:
+            if definition is None:
+                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis")
+            policy = self.policy()
+            hidden = not all(policy.can_read(principal.role, m) for m in marts_of(definition))
+            if hidden:
+                raise AccessDenied(f"role '{principal.role}' may not read {definition.mart}")
+            question = self.kpis_service.question(
+                name, grain, by, start, end, compare, exclude_flagged
+            )
+            result = self.queries().query(
+                kpi_sql(question), principal, as_of=Pin.at(as_of).as_of, trusted=True
+            )
+        except WeirError as exc:
+            marts = marts_of(definition) if definition is not None else ()
+            self.audit.append(
+                _refusal("kpi", action, principal.user, principal.role, exc, started, marts)
+            )
+            if hidden:
+                # recorded as denied; answered as not found, like a dataset outside the grants
+                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis") from None
+            raise
+        self.audit.append(_success("kpi", action, principal, result))
+        return result
+
+    def audit_records(
+        self,
+        principal: Principal,
+        kind: str | None = None,
+        user: str | None = None,
+        allowed: bool | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """The audit log, newest first; only for an admin role."""
+        if not self.policy().is_admin(principal.role):
+            raise AccessDenied(
+                f"role {principal.role} may not read the audit log",
+                "ask for a token of a role with admin: true in weir.yml",
+            )
+        return self.audit.records(kind, user, allowed, before, limit)
+
+    # -- the owner's SQL -----------------------------------------------------------------------
+    def sql(
+        self, query: str, as_of: datetime | str | None = None, snapshot: int | None = None
+    ) -> pa.Table:
+        """Run a read-only query over the lake's tables (``raw.pos``, ``staging.pos`` …) in clear.
+
+        For the project's owner at a terminal: the same checks as the gateway
+        (one read query of allow-listed parts over lake tables), no grants and no
+        masks, as the lake is now, was at ``as_of``, or at a table's ``snapshot``.
+        """
+        try:
+            refs = lake_tables(check_tree(parse_query(query)), _Everything())
+        except AccessDenied as exc:  # no grant is at stake: the query is what is refused
+            raise QueryError(exc.what, exc.fix) from None
+        # a name that is no lake table is left to the engine, which says so
+        known = {f"{layer}.{name}" for layer, name in self.lake.tables()}
+        datasets = sorted({ref.dataset for ref in refs} & known)
+        views = LakeViews(self.lake)
+        try:
+            session, _ = views.session(datasets, Pin.at(as_of, snapshot))
+            try:
+                return views.run(session, query, timeout=None)[0]
+            finally:
+                session.close()
+        except (EngineError, Timeout) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise QueryError(
+                f"query failed: {first}", "check the SQL; list tables with `weir status`"
+            ) from None
+        finally:
+            views.close()
+
+    def close(self) -> None:
+        if self._governance is not None:
+            self._governance[2].close()
+            self._governance[3].close()
+
+
+class _Everything:
+    """Every ``layer.table`` name (the owner's SQL may name any)."""
+
+    def __contains__(self, dataset: object) -> bool:
+        return True
+
+
+def _tables(sql: str) -> tuple[str, ...]:
+    """The tables a refused query named, as far as it parses (for the audit record)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except (sqlglot.errors.SqlglotError, ValueError):
+        return ()
+    return tuple(sorted(t for t in tables_read(tree) if "." in t))
+
+
+def _kpi_action(
+    name: str,
+    grain: str,
+    by: Sequence[str],
+    start: date | None,
+    end: date | None,
+    compare: str | None,
+    exclude_flagged: bool,
+    as_of: datetime | str | None,
+) -> str:
+    parts = [f"kpi {name}", f"grain={grain}"]
+    for label, value in (
+        ("by", ",".join(by)),
+        ("from", start),
+        ("to", end),
+        ("compare", compare),
+        ("as_of", as_of),
+    ):
+        if value:
+            parts.append(f"{label}={value}")
+    if exclude_flagged:
+        parts.append("exclude_flagged")
+    return " ".join(parts)
+
+
+def _success(kind: Any, action: str, principal: Principal, result: QueryResult) -> AuditEntry:
+    return AuditEntry(
+        kind,
+        action,
+        principal.user,
+        principal.role,
+        result.datasets,
+        result.table.num_rows,
+        result.check_ms + result.run_ms,
+        True,
+        "truncated at the row limit" if result.truncated else None,
+    )
+
+
+def _refusal(
+    kind: Any,
+    action: str,
+    user: str,
+    role: str | None,
+    error: WeirError,
+    started: float,
+    datasets: Sequence[str],
+) -> AuditEntry:
+    denied = isinstance(error, AccessDenied | AuthError)
+    return AuditEntry(
+        kind,
+        action,
+        user,
+        role,
+        tuple(datasets),
+        None,
+        (time.perf_counter() - started) * 1000,
+        not denied,
+        f"{'denied' if denied else 'failed'}: {error.what}",
+    )

@@ -1,0 +1,116 @@
+"""The ingest service of an opened project: what ``weir ingest`` and friends call.
+
+It owns the batch sources' operations and their auditing: an ingest command
+leaves one ``ingest`` record with each batch's counts (and each batch its own
+``batch`` record, as every batch does, whatever its door).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+from sqlglot import exp
+
+from weir.engine import table
+from weir.errors import NotFoundError
+from weir.ingest.batch import BatchResult, Ingestor
+from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
+from weir.lake import LakeViews
+from weir.metadata.audit import AuditLog
+from weir.metadata.definition import operator
+
+
+class Sources:
+    """Ingest, recover, replay and inspect a project's sources."""
+
+    def __init__(self, ingestor: Ingestor, audit: AuditLog) -> None:
+        self.ingestor = ingestor
+        self.files = ingestor.project
+        self.lake = ingestor.lake
+        self.audit = audit
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.files.sources)
+
+    def ingest(
+        self, sources: Sequence[str] | None = None, path: Path | None = None
+    ) -> list[BatchResult]:
+        """Ingest the new files of ``sources`` (all by default), one batch per source."""
+        names = list(sources) if sources else self.names
+        for name in names:
+            self.files.source(name)  # fail before any work on an unknown name
+        self.ingestor.recover()
+        action = " ".join(["ingest", *names, *([f"--path {path}"] if path else [])])
+        with self.audit.recording("ingest", action, operator()) as note:
+            batches = [self.ingestor.ingest(name, [path] if path else None) for name in names]
+            written = [b for b in batches if b.batch_id]
+            note.datasets = tuple(f"staging.{b.source}" for b in written)
+            note.rows = sum(b.counts.received for b in batches)
+            note.detail = {
+                "batches": {
+                    b.source: {
+                        "batch": b.batch_id,
+                        "received": b.counts.received,
+                        "accepted": b.counts.accepted,
+                        "quarantined": b.counts.quarantined,
+                        "duplicates": b.counts.duplicates,
+                    }
+                    for b in written
+                }
+            }
+        return batches
+
+    def recover(self) -> list[str]:
+        """Roll back every batch a crash left half-written; returns their ids."""
+        return self.ingestor.recover()
+
+    def replay(self, source: str) -> BatchResult:
+        """Check held records against the current contract; those that pass move to staging."""
+        self.ingestor.recover()
+        return self.ingestor.replay(source)
+
+    def status(self) -> list[SourceStatus]:
+        return source_statuses(self.files, self.lake, self.ingestor.ledger)
+
+    def quarantine_summary(self) -> pa.Table:
+        return quarantine_summary(self.lake, self.files)
+
+    def quarantine(self, source: str, limit: int = 20, reason: str | None = None) -> pa.Table:
+        """The records of ``source`` held in quarantine, with their reasons."""
+        self.files.source(source)
+        if not self.lake.exists("quarantine", source):
+            raise NotFoundError(
+                f"nothing of {source} is in quarantine", "ingest it first: `weir ingest`"
+            )
+        views = LakeViews(self.lake)
+        held = f"quarantine.{source}"
+        query = (
+            exp.select(exp.Star(**{"except": [exp.column("_raw")]}), exp.column("_raw"))
+            .from_(table(source, "quarantine"))
+            .order_by("_source_file", "_offset")
+            .limit(int(limit))
+        )
+        if reason:
+            # any of the record's reasons contains the text
+            mentions = exp.func(
+                "list_contains",
+                exp.func(
+                    "list_transform",
+                    exp.column("_reasons"),
+                    exp.Lambda(
+                        this=exp.func("contains", exp.column("r"), exp.Literal.string(reason)),
+                        expressions=[exp.to_identifier("r")],
+                    ),
+                ),
+                exp.true(),
+            )
+            query = query.where(mentions)
+        session, _ = views.session([held])
+        try:
+            return views.run(session, query.sql("duckdb"))[0]
+        finally:
+            session.close()
+            views.close()

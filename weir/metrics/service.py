@@ -1,0 +1,76 @@
+"""The KPI service of an opened project: the definitions, answers from the marts, flagged days."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import pyarrow as pa
+
+from weir.lake import Lake, LakeViews, Pin
+from weir.metadata import MetadataStore
+from weir.metrics.definitions import Catalogue, Figure, KpiDefinition, load_catalogue
+from weir.metrics.flags import DayFlags
+from weir.metrics.query import KpiQuestion, answer, ask
+from weir.project import ProjectFiles
+
+
+class Kpis:
+    """The project's KPIs, answered as the marts are now (or were at ``as_of``)."""
+
+    def __init__(self, files: ProjectFiles, lake: Lake, store: MetadataStore) -> None:
+        self.files = files
+        self.lake = lake
+        self.flags = DayFlags(store)
+
+    def catalogue(self) -> Catalogue:
+        return load_catalogue(self.files.root)
+
+    def definitions(self) -> list[KpiDefinition]:
+        """Every KPI, by team and name."""
+        return sorted(self.catalogue().kpis.values(), key=lambda k: (k.team, k.name))
+
+    def question(
+        self,
+        name: str,
+        grain: str = "day",
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        compare: str | None = None,
+        exclude_flagged: bool = False,
+    ) -> KpiQuestion:
+        """The KPI question these options ask, checked (unknown KPI, grain, dimension …)."""
+        flagged = [day for day, _, _ in self.flags.days()] if exclude_flagged else None
+        return ask(self.catalogue().get(name), grain, by, start, end, compare, flagged)
+
+    def answer(
+        self,
+        name: str,
+        grain: str = "day",
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        compare: str | None = None,
+        exclude_flagged: bool = False,
+        as_of: datetime | str | None = None,
+    ) -> pa.Table:
+        """One KPI by period (and dimensions), from the marts (as they were at ``as_of``)."""
+        question = self.question(name, grain, by, start, end, compare, exclude_flagged)
+        views = LakeViews(self.lake)
+        session, _ = views.session(marts_of(question.kpi), Pin.at(as_of))
+        try:
+            return answer(session, question)
+        finally:
+            session.close()
+            views.close()
+
+    def flag_day(self, day: date, dataset: str, reason: str) -> None:
+        """Mark a day's KPI inputs as failing a quality check (KPIs can leave it out)."""
+        self.flags.flag(day, dataset, reason)
+
+
+def marts_of(kpi: KpiDefinition) -> list[str]:
+    """The marts a KPI reads: its own and those of its figures from other marts."""
+    figures = [f.mart for f in kpi.secondary.values() if isinstance(f, Figure)]
+    return sorted({kpi.mart, *figures})
