@@ -206,7 +206,7 @@ class Project:
         exclude_flagged: bool = False,
         as_of: datetime | str | None = None,
     ) -> pa.Table:
-        """One KPI of KPIS.md by period (and dimensions), from the marts (as they were at ``as_of``)."""
+        """One KPI (docs/kpis.md) by period (and dimensions), from the marts (as they were at ``as_of``)."""
         definition = load_catalogue(self.root).get(name)
         flagged = (
             tuple(day for day, _, _ in DayFlags(self.store).days()) if exclude_flagged else None
