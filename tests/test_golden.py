@@ -1,4 +1,4 @@
-"""Every KPI of KPIS.md on the hand-made golden dataset, against values worked out by hand."""
+"""Every KPI of docs/kpis.md on the hand-made golden dataset, against values worked out by hand."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Golden KPI answers for the hand-made dataset in ``tests/golden/landing``.
 
 Every value below was worked out by hand from the records listed in
-``tests/golden/README.md`` and the definitions in KPIS.md; the comment on each
+``tests/golden/README.md`` and the definitions in docs/kpis.md; the comment on each
 entry shows the arithmetic. Record names used in the comments:
 
 - ``P1``..``P17``  POS lines (accepted), in README order; ``O1``..``O5`` online orders;
@@ -9,16 +9,16 @@ entry shows the arithmetic. Record names used in the comments:
 - ``c01``..``c26`` CRM interactions (event_id), ``K1``..``K7`` support cases;
 - ``A``..``E``     inventory pairs: A=(101,wh1) B=(101,wh2) C=(102,wh1) D=(103,wh2) E=(104,wh1).
 
-Shape (KPIS.md "Shape of an answer"): one row per period (and per combination
+Shape (docs/kpis.md, "The shape of an answer"): one row per period (and per combination
 of the requested dimensions), ``period`` = first day of the period, the
-dimension columns, ``value`` and the secondary figures under their KPIS.md
+dimension columns, ``value`` and the secondary figures under their docs/kpis.md
 names. Rows are ordered by period, then by the dimension values.
 
 Conventions fixed here:
 
 - ``ROUND``: a figure that involves a division is rounded to 6 decimals;
   compare with ``round(actual, ROUND) == expected`` (sums and counts are exact).
-- ``DIMENSION_COLUMNS``: a ``by`` name (as KPIS.md lists dimensions) and the
+- ``DIMENSION_COLUMNS``: a ``by`` name (as docs/kpis.md names dimensions) and the
   row column that carries it (ids for store, product and warehouse).
 - Entries marked ``"reading": "empty_period"`` depend on our reading of an
   empty period: sums and counts over nothing are 0, ratios/means/percentiles

@@ -204,7 +204,7 @@ def kpi(
     as_of: datetime | None,
     fmt: OutputFormat,
 ) -> None:
-    """Answer the KPI NAME (of KPIS.md) by period and dimensions.
+    """Answer the KPI NAME (see docs/kpis.md) by period and dimensions.
 
     \b
     Examples:

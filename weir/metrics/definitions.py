@@ -1,4 +1,4 @@
-"""KPI definitions: ``metrics/*.yml``, one entry per KPI of KPIS.md.
+"""KPI definitions: ``metrics/*.yml``, one entry per KPI (see docs/kpis.md).
 
 A KPI is an aggregate over the rows of one mart, grouped by period (day, ISO
 week, month) and any of its dimensions. Ratios are written as ratios of sums,

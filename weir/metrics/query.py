@@ -1,6 +1,6 @@
 """A KPI question → one SQL query over its mart → one row per period and dimension values.
 
-The answer's shape (KPIS.md): ``period`` (the first day of the period), the
+The answer's shape (docs/kpis.md): ``period`` (the first day of the period), the
 dimension columns, ``value`` and the secondary figures. Every period of the
 asked range appears, even one with no rows: its sums are 0 and its ratios
 null. ``compare="previous_period"`` adds the previous period's value and the
