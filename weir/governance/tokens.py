@@ -20,17 +20,16 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from weir.errors import AuthError, NotFoundError, QueryError
+from weir.errors import AuthError, NotFoundError
 from weir.governance.audit import AuditEntry, AuditLog
 from weir.governance.operations import operator
 from weir.governance.policy import Policy, Principal
 from weir.metadata import MetadataStore
+from weir.project.durations import parse_duration
 
 TokenState = Literal["active", "expired", "revoked"]
 PREFIX = "weir_"
 _SHAPE = re.compile(r"^weir_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{20,})$")
-_DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>[smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _NEW_TOKEN = "create one with `weir token create --user NAME --role ROLE`"
 
 
@@ -62,16 +61,6 @@ class TokenRecord:
             "revoked_at": self.revoked_at.isoformat(timespec="seconds") if self.revoked_at else "",
             "note": self.note or "",
         }
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``2w``, ``90m``, ``45s`` → a timedelta."""
-    match = _DURATION.match(text)
-    if match is None or int(match["n"]) == 0:
-        raise QueryError(
-            f"'{text}' is not a duration", "write a number and a unit: 30d, 12h, 2w, 90m"
-        )
-    return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
 
 
 def _digest(token: str) -> str:
