@@ -39,6 +39,7 @@ from weir.ingest.readers import (
 )
 from weir.lake import Lake, Layer, TableWrite
 from weir.lake.catalog import files_property, parquet_scan
+from weir.lake.query import working_connection
 from weir.project import ProjectFiles, SourceConfig
 
 Progress = Callable[[str, str], None]
@@ -83,7 +84,7 @@ class Ingestor:
             if not files:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started, skipped)
             self.progress(source.name, f"reading {len(files)} file(s)")
-            con = _connection()
+            con = working_connection()
             try:
                 table = load_files(
                     con,
@@ -136,7 +137,7 @@ class Ingestor:
             started = time.time()
             if events.num_rows == 0:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-            con = _connection()
+            con = working_connection()
             try:
                 table = self.load_protected(con, source, events)
                 relation = f"(SELECT *, rowid AS _seq FROM {table})"
@@ -190,7 +191,7 @@ class Ingestor:
             started = time.time()
             if not self.lake.exists("quarantine", source.name):
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-            con = _connection()
+            con = working_connection()
             try:
                 files = self.lake.data_files(
                     "quarantine", source.name, self.lake.snapshot_for("quarantine", source.name)
@@ -394,7 +395,7 @@ class Ingestor:
             if source.time_column
             else "-'Infinity'::DOUBLE"
         )
-        con = _connection()
+        con = working_connection()
         try:
             rows = con.execute(
                 f"SELECT {Contract(source).key_sql()} AS _key, {moment} FROM {scan} GROUP BY 1"
@@ -484,14 +485,6 @@ class Ingestor:
                     TableWrite("quarantine", source.name, files=rewritten.files, delete=delete)
                 )
         return writes
-
-
-def _connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 def _candidates(root: Path, source: SourceConfig, paths: Sequence[Path] | None) -> list[Path]:

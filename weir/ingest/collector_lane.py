@@ -33,6 +33,7 @@ from weir.errors import Overloaded, WeirError
 from weir.ingest.batch import Ingestor
 from weir.ingest.contract import Contract, ident
 from weir.ingest.wal import Appended, WriteAheadLog
+from weir.lake.query import working_connection
 from weir.project import SourceConfig
 
 ACCEPTED, QUARANTINED, DUPLICATE, CUT = 0, 1, 2, 3
@@ -131,15 +132,6 @@ class _Group:
 Rows = list[tuple[list[str], str | None, float | None, str, tuple[str | None, ...]]]
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    )
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET threads = 1")  # small groups: one thread beats the scheduling
-    return con
-
-
 class Lane:
     """The checker threads, key window and log of one collected source."""
 
@@ -192,7 +184,7 @@ class Lane:
         self._threads = [
             threading.Thread(
                 target=self._check_loop,
-                args=(_connection(),),
+                args=(working_connection(threads=1),),  # small groups: one thread is faster
                 name=f"collector:{source.name}:{n}",
                 daemon=True,
             )

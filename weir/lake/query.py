@@ -36,6 +36,21 @@ _FORBIDDEN_FUNCTIONS = {
 }
 
 
+def working_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection for weir's own work (checking, staging, building), in UTC.
+
+    It installs and loads no extension (nothing is fetched from the network).
+    Unlike ``LakeReader.connect`` it is not locked down: it runs weir's SQL, not a user's.
+    """
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    con.execute("SET TimeZone = 'UTC'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
 @dataclass(frozen=True)
 class Pin:
     """Which version of the lake a query reads: now, as of a time, or from a snapshot."""

@@ -20,7 +20,7 @@ from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterTha
 
 from weir.lake import Lake, TableWrite
 from weir.lake.catalog import same_columns
-from weir.lake.query import LakeReader
+from weir.lake.query import LakeReader, working_connection
 from weir.transform.dag import ModelGraph
 from weir.transform.kinds import OPEN_END, OPEN_START, audit_sql, build_sql, describe_audit
 from weir.transform.lineage import column_lineage
@@ -143,9 +143,7 @@ class Runner:
         run_id = new_run_id()
         plan = self.plan(selectors, full_refresh, start, end)
         self.log.start(run_id, list(selectors or []))
-        con = duckdb.connect(
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        )
+        con = working_connection()
         (reader or LakeReader(self.lake)).attach(con)
         builds: list[ModelBuild] = []
         broken: set[str] = set()
