@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from weir.project.base import Name, _Strict
+from weir.project.base import Name, Strict
 from weir.project.durations import parse_duration
 from weir.project.segment import SegmentMapping
 
 
-class CollectorConfig(_Strict):
+class CollectorConfig(Strict):
     """How the collector stores and flushes what it receives."""
 
     sources: list[Name] | None = Field(
