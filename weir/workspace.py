@@ -19,6 +19,7 @@ import pyarrow as pa
 from weir.errors import NotFoundError, ProjectError, QueryError
 from weir.governance.audit import HEAD_FILE, AuditLog
 from weir.governance.gateway import Gateway, QueryResult, mask_key
+from weir.governance.keys import WriteKeys
 from weir.governance.operations import record_definition, record_ingest, record_run
 from weir.governance.policy import Policy, Principal, lake_columns
 from weir.governance.reader import GovernedReader
@@ -32,7 +33,6 @@ from weir.ingest.consumers import (
     check_consumers,
     open_consumer,
 )
-from weir.ingest.keys import WriteKeys
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
 from weir.ingest.stream_status import StreamStatus, stream_statuses
 from weir.lake import LAYERS, Lake, SnapshotInfo

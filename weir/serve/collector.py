@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 
 from weir.errors import AccessDenied, WeirError
+from weir.governance.keys import WriteKeys
 from weir.ingest.collector import Collector
 from weir.ingest.collector_body import body_limit_error, parse_events
 from weir.ingest.flusher import Flusher
-from weir.ingest.keys import WriteKeys
 
 
 class CollectorMetrics:

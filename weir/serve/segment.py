@@ -16,8 +16,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from weir.errors import AccessDenied, ProjectError
+from weir.governance.keys import WriteKeys
 from weir.ingest.collector import Collector
-from weir.ingest.keys import WriteKeys
 from weir.ingest.segment import SegmentCall, check_mapping, map_messages, read_body
 from weir.project.segment import SegmentMapping
 from weir.serve.collector import read_body as read_request_body
