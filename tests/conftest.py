@@ -7,9 +7,10 @@ person can read in the test itself; nothing is mocked.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -25,6 +26,22 @@ POS_HEADER = "transaction_id,store_id,product_id,quantity,revenue,discount_appli
 VISA = "4111111111111111"
 MASTERCARD = "5555555555554444"
 AMEX = "378282246310005"
+
+
+def under_ci() -> bool:
+    """Whether this run is CI's (``.ci/run`` runs with ``CI=true``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_server(name: str, why: str) -> NoReturn:
+    """Stop a test that needs ``name`` (a server or its driver), which is missing.
+
+    Under CI that is a failure, so a test that never ran cannot pass as skipped; on a
+    developer's machine without the server it is a skip that says why.
+    """
+    if under_ci():
+        pytest.fail(f"{name} is needed and missing under CI: {why}", pytrace=False)
+    pytest.skip(f"{name} is missing: {why}", allow_module_level=True)
 
 
 def spaced(card: str) -> str:

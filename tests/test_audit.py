@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
+from conftest import land, pos_csv, pos_line
 from served import Served, build_served
 
 import weir
@@ -360,8 +362,38 @@ def test_audit_verify_names_the_record_edited_removed_or_cut(small: Path) -> Non
     )
 
 
-def test_weir_never_updates_or_deletes_audit_records() -> None:
-    source = "".join(
-        path.read_text(encoding="utf-8") for path in Path(weir.__file__).parent.rglob("*.py")
-    ).upper()
-    assert "UPDATE WEIR_AUDIT" not in source and "DELETE FROM WEIR_AUDIT" not in source
+def test_weir_never_updates_or_deletes_audit_records(project_root: Path) -> None:
+    """Every kind of governed action, on a database that refuses to change a written record."""
+    with weir.Project(project_root) as project:
+        with project.store.begin() as db:
+            for verb in ("UPDATE", "DELETE"):
+                db.execute(
+                    sa.text(
+                        f"CREATE TRIGGER weir_audit_no_{verb.lower()} BEFORE {verb} ON weir_audit"
+                        " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END"
+                    )
+                )
+        project.audit.record_definition()
+        first = project.audit.records(limit=1000)
+        land(project_root, "pos", "day1.csv", pos_csv(pos_line("t1"), pos_line("t2", quantity=2)))
+        project.run(["warehouse.dim_date"])  # an ingest and a run
+        record, _ = project.access.tokens().create("sam", "sales", expires="1d")
+        project.access.tokens().revoke(record.token_id)
+        project.access.query("SELECT count(*) AS n FROM staging.pos", "ada")
+        with pytest.raises(AccessDenied):
+            project.access.query("SELECT * FROM staging.customers", "sam")
+        with pytest.raises(NotFoundError):
+            project.access.kpi(project.access.policy().principal("nina"), "no_such_kpi")
+        assert project.audit.verify().ok
+    (project_root / "weir.yml").write_text(
+        (project_root / "weir.yml").read_text(encoding="utf-8") + "\n# edited\n", "utf-8"
+    )
+    with weir.Project(project_root) as project:
+        project.audit.record_definition()  # the change
+        after = project.audit.records(limit=1000)
+        assert project.audit.verify().ok
+    assert {r.entry.kind for r in after} == {
+        "config.change", "ingest", "batch", "run", "token.create", "token.revoke", "query", "kpi",
+    }  # fmt: skip
+    assert [r.seq for r in after] == list(range(len(after), 0, -1))  # none removed
+    assert [(r.seq, r.hash) for r in after[-len(first) :]] == [(r.seq, r.hash) for r in first]

@@ -601,7 +601,14 @@ _SOUP = st.lists(
 @_FAST
 @given(sql=st.one_of(st.text(max_size=60), _SOUP))
 def test_any_input_is_answered_or_refused_in_words(project: weir.Project, sql: str) -> None:
+    ann = project.access.policy().principal("ann")
     try:
-        project.access.gateway().check(sql, project.access.policy().principal("ann"))
+        checked = project.access.gateway().check(sql, ann)
     except WeirError as error:
-        assert not leaks(f"{error} {error.fix or ''}", project)
+        refusal = f"{error} {error.fix or ''}"
+        assert str(error).strip(), "a refusal says why"
+        assert not leaks(refusal, project), refusal
+    else:  # answered: the query to run reads only tables the role may read
+        assert checked.sql.strip()
+        readable = [project.access.policy().can_read(ann.role, name) for name in checked.datasets]
+        assert all(readable), checked.datasets

@@ -1,14 +1,16 @@
-"""The MQTT consumer against the real Mosquitto broker on 127.0.0.1:1883.
+"""The MQTT consumer against the real Mosquitto broker (``WEIR_TEST_MQTT``, by default 127.0.0.1:1883).
 
 QoS 1 messages land in the lake exactly once; messages published while weir is
 down arrive after it restarts (a persistent session); a stop between the lake
 commit and the acknowledgement redelivers, and de-duplication absorbs it.
-Each test uses its own topic and client id.
+Each test uses its own topic and client id. Without a broker the tests fail under CI
+and skip elsewhere, saying why.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -22,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from click.testing import CliRunner
+from conftest import require_server
 from paho.mqtt.enums import CallbackAPIVersion
 
 import weir
@@ -31,7 +34,8 @@ from weir.project.consumers import MqttConsumerConfig
 from weir.streams.consumers.base import read_stream_states
 from weir.workspace import init_project
 
-HOST, PORT = "127.0.0.1", 1883
+BROKER = os.environ.get("WEIR_TEST_MQTT", "127.0.0.1:1883")
+HOST, PORT = BROKER.rsplit(":", 1)[0], int(BROKER.rsplit(":", 1)[1])
 T0 = 1735732800
 
 
@@ -43,9 +47,12 @@ def _broker_up() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(
-    not _broker_up(), reason=f"no MQTT broker at {HOST}:{PORT} (start mosquitto to run these)"
-)
+@pytest.fixture(scope="module", autouse=True)
+def broker() -> None:
+    if not _broker_up():
+        require_server(
+            "Mosquitto", f"no MQTT broker at {BROKER} (start mosquitto, or set WEIR_TEST_MQTT)"
+        )
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The metadata database and the Iceberg catalog on a real PostgreSQL server.
 
 Each test module gets fresh databases on the server (``WEIR_TEST_POSTGRES``, by
-default the local one), dropped at its end; the tests skip when no server answers.
+default the local one), dropped at its end. When no server answers (or psycopg is not
+installed) the tests fail under CI and skip elsewhere, saying why.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import land, pos_csv, pos_line, web_event
+from conftest import land, pos_csv, pos_line, require_server, web_event
 from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 
 import weir
@@ -31,7 +32,10 @@ from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metrics.flags import DayFlags
 from weir.streams.consumers.base import events_table
 
-psycopg = pytest.importorskip("psycopg", reason="PostgreSQL needs the postgres extra (psycopg 3)")
+try:
+    import psycopg
+except ImportError as exc:
+    require_server("psycopg", f"the PostgreSQL tests need the postgres extra (psycopg 3): {exc}")
 
 SERVER = os.environ.get("WEIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
@@ -45,7 +49,10 @@ def new_database() -> Iterator[NewDatabase]:
         admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         why = " ".join(str(exc).split())
-        pytest.skip(f"no PostgreSQL server at {SERVER} ({why}); set WEIR_TEST_POSTGRES")
+    else:
+        why = ""
+    if why:
+        require_server("PostgreSQL", f"no server at {SERVER} ({why}); set WEIR_TEST_POSTGRES")
     created: list[str] = []
     base = sa.make_url(SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
 

@@ -24,12 +24,12 @@ import sqlglot
 from weir.engine import EngineError
 from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError, WeirError
 from weir.governance.gateway import Gateway
+from weir.governance.keys import WriteKeys
 from weir.governance.masks import mask_key
 from weir.governance.policy import Policy, Principal, lake_columns
 from weir.governance.queries import GatewayQueries, QueryResult
 from weir.governance.sqlcheck import check_tree, lake_tables, parse_query
 from weir.governance.tokens import Tokens
-from weir.ingest.keys import WriteKeys
 from weir.lake import Lake, LakeViews, Pin, Timeout
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord

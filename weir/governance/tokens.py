@@ -1,37 +1,26 @@
 """API tokens: a secret that stands for one user acting in one role.
 
-A token reads ``weir_<id>_<secret>``. Only the sha256 of the whole token is
-stored, so the metadata database never holds a usable credential; the token is
-shown once, when it is created. Checking one looks it up by its id and compares
-hashes in constant time, then asks the policy whether the user still holds the
-role (a user removed from ``weir.yml`` loses access with every token they had).
+A token reads ``weir_<id>_<secret>``; it is a credential of kind ``token``
+(``weir.governance.credentials``): shown once, stored as a hash, listed,
+revoked, and it may expire. Checking one also asks the policy whether the user
+still holds the role (a user removed from ``weir.yml`` loses access with every
+token they had). Creating and revoking are audited.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-import sqlalchemy as sa
-
-from weir.errors import AuthError, NotFoundError, QueryError
+from weir.governance.credentials import Credential, Credentials, CredentialState
 from weir.governance.policy import Policy, Principal
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
+from weir.project.durations import parse_duration
 
-TokenState = Literal["active", "expired", "revoked"]
-PREFIX = "weir_"
-_SHAPE = re.compile(r"^weir_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{20,})$")
-_DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>[smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_NEW_TOKEN = "create one with `weir token create --user NAME --role ROLE`"
+TokenState = CredentialState
 
 
 @dataclass(frozen=True)
@@ -64,20 +53,6 @@ class TokenRecord:
         }
 
 
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``2w``, ``90m``, ``45s`` → a timedelta."""
-    match = _DURATION.match(text)
-    if match is None or int(match["n"]) == 0:
-        raise QueryError(
-            f"'{text}' is not a duration", "write a number and a unit: 30d, 12h, 2w, 90m"
-        )
-    return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 class Tokens:
     """Creates, lists, revokes and checks the project's API tokens."""
 
@@ -85,6 +60,7 @@ class Tokens:
         self.store = store
         self.policy = policy
         self.audit = audit
+        self.credentials = Credentials(store, "token")
 
     def create(
         self,
@@ -102,28 +78,10 @@ class Tokens:
         if isinstance(expires, str):
             expires = parse_duration(expires)
         principal = self.policy.principal(user, role)
-        token_id = secrets.token_hex(6)
-        secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        now = time.time()
-        expires_at = now + expires.total_seconds() if expires is not None else None
-        with self.store.begin() as db:
-            db.execute(
-                sa.text(
-                    "INSERT INTO weir_tokens (token_id, user_name, role, secret_hash, created_at,"
-                    " expires_at, revoked_at, note) VALUES (:id, :user, :role, :hash, :now,"
-                    " :expires, NULL, :note)"
-                ),
-                {
-                    "id": token_id,
-                    "user": principal.user,
-                    "role": principal.role,
-                    "hash": _digest(secret),
-                    "now": now,
-                    "expires": expires_at,
-                    "note": note,
-                },
-            )
-        record = self.get(token_id)
+        credential, secret = self.credentials.create(
+            (principal.user, principal.role), note, expires
+        )
+        record = _token(credential)
         if self.audit is not None:
             expiry = (
                 record.expires_at.isoformat(timespec="seconds") if record.expires_at else "never"
@@ -131,10 +89,11 @@ class Tokens:
             self.audit.append(
                 AuditEntry(
                     "token.create",
-                    f"token {token_id} for {principal.user} as {principal.role}, expires {expiry}",
+                    f"token {record.token_id} for {principal.user} as {principal.role},"
+                    f" expires {expiry}",
                     user=by or operator(),
                     detail={
-                        "token": token_id,
+                        "token": record.token_id,
                         "for_user": principal.user,
                         "for_role": principal.role,
                     },
@@ -143,97 +102,48 @@ class Tokens:
         return record, secret
 
     def get(self, token_id: str) -> TokenRecord:
-        with self.store.begin() as db:
-            row = db.execute(
-                sa.text(
-                    "SELECT token_id, user_name, role, created_at, expires_at, revoked_at, note"
-                    " FROM weir_tokens WHERE token_id = :id"
-                ),
-                {"id": token_id},
-            ).first()
-        if row is None:
-            raise NotFoundError(f"no token {token_id}", "list them with `weir token list`")
-        return _token(row)
+        return _token(self.credentials.get(token_id))
 
     def list(self) -> list[TokenRecord]:
-        with self.store.begin() as db:
-            rows = db.execute(
-                sa.text(
-                    "SELECT token_id, user_name, role, created_at, expires_at, revoked_at, note"
-                    " FROM weir_tokens ORDER BY created_at, token_id"
-                )
-            ).all()
-        return [_token(row) for row in rows]
+        return [_token(credential) for credential in self.credentials.list()]
 
     def revoke(self, id_or_token: str, by: str | None = None) -> TokenRecord:
         """Revoke a token by its id or the whole token; revoking twice changes nothing."""
-        match = _SHAPE.match(id_or_token.strip())
-        token_id = match["id"] if match else id_or_token.strip()
-        record = self.get(token_id)
-        if record.revoked_at is not None:
-            return record
-        with self.store.begin() as db:
-            db.execute(
-                sa.text(
-                    "UPDATE weir_tokens SET revoked_at = :now"
-                    " WHERE token_id = :id AND revoked_at IS NULL"
-                ),
-                {"now": time.time(), "id": token_id},
-            )
-        if self.audit is not None:
+        credential, revoked = self.credentials.revoke(id_or_token)
+        record = _token(credential)
+        if revoked and self.audit is not None:
             self.audit.append(
                 AuditEntry(
                     "token.revoke",
-                    f"token {token_id} of {record.user} as {record.role}",
+                    f"token {record.token_id} of {record.user} as {record.role}",
                     user=by or operator(),
-                    detail={"token": token_id, "for_user": record.user, "for_role": record.role},
+                    detail={
+                        "token": record.token_id,
+                        "for_user": record.user,
+                        "for_role": record.role,
+                    },
                 )
             )
-        return self.get(token_id)
+        return record
 
     def authenticate(self, bearer: str | None) -> Principal:
         """The principal a bearer token stands for; AuthError when it stands for nothing."""
-        if not bearer:
-            raise AuthError("no token: send `Authorization: Bearer <token>`", _NEW_TOKEN)
-        match = _SHAPE.match(bearer.strip())
-        with self.store.begin() as db:
-            row = (
-                db.execute(
-                    sa.text(
-                        "SELECT token_id, user_name, role, created_at, expires_at, revoked_at,"
-                        " note, secret_hash FROM weir_tokens WHERE token_id = :id"
-                    ),
-                    {"id": match["id"]},
-                ).first()
-                if match
-                else None
-            )
-        # compare even when nothing was found, so timing says nothing about which ids exist
-        stored = str(row[7]) if row is not None else _digest("weir_absent")
-        if not hmac.compare_digest(stored, _digest(bearer.strip())) or row is None:
-            raise AuthError("the token is not valid", _NEW_TOKEN)
-        record = _token(row)
-        state = record.state()
-        if state != "active":
-            raise AuthError(
-                f"token {record.token_id} is {state}", f"ask an admin for a new one: {_NEW_TOKEN}"
-            )
-        return self.policy.principal(record.user, record.role)
+        user, role = self.credentials.verify(bearer).grant
+        return self.policy.principal(user, role)
 
 
-def _moment(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(float(value), UTC)
+def _moment(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _token(row: Any) -> TokenRecord:
-    created = _moment(row[3])
-    assert created is not None
+def _token(credential: Credential) -> TokenRecord:
+    user, role = credential.grant
     return TokenRecord(
-        token_id=str(row[0]),
-        user=str(row[1]),
-        role=str(row[2]),
-        created_at=created,
-        expires_at=_moment(row[4]),
-        revoked_at=_moment(row[5]),
-        note=row[6],
+        token_id=credential.id,
+        user=user,
+        role=role,
+        created_at=datetime.fromtimestamp(credential.created_at, UTC),
+        expires_at=_moment(credential.expires_at),
+        revoked_at=_moment(credential.revoked_at),
+        note=credential.note,
     )

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from weir.errors import ProjectError
+from weir.project.base import Strict
 from weir.project.config import Team
 from weir.project.loader import load_model
 
@@ -23,17 +24,13 @@ Grain = Literal["day", "week", "month"]
 GRAINS: tuple[Grain, ...] = ("day", "week", "month")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Step(_Strict):
+class Step(Strict):
     step: int = Field(ge=1)
     name: str
     value: str = Field(description="aggregate counting what reached this step")
 
 
-class Figure(_Strict):
+class Figure(Strict):
     """A secondary figure read from another mart (e.g. the backlog beside time to resolution)."""
 
     mart: str
@@ -42,7 +39,7 @@ class Figure(_Strict):
     at_period_end: bool = False
 
 
-class KpiDefinition(_Strict):
+class KpiDefinition(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     team: Team
     description: str
@@ -71,7 +68,7 @@ class KpiDefinition(_Strict):
     steps: list[Step] = Field(default_factory=list, description="funnels: one row per step")
 
 
-class MetricsFile(_Strict):
+class MetricsFile(Strict):
     kpis: list[KpiDefinition]
 
 

@@ -18,7 +18,7 @@ import sqlglot
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
-from weir.project.base import FieldProblem, Name, _Strict
+from weir.project.base import FieldProblem, Name, Strict
 
 PiiMask = Literal["hash", "redact"]
 PII_MASKS: tuple[str, ...] = get_args(PiiMask)
@@ -70,7 +70,7 @@ def parse_row_filter(predicate: str) -> exp.Expr:
     return tree
 
 
-class RoleConfig(_Strict):
+class RoleConfig(Strict):
     """A role: the datasets it may read, how its columns are masked, which rows it sees."""
 
     description: str = ""
@@ -123,7 +123,7 @@ class RoleConfig(_Strict):
         return self
 
 
-class UserConfig(_Strict):
+class UserConfig(Strict):
     """A person or service and the roles it may act as."""
 
     description: str = ""

@@ -19,5 +19,7 @@ class FieldProblem(ValueError):
         self.fix = fix
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """What people write (project files, API requests): unknown fields are refused, values fixed."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)

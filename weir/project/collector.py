@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
-from weir.project.base import Name, _Strict
+from weir.project.base import Name, Strict
+from weir.project.durations import parse_duration
 from weir.project.segment import SegmentMapping
 
-_DURATION = re.compile(r"^\s*([0-9]+)\s*([smhd])\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-
-def duration_seconds(text: str) -> int:
-    """``"7d"`` → 604800: a whole number of seconds, minutes, hours or days."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"'{text}' is not a duration: write a number and s, m, h or d, e.g. 7d")
-    return int(match.group(1)) * _SECONDS[match.group(2)]
-
-
-class CollectorConfig(_Strict):
+class CollectorConfig(Strict):
     """How the collector stores and flushes what it receives."""
 
     sources: list[Name] | None = Field(
@@ -61,7 +49,7 @@ class CollectorConfig(_Strict):
     dedupe_window: str = Field(
         default="7d",
         description="an event is a duplicate of one accepted with the same key and an event "
-        "time within this window (days of staging scanned per flush), e.g. 7d, 36h",
+        "time within this window (days of staging scanned per flush), e.g. 7d, 36h, 2w",
     )
     compact_after_files: int = Field(
         default=32,
@@ -91,9 +79,9 @@ class CollectorConfig(_Strict):
     @field_validator("dedupe_window")
     @classmethod
     def _is_duration(cls, value: str) -> str:
-        duration_seconds(value)
+        parse_duration(value)
         return value
 
     @property
     def dedupe_window_seconds(self) -> int:
-        return duration_seconds(self.dedupe_window)
+        return int(parse_duration(self.dedupe_window).total_seconds())

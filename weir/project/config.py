@@ -12,7 +12,7 @@ from typing import Literal, get_args
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from weir.project.access import RoleConfig, UserConfig, check_users
-from weir.project.base import FieldProblem, Name, _Strict
+from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
 
@@ -26,7 +26,7 @@ SourceKind = Literal["events", "entity"]
 Team = Literal["sales", "marketing", "operations", "support", "finance", "data"]
 
 
-class ColumnConfig(_Strict):
+class ColumnConfig(Strict):
     """One field of a source's contract."""
 
     name: Name
@@ -68,7 +68,7 @@ class ColumnConfig(_Strict):
         return self
 
 
-class RuleConfig(_Strict):
+class RuleConfig(Strict):
     """A check across columns, as a SQL boolean expression over the typed record."""
 
     name: Name
@@ -76,17 +76,17 @@ class RuleConfig(_Strict):
     message: str = ""
 
 
-class CsvOptions(_Strict):
+class CsvOptions(Strict):
     delimiter: str = ","
     quote: str = '"'
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
 
 
-class XmlOptions(_Strict):
+class XmlOptions(Strict):
     record_tag: str = Field(description="the element that holds one record, e.g. 'order'")
 
 
-class SourceConfig(_Strict):
+class SourceConfig(Strict):
     """A source: where its files land, how to read them, and its contract."""
 
     name: Name
@@ -152,7 +152,7 @@ class SourceConfig(_Strict):
         return [c.name for c in self.columns]
 
 
-class ProjectConfig(_Strict):
+class ProjectConfig(Strict):
     """``weir.yml``: the project's own settings."""
 
     name: Name

@@ -19,7 +19,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from weir.project.base import FieldProblem, Name, _Strict
+from weir.project.base import FieldProblem, Name, Strict
 
 ConsumerKind = Literal["kafka", "mqtt"]
 CONSUMER_KINDS: tuple[str, ...] = get_args(ConsumerKind)
@@ -31,7 +31,7 @@ _OWNED_SETTINGS = frozenset(
 )
 
 
-class _Batching(_Strict):
+class _Batching(Strict):
     batch_events: int = Field(
         default=5000, ge=1, le=1_000_000, description="a batch is ingested at this many events"
     )

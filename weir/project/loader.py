@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from weir.errors import ProjectError
+from weir.errors import ProjectError, WeirError
 from weir.project.base import FieldProblem
 from weir.project.config import ProjectConfig, SourceConfig
 
@@ -117,8 +117,11 @@ def _explain(
         return f"{where}: unknown field '{field}'{suffix}", fix
     if first["type"] == "missing":
         return f"{where}: missing required field '{field}'{suffix}", f"add '{loc[-1]}:'"
-    message = str(first["msg"]).removeprefix("Value error, ")
-    fix = cause.fix if isinstance(cause, FieldProblem) and cause.fix else _fix_for(first)
+    # a check that raised a WeirError (which is also a ValueError) says its own fix
+    message = cause.what if isinstance(cause, WeirError) else str(first["msg"])
+    message = message.removeprefix("Value error, ")
+    own_fix = cause.fix if isinstance(cause, (FieldProblem, WeirError)) else None
+    fix = own_fix or _fix_for(first)
     return f"{where}: {field}: {message}{suffix}" if field else f"{where}: {message}{suffix}", fix
 
 

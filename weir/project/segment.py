@@ -33,13 +33,13 @@ import re
 
 from pydantic import Field, field_validator
 
-from weir.project.base import FieldProblem, Name, _Strict
+from weir.project.base import FieldProblem, Name, Strict
 
 _PATH = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z0-9_$]+)*$")
 EVENT_TIME = "timestamp | originalTimestamp | sentAt | receivedAt"
 
 
-class SegmentTarget(_Strict):
+class SegmentTarget(Strict):
     """A source and, for each of its fields, where in the Segment message it is read from."""
 
     source: Name
@@ -107,7 +107,7 @@ def _track_events() -> dict[str, SegmentTarget]:
     }
 
 
-class SegmentMapping(_Strict):
+class SegmentMapping(Strict):
     """Where each Segment message type goes; ``track_events`` send named track events elsewhere."""
 
     enabled: bool = Field(default=True, description="serve /v1/batch, /v1/track, /v1/page …")

@@ -22,11 +22,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from weir.errors import QueryError, TooLarge
 from weir.governance.policy import Principal
 from weir.metadata.audit import AuditKind
+from weir.project.base import Strict
 from weir.workspace import Project
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -36,12 +37,8 @@ MAX_BODY = 1 << 20  # bytes of a request body
 MAX_SQL = 100_000  # characters of one query
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # -- errors (the shape app.py writes for every failure) -----------------------------------
-class Problem(_Model):
+class Problem(Strict):
     where: str
     problem: str
 
@@ -54,7 +51,7 @@ class ErrorDetail(BaseModel):
     problems: list[Problem] | None = None
 
 
-class ErrorBody(_Model):
+class ErrorBody(Strict):
     error: ErrorDetail
 
 
@@ -72,7 +69,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 # -- requests and answers ------------------------------------------------------------------
-class QueryRequest(_Model):
+class QueryRequest(Strict):
     sql: str = Field(min_length=1, description="one read-only query over lake tables (layer.name)")
     as_of: datetime | None = Field(
         default=None, description="read the lake as it was then (ISO time)"
@@ -82,19 +79,19 @@ class QueryRequest(_Model):
     )
 
 
-class Column(_Model):
+class Column(Strict):
     name: str
     type: str
 
 
-class Table(_Model):
+class Table(Strict):
     columns: list[Column]
     rows: list[list[Any]]
     row_count: int
     truncated: bool
 
 
-class KpiSummary(_Model):
+class KpiSummary(Strict):
     name: str
     team: str
     description: str
@@ -102,25 +99,25 @@ class KpiSummary(_Model):
     dimensions: list[str]
 
 
-class KpiList(_Model):
+class KpiList(Strict):
     kpis: list[KpiSummary]
 
 
-class DatasetSummary(_Model):
+class DatasetSummary(Strict):
     name: str
     layer: str
     owner: str
     description: str
 
 
-class DatasetPage(_Model):
+class DatasetPage(Strict):
     datasets: list[DatasetSummary]
     total: int
     offset: int
     next_offset: int | None
 
 
-class DatasetColumn(_Model):
+class DatasetColumn(Strict):
     name: str
     type: str
     classification: str | None
@@ -134,13 +131,13 @@ class DatasetDetail(DatasetSummary):
     snapshot_id: int | None
 
 
-class Lineage(_Model):
+class Lineage(Strict):
     dataset: str
     upstream: list[str]
     downstream: list[str]
 
 
-class AuditItem(_Model):
+class AuditItem(Strict):
     seq: int
     at: str
     kind: str
@@ -157,7 +154,7 @@ class AuditItem(_Model):
     hash: str
 
 
-class AuditPage(_Model):
+class AuditPage(Strict):
     records: list[AuditItem]
     next_before: int | None = Field(description="pass as `before` for the next (older) page")
 

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 
 from weir.errors import AccessDenied, WeirError
-from weir.ingest.keys import WriteKeys
+from weir.governance.keys import WriteKeys
 from weir.streams.body import body_limit_error, parse_events
 from weir.streams.collector import Collector
 from weir.streams.flusher import Flusher

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from weir.errors import AccessDenied, ProjectError
-from weir.ingest.keys import WriteKeys
+from weir.governance.keys import WriteKeys
 from weir.project.segment import SegmentMapping
 from weir.serve.collector import read_body as read_request_body
 from weir.serve.collector import write_key_of

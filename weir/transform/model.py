@@ -16,10 +16,11 @@ from typing import Annotated, Any, Literal, get_args
 
 import sqlglot
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from sqlglot import exp
 
 from weir.errors import ProjectError
+from weir.project.base import Strict
 from weir.project.config import Team
 
 ModelKind = Literal["full", "incremental_by_time", "scd2"]
@@ -31,26 +32,22 @@ _HEADER = re.compile(r"\A\s*/\*(?P<yaml>.*?)\*/", re.S)
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AcceptedValues(_Strict):
+class AcceptedValues(Strict):
     column: str
     values: list[str | int | float | bool]
 
 
-class Relationship(_Strict):
+class Relationship(Strict):
     column: str
     to: str = Field(description="namespace.table the values must exist in")
     field: str
 
 
-class RowCountChange(_Strict):
+class RowCountChange(Strict):
     max_pct: float = Field(gt=0, description="largest allowed change of the row count, in percent")
 
 
-class Audit(_Strict):
+class Audit(Strict):
     """One audit: exactly one of its fields is set."""
 
     not_null: list[str] | None = None
@@ -76,18 +73,18 @@ class Audit(_Strict):
         return next(name for name, value in self if value is not None)
 
 
-class ModelHeader(_Strict):
+class ModelHeader(Strict):
     kind: ModelKind = "full"
     time_column: str | None = None
     lookback: int = Field(
         default=0, ge=0, le=366, description="days rebuilt before the newest processed day"
     )
-    grain: list[str] = []
-    unique_key: list[str] = []
+    grain: list[str] = Field(default_factory=list)
+    unique_key: list[str] = Field(default_factory=list)
     valid_from: str | None = None
     owner: Team = "data"
     description: str = ""
-    audits: list[Audit] = []
+    audits: list[Audit] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ModelHeader:

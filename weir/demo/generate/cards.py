@@ -1,8 +1,9 @@
-"""Payment card numbers that pass the Luhn check (Visa- and Mastercard-like), and the check.
+"""Payment card numbers that pass the Luhn check (Visa- and Mastercard-like).
 
 The tills export some card numbers in clear and customers paste theirs into
 CRM messages; both must be real-looking so that ingestion's PCI scrubbing
-(which recognises card numbers by their Luhn check digit) has work to do.
+(which recognises card numbers by their Luhn check digit, ``weir.ingest.pci.luhn_valid``)
+has work to do.
 """
 
 from __future__ import annotations
@@ -34,18 +35,3 @@ def card_digits(rng: np.random.Generator, n: int) -> np.ndarray:
     body[~visa, 1] = rng.integers(1, 6, size=int((~visa).sum()))
     check = luhn_check_digit(body)
     return np.concatenate([body, check[:, None]], axis=1).astype(np.uint8)
-
-
-def luhn_valid(number: str) -> bool:
-    """Whether ``number`` (digits, possibly grouped by spaces or dashes) passes Luhn."""
-    digits = [int(c) for c in number if c.isdigit()]
-    if len(digits) < 12 or any(not (c.isdigit() or c in " -") for c in number):
-        return False
-    total = 0
-    for i, digit in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
