@@ -66,6 +66,17 @@ class CheckedQuery:
 
 
 @dataclass(frozen=True)
+class PreparedQuery:
+    """A query the gateway checked and rewrote, on a connection ready to run it once."""
+
+    con: duckdb.DuckDBPyConnection
+    sql: str  # the rewritten DuckDB SQL (never shown to users)
+    datasets: tuple[str, ...]
+    check_ms: float
+    original: str  # the SQL as sent, for the wording of an engine error
+
+
+@dataclass(frozen=True)
 class QueryResult:
     table: pa.Table
     datasets: tuple[str, ...]
@@ -251,6 +262,20 @@ class Gateway:
         trusted: bool = False,
     ) -> QueryResult:
         """Run ``sql`` for ``principal`` on the lake as it is now (or was at ``as_of``)."""
+        return self.run(self.prepare(sql, principal, as_of, trusted), limit, timeout)
+
+    def prepare(
+        self,
+        sql: str,
+        principal: Principal,
+        as_of: datetime | None = None,
+        trusted: bool = False,
+    ) -> PreparedQuery:
+        """Check and rewrite ``sql`` for ``principal``: AccessDenied or QueryError when refused.
+
+        What this raises is a refusal (the query never reaches the engine); what
+        ``run`` raises is a failure of a query the gateway allowed.
+        """
         started = time.perf_counter()
         with self._lock:
             checked = self._checked.get((sql, principal.role, trusted))
@@ -259,9 +284,7 @@ class Gateway:
             check_ms = _ms(started)
             con, columns = self._current(checked.datasets)
             if all(tuple(columns[d]) == self.policy.columns(d) for d in checked.datasets):
-                return self._answer(
-                    con, checked.sql, checked.datasets, check_ms, limit, timeout, sql
-                )
+                return PreparedQuery(con, checked.sql, checked.datasets, check_ms, sql)
             con.close()
         tree, refs = self._analyse(sql, principal, trusted, _LakeNames(self._known, self.lake))
         check_ms = _ms(started)
@@ -280,24 +303,20 @@ class Gateway:
         except BaseException:
             con.close()
             raise
-        return self._answer(con, rewritten, datasets, check_ms, limit, timeout, sql)
+        return PreparedQuery(con, rewritten, datasets, check_ms, sql)
 
-    def _answer(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        rewritten: str,
-        datasets: tuple[str, ...],
-        check_ms: float,
-        limit: int | None,
-        timeout: float,
-        original: str,
+    def run(
+        self, prepared: PreparedQuery, limit: int | None = None, timeout: float = 30.0
     ) -> QueryResult:
+        """Run a prepared query once (its connection is closed after): QueryError when it fails."""
         try:
             begun = time.perf_counter()
-            table, truncated = self._run(con, rewritten, limit, timeout, original)
-            return QueryResult(table, datasets, check_ms, _ms(begun), truncated)
+            table, truncated = self._run(
+                prepared.con, prepared.sql, limit, timeout, prepared.original
+            )
+            return QueryResult(table, prepared.datasets, prepared.check_ms, _ms(begun), truncated)
         finally:
-            con.close()
+            prepared.con.close()
 
     def close(self) -> None:
         with self._lock:

@@ -114,9 +114,20 @@ class GovernedReader:
         try:
             principal = self.principal(user, role)
             acting = principal.role
-            result = self.gateway.query(sql, principal, as_of=_moment(as_of), limit=limit)
+            prepared = self.gateway.prepare(sql, principal, as_of=_moment(as_of))
         except WeirError as exc:
-            self.audit.append(_refusal("query", sql, name, acting, exc, started, _tables(sql)))
+            # refused before it ran: the user, the role, the SQL or a table it names
+            self.audit.append(
+                _refusal("query", sql, name, acting, exc, started, _tables(sql), denied=True)
+            )
+            raise
+        try:
+            result = self.gateway.run(prepared, limit=limit)
+        except WeirError as exc:
+            # allowed, then failed in the engine
+            self.audit.append(
+                _refusal("query", sql, name, acting, exc, started, prepared.datasets, denied=False)
+            )
             raise
         self.audit.append(_success("query", sql, principal, result))
         return result
@@ -147,6 +158,7 @@ class GovernedReader:
         action = _kpi_action(name, grain, by, start, end, compare, exclude_flagged, as_of)
         definition = load_catalogue(self.files.root).kpis.get(name)
         hidden = False
+        checking = False
         try:
             if definition is None:
                 raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis")
@@ -171,17 +183,36 @@ class GovernedReader:
                 cast(Compare | None, compare),
                 flagged,
             )
-            result = self.gateway.query(
-                kpi_sql(question), principal, as_of=_moment(as_of), trusted=True
-            )
+            sql = kpi_sql(question)
+            moment = _moment(as_of)
+            checking = True
+            prepared = self.gateway.prepare(sql, principal, as_of=moment, trusted=True)
         except WeirError as exc:
             marts = _marts(definition) if definition is not None else ()
+            # what the gateway refuses is a denial; a question weir cannot ask, a failure
+            denied = checking or isinstance(exc, AccessDenied | AuthError)
             self.audit.append(
-                _refusal("kpi", action, principal.user, principal.role, exc, started, marts)
+                _refusal("kpi", action, principal.user, principal.role, exc, started, marts, denied)
             )
             if hidden:
                 # recorded as denied; answered as not found, like a dataset outside the grants
                 raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis") from None
+            raise
+        try:
+            result = self.gateway.run(prepared)
+        except WeirError as exc:
+            self.audit.append(
+                _refusal(
+                    "kpi",
+                    action,
+                    principal.user,
+                    principal.role,
+                    exc,
+                    started,
+                    prepared.datasets,
+                    denied=False,
+                )
+            )
             raise
         self.audit.append(_success("kpi", action, principal, result))
         return result
@@ -371,8 +402,9 @@ def _refusal(
     error: WeirError,
     started: float,
     datasets: Sequence[str],
+    denied: bool,
 ) -> AuditEntry:
-    denied = isinstance(error, AccessDenied | AuthError)
+    """A query refused (denied, never run) or one that failed while it ran."""
     return AuditEntry(
         kind,
         action,
