@@ -273,3 +273,16 @@ def test_bad_sql_is_one_line_from_the_real_command(project_root: Path) -> None:
     assert done.stderr.splitlines() == [
         "error: only read queries are allowed, not COMMAND — weir sql is read-only: write SELECT (or WITH … SELECT)"
     ]
+
+
+def test_ingest_from_a_folder_with_no_file_of_the_source_pattern(tmp_path: Path) -> None:
+    assert run("init", tmp_path / "shop").exit_code == 0
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "orders_2025-01-01.csv").write_text("order_id\nW1\n", encoding="utf-8")
+    line = one_error_line(
+        run("--project", tmp_path / "shop", "ingest", "orders", "--path", exports)
+    )
+    assert line.startswith(f"error: no file under {exports} matches *.xml")
+    assert "it holds 1 other file: orders_2025-01-01.csv" in line
+    assert "sources/orders.yml" in line

@@ -24,7 +24,7 @@ from weir.governance.policy import Policy, Principal, lake_columns
 from weir.governance.reader import GovernedReader
 from weir.governance.tokens import Tokens
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
-from weir.ingest.batch import Progress
+from weir.ingest.batch import Progress, matches_under, unmatched_folder
 from weir.ingest.collector import Collector
 from weir.ingest.consumers import (
     AfterLakeCommit,
@@ -85,6 +85,12 @@ class Project:
         names = list(sources) if sources else self.sources
         for name in names:
             self.files.source(name)  # fail before any work on an unknown name
+        if path is not None and not sources:
+            # every source: those with a file under the path (none of them is an error)
+            configs = [self.files.source(name) for name in names]
+            names = [c.name for c in configs if matches_under(c, path)]
+            if not names:
+                raise unmatched_folder(path if path.is_absolute() else Path.cwd() / path, configs)
         self._ingestor.recover()
         return record_ingest(
             self.audit(),
