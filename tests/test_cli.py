@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -286,3 +287,37 @@ def test_ingest_from_a_folder_with_no_file_of_the_source_pattern(tmp_path: Path)
     assert line.startswith(f"error: no file under {exports} matches *.xml")
     assert "it holds 1 other file: orders_2025-01-01.csv" in line
     assert "sources/orders.yml" in line
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["shop, Ünïcode #1 %20", "it's a [shop] of 50% & more", "café#2,%2C"],
+)
+def test_a_project_under_any_legal_path_ingests_builds_and_answers(
+    tmp_path: Path, name: str
+) -> None:
+    root = tmp_path / name
+    assert run("init", root).exit_code == 0
+    golden = Path(__file__).resolve().parent / "golden" / "landing"
+    shutil.copytree(golden, root / "landing", dirs_exist_ok=True)
+    built = run("--project", root, "run", "--format", "json")
+    assert built.exit_code == 0, built.output
+    staged = run(
+        "--project", root, "sql", "SELECT count(*) AS n FROM staging.pos", "--format", "json"
+    )
+    assert staged.exit_code == 0, staged.output
+    assert json.loads(staged.stdout) == [{"n": 17}]  # the golden POS lines accepted
+    governed = run(
+        "--project",
+        root,
+        "sql",
+        "SELECT count(*) AS n FROM marts.sales_daily",
+        "--as",
+        "sam",
+        "--format",
+        "json",
+    )
+    assert governed.exit_code == 0, governed.output
+    assert json.loads(governed.stdout)[0]["n"] > 0
+    # everything under the project's own folder: nothing under a %-escaped copy of its name
+    assert [p.name for p in tmp_path.iterdir()] == [name]

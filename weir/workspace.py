@@ -38,6 +38,7 @@ from weir.ingest.stream_status import StreamStatus, stream_statuses
 from weir.lake import LAYERS, Lake, SnapshotInfo
 from weir.lake.query import LakeReader, Pin
 from weir.metadata import MetadataStore
+from weir.metadata.store import sqlite_url
 from weir.metrics import GRAINS, KpiDefinition, KpiQuestion, answer, load_catalogue
 from weir.metrics.flags import DayFlags
 from weir.metrics.query import Compare
@@ -57,7 +58,7 @@ class Project:
         self.files: ProjectFiles = load_project(root)
         state = self.files.state_dir
         state.mkdir(parents=True, exist_ok=True)
-        uri = self.files.config.catalog_uri or f"sqlite:///{state / 'catalog.db'}"
+        uri = self.files.config.catalog_uri or sqlite_url(state / "catalog.db")
         self.store = MetadataStore(uri)
         with self.store.setting_up():  # the catalog creates its tables in a new database
             self.lake = Lake(uri, state / "lake")

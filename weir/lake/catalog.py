@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import duckdb
 import pyarrow as pa
@@ -71,7 +73,8 @@ class Lake:
         self.catalog = SqlCatalog(
             "weir",
             uri=catalog_uri,
-            warehouse=warehouse.as_uri(),
+            # a plain path: pyiceberg takes a file:// URI's path as it is, %-escapes and all
+            warehouse=str(warehouse),
             pool_pre_ping="true" if server else "false",
         )
         for layer in LAYERS:
@@ -150,7 +153,7 @@ class Lake:
         table = self.ensure(layer, name, self.schema_of(con, select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
-        folder = Path(table.location().removeprefix("file://")) / "data" / batch_id
+        folder = Path(local_path(table.location())) / "data" / batch_id
         folder.mkdir(parents=True, exist_ok=True)
         options = (
             "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}'"
@@ -163,7 +166,7 @@ class Lake:
         ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
         con.execute("SET preserve_insertion_order = false")  # lets DuckDB write in parallel
         try:
-            con.execute(f"COPY ({select}) TO '{folder}' ({options})")
+            con.execute(f"COPY ({select}) TO {_string(str(folder))} ({options})")
         finally:
             con.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
         files = sorted(str(p) for p in folder.rglob("*.parquet"))
@@ -255,19 +258,16 @@ class Lake:
             return []
         own = con is None
         con = con or duckdb.connect()
-        folder = (
-            Path(table.location().removeprefix("file://"))
-            / "data"
-            / f"compact-{uuid.uuid4().hex[:12]}"
-        )
+        folder = Path(local_path(table.location())) / "data" / f"compact-{uuid.uuid4().hex[:12]}"
         folder.mkdir(parents=True, exist_ok=True)
         written: dict[str, str] = {}
         try:
             for number, (key, files) in enumerate(sorted(chosen.items())):
                 target = folder / f"part-{number}.parquet"
-                scan = parquet_scan(_local_path(f.file_path) for f in files)
+                scan = parquet_scan(local_path(f.file_path) for f in files)
                 con.execute(
-                    f"COPY (SELECT * FROM {scan}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+                    f"COPY (SELECT * FROM {scan}) TO {_string(str(target))}"
+                    " (FORMAT parquet, COMPRESSION zstd)"
                 )
                 written[key] = str(target)
         finally:
@@ -324,7 +324,7 @@ class Lake:
         if row_filter is not None:
             scan = table.scan(row_filter=row_filter, snapshot_id=snapshot.snapshot_id)
         tasks = scan.plan_files()
-        return [_local_path(task.file.file_path) for task in tasks]
+        return [local_path(task.file.file_path) for task in tasks]
 
     def arrow_schema(self, layer: str, name: str) -> pa.Schema:
         return self.table(layer, name).schema().as_arrow()
@@ -409,12 +409,24 @@ def same_columns(a: pa.Schema, b: pa.Schema) -> bool:
 
 def parquet_scan(files: Iterable[str]) -> str:
     """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns)."""
-    listed = ", ".join(exp.Literal.string(f).sql("duckdb") for f in files)
+    listed = ", ".join(_string(f) for f in files)
     return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
 
 
-def _local_path(uri: str) -> str:
-    return uri.removeprefix("file://")
+def local_path(location: str) -> str:
+    """The local path of a lake location: a plain path as it is, a ``file:`` URI decoded.
+
+    The catalog holds plain paths; tables made before held ``file://`` URIs, whose
+    path is %-escaped (a comma is ``%2C``, a space ``%20``, ``é`` ``%C3%A9``).
+    """
+    if not location.startswith("file:"):
+        return location
+    return url2pathname(urlsplit(location).path)
+
+
+def _string(text: str) -> str:
+    """A DuckDB string literal (a quote in a folder's name is doubled)."""
+    return exp.Literal.string(text).sql("duckdb")
 
 
 def files_property(files: Iterable[tuple[str, str]]) -> str:
