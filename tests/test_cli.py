@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -321,3 +322,58 @@ def test_a_project_under_any_legal_path_ingests_builds_and_answers(
     assert json.loads(governed.stdout)[0]["n"] > 0
     # everything under the project's own folder: nothing under a %-escaped copy of its name
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+STATUS_FIELDS = {
+    "source",
+    "format",
+    "batches",
+    "files",
+    "received",
+    "accepted",
+    "quarantined",
+    "duplicates",
+    "in_quarantine",
+    "reconciles",
+    "last_batch",
+    "last_status",
+    "last_at",
+    "newest_record",
+    "freshness",
+    "freshness_seconds",
+    "last_kind",
+    "last_finished_at",
+    "last_error",
+}
+
+
+def test_status_fits_a_terminal_and_json_has_every_field(ingested: Path) -> None:
+    # the real command, its output a pipe 100 columns wide (as a terminal of that width)
+    shown = subprocess.run(
+        [sys.executable, "-m", "weir", "--project", str(ingested), "status"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+        check=True,
+    ).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 100, shown
+    header = next(line for line in lines if "source" in line)
+    for name in ("last batch", "in / ok / quar / dup", "newest", "state"):
+        assert name in header, header
+    sources = json.loads(run("--project", ingested, "status", "--format", "json").stdout)
+    body = [line for line in lines if line.startswith("│")]
+    assert len(body) == len(sources), shown  # one line per source: nothing wrapped
+    [pos] = [line for line in body if line.startswith("│ pos ")]
+    assert "4 / 2 / 1 / 1" in pos and "│ ok " in pos, pos
+    [never] = [line for line in body if line.startswith("│ orders ")]
+    assert "0 / 0 / 0 / 0" in never and "no batch yet" in never
+
+    assert all(set(s) == STATUS_FIELDS for s in sources)
+    by_name = {s["source"]: s for s in sources}
+    assert by_name["pos"]["last_status"] == "committed" and by_name["pos"]["last_kind"] == "ingest"
+    assert isinstance(by_name["pos"]["freshness_seconds"], float)
+    wide = run("--project", ingested, "status", "--wide")
+    assert wide.exit_code == 0
+    heading = next(line for line in wide.output.splitlines() if line.startswith("┃"))
+    assert heading.count("┃") == len(STATUS_FIELDS) + 1  # a column for every field
