@@ -9,6 +9,7 @@ what exists beyond its grants.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ class GovernedReader:
         checking = False
         try:
             if definition is None:
-                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis")
+                raise self._no_kpi(principal, name)
             hidden = not self._may_read_all(principal, _marts(definition))
             if hidden:
                 raise AccessDenied(f"role '{principal.role}' may not read {definition.mart}")
@@ -196,7 +197,7 @@ class GovernedReader:
             )
             if hidden:
                 # recorded as denied; answered as not found, like a dataset outside the grants
-                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis") from None
+                raise self._no_kpi(principal, name) from None
             raise
         try:
             result = self.gateway.run(prepared)
@@ -246,15 +247,25 @@ class GovernedReader:
 
     def dataset(self, principal: Principal, name: str) -> DatasetInfo:
         """One dataset's schema (with each column's classification), owner, freshness and size."""
-        if name not in self._visible(principal):
-            raise NotFoundError(f"no dataset named {name}", "list them at /api/v1/datasets")
+        visible = self._visible(principal)
+        if name not in visible:
+            raise _no_dataset(name, visible)
         return self._describe(name, load_models(self.files.root), detailed=True)
 
     def lineage(self, principal: Principal, name: str) -> dict[str, object]:
         """Upstream and downstream of a dataset (or column), leaving out what the role cannot see."""
         table = ".".join(name.split(".")[:2])
-        if table not in self._visible(principal):
-            raise NotFoundError(f"no dataset named {name}", "list them at /api/v1/datasets")
+        visible = self._visible(principal)
+        if table not in visible:
+            raise _no_dataset(name, visible)
+        column = ".".join(name.split(".")[2:])
+        if column and column not in self.lake.arrow_schema(*table.split(".")).names:
+            raise NotFoundError(
+                f"{table} has no column {column}",
+                f"see its columns at /api/v1/datasets/{table}",
+                kind="column",
+                name=name,
+            )
         found = dataset_lineage(self.graph(), RunLog(self.store).lineage(), name)
 
         policy = self.policy
@@ -268,6 +279,17 @@ class GovernedReader:
             "upstream": seen(found["upstream"]),
             "downstream": seen(found["downstream"]),
         }
+
+    def _no_kpi(self, principal: Principal, name: str) -> NotFoundError:
+        """Not found, with the closest KPI the role may read (the same for a hidden one)."""
+        close = difflib.get_close_matches(name, [k.name for k in self.kpis(principal)], n=1)
+        return NotFoundError(
+            f"no KPI named {name}",
+            f"did you mean {close[0]}?" if close else "list them at /api/v1/kpis",
+            kind="kpi",
+            name=name,
+            suggestion=close[0] if close else None,
+        )
 
     def _visible(self, principal: Principal) -> list[str]:
         available = [f"{layer}.{name}" for layer, name in self.lake.tables()]
@@ -320,6 +342,18 @@ class GovernedReader:
         if model is not None:
             return model.header.owner, model.header.description, {}
         return "data", "", {}
+
+
+def _no_dataset(name: str, visible: Sequence[str]) -> NotFoundError:
+    """Not found, with the closest dataset the role may read (never one it may not)."""
+    close = difflib.get_close_matches(name, visible, n=1)
+    return NotFoundError(
+        f"no dataset named {name}",
+        f"did you mean {close[0]}?" if close else "list them at /api/v1/datasets",
+        kind="dataset",
+        name=name,
+        suggestion=close[0] if close else None,
+    )
 
 
 def _moment(value: datetime | str | None) -> datetime | None:

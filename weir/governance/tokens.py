@@ -152,7 +152,12 @@ class Tokens:
                 {"id": token_id},
             ).first()
         if row is None:
-            raise NotFoundError(f"no token {token_id}", "list them with `weir token list`")
+            raise NotFoundError(
+                f"no token {token_id}",
+                "list them with `weir token list`",
+                kind="token",
+                name=token_id,
+            )
         return _token(row)
 
     def list(self) -> list[TokenRecord]:

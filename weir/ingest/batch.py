@@ -539,6 +539,8 @@ def unmatched_folder(folder: Path, sources: Sequence[SourceConfig]) -> WeirError
             f"{source.name}; {held}",
             f"give the folder that holds the {pattern} files, or change location "
             f"({source.location}) in sources/{source.name}.yml to match these files",
+            kind="file",
+            name=pattern,
         )
     patterns = ", ".join(f"{s.name}: {Path(s.location).name}" for s in sources)
     return NotFoundError(

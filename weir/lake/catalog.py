@@ -93,6 +93,8 @@ class Lake:
             raise NotFoundError(
                 f"no lake table {layer}.{name}",
                 "ingest the source first (`weir ingest NAME`) or check `weir sql` table names",
+                kind="table",
+                name=f"{layer}.{name}",
             ) from None
 
     def drop(self, layer: str, name: str) -> None:
@@ -303,6 +305,8 @@ class Lake:
                 raise NotFoundError(
                     f"{layer}.{name} has no snapshot {snapshot_id}",
                     f"list them with `weir sql \"SELECT * FROM weir_snapshots WHERE table_name = '{layer}.{name}'\"`",
+                    kind="snapshot",
+                    name=str(snapshot_id),
                 )
             return snapshot
         if as_of is not None:
@@ -335,7 +339,10 @@ class Lake:
             if snapshot is not None:
                 return layer, name, snapshot
         raise NotFoundError(
-            f"no lake table has snapshot {snapshot_id}", "check the id in `weir status`"
+            f"no lake table has snapshot {snapshot_id}",
+            "check the id in `weir status`",
+            kind="snapshot",
+            name=str(snapshot_id),
         )
 
 
