@@ -473,3 +473,72 @@ def test_concurrent_queries_each_answer_and_keep_one_audit_chain(
     assert 0 < counts["sales_north"] < counts["sales"]
     after = project.audit.verify()
     assert after.ok and after.records == before + len(roles)
+
+
+# -- names that do not exist, and bad parameters: 4xx with what to do, never 500 --------------
+def test_a_name_that_does_not_exist_is_not_found_with_what_was_asked(
+    api: Client, shop: Served, project: weir.Project
+) -> None:
+    admin = shop.headers("admin")
+    kpi = assert_error(api.get("/api/v1/kpis/net_sale", headers=admin), 404, "not_found")
+    assert (kpi["kind"], kpi["name"], kpi["suggestion"]) == ("kpi", "net_sale", "net_sales")
+    assert kpi["fix"] == "did you mean net_sales?"
+    nothing = assert_error(api.get("/api/v1/kpis/zzz", headers=admin), 404, "not_found")
+    assert (nothing["kind"], nothing["name"]) == ("kpi", "zzz") and "suggestion" not in nothing
+    # a KPI outside the grants is never suggested: the same answer as for one that does not exist
+    sales = shop.headers("sales")
+    hidden = assert_error(api.get("/api/v1/kpis/revenue", headers=sales), 404, "not_found")
+    assert hidden.get("suggestion") != "revenue"
+    dataset = assert_error(
+        api.get("/api/v1/datasets/marts.sales_dayly", headers=admin), 404, "not_found"
+    )
+    assert (dataset["kind"], dataset["name"], dataset["suggestion"]) == (
+        "dataset",
+        "marts.sales_dayly",
+        "marts.sales_daily",
+    )
+    column = assert_error(
+        api.get("/api/v1/lineage/marts.sales_daily.no_such_column", headers=admin), 404
+    )
+    assert (column["kind"], column["name"]) == ("column", "marts.sales_daily.no_such_column")
+    # a source the collector does not know, with a valid write key
+    key = project.access.write_keys().create(["web_traffic"]).key
+    source = assert_error(
+        api.post(
+            "/collect/v1/web_trafic",
+            json={"event_id": "e1"},
+            headers={"Authorization": f"Bearer {key}"},
+        ),
+        404,
+        "not_found",
+    )
+    assert "web_trafic" in source["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status"),
+    [
+        ("GET", "/api/v1/kpis/revenue?by=planet", None, 400),
+        ("GET", "/api/v1/kpis/revenue?grain=decade", None, 422),
+        ("GET", "/api/v1/kpis/revenue?from=2025-02-01&to=2025-01-01", None, 400),
+        ("GET", "/api/v1/kpis/revenue?from=not-a-date", None, 422),
+        ("GET", "/api/v1/kpis/revenue?compare=last_year", None, 422),
+        ("GET", "/api/v1/kpis/revenue?as_of=yesterday", None, 422),
+        ("GET", "/api/v1/datasets?limit=0", None, 422),
+        ("GET", "/api/v1/datasets/not-a-name", None, 404),
+        ("GET", "/api/v1/lineage/a.b.c.d", None, 404),
+        ("GET", "/api/v1/audit?kind=nope", None, 422),
+        ("GET", "/api/v1/audit?before=0", None, 422),
+        ("POST", "/api/v1/query", {"sql": "SELECT * FROM staging.nope"}, 403),
+        ("POST", "/api/v1/query", {"sql": "SELECT nope FROM marts.finance_daily"}, 400),
+        ("POST", "/api/v1/query", {"sql": "SELEC 1"}, 400),
+        ("POST", "/api/v1/query", {"sql": "SELECT 1", "limit": -1}, 422),
+        ("POST", "/api/v1/query", {"sql": "SELECT 1", "as_of": "soon"}, 422),
+        ("POST", "/api/v1/query", {"query": "SELECT 1"}, 422),
+    ],
+)
+def test_a_bad_request_is_a_4xx_never_a_500(
+    api: Client, shop: Served, method: str, url: str, body: dict[str, Any] | None, status: int
+) -> None:
+    response = api.request(method, url, json=body, headers=shop.headers("admin"))
+    assert_error(response, status)

@@ -397,3 +397,47 @@ def test_weir_never_updates_or_deletes_audit_records(project_root: Path) -> None
     }  # fmt: skip
     assert [r.seq for r in after] == list(range(len(after), 0, -1))  # none removed
     assert [(r.seq, r.hash) for r in after[-len(first) :]] == [(r.seq, r.hash) for r in first]
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("CREATE TABLE x AS SELECT 1", "denied: only read queries are allowed, not CREATE"),
+        ("DROP TABLE marts.sessions", "denied: only read queries are allowed, not DROP"),
+        (
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "denied: function read_csv() is not allowed",
+        ),
+        ("SELECT * FROM marts.finance_daily", "denied: no lake table marts.finance_daily"),
+        ("SELEC 1 FROM", "denied: "),
+    ],
+)
+def test_what_the_gateway_refuses_is_recorded_as_denied(
+    shop: Served, sql: str, reason: str
+) -> None:
+    with shop.project() as project:
+        with pytest.raises((AccessDenied, QueryError)):
+            project.access.query(sql, "mia")
+        record = project.audit.records(kind="query", user="mia", limit=1)[0]
+    assert record.entry.action == sql
+    assert not record.entry.allowed, record.entry
+    assert record.entry.reason is not None and record.entry.reason.startswith(reason)
+    assert record.entry.rows is None
+
+
+def test_a_write_refused_through_the_cli_is_a_denial_on_the_record(shop: Served) -> None:
+    refused = cli_run(shop.root, "sql", "CREATE TABLE x AS SELECT 1", "--as", "mia")
+    assert refused.exit_code == 1
+    assert "only read queries are allowed, not CREATE" in refused.stderr
+    with shop.project() as project:
+        record = project.audit.records(kind="query", user="mia", limit=1)[0]
+    assert record.entry.action == "CREATE TABLE x AS SELECT 1"
+    assert not record.entry.allowed
+    assert record.entry.reason == "denied: only read queries are allowed, not CREATE"
+    # an allowed query that fails while it runs stays a failure
+    failed = cli_run(shop.root, "sql", "SELECT nope FROM marts.sessions", "--as", "mia")
+    assert failed.exit_code == 1
+    with shop.project() as project:
+        record = project.audit.records(kind="query", user="mia", limit=1)[0]
+    assert record.entry.allowed and record.entry.datasets == ("marts.sessions",)
+    assert record.entry.reason is not None and record.entry.reason.startswith("failed: ")

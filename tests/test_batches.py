@@ -123,6 +123,50 @@ def test_resending_the_same_file_stores_nothing_new(
     assert scalar(project, "SELECT count(*) FROM raw.pos") == 2
 
 
+def test_a_folder_with_no_file_of_the_source_pattern_is_an_error(
+    tmp_path: Path, project: weir.Project
+) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for day in range(1, 8):
+        (exports / f"orders_2025-01-0{day}.csv").write_text("order_id\nW1\n", encoding="utf-8")
+    with pytest.raises(NotFoundError) as raised:
+        project.sources.ingest(["orders"], exports)
+    error = raised.value
+    assert error.what == (
+        f"no file under {exports} matches *.xml, the file pattern of source orders; it holds "
+        "7 other files: orders_2025-01-01.csv, orders_2025-01-02.csv, orders_2025-01-03.csv, "
+        "orders_2025-01-04.csv, orders_2025-01-05.csv, …"
+    )
+    assert error.fix is not None and "landing/orders/*.xml" in error.fix
+    assert "sources/orders.yml" in error.fix
+    assert project.lake.tables() == []  # nothing was written
+
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(NotFoundError, match="orders; the folder holds no file"):
+        project.sources.ingest(["orders"], empty)
+    # every source asked for, none with a file there: one error naming every pattern
+    (empty / "notes.txt").write_text("not data\n", encoding="utf-8")
+    with pytest.raises(NotFoundError, match=r"any source \(.*orders: \*\.xml.*1 other file: notes"):
+        project.sources.ingest(None, empty)
+
+
+def test_a_folder_of_files_already_taken_in_is_not_an_error(
+    tmp_path: Path, project: weir.Project
+) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "pos_2025-01-01_store001.csv").write_text(pos_csv(pos_line("t1")), encoding="utf-8")
+    [first] = project.sources.ingest(["pos"], exports)
+    assert_counts(first, received=1, accepted=1, quarantined=0, duplicates=0)
+    [again] = project.sources.ingest(["pos"], exports)
+    assert (again.batch_id, again.files, again.skipped_files) == (None, 0, 1)
+    # every source asked for: only those with files under the folder are ingested
+    ingested = {r.source for r in project.sources.ingest(None, exports)}
+    assert "pos" in ingested and "orders" not in ingested and "web_traffic" not in ingested
+
+
 def test_a_changed_file_under_the_same_name_is_a_new_batch(
     project_root: Path, project: weir.Project
 ) -> None:

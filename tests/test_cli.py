@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -273,3 +275,105 @@ def test_bad_sql_is_one_line_from_the_real_command(project_root: Path) -> None:
     assert done.stderr.splitlines() == [
         "error: only read queries are allowed, not COMMAND — weir sql is read-only: write SELECT (or WITH … SELECT)"
     ]
+
+
+def test_ingest_from_a_folder_with_no_file_of_the_source_pattern(tmp_path: Path) -> None:
+    assert run("init", tmp_path / "shop").exit_code == 0
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "orders_2025-01-01.csv").write_text("order_id\nW1\n", encoding="utf-8")
+    line = one_error_line(
+        run("--project", tmp_path / "shop", "ingest", "orders", "--path", exports)
+    )
+    assert line.startswith(f"error: no file under {exports} matches *.xml")
+    assert "it holds 1 other file: orders_2025-01-01.csv" in line
+    assert "sources/orders.yml" in line
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["shop, Ünïcode #1 %20", "it's a [shop] of 50% & more", "café#2,%2C"],
+)
+def test_a_project_under_any_legal_path_ingests_builds_and_answers(
+    tmp_path: Path, name: str
+) -> None:
+    root = tmp_path / name
+    assert run("init", root).exit_code == 0
+    golden = Path(__file__).resolve().parent / "golden" / "landing"
+    shutil.copytree(golden, root / "landing", dirs_exist_ok=True)
+    built = run("--project", root, "run", "--format", "json")
+    assert built.exit_code == 0, built.output
+    staged = run(
+        "--project", root, "sql", "SELECT count(*) AS n FROM staging.pos", "--format", "json"
+    )
+    assert staged.exit_code == 0, staged.output
+    assert json.loads(staged.stdout) == [{"n": 17}]  # the golden POS lines accepted
+    governed = run(
+        "--project",
+        root,
+        "sql",
+        "SELECT count(*) AS n FROM marts.sales_daily",
+        "--as",
+        "sam",
+        "--format",
+        "json",
+    )
+    assert governed.exit_code == 0, governed.output
+    assert json.loads(governed.stdout)[0]["n"] > 0
+    # everything under the project's own folder: nothing under a %-escaped copy of its name
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+STATUS_FIELDS = {
+    "source",
+    "format",
+    "batches",
+    "files",
+    "received",
+    "accepted",
+    "quarantined",
+    "duplicates",
+    "in_quarantine",
+    "reconciles",
+    "last_batch",
+    "last_status",
+    "last_at",
+    "newest_record",
+    "freshness",
+    "freshness_seconds",
+    "last_kind",
+    "last_finished_at",
+    "last_error",
+}
+
+
+def test_status_fits_a_terminal_and_json_has_every_field(ingested: Path) -> None:
+    # the real command, its output a pipe 100 columns wide (as a terminal of that width)
+    shown = subprocess.run(
+        [sys.executable, "-m", "weir", "--project", str(ingested), "status"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+        check=True,
+    ).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 100, shown
+    header = next(line for line in lines if "source" in line)
+    for name in ("last batch", "in / ok / quar / dup", "newest", "state"):
+        assert name in header, header
+    sources = json.loads(run("--project", ingested, "status", "--format", "json").stdout)
+    body = [line for line in lines if line.startswith("│")]
+    assert len(body) == len(sources), shown  # one line per source: nothing wrapped
+    [pos] = [line for line in body if line.startswith("│ pos ")]
+    assert "4 / 2 / 1 / 1" in pos and "│ ok " in pos, pos
+    [never] = [line for line in body if line.startswith("│ orders ")]
+    assert "0 / 0 / 0 / 0" in never and "no batch yet" in never
+
+    assert all(set(s) == STATUS_FIELDS for s in sources)
+    by_name = {s["source"]: s for s in sources}
+    assert by_name["pos"]["last_status"] == "committed" and by_name["pos"]["last_kind"] == "ingest"
+    assert isinstance(by_name["pos"]["freshness_seconds"], float)
+    wide = run("--project", ingested, "status", "--wide")
+    assert wide.exit_code == 0
+    heading = next(line for line in wide.output.splitlines() if line.startswith("┃"))
+    assert heading.count("┃") == len(STATUS_FIELDS) + 1  # a column for every field

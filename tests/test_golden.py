@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
+from golden.expected import DIMENSION_COLUMNS, EXPECTED, REOPENED, ROUND
 
 import weir
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
+REOPENED_CRM = Path(__file__).resolve().parent / "golden" / "reopened" / "crm_interactions"
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +39,33 @@ def _id(entry: dict[str, Any]) -> str:
     return f"{entry['kpi']}-{entry['grain']}-{by}-{entry['from']}"
 
 
+@pytest.fixture(scope="module")
+def reopened(tmp_path_factory: pytest.TempPathFactory) -> weir.Project:
+    """The golden dataset with its CRM interactions replaced by the re-opened variant."""
+    root = weir.init_project(tmp_path_factory.mktemp("reopened") / "shop")
+    shutil.copytree(GOLDEN, root / "landing", dirs_exist_ok=True)
+    shutil.rmtree(root / "landing" / "crm_interactions")
+    shutil.copytree(REOPENED_CRM, root / "landing" / "crm_interactions")
+    project = weir.Project(root)
+    _, result = project.run()
+    assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
+    return project
+
+
 @pytest.mark.parametrize("entry", EXPECTED, ids=[_id(e) for e in EXPECTED])
 def test_kpi_matches_the_hand_worked_value(golden: weir.Project, entry: dict[str, Any]) -> None:
-    table = golden.kpis.answer(
+    _assert_answer(golden, entry)
+
+
+@pytest.mark.parametrize("entry", REOPENED, ids=[_id(e) for e in REOPENED])
+def test_a_case_reopened_the_day_it_was_resolved(
+    reopened: weir.Project, entry: dict[str, Any]
+) -> None:
+    _assert_answer(reopened, entry)
+
+
+def _assert_answer(project: weir.Project, entry: dict[str, Any]) -> None:
+    table = project.kpis.answer(
         entry["kpi"],
         grain=entry["grain"],
         by=[DIMENSION_COLUMNS[b] for b in entry["by"]],

@@ -8,7 +8,7 @@ import pytest
 from conftest import edit_source
 
 import weir
-from weir.errors import ProjectError, WeirError
+from weir.errors import NotFoundError, ProjectError, WeirError
 from weir.ingest import Contract
 from weir.project import load_project
 
@@ -224,6 +224,29 @@ def test_unknown_source_name_suggests_the_closest(project: weir.Project) -> None
         project.sources.ingest(["web_trafic"])
     assert caught.value.what == "no source named 'web_trafic'"
     assert caught.value.fix == "did you mean 'web_traffic'?"
+
+
+def test_an_unknown_name_is_not_found_and_says_what_was_asked(project: weir.Project) -> None:
+    for ask, kind, name, suggestion in (
+        (lambda: project.sources.ingest(["web_trafic"]), "source", "web_trafic", "web_traffic"),
+        (lambda: project.kpis.answer("net_sale"), "kpi", "net_sale", "net_sales"),
+        (
+            lambda: project.models.plan(["marts.sales_dayly"]),
+            "model",
+            "marts.sales_dayly",
+            "marts.sales_daily",
+        ),
+        (lambda: project.sources.quarantine("zzz"), "source", "zzz", None),
+    ):
+        with pytest.raises(NotFoundError) as caught:
+            ask()
+        error = caught.value
+        assert error.status == 404 and error.code == "not_found"
+        assert (error.kind, error.name) == (kind, name)
+        if suggestion is not None:
+            assert error.suggestion == suggestion
+        assert isinstance(error, ProjectError)  # as such names were before
+        assert error.what and error.fix  # what and fix stay
 
 
 def test_unknown_source_name_without_a_close_match_lists_the_sources(project: weir.Project) -> None:

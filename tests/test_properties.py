@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import weir
+from weir.lake.catalog import local_path
 
 POS_HEADER = [
     "transaction_id",
@@ -129,3 +130,18 @@ def test_reasons_are_json_serialisable(tmp_path: Path) -> None:
         reasons = project.sql("SELECT _reasons FROM quarantine.pos").to_pylist()[0]["_reasons"]
     assert json.loads(json.dumps(reasons)) == reasons
     assert any("store_id" in r for r in reasons) and any("future" in r for r in reasons)
+
+
+# Any file name a POSIX folder can hold: no "/" and no NUL (surrogates cannot be written as UTF-8).
+path_parts = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1
+).filter(lambda part: part not in (".", ".."))
+
+
+@given(st.lists(path_parts, min_size=1, max_size=4))
+def test_a_lake_location_is_its_local_path_as_a_plain_path_or_a_file_uri(
+    parts: list[str],
+) -> None:
+    path = str(Path("/", *parts))
+    assert local_path(path) == path
+    assert local_path(Path(path).as_uri()) == path  # a catalog made by earlier versions

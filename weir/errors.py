@@ -19,19 +19,54 @@ class WeirError(Exception):
         self.fix = fix
         super().__init__(what if fix is None else f"{what} — {fix}")
 
+    def details(self) -> dict[str, object]:
+        """Fields a caller can act on beyond ``what`` and ``fix`` (the API adds them to the error)."""
+        return {}
+
 
 class ProjectError(WeirError):
-    """A project folder or one of its files is missing or invalid."""
+    """A project folder or one of its files is missing or invalid: the operator's to fix."""
 
     code = "project_invalid"
     status = 500
 
 
 class NotFoundError(WeirError):
-    """A named thing (source, table, batch, snapshot) does not exist."""
+    """A named thing (source, table, KPI, model, batch, snapshot) does not exist.
+
+    ``kind`` says what was looked for ("source", "kpi", …), ``name`` the name
+    asked for, ``suggestion`` the closest name that does exist, if any.
+    """
 
     code = "not_found"
     status = 404
+
+    def __init__(
+        self,
+        what: str,
+        fix: str | None = None,
+        *,
+        kind: str | None = None,
+        name: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__(what, fix)
+        self.kind = kind
+        self.name = name
+        self.suggestion = suggestion
+
+    def details(self) -> dict[str, object]:
+        found = {"kind": self.kind, "name": self.name, "suggestion": self.suggestion}
+        return {key: value for key, value in found.items() if value is not None}
+
+
+class UnknownName(NotFoundError, ProjectError):
+    """A name asked for (a source, model or KPI) that the project does not define.
+
+    A request's mistake, not the project's: not found (404). It is also a
+    ProjectError, as these names were before, so code that caught a misspelt
+    name as a ProjectError still does.
+    """
 
 
 class QueryError(WeirError):
@@ -77,3 +112,6 @@ class Overloaded(WeirError):
     def __init__(self, what: str, fix: str | None = None, retry_after: int = 1) -> None:
         super().__init__(what, fix)
         self.retry_after = retry_after
+
+    def details(self) -> dict[str, object]:
+        return {"retry_after": self.retry_after}

@@ -37,6 +37,7 @@ from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
+from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
 from weir.project import ProjectFiles, find_root, load_project
 from weir.streams.service import Streams
@@ -54,7 +55,7 @@ class Project:
         self.files: ProjectFiles = load_project(root)
         state = self.files.state_dir
         state.mkdir(parents=True, exist_ok=True)
-        uri = self.files.config.catalog_uri or f"sqlite:///{state / 'catalog.db'}"
+        uri = self.files.config.catalog_uri or sqlite_url(state / "catalog.db")
         self.store = MetadataStore(uri)
         self.engine: Engine = DuckDBEngine()
         with self.store.setting_up():  # the catalog creates its tables in a new database

@@ -750,6 +750,36 @@ EXPECTED = [
          {"period": W2, "channel": "Email", "value": 195.0, "p90": 195.0, "backlog": 1},
          {"period": W2, "channel": "Phone", "value": 24.0, "p90": 24.0, "backlog": 0},
      ]},
+    # A day with no case finally resolved has no time_to_resolution (None) but still a backlog:
+    # the backlog comes from case_backlog_daily, which has a row for every day. Open at each day's end:
+    #   01-06  K1 opened 09:00                                                -> K1 = 1
+    #   01-07  K1 resolved 10:00 (c03), re-opened on 01-08: not a resolution ;
+    #          K2 opened 14:00                                                -> K2 = 1
+    #   01-08  K2 resolved 02:00 (12 h) ; K4 opened 08:00 ; K1 re-opened 11:00 -> K1, K4 = 2
+    #   01-09  K4 resolved 08:00 (c09), re-opened on 01-11: not a resolution ;
+    #          K7 opened 10:00 ; c11 (K1) carries no status                   -> K1, K7 = 2
+    #   01-10  K7 resolved 16:00 (30 h) ; K3 opened 16:30                     -> K1, K3 = 2
+    #   01-11  K4 re-opened 10:00                                             -> K1, K3, K4 = 3
+    #   01-12  no case interaction                                            -> K1, K3, K4 = 3
+    {"kpi": "time_to_resolution", "grain": "day", "by": [], "from": "2025-01-06", "to": "2025-01-12",
+     "rows": [
+         {"period": "2025-01-06", "value": None, "p90": None, "backlog": 1},
+         {"period": "2025-01-07", "value": None, "p90": None, "backlog": 1},
+         {"period": "2025-01-08", "value": 12.0, "p90": 12.0, "backlog": 2},
+         {"period": "2025-01-09", "value": None, "p90": None, "backlog": 2},
+         {"period": "2025-01-10", "value": 30.0, "p90": 30.0, "backlog": 2},
+         {"period": "2025-01-11", "value": None, "p90": None, "backlog": 3},
+         {"period": "2025-01-12", "value": None, "p90": None, "backlog": 3},
+     ]},
+    # W1 by case channel: only Phone has resolutions (K2 12, K7 30 -> median 21, p90 28.2, as above).
+    # Backlog end 01-12: App K3 = 1, Email K1, K4 = 2, Phone 0. App and Email keep their rows,
+    # with no time_to_resolution (None).
+    {"kpi": "time_to_resolution", "grain": "week", "by": ["channel"], "from": "2025-01-06", "to": "2025-01-12",
+     "rows": [
+         {"period": W1, "channel": "App", "value": None, "p90": None, "backlog": 1},
+         {"period": W1, "channel": "Email", "value": None, "p90": None, "backlog": 2},
+         {"period": W1, "channel": "Phone", "value": 21.0, "p90": 28.2, "backlog": 0},
+     ]},
     # =====================================================================
     # FINANCE (store + online). Online orders (date product customer qty price tax):
     #   O1 01-07 101 c5 1 x 90 0.2 ; O2 01-09 102 c1 2 x 30 0.2 ; O3 01-13 103 c2 1 x 120 0.2 ;
@@ -862,5 +892,35 @@ EXPECTED = [
          {"period": W2, "channel": "online", "value": 85.0},
          {"period": W2, "channel": "store", "value": 92.0},
      ]},
+]
+
+# The re-opened case (README, "The re-opened variant"): the golden landing with crm_interactions
+# replaced by reopened/crm_interactions. Two cases:
+#   K8 Email  01-06 10:00 open (r01), 11:30 resolved (r02), 15:00 re-opened (r03) -> left open
+#   K9 Phone  01-07 09:00 open (r04), 12:00 resolved (r05)                          -> 3 h, resolved 01-07
+# Backlog (cases open at the day's end), one row per day and case channel (Email, Phone):
+#   01-06  K8 re-opened at 15:00 -> Email 1, Phone 0 (K9 not yet opened) ; total 1
+#   01-07  K8 still open, K9 resolved -> Email 1, Phone 0 ; total 1
+# 01-06 has no case resolved (K8's resolution at 11:30 did not hold), so no time_to_resolution,
+# but its backlog is 1.
+REOPENED = [
+    # 01-06: value None, backlog 1 ; 01-07: K9 3 -> median 3, p90 3 ; backlog 1
+    {"kpi": "time_to_resolution", "grain": "day", "by": [], "from": "2025-01-06", "to": "2025-01-07",
+     "rows": [
+         {"period": "2025-01-06", "value": None, "p90": None, "backlog": 1},
+         {"period": "2025-01-07", "value": 3.0, "p90": 3.0, "backlog": 1},
+     ]},
+    # by channel: Email has no resolution on either day (value None, backlog 1 each day) ;
+    # Phone has none on 01-06 (backlog 0) and K9 3 h on 01-07 (backlog 0)
+    {"kpi": "time_to_resolution", "grain": "day", "by": ["channel"], "from": "2025-01-06", "to": "2025-01-07",
+     "rows": [
+         {"period": "2025-01-06", "channel": "Email", "value": None, "p90": None, "backlog": 1},
+         {"period": "2025-01-06", "channel": "Phone", "value": None, "p90": None, "backlog": 0},
+         {"period": "2025-01-07", "channel": "Email", "value": None, "p90": None, "backlog": 1},
+         {"period": "2025-01-07", "channel": "Phone", "value": 3.0, "p90": 3.0, "backlog": 0},
+     ]},
+    # W1: K9 3 -> median 3, p90 3 ; backlog end of the week's last day in the mart: K8 = 1
+    {"kpi": "time_to_resolution", "grain": "week", "by": [], "from": "2025-01-06", "to": "2025-01-12",
+     "rows": [{"period": W1, "value": 3.0, "p90": 3.0, "backlog": 1}]},
 ]
 # fmt: on

@@ -232,55 +232,108 @@ def sql(
     is_flag=True,
     help="Only the streams (collector, Kafka, MQTT): rate, backlog or lag, last commit.",
 )
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="Every column in the table (batches, files, last batch id, newest record, …).",
+)
 @format_option
 @click.pass_obj
 @guarded
-def status(obj: Context, only_streams: bool, fmt: OutputFormat) -> None:
-    """Per source: last batch, counts, freshness and what is held in quarantine.
+def status(obj: Context, only_streams: bool, wide: bool, fmt: OutputFormat) -> None:
+    """Per source: last batch, counts, freshness and state.
 
+    The table shows what fits a terminal: records in / accepted / quarantined /
+    duplicates, the newest record's age and the last batch's state. --wide and
+    --format json show every field (quarantine now, batch ids, reconciliation).
     A second table lists the streams into the lake, when there are any.
 
     \b
     Examples:
+      weir status
+      weir status --wide
       weir status --format json
       weir status --streams
     """
     project = obj.open()
-    rows = []
-    for s in project.sources.status():
-        last = s.last_batch
-        rows.append(
-            {
-                "source": s.source,
-                "format": s.format,
-                "batches": s.batches,
-                "files": s.files,
-                "received": s.totals.received,
-                "accepted": s.totals.accepted,
-                "quarantined": s.totals.quarantined,
-                "duplicates": s.totals.duplicates,
-                "in_quarantine": s.held,
-                "reconciles": s.totals.reconciles(),
-                "last_batch": last.batch_id if last else "",
-                "last_status": last.status if last else "",
-                "last_at": datetime.fromtimestamp(last.started_at)
-                .astimezone()
-                .isoformat(timespec="seconds")
-                if last
-                else "",
-                "newest_record": s.newest_record.isoformat(timespec="seconds")
-                if s.newest_record
-                else "",
-                "freshness": _age(s.freshness_seconds),
-            }
-        )
+    statuses = project.sources.status()
     streams = [_stream_row(s) for s in project.streams.status()]
     if only_streams:
         emit(streams, fmt, title="Streams")
         return
-    emit(rows, fmt, title=f"Sources of {project.files.config.name}")
+    title = f"Sources of {project.files.config.name}"
+    if fmt == "table" and not wide:
+        emit([_source_glance(s) for s in statuses], fmt, title=title)
+    else:
+        emit([_source_row(s) for s in statuses], fmt, title=title)
     if streams and fmt == "table":  # json and csv stay one document: ask with --streams
         emit(streams, fmt, title="Streams")
+
+
+def _source_row(s: Any) -> dict[str, Any]:
+    """Every field of a source's status (--wide, json, csv)."""
+    last = s.last_batch
+    return {
+        "source": s.source,
+        "format": s.format,
+        "batches": s.batches,
+        "files": s.files,
+        "received": s.totals.received,
+        "accepted": s.totals.accepted,
+        "quarantined": s.totals.quarantined,
+        "duplicates": s.totals.duplicates,
+        "in_quarantine": s.held,
+        "reconciles": s.totals.reconciles(),
+        "last_batch": last.batch_id if last else "",
+        "last_status": last.status if last else "",
+        "last_at": _local(last.started_at) if last else "",
+        "newest_record": s.newest_record.isoformat(timespec="seconds") if s.newest_record else "",
+        "freshness": _age(s.freshness_seconds),
+        "freshness_seconds": None if s.freshness_seconds is None else round(s.freshness_seconds, 3),
+        "last_kind": last.kind if last else "",
+        "last_finished_at": _local(last.finished_at) if last and last.finished_at else "",
+        "last_error": (last.error or "") if last else "",
+    }
+
+
+def _source_glance(s: Any) -> dict[str, Any]:
+    """What a person needs at a glance, in about 90 columns."""
+    last = s.last_batch
+    c = s.totals
+    counts = " / ".join(_count(n) for n in (c.received, c.accepted, c.quarantined, c.duplicates))
+    return {
+        "source": s.source,
+        "last batch": datetime.fromtimestamp(last.started_at).strftime("%Y-%m-%d %H:%M")
+        if last
+        else "",
+        "in / ok / quar / dup": counts,
+        "newest": _age(s.freshness_seconds),
+        "state": _state(s),
+    }
+
+
+def _state(s: Any) -> str:
+    last = s.last_batch
+    if last is None:
+        state = "no batch yet"
+    else:
+        state = {"committed": "ok", "pending": "running"}.get(last.status, last.status)
+    return state if s.totals.reconciles() else f"{state}, unbalanced"
+
+
+def _count(n: int) -> str:
+    """A count in at most 6 characters: 999999, 1.2M, 34M."""
+    if n < 1_000_000:
+        return str(n)
+    for unit, size in (("G", 10**9), ("M", 10**6)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return str(n)
+
+
+def _local(moment: float) -> str:
+    return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")
 
 
 def _stream_row(s: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ differ), makes a new policy and gateway on the next read.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -109,12 +110,24 @@ class Access:
         started = time.perf_counter()
         name = user.user if isinstance(user, Principal) else user
         acting = user.role if isinstance(user, Principal) else role
+        queries = self.queries()
         try:
             principal = self.principal(user, role)
             acting = principal.role
-            result = self.queries().query(sql, principal, as_of=Pin.at(as_of).as_of, limit=limit)
+            prepared = queries.prepare(sql, principal, as_of=Pin.at(as_of).as_of)
         except WeirError as exc:
-            self.audit.append(_refusal("query", sql, name, acting, exc, started, _tables(sql)))
+            # refused before it ran: the user, the role, the SQL or a table it names
+            self.audit.append(
+                _refusal("query", sql, name, acting, exc, started, _tables(sql), denied=True)
+            )
+            raise
+        try:
+            result = queries.run(prepared, limit=limit)
+        except WeirError as exc:
+            # allowed, then failed in the engine
+            self.audit.append(
+                _refusal("query", sql, name, acting, exc, started, prepared.datasets, denied=False)
+            )
             raise
         self.audit.append(_success("query", sql, principal, result))
         return result
@@ -144,10 +157,11 @@ class Access:
         started = time.perf_counter()
         action = _kpi_action(name, grain, by, start, end, compare, exclude_flagged, as_of)
         definition = self.kpis_service.catalogue().kpis.get(name)
-        hidden = False
+        queries = self.queries()
+        hidden = checking = False
         try:
             if definition is None:
-                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis")
+                raise self._no_kpi(principal, name)
             policy = self.policy()
             hidden = not all(policy.can_read(principal.role, m) for m in marts_of(definition))
             if hidden:
@@ -155,20 +169,49 @@ class Access:
             question = self.kpis_service.question(
                 name, grain, by, start, end, compare, exclude_flagged
             )
-            result = self.queries().query(
-                kpi_sql(question), principal, as_of=Pin.at(as_of).as_of, trusted=True
-            )
+            moment = Pin.at(as_of).as_of
+            checking = True
+            prepared = queries.prepare(kpi_sql(question), principal, as_of=moment, trusted=True)
         except WeirError as exc:
             marts = marts_of(definition) if definition is not None else ()
+            # what the gateway refuses is a denial; a question weir cannot ask, a failure
+            denied = checking or isinstance(exc, AccessDenied | AuthError)
             self.audit.append(
-                _refusal("kpi", action, principal.user, principal.role, exc, started, marts)
+                _refusal("kpi", action, principal.user, principal.role, exc, started, marts, denied)
             )
             if hidden:
                 # recorded as denied; answered as not found, like a dataset outside the grants
-                raise NotFoundError(f"no KPI named {name}", "list them at /api/v1/kpis") from None
+                raise self._no_kpi(principal, name) from None
+            raise
+        try:
+            result = queries.run(prepared)
+        except WeirError as exc:
+            self.audit.append(
+                _refusal(
+                    "kpi",
+                    action,
+                    principal.user,
+                    principal.role,
+                    exc,
+                    started,
+                    prepared.datasets,
+                    denied=False,
+                )
+            )
             raise
         self.audit.append(_success("kpi", action, principal, result))
         return result
+
+    def _no_kpi(self, principal: Principal, name: str) -> NotFoundError:
+        """Not found, with the closest KPI the role may read (the same for a hidden one)."""
+        close = difflib.get_close_matches(name, [k.name for k in self.kpis(principal)], n=1)
+        return NotFoundError(
+            f"no KPI named {name}",
+            f"did you mean {close[0]}?" if close else "list them at /api/v1/kpis",
+            kind="kpi",
+            name=name,
+            suggestion=close[0] if close else None,
+        )
 
     def audit_records(
         self,
@@ -288,8 +331,9 @@ def _refusal(
     error: WeirError,
     started: float,
     datasets: Sequence[str],
+    denied: bool,
 ) -> AuditEntry:
-    denied = isinstance(error, AccessDenied | AuthError)
+    """A query refused (denied, never run) or one that failed while it ran."""
     return AuditEntry(
         kind,
         action,

@@ -7,7 +7,8 @@ role cannot see.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -77,15 +78,25 @@ class Catalog:
 
     def dataset(self, principal: Principal, name: str) -> DatasetInfo:
         """One dataset's schema (with each column's classification), owner, freshness and size."""
-        if name not in self._visible(principal):
-            raise NotFoundError(f"no dataset named {name}", "list them at /api/v1/datasets")
+        visible = self._visible(principal)
+        if name not in visible:
+            raise _no_dataset(name, visible)
         return self._describe(name, load_models(self.files.root), detailed=True)
 
     def lineage(self, principal: Principal, name: str) -> dict[str, object]:
         """Upstream and downstream of a dataset (or column), leaving out what the role cannot see."""
         table = ".".join(name.split(".")[:2])
-        if table not in self._visible(principal):
-            raise NotFoundError(f"no dataset named {name}", "list them at /api/v1/datasets")
+        visible = self._visible(principal)
+        if table not in visible:
+            raise _no_dataset(name, visible)
+        column = ".".join(name.split(".")[2:])
+        if column and column not in self.lake.arrow_schema(*table.split(".")).names:
+            raise NotFoundError(
+                f"{table} has no column {column}",
+                f"see its columns at /api/v1/datasets/{table}",
+                kind="column",
+                name=name,
+            )
         found = self.models.lineage(name)
 
         policy = self.policy
@@ -151,3 +162,15 @@ class Catalog:
 
 def _table_of(name: str) -> str:
     return ".".join(name.split(".")[:2])
+
+
+def _no_dataset(name: str, visible: Sequence[str]) -> NotFoundError:
+    """Not found, with the closest dataset the role may read (never one it may not)."""
+    close = difflib.get_close_matches(name, visible, n=1)
+    return NotFoundError(
+        f"no dataset named {name}",
+        f"did you mean {close[0]}?" if close else "list them at /api/v1/datasets",
+        kind="dataset",
+        name=name,
+        suggestion=close[0] if close else None,
+    )

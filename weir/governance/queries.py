@@ -37,6 +37,17 @@ from weir.lake import Lake, LakeViews, Pin, Timeout
 
 
 @dataclass(frozen=True)
+class PreparedQuery:
+    """A query the gateway checked and rewrote, on a session ready to run it once."""
+
+    session: Session
+    sql: str  # the rewritten SQL (never shown to users)
+    datasets: tuple[str, ...]
+    check_ms: float
+    original: str  # the SQL as sent, for the wording of an engine error
+
+
+@dataclass(frozen=True)
 class QueryResult:
     table: pa.Table
     datasets: tuple[str, ...]
@@ -74,6 +85,20 @@ class GatewayQueries:
         trusted: bool = False,
     ) -> QueryResult:
         """Run ``sql`` for ``principal`` on the lake as it is now (or was at ``as_of``)."""
+        return self.run(self.prepare(sql, principal, as_of, trusted), limit, timeout)
+
+    def prepare(
+        self,
+        sql: str,
+        principal: Principal,
+        as_of: datetime | None = None,
+        trusted: bool = False,
+    ) -> PreparedQuery:
+        """Check and rewrite ``sql`` for ``principal``: AccessDenied or QueryError when refused.
+
+        What this raises is a refusal (the query never reaches the engine); what
+        ``run`` raises is a failure of a query the gateway allowed.
+        """
         started = time.perf_counter()
         gateway, policy = self.gateway, self.gateway.policy
         checked = gateway.cached(sql, principal, trusted)
@@ -82,7 +107,7 @@ class GatewayQueries:
             check_ms = _ms(started)
             session, columns = self.views.session(checked.datasets)
             if all(tuple(columns[d]) == policy.columns(d) for d in checked.datasets):
-                return self._answer(session, checked, check_ms, limit, timeout, sql)
+                return PreparedQuery(session, checked.sql, checked.datasets, check_ms, sql)
             session.close()
         tree, refs = gateway.analyse(sql, principal, trusted, _LakeNames(gateway.known, self.lake))
         check_ms = _ms(started)
@@ -93,13 +118,33 @@ class GatewayQueries:
             begun = time.perf_counter()
             rewritten = gateway.rewrite(tree, refs, principal.role, columns)
             check_ms += _ms(begun)
-            checked = CheckedQuery(rewritten, datasets, 0)
             if as_of is None and all(tuple(columns[d]) == policy.columns(d) for d in datasets):
-                gateway.remember((sql, principal.role, trusted), checked)
+                gateway.remember(
+                    (sql, principal.role, trusted), CheckedQuery(rewritten, datasets, 0)
+                )
         except BaseException:
             session.close()
             raise
-        return self._answer(session, checked, check_ms, limit, timeout, sql)
+        return PreparedQuery(session, rewritten, datasets, check_ms, sql)
+
+    def run(
+        self, prepared: PreparedQuery, limit: int | None = None, timeout: float = 30.0
+    ) -> QueryResult:
+        """Run a prepared query once (its session is closed after): QueryError when it fails."""
+        try:
+            begun = time.perf_counter()
+            try:
+                table, truncated = self.views.run(prepared.session, prepared.sql, limit, timeout)
+            except Timeout:
+                raise QueryError(
+                    f"the query ran longer than {timeout:g}s and was stopped",
+                    "narrow it: filter by day, aggregate, or add a LIMIT",
+                ) from None
+            except EngineError as exc:
+                raise _safe_error(exc, prepared.original, self.gateway.prefix) from None
+            return QueryResult(table, prepared.datasets, prepared.check_ms, _ms(begun), truncated)
+        finally:
+            prepared.session.close()
 
     def session(self, datasets: list[str], as_of: datetime | None = None) -> Session:
         """A locked session with the views of ``datasets`` (at ``as_of``) only, as queries get."""
@@ -107,30 +152,6 @@ class GatewayQueries:
 
     def close(self) -> None:
         self.views.close()
-
-    def _answer(
-        self,
-        session: Session,
-        checked: CheckedQuery,
-        check_ms: float,
-        limit: int | None,
-        timeout: float,
-        original: str,
-    ) -> QueryResult:
-        try:
-            begun = time.perf_counter()
-            try:
-                table, truncated = self.views.run(session, checked.sql, limit, timeout)
-            except Timeout:
-                raise QueryError(
-                    f"the query ran longer than {timeout:g}s and was stopped",
-                    "narrow it: filter by day, aggregate, or add a LIMIT",
-                ) from None
-            except EngineError as exc:
-                raise _safe_error(exc, original, self.gateway.prefix) from None
-            return QueryResult(table, checked.datasets, check_ms, _ms(begun), truncated)
-        finally:
-            session.close()
 
 
 class _LakeNames:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from weir.engine import Session, ident, lit
-from weir.errors import WeirError
+from weir.errors import NotFoundError, WeirError
 from weir.ingest.contract import DUCKDB_TYPES, Contract
 from weir.ingest.ledger import BatchKind, Counts, FileEntry, Ledger, new_batch_id
 from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
@@ -465,17 +465,57 @@ class Ingestor:
 def _candidates(root: Path, source: SourceConfig, paths: Sequence[Path] | None) -> list[Path]:
     if not paths:
         return sorted(p for p in root.glob(source.location) if p.is_file())
-    pattern = Path(source.location).name
     found: list[Path] = []
     for path in paths:
         path = path if path.is_absolute() else (Path.cwd() / path)
         if path.is_dir():
-            found.extend(p for p in path.rglob(pattern) if p.is_file())
+            matched = _matching(source, path)
+            if not matched:
+                raise unmatched_folder(path, [source])
+            found.extend(matched)
         elif path.is_file():
             found.append(path)
         else:
             raise WeirError(f"no file or folder at {path}", "check the --path argument")
     return sorted(set(p.resolve() for p in found))
+
+
+def _matching(source: SourceConfig, folder: Path) -> list[Path]:
+    """The files under ``folder`` (at any depth) whose names match the source's file pattern."""
+    return [p for p in folder.rglob(Path(source.location).name) if p.is_file()]
+
+
+def matches_under(source: SourceConfig, path: Path) -> bool:
+    """Whether ``path`` is a file, or a folder that holds a file of the source's pattern."""
+    path = path if path.is_absolute() else (Path.cwd() / path)
+    return not path.is_dir() or bool(_matching(source, path))
+
+
+def unmatched_folder(folder: Path, sources: Sequence[SourceConfig]) -> WeirError:
+    """No file under ``folder`` matches the file pattern of ``sources``: what is there instead."""
+    others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    if not others:
+        held = "the folder holds no file"
+    else:
+        shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+        held = f"it holds {len(others)} other file{'s' if len(others) != 1 else ''}: {shown}"
+    if len(sources) == 1:
+        source = sources[0]
+        pattern = Path(source.location).name
+        return NotFoundError(
+            f"no file under {folder} matches {pattern}, the file pattern of source "
+            f"{source.name}; {held}",
+            f"give the folder that holds the {pattern} files, or change location "
+            f"({source.location}) in sources/{source.name}.yml to match these files",
+            kind="file",
+            name=pattern,
+        )
+    patterns = ", ".join(f"{s.name}: {Path(s.location).name}" for s in sources)
+    return NotFoundError(
+        f"no file under {folder} matches the file pattern of any source ({patterns}); {held}",
+        "give the folder that holds the sources' files, or change location in "
+        "sources/<name>.yml to match these files",
+    )
 
 
 def _shown(path: Path, root: Path) -> str:

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from weir.engine import table
 from weir.errors import NotFoundError
-from weir.ingest.batch import BatchResult, Ingestor
+from weir.ingest.batch import BatchResult, Ingestor, matches_under, unmatched_folder
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
 from weir.lake import LakeViews
 from weir.metadata.audit import AuditLog
@@ -42,6 +42,12 @@ class Sources:
         names = list(sources) if sources else self.names
         for name in names:
             self.files.source(name)  # fail before any work on an unknown name
+        if path is not None and not sources:
+            # every source: those with a file under the path (none of them is an error)
+            configs = [self.files.source(name) for name in names]
+            names = [c.name for c in configs if matches_under(c, path)]
+            if not names:
+                raise unmatched_folder(path if path.is_absolute() else Path.cwd() / path, configs)
         self.ingestor.recover()
         action = " ".join(["ingest", *names, *([f"--path {path}"] if path else [])])
         with self.audit.recording("ingest", action, operator()) as note:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -77,7 +78,8 @@ class Lake:
         self.catalog = SqlCatalog(
             "weir",
             uri=catalog_uri,
-            warehouse=warehouse.as_uri(),
+            # a plain path: pyiceberg takes a file:// URI's path as it is, %-escapes and all
+            warehouse=str(warehouse),
             pool_pre_ping="true" if server else "false",
         )
         for layer in LAYERS:
@@ -102,6 +104,8 @@ class Lake:
             raise NotFoundError(
                 f"no lake table {layer}.{name}",
                 "ingest the source first (`weir ingest NAME`) or check `weir sql` table names",
+                kind="table",
+                name=f"{layer}.{name}",
             ) from None
 
     def drop(self, layer: str, name: str) -> None:
@@ -298,6 +302,8 @@ class Lake:
                 raise NotFoundError(
                     f"{layer}.{name} has no snapshot {snapshot_id}",
                     f"list them with `weir sql \"SELECT * FROM weir_snapshots WHERE table_name = '{layer}.{name}'\"`",
+                    kind="snapshot",
+                    name=str(snapshot_id),
                 )
             return snapshot
         if as_of is not None:
@@ -330,7 +336,10 @@ class Lake:
             if snapshot is not None:
                 return layer, name, snapshot
         raise NotFoundError(
-            f"no lake table has snapshot {snapshot_id}", "check the id in `weir status`"
+            f"no lake table has snapshot {snapshot_id}",
+            "check the id in `weir status`",
+            kind="snapshot",
+            name=str(snapshot_id),
         )
 
 
@@ -378,11 +387,15 @@ def same_columns(a: pa.Schema, b: pa.Schema) -> bool:
     return shape(a) == shape(b)
 
 
-def local_path(uri: str) -> str:
-    """The local path of a lake file's URI (``file:///a%2Cb`` → ``/a,b``); other paths as they are."""
-    if not uri.startswith("file:"):
-        return uri
-    return unquote(urlparse(uri).path)
+def local_path(location: str) -> str:
+    """The local path of a lake location: a plain path as it is, a ``file:`` URI decoded.
+
+    The catalog holds plain paths; tables made before held ``file://`` URIs, whose
+    path is %-escaped (a comma is ``%2C``, a space ``%20``, ``é`` ``%C3%A9``).
+    """
+    if not location.startswith("file:"):
+        return location
+    return url2pathname(urlsplit(location).path)
 
 
 def files_property(files: Iterable[tuple[str, str]]) -> str:

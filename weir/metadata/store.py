@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -22,6 +23,11 @@ from weir.errors import ProjectError
 # PostgreSQL advisory locks: processes opening a new database at once take turns
 _MIGRATION_LOCK = 0x77656972  # "weir"
 _SETUP_LOCK = 0x77656973
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite file, whatever its path holds (a comma, ``#``, ``%``, ``é``)."""
+    return sa.engine.URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
 
 
 class MetadataStore:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from weir.errors import ProjectError
+from weir.errors import ProjectError, UnknownName
 from weir.project.base import Strict
 from weir.project.config import Team
 from weir.project.loader import load_model
@@ -83,9 +83,12 @@ class Catalogue:
             import difflib
 
             close = difflib.get_close_matches(name, list(self.kpis), n=1)
-            raise ProjectError(
+            raise UnknownName(
                 f"no KPI named {name}",
                 f"did you mean {close[0]}?" if close else "list them with `weir kpi --list`",
+                kind="kpi",
+                name=name,
+                suggestion=close[0] if close else None,
             ) from None
 
 

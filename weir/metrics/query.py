@@ -47,8 +47,36 @@ class KpiQuestion:
 
 def kpi_sql(question: KpiQuestion) -> str:
     kpi = question.kpi
-    period = _period(question.grain, ident(kpi.time))
     dims = [ident(d) for d in question.by]
+    if kpi.steps:
+        return _steps_sql(question, _source(question), ", ".join(["period", *dims]), dims)
+    aggregated, names = _aggregated(question)
+    spine = _spine(question)
+    if spine is None:
+        answer = aggregated
+    else:
+        # every period of the range appears; its dimensions are those seen in it, or none
+        dim_cols = "".join(f", a.{d}" for d in dims)
+        chosen = ", ".join(
+            f"coalesce(a.{ident(name)}, 0) AS {ident(name)}"
+            if kpi.empty == "zero" and name == "value"
+            else f"a.{ident(name)}"
+            for name in names
+        )
+        answer = (
+            f"SELECT s.period{dim_cols}, {chosen} "
+            f"FROM ({spine}) AS s LEFT JOIN ({aggregated}) AS a ON a.period = s.period"
+        )
+    if question.compare == "previous_period":
+        answer = _with_previous(answer, question, dims)
+    order = ", ".join(["period", *dims])
+    return f"SELECT * FROM ({answer}) ORDER BY {order}"
+
+
+def _source(question: KpiQuestion) -> str:
+    """The mart's rows in the asked range, each with its ``period``."""
+    kpi = question.kpi
+    period = _period(question.grain, ident(kpi.time))
     filters = [f"{ident(kpi.time)} IS NOT NULL"]
     if question.start is not None:
         filters.append(f"{ident(kpi.time)} >= DATE {lit(question.start.isoformat())}")
@@ -73,44 +101,41 @@ def kpi_sql(question: KpiQuestion) -> str:
         )
     if kpi.where:
         source = f"SELECT * FROM ({source}) WHERE {kpi.where}"
+    return source
+
+
+def _aggregated(question: KpiQuestion) -> tuple[str, list[str]]:
+    """One row per period and dimension values that has rows (no spine); and its figures' names.
+
+    A figure from another mart keeps the periods and dimension values only it
+    has rows for: the KPI's own figures are null there.
+    """
+    kpi = question.kpi
+    dims = [ident(d) for d in question.by]
     group = ", ".join(["period", *dims])
-    if kpi.steps:
-        return _steps_sql(question, source, group, dims)
     own = [("value", kpi.value), *((n, e) for n, e in kpi.secondary.items() if isinstance(e, str))]
     measured = ", ".join(f"{expr} AS {ident(name)}" for name, expr in own)
-    aggregated = f"SELECT {group}, {measured} FROM ({source}) GROUP BY {group}"
+    aggregated = f"SELECT {group}, {measured} FROM ({_source(question)}) GROUP BY {group}"
+    names = [name for name, _ in own]
     for name, figure in kpi.secondary.items():
         if isinstance(figure, Figure):
-            aggregated = _join_figure(aggregated, question, name, figure, dims)
-    names = [name for name, _ in own] + [
-        n for n, f in kpi.secondary.items() if isinstance(f, Figure)
-    ]
-    spine = _spine(question)
-    if spine is None:
-        answer = aggregated
-    else:
-        # every period of the range appears; its dimensions are those seen in it, or none
-        dim_cols = "".join(f", a.{d}" for d in dims)
-        chosen = ", ".join(
-            f"coalesce(a.{ident(name)}, 0) AS {ident(name)}"
-            if kpi.empty == "zero" and name == "value"
-            else f"a.{ident(name)}"
-            for name in names
-        )
-        answer = (
-            f"SELECT s.period{dim_cols}, {chosen} "
-            f"FROM ({spine}) AS s LEFT JOIN ({aggregated}) AS a ON a.period = s.period"
-        )
-    if question.compare == "previous_period":
-        answer = _with_previous(answer, question, dims)
-    order = ", ".join(["period", *dims])
-    return f"SELECT * FROM ({answer}) ORDER BY {order}"
+            aggregated = _join_figure(aggregated, names, question, name, figure, dims)
+            names.append(name)
+    return aggregated, names
 
 
 def _join_figure(
-    aggregated: str, question: KpiQuestion, name: str, figure: Figure, dims: list[str]
+    aggregated: str,
+    names: list[str],
+    question: KpiQuestion,
+    name: str,
+    figure: Figure,
+    dims: list[str],
 ) -> str:
-    """Add a figure computed on another mart, matched on period and the same dimensions."""
+    """Add a figure computed on another mart, matched on period and the same dimensions.
+
+    A full join: a period (or dimension value) either side has rows for is kept.
+    """
     other = KpiDefinition(
         name=question.kpi.name,
         team=question.kpi.team,
@@ -121,9 +146,16 @@ def _join_figure(
         at_period_end=figure.at_period_end,
         dimensions=list(question.by),
     )
-    sub = kpi_sql(KpiQuestion(other, question.grain, question.by, question.start, question.end))
+    sub, _ = _aggregated(
+        KpiQuestion(other, question.grain, question.by, question.start, question.end)
+    )
     on = " AND ".join(["f.period = a.period", *[f"f.{d} IS NOT DISTINCT FROM a.{d}" for d in dims]])
-    return f"SELECT a.*, f.value AS {ident(name)} FROM ({aggregated}) AS a LEFT JOIN ({sub}) AS f ON {on}"
+    keys = ", ".join(f"coalesce(a.{k}, f.{k}) AS {k}" for k in ["period", *dims])
+    kept = "".join(f", a.{ident(n)}" for n in names)
+    return (
+        f"SELECT {keys}{kept}, f.value AS {ident(name)} "
+        f"FROM ({aggregated}) AS a FULL OUTER JOIN ({sub}) AS f ON {on}"
+    )
 
 
 def _period(grain: Grain, column: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from weir.errors import ProjectError, WeirError
+from weir.errors import ProjectError, UnknownName, WeirError
 from weir.project.base import FieldProblem
 from weir.project.config import ProjectConfig, SourceConfig
 
@@ -36,10 +36,15 @@ class ProjectFiles:
         try:
             return self.sources[name]
         except KeyError:
-            hint = _did_you_mean(name, list(self.sources))
-            raise ProjectError(
+            close = difflib.get_close_matches(name, list(self.sources), n=1)
+            raise UnknownName(
                 f"no source named '{name}'",
-                hint or f"known sources: {', '.join(sorted(self.sources)) or 'none'}",
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"known sources: {', '.join(sorted(self.sources)) or 'none'}",
+                kind="source",
+                name=name,
+                suggestion=close[0] if close else None,
             ) from None
 
 

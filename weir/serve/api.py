@@ -49,6 +49,14 @@ class ErrorDetail(BaseModel):
     message: str
     fix: str | None = None
     problems: list[Problem] | None = None
+    kind: str | None = Field(
+        default=None, description="not found: what was looked for (source, kpi, dataset, …)"
+    )
+    name: str | None = Field(default=None, description="not found: the name asked for")
+    suggestion: str | None = Field(
+        default=None, description="not found: the closest name that exists"
+    )
+    retry_after: int | None = Field(default=None, description="overloaded: seconds to wait")
 
 
 class ErrorBody(Strict):

@@ -66,7 +66,9 @@ def error_response(exc: WeirError) -> JSONResponse:
     if exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse(
-        error_body(exc.status, exc.code, exc.what, exc.fix), exc.status, headers=headers
+        error_body(exc.status, exc.code, exc.what, exc.fix, **exc.details()),
+        exc.status,
+        headers=headers,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 
-from weir.errors import ProjectError
+from weir.errors import ProjectError, UnknownName
 from weir.transform.model import Model
 
 
@@ -81,9 +81,12 @@ class ModelGraph:
             name = selector.strip("+")
             if name not in self.models:
                 close = difflib.get_close_matches(name, list(self.models), n=1)
-                raise ProjectError(
+                raise UnknownName(
                     f"no model named {name}",
                     f"did you mean {close[0]}?" if close else "see `weir plan`",
+                    kind="model",
+                    name=name,
+                    suggestion=close[0] if close else None,
                 )
             picked.add(name)
             if selector.endswith("+"):

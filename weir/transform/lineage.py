@@ -63,7 +63,10 @@ def dataset_lineage(
     known = set(graph.models) | set(graph.lake_tables)
     if table not in known:
         raise NotFoundError(
-            f"no dataset named {table}", "list them with `weir status` and `weir plan`"
+            f"no dataset named {table}",
+            "list them with `weir status` and `weir plan`",
+            kind="dataset",
+            name=table,
         )
     if len(parts) == 2:
         upstream: set[str] = set()
