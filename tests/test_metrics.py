@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from datetime import date, datetime
@@ -214,3 +215,37 @@ def test_kpi_list_names_every_kpi(shop: weir.Project) -> None:
         "average_basket",
         "net_sales",
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("where", "1=1) UNION SELECT email FROM staging.customers --", "is not one SQL expression"),
+        ("value", "sum(net_sales); DROP TABLE marts.sales", "is not one SQL expression"),
+        ("mart", 'marts.sales" --', "is not a table name"),
+        ("mart", "sales", "is not a table name"),
+    ],
+)
+def test_kpi_sql_fragments_are_one_expression_and_marts_are_names(
+    project_root: Path, field: str, text: str, message: str
+) -> None:
+    # metrics files are text weir puts into SQL: each fragment must parse as one expression
+    shutil.rmtree(project_root / "metrics", ignore_errors=True)
+    (project_root / "metrics").mkdir()
+    definition = {
+        "name": "net_sales",
+        "team": "sales",
+        "description": "Net sales",
+        "mart": "marts.sales",
+        "time": "day",
+        "value": "sum(net_sales)",
+        field: text,
+    }
+    lines = "\n".join(f"    {k}: {json.dumps(v)}" for k, v in definition.items())
+    (project_root / "metrics" / "bad.yml").write_text(
+        "kpis:\n  - " + lines.strip() + "\n", encoding="utf-8"
+    )
+    with weir.Project(project_root) as project, pytest.raises(ProjectError) as caught:
+        project.kpis.definitions()
+    assert caught.value.what.startswith("metrics/bad.yml")
+    assert message in str(caught.value) and field in str(caught.value)

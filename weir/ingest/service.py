@@ -15,7 +15,8 @@ from sqlglot import exp
 
 from weir.engine import table
 from weir.errors import NotFoundError
-from weir.ingest.batch import BatchResult, Ingestor, matches_under, unmatched_folder
+from weir.ingest.batch import BatchResult, Ingestor
+from weir.ingest.files import matches_under, unmatched_folder
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
 from weir.lake import LakeViews
 from weir.metadata.audit import AuditLog

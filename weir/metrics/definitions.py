@@ -8,11 +8,14 @@ backlog) takes only the rows of each period's last day.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+import sqlglot
+from pydantic import AfterValidator, Field
+from sqlglot import exp
 
 from weir.errors import ProjectError, UnknownName
 from weir.project.base import Strict
@@ -22,20 +25,44 @@ from weir.project.loader import load_model
 METRICS_DIR = "metrics"
 Grain = Literal["day", "week", "month"]
 GRAINS: tuple[Grain, ...] = ("day", "week", "month")
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _mart_name(text: str) -> str:
+    """``layer.table``, each part a plain name: it is written into SQL as a quoted table."""
+    layer, _, table = text.partition(".")
+    if not (_NAME.fullmatch(layer) and _NAME.fullmatch(table)):
+        raise ValueError(f"'{text}' is not a table name: write layer.table, e.g. marts.sales_daily")
+    return text
+
+
+def _expression(text: str) -> str:
+    """One SQL expression, nothing around it: KPI SQL puts it in parentheses as it is."""
+    try:
+        sqlglot.parse_one(text, read="duckdb", into=exp.Condition)
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        raise ValueError(
+            f"'{text}' is not one SQL expression (check its brackets and quotes)"
+        ) from None
+    return text
+
+
+MartName = Annotated[str, AfterValidator(_mart_name)]
+Expression = Annotated[str, AfterValidator(_expression)]
 
 
 class Step(Strict):
     step: int = Field(ge=1)
     name: str
-    value: str = Field(description="aggregate counting what reached this step")
+    value: Expression = Field(description="aggregate counting what reached this step")
 
 
 class Figure(Strict):
     """A secondary figure read from another mart (e.g. the backlog beside time to resolution)."""
 
-    mart: str
+    mart: MartName
     time: str
-    value: str
+    value: Expression
     at_period_end: bool = False
 
 
@@ -43,20 +70,20 @@ class KpiDefinition(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     team: Team
     description: str
-    mart: str = Field(description="namespace.table the KPI reads")
+    mart: MartName = Field(description="namespace.table the KPI reads")
     time: str = Field(description="the mart column holding each row's day")
-    value: str = Field(description="SQL aggregate: the headline figure")
+    value: Expression = Field(description="SQL aggregate: the headline figure")
     empty: Literal["zero", "null"] = Field(
         default="null",
         description="what a period with no rows shows: zero for sums and counts, null for ratios",
     )
-    secondary: dict[str, str | Figure] = Field(
+    secondary: dict[str, Expression | Figure] = Field(
         default_factory=dict, description="name → SQL aggregate, or a figure from another mart"
     )
-    where: str | None = Field(
+    where: Expression | None = Field(
         default=None, description="a filter on the mart's rows before grouping"
     )
-    period_figures: dict[str, str] = Field(
+    period_figures: dict[str, Expression] = Field(
         default_factory=dict,
         description="name → aggregate over all the period's rows (whatever the grouping), "
         "usable in value as any_value(name)",

@@ -16,7 +16,7 @@ from typing import Literal, cast
 
 import pyarrow as pa
 
-from weir.engine import EngineError, Session, ident, lit
+from weir.engine import EngineError, Session, ident, lit, table
 from weir.errors import QueryError
 from weir.metrics.definitions import GRAINS, Figure, Grain, KpiDefinition
 
@@ -43,6 +43,12 @@ class KpiQuestion:
                 f"{self.kpi.name} has no dimension {', '.join(unknown)}",
                 f"its dimensions: {allowed}",
             )
+
+
+def mart_table(name: str) -> str:
+    """A mart's ``layer.table`` name as a quoted, qualified table."""
+    layer, _, mart = name.partition(".")
+    return table(mart, layer)
 
 
 def kpi_sql(question: KpiQuestion) -> str:
@@ -85,7 +91,9 @@ def _source(question: KpiQuestion) -> str:
     if question.flagged_days:
         listed = ", ".join(f"DATE {lit(d.isoformat())}" for d in question.flagged_days)
         filters.append(f"CAST({ident(kpi.time)} AS DATE) NOT IN ({listed})")
-    source = f"SELECT *, {period} AS period FROM {kpi.mart} WHERE {' AND '.join(filters)}"
+    source = (
+        f"SELECT *, {period} AS period FROM {mart_table(kpi.mart)} WHERE {' AND '.join(filters)}"
+    )
     if kpi.at_period_end:
         source = (
             f"SELECT * FROM ({source}) QUALIFY {ident(kpi.time)} = "
@@ -93,14 +101,14 @@ def _source(question: KpiQuestion) -> str:
         )
     if kpi.period_figures:
         figures_sql = ", ".join(
-            f"{expr} AS {ident(name)}" for name, expr in kpi.period_figures.items()
+            f"({expr}) AS {ident(name)}" for name, expr in kpi.period_figures.items()
         )
         source = (
             f"SELECT * FROM ({source}) JOIN "
             f"(SELECT period, {figures_sql} FROM ({source}) GROUP BY period) USING (period)"
         )
     if kpi.where:
-        source = f"SELECT * FROM ({source}) WHERE {kpi.where}"
+        source = f"SELECT * FROM ({source}) WHERE ({kpi.where})"
     return source
 
 
@@ -114,7 +122,7 @@ def _aggregated(question: KpiQuestion) -> tuple[str, list[str]]:
     dims = [ident(d) for d in question.by]
     group = ", ".join(["period", *dims])
     own = [("value", kpi.value), *((n, e) for n, e in kpi.secondary.items() if isinstance(e, str))]
-    measured = ", ".join(f"{expr} AS {ident(name)}" for name, expr in own)
+    measured = ", ".join(f"({expr}) AS {ident(name)}" for name, expr in own)
     aggregated = f"SELECT {group}, {measured} FROM ({_source(question)}) GROUP BY {group}"
     names = [name for name, _ in own]
     for name, figure in kpi.secondary.items():
@@ -176,7 +184,7 @@ def _spine(question: KpiQuestion) -> str | None:
 
 def _steps_sql(question: KpiQuestion, source: str, group: str, dims: list[str]) -> str:
     kpi = question.kpi
-    reached = ", ".join(f"{s.value} AS step_{s.step}" for s in kpi.steps)
+    reached = ", ".join(f"({s.value}) AS step_{s.step}" for s in kpi.steps)
     per_step = " UNION ALL ".join(
         f"SELECT {group}, {s.step} AS step, {lit(s.name)} AS step_name, step_{s.step} AS sessions, "
         f"{'NULL' if i == 0 else f'step_{s.step} / nullif(step_{kpi.steps[i - 1].step}, 0)'} AS conversion "
