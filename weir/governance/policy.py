@@ -21,7 +21,8 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -84,7 +85,7 @@ class Policy:
         self._roles: dict[str, RoleConfig] = dict(files.config.roles)
         self._users = dict(files.config.users)
         self._lineage = {k: dict(v) for k, v in (lineage or {}).items()}
-        self._columns = {k: tuple(v) for k, v in (columns or {}).items()}
+        self._columns: Mapping[str, Sequence[str]] = columns if columns is not None else {}
         defined = _defined_datasets(files)
         self._filters = {
             role: tuple(
@@ -156,7 +157,8 @@ class Policy:
 
     def columns(self, dataset: str) -> tuple[str, ...] | None:
         """The table's columns as the policy last saw them (None: not known)."""
-        return self._columns.get(dataset)
+        found = self._columns.get(dataset)
+        return tuple(found) if found is not None else None
 
     def classification(self, dataset: str) -> dict[str, str]:
         """Column → ``pii`` or ``pci``, for the classified columns of ``dataset``."""
@@ -306,8 +308,44 @@ def _split_column(qualified: str) -> tuple[str, str]:
     return ".".join(parts[:-1]).lower(), parts[-1]
 
 
-def lake_columns(lake: Lake) -> dict[str, list[str]]:
-    """Every lake table's current columns, ``layer.name`` → names."""
-    return {
-        f"{layer}.{name}": lake.arrow_schema(layer, name).names for layer, name in lake.tables()
-    }
+def lake_columns(lake: Lake) -> Mapping[str, Sequence[str]]:
+    """Every lake table's current columns, ``layer.name`` → names, each read when first asked."""
+    return LakeColumns(lake)
+
+
+class LakeColumns(Mapping[str, Sequence[str]]):
+    """The lake's tables by name; a table's schema is loaded only when its columns are asked for.
+
+    A query reads a few tables: the policy should not load every table's metadata to
+    answer it (on a 60-table lake that was most of a command's time).
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._names: list[str] | None = None
+        self._loaded: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def _tables(self) -> list[str]:
+        with self._lock:
+            if self._names is None:
+                self._names = [f"{layer}.{name}" for layer, name in self.lake.tables()]
+            return self._names
+
+    def __getitem__(self, dataset: str) -> Sequence[str]:
+        if dataset not in self._tables():
+            raise KeyError(dataset)
+        with self._lock:
+            loaded = self._loaded.get(dataset)
+        if loaded is None:
+            layer, name = dataset.split(".", 1)
+            loaded = tuple(self.lake.arrow_schema(layer, name).names)
+            with self._lock:
+                self._loaded[dataset] = loaded
+        return loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables())
+
+    def __len__(self) -> int:
+        return len(self._tables())

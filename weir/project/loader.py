@@ -81,13 +81,16 @@ def load_project(root: Path) -> ProjectFiles:
     return ProjectFiles(root=root, config=config, sources=sources)
 
 
+# libyaml's loader where PyYAML was built with it (several times faster), else PyYAML's own
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_model(path: Path, model: type[M], root: Path | None = None) -> M:
     """Parse one YAML file into ``model``; every problem becomes a ProjectError."""
     shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        tree = yaml.compose(text)
+        data = yaml.load(text, Loader=_LOADER)
     except UnicodeDecodeError as exc:
         raise ProjectError(f"{shown}: not UTF-8 text ({exc.reason})", "save it as UTF-8") from None
     except yaml.YAMLError as exc:
@@ -100,6 +103,8 @@ def load_model(path: Path, model: type[M], root: Path | None = None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        # the node tree (with line numbers) is composed only to point at a problem
+        tree = yaml.compose(text, Loader=_LOADER)
         raise ProjectError(*_explain(exc, shown, tree, model)) from None
 
 
