@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from weir.engine import ident
+from weir.engine import Session, ident
 from weir.ingest.ledger import BatchRecord, Counts, Ledger
 from weir.lake import Lake
 from weir.project import ProjectFiles
@@ -51,26 +51,28 @@ def totals_of(batches: list[BatchRecord]) -> Counts:
 
 def source_statuses(project: ProjectFiles, lake: Lake, ledger: Ledger) -> list[SourceStatus]:
     out = []
-    for name, source in sorted(project.sources.items()):
-        batches = ledger.batches(name)
-        committed = [b for b in batches if b.status == "committed"]
-        out.append(
-            SourceStatus(
-                source=name,
-                format=source.format,
-                batches=len(committed),
-                files=sum(b.files for b in committed),
-                totals=totals_of(batches),
-                held=_count(lake, "quarantine", name),
-                last_batch=batches[0] if batches else None,
-                newest_record=_newest(lake, name, source.time_column),
+    tables = set(lake.tables())  # listed once, not asked table by table
+    with lake.engine.writer() as con:
+        for name, source in sorted(project.sources.items()):
+            batches = ledger.batches(name)
+            committed = [b for b in batches if b.status == "committed"]
+            out.append(
+                SourceStatus(
+                    source=name,
+                    format=source.format,
+                    batches=len(committed),
+                    files=sum(b.files for b in committed),
+                    totals=totals_of(batches),
+                    held=_count(lake, tables, "quarantine", name),
+                    last_batch=batches[0] if batches else None,
+                    newest_record=_newest(con, lake, tables, name, source.time_column),
+                )
             )
-        )
     return out
 
 
-def _count(lake: Lake, layer: str, name: str) -> int:
-    if not lake.exists(layer, name):
+def _count(lake: Lake, tables: set[tuple[str, str]], layer: str, name: str) -> int:
+    if (layer, name) not in tables:
         return 0
     snapshot = lake.snapshot_for(layer, name)
     if snapshot is None or snapshot.summary is None:
@@ -78,17 +80,18 @@ def _count(lake: Lake, layer: str, name: str) -> int:
     return int(snapshot.summary.get("total-records", "0"))
 
 
-def _newest(lake: Lake, name: str, time_column: str | None) -> datetime | None:
-    if time_column is None or not lake.exists("staging", name):
+def _newest(
+    con: Session, lake: Lake, tables: set[tuple[str, str]], name: str, time_column: str | None
+) -> datetime | None:
+    if time_column is None or ("staging", name) not in tables:
         return None
     files = lake.data_files("staging", name, lake.snapshot_for("staging", name))
     if not files:
         return None
-    with lake.engine.writer() as con:
-        # through Arrow: DuckDB's own conversion of a TIMESTAMPTZ to Python needs pytz,
-        # which weir does not depend on
-        result = con.arrow(f"SELECT max({ident(time_column)}) FROM {lake.engine.scan(files)}")
-        moment = result.column(0)[0].as_py()
+    # through Arrow: DuckDB's own conversion of a TIMESTAMPTZ to Python needs pytz,
+    # which weir does not depend on
+    result = con.arrow(f"SELECT max({ident(time_column)}) FROM {lake.engine.scan(files)}")
+    moment = result.column(0)[0].as_py()
     if moment is None:
         return None
     if isinstance(moment, datetime):
