@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 WATCHED = ("weir.yml", "sources", "models", "metrics")
@@ -34,30 +36,40 @@ class ProjectDefinition:
         found: dict[str, str] = {}
         with self._lock:
             for name in WATCHED:
-                path = self.root / name
-                if path.is_file():
-                    paths = [path]
-                elif path.is_dir():
-                    paths = sorted(p for p in path.rglob("*") if p.is_file())
-                else:
-                    paths = []
-                for file in paths:
-                    relative = file.relative_to(self.root)
-                    if any(part.startswith(".") for part in relative.parts):
-                        continue
-                    found[relative.as_posix()] = self._hash(file, relative.as_posix())
+                for relative, stat, path in _walk(str(self.root / name), name):
+                    found[relative] = self._hash(relative, stat, path)
             for gone in set(self._known) - set(found):
                 del self._known[gone]
         return found
 
-    def _hash(self, file: Path, key: str) -> str:
-        stat = file.stat()
+    def _hash(self, key: str, stat: os.stat_result, path: str) -> str:
         known = self._known.get(key)
         if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
             return known[2]
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        with open(path, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
         self._known[key] = (stat.st_size, stat.st_mtime_ns, digest)
         return digest
+
+
+def _walk(path: str, relative: str) -> Iterator[tuple[str, os.stat_result, str]]:
+    """(relative path, stat, path) of each file at or under ``path``, hidden ones left out."""
+    try:
+        entries = os.scandir(path)
+    except NotADirectoryError:
+        yield relative, os.stat(path), path
+        return
+    except FileNotFoundError:
+        return
+    with entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            inner = f"{relative}/{entry.name}"
+            if entry.is_dir():
+                yield from _walk(entry.path, inner)
+            elif entry.is_file():
+                yield inner, entry.stat(), entry.path
 
 
 def operator() -> str:
