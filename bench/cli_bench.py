@@ -8,21 +8,16 @@ every command well under a second.
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
+from demo_project import built_project
 from rich.console import Console
 from rich.table import Table
 
-import weir
-from weir.demo.generate import generate
-
-START = "2025-01-01"
 WEIR = str(Path(sys.executable).with_name("weir"))
 
 COMMANDS: list[tuple[str, list[str]]] = [
@@ -37,18 +32,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
 
 
 def _project(work: Path, days: int, console: Console) -> Path:
-    root = work / f"cli-project-{days}d"
-    if (root / ".built").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    weir.init_project(root)
-    console.print(f"generating and building {days} days of the reference retailer…")
-    generate(root / "landing", days=days, scale=1.0, seed=17, start=date.fromisoformat(START))
-    with weir.Project(root) as project:
-        _, result = project.run()
-        assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
-    (root / ".built").write_text("ok", encoding="utf-8")
-    return root
+    return built_project(work / f"cli-project-{days}d", days, 17, console)
 
 
 def _timed(argv: list[str], repeat: int) -> list[float]:

@@ -18,7 +18,6 @@ second of the timeout.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import statistics
 import threading
@@ -29,35 +28,20 @@ from typing import Any
 
 import httpx
 import uvicorn
+from demo_project import built_project
 from rich.console import Console
 from rich.table import Table
 
 import weir
-from weir.demo.generate import generate
 from weir.engine import Session
 from weir.errors import QueryError
 from weir.lake import LakeViews
 from weir.metrics import KpiQuestion, kpi_sql
 from weir.serve.app import create_app
 
-START = "2025-01-01"
-
 
 def _project(work: Path, days: int, console: Console) -> Path:
-    root = work / f"gateway-project-{days}d"
-    if (root / ".built").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    weir.init_project(root)
-    from datetime import date
-
-    console.print(f"generating and building {days} days of the reference retailer…")
-    generate(root / "landing", days=days, scale=1.0, seed=13, start=date.fromisoformat(START))
-    with weir.Project(root) as project:
-        _, result = project.run()
-        assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
-    (root / ".built").write_text("ok", encoding="utf-8")
-    return root
+    return built_project(work / f"gateway-project-{days}d", days, 13, console)
 
 
 def _queries(project: weir.Project) -> dict[str, list[tuple[str, bool]]]:

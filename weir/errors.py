@@ -7,6 +7,10 @@ JSON error shape.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+from typing import Self
+
 
 class WeirError(Exception):
     """Something a person can act on: ``what`` failed, ``fix`` says how to go on."""
@@ -54,6 +58,27 @@ class NotFoundError(WeirError):
         self.kind = kind
         self.name = name
         self.suggestion = suggestion
+
+    @classmethod
+    def among(
+        cls,
+        kind: str,
+        name: str,
+        known: Iterable[str],
+        fix: str,
+        label: str | None = None,
+        quoted: bool = False,
+    ) -> Self:
+        """``name`` is no ``kind`` of ``known``: the closest one as a did-you-mean, else ``fix``."""
+        close = difflib.get_close_matches(name, list(known), n=1)
+        shown = (lambda text: f"'{text}'") if quoted else str
+        return cls(
+            f"no {label or kind} named {shown(name)}",
+            f"did you mean {shown(close[0])}?" if close else fix,
+            kind=kind,
+            name=name,
+            suggestion=close[0] if close else None,
+        )
 
     def details(self) -> dict[str, object]:
         found = {"kind": self.kind, "name": self.name, "suggestion": self.suggestion}

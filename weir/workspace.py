@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Unpack
 
 import pyarrow as pa
 
@@ -42,6 +43,7 @@ from weir.metrics.service import Kpis
 from weir.project import ProjectFiles, find_root, load_project
 from weir.streams.service import Streams
 from weir.transform import RunResult
+from weir.transform.runner import Window
 from weir.transform.service import Models
 
 EXAMPLES = ("retail",)
@@ -82,16 +84,11 @@ class Project:
         return self.files.root
 
     def run(
-        self,
-        select: Sequence[str] | None = None,
-        full_refresh: bool = False,
-        start: date | None = None,
-        end: date | None = None,
-        ingest: bool = True,
+        self, select: Sequence[str] | None = None, ingest: bool = True, **window: Unpack[Window]
     ) -> tuple[list[BatchResult], RunResult]:
         """Ingest new files (unless ``ingest`` is False), then build the models that are due."""
         batches = self.sources.ingest() if ingest else []
-        return batches, self.models.run(select, full_refresh, start, end)
+        return batches, self.models.run(select, **window)
 
     def sql(
         self, query: str, as_of: datetime | str | None = None, snapshot: int | None = None

@@ -72,10 +72,10 @@ def run(
         project = obj.open(report)
         batches, result = project.run(
             list(select) or None,
-            full_refresh,
-            start.date() if start else None,
-            end.date() if end else None,
             ingest=not no_ingest,
+            full_refresh=full_refresh,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
         )
     if batches and fmt == "table":
         emit([batch_row(r) for r in batches], fmt, title="Ingested")
@@ -123,9 +123,9 @@ def plan(
     """
     planned = obj.open().models.plan(
         list(select) or None,
-        full_refresh,
-        start.date() if start else None,
-        end.date() if end else None,
+        full_refresh=full_refresh,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
     )
     emit(
         [
@@ -234,10 +234,10 @@ def kpi(
         name,
         grain,
         by,
-        start.date() if start else None,
-        end.date() if end else None,
-        compare,
-        exclude_flagged,
-        as_of,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        compare=compare,
+        exclude_flagged=exclude_flagged,
+        as_of=as_of,
     )
     emit(table, fmt, title=f"{name} by {grain}")

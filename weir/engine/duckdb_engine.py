@@ -24,16 +24,8 @@ from typing import Any, Self
 import duckdb
 import pyarrow as pa
 
+from weir.engine import errors
 from weir.engine.base import Capabilities, Engine, Session
-from weir.engine.errors import (
-    BindError,
-    ConversionError,
-    EngineError,
-    Interrupted,
-    InvalidInput,
-    OutOfMemory,
-    ParseError,
-)
 from weir.engine.sql import ident, lit, table
 
 CAPABILITIES = Capabilities(
@@ -63,24 +55,21 @@ _LAKE_TYPES = {
     "TINYINT": "INTEGER",
 }
 
-_ERRORS: tuple[
-    tuple[type[duckdb.Error] | tuple[type[duckdb.Error], ...], type[EngineError]], ...
-] = (
-    (duckdb.InterruptException, Interrupted),
-    (duckdb.ParserException, ParseError),
-    ((duckdb.BinderException, duckdb.CatalogException), BindError),
-    (duckdb.ConversionException, ConversionError),
-    (duckdb.OutOfMemoryException, OutOfMemory),
-    ((duckdb.OutOfRangeException, duckdb.InvalidInputException), InvalidInput),
+# DuckDB's exceptions and weir's, most specific first
+_ERRORS: tuple[tuple[Any, type[errors.EngineError]], ...] = (
+    (duckdb.InterruptException, errors.Interrupted),
+    (duckdb.ParserException, errors.ParseError),
+    ((duckdb.BinderException, duckdb.CatalogException), errors.BindError),
+    (duckdb.ConversionException, errors.ConversionError),
+    (duckdb.OutOfMemoryException, errors.OutOfMemory),
+    ((duckdb.OutOfRangeException, duckdb.InvalidInputException), errors.InvalidInput),
 )
 
 
-def _translated(error: duckdb.Error) -> EngineError:
-    text = str(error).strip()
-    for kinds, ours in _ERRORS:
-        if isinstance(error, kinds):
-            return ours(text or type(error).__name__)
-    return EngineError(text or type(error).__name__)
+def _translated(error: duckdb.Error) -> errors.EngineError:
+    text = str(error).strip() or type(error).__name__
+    ours = next((o for kinds, o in _ERRORS if isinstance(error, kinds)), errors.EngineError)
+    return ours(text)
 
 
 @contextmanager

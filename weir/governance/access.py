@@ -13,11 +13,10 @@ differ), makes a new policy and gateway on the next read.
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Unpack
 
 import pyarrow as pa
 import sqlglot
@@ -35,6 +34,7 @@ from weir.lake import Lake, LakeViews, Pin, Timeout
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord
 from weir.metrics import KpiDefinition, kpi_sql
+from weir.metrics.query import KpiOptions
 from weir.metrics.service import Kpis, marts_of
 from weir.project import ProjectFiles
 from weir.transform import RunLog
@@ -147,15 +147,11 @@ class Access:
         name: str,
         grain: str = "day",
         by: Sequence[str] = (),
-        start: date | None = None,
-        end: date | None = None,
-        compare: str | None = None,
-        exclude_flagged: bool = False,
-        as_of: datetime | str | None = None,
+        **options: Unpack[KpiOptions],
     ) -> QueryResult:
         """A KPI as the principal: its SQL through the gateway, so masks and row filters apply."""
         started = time.perf_counter()
-        action = _kpi_action(name, grain, by, start, end, compare, exclude_flagged, as_of)
+        action = _kpi_action(name, grain, by, options)
         definition = self.kpis_service.catalogue().kpis.get(name)
         queries = self.queries()
         hidden = checking = False
@@ -166,10 +162,8 @@ class Access:
             hidden = not all(policy.can_read(principal.role, m) for m in marts_of(definition))
             if hidden:
                 raise AccessDenied(f"role '{principal.role}' may not read {definition.mart}")
-            question = self.kpis_service.question(
-                name, grain, by, start, end, compare, exclude_flagged
-            )
-            moment = Pin.at(as_of).as_of
+            question = self.kpis_service.question(name, grain, by, **options)
+            moment = Pin.at(options.get("as_of")).as_of
             checking = True
             prepared = queries.prepare(kpi_sql(question), principal, as_of=moment, trusted=True)
         except WeirError as exc:
@@ -204,14 +198,8 @@ class Access:
 
     def _no_kpi(self, principal: Principal, name: str) -> NotFoundError:
         """Not found, with the closest KPI the role may read (the same for a hidden one)."""
-        close = difflib.get_close_matches(name, [k.name for k in self.kpis(principal)], n=1)
-        return NotFoundError(
-            f"no KPI named {name}",
-            f"did you mean {close[0]}?" if close else "list them at /api/v1/kpis",
-            kind="kpi",
-            name=name,
-            suggestion=close[0] if close else None,
-        )
+        readable = [k.name for k in self.kpis(principal)]
+        return NotFoundError.among("kpi", name, readable, "list them at /api/v1/kpis", "KPI")
 
     def audit_records(
         self,
@@ -284,27 +272,18 @@ def _tables(sql: str) -> tuple[str, ...]:
     return tuple(sorted(t for t in tables_read(tree) if "." in t))
 
 
-def _kpi_action(
-    name: str,
-    grain: str,
-    by: Sequence[str],
-    start: date | None,
-    end: date | None,
-    compare: str | None,
-    exclude_flagged: bool,
-    as_of: datetime | str | None,
-) -> str:
+def _kpi_action(name: str, grain: str, by: Sequence[str], options: KpiOptions) -> str:
     parts = [f"kpi {name}", f"grain={grain}"]
     for label, value in (
         ("by", ",".join(by)),
-        ("from", start),
-        ("to", end),
-        ("compare", compare),
-        ("as_of", as_of),
+        ("from", options.get("start")),
+        ("to", options.get("end")),
+        ("compare", options.get("compare")),
+        ("as_of", options.get("as_of")),
     ):
         if value:
             parts.append(f"{label}={value}")
-    if exclude_flagged:
+    if options.get("exclude_flagged"):
         parts.append("exclude_flagged")
     return " ".join(parts)
 

@@ -7,7 +7,6 @@ role cannot see.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,11 +165,4 @@ def _table_of(name: str) -> str:
 
 def _no_dataset(name: str, visible: Sequence[str]) -> NotFoundError:
     """Not found, with the closest dataset the role may read (never one it may not)."""
-    close = difflib.get_close_matches(name, visible, n=1)
-    return NotFoundError(
-        f"no dataset named {name}",
-        f"did you mean {close[0]}?" if close else "list them at /api/v1/datasets",
-        kind="dataset",
-        name=name,
-        suggestion=close[0] if close else None,
-    )
+    return NotFoundError.among("dataset", name, visible, "list them at /api/v1/datasets")

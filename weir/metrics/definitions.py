@@ -107,16 +107,8 @@ class Catalogue:
         try:
             return self.kpis[name]
         except KeyError:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self.kpis), n=1)
-            raise UnknownName(
-                f"no KPI named {name}",
-                f"did you mean {close[0]}?" if close else "list them with `weir kpi --list`",
-                kind="kpi",
-                name=name,
-                suggestion=close[0] if close else None,
-            ) from None
+            fix = "list them with `weir kpi --list`"
+            raise UnknownName.among("kpi", name, self.kpis, fix, "KPI") from None
 
 
 def load_catalogue(root: Path) -> Catalogue:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Literal, cast
+from datetime import date, datetime, timedelta
+from typing import Literal, TypedDict, cast
 
 import pyarrow as pa
 
@@ -21,6 +21,16 @@ from weir.errors import QueryError
 from weir.metrics.definitions import GRAINS, Figure, Grain, KpiDefinition
 
 Compare = Literal["previous_period"]
+
+
+class KpiOptions(TypedDict, total=False):
+    """What a KPI question may add to its name, grain and dimensions."""
+
+    start: date | None  # the first day asked for
+    end: date | None  # the last day asked for (inclusive)
+    compare: str | None  # "previous_period"
+    exclude_flagged: bool  # leave out the days a quality check flagged
+    as_of: datetime | str | None  # the marts as they were then
 
 
 @dataclass(frozen=True)

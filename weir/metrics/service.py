@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
+from typing import Unpack
 
 import pyarrow as pa
 
@@ -11,7 +12,7 @@ from weir.lake import Lake, LakeViews, Pin
 from weir.metadata import MetadataStore
 from weir.metrics.definitions import Catalogue, Figure, KpiDefinition, load_catalogue
 from weir.metrics.flags import DayFlags
-from weir.metrics.query import KpiQuestion, answer, ask
+from weir.metrics.query import KpiOptions, KpiQuestion, answer, ask
 from weir.project import ProjectFiles
 
 
@@ -31,39 +32,36 @@ class Kpis:
         return sorted(self.catalogue().kpis.values(), key=lambda k: (k.team, k.name))
 
     def question(
-        self,
-        name: str,
-        grain: str = "day",
-        by: Sequence[str] = (),
-        start: date | None = None,
-        end: date | None = None,
-        compare: str | None = None,
-        exclude_flagged: bool = False,
+        self, name: str, grain: str = "day", by: Sequence[str] = (), **options: Unpack[KpiOptions]
     ) -> KpiQuestion:
         """The KPI question these options ask, checked (unknown KPI, grain, dimension …)."""
-        flagged = [day for day, _, _ in self.flags.days()] if exclude_flagged else None
-        return ask(self.catalogue().get(name), grain, by, start, end, compare, flagged)
+        flagged = self.flagged_days() if options.get("exclude_flagged") else None
+        return ask(
+            self.catalogue().get(name),
+            grain,
+            by,
+            options.get("start"),
+            options.get("end"),
+            options.get("compare"),
+            flagged,
+        )
 
     def answer(
-        self,
-        name: str,
-        grain: str = "day",
-        by: Sequence[str] = (),
-        start: date | None = None,
-        end: date | None = None,
-        compare: str | None = None,
-        exclude_flagged: bool = False,
-        as_of: datetime | str | None = None,
+        self, name: str, grain: str = "day", by: Sequence[str] = (), **options: Unpack[KpiOptions]
     ) -> pa.Table:
         """One KPI by period (and dimensions), from the marts (as they were at ``as_of``)."""
-        question = self.question(name, grain, by, start, end, compare, exclude_flagged)
+        question = self.question(name, grain, by, **options)
         views = LakeViews(self.lake)
-        session, _ = views.session(marts_of(question.kpi), Pin.at(as_of))
+        session, _ = views.session(marts_of(question.kpi), Pin.at(options.get("as_of")))
         try:
             return answer(session, question)
         finally:
             session.close()
             views.close()
+
+    def flagged_days(self) -> list[date]:
+        """The days a quality check flagged, whatever the dataset."""
+        return [day for day, _, _ in self.flags.days()]
 
     def flag_day(self, day: date, dataset: str, reason: str) -> None:
         """Mark a day's KPI inputs as failing a quality check (KPIs can leave it out)."""

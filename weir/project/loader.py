@@ -36,16 +36,8 @@ class ProjectFiles:
         try:
             return self.sources[name]
         except KeyError:
-            close = difflib.get_close_matches(name, list(self.sources), n=1)
-            raise UnknownName(
-                f"no source named '{name}'",
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"known sources: {', '.join(sorted(self.sources)) or 'none'}",
-                kind="source",
-                name=name,
-                suggestion=close[0] if close else None,
-            ) from None
+            known = f"known sources: {', '.join(sorted(self.sources)) or 'none'}"
+            raise UnknownName.among("source", name, self.sources, known, quoted=True) from None
 
 
 def find_root(start: Path) -> Path:

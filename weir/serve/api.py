@@ -240,7 +240,15 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         as_of: datetime | None = None,
     ) -> Response:
         result = project.access.kpi(
-            caller, name, grain, by, start, end, compare, exclude_flagged, as_of
+            caller,
+            name,
+            grain,
+            by,
+            start=start,
+            end=end,
+            compare=compare,
+            exclude_flagged=exclude_flagged,
+            as_of=as_of,
         )
         return _answer(request, result.table, result.truncated)
 

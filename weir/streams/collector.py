@@ -13,7 +13,6 @@ written twice. A ``Flusher`` (``flusher.py``) runs ``flush`` in the background.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import fcntl
 import math
 import os
@@ -120,9 +119,8 @@ class Collector:
         """The collectable source ``name``, or a NotFoundError naming the closest ones."""
         allowed = self.sources
         if name not in allowed or name not in self.files.sources:
-            close = difflib.get_close_matches(name, allowed, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"post to one of: {', '.join(allowed)}"
-            raise NotFoundError(f"no collected source named '{name}'", hint)
+            hint = f"post to one of: {', '.join(allowed)}"
+            raise NotFoundError.among("source", name, allowed, hint, "collected source")
         return self.files.sources[name]
 
     # -- receiving --------------------------------------------------------------------

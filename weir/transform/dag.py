@@ -80,14 +80,7 @@ class ModelGraph:
         for selector in chosen:
             name = selector.strip("+")
             if name not in self.models:
-                close = difflib.get_close_matches(name, list(self.models), n=1)
-                raise UnknownName(
-                    f"no model named {name}",
-                    f"did you mean {close[0]}?" if close else "see `weir plan`",
-                    kind="model",
-                    name=name,
-                    suggestion=close[0] if close else None,
-                )
+                raise UnknownName.among("model", name, self.models, "see `weir plan`")
             picked.add(name)
             if selector.endswith("+"):
                 picked |= self.downstream(name)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TypedDict, Unpack
 
 from weir.engine import EngineError, Session
 from weir.lake import Lake, LakeViews, Pin, RowFilter, TableWrite
@@ -26,6 +27,16 @@ from weir.transform.model import Model
 from weir.transform.state import ModelBuild, ModelState, RunLog, new_run_id
 
 Progress = Callable[[str, str], None]
+
+
+class Window(TypedDict, total=False):
+    """How far a run reaches: every interval again (``full_refresh``), or the days from ``start`` to ``end``."""
+
+    full_refresh: bool
+    start: date | None
+    end: date | None
+
+
 SAMPLE_ROWS = 5
 
 
@@ -130,15 +141,9 @@ class Runner:
         return build(reason)
 
     # -- running -------------------------------------------------------------------
-    def run(
-        self,
-        selectors: Sequence[str] | None = None,
-        full_refresh: bool = False,
-        start: date | None = None,
-        end: date | None = None,
-    ) -> RunResult:
+    def run(self, selectors: Sequence[str] | None = None, **window: Unpack[Window]) -> RunResult:
         run_id = new_run_id()
-        plan = self.plan(selectors, full_refresh, start, end)
+        plan = self.plan(selectors, **window)
         self.log.start(run_id, list(selectors or []))
         con = self.lake.engine.writer()
         try:

@@ -6,7 +6,7 @@ A run leaves one ``run`` audit record saying what it built, or why it failed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from typing import Unpack
 
 from weir.lake import LAYERS, Lake
 from weir.metadata import MetadataStore
@@ -16,7 +16,7 @@ from weir.project import ProjectFiles
 from weir.transform.dag import ModelGraph
 from weir.transform.lineage import dataset_lineage
 from weir.transform.model import load_models
-from weir.transform.runner import PlannedBuild, Progress, Runner, RunResult
+from weir.transform.runner import PlannedBuild, Progress, Runner, RunResult, Window
 from weir.transform.state import RunLog
 
 
@@ -46,29 +46,20 @@ class Models:
         return Runner(self.graph(), self.lake, self.log, self.progress)
 
     def plan(
-        self,
-        select: Sequence[str] | None = None,
-        full_refresh: bool = False,
-        start: date | None = None,
-        end: date | None = None,
+        self, select: Sequence[str] | None = None, **window: Unpack[Window]
     ) -> list[PlannedBuild]:
         """What ``run`` would build, and why, without building."""
-        return self.runner().plan(select, full_refresh, start, end)
+        return self.runner().plan(select, **window)
 
-    def run(
-        self,
-        select: Sequence[str] | None = None,
-        full_refresh: bool = False,
-        start: date | None = None,
-        end: date | None = None,
-    ) -> RunResult:
+    def run(self, select: Sequence[str] | None = None, **window: Unpack[Window]) -> RunResult:
         """Build the models that changed or are due (and those ``select`` names)."""
+        start, end = window.get("start"), window.get("end")
         parts = ["run", *(select or ["(all)"])]
-        parts += ["--full-refresh"] if full_refresh else []
+        parts += ["--full-refresh"] if window.get("full_refresh") else []
         parts += [f"--start {start}"] if start else []
         parts += [f"--end {end}"] if end else []
         with self.audit.recording("run", " ".join(parts), operator()) as note:
-            result = self.runner().run(select, full_refresh, start, end)
+            result = self.runner().run(select, **window)
             built = [b for b in result.builds if b.status == "built"]
             failed = [b.model for b in result.builds if b.status == "failed"]
             note.datasets = tuple(b.model for b in built)
