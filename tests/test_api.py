@@ -542,3 +542,26 @@ def test_a_bad_request_is_a_4xx_never_a_500(
 ) -> None:
     response = api.request(method, url, json=body, headers=shop.headers("admin"))
     assert_error(response, status)
+
+
+def test_a_kpi_range_of_too_many_periods_is_refused_and_answers_are_capped(
+    api: Client, shop: Served, project: weir.Project
+) -> None:
+    # from year 1 to 9999 by day would be 3.65 M empty periods: refused before any work
+    wide = {"from": "0001-01-01", "to": "9999-12-31", "grain": "day"}
+    refused = assert_error(
+        api.get("/api/v1/kpis/net_sales", params=wide, headers=shop.headers("admin")), 400
+    )
+    assert "more than the 10,000 one answer may hold" in refused["message"]
+    assert "coarser grain" in refused["fix"]
+    by_month = {"from": "2000-01-01", "to": "2025-12-31", "grain": "month"}
+    assert api.get(
+        "/api/v1/kpis/net_sales", params=by_month, headers=shop.headers("admin")
+    ).is_success
+    # an answer holds at most its limit of rows, and says so
+    admin = project.access.policy().principal("ada")
+    full = project.access.kpi(admin, "net_sales", "day", ["region"])
+    assert full.table.num_rows > 2 and not full.truncated
+    capped = project.access.kpi(admin, "net_sales", "day", ["region"], limit=2)
+    assert capped.table.num_rows == 2 and capped.truncated
+    assert capped.table.to_pylist() == full.table.slice(0, 2).to_pylist()

@@ -40,6 +40,8 @@ from weir.project import ProjectFiles
 from weir.transform import RunLog
 from weir.transform.model import tables_read
 
+KPI_ROWS = 100_000  # the rows a KPI answer holds at most (``truncated`` says when more existed)
+
 
 class Access:
     """Roles, grants, credentials, and the project read as a principal."""
@@ -147,6 +149,7 @@ class Access:
         name: str,
         grain: str = "day",
         by: Sequence[str] = (),
+        limit: int | None = KPI_ROWS,
         **options: Unpack[KpiOptions],
     ) -> QueryResult:
         """A KPI as the principal: its SQL through the gateway, so masks and row filters apply."""
@@ -178,7 +181,7 @@ class Access:
                 raise self._no_kpi(principal, name) from None
             raise
         try:
-            result = queries.run(prepared)
+            result = queries.run(prepared, limit=limit)
         except WeirError as exc:
             self.audit.append(
                 _refusal(

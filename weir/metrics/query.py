@@ -21,6 +21,9 @@ from weir.errors import QueryError
 from weir.metrics.definitions import GRAINS, Figure, Grain, KpiDefinition
 
 Compare = Literal["previous_period"]
+# every period of an asked range is a row, empty or not: a range is held to this many
+MAX_PERIODS = 10_000
+_DAYS_PER_PERIOD = {"day": 1, "week": 7, "month": 28}
 
 
 class KpiOptions(TypedDict, total=False):
@@ -275,6 +278,14 @@ def ask(
         raise QueryError(f"unknown comparison {compare}", "use previous_period")
     if start is not None and end is not None and start > end:
         raise QueryError(f"from ({start}) is after to ({end})", "swap them")
+    if start is not None and end is not None:
+        periods = (end - start).days // _DAYS_PER_PERIOD[grain] + 1
+        if periods > MAX_PERIODS:
+            raise QueryError(
+                f"from {start} to {end} is about {periods:,} periods of a {grain}, "
+                f"more than the {MAX_PERIODS:,} one answer may hold",
+                "narrow the range, or ask by a coarser grain (week or month)",
+            )
     return KpiQuestion(
         kpi,
         grain,

@@ -244,6 +244,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
             name,
             grain,
             by,
+            limit=max_rows,
             start=start,
             end=end,
             compare=compare,
