@@ -1,1 +1,2 @@
-"""The governance component: roles and grants, the SQL gateway, tokens, the audit log."""
+"""The governance component: roles and grants, the SQL gateway and the queries it lets through,
+credentials (API tokens and write keys), and the catalog and lineage as a principal sees them."""
