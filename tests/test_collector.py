@@ -466,6 +466,46 @@ def test_metrics_count_events_and_flushes(server: Server) -> None:
     assert 'weir_collector_flush_seconds_count{source="web_traffic"} 1.0' in text
 
 
+# -- values the lake cannot hold ----------------------------------------------------------------
+YEAR_ZERO = -62135596801  # 0000-12-31 23:59:59 UTC: DuckDB reads it, Iceberg cannot store it
+
+
+def test_a_time_the_lake_cannot_hold_is_quarantined_at_the_door(server: Server) -> None:
+    async def scenario() -> dict[str, Any]:
+        poison = {"event_id": "year0", "customer_id": 1, "interaction_type": "Feedback"}
+        got = receipt(
+            await server.post(
+                "crm_interactions", [{**poison, "timestamp": YEAR_ZERO}, crm_event("c1")]
+            )
+        )
+        receipt(await server.post("web_traffic", [web_event("w1")]))
+        return got
+
+    got = run(scenario())
+    reason = (
+        f"timestamp: '{YEAR_ZERO}' is out of range "
+        "(the lake holds 0001-01-01 to 9999-12-31 23:59:59.999999 UTC)"
+    )
+    assert got == {
+        "accepted": 1,
+        "quarantined": 1,
+        "duplicates": 0,
+        "rejected": [{"index": 0, "reasons": [reason]}],
+    }
+    reports = server.collector.flush()
+    assert {r.source for r in reports} == {"crm_interactions", "web_traffic"}
+    assert all(r.matches_receipts for r in reports)
+    assert staged_ids(server.project) == ["w1"]
+    assert rows(server.project, "SELECT event_id FROM staging.crm_interactions") == [
+        {"event_id": "c1"}
+    ]
+    assert rows(server.project, "SELECT event_id, _reasons FROM quarantine.crm_interactions") == [
+        {"event_id": "year0", "_reasons": [reason]}
+    ]
+    stats = server.collector.stats()
+    assert stats["crm_interactions"]["backlog"] == 0 and stats["web_traffic"]["backlog"] == 0
+
+
 # -- compaction -------------------------------------------------------------------------------
 def test_compaction_keeps_every_row_and_time_travel(server: Server) -> None:
     now = time.time()  # inside the dedupe window
