@@ -21,6 +21,8 @@ from pyiceberg.expressions import GreaterThanOrEqual
 import weir
 from weir.serve.app import create_app
 from weir.streams.collector import Collector
+from weir.streams.flush_process import failure_line, flush_logs, read_report
+from weir.streams.health import FlushFailure
 
 DAY = 86400
 
@@ -464,6 +466,149 @@ def test_metrics_count_events_and_flushes(server: Server) -> None:
     assert 'weir_collector_events_total{fate="duplicate",source="web_traffic"} 1.0' in text
     assert 'weir_collector_backlog_events{source="web_traffic"} 0.0' in text
     assert 'weir_collector_flush_seconds_count{source="web_traffic"} 1.0' in text
+
+
+# -- values the lake cannot hold ----------------------------------------------------------------
+YEAR_ZERO = -62135596801  # 0000-12-31 23:59:59 UTC: DuckDB reads it, Iceberg cannot store it
+
+
+def test_a_time_the_lake_cannot_hold_is_quarantined_at_the_door(server: Server) -> None:
+    async def scenario() -> dict[str, Any]:
+        poison = {"event_id": "year0", "customer_id": 1, "interaction_type": "Feedback"}
+        got = receipt(
+            await server.post(
+                "crm_interactions", [{**poison, "timestamp": YEAR_ZERO}, crm_event("c1")]
+            )
+        )
+        receipt(await server.post("web_traffic", [web_event("w1")]))
+        return got
+
+    got = run(scenario())
+    reason = (
+        f"timestamp: '{YEAR_ZERO}' is out of range "
+        "(the lake holds 0001-01-01 to 9999-12-31 23:59:59.999999 UTC)"
+    )
+    assert got == {
+        "accepted": 1,
+        "quarantined": 1,
+        "duplicates": 0,
+        "rejected": [{"index": 0, "reasons": [reason]}],
+    }
+    reports = server.collector.flush()
+    assert {r.source for r in reports} == {"crm_interactions", "web_traffic"}
+    assert all(r.matches_receipts for r in reports)
+    assert staged_ids(server.project) == ["w1"]
+    assert rows(server.project, "SELECT event_id FROM staging.crm_interactions") == [
+        {"event_id": "c1"}
+    ]
+    assert rows(server.project, "SELECT event_id, _reasons FROM quarantine.crm_interactions") == [
+        {"event_id": "year0", "_reasons": [reason]}
+    ]
+    stats = server.collector.stats()
+    assert stats["crm_interactions"]["backlog"] == 0 and stats["web_traffic"]["backlog"] == 0
+
+
+def refuse_commits_of(monkeypatch: pytest.MonkeyPatch, lake: Any, source: str) -> None:
+    """Make the lake's commit of ``source``'s batches fail as a value Iceberg cannot hold does."""
+    commit = lake.commit
+
+    def failing(batch_id: str, writes: Any, properties: Any, **options: Any) -> Any:
+        if properties.get("weir.source") == source:
+            raise OverflowError("date value out of range")
+        return commit(batch_id, writes, properties, **options)
+
+    monkeypatch.setattr(lake, "commit", failing)
+
+
+def test_a_source_whose_flush_fails_does_not_stop_the_others(
+    server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def post() -> None:
+        receipt(await server.post("crm_interactions", [crm_event("c1"), crm_event("c2")]))
+        receipt(await server.post("web_traffic", [web_event("w1")]))
+
+    run(post())
+    refuse_commits_of(monkeypatch, server.collector.lake, "crm_interactions")
+    with caplog.at_level("WARNING", logger="weir.collector"):
+        reports = server.collector.flush()
+    assert [r.source for r in reports] == ["web_traffic"]
+    assert staged_ids(server.project) == ["w1"]
+    # the failed batch was rolled back and stays in the log: nothing is lost
+    assert not server.project.lake.exists("staging", "crm_interactions") or not rows(
+        server.project, "SELECT event_id FROM staging.crm_interactions"
+    )
+    assert server.collector.backlog("crm_interactions") == 2
+    stats = server.collector.stats()
+    crm = stats["crm_interactions"]
+    assert crm["errors"] == 1 and crm["failing_since"] is not None
+    assert "date value out of range" in str(crm["last_error"])
+    assert stats["web_traffic"]["errors"] == 0 and stats["web_traffic"]["last_error"] is None
+    [warning] = [r for r in caplog.records if r.name == "weir.collector"]
+    assert warning.levelname == "WARNING"
+    assert "crm_interactions" in warning.getMessage()
+    assert "date value out of range" in warning.getMessage()
+    metrics = run(server.client.get("/metrics")).text
+    assert 'weir_collector_flush_failures_total{source="crm_interactions"} 1.0' in metrics
+    assert 'weir_collector_flush_failures_total{source="web_traffic"} 0.0' in metrics
+    # `weir status` reads it from another process: the failure is kept on disk
+    with weir.Project(server.project.root) as other:
+        [status] = [s for s in other.streams.status() if s.source == "crm_interactions"]
+    assert status.errors == 1 and status.failing_since is not None
+    assert "date value out of range" in str(status.last_error)
+    assert status.backlog == 2
+    with pytest.raises(weir.WeirError, match="date value out of range"):
+        server.collector.flush("crm_interactions")  # asked for one source: its error is raised
+    assert server.collector.stats()["crm_interactions"]["errors"] == 2
+
+    monkeypatch.undo()  # the cause is fixed: the next flush takes the batch from the log
+    [report] = server.collector.flush()
+    assert report.source == "crm_interactions" and report.matches_receipts
+    assert rows(server.project, "SELECT event_id FROM staging.crm_interactions ORDER BY 1") == [
+        {"event_id": "c1"},
+        {"event_id": "c2"},
+    ]
+    crm = server.collector.stats()["crm_interactions"]
+    assert (crm["errors"], crm["last_error"], crm["failing_since"]) == (2, None, None)
+    with weir.Project(server.project.root) as other:
+        [status] = [s for s in other.streams.status() if s.source == "crm_interactions"]
+    assert (status.errors, status.last_error, status.failing_since) == (2, None, None)
+
+
+def test_the_flush_process_flushes_each_source_on_its_own_and_reports_failures(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def post() -> None:
+        receipt(await server.post("crm_interactions", [crm_event("c1")]))
+        receipt(await server.post("web_traffic", [web_event("w1")]))
+
+    run(post())
+    server.collector.cut("crm_interactions")  # the server closes the batches the process takes
+    server.collector.cut("web_traffic")
+    # the flush process has a collector of its own over the same project
+    with weir.Project(server.project.root) as beside:
+        collector = beside.streams.collector()
+        refuse_commits_of(monkeypatch, collector.lake, "crm_interactions")
+        failures: list[tuple[str, str, float]] = []
+        done = flush_logs(collector, lambda *failure: failures.append(failure))
+        assert [source for source, _, _ in done] == ["web_traffic"]
+        [(source, error, since)] = failures
+        assert source == "crm_interactions" and "date value out of range" in error
+        assert since > 0
+        monkeypatch.undo()
+        done = flush_logs(collector, lambda *failure: failures.append(failure))
+        assert [source for source, _, _ in done] == ["crm_interactions"]
+        assert len(failures) == 1
+        collector.close()
+    # what the server reads from the process's stdout
+    failure = FlushFailure(source, error, since)
+    assert read_report(failure_line(failure)) == failure
+    assert read_report('["web_traffic", 0.5, true]\n') == ("web_traffic", 0.5, True)
+    with pytest.raises(ValueError):
+        read_report('{"something": "else"}')
+    assert staged_ids(server.project) == ["w1"]
+    assert rows(server.project, "SELECT event_id FROM staging.crm_interactions") == [
+        {"event_id": "c1"}
+    ]
 
 
 # -- compaction -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from weir.ingest import Contract
 from weir.project import SourceConfig, load_project
 
 NOW = T0 + 86400.0
+OUT_OF_RANGE = "is out of range (the lake holds 0001-01-01 to 9999-12-31 23:59:59.999999 UTC)"
 
 
 def reasons_of(source: SourceConfig, *records: dict[str, Any], now: float = NOW) -> list[list[str]]:
@@ -131,6 +132,11 @@ def test_a_valid_record_has_no_reasons(example: dict[str, SourceConfig]) -> None
         ({"revenue": "-0.5"}, "revenue: -0.5 is below the minimum 0"),
         ({"timestamp": "yesterday"}, "timestamp: 'yesterday' is not an epoch"),
         ({"timestamp": "4102444800"}, "timestamp: 2100-01-01 00:00:00+00 is in the future"),
+        ({"quantity": "1e30"}, "quantity: '1e30' is not an int"),
+        ({"quantity": "99999999999999999999"}, "quantity: '99999999999999999999' is not an int"),
+        ({"revenue": "1e400"}, "revenue: '1e400' is not a float"),
+        ({"timestamp": "-62135596801"}, f"timestamp: '-62135596801' {OUT_OF_RANGE}"),
+        ({"timestamp": "-99999999999"}, f"timestamp: '-99999999999' {OUT_OF_RANGE}"),
         (
             {"discount_applied": "20"},
             "rule discount_within_revenue: discount_applied is larger than revenue",
@@ -190,6 +196,37 @@ def test_date_and_bool_casts() -> None:
         ["day: '2025-13-01' is not a date (YYYY-MM-DD)", "flag: 'maybe' is not a bool"],
         ["day: 2100-01-01 is in the future"],
     ]
+
+
+def test_times_and_dates_the_lake_cannot_hold_are_out_of_range(
+    example: dict[str, SourceConfig],
+) -> None:
+    # 0000-12-31 23:59:59 UTC: DuckDB reads it, Iceberg's statistics (Python's datetime) cannot
+    assert one(example["pos"], pos(timestamp="-62135596800")) == []  # 0001-01-01, the first
+    assert one(example["pos"], pos(timestamp="-62135596800.5")) == [
+        f"timestamp: '-62135596800.5' {OUT_OF_RANGE}"
+    ]
+    orders = example["orders"]
+    valid = orders_record(orders)
+    assert one(orders, valid) == []
+    assert one(orders, {**valid, "order_date": "0001-01-01"}) == []
+    assert one(orders, {**valid, "order_date": "0000-12-31"}) == [
+        f"order_date: '0000-12-31' {OUT_OF_RANGE}"
+    ]
+
+
+def orders_record(orders: SourceConfig) -> dict[str, Any]:
+    """A valid record of the example's orders source, built from its contract."""
+    values = {"string": "x", "int": "1", "float": "1.0", "bool": "true", "epoch": str(T0)}
+    record: dict[str, Any] = {}
+    for column in orders.columns:
+        if column.type == "date":
+            record[column.name] = "2025-01-01"
+        elif column.enum is not None:
+            record[column.name] = column.enum[0]
+        else:
+            record[column.name] = values[column.type]
+    return record
 
 
 def test_not_future_allows_an_hour_of_clock_skew(example: dict[str, SourceConfig]) -> None:
@@ -400,6 +437,25 @@ def test_pos_reasons_through_ingest(project_root: Path, project: weir.Project) -
             "_reasons": ["rule discount_within_revenue: discount_applied is larger than revenue"],
         },
     ]
+
+
+def test_a_time_before_year_one_is_quarantined_through_ingest(
+    project_root: Path, project: weir.Project
+) -> None:
+    land(
+        project_root,
+        "pos",
+        "pos_2025-01-01_store001.csv",
+        pos_csv(pos_line("t1", timestamp=-62135596801), pos_line("t2")),
+    )
+    assert_counts(ingest_one(project, "pos"), received=2, accepted=1, quarantined=1, duplicates=0)
+    assert rows(project, "SELECT transaction_id, _reasons FROM quarantine.pos") == [
+        {"transaction_id": "t1", "_reasons": [f"timestamp: '-62135596801' {OUT_OF_RANGE}"]}
+    ]
+    assert rows(project, "SELECT transaction_id FROM staging.pos") == [{"transaction_id": "t2"}]
+    # the lake takes the next batch: nothing of the refused value reached it
+    land(project_root, "pos", "pos_2025-01-02_store001.csv", pos_csv(pos_line("t3")))
+    assert_counts(ingest_one(project, "pos"), received=1, accepted=1, quarantined=0, duplicates=0)
 
 
 # -- properties ---------------------------------------------------------------------------------

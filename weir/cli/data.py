@@ -347,6 +347,7 @@ def _stream_row(s: Any) -> dict[str, Any]:
         "running": "" if s.running is None else ("yes" if s.running else "no"),
         "errors": s.errors,
         "last_error": s.last_error or "",
+        "failing_since": _age(time.time() - s.failing_since) if s.failing_since else "",
     }
 
 

@@ -35,6 +35,13 @@ _ARTICLE = {
     "string": "a string",
 }
 FUTURE_TOLERANCE_SECONDS = 3600
+# What the lake (Iceberg's statistics, computed with Python's datetime) can hold:
+# 0001-01-01 up to 9999-12-31 23:59:59.999999 UTC. DuckDB reads times before year 1
+# (an epoch of -62135596801 is 0000-12-31), and one such value accepted would make
+# every later commit of its batch fail.
+EARLIEST_EPOCH = -62135596800  # 0001-01-01 00:00:00 UTC
+END_EPOCH = 253402300800  # 10000-01-01 00:00:00 UTC, the first moment after the range
+STORABLE_RANGE = "0001-01-01 to 9999-12-31 23:59:59.999999 UTC"
 # An entity extract's date comes from its file name: products_2025-01-31.csv holds the
 # state at the start of 2025-01-31.
 EXTRACT_DATE_SQL = "TRY_STRPTIME(regexp_extract(_source_file, '([0-9]{4}-[0-9]{2}-[0-9]{2})[^/]*$', 1), '%Y-%m-%d')::DATE"
@@ -76,11 +83,14 @@ class Contract:
                 )
             case "epoch":
                 return (
-                    f"CASE WHEN abs(TRY_CAST({v} AS DOUBLE)) < 1e11 "
+                    f"CASE WHEN abs(TRY_CAST({v} AS DOUBLE)) < 1e11 AND NOT ({_beyond(column, v)}) "
                     f"THEN to_timestamp(TRY_CAST({v} AS DOUBLE)) END"
                 )
             case "date":
-                return f"TRY_STRPTIME(trim({v}), '%Y-%m-%d')::DATE"
+                return (
+                    f"CASE WHEN NOT ({_beyond(column, v)}) "
+                    f"THEN TRY_STRPTIME(trim({v}), '%Y-%m-%d')::DATE END"
+                )
         raise AssertionError(column.type)
 
     # -- the checked batch ---------------------------------------------------------
@@ -159,10 +169,24 @@ class Contract:
             )
             out.append((f"{text} IS NULL OR {blank}", lit(f"{name}: missing (required)")))
         if column.type != "string":
+            # a time or date that reads but is out of range gets that reason instead
+            readable = (
+                f" AND NOT coalesce({_beyond(column, text)}, false)"
+                if column.type in ("epoch", "date")
+                else ""
+            )
             out.append(
                 (
-                    f"{value} IS NULL AND {text} IS NOT NULL AND trim({text}) <> ''",
+                    f"{value} IS NULL AND {text} IS NOT NULL AND trim({text}) <> ''{readable}",
                     f"{lit(name + ': ')} || {shown} || {lit(' is not ' + _ARTICLE[column.type])}",
+                )
+            )
+        if column.type in ("epoch", "date"):
+            out.append(
+                (
+                    f"coalesce({_beyond(column, text)}, false)",
+                    f"{lit(name + ': ')} || {shown} || "
+                    f"{lit(f' is out of range (the lake holds {STORABLE_RANGE})')}",
                 )
             )
         number = f"epoch({value})" if column.type == "epoch" else value
@@ -228,6 +252,15 @@ class Contract:
         if self.source.kind == "entity":
             parts.append("CAST(_extract_date AS VARCHAR)")
         return parts[0] if len(parts) == 1 else f"concat_ws(chr(31), {', '.join(parts)})"
+
+
+def _beyond(column: ColumnConfig, text: str) -> str:
+    """True when the text reads as the column's time or date but the lake cannot hold it."""
+    if column.type == "epoch":
+        seconds = f"TRY_CAST({text} AS DOUBLE)"
+        return f"(abs({seconds}) < 1e11 AND ({seconds} < {EARLIEST_EPOCH} OR {seconds} >= {END_EPOCH}))"
+    day = f"TRY_STRPTIME(trim({text}), '%Y-%m-%d')::DATE"
+    return f"({day} < DATE '0001-01-01' OR {day} > DATE '9999-12-31')"
 
 
 def _num(value: float) -> str:

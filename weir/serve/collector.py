@@ -16,7 +16,12 @@ from collections.abc import Iterator
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 
 from weir.errors import AccessDenied, WeirError
 from weir.governance.keys import WriteKeys
@@ -57,7 +62,13 @@ class CollectorMetrics:
         flushes = SummaryMetricFamily(
             "weir_collector_flush_seconds", "Time to flush a batch of the log", labels=["source"]
         )
+        failures = CounterMetricFamily(
+            "weir_collector_flush_failures",
+            "Flushes of a source that failed (the batch stays in the log)",
+            labels=["source"],
+        )
         for source, figures in stats.items():
+            failures.add_metric([source], float(figures["errors"]))  # type: ignore[arg-type]
             backlog.add_metric([source], float(figures["backlog"]))  # type: ignore[arg-type]
             log_bytes.add_metric([source], float(figures["log_bytes"]))  # type: ignore[arg-type]
             flushes.add_metric(
@@ -68,6 +79,7 @@ class CollectorMetrics:
         yield backlog
         yield log_bytes
         yield flushes
+        yield failures
 
 
 def write_key_of(request: Request) -> str | None:

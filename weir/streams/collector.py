@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import math
 import os
 import shutil
@@ -39,6 +40,7 @@ from weir.ingest.ledger import Ledger
 from weir.lake import Lake
 from weir.project import ProjectFiles, SourceConfig
 from weir.project.collector import CollectorConfig
+from weir.streams.health import FlushHealth, describe, is_contention
 from weir.streams.lane import (
     CUT,
     Lane,
@@ -53,6 +55,7 @@ from weir.streams.wal import WriteAheadLog
 __all__ = ["Collector", "FlushReport", "Receipt", "Rejected"]
 
 STREAM_PREFIX = "collector:"
+log = logging.getLogger("weir.collector")
 LAYERS_COMPACTED = ("raw", "quarantine", "staging")
 
 
@@ -79,6 +82,8 @@ class _SourceStats:
     flush_seconds_total: float = 0.0
     mismatches: int = 0
     last_error: str | None = None
+    errors: int = 0  # flushes that failed for a reason other than another writer's lock
+    failing_since: float | None = None  # the first failure since the last flush that succeeded
     flushes_since_compaction: int = 0
     recent: deque[tuple[float, int]] = field(default_factory=deque)
 
@@ -97,6 +102,7 @@ class Collector:
         self._open_lock = threading.Lock()
         self._flush_locks: dict[str, threading.Lock] = {}
         self._stats: dict[str, _SourceStats] = {}
+        self.health = FlushHealth(files.state_dir, STREAM_PREFIX)
         self._recovered = False
         self._disk_checked = (0.0, math.inf)
         self.batch_closed = threading.Event()  # set when a full batch waits for the flusher
@@ -309,6 +315,8 @@ class Collector:
                 "flush_seconds_total": stats.flush_seconds_total,
                 "mismatches": stats.mismatches,
                 "last_error": stats.last_error,
+                "errors": stats.errors,
+                "failing_since": stats.failing_since,
                 "fsyncs": lane.wal.fsyncs,
                 "groups": lane.groups,
                 "check_seconds_total": lane.check_seconds,
@@ -317,37 +325,52 @@ class Collector:
 
     # -- flushing -------------------------------------------------------------------------
     def flush(self, source: str | None = None) -> list[FlushReport]:
-        """Close each open batch and move every closed batch of the log into the lake."""
+        """Close each open batch and move every closed batch of the log into the lake.
+
+        Each source flushes on its own: one whose batch fails (it is rolled back and
+        stays in the log for the next flush) is logged and counted in ``stats``, and
+        the other sources flush all the same. Flushing one ``source`` raises its error.
+        """
+        if source is not None:
+            self.lane(source)  # an unknown source is the caller's mistake, not a failed flush
         names = [source] if source is not None else sorted(self._lanes)
         reports: list[FlushReport] = []
         for name in names:
-            reports.extend(self._flush_lane(self.lane(name)))
+            try:
+                reports.extend(self._flush_lane(name))
+            except Exception:
+                if source is not None:
+                    raise
         return reports
 
     def cut(self, source: str) -> int:
         """Close the source's open batch; returns the log position after it, once on disk."""
         return _wait(self.lane(source).cut)
 
-    def _flush_lane(self, lane: Lane) -> list[FlushReport]:
+    def _flush_lane(self, name: str) -> list[FlushReport]:
+        try:
+            reports = self._flush_lane_locked(self.lane(name))
+        except Exception as exc:
+            self.flush_failed(name, exc)
+            raise
+        self.flush_succeeded(name)
+        return reports
+
+    def _flush_lane_locked(self, lane: Lane) -> list[FlushReport]:
         name = lane.source.name
         with self._flush_locks[name], flushing(self.wal_root, wait=60.0):
             stats = self._stats_of(name)
-            try:
-                self._recover(wait=30.0)
-                if not self._recovered:
-                    raise LockedError(
-                        "the lake is being written by another process",
-                        "the flush is tried again shortly",
-                    )
-                # a flush process left by a server that died may have flushed meanwhile
-                stream = STREAM_PREFIX + name
-                lane.caught_up(int(self.ledger.positions(stream).get(stream, "0")))
-                boundary = _wait(lane.cut)
-                reports = self._flush_closed(lane, boundary)
-                stats.last_error = None
-            except WeirError as exc:
-                stats.last_error = str(exc)
-                raise
+            self._recover(wait=30.0)
+            if not self._recovered:
+                raise LockedError(
+                    "the lake is being written by another process",
+                    "the flush is tried again shortly",
+                )
+            # a flush process left by a server that died may have flushed meanwhile
+            stream = STREAM_PREFIX + name
+            lane.caught_up(int(self.ledger.positions(stream).get(stream, "0")))
+            boundary = _wait(lane.cut)
+            reports = self._flush_closed(lane, boundary)
             if reports:
                 lane.wal.seal()  # what the lake now holds leaves the log with its segment
             lane.wal.release(lane.committed)
@@ -403,9 +426,42 @@ class Collector:
         self.record_flush(name, seconds, report.matches_receipts)
         return report
 
+    def flush_failed(self, source: str, exc: BaseException) -> float | None:
+        """A flush of ``source`` failed here: log it, count it, and keep it for ``weir status``.
+
+        Returns since when the source's flushes fail. Another writer's lock is only
+        waited out: it is the last error, not a failure (None).
+        """
+        error = describe(exc)
+        if is_contention(exc):
+            self._stats_of(source).last_error = error
+            log.info("collector: flush of %s waits for the lake: %s", source, error)
+            return None
+        log.warning("collector: flush of %s failed, its batch stays in the log: %s", source, error)
+        since = float(self.health.failed(source, error)["since"])
+        self.record_failure(source, error, since)
+        return since
+
+    def record_failure(self, source: str, error: str, since: float | None = None) -> None:
+        """Count a failed flush of ``source`` in ``stats`` (one made here or by a flush process)."""
+        stats = self._stats_of(source)
+        stats.errors += 1
+        stats.last_error = error
+        if stats.failing_since is None:
+            stats.failing_since = time.time() if since is None else since
+
+    def flush_succeeded(self, source: str) -> None:
+        """A flush pass of ``source`` went through: a failing spell is over."""
+        stats = self._stats_of(source)
+        stats.last_error = None
+        stats.failing_since = None
+        self.health.recovered(source)
+
     def record_flush(self, source: str, seconds: float, matches_receipts: bool) -> None:
         """Count a flush of ``source`` in ``stats`` (one made here or by a flush process)."""
         stats = self._stats_of(source)
+        stats.last_error = None
+        stats.failing_since = None
         stats.last_flush_at = time.time()
         stats.last_flush_seconds = seconds
         stats.flushes += 1

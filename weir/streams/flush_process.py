@@ -17,44 +17,71 @@ flusher (the next server's) is taking.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from weir.errors import WeirError
+from weir.errors import LockedError
 from weir.streams.collector import STREAM_PREFIX, Collector, flushing
+from weir.streams.health import FlushFailure, describe
 from weir.streams.lane import CUT, LogRecord, decode
 from weir.streams.wal import read_log
 
+log = logging.getLogger("weir.collector")
+Failed = Callable[[str, str, float], None]  # source, error, failing since
 
-def flush_logs(collector: Collector) -> list[tuple[str, float, bool]]:
-    """Ingest every closed batch of every source's log; returns (source, seconds, agreed)."""
+
+def flush_logs(collector: Collector, failed: Failed | None = None) -> list[tuple[str, float, bool]]:
+    """Ingest every closed batch of every source's log; returns (source, seconds, agreed).
+
+    Each source on its own: a batch that fails is rolled back and stays in the log,
+    the failure is logged, counted (``Collector.flush_failed``) and passed to
+    ``failed``, and the next source is flushed all the same.
+    """
     done: list[tuple[str, float, bool]] = []
     for name in collector.sources:
         folder = collector.wal_root / name
         if not folder.is_dir():
             continue
-        source = collector.files.sources[name]
-        cards = sum(1 for c in source.columns if c.classification == "pci")
-        stream = STREAM_PREFIX + name
-        committed = int(collector.ledger.positions(stream).get(stream, "0"))
-        batch: list[LogRecord] = []
-        for position, payload in read_log(folder, committed):
-            record = decode(position, payload, cards)
-            if record.verdict != CUT:
-                batch.append(record)
-                continue
-            if batch:
-                started = time.monotonic()
-                report = collector.ingest_batch(source, batch, record)
-                done.append((name, time.monotonic() - started, report.matches_receipts))
-            batch = []
+        try:
+            _flush_source(collector, name, folder, done)
+        except Exception as exc:
+            since = collector.flush_failed(name, exc)
+            if failed is not None and since is not None:
+                failed(name, describe(exc), since)
+            continue
+        collector.flush_succeeded(name)
     return done
 
 
+def _flush_source(
+    collector: Collector, name: str, folder: Path, done: list[tuple[str, float, bool]]
+) -> None:
+    source = collector.files.sources[name]
+    cards = sum(1 for c in source.columns if c.classification == "pci")
+    stream = STREAM_PREFIX + name
+    committed = int(collector.ledger.positions(stream).get(stream, "0"))
+    batch: list[LogRecord] = []
+    for position, payload in read_log(folder, committed):
+        record = decode(position, payload, cards)
+        if record.verdict != CUT:
+            batch.append(record)
+            continue
+        if batch:
+            started = time.monotonic()
+            report = collector.ingest_batch(source, batch, record)
+            done.append((name, time.monotonic() - started, report.matches_receipts))
+        batch = []
+
+
 def run(
-    collector: Collector, report: Callable[[str, float, bool], None], stopping: threading.Event
+    collector: Collector,
+    report: Callable[[str, float, bool], None],
+    stopping: threading.Event,
+    failed: Failed | None = None,
 ) -> None:
     """Flush every half ``flush_seconds`` until ``stopping`` is set, then once more."""
     pause = max(collector.config.flush_seconds / 2, 0.05)
@@ -65,7 +92,7 @@ def run(
         try:
             with flushing(collector.wal_root, wait=60.0):
                 collector.ingestor.recover(wait=30.0)
-                flushed = flush_logs(collector)
+                flushed = flush_logs(collector, failed)
             for source, seconds, agreed in flushed:
                 report(source, seconds, agreed)
                 since_compaction[source] = since_compaction.get(source, 0) + 1
@@ -73,16 +100,46 @@ def run(
                 if flushes >= collector.config.compact_after_files:
                     since_compaction[name] = 0
                     collector.compact(name)
-        except WeirError:
-            pass  # the lake is locked or a batch failed: the log keeps it for the next round
+        except LockedError as exc:
+            log.info("collector: the flush waits for the lake: %s", describe(exc))
+        except Exception as exc:
+            # the log keeps every batch not yet in the lake for the next round
+            log.warning("collector: a flush pass failed, tried again next round: %s", describe(exc))
         if not last:
             stopping.wait(pause)
+
+
+def failure_line(failure: FlushFailure) -> str:
+    """A failed flush as the flush process reports it on stdout (one JSON line)."""
+    return (
+        json.dumps({"failed": failure.source, "error": failure.error, "since": failure.since})
+        + "\n"
+    )
+
+
+def read_report(line: str) -> tuple[str, float, bool] | FlushFailure:
+    """A line of the flush process's stdout: a flushed batch, or a failed flush.
+
+    Raises ValueError for a line that is neither.
+    """
+    try:
+        reported = json.loads(line)
+        if isinstance(reported, dict):
+            return FlushFailure(
+                str(reported["failed"]), str(reported["error"]), float(reported["since"])
+            )
+        source, seconds, agreed = reported
+        return (str(source), float(seconds), bool(agreed))
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"not a flush report: {line!r}") from exc
 
 
 def serve(collector: Collector) -> None:
     """The flush process's loop: stops after a last pass when stdin closes.
 
-    Each batch flushed is reported on stdout as one JSON line (source, seconds, agreed).
+    Each batch flushed is reported on stdout as one JSON line, ``[source, seconds,
+    agreed]``; each failed flush of a source as ``{"failed": source, "error": ...,
+    "since": ...}``, so the server counts it in its stats and ``/metrics``.
     """
     stopping = threading.Event()
 
@@ -96,4 +153,8 @@ def serve(collector: Collector) -> None:
         sys.stdout.write(json.dumps([source, seconds, agreed]) + "\n")
         sys.stdout.flush()
 
-    run(collector, report, stopping)
+    def failed(source: str, error: str, since: float) -> None:
+        sys.stdout.write(failure_line(FlushFailure(source, error, since)))
+        sys.stdout.flush()
+
+    run(collector, report, stopping, failed)

@@ -10,15 +10,16 @@ Two ways to run, the same batches and guarantees either way:
   ledger what the lake holds (deleting those segments); the lake commits run
   in the other process, so they do not hold up requests.
 
-A failed flush (the lake locked by another writer, a full disk) is logged and
-tried again on the next round; the events wait safely in the log, and
-backpressure refuses new ones once the log is too long.
+A failed flush (the lake locked by another writer, a full disk, a batch the
+lake refuses) is logged, counted in the collector's stats (and, when the flush
+process failed, reported to this process on its stdout) and tried again on the
+next round; the events wait safely in the log, each source flushes on its own,
+and backpressure refuses new ones once a source's log is too long.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import subprocess
@@ -27,6 +28,8 @@ from collections.abc import Sequence
 
 from weir.errors import WeirError
 from weir.streams.collector import STREAM_PREFIX, Collector
+from weir.streams.flush_process import read_report
+from weir.streams.health import FlushFailure
 from weir.streams.lane import Lane
 
 log = logging.getLogger("weir.collector")
@@ -43,7 +46,9 @@ class Flusher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._child: subprocess.Popen[str] | None = None
-        self._reports: queue.SimpleQueue[tuple[str, float, bool]] = queue.SimpleQueue()
+        self._reports: queue.SimpleQueue[tuple[str, float, bool] | FlushFailure] = (
+            queue.SimpleQueue()
+        )
 
     def start(self) -> None:
         self._stop.clear()
@@ -80,13 +85,10 @@ class Flusher:
             log.error("collector: cannot open the logs: %s", exc)
 
     def _flush(self) -> None:
-        for source in self.collector.opened:
-            try:
-                self.collector.flush(source)
-            except WeirError as exc:
-                log.warning("collector: flush of %s failed, retrying next round: %s", source, exc)
-            except Exception:
-                log.exception("collector: flush of %s failed, retrying next round", source)
+        try:
+            self.collector.flush()  # each source on its own; a failure is logged and counted there
+        except Exception:
+            log.exception("collector: the flush failed, retrying next round")
 
     # -- beside the server, in a process of its own --------------------------------------
     def _run_beside(self) -> None:
@@ -124,10 +126,14 @@ class Flusher:
             lane.wal.release(lane.committed)
         while True:
             try:
-                source, seconds, agreed = self._reports.get_nowait()
+                reported = self._reports.get_nowait()
             except queue.Empty:
                 break
-            self.collector.record_flush(source, seconds, agreed)
+            if isinstance(reported, FlushFailure):
+                # the flush process logged it and kept it for `weir status`; counted here for /metrics
+                self.collector.record_failure(reported.source, reported.error, reported.since)
+            else:
+                self.collector.record_flush(*reported)
 
     def _spawn(self) -> None:
         # a plain child process (not multiprocessing): nothing of the server's main module
@@ -144,8 +150,7 @@ class Flusher:
             assert child.stdout is not None
             for line in child.stdout:
                 with contextlib.suppress(ValueError):
-                    source, seconds, agreed = json.loads(line)
-                    self._reports.put((str(source), float(seconds), bool(agreed)))
+                    self._reports.put(read_report(line))
 
         threading.Thread(target=read_reports, name="weir-flush-reports", daemon=True).start()
 

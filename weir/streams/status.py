@@ -5,7 +5,9 @@ one consumer group (``kafka:<group>:<topic>``, one position per partition), an
 MQTT session's subscription (``mqtt:<client>:<topic>``), or the HTTP
 collector's log of a source. Rates come from the ledger's recent stream
 batches; lag and errors of a running consumer come from the state file it
-keeps (``consumers.StreamState``), so another process can read them.
+keeps (``consumers.StreamState``), and the collector's failing flushes from
+the one its flusher keeps (``health.FlushHealth``), so another process can
+read them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class StreamStatus:
     running: bool | None  # None: no consumer state known (e.g. the collector)
     errors: int = 0
     last_error: str | None = None
+    failing_since: float | None = None  # the collector's flushes have failed since then
 
 
 def stream_statuses(
@@ -72,8 +75,13 @@ def stream_statuses(
         state = states.get(stream)
         lag: int | None = None
         running: bool | None = None
-        errors, last_error = 0, None
-        if state is not None:
+        errors, last_error, failing_since = 0, None, None
+        if state is not None and kind == "collector":
+            errors = int(state.get("errors", 0))
+            last_error = state.get("last_error")
+            since = state.get("since")
+            failing_since = None if since is None else float(since)
+        elif state is not None:
             fresh = now - float(state.get("updated_at", 0.0)) < STALE_SECONDS
             running = bool(state.get("running")) and fresh
             errors = int(state.get("errors", 0))
@@ -97,6 +105,7 @@ def stream_statuses(
                 running=running,
                 errors=errors,
                 last_error=last_error,
+                failing_since=failing_since,
             )
         )
     return sorted(out, key=lambda s: (s.source, s.stream))
