@@ -695,3 +695,43 @@ def test_little_free_disk_answers_503(project_root: Path) -> None:
             await server.close()
 
     run(scenario())
+
+
+# -- hostile bodies -------------------------------------------------------------------------
+def test_a_lone_surrogate_is_quarantined_as_json_and_as_ndjson(server: Server) -> None:
+    in_value = '{"event_id": "u1", "page": "\\ud800"}'
+    in_key = '{"event_id": "u2", "\\udfff": 1}'
+    as_ndjson = jsonl(web_event("u0"), in_value, in_key)
+    expected = [
+        {"index": i, "reasons": ["malformed JSON: the line does not parse"]} for i in (1, 2)
+    ]
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        array = await server.post(
+            "web_traffic", content=f"[{json.dumps(web_event('u0'))}, {in_value}, {in_key}]"
+        )
+        lines = await server.post(
+            "web_traffic", content=as_ndjson, **{"Content-Type": "application/x-ndjson"}
+        )
+        return receipt(array), receipt(lines)
+
+    array, lines = run(scenario())
+    assert array["accepted"] == 1 and array["quarantined"] == 2
+    assert array["rejected"] == expected
+    assert lines["quarantined"] == 2 and lines["rejected"] == expected
+
+
+def test_a_request_the_check_cannot_take_fails_only_itself(server: Server) -> None:
+    """Requests waiting together are checked as one group: a failing group is retried apart."""
+    now = time.time()
+    valid = [[json.dumps(web_event(f"g{i}", timestamp=now))] for i in range(24)]
+    hostile = ['{"event_id": "bad", "page": "\ud800"}']  # not Unicode: no UTF-8 for the check
+
+    async def scenario() -> list[Any]:
+        submits = [server.collector.submit("web_traffic", texts) for texts in valid]
+        submits.insert(12, server.collector.submit("web_traffic", hostile))
+        return list(await asyncio.gather(*submits, return_exceptions=True))
+
+    answers = run(scenario())
+    assert isinstance(answers.pop(12), BaseException)
+    assert [a.accepted for a in answers] == [1] * 24

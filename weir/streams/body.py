@@ -5,15 +5,21 @@ NDJSON (one event per line), told apart by its Content-Type or, without one,
 by its first character. A JSON body that does not parse is refused whole,
 saying where; an NDJSON line that does not parse is one event the contract
 quarantines (``malformed JSON``), like a bad line of a JSON-lines file.
+
+An event of a JSON body whose text is not Unicode (a lone surrogate escape such
+as ``"\\ud800"``) is kept as the escaped JSON it came as, so the contract
+quarantines it as ``malformed JSON`` exactly as it does the same NDJSON line.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from weir.errors import TooLarge, WeirError
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class BadBody(WeirError):
@@ -59,13 +65,26 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
             f"(character {exc.pos})",
             hint,
         ) from None
+    dumps = _dumps_checked if _SURROGATE.search(text) else _dumps
     if isinstance(document, list):
-        return [_dumps(element) for element in document]
-    return [_dumps(document)]
+        return [dumps(element) for element in document]
+    return [dumps(document)]
 
 
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps_checked(value: object) -> str:
+    """An event's JSON text; escaped where it holds a lone surrogate (not Unicode)."""
+    text = _dumps(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # the escapes as sent: the contract's parser quarantines them as malformed JSON,
+        # as it does the same event sent as an NDJSON line
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def _lines(text: str) -> list[str]:
