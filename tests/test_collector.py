@@ -735,3 +735,35 @@ def test_a_request_the_check_cannot_take_fails_only_itself(server: Server) -> No
     answers = run(scenario())
     assert isinstance(answers.pop(12), BaseException)
     assert [a.accepted for a in answers] == [1] * 24
+
+
+def test_deep_nesting_and_huge_integers_are_refused_not_crashed(server: Server) -> None:
+    async def scenario() -> None:
+        for depth in (100, 5000):
+            deep = "[" * depth + "]" * depth
+            refused = error(
+                await server.post("web_traffic", content=f'{{"event_id": "d", "p": {deep}}}'),
+                400,
+                "bad_json",
+            )
+            assert "at most 64" in refused["message"]
+        nested = {"event_id": "n1", "p": json.loads("[" * 60 + "]" * 60)}
+        assert receipt(await server.post("web_traffic", [nested]))["quarantined"] == 1
+        tricky = web_event("t1", session_id="[[[[" * 40)  # brackets in a string are text
+        assert receipt(await server.post("web_traffic", tricky))["accepted"] == 1
+        digits = error(
+            await server.post("web_traffic", content='{"event_id": "i", "n": ' + "9" * 5000 + "}"),
+            400,
+            "bad_json",
+        )
+        assert "digits" in digits["message"]
+        lines = jsonl(
+            '{"event_id": "l1", "p": ' + "[" * 5000 + "]" * 5000 + "}",
+            '{"event_id": "l2", "n": ' + "9" * 5000 + "}",
+        )
+        ndjson = await server.post(
+            "web_traffic", content=lines, **{"Content-Type": "application/x-ndjson"}
+        )
+        assert receipt(ndjson)["quarantined"] == 2  # each line is one event the contract judges
+
+    run(scenario())
