@@ -339,6 +339,50 @@ def test_values_are_json_safe(api: Client, shop: Served) -> None:
     assert row["nothing"] is None
 
 
+def test_times_outside_python_years_are_text_not_a_crash(api: Client, shop: Served) -> None:
+    sql = (
+        "SELECT 'infinity'::TIMESTAMP AS t, '-infinity'::TIMESTAMPTZ AS tz, "
+        "TIMESTAMP '0001-01-01' - INTERVAL 1 DAY AS before_one, 'infinity'::DATE AS day, "
+        "['infinity'::TIMESTAMP, TIMESTAMP '2025-01-02'] AS list, TIMESTAMP '2025-01-02' AS ok"
+    )
+    response = query(api, shop, "admin", sql)
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == [
+        [
+            "infinity",
+            "-infinity",
+            "0000-12-31 00:00:00.000000",
+            "infinity",
+            ["infinity", "2025-01-02T00:00:00"],
+            "2025-01-02T00:00:00",
+        ]
+    ]
+    for sql in (
+        "SELECT 'infinity'::TIMESTAMP AS t",
+        "SELECT TIMESTAMP '0001-01-01' - INTERVAL 1 DAY",
+    ):
+        assert query(api, shop, "admin", sql).status_code == 200
+
+
+def test_a_previous_period_before_the_year_1_is_a_400(api: Client, shop: Served) -> None:
+    for grain in ("day", "week", "month"):
+        refused = assert_error(
+            api.get(
+                "/api/v1/kpis/net_sales",
+                params={
+                    "from": "0001-01-01",
+                    "to": "0001-01-10",
+                    "compare": "previous_period",
+                    "grain": grain,
+                },
+                headers=shop.headers("admin"),
+            ),
+            400,
+            "query_failed",
+        )
+        assert "year 1" in refused["message"] and "later date" in refused["fix"]
+
+
 # -- tokens ---------------------------------------------------------------------------------
 def test_missing_expired_and_revoked_tokens_are_401(
     api: Client, shop: Served, project: weir.Project

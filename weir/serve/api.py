@@ -5,7 +5,9 @@ call into the library (``weir.governance.reader``), which applies the role's
 grants, masks and row filters and writes the audit record. Routes are plain
 functions: FastAPI runs them in its thread pool, and the gateway gives each
 query its own DuckDB cursor (an old snapshot its own connection). Results leave as JSON (values made JSON-safe: dates as ISO
-text, decimals as numbers, bytes as base64, NaN and infinities as null) or as
+text, decimals as numbers, bytes as base64, NaN and infinities as null, a time
+or date outside Python's years 1 to 9999 as text: ``infinity``, ``-infinity``
+or Arrow's rendering such as ``0000-12-31 00:00:00.000000``) or as
 an Arrow IPC stream when asked with ``Accept: application/vnd.apache.arrow.stream``.
 """
 
@@ -392,11 +394,39 @@ def _json_column(column: pa.ChunkedArray) -> list[Any]:
         numbers = pc.cast(column, pa.float64())
         column = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
     elif pa.types.is_date(kind):
-        column = pc.cast(column, pa.string())
+        text = pc.cast(column, pa.string())
+        if pc.any(pc.starts_with(text, "<")).as_py():  # Arrow's "<value out of range: …>"
+            return [_json_scalar(value) for chunk in column.chunks for value in chunk]
+        column = text
     elif not (pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_string(kind)):
-        return [_json_value(v) for v in column.to_pylist()]
-    values: list[Any] = column.to_pylist()
-    return values
+        try:
+            values = column.to_pylist()
+        except (OverflowError, ValueError):  # a time outside Python's years 1 to 9999
+            return [_json_scalar(value) for chunk in column.chunks for value in chunk]
+        return [_json_value(v) for v in values]
+    found: list[Any] = column.to_pylist()
+    return found
+
+
+def _json_scalar(scalar: pa.Scalar) -> Any:
+    """One value on its own: a time Python cannot hold as text (``infinity``, ``0000-12-31 …``)."""
+    try:
+        return _json_value(scalar.as_py())
+    except (OverflowError, ValueError):
+        pass
+    kind = scalar.type
+    if isinstance(scalar, pa.ListScalar | pa.LargeListScalar | pa.FixedSizeListScalar):
+        return [_json_scalar(value) for value in scalar.values]
+    if isinstance(scalar, pa.StructScalar):
+        return {str(name): _json_scalar(scalar[name]) for name in scalar.keys()}  # noqa: SIM118
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        raw = scalar.cast(pa.int32() if kind == pa.date32() else pa.int64()).as_py()
+        if raw in (2**63 - 1, 2**31 - 1):  # DuckDB's infinities
+            return "infinity"
+        if raw in (-(2**63) + 1, -(2**31) + 1):
+            return "-infinity"
+        return pc.cast(scalar, pa.string()).as_py()
+    return str(scalar)
 
 
 def _json_value(value: Any) -> Any:
