@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -408,6 +408,37 @@ def test_missing_expired_and_revoked_tokens_are_401(
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_body_is_read_only_after_the_token_and_only_up_to_its_limit(
+    api: Client, shop: Served
+) -> None:
+    pulled = 0
+
+    async def chunks(count: int, size: int = 1 << 20) -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(count):
+            pulled += 1
+            yield b" " * size
+
+    # 200 MB without a token: refused before the body is read
+    anonymous = api.post("/api/v1/query", content=chunks(200))
+    assert_error(anonymous, 401, "unauthorized")
+    assert pulled <= 1
+    declared = api.post(
+        "/api/v1/query",
+        content=b" " * 2_000_000,
+        headers={**shop.headers("admin"), "Content-Type": "application/json"},
+    )
+    assert "2,000,000 bytes" in assert_error(declared, 413, "too_large")["message"]
+    pulled = 0
+    streamed = api.post("/api/v1/query", content=chunks(200), headers=shop.headers("admin"))
+    assert_error(streamed, 413, "too_large")  # no Content-Length: counted while read
+    assert pulled <= 3
+    small = api.post(
+        "/api/v1/query", json={"sql": "SELECT 1 AS one"}, headers=shop.headers("admin")
+    )
+    assert small.status_code == 200 and small.json()["rows"] == [[1]]
 
 
 # -- the one error shape ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The HTTP API ``/api/v1``: SQL, KPIs, the catalog, lineage and the audit log, as a principal.
 
-Every route authenticates a bearer token (``weir token create``) and makes one
-call into the library (``weir.governance.reader``), which applies the role's
+Every route authenticates a bearer token (``weir token create``) — a route with
+a body before the body is read, which is then read to at most ``MAX_BODY``
+bytes (413 past it) — and makes one call into the library (``weir.governance.reader``), which applies the role's
 grants, masks and row filters and writes the audit record. Routes are plain
 functions: FastAPI runs them in its thread pool, and the gateway gives each
 query its own DuckDB cursor (an old snapshot its own connection). Results leave as JSON (values made JSON-safe: dates as ISO
@@ -14,6 +15,7 @@ an Arrow IPC stream when asked with ``Accept: application/vnd.apache.arrow.strea
 import base64
 import json
 import math
+from collections.abc import Callable, Coroutine
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -23,11 +25,14 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from weir.errors import QueryError, TooLarge
 from weir.governance.policy import Principal
+from weir.governance.tokens import Tokens
 from weir.metadata.audit import AuditKind
 from weir.project.base import Strict
 from weir.workspace import Project
@@ -180,13 +185,20 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     )
 
     def principal(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> Principal:
+        known = getattr(request.state, "principal", None)
+        if isinstance(known, Principal):  # authenticated before the body was read
+            return known
         return tokens.authenticate(credentials.credentials if credentials else None)
 
     Caller = Annotated[Principal, Depends(principal)]
     router = APIRouter(
-        prefix="/api/v1", responses=_ERRORS, dependencies=[Depends(_known_parameters)]
+        prefix="/api/v1",
+        responses=_ERRORS,
+        dependencies=[Depends(_known_parameters)],
+        route_class=_guarded_route(tokens),
     )
 
     @router.post(
@@ -321,6 +333,63 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         return AuditPage(records=items, next_before=records[-1].seq if full else None)
 
     return router
+
+
+def _guarded_route(tokens: Tokens) -> type[APIRoute]:
+    """Routes that authenticate before they read a body, and read at most ``MAX_BODY`` bytes.
+
+    FastAPI reads a body before it runs a route's dependencies: without this, a
+    request without a token could make the server read (and hold) any size of body.
+    """
+
+    class GuardedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                if request.method not in ("POST", "PUT", "PATCH"):
+                    return await handler(request)
+                request.state.principal = await run_in_threadpool(
+                    tokens.authenticate, _bearer_token(request)
+                )
+                body = await _read_body(request, MAX_BODY)
+
+                async def replay() -> dict[str, Any]:
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                return await handler(Request(request.scope, replay))
+
+            return guarded
+
+    return GuardedRoute
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) once its Content-Length or the bytes received pass ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _body_too_large(limit, int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _body_too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _body_too_large(limit: int, size: int | None = None) -> TooLarge:
+    told = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+    return TooLarge(
+        f"the request body is {told}; the limit is {limit:,}",
+        "send a shorter query, or build a model",
+    )
 
 
 def _known_parameters(request: Request) -> None:
