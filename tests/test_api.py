@@ -475,6 +475,25 @@ def test_every_error_path_has_the_one_shape(api: Client, shop: Served) -> None:
     assert api.post("/api/v1/query", json=as_of, headers=auth).status_code in (200, 400)
 
 
+def test_a_500_names_no_part_of_the_code(project: weir.Project) -> None:
+    app = create_app(project)
+
+    def broken() -> None:
+        raise ZeroDivisionError("division by zero in weir/secret_module.py")
+
+    app.add_api_route("/broken", broken)
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+            return await client.get("/broken")
+
+    response = asyncio.run(send())
+    error = assert_error(response, 500, "internal")
+    assert "ZeroDivision" not in response.text and "secret_module" not in response.text
+    assert "server log" in error["fix"]
+
+
 # -- audit ---------------------------------------------------------------------------------------
 def test_the_audit_endpoint_is_for_admins_and_holds_every_query(
     api: Client, shop: Served, project: weir.Project
