@@ -14,6 +14,7 @@ import pytest
 from served import Served, build_served
 
 import weir
+from weir.serve.api import json_rows
 from weir.serve.app import create_app
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -360,8 +361,15 @@ def test_times_outside_python_years_are_text_not_a_crash(api: Client, shop: Serv
     for sql in (
         "SELECT 'infinity'::TIMESTAMP AS t",
         "SELECT TIMESTAMP '0001-01-01' - INTERVAL 1 DAY",
+        "SELECT {'a': ['-infinity'::DATE]} AS s",
     ):
-        assert query(api, shop, "admin", sql).status_code == 200
+        answer = query(api, shop, "admin", sql)
+        assert answer.status_code == 200, answer.text
+        assert "infinity" in answer.text or "0000-12-31" in answer.text
+    union = pa.UnionArray.from_sparse(
+        pa.array([0], pa.int8()), [pa.array([2**63 - 1], pa.timestamp("us"))]
+    )
+    assert json_rows(pa.table({"u": union})) == [["infinity"]]
 
 
 def test_a_previous_period_before_the_year_1_is_a_400(api: Client, shop: Served) -> None:

@@ -486,6 +486,8 @@ def _json_scalar(scalar: pa.Scalar) -> Any:
     kind = scalar.type
     if isinstance(scalar, pa.ListScalar | pa.LargeListScalar | pa.FixedSizeListScalar):
         return [_json_scalar(value) for value in scalar.values]
+    if isinstance(scalar, pa.UnionScalar):
+        return _json_scalar(scalar.value)
     if isinstance(scalar, pa.StructScalar):
         return {str(name): _json_scalar(scalar[name]) for name in scalar.keys()}  # noqa: SIM118
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
@@ -495,7 +497,10 @@ def _json_scalar(scalar: pa.Scalar) -> Any:
         if raw in (-(2**63) + 1, -(2**31) + 1):
             return "-infinity"
         return pc.cast(scalar, pa.string()).as_py()
-    return str(scalar)
+    try:
+        return str(scalar)
+    except (OverflowError, ValueError):  # a type Arrow cannot render either: no value
+        return None
 
 
 def _json_value(value: Any) -> Any:
