@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from served import Served, build_served
 
 import weir
+from weir.serve.api import json_rows
 from weir.serve.app import create_app
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -339,6 +340,57 @@ def test_values_are_json_safe(api: Client, shop: Served) -> None:
     assert row["nothing"] is None
 
 
+def test_times_outside_python_years_are_text_not_a_crash(api: Client, shop: Served) -> None:
+    sql = (
+        "SELECT 'infinity'::TIMESTAMP AS t, '-infinity'::TIMESTAMPTZ AS tz, "
+        "TIMESTAMP '0001-01-01' - INTERVAL 1 DAY AS before_one, 'infinity'::DATE AS day, "
+        "['infinity'::TIMESTAMP, TIMESTAMP '2025-01-02'] AS list, TIMESTAMP '2025-01-02' AS ok"
+    )
+    response = query(api, shop, "admin", sql)
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == [
+        [
+            "infinity",
+            "-infinity",
+            "0000-12-31 00:00:00.000000",
+            "infinity",
+            ["infinity", "2025-01-02T00:00:00"],
+            "2025-01-02T00:00:00",
+        ]
+    ]
+    for sql in (
+        "SELECT 'infinity'::TIMESTAMP AS t",
+        "SELECT TIMESTAMP '0001-01-01' - INTERVAL 1 DAY",
+        "SELECT {'a': ['-infinity'::DATE]} AS s",
+    ):
+        answer = query(api, shop, "admin", sql)
+        assert answer.status_code == 200, answer.text
+        assert "infinity" in answer.text or "0000-12-31" in answer.text
+    union = pa.UnionArray.from_sparse(
+        pa.array([0], pa.int8()), [pa.array([2**63 - 1], pa.timestamp("us"))]
+    )
+    assert json_rows(pa.table({"u": union})) == [["infinity"]]
+
+
+def test_a_previous_period_before_the_year_1_is_a_400(api: Client, shop: Served) -> None:
+    for grain in ("day", "week", "month"):
+        refused = assert_error(
+            api.get(
+                "/api/v1/kpis/net_sales",
+                params={
+                    "from": "0001-01-01",
+                    "to": "0001-01-10",
+                    "compare": "previous_period",
+                    "grain": grain,
+                },
+                headers=shop.headers("admin"),
+            ),
+            400,
+            "query_failed",
+        )
+        assert "year 1" in refused["message"] and "later date" in refused["fix"]
+
+
 # -- tokens ---------------------------------------------------------------------------------
 def test_missing_expired_and_revoked_tokens_are_401(
     api: Client, shop: Served, project: weir.Project
@@ -364,6 +416,37 @@ def test_missing_expired_and_revoked_tokens_are_401(
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_body_is_read_only_after_the_token_and_only_up_to_its_limit(
+    api: Client, shop: Served
+) -> None:
+    pulled = 0
+
+    async def chunks(count: int, size: int = 1 << 20) -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(count):
+            pulled += 1
+            yield b" " * size
+
+    # 200 MB without a token: refused before the body is read
+    anonymous = api.post("/api/v1/query", content=chunks(200))
+    assert_error(anonymous, 401, "unauthorized")
+    assert pulled <= 1
+    declared = api.post(
+        "/api/v1/query",
+        content=b" " * 2_000_000,
+        headers={**shop.headers("admin"), "Content-Type": "application/json"},
+    )
+    assert "2,000,000 bytes" in assert_error(declared, 413, "too_large")["message"]
+    pulled = 0
+    streamed = api.post("/api/v1/query", content=chunks(200), headers=shop.headers("admin"))
+    assert_error(streamed, 413, "too_large")  # no Content-Length: counted while read
+    assert pulled <= 3
+    small = api.post(
+        "/api/v1/query", json={"sql": "SELECT 1 AS one"}, headers=shop.headers("admin")
+    )
+    assert small.status_code == 200 and small.json()["rows"] == [[1]]
 
 
 # -- the one error shape ----------------------------------------------------------------------
@@ -398,6 +481,25 @@ def test_every_error_path_has_the_one_shape(api: Client, shop: Served) -> None:
     assert_error(denied, 403, "forbidden")
     as_of = {"sql": "SELECT 1", "as_of": "0001-01-01T00:00:00"}
     assert api.post("/api/v1/query", json=as_of, headers=auth).status_code in (200, 400)
+
+
+def test_a_500_names_no_part_of_the_code(project: weir.Project) -> None:
+    app = create_app(project)
+
+    def broken() -> None:
+        raise ZeroDivisionError("division by zero in weir/secret_module.py")
+
+    app.add_api_route("/broken", broken)
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+            return await client.get("/broken")
+
+    response = asyncio.run(send())
+    error = assert_error(response, 500, "internal")
+    assert "ZeroDivision" not in response.text and "secret_module" not in response.text
+    assert "server log" in error["fix"]
 
 
 # -- audit ---------------------------------------------------------------------------------------

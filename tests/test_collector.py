@@ -840,3 +840,75 @@ def test_little_free_disk_answers_503(project_root: Path) -> None:
             await server.close()
 
     run(scenario())
+
+
+# -- hostile bodies -------------------------------------------------------------------------
+def test_a_lone_surrogate_is_quarantined_as_json_and_as_ndjson(server: Server) -> None:
+    in_value = '{"event_id": "u1", "page": "\\ud800"}'
+    in_key = '{"event_id": "u2", "\\udfff": 1}'
+    as_ndjson = jsonl(web_event("u0"), in_value, in_key)
+    expected = [
+        {"index": i, "reasons": ["malformed JSON: the line does not parse"]} for i in (1, 2)
+    ]
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        array = await server.post(
+            "web_traffic", content=f"[{json.dumps(web_event('u0'))}, {in_value}, {in_key}]"
+        )
+        lines = await server.post(
+            "web_traffic", content=as_ndjson, **{"Content-Type": "application/x-ndjson"}
+        )
+        return receipt(array), receipt(lines)
+
+    array, lines = run(scenario())
+    assert array["accepted"] == 1 and array["quarantined"] == 2
+    assert array["rejected"] == expected
+    assert lines["quarantined"] == 2 and lines["rejected"] == expected
+
+
+def test_a_request_the_check_cannot_take_fails_only_itself(server: Server) -> None:
+    """Requests waiting together are checked as one group: a failing group is retried apart."""
+    now = time.time()
+    valid = [[json.dumps(web_event(f"g{i}", timestamp=now))] for i in range(24)]
+    hostile = ['{"event_id": "bad", "page": "\ud800"}']  # not Unicode: no UTF-8 for the check
+
+    async def scenario() -> list[Any]:
+        submits = [server.collector.submit("web_traffic", texts) for texts in valid]
+        submits.insert(12, server.collector.submit("web_traffic", hostile))
+        return list(await asyncio.gather(*submits, return_exceptions=True))
+
+    answers = run(scenario())
+    assert isinstance(answers.pop(12), BaseException)
+    assert [a.accepted for a in answers] == [1] * 24
+
+
+def test_deep_nesting_and_huge_integers_are_refused_not_crashed(server: Server) -> None:
+    async def scenario() -> None:
+        for depth in (100, 5000):
+            deep = "[" * depth + "]" * depth
+            refused = error(
+                await server.post("web_traffic", content=f'{{"event_id": "d", "p": {deep}}}'),
+                400,
+                "bad_json",
+            )
+            assert "at most 64" in refused["message"]
+        nested = {"event_id": "n1", "p": json.loads("[" * 60 + "]" * 60)}
+        assert receipt(await server.post("web_traffic", [nested]))["quarantined"] == 1
+        tricky = web_event("t1", session_id="[[[[" * 40)  # brackets in a string are text
+        assert receipt(await server.post("web_traffic", tricky))["accepted"] == 1
+        digits = error(
+            await server.post("web_traffic", content='{"event_id": "i", "n": ' + "9" * 5000 + "}"),
+            400,
+            "bad_json",
+        )
+        assert "digits" in digits["message"]
+        lines = jsonl(
+            '{"event_id": "l1", "p": ' + "[" * 5000 + "]" * 5000 + "}",
+            '{"event_id": "l2", "n": ' + "9" * 5000 + "}",
+        )
+        ndjson = await server.post(
+            "web_traffic", content=lines, **{"Content-Type": "application/x-ndjson"}
+        )
+        assert receipt(ndjson)["quarantined"] == 2  # each line is one event the contract judges
+
+    run(scenario())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import json
 import threading
 import time
@@ -190,6 +191,41 @@ def test_a_raw_batch_post_and_the_single_call_endpoints(served: Running) -> None
     wrong = httpx.post(f"{served.url}/v1/batch", content=b"[1, 2]", headers=auth)
     assert wrong.status_code == 400
     assert wrong.json()["error"]["code"] == "bad_segment_body"
+
+
+def test_hostile_bodies_are_refused_after_the_key_never_crash(served: Running) -> None:
+    """The key is checked before the body is parsed; what Python cannot parse safely is a 400."""
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{served.key}:".encode()).decode()}
+    deep = '{"type": "track", "event": "x", "properties": ' + "[" * 5000 + "]" * 5000 + "}"
+    digits = '{"type": "track", "event": "x", "properties": {"n": ' + "9" * 5000 + "}}"
+    for call in ("batch", "track", "page", "screen", "identify", "group", "alias"):
+        for body in (deep, digits):
+            if call == "batch":
+                body = '{"batch": [' + body + "]}"
+            url = f"{served.url}/v1/{call}"
+            anonymous = httpx.post(url, content=body.encode())
+            assert anonymous.status_code == 401, (call, anonymous.text)
+            assert anonymous.json()["error"]["code"] == "unauthorized"
+            refused = httpx.post(url, content=body.encode(), headers=auth)
+            assert refused.status_code == 400, (call, refused.text)
+            assert refused.json()["error"]["code"] == "bad_segment_body"
+            keyed = body[:-1] + f', "writeKey": "{served.key}"}}'
+            in_body = httpx.post(url, content=keyed.encode())
+            assert in_body.status_code == 400, (call, in_body.text)
+    inner = json.dumps({"batch": [{"type": "track", "event": "x", "writeKey": served.key}]})
+    assert httpx.post(f"{served.url}/v1/batch", content=inner.encode()).status_code == 401
+
+    message = json.dumps({"type": "track", "event": "x", "anonymousId": "a"}).encode()
+    gzipped = {**auth, "Content-Encoding": "gzip"}
+    for broken in (gzip.compress(message) + b"garbage", gzip.compress(message)[:-6]):
+        answer = httpx.post(f"{served.url}/v1/track", content=broken, headers=gzipped)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "bad_segment_body"
+    keyed_gzip = gzip.compress(message[:-1] + f', "writeKey": "{served.key}"}}'.encode())
+    answer = httpx.post(
+        f"{served.url}/v1/track", content=keyed_gzip, headers={"Content-Encoding": "gzip"}
+    )
+    assert answer.status_code == 401  # a compressed body's key goes in the header
 
 
 def test_a_bad_key_is_refused_in_the_one_error_shape(served: Running) -> None:

@@ -243,12 +243,18 @@ def _previous_start(question: KpiQuestion) -> date | None:
     start = question.start
     if start is None:
         return None
-    if question.grain == "day":
-        return start - timedelta(days=1)
-    if question.grain == "week":
-        return start - timedelta(days=start.weekday() + 7)
-    first = start.replace(day=1) - timedelta(days=1)
-    return first.replace(day=1)
+    try:
+        if question.grain == "day":
+            return start - timedelta(days=1)
+        if question.grain == "week":
+            return start - timedelta(days=start.weekday() + 7)
+        first = start.replace(day=1) - timedelta(days=1)
+        return first.replace(day=1)
+    except OverflowError:  # before 0001-01-01, the first day a date can be
+        raise QueryError(
+            f"the period before {start} would start before the year 1",
+            "ask from a later date, or without compare=previous_period",
+        ) from None
 
 
 def answer(con: Session, question: KpiQuestion) -> pa.Table:
@@ -286,7 +292,7 @@ def ask(
                 f"more than the {MAX_PERIODS:,} one answer may hold",
                 "narrow the range, or ask by a coarser grain (week or month)",
             )
-    return KpiQuestion(
+    question = KpiQuestion(
         kpi,
         grain,
         tuple(by),
@@ -295,3 +301,6 @@ def ask(
         cast(Compare | None, compare),
         tuple(flagged_days) if flagged_days is not None else None,
     )
+    if compare is not None:
+        _previous_start(question)  # a previous period before the year 1 is refused here
+    return question

@@ -1,17 +1,21 @@
 """The HTTP API ``/api/v1``: SQL, KPIs, the catalog, lineage and the audit log, as a principal.
 
-Every route authenticates a bearer token (``weir token create``) and makes one
-call into the library (``weir.governance.reader``), which applies the role's
+Every route authenticates a bearer token (``weir token create``) — a route with
+a body before the body is read, which is then read to at most ``MAX_BODY``
+bytes (413 past it) — and makes one call into the library (``weir.governance.reader``), which applies the role's
 grants, masks and row filters and writes the audit record. Routes are plain
 functions: FastAPI runs them in its thread pool, and the gateway gives each
 query its own DuckDB cursor (an old snapshot its own connection). Results leave as JSON (values made JSON-safe: dates as ISO
-text, decimals as numbers, bytes as base64, NaN and infinities as null) or as
+text, decimals as numbers, bytes as base64, NaN and infinities as null, a time
+or date outside Python's years 1 to 9999 as text: ``infinity``, ``-infinity``
+or Arrow's rendering such as ``0000-12-31 00:00:00.000000``) or as
 an Arrow IPC stream when asked with ``Accept: application/vnd.apache.arrow.stream``.
 """
 
 import base64
 import json
 import math
+from collections.abc import Callable, Coroutine
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -21,11 +25,14 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from weir.errors import QueryError, TooLarge
 from weir.governance.policy import Principal
+from weir.governance.tokens import Tokens
 from weir.metadata.audit import AuditKind
 from weir.project.base import Strict
 from weir.workspace import Project
@@ -178,13 +185,20 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     )
 
     def principal(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> Principal:
+        known = getattr(request.state, "principal", None)
+        if isinstance(known, Principal):  # authenticated before the body was read
+            return known
         return tokens.authenticate(credentials.credentials if credentials else None)
 
     Caller = Annotated[Principal, Depends(principal)]
     router = APIRouter(
-        prefix="/api/v1", responses=_ERRORS, dependencies=[Depends(_known_parameters)]
+        prefix="/api/v1",
+        responses=_ERRORS,
+        dependencies=[Depends(_known_parameters)],
+        route_class=_guarded_route(tokens),
     )
 
     @router.post(
@@ -322,6 +336,63 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     return router
 
 
+def _guarded_route(tokens: Tokens) -> type[APIRoute]:
+    """Routes that authenticate before they read a body, and read at most ``MAX_BODY`` bytes.
+
+    FastAPI reads a body before it runs a route's dependencies: without this, a
+    request without a token could make the server read (and hold) any size of body.
+    """
+
+    class GuardedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                if request.method not in ("POST", "PUT", "PATCH"):
+                    return await handler(request)
+                request.state.principal = await run_in_threadpool(
+                    tokens.authenticate, _bearer_token(request)
+                )
+                body = await _read_body(request, MAX_BODY)
+
+                async def replay() -> dict[str, Any]:
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                return await handler(Request(request.scope, replay))
+
+            return guarded
+
+    return GuardedRoute
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) once its Content-Length or the bytes received pass ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _body_too_large(limit, int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _body_too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _body_too_large(limit: int, size: int | None = None) -> TooLarge:
+    told = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
+    return TooLarge(
+        f"the request body is {told}; the limit is {limit:,}",
+        "send a shorter query, or build a model",
+    )
+
+
 def _known_parameters(request: Request) -> None:
     """A query parameter the route does not take is an error (a typo must not be ignored)."""
     route = request.scope.get("route")
@@ -393,11 +464,44 @@ def _json_column(column: pa.ChunkedArray) -> list[Any]:
         numbers = pc.cast(column, pa.float64())
         column = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
     elif pa.types.is_date(kind):
-        column = pc.cast(column, pa.string())
+        text = pc.cast(column, pa.string())
+        if pc.any(pc.starts_with(text, "<")).as_py():  # Arrow's "<value out of range: …>"
+            return [_json_scalar(value) for chunk in column.chunks for value in chunk]
+        column = text
     elif not (pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_string(kind)):
-        return [_json_value(v) for v in column.to_pylist()]
-    values: list[Any] = column.to_pylist()
-    return values
+        try:
+            values = column.to_pylist()
+        except (OverflowError, ValueError):  # a time outside Python's years 1 to 9999
+            return [_json_scalar(value) for chunk in column.chunks for value in chunk]
+        return [_json_value(v) for v in values]
+    found: list[Any] = column.to_pylist()
+    return found
+
+
+def _json_scalar(scalar: pa.Scalar) -> Any:
+    """One value on its own: a time Python cannot hold as text (``infinity``, ``0000-12-31 …``)."""
+    try:
+        return _json_value(scalar.as_py())
+    except (OverflowError, ValueError):
+        pass
+    kind = scalar.type
+    if isinstance(scalar, pa.ListScalar | pa.LargeListScalar | pa.FixedSizeListScalar):
+        return [_json_scalar(value) for value in scalar.values]
+    if isinstance(scalar, pa.UnionScalar):
+        return _json_scalar(scalar.value)
+    if isinstance(scalar, pa.StructScalar):
+        return {str(name): _json_scalar(scalar[name]) for name in scalar.keys()}  # noqa: SIM118
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        raw = scalar.cast(pa.int32() if kind == pa.date32() else pa.int64()).as_py()
+        if raw in (2**63 - 1, 2**31 - 1):  # DuckDB's infinities
+            return "infinity"
+        if raw in (-(2**63) + 1, -(2**31) + 1):
+            return "-infinity"
+        return pc.cast(scalar, pa.string()).as_py()
+    try:
+        return str(scalar)
+    except (OverflowError, ValueError):  # a type Arrow cannot render either: no value
+        return None
 
 
 def _json_value(value: Any) -> Any:

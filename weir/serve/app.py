@@ -178,12 +178,14 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        # the exception is logged by the server (Starlette raises it again after this
+        # answer); the client is told nothing of the code that failed
         return JSONResponse(
             error_body(
                 500,
                 "internal",
-                f"unexpected {type(exc).__name__}",
+                "the server failed to answer this request",
                 "this is a bug in weir: the server log has the details",
             ),
             500,

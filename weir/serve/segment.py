@@ -6,6 +6,10 @@ password), as the SDKs send it, or as ``writeKey`` in the body. Messages are
 mapped to sources by ``collector.segment`` in ``weir.yml`` (see
 ``weir.project.segment``) and handed to the collector: the answer (Segment's
 ``{"success": true}``) is sent once they are durable in its log.
+
+The key is checked before the body is parsed: a key in the Authorization
+header before the body is read, a ``writeKey`` in a plain body (compressed
+bodies carry theirs in the header) before anything but the key is read of it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from weir.project.segment import SegmentMapping
 from weir.serve.collector import read_body as read_request_body
 from weir.serve.collector import write_key_of
 from weir.streams.collector import Collector
-from weir.streams.segment import SegmentCall, check_mapping, map_messages, read_body
+from weir.streams.segment import (
+    SegmentCall,
+    body_write_key,
+    check_mapping,
+    map_messages,
+    read_body,
+)
 
 CALLS: tuple[SegmentCall, ...] = ("batch", "track", "page", "screen", "identify", "group", "alias")
 Receive = Callable[[SegmentCall, Request], Awaitable[JSONResponse]]
@@ -45,9 +55,17 @@ def segment_router(app: FastAPI) -> APIRouter:
     limit = collector.config.max_body_bytes
 
     async def receive(call: SegmentCall, request: Request) -> JSONResponse:
+        encoding = request.headers.get("content-encoding")
+        header_key = write_key_of(request)
+        allowed = keys.verify(header_key) if header_key else None
         raw = await read_request_body(request, limit)
-        body = read_body(raw, request.headers.get("content-encoding"), call, limit)
-        allowed = keys.verify(write_key_of(request) or body.write_key)
+        in_body = None if header_key else body_write_key(raw, encoding)
+        if allowed is None:
+            allowed = keys.verify(in_body)
+        body = read_body(raw, encoding, call, limit)
+        if header_key is None and body.write_key != in_body:
+            # the key found unparsed was not the body's own (one inside a message, say)
+            allowed = keys.verify(body.write_key)
         by_source = map_messages(body.messages, mapping, project.files.sources)
         for source in by_source:
             # a target weir.yml's collector.sources leaves out: 404 naming the ones it takes

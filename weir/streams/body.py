@@ -5,15 +5,30 @@ NDJSON (one event per line), told apart by its Content-Type or, without one,
 by its first character. A JSON body that does not parse is refused whole,
 saying where; an NDJSON line that does not parse is one event the contract
 quarantines (``malformed JSON``), like a bad line of a JSON-lines file.
+
+A JSON body is refused whole, too, when it nests deeper than ``MAX_DEPTH``
+levels (an event; its array is one more) or holds an integer of more than
+``MAX_DIGITS`` digits: Python's parser could not read either safely. An
+event of a JSON body whose text is not Unicode (a lone surrogate escape such
+as ``"\\ud800"``) is kept as the escaped JSON it came as, so the contract
+quarantines it as ``malformed JSON`` exactly as it does the same NDJSON line.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
+from itertools import accumulate
 
 from weir.errors import TooLarge, WeirError
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+MAX_DEPTH = 64  # levels of objects and arrays one event may nest
+MAX_DIGITS = sys.get_int_max_str_digits() or 4300  # digits of one integer
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_BRACKETS = re.compile(r"[\[\]{}]")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class BadBody(WeirError):
@@ -46,6 +61,7 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
     stripped = text.lstrip()
     if not stripped:
         raise BadBody("the body is empty", "send a JSON object, a JSON array, or NDJSON")
+    check_nesting(text, MAX_DEPTH + (stripped[0] == "["), BadBody)  # + 1: an array of events
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -59,13 +75,54 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
             f"(character {exc.pos})",
             hint,
         ) from None
+    except ValueError:  # only the integer digits limit is a ValueError not a JSONDecodeError
+        raise too_many_digits(BadBody) from None
+    dumps = _dumps_checked if _SURROGATE.search(text) else _dumps
     if isinstance(document, list):
-        return [_dumps(element) for element in document]
-    return [_dumps(document)]
+        return [dumps(element) for element in document]
+    return [dumps(document)]
+
+
+def check_nesting(text: str, limit: int, error: type[WeirError]) -> None:
+    """Refuse JSON ``text`` that nests objects and arrays deeper than ``limit`` levels.
+
+    Python's parser recurses once per level and fails (``RecursionError``) at about a
+    thousand; this scan does not recurse. Strings are left out first: their brackets
+    are text.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return  # too few brackets to nest that deep
+    brackets = _BRACKETS.findall(_STRINGS.sub("", text))
+    deepest = max(accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
+    if deepest > limit:
+        raise error(
+            f"the body nests objects and arrays {deepest} levels deep; "
+            f"an event may nest at most {MAX_DEPTH}",
+            "flatten the events, or send deep structures as JSON text in a string field",
+        )
+
+
+def too_many_digits(error: type[WeirError]) -> WeirError:
+    return error(
+        f"the body has an integer of more than {MAX_DIGITS} digits",
+        "send numbers that long as strings",
+    )
 
 
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps_checked(value: object) -> str:
+    """An event's JSON text; escaped where it holds a lone surrogate (not Unicode)."""
+    text = _dumps(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # the escapes as sent: the contract's parser quarantines them as malformed JSON,
+        # as it does the same event sent as an NDJSON line
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def _lines(text: str) -> list[str]:

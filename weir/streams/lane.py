@@ -304,16 +304,17 @@ class Lane:
                     units = self._plan()
                     self._checking += 1
                 checked: list[Rows | BaseException | None] = []
-                for unit in units:
+                planned, units = units, []
+                for unit in planned:
                     if isinstance(unit, _Group):
                         started = time.perf_counter()
-                        try:
-                            checked.append(self._check(con, unit.requests, unit.clock))
-                        except BaseException as exc:  # answered in turn, below
-                            checked.append(exc)
+                        for part, verdicts in self._check_group(con, unit):
+                            units.append(part)
+                            checked.append(verdicts)
                         self.groups += 1
                         self.check_seconds += time.perf_counter() - started
                     else:
+                        units.append(unit)
                         checked.append(None)
                 with self._lock:
                     self._checking -= 1
@@ -502,6 +503,26 @@ class Lane:
             FROM ({checked}) ORDER BY _seq"""
         self._verdict_cache = ((table, clock), sql)
         return sql
+
+    def _check_group(self, con: Session, unit: _Group) -> list[tuple[_Group, Rows | BaseException]]:
+        """The group's rows; if its check fails, each request's own, so one fails only itself.
+
+        A request the check cannot take (text that is not Unicode, say) must not fail
+        the other requests it happened to be grouped with.
+        """
+        try:
+            return [(unit, self._check(con, unit.requests, unit.clock))]
+        except BaseException as exc:  # answered in turn, by the caller
+            if len(unit.requests) == 1:
+                return [(unit, exc)]
+        parts: list[tuple[_Group, Rows | BaseException]] = []
+        for request in unit.requests:
+            alone = _Group([request], unit.clock)
+            try:
+                parts.append((alone, self._check(con, alone.requests, alone.clock)))
+            except BaseException as exc:
+                parts.append((alone, exc))
+        return parts
 
     def _check(self, con: Session, group: list[_Request], clock: float) -> Rows:
         """The batch path's protection and contract over every event of the group, in order."""

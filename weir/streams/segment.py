@@ -11,11 +11,17 @@ whole (as it came) to the mapping's ``unmapped_source``, whose contract
 quarantines it for its unknown fields; a value the mapping cannot convert (a
 timestamp that is not ISO-8601) is passed on as it is, for the contract to
 reject with a reason.
+
+A body that nests deeper than the collector's limit (``MAX_DEPTH`` levels an
+event, one more for a batch) or holds an integer too long for Python to read
+is refused (400) before it is parsed, as is a gzip or deflate stream that is
+truncated or followed by anything.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,10 +31,13 @@ from typing import Any, Literal, get_args
 from weir.errors import ProjectError, TooLarge, WeirError
 from weir.project import SourceConfig
 from weir.project.segment import SegmentMapping, SegmentTarget
+from weir.streams.body import MAX_DEPTH, check_nesting, too_many_digits
 
 SegmentCall = Literal["batch", "track", "page", "screen", "identify", "group", "alias"]
 SEGMENT_CALLS: tuple[str, ...] = get_args(SegmentCall)
 _MISSING = object()
+# a write key in the body, found before the body is parsed (a key is a short token)
+_BODY_KEY = re.compile(rb'"writeKey"\s*:\s*"([A-Za-z0-9_\-]{1,200})"')
 
 
 class BadSegmentBody(WeirError):
@@ -58,11 +67,21 @@ def read_body(
             f"unsupported Content-Encoding '{encoding}'", "send the body plain or gzip-compressed"
         )
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadSegmentBody(
+            f"the body is not UTF-8 (byte {exc.start})", "send the messages as UTF-8 JSON"
+        ) from None
+    # a batch's messages are one level below its object, and their context one more
+    check_nesting(text, MAX_DEPTH + 2, BadSegmentBody)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise BadSegmentBody(
             f"the body is not JSON ({exc})", "send a Segment message or {'batch': [...]}"
         ) from None
+    except ValueError:  # only the integer digits limit is a ValueError not a JSONDecodeError
+        raise too_many_digits(BadSegmentBody) from None
     if not isinstance(document, dict):
         raise BadSegmentBody("the body is not a JSON object", "send a Segment message or batch")
     key = document.get("writeKey")
@@ -92,13 +111,37 @@ def _inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
     try:
         out = inflater.decompress(body, max_bytes + 1)
     except zlib.error as exc:
-        raise BadSegmentBody(f"the body is not valid {encoding} ({exc})") from None
+        raise BadSegmentBody(
+            f"the body is not valid {encoding} ({exc})", f"send a whole {encoding} stream"
+        ) from None
     if len(out) > max_bytes or inflater.unconsumed_tail:
         raise TooLarge(
             f"the decompressed body is over {max_bytes} bytes",
             "send fewer events per request (collector.max_body_bytes in weir.yml)",
         )
+    if not inflater.eof:
+        raise BadSegmentBody(
+            f"the {encoding} body ends before its stream does (truncated)",
+            f"send a whole {encoding} stream",
+        )
+    if inflater.unused_data:
+        raise BadSegmentBody(
+            f"the {encoding} body has {len(inflater.unused_data)} bytes after its stream",
+            f"send one whole {encoding} stream and nothing after it",
+        )
     return out
+
+
+def body_write_key(body: bytes, content_encoding: str | None) -> str | None:
+    """The write key a plain body carries (``writeKey``, as analytics.js sends), unparsed.
+
+    Found before anything of the body is parsed, so a request without a key costs
+    no parsing; a compressed body must carry its key in the Authorization header.
+    """
+    if (content_encoding or "").strip().lower() not in ("", "identity"):
+        return None
+    found = _BODY_KEY.search(body)
+    return found.group(1).decode("ascii") if found else None
 
 
 def target_of(message: Any, mapping: SegmentMapping) -> SegmentTarget | None:
@@ -216,6 +259,7 @@ __all__ = [
     "BadSegmentBody",
     "SegmentBody",
     "SegmentCall",
+    "body_write_key",
     "check_mapping",
     "map_message",
     "map_messages",
