@@ -442,12 +442,8 @@ def test_pos_reasons_through_ingest(project_root: Path, project: weir.Project) -
 def test_a_time_before_year_one_is_quarantined_through_ingest(
     project_root: Path, project: weir.Project
 ) -> None:
-    land(
-        project_root,
-        "pos",
-        "pos_2025-01-01_store001.csv",
-        pos_csv(pos_line("t1", timestamp=-62135596801), pos_line("t2")),
-    )
+    year_zero = pos_line("t1", timestamp=-62135596801)
+    land(project_root, "pos", "pos_2025-01-01_store001.csv", pos_csv(year_zero, pos_line("t2")))
     assert_counts(ingest_one(project, "pos"), received=2, accepted=1, quarantined=1, duplicates=0)
     assert rows(project, "SELECT transaction_id, _reasons FROM quarantine.pos") == [
         {"transaction_id": "t1", "_reasons": [f"timestamp: '-62135596801' {OUT_OF_RANGE}"]}

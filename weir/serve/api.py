@@ -34,7 +34,9 @@ from weir.errors import QueryError, TooLarge
 from weir.governance.policy import Principal
 from weir.governance.tokens import Tokens
 from weir.metadata.audit import AuditKind
+from weir.metrics.query import KpiOptions
 from weir.project.base import Strict
+from weir.serve.collector import read_body
 from weir.workspace import Project
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -253,18 +255,9 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         exclude_flagged: bool = False,
         as_of: datetime | None = None,
     ) -> Response:
-        result = project.access.kpi(
-            caller,
-            name,
-            grain,
-            by,
-            limit=max_rows,
-            start=start,
-            end=end,
-            compare=compare,
-            exclude_flagged=exclude_flagged,
-            as_of=as_of,
-        )
+        options: KpiOptions = {"start": start, "end": end, "compare": compare, "as_of": as_of}
+        options["exclude_flagged"] = exclude_flagged
+        result = project.access.kpi(caller, name, grain, by, limit=max_rows, **options)
         return _answer(request, result.table, result.truncated)
 
     @router.get("/datasets", tags=["catalog"], summary="The datasets the role may read")
@@ -353,7 +346,7 @@ def _guarded_route(tokens: Tokens) -> type[APIRoute]:
                 request.state.principal = await run_in_threadpool(
                     tokens.authenticate, _bearer_token(request)
                 )
-                body = await _read_body(request, MAX_BODY)
+                body = await read_body(request, MAX_BODY, _body_too_large)
 
                 async def replay() -> dict[str, Any]:
                     return {"type": "http.request", "body": body, "more_body": False}
@@ -368,21 +361,6 @@ def _guarded_route(tokens: Tokens) -> type[APIRoute]:
 def _bearer_token(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) once its Content-Length or the bytes received pass ``limit``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _body_too_large(limit, int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _body_too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _body_too_large(limit: int, size: int | None = None) -> TooLarge:

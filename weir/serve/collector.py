@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -23,7 +23,7 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 
-from weir.errors import AccessDenied, WeirError
+from weir.errors import AccessDenied, TooLarge, WeirError
 from weir.governance.keys import WriteKeys
 from weir.streams.body import body_limit_error, parse_events
 from weir.streams.collector import Collector
@@ -97,17 +97,25 @@ def write_key_of(request: Request) -> str | None:
     return None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to be over ``limit`` bytes."""
+async def read_body(
+    request: Request,
+    limit: int,
+    too_large: Callable[[int, int | None], TooLarge] = body_limit_error,
+) -> bytes:
+    """The body, refused with 413 as soon as it is known to be over ``limit`` bytes.
+
+    Known by its Content-Length before anything is read, or by the bytes
+    received while it is read: a body over the limit is never held whole.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise body_limit_error(limit, int(declared))
+        raise too_large(limit, int(declared))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise body_limit_error(limit)
+            raise too_large(limit, None)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -46,16 +46,18 @@ def body_limit_error(limit: int, size: int | None = None) -> TooLarge:
     )
 
 
+def utf8_text(body: bytes, refusal: type[WeirError], fix: str) -> str:
+    """``body`` as text, or ``refusal`` naming the first byte that is not UTF-8."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refusal(f"the body is not UTF-8 (byte {exc.start})", fix) from None
+
+
 def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
     """The events of a request body, each as its JSON text."""
     kind = (content_type or "").split(";", 1)[0].strip().lower()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadBody(
-            f"the body is not UTF-8 (byte {exc.start})", "send the events as UTF-8 JSON"
-        ) from None
-    text = text.removeprefix("\ufeff")
+    text = utf8_text(body, BadBody, "send the events as UTF-8 JSON").removeprefix("\ufeff")
     if kind in NDJSON_TYPES:
         return _lines(text)
     stripped = text.lstrip()

@@ -31,7 +31,7 @@ from typing import Any, Literal, get_args
 from weir.errors import ProjectError, TooLarge, WeirError
 from weir.project import SourceConfig
 from weir.project.segment import SegmentMapping, SegmentTarget
-from weir.streams.body import MAX_DEPTH, check_nesting, too_many_digits
+from weir.streams.body import MAX_DEPTH, check_nesting, too_many_digits, utf8_text
 
 SegmentCall = Literal["batch", "track", "page", "screen", "identify", "group", "alias"]
 SEGMENT_CALLS: tuple[str, ...] = get_args(SegmentCall)
@@ -66,12 +66,7 @@ def read_body(
         raise BadSegmentBody(
             f"unsupported Content-Encoding '{encoding}'", "send the body plain or gzip-compressed"
         )
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadSegmentBody(
-            f"the body is not UTF-8 (byte {exc.start})", "send the messages as UTF-8 JSON"
-        ) from None
+    text = utf8_text(body, BadSegmentBody, "send the messages as UTF-8 JSON")
     # a batch's messages are one level below its object, and their context one more
     check_nesting(text, MAX_DEPTH + 2, BadSegmentBody)
     try:
