@@ -368,3 +368,48 @@ def test_every_message_becomes_exactly_one_json_record(messages: list[object]) -
     for records in mapped.values():
         for record in records:
             json.loads(record)  # each one is JSON text the contract can judge
+
+
+def test_a_segment_batch_is_taken_whole_or_not_at_all_and_counted(tmp_path: Path) -> None:
+    """A batch over the request's event limit (counted across its sources) leaves no trace."""
+    root = init_project(tmp_path / "shop")
+    with (root / "weir.yml").open("a", encoding="utf-8") as handle:
+        handle.write("\ncollector:\n  max_events_per_request: 50\n")
+    project = weir.Project(root)
+    app = create_app(project)
+    collector = app.state.collector
+    key = project.access.write_keys().create(["web_traffic", "crm_interactions"]).key
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+    stamp = WHEN.isoformat()
+    page = {"type": "page", "anonymousId": "a1", "timestamp": stamp, "properties": {"path": "/"}}
+    identify = {"type": "identify", "userId": "7", "timestamp": stamp, "traits": {"rating": 4}}
+
+    async def post(messages: list[dict[str, object]]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+            return await client.post("/v1/batch", json={"batch": messages}, headers=auth)
+
+    try:
+        # each source alone is within the limit; the request is not (1 + 50 > 50)
+        refused = asyncio.run(post([page] + [dict(identify, messageId=f"m{n}") for n in range(50)]))
+        assert refused.status_code == 413, refused.text
+        assert all(lane.wal.end == lane.committed for lane in collector._lanes.values())
+        assert collector.flush() == [] or all(
+            r.result.counts.received == 0 for r in collector.flush()
+        )
+        taken = asyncio.run(post([page, dict(identify, messageId="m-ok")]))
+        assert taken.status_code == 200, taken.text
+        metrics = asyncio.run(_metrics(app))
+        assert 'weir_collector_events_total{fate="received",source="web_traffic"} 1.0' in metrics
+        assert (
+            'weir_collector_events_total{fate="received",source="crm_interactions"} 1.0' in metrics
+        )
+    finally:
+        collector.close()
+        project.close()
+
+
+async def _metrics(app: object) -> str:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+        return (await client.get("/metrics")).text

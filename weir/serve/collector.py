@@ -127,6 +127,7 @@ def collector_router(app: FastAPI) -> APIRouter:
     keys: WriteKeys = project.access.write_keys()
     metrics = CollectorMetrics(app.state.registry, collector)
     app.state.collector = collector
+    app.state.collector_metrics = metrics
     app.state.write_keys = keys
     command = [sys.executable, "-m", "weir.serve.flush_worker", str(project.root)]
     app.state.services.append(

@@ -22,8 +22,8 @@ from fastapi.responses import JSONResponse
 from weir.errors import AccessDenied, ProjectError
 from weir.governance.keys import WriteKeys
 from weir.project.segment import SegmentMapping
+from weir.serve.collector import CollectorMetrics, write_key_of
 from weir.serve.collector import read_body as read_request_body
-from weir.serve.collector import write_key_of
 from weir.streams.collector import Collector
 from weir.streams.segment import (
     SegmentCall,
@@ -46,6 +46,7 @@ def segment_router(app: FastAPI) -> APIRouter:
         return router
     collector: Collector = app.state.collector
     keys: WriteKeys = app.state.write_keys
+    metrics: CollectorMetrics = app.state.collector_metrics
     try:
         check_mapping(mapping, project.files.sources)
     except ProjectError:
@@ -77,8 +78,9 @@ def segment_router(app: FastAPI) -> APIRouter:
                 f"this write key may not post to {', '.join(refused)}",
                 f"create one that may: weir keys create --source {' --source '.join(sorted(by_source))}",
             )
-        for source, records in by_source.items():
-            await collector.submit(source, records)
+        receipts = await collector.submit_all(by_source)  # all sources or none
+        for source, receipt in receipts.items():
+            metrics.received(source, receipt.accepted, receipt.quarantined, receipt.duplicates)
         return JSONResponse({"success": True})
 
     for call in CALLS:

@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,10 +136,15 @@ class Collector:
         if lane is None:
             lane = await asyncio.to_thread(self.lane, source)
         self._admit(lane, len(events))
-        if not events:
-            return Receipt(0, 0, 0, ())
+        return await self._logged(lane, events)
+
+    def _logged(self, lane: Lane, events: Sequence[str]) -> Awaitable[Receipt]:
+        """Hand ``events`` to ``lane`` now; the awaitable answers once they are on disk."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Receipt] = loop.create_future()
+        if not events:
+            future.set_result(Receipt(0, 0, 0, ()))
+            return future
 
         def settle(result: Receipt | BaseException) -> None:
             if future.done():
@@ -153,9 +158,33 @@ class Collector:
             loop.call_soon_threadsafe(settle, result)
 
         lane.enqueue(events, answer)
-        receipt = await future
-        self._count(source, len(events))
-        return receipt
+        source = lane.source.name
+
+        async def counted() -> Receipt:
+            receipt = await future
+            self._count(source, len(events))
+            return receipt
+
+        return counted()
+
+    async def submit_all(self, batches: Mapping[str, Sequence[str]]) -> dict[str, Receipt]:
+        """Check and log the events of several sources as one request: all are taken, or none.
+
+        Every source is admitted (its event count, its log's backlog, the disk)
+        before any event is logged, and the request's events count once against
+        ``max_events_per_request``: a refusal leaves nothing in any log.
+        """
+        lanes = {}
+        for source in batches:
+            lane = self._lanes.get(source)
+            lanes[source] = lane if lane is not None else await asyncio.to_thread(self.lane, source)
+        self._admit_count(sum(len(events) for events in batches.values()))
+        for source, lane in lanes.items():
+            self._admit(lane, len(batches[source]))
+        # no await between the checks and the hand-over: nothing else is admitted in between
+        pending = [self._logged(lanes[source], events) for source, events in batches.items()]
+        receipts = await asyncio.gather(*pending)
+        return dict(zip(batches, receipts, strict=True))
 
     def submit_sync(self, source: str, events: Sequence[str]) -> Receipt:
         """``submit`` for threads without an event loop (blocks until the events are on disk)."""
@@ -179,11 +208,7 @@ class Collector:
     def _admit(self, lane: Lane, events: int) -> None:
         """Refuse a request the log cannot safely take now."""
         config = self.config
-        if events > config.max_events_per_request:
-            raise TooLarge(
-                f"{events} events in one request; the limit is {config.max_events_per_request}",
-                "send them in smaller requests (collector.max_events_per_request in weir.yml)",
-            )
+        self._admit_count(events)
         unflushed = lane.wal.end - lane.committed
         if unflushed > config.max_log_bytes:
             raise Overloaded(
@@ -204,6 +229,14 @@ class Collector:
                 f"{lane.queued_events} events wait to be checked (limit {config.max_queued_events})",
                 "retry after the Retry-After seconds",
                 retry_after=1,
+            )
+
+    def _admit_count(self, events: int) -> None:
+        limit = self.config.max_events_per_request
+        if events > limit:
+            raise TooLarge(
+                f"{events} events in one request; the limit is {limit}",
+                "send them in smaller requests (collector.max_events_per_request in weir.yml)",
             )
 
     def _free_disk(self) -> float:
