@@ -71,10 +71,10 @@ class NotFoundError(WeirError):
     ) -> Self:
         """``name`` is no ``kind`` of ``known``: the closest one as a did-you-mean, else ``fix``."""
         close = difflib.get_close_matches(name, list(known), n=1)
-        shown = (lambda text: f"'{text}'") if quoted else str
+        q = "'" if quoted else ""
         return cls(
-            f"no {label or kind} named {shown(name)}",
-            f"did you mean {shown(close[0])}?" if close else fix,
+            f"no {label or kind} named {q}{name}{q}",
+            f"did you mean {q}{close[0]}{q}?" if close else fix,
             kind=kind,
             name=name,
             suggestion=close[0] if close else None,

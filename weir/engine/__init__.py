@@ -15,7 +15,7 @@ from weir.engine.errors import (
     OutOfMemory,
     ParseError,
 )
-from weir.engine.sql import ident, lit, literals, table
+from weir.engine.sql import ident, lit, table
 
 __all__ = [
     "BindError",
@@ -31,6 +31,5 @@ __all__ = [
     "Session",
     "ident",
     "lit",
-    "literals",
     "table",
 ]

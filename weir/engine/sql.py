@@ -32,8 +32,3 @@ def lit(value: str, dialect: str = DIALECT) -> str:
 def table(name: str, schema: str | None = None, dialect: str = DIALECT) -> str:
     """``schema.name`` as a qualified table, each part quoted."""
     return exp.table_(name, db=schema, quoted=True).sql(dialect)
-
-
-def literals(values: list[str] | tuple[str, ...], dialect: str = DIALECT) -> str:
-    """A list literal of strings: ``['a', 'b']``."""
-    return "[" + ", ".join(lit(v, dialect) for v in values) + "]"

@@ -30,7 +30,7 @@ from weir.governance.policy import Policy, Principal, lake_columns
 from weir.governance.queries import GatewayQueries, QueryResult
 from weir.governance.sqlcheck import check_tree, lake_tables, parse_query
 from weir.governance.tokens import Tokens
-from weir.lake import Lake, LakeViews, Pin, Timeout
+from weir.lake import Lake, LakeViews, Pin
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord
 from weir.metrics import KpiDefinition, kpi_sql
@@ -97,9 +97,6 @@ class Access:
         return WriteKeys(self.store)
 
     # -- reading as a principal ---------------------------------------------------------------
-    def principal(self, user: str | Principal, role: str | None = None) -> Principal:
-        return user if isinstance(user, Principal) else self.policy().principal(user, role)
-
     def query(
         self,
         sql: str,
@@ -112,9 +109,9 @@ class Access:
         started = time.perf_counter()
         name = user.user if isinstance(user, Principal) else user
         acting = user.role if isinstance(user, Principal) else role
-        queries = self.queries()
+        _, policy, _, queries = self._governed()
         try:
-            principal = self.principal(user, role)
+            principal = user if isinstance(user, Principal) else policy.principal(user, role)
             acting = principal.role
             prepared = queries.prepare(sql, principal, as_of=Pin.at(as_of).as_of)
         except WeirError as exc:
@@ -156,16 +153,15 @@ class Access:
         started = time.perf_counter()
         action = _kpi_action(name, grain, by, options)
         definition = self.kpis_service.catalogue().kpis.get(name)
-        queries = self.queries()
+        _, policy, _, queries = self._governed()
         hidden = checking = False
         try:
             if definition is None:
                 raise self._no_kpi(principal, name)
-            policy = self.policy()
             hidden = not all(policy.can_read(principal.role, m) for m in marts_of(definition))
             if hidden:
                 raise AccessDenied(f"role '{principal.role}' may not read {definition.mart}")
-            question = self.kpis_service.question(name, grain, by, **options)
+            question = self.kpis_service.question(definition, grain, by, **options)
             moment = Pin.at(options.get("as_of")).as_of
             checking = True
             prepared = queries.prepare(kpi_sql(question), principal, as_of=moment, trusted=True)
@@ -245,7 +241,7 @@ class Access:
                 return views.run(session, query, timeout=None)[0]
             finally:
                 session.close()
-        except (EngineError, Timeout) as exc:
+        except EngineError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise QueryError(
                 f"query failed: {first}", "check the SQL; list tables with `weir status`"

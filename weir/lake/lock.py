@@ -54,16 +54,6 @@ class WriteLock:
         finally:
             self._mutex.release()
 
-    @property
-    def mine(self) -> bool:
-        """Whether this thread holds the lock now."""
-        if not self._mutex.acquire(False):
-            return False
-        try:
-            return self._depth > 0
-        finally:
-            self._mutex.release()
-
     def _take(self, deadline: float) -> IO[str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+")

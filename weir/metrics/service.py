@@ -32,12 +32,20 @@ class Kpis:
         return sorted(self.catalogue().kpis.values(), key=lambda k: (k.team, k.name))
 
     def question(
-        self, name: str, grain: str = "day", by: Sequence[str] = (), **options: Unpack[KpiOptions]
+        self,
+        kpi: str | KpiDefinition,
+        grain: str = "day",
+        by: Sequence[str] = (),
+        **options: Unpack[KpiOptions],
     ) -> KpiQuestion:
-        """The KPI question these options ask, checked (unknown KPI, grain, dimension …)."""
+        """The question these options ask of a KPI (by name, or its definition already loaded).
+
+        Each part is checked: an unknown KPI, grain, dimension or comparison, a range too long.
+        """
         flagged = self.flagged_days() if options.get("exclude_flagged") else None
+        definition = self.catalogue().get(kpi) if isinstance(kpi, str) else kpi
         return ask(
-            self.catalogue().get(name),
+            definition,
             grain,
             by,
             options.get("start"),
