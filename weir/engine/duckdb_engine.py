@@ -103,11 +103,11 @@ class DuckDBSession(Session):
         with _engine_errors():
             if params:
                 return self._con.execute(sql, params).to_arrow_table()
-            return self._con.sql(sql).to_arrow_table()
+            return _faithful(self._con.sql(sql)).to_arrow_table()
 
     def arrow_batches(self, sql: str, batch_rows: int) -> pa.RecordBatchReader:
         with _engine_errors():
-            reader = self._con.sql(sql).to_arrow_reader(batch_rows)
+            reader = _faithful(self._con.sql(sql)).to_arrow_reader(batch_rows)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader))
 
     def columns(
@@ -272,3 +272,25 @@ class DuckDBEngine(Engine):
 
     def scan(self, files: Sequence[str]) -> str:
         return scan(files)
+
+
+# DuckDB types Arrow has no faithful type for: DuckDB hands a UHUGEINT over as a
+# decimal128(38, 0) that wraps past 10**38 (2**128 - 1 arrives as -1) and a TIMETZ as
+# a time without its offset. A result carries them as their exact text instead.
+_LOSSY = ("UHUGEINT", "TIME WITH TIME ZONE")
+
+
+def _faithful(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """``relation`` with every column of a type in ``_LOSSY`` (or a list of one) cast to text."""
+    types = [str(kind) for kind in relation.types]
+    if not any(kind.startswith(_LOSSY) for kind in types):
+        return relation
+    columns = []
+    for name, kind in zip(relation.columns, types, strict=True):
+        quoted = ident(name)
+        if kind.startswith(_LOSSY):
+            text = "VARCHAR" + kind[kind.index("[") :] if "[" in kind else "VARCHAR"
+            columns.append(f"CAST({quoted} AS {text}) AS {quoted}")
+        else:
+            columns.append(quoted)
+    return relation.project(", ".join(columns))

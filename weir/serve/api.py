@@ -15,6 +15,7 @@ an Arrow IPC stream when asked with ``Accept: application/vnd.apache.arrow.strea
 import base64
 import json
 import math
+import re
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -27,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from weir.errors import QueryError, TooLarge
@@ -44,6 +45,28 @@ DEFAULT_ROWS = 10_000
 MAX_ROWS = 100_000
 MAX_BODY = 1 << 20  # bytes of a request body
 MAX_SQL = 100_000  # characters of one query
+
+
+# -- ISO 8601 dates and times, and nothing else ------------------------------------------
+# Pydantic would also read a number (or a string of digits) as a Unix timestamp: `to=0`
+# would be 1970-01-01. A date or time here is ISO text, as the document says.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?"
+)
+
+
+def _iso(pattern: re.Pattern[str], example: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if isinstance(value, date) or (isinstance(value, str) and pattern.fullmatch(value)):
+            return value
+        raise ValueError(f"write it in ISO 8601, e.g. {example}")
+
+    return check
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso(_ISO_DATE, "2025-01-31"))]
+IsoTime = Annotated[datetime, BeforeValidator(_iso(_ISO_TIME, "2025-01-31T12:00:00Z"))]
 
 
 # -- errors (the shape app.py writes for every failure) -----------------------------------
@@ -88,11 +111,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 # -- requests and answers ------------------------------------------------------------------
 class QueryRequest(Strict):
     sql: str = Field(min_length=1, description="one read-only query over lake tables (layer.name)")
-    as_of: datetime | None = Field(
-        default=None, description="read the lake as it was then (ISO time)"
+    as_of: IsoTime | None = Field(
+        default=None, description="read the lake as it was then (ISO 8601 time)"
     )
     limit: int | None = Field(
-        default=None, ge=0, description=f"rows to return at most (default {DEFAULT_ROWS:,})"
+        default=None,
+        ge=0,
+        le=MAX_ROWS,
+        description=f"rows to return at most (default {DEFAULT_ROWS:,}, at most {MAX_ROWS:,})",
     )
 
 
@@ -249,11 +275,11 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         name: Annotated[str, Path(max_length=200)],
         grain: Literal["day", "week", "month"] = "day",
         by: Annotated[list[str], Query(description="a dimension; repeatable")] = [],  # noqa: B006
-        start: Annotated[date | None, Query(alias="from")] = None,
-        end: Annotated[date | None, Query(alias="to")] = None,
+        start: Annotated[IsoDate | None, Query(alias="from", description="first day")] = None,
+        end: Annotated[IsoDate | None, Query(alias="to", description="last day")] = None,
         compare: Literal["previous_period"] | None = None,
         exclude_flagged: bool = False,
-        as_of: datetime | None = None,
+        as_of: Annotated[IsoTime | None, Query(description="the lake as it was then")] = None,
     ) -> Response:
         options: KpiOptions = {"start": start, "end": end, "compare": compare, "as_of": as_of}
         options["exclude_flagged"] = exclude_flagged
