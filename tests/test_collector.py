@@ -556,12 +556,22 @@ def test_a_source_whose_flush_fails_does_not_stop_the_others(
     assert status.errors == 1 and status.failing_since is not None
     assert "date value out of range" in str(status.last_error)
     assert status.backlog == 2
+    # a failing source backs off: the next rounds skip it until its retry time
+    first_retry = float(crm["retry_at"])  # type: ignore[arg-type]
+    assert first_retry > time.time()
+    assert server.collector.flush() == []
+    assert server.collector.stats()["crm_interactions"]["errors"] == 1
+    before = time.time()
     with pytest.raises(weir.WeirError, match="date value out of range"):
-        server.collector.flush("crm_interactions")  # asked for one source: its error is raised
-    assert server.collector.stats()["crm_interactions"]["errors"] == 2
+        server.collector.flush("crm_interactions")  # asked for one source: tried, error raised
+    after = time.time()
+    crm = server.collector.stats()["crm_interactions"]
+    assert crm["errors"] == 2
+    wait = 2 * server.collector.config.flush_seconds  # the second failure in a row: twice as long
+    assert before + wait <= float(crm["retry_at"]) <= after + wait  # type: ignore[arg-type]
 
-    monkeypatch.undo()  # the cause is fixed: the next flush takes the batch from the log
-    [report] = server.collector.flush()
+    monkeypatch.undo()  # the cause is fixed: once its backoff is over, the batch leaves the log
+    [report] = server.collector.flush(now=time.time() + 3600)
     assert report.source == "crm_interactions" and report.matches_receipts
     assert rows(server.project, "SELECT event_id FROM staging.crm_interactions ORDER BY 1") == [
         {"event_id": "c1"},
@@ -569,6 +579,7 @@ def test_a_source_whose_flush_fails_does_not_stop_the_others(
     ]
     crm = server.collector.stats()["crm_interactions"]
     assert (crm["errors"], crm["last_error"], crm["failing_since"]) == (2, None, None)
+    assert crm["retry_at"] is None
     with weir.Project(server.project.root) as other:
         [status] = [s for s in other.streams.status() if s.source == "crm_interactions"]
     assert (status.errors, status.last_error, status.failing_since) == (2, None, None)
@@ -880,6 +891,20 @@ def test_a_request_the_check_cannot_take_fails_only_itself(server: Server) -> No
     answers = run(scenario())
     assert isinstance(answers.pop(12), BaseException)
     assert [a.accepted for a in answers] == [1] * 24
+
+
+def test_a_body_that_holds_no_event_is_refused(server: Server) -> None:
+    async def scenario() -> None:
+        for body in ("5", '"text"', "true", "null", "   "):
+            refused = error(await server.post("web_traffic", content=body), 400, "bad_json")
+            assert "not an event" in refused["message"] or "empty" in refused["message"]
+        empty = await server.post(
+            "web_traffic", content="\n", **{"Content-Type": "application/x-ndjson"}
+        )
+        assert "empty" in error(empty, 400, "bad_json")["message"]
+        assert receipt(await server.post("web_traffic", []))["accepted"] == 0  # no events: fine
+
+    run(scenario())
 
 
 def test_deep_nesting_and_huge_integers_are_refused_not_crashed(server: Server) -> None:

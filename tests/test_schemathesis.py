@@ -1,17 +1,32 @@
-"""Property-based tests of /api/v1 from its own OpenAPI document (schemathesis 4, in-process).
+"""Property-based tests of every HTTP route from the server's own OpenAPI document
+(schemathesis 4, in-process).
 
-Every operation gets generated requests, valid and invalid, with a real admin
-token: no answer may be a server error, and every answer must match what the
-document says (status code, content type, headers, body schema).
+Every operation — the API under ``/api/v1``, the collector's ``/collect/v1/{source}``
+and the Segment routes ``/v1/*`` — gets generated requests, valid and invalid, as
+three callers: an admin (a token of the admin role; a write key for every collected
+source), a team (a token of the marketing role; a key for ``web_traffic`` only) and
+someone with no credentials at all. No answer may be a server error, and every
+answer must match what the document says (status code, content type, headers,
+body schema); the admin's valid requests must also succeed where the schema can
+say what is valid.
 
 The operations are listed here and drawn from the schema in the test (not by
 ``@schema.parametrize()``): the schema comes from an app over a project built
 once per session, which a module-level schema could not share, and
-schemathesis's lazy fixture schema does not run under pytest 9.
+schemathesis's lazy fixture schema does not run under pytest 9. The default run
+draws ``EXAMPLES`` requests per operation, caller and mode; the run marked slow
+draws ``EXAMPLES_SLOW`` for every caller. Each run prints what it tried (``-s``).
 """
 
 from __future__ import annotations
 
+import base64
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import hypothesis.strategies as st
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -21,13 +36,16 @@ from schemathesis.generation import GenerationMode
 from schemathesis.schemas import APIOperation, BaseSchema
 from served import Served, build_served
 
+import weir
 from weir.serve.app import create_app
+from weir.serve.segment import CALLS
 
-# Generated requests per operation and mode, so the run stays well under 90 s on two shared cores.
-EXAMPLES = 20
+# Requests per operation, caller and mode: the default run keeps to a few minutes on two
+# cores (an admin's requests go deepest; the others are mostly refused at the door)
+EXAMPLES = {"admin": 10, "team": 6, "none": 4}
+EXAMPLES_SLOW = 150
 
-FREE_TEXT = {"/api/v1/query", "/api/v1/kpis/{name}"}
-OPERATIONS = [
+API = [
     ("POST", "/api/v1/query"),
     ("GET", "/api/v1/kpis"),
     ("GET", "/api/v1/kpis/{name}"),
@@ -36,6 +54,38 @@ OPERATIONS = [
     ("GET", "/api/v1/lineage/{name}"),
     ("GET", "/api/v1/audit"),
 ]
+DOORS = [("POST", "/collect/v1/{source}"), *[("POST", f"/v1/{call}") for call in CALLS]]
+OPERATIONS = API + DOORS
+CALLERS = ("admin", "team", "none")
+# Text the schema cannot constrain (SQL, a KPI's dimension, a source's name, the fields
+# of an event) can be well-formed and still name nothing or break a contract: a 4xx
+# there is the right answer, not a rejection of valid data.
+FREE_TEXT = {"/api/v1/query", "/api/v1/kpis/{name}", "/collect/v1/{source}"}
+COLLECTED = ["web_traffic", "crm_interactions"]
+
+TRIED: Counter[str] = Counter()
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(_ctx: object, value: object) -> bytes:
+    # a body is text; a value of another type (negative data) has no NDJSON form: nothing
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else b""
+
+
+@dataclass(frozen=True)
+class Doors:
+    """A fresh example project whose collector the fuzzer posts to (not the shared one)."""
+
+    schema: BaseSchema
+    keys: dict[str, str]  # caller → write key
+
+    def headers(self, caller: str, basic: bool) -> dict[str, str]:
+        if caller == "none":
+            return {}
+        if basic:  # as Segment's SDKs send it: the key as the user name, no password
+            encoded = base64.b64encode(f"{self.keys[caller]}:".encode()).decode()
+            return {"Authorization": f"Basic {encoded}"}
+        return {"Authorization": f"Bearer {self.keys[caller]}"}
 
 
 @pytest.fixture(scope="module")
@@ -49,32 +99,132 @@ def api_schema(served: Served) -> BaseSchema:
     return schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 
 
-def test_every_operation_of_the_document_is_exercised(api_schema: BaseSchema) -> None:
+@pytest.fixture(scope="module")
+def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doors]:
+    root: Path = weir.init_project(tmp_path_factory.mktemp("doors") / "shop")
+    project = weir.Project(root)
+    keys = project.access.write_keys()
     found = {
-        (result.ok().method.upper(), result.ok().path) for result in api_schema.get_all_operations()
+        "admin": keys.create(COLLECTED).key,
+        "team": keys.create(["web_traffic"]).key,
     }
-    assert {op for op in found if op[1].startswith("/api/v1/")} == set(OPERATIONS)
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(project))
+    yield Doors(schema, found)
+    project.close()
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_the_api_keeps_its_document(
-    api_schema: BaseSchema, served: Served, method: str, path: str, mode: GenerationMode
+@pytest.fixture(scope="module", autouse=True)
+def tally() -> Iterator[None]:
+    yield
+    cases = sum(TRIED.values())
+    print(f"\nschemathesis: {len(TRIED)} (operation, caller, mode) runs, {cases} requests")
+
+
+def test_every_operation_of_the_document_is_exercised(doors: Doors) -> None:
+    found = {
+        (result.ok().method.upper(), result.ok().path)
+        for result in doors.schema.get_all_operations()
+    }
+    documented = {op for op in found if op[1].startswith(("/api/", "/collect/", "/v1/"))}
+    assert documented == set(OPERATIONS)
+
+
+def test_the_doors_document_their_bodies_and_credentials(doors: Doors) -> None:
+    document = doors.schema.raw_schema
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["WriteKey"]["scheme"] == "bearer"
+    assert schemes["WriteKeyBasic"]["scheme"] == "basic"
+    for _method, path in DOORS:
+        post = document["paths"][path]["post"]
+        assert {"WriteKey", "WriteKeyBasic"} <= {name for s in post["security"] for name in s}
+        assert post["requestBody"]["required"] is True
+        assert "application/json" in post["requestBody"]["content"]
+        assert {"200", "400", "401", "403", "413", "503"} <= set(post["responses"])
+    batch = document["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]
+    assert batch["schema"]["required"] == ["batch"]
+    limit = document["components"]["schemas"]["QueryRequest"]["properties"]["limit"]
+    assert limit["anyOf"][0]["maximum"] == 100_000  # the query's limit declares its maximum
+
+
+def _run(
+    operation: APIOperation,
+    path: str,
+    mode: GenerationMode,
+    caller: str,
+    headers_of: st.SearchStrategy[dict[str, str]],
+    examples: int,
 ) -> None:
-    operation: APIOperation = api_schema[path][method]
-    headers = served.headers("admin")
-    # Text the schema cannot constrain (SQL, a KPI's dimension) can be well-formed and still
-    # name nothing: the documented 400 is the right answer there, not a rejection of valid data.
-    excluded = [positive_data_acceptance] if path in FREE_TEXT else []
+    excluded = [positive_data_acceptance] if path in FREE_TEXT or caller != "admin" else []
+    strategy = operation.as_strategy(generation_mode=mode)
+    if path == "/collect/v1/{source}":
+        # most requests name a collected source, so bodies reach the collector itself
+        names = st.sampled_from([*COLLECTED, None])
+        strategy = st.builds(_with_source, strategy, names)
+    label = f"{operation.method.upper()} {path} {caller} {mode.value}"
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=strategy, headers=headers_of)
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    def check(case: Case) -> None:
+    def check(case: Case, headers: dict[str, str]) -> None:
+        TRIED[label] += 1
         case.call_and_validate(headers=headers, excluded_checks=excluded)
 
     check()
+
+
+def _with_source(case: Case, source: str | None) -> Case:
+    if source is not None and case.path_parameters is not None:
+        case.path_parameters["source"] = source
+    return case
+
+
+def _api_headers(served: Served, caller: str) -> st.SearchStrategy[dict[str, str]]:
+    role = {"admin": "admin", "team": "marketing"}.get(caller)
+    return st.just(served.headers(role) if role else {})
+
+
+def _door_headers(doors: Doors, caller: str) -> st.SearchStrategy[dict[str, str]]:
+    return st.sampled_from([doors.headers(caller, basic=False), doors.headers(caller, basic=True)])
+
+
+def _cases(slow: bool) -> list[object]:
+    return [
+        pytest.param(
+            method,
+            path,
+            caller,
+            mode,
+            EXAMPLES_SLOW if slow else EXAMPLES[caller],
+            marks=[pytest.mark.slow] if slow else [],
+            id=f"{method} {path} {caller} {mode.value}{' slow' if slow else ''}",
+        )
+        for method, path in OPERATIONS
+        for caller in CALLERS
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "caller", "mode", "examples"), _cases(slow=False) + _cases(slow=True)
+)
+def test_every_route_keeps_its_document(
+    request: pytest.FixtureRequest,
+    method: str,
+    path: str,
+    caller: str,
+    mode: GenerationMode,
+    examples: int,
+) -> None:
+    if path.startswith("/api/"):
+        served: Served = request.getfixturevalue("served")
+        schema: BaseSchema = request.getfixturevalue("api_schema")
+        headers = _api_headers(served, caller)
+    else:
+        doors: Doors = request.getfixturevalue("doors")
+        schema = doors.schema
+        headers = _door_headers(doors, caller)
+    _run(schema[path][method], path, mode, caller, headers, examples)

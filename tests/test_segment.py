@@ -212,7 +212,11 @@ def test_hostile_bodies_are_refused_after_the_key_never_crash(served: Running) -
             keyed = body[:-1] + f', "writeKey": "{served.key}"}}'
             in_body = httpx.post(url, content=keyed.encode())
             assert in_body.status_code == 400, (call, in_body.text)
-    inner = json.dumps({"batch": [{"type": "track", "event": "x", "writeKey": served.key}]})
+    for key in (5, None, ["k"], {"k": 1}):  # a key that is not text is refused, never ignored
+        odd = json.dumps({"type": "track", "event": "x", "writeKey": key})
+        answer = httpx.post(f"{served.url}/v1/track", content=odd.encode(), headers=auth)
+        assert answer.status_code == 400, answer.text
+        inner = json.dumps({"batch": [{"type": "track", "event": "x", "writeKey": served.key}]})
     assert httpx.post(f"{served.url}/v1/batch", content=inner.encode()).status_code == 401
 
     message = json.dumps({"type": "track", "event": "x", "anonymousId": "a"}).encode()

@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from weir.errors import QueryError, TooLarge
@@ -38,6 +38,7 @@ from weir.metadata.audit import AuditKind
 from weir.metrics.query import KpiOptions
 from weir.project.base import Strict
 from weir.serve.collector import read_body
+from weir.serve.problems import error_responses
 from weir.workspace import Project
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -67,45 +68,6 @@ def _iso(pattern: re.Pattern[str], example: str) -> Callable[[object], object]:
 
 IsoDate = Annotated[date, BeforeValidator(_iso(_ISO_DATE, "2025-01-31"))]
 IsoTime = Annotated[datetime, BeforeValidator(_iso(_ISO_TIME, "2025-01-31T12:00:00Z"))]
-
-
-# -- errors (the shape app.py writes for every failure) -----------------------------------
-class Problem(Strict):
-    where: str
-    problem: str
-
-
-class ErrorDetail(BaseModel):
-    status: int
-    code: str
-    message: str
-    fix: str | None = None
-    problems: list[Problem] | None = None
-    kind: str | None = Field(
-        default=None, description="not found: what was looked for (source, kpi, dataset, …)"
-    )
-    name: str | None = Field(default=None, description="not found: the name asked for")
-    suggestion: str | None = Field(
-        default=None, description="not found: the closest name that exists"
-    )
-    retry_after: int | None = Field(default=None, description="overloaded: seconds to wait")
-
-
-class ErrorBody(Strict):
-    error: ErrorDetail
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text}
-    for status, text in (
-        (400, "the request was understood but cannot be answered (bad SQL, bad KPI question)"),
-        (401, "no token, or a token unknown, revoked or expired"),
-        (403, "the role may not do this"),
-        (404, "no such thing, or nothing the role may see"),
-        (413, "the request or the result is over a limit"),
-        (422, "the request does not match this document"),
-    )
-}
 
 
 # -- requests and answers ------------------------------------------------------------------
@@ -224,7 +186,16 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     Caller = Annotated[Principal, Depends(principal)]
     router = APIRouter(
         prefix="/api/v1",
-        responses=_ERRORS,
+        responses=error_responses(
+            {
+                400: "the request was understood but cannot be answered (bad SQL, bad KPI question)",
+                401: "no token, or a token unknown, revoked or expired",
+                403: "the role may not do this",
+                404: "no such thing, or nothing the role may see",
+                413: "the request or the result is over a limit",
+                422: "the request does not match this document",
+            }
+        ),
         dependencies=[Depends(_known_parameters)],
         route_class=_guarded_route(tokens),
     )

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from weir.errors import Overloaded, WeirError
 from weir.serve.api import api_router
 from weir.serve.collector import collector_router
+from weir.serve.problems import error_body
 from weir.serve.segment import segment_router
 from weir.workspace import Project
 
@@ -50,15 +51,6 @@ class Service(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
-
-
-def error_body(
-    status: int, code: str, message: str, fix: str | None = None, **extra: object
-) -> dict[str, object]:
-    """The one error shape of every HTTP answer that is not a success."""
-    error: dict[str, object] = {"status": status, "code": code, "message": message, "fix": fix}
-    error.update(extra)
-    return {"error": error}
 
 
 def error_response(exc: WeirError) -> JSONResponse:

@@ -13,8 +13,9 @@ import binascii
 import sys
 from collections.abc import Callable, Iterator
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -22,12 +23,68 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
+from pydantic import BaseModel, Field
 
 from weir.errors import AccessDenied, TooLarge, WeirError
 from weir.governance.keys import WriteKeys
+from weir.serve.problems import error_responses
 from weir.streams.body import body_limit_error, parse_events
 from weir.streams.collector import Collector
 from weir.streams.flusher import Flusher
+
+# How a tracker authenticates (documented for clients and fuzzers; the route reads the
+# header itself, with ``write_key_of``, so that the key is checked before the body is read)
+WRITE_KEY = [
+    Security(
+        HTTPBearer(
+            auto_error=False,
+            scheme_name="WriteKey",
+            description="a write key from `weir keys create --source NAME`, as a bearer token",
+        )
+    ),
+    Security(
+        HTTPBasic(
+            auto_error=False,
+            scheme_name="WriteKeyBasic",
+            description="the write key as the user name and no password, as Segment's SDKs send it",
+        )
+    ),
+]
+
+EVENTS_BODY = {
+    "required": True,
+    "description": (
+        "One event (a JSON object), events (a JSON array: each element an event), or NDJSON "
+        "(one JSON event per line). An event that breaks the source's contract is quarantined "
+        "with its reasons, never dropped: the receipt lists it. Limits: collector.max_body_bytes "
+        "of body (413), 64 levels of nesting and integers of at most 4,300 digits (400)."
+    ),
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"type": "object", "description": "one event"},
+                    {"type": "array", "items": {}, "description": "events, one per element"},
+                ]
+            }
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "one JSON event per line"}
+        },
+    },
+}
+
+
+class Rejected(BaseModel):
+    index: int = Field(description="the event's position in the request, from 0")
+    reasons: list[str]
+
+
+class Receipt(BaseModel):
+    accepted: int = Field(description="events now durable in the log, on their way to the lake")
+    quarantined: int = Field(description="events kept in quarantine with their reasons")
+    duplicates: int = Field(description="events already received (same key)")
+    rejected: list[Rejected] = Field(description="the quarantined events and why")
 
 
 class CollectorMetrics:
@@ -139,14 +196,23 @@ def collector_router(app: FastAPI) -> APIRouter:
     @router.post(
         "/collect/v1/{source}",
         summary="Post events to a source (a JSON object, a JSON array, or NDJSON)",
+        dependencies=WRITE_KEY,
+        openapi_extra={"requestBody": EVENTS_BODY},
         responses={
-            200: {"description": "Every event is in the log; the receipt says what became of each"},
-            400: {"description": "The body is not JSON"},
-            401: {"description": "No write key, or an unknown or revoked one"},
-            403: {"description": "The key may not post to this source"},
-            404: {"description": "No collected source of that name"},
-            413: {"description": "Too large a body, or too many events"},
-            503: {"description": "The log or the disk is full: retry after Retry-After"},
+            200: {
+                "model": Receipt,
+                "description": "Every event is in the log; the receipt says what became of each",
+            },
+            **error_responses(
+                {
+                    400: "The body is not JSON events, or is over a nesting or number limit",
+                    401: "No write key, or an unknown or revoked one",
+                    403: "The key may not post to this source",
+                    404: "No collected source of that name",
+                    413: "Too large a body, or too many events",
+                    503: "The log or the disk is full: retry after Retry-After",
+                }
+            ),
         },
     )
     async def collect(source: str, request: Request) -> JSONResponse:

@@ -18,12 +18,14 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from weir.errors import AccessDenied, ProjectError
 from weir.governance.keys import WriteKeys
 from weir.project.segment import SegmentMapping
-from weir.serve.collector import CollectorMetrics, write_key_of
+from weir.serve.collector import WRITE_KEY, CollectorMetrics, write_key_of
 from weir.serve.collector import read_body as read_request_body
+from weir.serve.problems import error_responses
 from weir.streams.collector import Collector
 from weir.streams.segment import (
     SegmentCall,
@@ -35,6 +37,45 @@ from weir.streams.segment import (
 
 CALLS: tuple[SegmentCall, ...] = ("batch", "track", "page", "screen", "identify", "group", "alias")
 Receive = Callable[[SegmentCall, Request], Awaitable[JSONResponse]]
+_LIMITS = (
+    "Limits: collector.max_body_bytes of body, also once inflated (413), 64 levels of nesting "
+    "in a message and integers of at most 4,300 digits (400). The write key comes in the "
+    "Authorization header or, uncompressed, as writeKey in the body."
+)
+_WRITE_KEY = {"type": "string", "description": "the write key, when not in the header"}
+
+
+class Success(BaseModel):
+    success: bool
+
+
+def _body(call: SegmentCall) -> dict[str, object]:
+    """The OpenAPI request body of a Segment call: a batch of messages, or one message."""
+    if call == "batch":
+        schema: dict[str, object] = {
+            "type": "object",
+            "required": ["batch"],
+            "properties": {
+                "batch": {
+                    "type": "array",
+                    "items": {},
+                    "description": "Segment messages (track, page, screen, identify …); one "
+                    "no source takes is kept whole in the unmapped source's quarantine",
+                },
+                "writeKey": _WRITE_KEY,
+            },
+        }
+    else:
+        schema = {
+            "type": "object",
+            "properties": {"writeKey": _WRITE_KEY},
+            "description": f"one Segment {call} message (its type is {call} if it names none)",
+        }
+    return {
+        "required": True,
+        "description": f"{_LIMITS} Content-Encoding gzip or deflate is accepted.",
+        "content": {"application/json": {"schema": schema}},
+    }
 
 
 def segment_router(app: FastAPI) -> APIRouter:
@@ -89,13 +130,23 @@ def segment_router(app: FastAPI) -> APIRouter:
             _endpoint(receive, call),
             methods=["POST"],
             summary=f"Segment-compatible {call}",
+            dependencies=WRITE_KEY,
+            openapi_extra={"requestBody": _body(call)},
             responses={
-                200: {"description": 'Durable in the collector\'s log: {"success": true}'},
-                400: {"description": "Not a Segment message or batch"},
-                401: {"description": "No write key, or an unknown or revoked one"},
-                403: {"description": "The key may not post to a source a message maps to"},
-                413: {"description": "Too large a body"},
-                503: {"description": "The log or the disk is full: retry after Retry-After"},
+                200: {
+                    "model": Success,
+                    "description": 'Durable in the collector\'s log: {"success": true}',
+                },
+                **error_responses(
+                    {
+                        400: "Not a Segment message or batch, or over a nesting or number limit",
+                        401: "No write key, or an unknown or revoked one",
+                        403: "The key may not post to a source a message maps to",
+                        404: "A message maps to a source the collector does not take",
+                        413: "Too large a body, or too many events",
+                        503: "The log or the disk is full: retry after Retry-After",
+                    }
+                ),
             },
         )
     return router

@@ -58,11 +58,11 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
     """The events of a request body, each as its JSON text."""
     kind = (content_type or "").split(";", 1)[0].strip().lower()
     text = utf8_text(body, BadBody, "send the events as UTF-8 JSON").removeprefix("\ufeff")
-    if kind in NDJSON_TYPES:
-        return _lines(text)
     stripped = text.lstrip()
     if not stripped:
         raise BadBody("the body is empty", "send a JSON object, a JSON array, or NDJSON")
+    if kind in NDJSON_TYPES:
+        return _lines(text)
     check_nesting(text, MAX_DEPTH + (stripped[0] == "["), BadBody)  # + 1: an array of events
     try:
         document = json.loads(text)
@@ -82,7 +82,15 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
     dumps = _dumps_checked if _SURROGATE.search(text) else _dumps
     if isinstance(document, list):
         return [dumps(element) for element in document]
+    if not isinstance(document, dict):
+        raise BadBody(
+            f"the body is a JSON {_KINDS.get(type(document), 'value')}, not an event",
+            "send a JSON object (one event), a JSON array (one event each), or NDJSON",
+        )
     return [dumps(document)]
+
+
+_KINDS = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 def check_nesting(text: str, limit: int, error: type[WeirError]) -> None:

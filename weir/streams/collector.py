@@ -55,6 +55,9 @@ from weir.streams.wal import WriteAheadLog
 __all__ = ["Collector", "FlushReport", "Receipt", "Rejected"]
 
 STREAM_PREFIX = "collector:"
+# A source whose flush fails is tried again after flush_seconds, then twice as long
+# each time, up to this many seconds (its events wait in the log meanwhile)
+MAX_RETRY_SECONDS = 300.0
 log = logging.getLogger("weir.collector")
 LAYERS_COMPACTED = ("raw", "quarantine", "staging")
 
@@ -84,6 +87,8 @@ class _SourceStats:
     last_error: str | None = None
     errors: int = 0  # flushes that failed for a reason other than another writer's lock
     failing_since: float | None = None  # the first failure since the last flush that succeeded
+    failures_in_row: int = 0
+    retry_at: float | None = None  # a failing source's next flush, on time.time()
     flushes_since_compaction: int = 0
     recent: deque[tuple[float, int]] = field(default_factory=deque)
 
@@ -350,6 +355,7 @@ class Collector:
                 "last_error": stats.last_error,
                 "errors": stats.errors,
                 "failing_since": stats.failing_since,
+                "retry_at": stats.retry_at,
                 "fsyncs": lane.wal.fsyncs,
                 "groups": lane.groups,
                 "check_seconds_total": lane.check_seconds,
@@ -357,18 +363,24 @@ class Collector:
         return out
 
     # -- flushing -------------------------------------------------------------------------
-    def flush(self, source: str | None = None) -> list[FlushReport]:
+    def flush(self, source: str | None = None, now: float | None = None) -> list[FlushReport]:
         """Close each open batch and move every closed batch of the log into the lake.
 
         Each source flushes on its own: one whose batch fails (it is rolled back and
         stays in the log for the next flush) is logged and counted in ``stats``, and
-        the other sources flush all the same. Flushing one ``source`` raises its error.
+        the other sources flush all the same; it is tried again after a backoff
+        (``flush_seconds``, doubling to ``MAX_RETRY_SECONDS``), and skipped until
+        then. Flushing one ``source`` tries it at once and raises its error.
         """
         if source is not None:
             self.lane(source)  # an unknown source is the caller's mistake, not a failed flush
+        now = time.time() if now is None else now
         names = [source] if source is not None else sorted(self._lanes)
         reports: list[FlushReport] = []
         for name in names:
+            retry_at = self._stats_of(name).retry_at
+            if source is None and retry_at is not None and retry_at > now:
+                continue  # failing: backing off
             try:
                 reports.extend(self._flush_lane(name))
             except Exception:
@@ -473,6 +485,10 @@ class Collector:
         log.warning("collector: flush of %s failed, its batch stays in the log: %s", source, error)
         since = float(self.health.failed(source, error)["since"])
         self.record_failure(source, error, since)
+        stats = self._stats_of(source)
+        stats.failures_in_row += 1
+        wait = self.config.flush_seconds * 2 ** min(stats.failures_in_row - 1, 20)
+        stats.retry_at = time.time() + min(wait, MAX_RETRY_SECONDS)
         return since
 
     def record_failure(self, source: str, error: str, since: float | None = None) -> None:
@@ -488,6 +504,8 @@ class Collector:
         stats = self._stats_of(source)
         stats.last_error = None
         stats.failing_since = None
+        stats.failures_in_row = 0
+        stats.retry_at = None
         self.health.recovered(source)
 
     def record_flush(self, source: str, seconds: float, matches_receipts: bool) -> None:

@@ -80,7 +80,9 @@ def read_body(
     if not isinstance(document, dict):
         raise BadSegmentBody("the body is not a JSON object", "send a Segment message or batch")
     key = document.get("writeKey")
-    write_key = key if isinstance(key, str) and key else None
+    if "writeKey" in document and not isinstance(key, str):
+        raise BadSegmentBody("'writeKey' is not a string", "send the write key as text")
+    write_key = key or None
     if call == "batch":
         batch = document.get("batch")
         if not isinstance(batch, list):
