@@ -10,11 +10,13 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 OutputFormat = Literal["table", "json", "csv"]
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
@@ -30,6 +32,8 @@ errors = Console(
 def emit(
     rows: pa.Table | Sequence[dict[str, Any]], fmt: OutputFormat, title: str | None = None
 ) -> None:
+    import pyarrow as pa  # here, not at the top: `weir --help` does not load Arrow
+
     records = rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
     columns = (
         rows.column_names if isinstance(rows, pa.Table) else (list(records[0]) if records else [])
