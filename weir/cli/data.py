@@ -51,9 +51,8 @@ def init(directory: Path, example: str) -> None:
 @click.option(
     "--days",
     type=click.IntRange(1, 3660),
-    default=30,
-    show_default=True,
-    help="Days of business to generate.",
+    default=None,
+    help="Days of business to generate, up to --end (or from --start).  [default: 30]",
 )
 @click.option(
     "--scale",
@@ -70,30 +69,74 @@ def init(directory: Path, example: str) -> None:
     help="Random seed: the same seed gives the same files.",
 )
 @click.option(
+    "--end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last day (UTC).  [default: yesterday]",
+)
+@click.option(
     "--start",
     type=click.DateTime(["%Y-%m-%d"]),
-    default="2025-01-01",
+    default=None,
+    help="First day, instead of counting --days back from --end.",
+)
+@click.option(
+    "--incidents/--no-incidents",
+    default=True,
     show_default=True,
-    help="First day.",
+    help="Plant known incidents (an outage, a missing file, a duplicate burst, a stockout), "
+    "listed in the manifest.",
 )
 @format_option
 @guarded
 def generate(
-    out: Path, days: int, scale: float, seed: int, start: datetime, fmt: OutputFormat
+    out: Path,
+    days: int | None,
+    scale: float,
+    seed: int,
+    end: datetime | None,
+    start: datetime | None,
+    incidents: bool,
+    fmt: OutputFormat,
 ) -> None:
-    """Generate the reference retailer's files, with dirty data and a manifest of expected counts.
+    """Generate the reference retailer's files, with dirty data, planted incidents and a manifest.
+
+    The history ends yesterday (UTC) unless --end says otherwise; the same
+    seed and end date give the same files. The manifest lists the expected
+    counts of every source and the incidents planted in the period.
 
     \b
-    Example:
+    Examples:
       weir generate --out shop/landing --days 30 --scale 0.5 --seed 7
+      weir generate --out shop/landing --days 90 --end 2026-06-30 --no-incidents
     """
     from weir.demo.generate import generate as run
 
     started = time.perf_counter()
     with console.status("generating…") if console.is_terminal and fmt == "table" else _nothing():
-        manifest = run(out, days=days, scale=scale, seed=seed, start=start.date())
+        manifest = run(
+            out,
+            days=days,
+            scale=scale,
+            seed=seed,
+            end=end.date() if end else None,
+            start=start.date() if start else None,
+            incidents=incidents,
+        )
     rows = manifest_rows(manifest)
-    emit(rows, fmt, title=f"Generated {days} days in {time.perf_counter() - started:.1f} s → {out}")
+    seconds = time.perf_counter() - started
+    emit(
+        rows,
+        fmt,
+        title=f"Generated {manifest.days} days ({manifest.start} to {manifest.end}) "
+        f"in {seconds:.1f} s → {out}",
+    )
+    if fmt == "table" and manifest.incidents:
+        emit(
+            [i.to_dict() for i in manifest.incidents],
+            fmt,
+            title="Planted incidents (listed in manifest.json)",
+        )
 
 
 def manifest_rows(manifest: Any) -> list[dict[str, Any]]:
