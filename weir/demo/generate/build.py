@@ -270,9 +270,10 @@ def _emit(
     if plan.id_column is not None:
         _check_hashless(parts, name)
     if burst:
-        # A planted duplicate burst: the sender re-sent much of the day.
+        # A planted duplicate burst: the sender re-sent much of the day, within the day.
         again = stream(world.seed, f"{name}-burst", d)
-        parts.append(resent_burst(parts[0], again, burst, plan.duplicate_reach, last_key))
+        day_last_key = int(parts[0].key.max()) if len(parts[0]) else last_key
+        parts.append(resent_burst(parts[0], again, burst, plan.duplicate_reach, day_last_key))
     sink.add(*parts)
 
 

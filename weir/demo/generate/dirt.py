@@ -270,8 +270,8 @@ def resent_burst(
 ) -> Lines:
     """Copies of ``share`` of the accepted ``lines``, as a sender re-sending a day's records sends them.
 
-    Each copy lands in its original's file or up to ``reach`` files later and is
-    a duplicate, like any other copy.
+    Each copy lands in its original's file or up to ``reach`` files later (never
+    after ``last_key``) and is a duplicate, like any other copy.
     """
     accepted = int(np.count_nonzero(lines.status == ACCEPTED))
     return _copies(lines, rng, round(accepted * share), reach, last_key).in_file_order()
