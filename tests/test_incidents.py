@@ -124,9 +124,9 @@ def test_the_outage_day_loses_most_web_events_and_sessions(shop: tuple[Path, Man
     events: Counter[str] = Counter()
     sessions: dict[str, set[object]] = {}
     for path in (root / "landing" / "web_traffic").glob("*.jsonl"):
-        day = path.stem.removeprefix("web_traffic_")[:10]
-        events[day] += len(_lines(path))
-        sessions.setdefault(day, set()).update(r.get("session_id") for r in _records(path))
+        stamp = path.stem.removeprefix("web_traffic_")[:10]
+        events[stamp] += len(_lines(path))
+        sessions.setdefault(stamp, set()).update(r.get("session_id") for r in _records(path))
     day = date.fromisoformat(outage.day)
     week_before = [(day - timedelta(days=k)).isoformat() for k in range(1, 8)]
     usual_events = sum(events[d] for d in week_before) / 7
@@ -220,9 +220,13 @@ def test_incidents_need_six_weeks_of_history(days: int, each: int, stockouts: in
     plan = plan_incidents(world)
     assert (len(plan.outages), len(plan.missing), len(plan.bursts)) == (each, each, each)
     assert len(plan.stockouts) == stockouts
-    planted = [*plan.outages, *plan.missing, *plan.bursts]
-    assert len({i.day for i in planted}) == len(planted)  # one a day
-    assert all(FIRST_INCIDENT_DAY <= i.day < days - 1 and i.day != days // 2 for i in planted)
+    planted = [
+        *(o.day for o in plan.outages),
+        *(m.day for m in plan.missing),
+        *(b.day for b in plan.bursts),
+    ]
+    assert len(set(planted)) == len(planted)  # one a day
+    assert all(FIRST_INCIDENT_DAY <= d < days - 1 and d != days // 2 for d in planted)
     assert all(0 <= s.day < days for s in plan.stockouts)
     for outage in plan.outages:
         assert 0.8 <= outage_share(outage) <= 0.9
@@ -290,3 +294,32 @@ def test_the_cli_takes_an_end_date_and_can_leave_incidents_out(tmp_path: Path) -
     )
     assert clash.exit_code == 1
     assert "2026-01-01 to 2026-01-31 is 31 days, not 7" in clash.output
+
+
+# -- the KPIs the incidents move --------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_kpis_show_the_outage_and_the_missing_file(shop: tuple[Path, Manifest]) -> None:
+    root, manifest = shop
+    outage = date.fromisoformat(_one(manifest, "tracker_outage").day)
+    missing = _one(manifest, "missing_pos_file")
+    gap = date.fromisoformat(missing.day)
+    store = int(missing.subject.removeprefix("store_id="))
+    with weir.Project(root) as project:
+        _, run = project.run()
+        assert run.ok
+        sessions = {
+            r["period"]: float(r["value"])
+            for r in project.kpis.answer(
+                "sessions", start=outage - timedelta(days=7), end=outage
+            ).to_pylist()
+        }
+        by_store = project.kpis.answer(
+            "net_sales", by=["store_id"], start=gap - timedelta(days=7), end=gap
+        ).to_pylist()
+    usual = sum(v for d, v in sessions.items() if d != outage) / 7
+    assert sessions[outage] < 0.3 * usual  # the day's sessions collapse
+    sold = {(r["period"], r["store_id"]) for r in by_store if r["value"]}
+    assert (gap, store) not in sold  # no sales of the store that day
+    assert all(
+        (gap - timedelta(days=k), store) in sold for k in range(1, 8)
+    )  # but every day before
