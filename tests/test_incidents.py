@@ -29,7 +29,9 @@ from weir.demo.generate import (
 )
 from weir.demo.generate.build import _generate
 from weir.demo.generate.incidents import (
+    BURST_SOURCES,
     FIRST_INCIDENT_DAY,
+    MIN_DAYS,
     Outage,
     outage_share,
     plan_incidents,
@@ -323,3 +325,37 @@ def test_the_kpis_show_the_outage_and_the_missing_file(shop: tuple[Path, Manifes
     assert all(
         (gap - timedelta(days=k), store) in sold for k in range(1, 8)
     )  # but every day before
+
+
+def _seed_bursting(source: str, period: Period, scale: float) -> int:
+    """The first seed whose run plants its duplicate burst in ``source``."""
+    for seed in range(1, 200):
+        if plan_incidents(build_world(period, scale, seed)).bursts[0].source == source:
+            return seed
+    raise AssertionError(f"no seed bursts {source}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", BURST_SOURCES)
+def test_a_burst_in_any_source_reconciles_after_ingest(source: str, tmp_path: Path) -> None:
+    period = Period(date(2026, 5, 1), MIN_DAYS)
+    seed = _seed_bursting(source, period, 0.02)
+    root = weir.init_project(tmp_path / "shop")
+    manifest = generate(root / "landing", days=MIN_DAYS, scale=0.02, seed=seed, start=period.start)
+    burst = _one(manifest, "duplicate_burst")
+    assert burst.source == source
+    with weir.Project(root) as project:
+        [result] = project.sources.ingest([source])
+        [row] = project.sql(
+            f"SELECT count(*) FILTER (_status = 'duplicate') AS dups, count(*) AS n "
+            f"FROM raw.{source} WHERE _source_file LIKE '%{burst.day}%'"
+        ).to_pylist()
+    expected = manifest.sources[source]
+    c = result.counts
+    assert (c.received, c.accepted, c.quarantined, c.duplicates) == (
+        expected.received,
+        expected.accepted,
+        expected.quarantined,
+        expected.duplicates,
+    )
+    assert row["dups"] > 0.2 * row["n"]  # 30-60 % re-sent: copies are 23-37.5 % of the day
