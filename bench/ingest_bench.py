@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -20,6 +21,8 @@ from rich.table import Table
 
 import weir
 from weir.demo.generate import generate
+
+END = date(2025, 12, 31)  # a fixed period: the same files, and so the same timings, every day
 
 POS_ROWS_PER_DAY_AT_SCALE_1 = 27_400
 
@@ -36,7 +39,7 @@ def _landing(work: Path, rows: int) -> tuple[Path, int]:
     manifest = folder / "manifest.json"
     if not manifest.exists():
         shutil.rmtree(folder, ignore_errors=True)
-        generate(folder, days=days, scale=1.0, seed=11)
+        generate(folder, days=days, scale=1.0, seed=11, end=END)
     return folder / "pos", days
 
 

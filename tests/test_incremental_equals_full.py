@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ def _build(tmp: Path, landing: Path, day_by_day: bool) -> dict[str, list[tuple[o
 
 def _compare(tmp: Path, seed: int, days: int) -> None:
     landing = tmp / "generated"
-    generate(landing, days=days, scale=0.02, seed=seed)
+    generate(landing, days=days, scale=0.02, seed=seed, end=date(2026, 6, 30))
     (landing / "manifest.json").unlink()
     once = _build(tmp, landing, day_by_day=False)
     daily = _build(tmp, landing, day_by_day=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import uvicorn
@@ -26,11 +27,20 @@ def test_a_replayed_event_is_new_and_sent_now() -> None:
 
 
 def test_the_last_generated_day_in_time_order(tmp_path: Path) -> None:
-    generate(tmp_path / "landing", days=2, scale=0.02, seed=3)
+    generate(tmp_path / "landing", days=2, scale=0.02, seed=3, end=date(2026, 3, 2))
     events = day_of_events(tmp_path / "landing")
     assert {e.source for e in events} == set(LIVE_SOURCES)
     assert [e.at for e in events] == sorted(e.at for e in events)
     assert all(0 <= e.at < 86_400 for e in events)
+    # only the last day (2 March), not the whole month's files
+    last_day = [
+        line
+        for source in LIVE_SOURCES
+        for path in (tmp_path / "landing" / source).glob(f"{source}_2026-03-02*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(events) == len(last_day) > 0
 
 
 def test_live_traffic_lands_in_the_lake_once(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import click
 
 from weir.cli.app import Context, format_option, guarded, progress_display
 from weir.cli.output import OutputFormat, console, emit, errors
+from weir.cli.sample import generate as generate  # registered with the other data commands
 
 
 @click.command()
@@ -39,80 +38,6 @@ def init(directory: Path, example: str) -> None:
     console.print(
         f"Created project [bold]{root}[/]. Next: `weir generate --out {directory}/landing` then `weir --project {directory} ingest`."
     )
-
-
-@click.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder to write the files to (a project's landing/).",
-)
-@click.option(
-    "--days",
-    type=click.IntRange(1, 3660),
-    default=30,
-    show_default=True,
-    help="Days of business to generate.",
-)
-@click.option(
-    "--scale",
-    type=click.FloatRange(0.001, 100),
-    default=1.0,
-    show_default=True,
-    help="Size: 1.0 is a mid-size retailer (~10 M POS rows a year).",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=7,
-    show_default=True,
-    help="Random seed: the same seed gives the same files.",
-)
-@click.option(
-    "--start",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default="2025-01-01",
-    show_default=True,
-    help="First day.",
-)
-@format_option
-@guarded
-def generate(
-    out: Path, days: int, scale: float, seed: int, start: datetime, fmt: OutputFormat
-) -> None:
-    """Generate the reference retailer's files, with dirty data and a manifest of expected counts.
-
-    \b
-    Example:
-      weir generate --out shop/landing --days 30 --scale 0.5 --seed 7
-    """
-    from weir.demo.generate import generate as run
-
-    started = time.perf_counter()
-    with console.status("generating…") if console.is_terminal and fmt == "table" else _nothing():
-        manifest = run(out, days=days, scale=scale, seed=seed, start=start.date())
-    rows = manifest_rows(manifest)
-    emit(rows, fmt, title=f"Generated {days} days in {time.perf_counter() - started:.1f} s → {out}")
-
-
-def manifest_rows(manifest: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "source": name,
-            "files": s.files,
-            "received": s.received,
-            "clean": s.accepted,
-            "dirty": s.quarantined,
-            "duplicates": s.duplicates,
-        }
-        for name, s in sorted(manifest.sources.items())
-    ]
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 @click.command()

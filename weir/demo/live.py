@@ -4,9 +4,10 @@ The generator writes a day of clickstream and CRM interactions as files;
 ``LiveReplay`` plays the last generated day back through ``POST
 /collect/v1/{source}``, as a website's tracker would, at ``speed`` times real
 time (60: an hour of traffic a minute). Each event gets a fresh ``event_id``
-and the time it is sent, so it is new to the lake, and the dirty records the
-generator mixed in (malformed lines, unknown values) arrive too and are
-quarantined. It runs as a service of ``weir serve`` in ``weir demo --serve``.
+and the time it is sent, so it is new to the lake and the live traffic
+carries on where the generated history (which ends yesterday) stops; the
+dirty records the generator mixed in (malformed lines, unknown values)
+arrive too and are quarantined. It runs as a service of ``weir serve`` in ``weir demo --serve``.
 """
 
 from __future__ import annotations
@@ -39,14 +40,19 @@ def day_of_events(landing: Path, sources: tuple[str, ...] = LIVE_SOURCES) -> lis
         files = sorted((landing / source).glob("*.jsonl"))
         if not files:
             continue
-        last_day = files[-1].stem.removeprefix(f"{source}_")[:8]
+        last_day = _day_of(files[-1], source)
         for path in files:
-            if path.stem.removeprefix(f"{source}_")[:8] != last_day:
+            if _day_of(path, source) != last_day:
                 continue
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 if line.strip():
                     events.append(LiveEvent(_second_of_day(line), source, line))
     return sorted(events, key=lambda e: e.at)
+
+
+def _day_of(path: Path, source: str) -> str:
+    """``YYYY-MM-DD`` of a daily or hourly file (``crm_interactions_2026-03-01``, ``web_traffic_2026-03-01T09``)."""
+    return path.stem.removeprefix(f"{source}_")[:10]
 
 
 def _second_of_day(line: str) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,14 @@ def run_demo(
     seed: int = 7,
     progress: Progress | None = None,
     build_models: bool = True,
+    end: date | None = None,
+    incidents: bool = True,
 ) -> DemoTour:
-    """Replace ``folder`` with the example project, generate its data, ingest it, build its models."""
+    """Replace ``folder`` with the example project, generate its data, ingest it, build its models.
+
+    The history ends on ``end`` (yesterday, UTC, by default), with the
+    generator's planted incidents unless ``incidents`` is off.
+    """
     folder = folder.resolve()
     if folder.exists():
         if not (folder / "weir.yml").exists():
@@ -102,7 +109,9 @@ def run_demo(
     started = time.perf_counter()
     if progress:
         progress("generate", f"{days} days at scale {scale}")
-    manifest = generate(folder / "landing", days=days, scale=scale, seed=seed)
+    manifest = generate(
+        folder / "landing", days=days, scale=scale, seed=seed, end=end, incidents=incidents
+    )
     generated = time.perf_counter() - started
     with Project(folder, progress=progress) as project:
         started = time.perf_counter()

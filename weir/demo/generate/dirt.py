@@ -265,6 +265,18 @@ def _with_field(
     return out
 
 
+def resent_burst(
+    lines: Lines, rng: np.random.Generator, share: float, reach: int, last_key: int
+) -> Lines:
+    """Copies of ``share`` of the accepted ``lines``, as a sender re-sending a day's records sends them.
+
+    Each copy lands in its original's file or up to ``reach`` files later (never
+    after ``last_key``) and is a duplicate, like any other copy.
+    """
+    accepted = int(np.count_nonzero(lines.status == ACCEPTED))
+    return _copies(lines, rng, round(accepted * share), reach, last_key).in_file_order()
+
+
 def _copies(lines: Lines, rng: np.random.Generator, k: int, reach: int, last_key: int) -> Lines:
     """Exact copies of ``k`` accepted lines, in the same file or up to ``reach`` files later."""
     candidates = np.flatnonzero(lines.status == ACCEPTED)

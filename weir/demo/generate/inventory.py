@@ -5,7 +5,9 @@ to its restock threshold a restock is ordered and arrives after a lead time
 (usually days, sometimes a supplier delay of weeks, which is when pairs sit
 at zero). A pair reports its level every few hours when it changed, and
 always when a restock lands, so inventory records are sparse like a real
-feed and restocks show as a rise between consecutive records.
+feed and restocks show as a rise between consecutive records. A planted
+stockout (see ``incidents.py``) empties a pair at a given hour and holds its
+restock back for the planned delay.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from weir.demo.generate import render
+from weir.demo.generate.incidents import Stockout
 from weir.demo.generate.records import Batch
 from weir.demo.generate.timeline import HOUR_MS
 from weir.demo.generate.world import World
@@ -38,12 +41,18 @@ class StockRecords:
     pair: np.ndarray
     level: np.ndarray
     ms: np.ndarray
+    planted: np.ndarray  # True: the record that shows a planted stockout
+
+
+_NONE = np.empty(0, np.int64)
 
 
 class StockKeeper:
     """The stock of every pair, carried from one day to the next."""
 
-    def __init__(self, world: World, rng: np.random.Generator) -> None:
+    def __init__(
+        self, world: World, rng: np.random.Generator, stockouts: tuple[Stockout, ...] = ()
+    ) -> None:
         self.world = world
         products, warehouses, stores = world.products, world.warehouses, world.stores
         n_wh = len(warehouses.ids)
@@ -77,10 +86,19 @@ class StockKeeper:
         self.pending_units = np.zeros(n, dtype=np.int64)
         self.last_reported = np.full(n, -1, dtype=np.int64)
         self.next_id = 1
+        self.stockouts = stockouts
+        for planted in stockouts:
+            # A planted stockout shows against a known threshold.
+            self.threshold_known[planted.product * n_wh + planted.warehouse] = True
 
     def day(self, d: int, demand: np.ndarray, rng: np.random.Generator) -> StockRecords:
         """Step through the 24 hours of day ``d`` with ``demand`` (pairs, 24)."""
-        pairs, hours, levels = [], [], []
+        pairs, hours, levels, marked = [], [], [], []
+        planted = {
+            (s.hour, s.product * self.n_warehouses + s.warehouse): s
+            for s in self.stockouts
+            if s.day == d
+        }
         forced = np.zeros(len(self.level), dtype=bool)
         starting = ~self.active & (self.launch <= d)
         if starting.any():
@@ -95,6 +113,10 @@ class StockKeeper:
                 self.pending_at[arrived] = -1
                 forced |= arrived
             self.level = np.where(self.active, np.maximum(self.level - demand[:, h], 0), self.level)
+            emptied = [p for (hour, p) in planted if hour == h]
+            for p in emptied:
+                self._empty(p, g, planted[(h, p)].delay_days)
+                forced[p] = True
             low = self.active & (self.pending_at < 0) & (self.level <= self.threshold)
             if low.any():
                 count = int(low.sum())
@@ -115,11 +137,11 @@ class StockKeeper:
                 pairs.append(chosen)
                 hours.append(np.full(len(chosen), h))
                 levels.append(self.level[chosen])
+                marked.append(np.isin(chosen, emptied))
                 self.last_reported[chosen] = self.level[chosen]
             forced[:] = False
         if not pairs:
-            empty = np.empty(0, np.int64)
-            return StockRecords(empty, empty, empty, empty)
+            return StockRecords(_NONE, _NONE, _NONE, _NONE, np.zeros(0, dtype=bool))
         pair = np.concatenate(pairs)
         level = np.concatenate(levels)
         # Reported towards the end of the hour, after that hour's sales.
@@ -131,7 +153,15 @@ class StockKeeper:
         order = np.argsort(ms, kind="stable")
         ids = np.arange(self.next_id, self.next_id + len(pair), dtype=np.int64)
         self.next_id += len(pair)
-        return StockRecords(ids, pair[order], level[order], ms[order])
+        return StockRecords(
+            ids, pair[order], level[order], ms[order], np.concatenate(marked)[order]
+        )
+
+    def _empty(self, pair: int, hour: int, delay_days: int) -> None:
+        """A planted stockout: the pair is found empty, and its restock lands only after the delay."""
+        self.level[pair] = 0
+        self.pending_at[pair] = hour + delay_days * 24
+        self.pending_units[pair] = self.target[pair] + round(float(self.daily[pair]) * 3)
 
     def batch(self, d: int, records: StockRecords) -> Batch:
         world = self.world
@@ -150,4 +180,5 @@ class StockKeeper:
         hour = (records.ms - world.period.epoch_ms(0)) // HOUR_MS
         batch = Batch("jsonl", columns, hour, context={"ms": records.ms})
         batch.rank = records.ms.astype(np.float64)
+        batch.protected = records.planted.copy()
         return batch

@@ -4,6 +4,8 @@
 ``dirty`` counts records by kind of dirt (see ``dirt.OUTCOMES``): the records
 of quarantine kinds add up to ``quarantined``, those of duplicate kinds to
 ``duplicates``, and the remaining kinds are remarks on accepted records.
+``incidents`` lists the incidents planted in the period (see ``incidents.py``),
+by day: the truth a data-quality monitor's findings can be checked against.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from weir.demo.generate.dirt import DIRT_KINDS
+from weir.demo.generate.incidents import Incident
 from weir.demo.generate.records import ACCEPTED, DUPLICATE, QUARANTINED
 
 MANIFEST_FILE = "manifest.json"
@@ -65,16 +69,23 @@ class SourceCounts:
 
 @dataclass(frozen=True)
 class Manifest:
-    """The arguments of a generator run and the expected counts of each source."""
+    """The arguments of a generator run, the expected counts of each source and the planted incidents."""
 
     seed: int
     days: int
     scale: float
     start: str
     sources: Mapping[str, SourceCounts]
+    incidents: tuple[Incident, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", MappingProxyType(dict(sorted(self.sources.items()))))
+        object.__setattr__(self, "incidents", tuple(self.incidents))
+
+    @property
+    def end(self) -> str:
+        """The last day of the period, ``YYYY-MM-DD``."""
+        return (date.fromisoformat(self.start) + timedelta(days=self.days - 1)).isoformat()
 
     def to_json(self) -> str:
         body = {
@@ -82,7 +93,9 @@ class Manifest:
             "days": self.days,
             "scale": self.scale,
             "start": self.start,
+            "end": self.end,
             "sources": {name: counts.to_dict() for name, counts in self.sources.items()},
+            "incidents": [incident.to_dict() for incident in self.incidents],
         }
         return json.dumps(body, sort_keys=True, indent=2) + "\n"
 
@@ -103,6 +116,7 @@ class Manifest:
             scale=float(data["scale"]),
             start=str(data["start"]),
             sources={name: SourceCounts.from_dict(c) for name, c in data["sources"].items()},
+            incidents=tuple(Incident.from_dict(i) for i in data.get("incidents", [])),
         )
 
 

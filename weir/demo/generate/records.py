@@ -184,12 +184,14 @@ class Batch:
         self.kind = np.full(self.n, NO_KIND, np.int8) if kind is None else kind.astype(np.int8)
         self.context = dict(context or {})
         self.record_tag = record_tag
+        # Rows no dirt may touch: the record that shows a planted incident.
+        self.protected = np.zeros(self.n, dtype=bool)
         self._present: dict[str, np.ndarray] = {}
         self._edits: list[tuple[str, np.ndarray, list[str | None]]] = []
 
     def pristine(self) -> np.ndarray:
-        """Rows that carry no dirt and no remark yet."""
-        return np.flatnonzero((self.status == ACCEPTED) & (self.kind == NO_KIND))
+        """Rows that carry no dirt and no remark yet, and may get some."""
+        return np.flatnonzero((self.status == ACCEPTED) & (self.kind == NO_KIND) & ~self.protected)
 
     def set_cells(self, column: str, rows: np.ndarray, values: Sequence[object]) -> None:
         """Write ``values`` into ``column`` of ``rows`` (applied when the lines are rendered)."""

@@ -46,7 +46,7 @@ _BROWSER_SHARE = (  # by device
     (0.25, 0.60, 0.0, 0.0, 0.15),
 )
 _SHOP_CATEGORIES = (*CATEGORIES, "new-in", "sale")
-_SESSION_HOURS = np.array(
+SESSION_HOURS = np.array(
     (
         0.3,
         0.2,
@@ -238,7 +238,7 @@ class Clickstream:
         )
         n = int(rng.poisson(level))
         journey = rng.choice(len(JOURNEYS.weight), size=n, p=JOURNEYS.weight)
-        hours = rng.choice(24, size=n, p=_SESSION_HOURS / _SESSION_HOURS.sum())
+        hours = rng.choice(24, size=n, p=SESSION_HOURS / SESSION_HOURS.sum())
         start = period.epoch_ms(d) + hours * HOUR_MS + rng.integers(0, HOUR_MS, size=n)
         device = rng.choice(len(DEVICES), size=n, p=_DEVICE_SHARE)
         browser_p = np.array(_BROWSER_SHARE)[device]

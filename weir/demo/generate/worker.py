@@ -27,7 +27,7 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 
 
 def start(
-    group: str, out: Path, days: int, scale: float, seed: int, first: date
+    group: str, out: Path, days: int, scale: float, seed: int, first: date, incidents: bool = True
 ) -> subprocess.Popen[bytes]:
     """Start the child that generates ``group``; collect it with ``finish``."""
     env = dict(os.environ)
@@ -51,6 +51,7 @@ def start(
         str(seed),
         "--start",
         first.isoformat(),
+        "--incidents" if incidents else "--no-incidents",
     ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
@@ -79,8 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--start", type=date.fromisoformat, required=True)
+    parser.add_argument("--incidents", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
-    counts = run_group(args.group, args.out, args.days, args.scale, args.seed, args.start)
+    counts, _ = run_group(
+        args.group, args.out, args.days, args.scale, args.seed, args.start, args.incidents
+    )
     json.dump({name: c.to_dict() for name, c in counts.items()}, sys.stdout, sort_keys=True)
     return 0
 
