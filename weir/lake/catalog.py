@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from urllib.request import url2pathname
 
 import pyarrow as pa
 import sqlalchemy as sa
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import BooleanExpression
 from pyiceberg.manifest import DataFile
@@ -85,6 +86,10 @@ class Lake:
         for layer in LAYERS:
             with contextlib.suppress(NamespaceAlreadyExistsError):
                 self.catalog.create_namespace(layer)
+        # tables loaded to be read (never committed to), by name, each at the version it was
+        # loaded at: a reader loads a table's metadata again only once it has a new version
+        self._read: dict[tuple[str, str], Table] = {}
+        self._read_lock = threading.Lock()
 
     @contextmanager
     def writing(self, wait: float = 0.0) -> Iterator[None]:
@@ -117,11 +122,44 @@ class Lake:
         return self.catalog.table_exists(f"{layer}.{name}")
 
     def tables(self) -> list[tuple[str, str]]:
-        found = []
-        for (layer,) in self.catalog.list_namespaces():
-            for identifier in self.catalog.list_tables(layer):
-                found.append((identifier[0], identifier[-1]))
-        return sorted(found)
+        """Every table of the lake as (layer, name), in one read of the catalog."""
+        return sorted(self.versions())
+
+    def versions(self) -> dict[tuple[str, str], str]:
+        """Every table and its current metadata file, which changes with each commit.
+
+        One query of the catalog's table of tables (the Iceberg SQL catalog's own
+        ``iceberg_tables``), whoever committed, in this process or another.
+        """
+        query = sa.select(
+            IcebergTables.table_namespace,
+            IcebergTables.table_name,
+            IcebergTables.metadata_location,
+        ).where(IcebergTables.catalog_name == self.catalog.name)
+        with self.catalog.engine.connect() as db:
+            return {(layer, name): location or "" for layer, name, location in db.execute(query)}
+
+    def reading(self, layer: str, name: str) -> Table:
+        """The table at its current version, to read: loaded again only after a commit.
+
+        Never commit to it: a writer loads the table itself (``table``), so a table
+        shared by readers is never changed under them.
+        """
+        query = sa.select(IcebergTables.metadata_location).where(
+            IcebergTables.catalog_name == self.catalog.name,
+            IcebergTables.table_namespace == layer,
+            IcebergTables.table_name == name,
+        )
+        with self.catalog.engine.connect() as db:
+            location = db.execute(query).scalar()
+        with self._read_lock:
+            known = self._read.get((layer, name))
+        if known is not None and location is not None and known.metadata_location == location:
+            return known
+        table = self.table(layer, name)
+        with self._read_lock:
+            self._read[(layer, name)] = table
+        return table
 
     def ensure(self, layer: str, name: str, schema: pa.Schema, day_of: str | None = None) -> Table:
         identifier = f"{layer}.{name}"
@@ -289,13 +327,13 @@ class Lake:
 
     # -- reading ----------------------------------------------------------------
     def snapshots(self, layer: str, name: str) -> list[SnapshotInfo]:
-        table = self.table(layer, name)
+        table = self.reading(layer, name)
         return [_info(f"{layer}.{name}", s) for s in reversed(list(_ancestry(table)))]
 
     def snapshot_for(
         self, layer: str, name: str, as_of: datetime | None = None, snapshot_id: int | None = None
     ) -> Snapshot | None:
-        table = self.table(layer, name)
+        table = self.reading(layer, name)
         if snapshot_id is not None:
             snapshot = table.snapshot_by_id(snapshot_id)
             if snapshot is None:
@@ -320,7 +358,7 @@ class Lake:
         """The data files of a snapshot (only those that may hold rows matching ``row_filter``)."""
         if snapshot is None:
             return []
-        table = self.table(layer, name)
+        table = self.reading(layer, name)
         scan = table.scan(snapshot_id=snapshot.snapshot_id)
         if row_filter is not None:
             scan = table.scan(row_filter=row_filter, snapshot_id=snapshot.snapshot_id)
@@ -328,11 +366,11 @@ class Lake:
         return [local_path(task.file.file_path) for task in tasks]
 
     def arrow_schema(self, layer: str, name: str) -> pa.Schema:
-        return self.table(layer, name).schema().as_arrow()
+        return self.reading(layer, name).schema().as_arrow()
 
     def find_snapshot(self, snapshot_id: int) -> tuple[str, str, Snapshot]:
         for layer, name in self.tables():
-            snapshot = self.table(layer, name).snapshot_by_id(snapshot_id)
+            snapshot = self.reading(layer, name).snapshot_by_id(snapshot_id)
             if snapshot is not None:
                 return layer, name, snapshot
         raise NotFoundError(
