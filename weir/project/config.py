@@ -113,7 +113,8 @@ class SourceConfig(Strict):
     columns: list[ColumnConfig] = Field(min_length=1)
     rules: list[RuleConfig] = Field(default_factory=list)
     freshness: FreshnessConfig | None = Field(
-        default=None, description="how old the newest event and batch may get: warn_after, error_after"
+        default=None,
+        description="how old the newest event and batch may get: warn_after, error_after",
     )
 
     @model_validator(mode="after")

@@ -82,9 +82,10 @@ def _check(
         state = "error" if beyond > reach else "warn"
         word = f" ({judged.direction})"
     low = max(e.low, 0.0) if e.median >= 0 and e.low < 0 else e.low
+    bounds = show(low, percent).removesuffix(" %") + RANGE_DASH + show(e.high, percent, unit)
     message = (
         f"{label} on {judged.day.isoformat()}: {show(judged.observed, percent, unit)}"
-        f" vs expected {show(low, percent)}{RANGE_DASH}{show(e.high, percent, unit)}{word}"
+        f" vs expected {bounds}{word}"
     )
     return Check(kind, subject, state, message, now, judged.day, judged.observed, low, e.high)
 

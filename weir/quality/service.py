@@ -27,7 +27,7 @@ from weir.metadata.audit import AuditLog
 from weir.metadata.definition import operator
 from weir.metrics.definitions import KpiDefinition
 from weir.metrics.flags import FlaggedDay
-from weir.metrics.service import Kpis
+from weir.metrics.service import Kpis, marts_of
 from weir.project import ProjectFiles
 from weir.project.quality import QualityConfig
 from weir.quality.anomaly import series_checks
@@ -194,6 +194,11 @@ class Quality:
         return checks
 
     def _kpi(self, kpi: KpiDefinition, now: float, since: date | None) -> list[Check]:
+        lake = self.sources.lake
+        missing = [m for m in marts_of(kpi) if not lake.exists(*m.split(".", 1))]
+        if missing:
+            message = f"kpi {kpi.name}: not judged yet ({', '.join(missing)} not built: `weir run`)"
+            return [Check("kpi_anomaly", kpi.name, "ok", message, now)]
         answer = self.kpis.answer(kpi.name, "day")
         series: Series = {}
         for row in answer.select(["period", "value"]).to_pylist():
