@@ -22,7 +22,7 @@ WEEK = [100.0, 100.0, 100.0, 100.0, 150.0, 200.0, 50.0]
 
 
 def weekly(weeks: int, planted: dict[date, float] | None = None) -> dict[date, float | None]:
-    """``weeks`` of the weekly pattern from MONDAY, each value nudged by -2, 0 or +2."""
+    """``weeks`` of the weekly pattern from MONDAY, each value nudged by -2, 0 or +2 (by d % 3)."""
     series: dict[date, float | None] = {}
     for d in range(weeks * 7):
         day = MONDAY + timedelta(d)
@@ -74,25 +74,50 @@ def test_no_day_is_judged_before_the_minimum_history() -> None:
     assert flagged == []
 
 
+def exact(weeks: int, planted: dict[date, float] | None = None) -> dict[date, float | None]:
+    """``weeks`` of the weekly pattern from MONDAY, exactly."""
+    series: dict[date, float | None] = {
+        MONDAY + timedelta(d): WEEK[d % 7] for d in range(weeks * 7)
+    }
+    series.update(planted or {})
+    return series
+
+
 def test_a_drop_and_a_spike_on_a_weekly_seasonal_series() -> None:
     saturday = MONDAY + timedelta(weeks=9, days=5)  # 2025-03-15
     sunday = saturday + timedelta(days=1)
-    series = weekly(10, {saturday: 120.0, sunday: 100.0})
+    series = exact(10, {saturday: 120.0, sunday: 100.0})
     judged = {j.day: j for j in judge_days(series, series, SETTINGS)}
-    # Saturdays before it (d = 5, 12, … 61): d % 3 gives 2,0,1,2,0,1,2,0 → 202 198 200 202
-    # 198 200 202 198: median 200, |x-200| = 2 2 0 2 2 0 2 2 → MAD 2 → spread max(2.9652,
-    # 10) = 10 → 160..240: 120 is a drop
+    # every level (the median of the 7 days before) is the median of one week:
+    # 50 100 100 100 100 150 200 → 100. Saturday's ratio to it is 200 / 100 = 2 in every
+    # training week: median 2, MAD 0, spread max(0, 5 % of 2 = 0.1) = 0.1, range 2 ± 0.4
+    # → at Saturday's level of 100: 160..240. 120 is a drop.
     e = judged[saturday].expected
-    assert (e.median, e.mad, e.low, e.high) == (200, 2, 160, 240)
+    assert (e.level, e.median, e.mad, e.low, e.high) == (100, 200, 0, 160, 240)
     assert judged[saturday].direction == "drop"
-    # Sundays (d = 6, 13, …): 48 52 50 48 52 50 48 52 → median 50, MAD 2 → spread
-    # max(2.9652, 2.5) = 2.9652 → 50 ± 11.8608: 100 is a spike (the series' overall
-    # median is 100, so without the weekday a quiet Sunday of 50 would look like a drop)
+    # Sunday's level: the week before holds the drop, 50 100 100 100 100 120 150 → 100;
+    # its ratio 50 / 100 = 0.5 → spread 0.025 → 0.5 ± 0.1 → 40..60. 100 is a spike (the
+    # series' overall median is 100: without the weekday a quiet Sunday looks like a drop)
     e = judged[sunday].expected
-    assert (e.median, e.mad) == (50, 2)
-    assert (e.low, e.high) == (pytest.approx(38.1392), pytest.approx(61.8608))
+    assert (e.level, e.median) == (100, 50)
+    assert (e.low, e.high) == (pytest.approx(40), pytest.approx(60))
     assert judged[sunday].direction == "spike"
     assert sorted(d for d, j in judged.items() if j.anomalous) == [saturday, sunday]
+
+
+def test_a_step_up_is_the_new_normal_within_two_days() -> None:
+    # from the Monday of week 7 every day is 1.5 times what it was (a store opened)
+    step = MONDAY + timedelta(weeks=6)
+    series = exact(10)
+    for day, value in list(series.items()):
+        if day >= step and value is not None:
+            series[day] = value * 1.5
+    flagged = [j.day for j in judge_days(series, series, SETTINGS) if j.anomalous]
+    # Monday: level 100 (the old week), expected 100 → 150 is a spike. Tuesday: the 7 days
+    # before are 100 100 100 150 200 50 150 → level still 100 → 150 is a spike. Wednesday:
+    # 100 100 150 200 50 150 150 → level 150 → expected 150: the level has moved, and every
+    # later day is at its level times its weekday's ratio, as before.
+    assert flagged == [step, step + timedelta(days=1)]
 
 
 def test_an_anomaly_becomes_a_check_with_its_message() -> None:

@@ -40,7 +40,7 @@ def series_checks(
     ``unit`` follows a count (``records``); a ratio series (every value in 0..1
     and no unit) is shown in per cent.
     """
-    judged = judge_days(series, days, settings, counts=counts)
+    judged = judge_days(series, days, settings, counts)
     if not judged:
         history = sum(1 for v in series.values() if v is not None)
         return [
@@ -55,13 +55,13 @@ def series_checks(
         ]
     percent = not unit and all(0 <= v <= 1 for v in series.values() if v is not None)
     out = [
-        _check(kind, subject, label, j, now, percent, unit)
+        _check(kind, subject, label, j, now, percent, unit, directions)
         for j in judged
         if j.direction in directions
     ]
     if out:
         return out
-    return [_check(kind, subject, label, judged[-1], now, percent, unit)]
+    return [_check(kind, subject, label, judged[-1], now, percent, unit, directions)]
 
 
 def _check(
@@ -72,11 +72,12 @@ def _check(
     now: float,
     percent: bool,
     unit: str,
+    directions: Collection[Direction],
 ) -> Check:
     e = judged.expected
     state: CheckState = "ok"
     word = ""
-    if judged.direction is not None:
+    if judged.direction in directions:
         reach = e.high - e.median
         beyond = e.low - judged.observed if judged.direction == "drop" else judged.observed - e.high
         state = "error" if beyond > reach else "warn"

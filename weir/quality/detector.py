@@ -1,16 +1,28 @@
-"""The anomaly detector for daily series: seasonal by weekday, robust, both ways.
+"""The anomaly detector for daily series: seasonal by weekday, level-adjusted, robust, both ways.
 
-A day is judged against the same weekday of the ``training_weeks`` weeks
-before it (a Monday against the previous Mondays), so a weekly rhythm (quiet
-Sundays, busy Saturdays) is not an anomaly. From those values, the median
-``m`` and the median absolute deviation ``MAD`` give the expected range
-``m ± threshold * spread``, where the spread is ``1.4826 * MAD`` (a normal
-series' standard deviation), but at least ``relative_floor * |m|`` and at
-least the series' own ``floor`` (a count's noise is at least one record): a
-flat history does not make every small wobble an anomaly. A day with fewer
-than ``min_history`` same-weekday values before it is not judged. Outside the
-range below is a drop, above a spike. Median and MAD ignore a few bad weeks
-in the training window, so one incident does not hide the next.
+A day ``d`` is judged against the same weekday of the ``training_weeks``
+weeks before it (a Monday against the previous Mondays), so a weekly rhythm
+(quiet Sundays, busy Saturdays) is not an anomaly. Each of those days is
+first divided by its **level**, the median of the seven days before it
+(one of each weekday, so the rhythm cancels out): what is learnt is the
+weekday's ratio to the level, and the day is expected at ``level(d)`` times
+that ratio. A series that grows (a store opens, a campaign lifts traffic)
+moves its level within a few days, instead of looking like a spike for
+weeks; a one-day outage barely moves a median of seven.
+
+From the ratios, the median ``m`` and the median absolute deviation ``MAD``
+give the expected range ``m +/- threshold * spread``, where the spread is
+``1.4826 * MAD`` (a normal series' standard deviation), but at least
+``relative_floor * |m|``, and for a count at least its square root (a
+Poisson count's noise): a flat history does not make every wobble an
+anomaly. The range is then scaled by ``level(d)``. Training days whose level
+is unknown (the first week) or zero are left out of the ratios; where the day's
+own level is unknown or zero, or fewer than ``min_history`` ratios remain (a
+series of mostly zeros, such as duplicates), the values themselves are
+compared, the same way. A day with fewer than
+``min_history`` same-weekday values before it is not judged. Below the
+range is a drop, above a spike. Median and MAD ignore a few bad weeks in
+the training window, so one incident does not hide the next.
 """
 
 from __future__ import annotations
@@ -25,6 +37,8 @@ from typing import Literal
 from weir.project.quality import QualityConfig
 
 MAD_SCALE = 1.4826  # MAD * this estimates a normal distribution's standard deviation
+LEVEL_DAYS = 7  # a level is the median of this many days before a day
+LEVEL_MIN = 5  # ... of which at least this many have a value
 Direction = Literal["drop", "spike"]
 
 
@@ -38,6 +52,7 @@ class Expected:
     low: float
     high: float
     history: int  # how many values it was learnt from
+    level: float | None = None  # the day's level, when the history was learnt as ratios
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,25 @@ def expected_range(
     return Expected(median, mad, spread, median - reach, median + reach, len(values))
 
 
+def scaled(ratios: Expected, level: float, settings: QualityConfig, counts: bool) -> Expected:
+    """A range learnt on ratios to the level, at ``level`` (a count keeps its noise floor)."""
+    median = ratios.median * level
+    spread = ratios.spread * level
+    if counts:
+        spread = max(spread, math.sqrt(max(abs(median), 1.0)))
+    reach = settings.threshold * spread
+    return Expected(
+        median, ratios.mad * level, spread, median - reach, median + reach, ratios.history, level
+    )
+
+
+def level(series: Mapping[date, float | None], day: date) -> float | None:
+    """The median of the seven days before ``day`` (None with fewer than five values)."""
+    values = [_known(series.get(day - timedelta(d))) for d in range(1, LEVEL_DAYS + 1)]
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if len(known) >= LEVEL_MIN else None
+
+
 def training_days(day: date, settings: QualityConfig) -> list[date]:
     """The days ``day`` is judged against: the same weekday of each of the previous weeks."""
     return [day - timedelta(weeks=w) for w in range(1, settings.training_weeks + 1)]
@@ -88,27 +122,36 @@ def judge(
     series: Mapping[date, float | None],
     day: date,
     settings: QualityConfig,
-    floor: float = 0.0,
     counts: bool = False,
 ) -> Judgement | None:
     """``day`` of ``series`` judged, or None: no value that day, or too little history."""
-    observed = series.get(day)
-    if observed is None or not math.isfinite(observed):
+    observed = _known(series.get(day))
+    if observed is None:
         return None
-    history = [series.get(d) for d in training_days(day, settings)]
-    known = [v for v in history if v is not None and math.isfinite(v)]
+    history = [(d, _known(series.get(d))) for d in training_days(day, settings)]
+    known = [(d, v) for d, v in history if v is not None]
     if len(known) < settings.min_history:
         return None
-    return Judgement(day, float(observed), expected_range(known, settings, floor, counts))
+    now_level = level(series, day)
+    leveled = [(v, level(series, d)) for d, v in known]
+    ratios = [v / lv for v, lv in leveled if lv is not None and lv > 0]
+    if now_level is not None and now_level > 0 and len(ratios) >= settings.min_history:
+        expected = scaled(expected_range(ratios, settings), now_level, settings, counts)
+    else:
+        expected = expected_range([v for _, v in known], settings, counts=counts)
+    return Judgement(day, observed, expected)
 
 
 def judge_days(
     series: Mapping[date, float | None],
     days: Iterable[date],
     settings: QualityConfig,
-    floor: float = 0.0,
     counts: bool = False,
 ) -> list[Judgement]:
     """Each of ``days`` that can be judged, in order."""
-    found = (judge(series, day, settings, floor, counts) for day in sorted(days))
+    found = (judge(series, day, settings, counts) for day in sorted(days))
     return [j for j in found if j is not None]
+
+
+def _known(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None

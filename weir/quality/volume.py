@@ -2,15 +2,18 @@
 
 ``raw.<source>`` keeps every record received with its fate (``_status``), so
 one query gives, per day, the records taken in (accepted or quarantined) and
-the duplicates re-sent. A record's day is its event day (the source's
+the duplicates re-sent. Records are those accepted (a quarantined record's
+time may be anything). A record's day is its event day (the source's
 ``time_column`` cast as its contract casts it), an entity extract's day is
 the date in its file name, and otherwise the day it was received. Days
 between the first and the last with records and none of their own count
-zero: a missing file is a day of zero, not a gap.
+zero: a missing file is a day of zero, not a gap. For a daily source, the
+files of each day (by the date in their names) are counted too.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -19,6 +22,7 @@ from weir.lake import Lake, LakeViews
 from weir.project.config import SourceConfig
 
 Series = dict[date, float | None]
+STRAGGLER_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ def daily_volume(lake: Lake, source: SourceConfig) -> DailyVolume:
     raw = views.view_sql(dataset)
     sql = (
         f"SELECT {day_sql(source)} AS day,"
-        " count(*) FILTER (WHERE _status <> 'duplicate') AS records,"
+        " count(*) FILTER (WHERE _status = 'accepted') AS records,"
         " count(*) FILTER (WHERE _status = 'duplicate') AS duplicates"
         f" FROM {raw} GROUP BY 1 HAVING day IS NOT NULL ORDER BY 1"
     )
@@ -62,21 +66,33 @@ def daily_volume(lake: Lake, source: SourceConfig) -> DailyVolume:
     session, _ = views.session([dataset])
     try:
         rows = views.run(session, sql)[0].to_pylist()
-        named = views.run(session, files_sql)[0].to_pylist() if source.kind == "events" else []
+        daily = source.kind == "events" and source.schedule == "daily"
+        named = views.run(session, files_sql)[0].to_pylist() if daily else []
     finally:
         session.close()
         views.close()
+    records = _filled({r["day"]: float(r["records"]) for r in rows})
+    duplicates = {r["day"]: float(r["duplicates"]) for r in rows}
     return DailyVolume(
         source.name,
-        _filled({r["day"]: float(r["records"]) for r in rows}),
-        _filled({r["day"]: float(r["duplicates"]) for r in rows}),
+        records,
+        {day: duplicates.get(day, 0.0) for day in records},
         _filled({r["day"]: float(r["files"]) for r in named}),
     )
 
 
 def _filled(counts: dict[date, float]) -> Series:
+    """Every day from the first to the last a source really had, zero where it had none.
+
+    A day at either end with under 1 % of a median day's count is a straggler (a
+    record timed far off), not a day of the source: it does not stretch the series.
+    """
     if not counts:
         return {}
-    first, last = min(counts), max(counts)
-    days = (last - first).days + 1
-    return {first + timedelta(d): counts.get(first + timedelta(d), 0.0) for d in range(days)}
+    typical = statistics.median(counts.values())
+    days = sorted(d for d, n in counts.items() if n > 0 and n >= STRAGGLER_SHARE * typical)
+    if not days:
+        return {}
+    first, last = days[0], days[-1]
+    span = (last - first).days + 1
+    return {first + timedelta(d): counts.get(first + timedelta(d), 0.0) for d in range(span)}
