@@ -130,10 +130,14 @@ def test_an_anomaly_becomes_a_check_with_its_message() -> None:
     checks = series_checks(
         "kpi_anomaly", "conversion_rate", "kpi conversion_rate", series, [saturday], SETTINGS, 0.0
     )
-    # Saturdays: 0.026 0.024 0.025 0.026 0.024 0.025 0.026 0.024 → median 0.025, MAD 0.001
-    # spread max(0.0014826, 0.00125) → 0.025 ± 0.0059304 → 1.9 %..3.1 %
+    # every level (7 days of 0.024, 0.025, 0.026 in turn) is 0.025; Saturdays' ratios to it:
+    # 1.04 0.96 1 1.04 0.96 1 1.04 0.96 → median 1, MAD 0.04 → spread max(0.059304, 0.05)
+    # → 1 ± 0.237216, at the level of 0.025: 0.0190696..0.0309304 → 1.9 %..3.1 %
     [check] = checks
-    assert check.message == "kpi conversion_rate on 2025-03-15: 0.4 % vs expected 1.9–3.1 % (drop)"
+    dash = "\u2013"  # an en dash between the bounds
+    assert check.message == (
+        f"kpi conversion_rate on 2025-03-15: 0.4 % vs expected 1.9{dash}3.1 % (drop)"
+    )
     assert check.state == "error"  # 0.0151 below the low bound: beyond the reach of 0.0059
     assert check.expected_low == pytest.approx(0.0190696)
     assert check.key == "kpi_anomaly:conversion_rate"
