@@ -92,7 +92,7 @@ class Quality:
         names, definitions = self._selection(sources, kpis)
         action = " ".join(["quality run", *names, *(k.name for k in definitions)])
         with self.audit.recording("quality.run", action, operator()) as note:
-            checks = self.freshness(names, now)
+            checks = self.freshness(names, now) if names else []
             for name in names:
                 checks += self._volume(name, now, since)
                 checks.append(drift_check(source_drift(self.sources.lake, name), now))
