@@ -106,14 +106,16 @@ def test_a_planted_drop_and_spike_are_flagged_and_left_out(shop: weir.Project) -
     checks = shop.quality.run(kpis=["net_sales"], since=FIRST)
     failing = [c for c in checks if c.state != "ok"]
     # Saturday 2025-02-15: the level (the 7 days before: 50 100 100 100 100 100 200) is 100,
-    # Saturdays' ratio to it 2 (the early collapse of 0.05 is ignored by the median): range
-    # 2 ± 4 * 0.1 → 160..240. Sunday: its level still 100 (60 replaced 200), ratio 0.5 → 40..60.
-    # The collapse of 2025-01-25 had only 2 Saturdays before it: not judged.
+    # Saturdays' ratio to it 2 (the early collapse of 0.05 is ignored by the median; every
+    # other day sits on its weekday's median, so the pooled MAD is 0): spread 5 % of 2 = 0.1,
+    # range 2 ± 6 * 0.1 → 140..260. Sunday: its level still 100 (60 replaced 200), ratio 0.5,
+    # spread 0.025 → 0.5 ± 0.15 → 35..65. The collapse of 2025-01-25 had only 2 Saturdays
+    # before it: not judged.
     assert [(c.day, c.observed, c.expected_low, c.expected_high) for c in failing] == [
-        (SATURDAY, 60, pytest.approx(160), pytest.approx(240)),
-        (SUNDAY, 150, pytest.approx(40), pytest.approx(60)),
+        (SATURDAY, 60, pytest.approx(140), pytest.approx(260)),
+        (SUNDAY, 150, pytest.approx(35), pytest.approx(65)),
     ]
-    assert failing[0].message == "kpi net_sales on 2025-02-15: 60 vs expected 160\u2013240 (drop)"
+    assert failing[0].message == "kpi net_sales on 2025-02-15: 60 vs expected 140\u2013260 (drop)"
     assert [c.state for c in failing] == ["error", "error"]
     flags = shop.quality.flags()
     assert [(f.day, f.kpi, f.flagged_by, f.by_name) for f in flags] == [

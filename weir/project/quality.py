@@ -70,7 +70,7 @@ class QualityConfig(Strict):
         description="same-weekday values needed before a day is judged (fewer: not judged)",
     )
     threshold: float = Field(
-        default=4.0,
+        default=6.0,
         gt=0,
         description="how many robust standard deviations (1.4826 * MAD) from the median flag a day",
     )

@@ -10,9 +10,12 @@ that ratio. A series that grows (a store opens, a campaign lifts traffic)
 moves its level within a few days, instead of looking like a spike for
 weeks; a one-day outage barely moves a median of seven.
 
-From the ratios, the median ``m`` and the median absolute deviation ``MAD``
-give the expected range ``m +/- threshold * spread``, where the spread is
-``1.4826 * MAD`` (a normal series' standard deviation), but at least
+The median ``m`` of the weekday's ratios and the median absolute deviation
+``MAD`` give the expected range ``m +/- threshold * spread``. The MAD is
+pooled over the whole training window, every day against the median of its
+own weekday (56 deviations in 8 weeks rather than 8): a spread learnt from a
+handful of values is itself noisy, and would flag a day of ordinary noise.
+The spread is ``1.4826 * MAD`` (a normal series' standard deviation), but at least
 ``relative_floor * |m|``, and for a count at least its square root (a
 Poisson count's noise): a flat history does not make every wobble an
 anomaly. The range is then scaled by ``level(d)``. Training days whose level
@@ -77,16 +80,23 @@ class Judgement:
 
 
 def expected_range(
-    history: Iterable[float], settings: QualityConfig, floor: float = 0.0, counts: bool = False
+    history: Iterable[float],
+    settings: QualityConfig,
+    floor: float = 0.0,
+    counts: bool = False,
+    deviations: Iterable[float] | None = None,
 ) -> Expected:
     """The median, MAD and range of ``history`` (at least one value).
 
-    ``counts``: the values count things, whose noise is at least the square
-    root of the count (and at least one), as a Poisson count's is.
+    ``deviations``: the absolute deviations the MAD is the median of (by default
+    those of ``history`` from its median). ``counts``: the values count things,
+    whose noise is at least the square root of the count (and at least one), as
+    a Poisson count's is.
     """
     values = [float(v) for v in history]
     median = statistics.median(values)
-    mad = statistics.median(abs(v - median) for v in values)
+    spread_of = list(deviations) if deviations is not None else [abs(v - median) for v in values]
+    mad = statistics.median(spread_of) if spread_of else 0.0
     if counts:
         floor = max(floor, math.sqrt(max(abs(median), 1.0)))
     spread = max(MAD_SCALE * mad, settings.relative_floor * abs(median), floor)
@@ -118,27 +128,44 @@ def training_days(day: date, settings: QualityConfig) -> list[date]:
     return [day - timedelta(weeks=w) for w in range(1, settings.training_weeks + 1)]
 
 
+class Prepared:
+    """A series with each day's level and ratio to it worked out once, for judging many days."""
+
+    def __init__(self, series: Mapping[date, float | None]) -> None:
+        self.values = {d: _known(v) for d, v in series.items()}
+        self.levels = {d: level(self.values, d) for d in self.values}
+        self.ratios: dict[date, float | None] = {}
+        for d, v in self.values.items():
+            lv = self.levels[d]
+            self.ratios[d] = v / lv if v is not None and lv is not None and lv > 0 else None
+
+
 def judge(
-    series: Mapping[date, float | None],
+    series: Mapping[date, float | None] | Prepared,
     day: date,
     settings: QualityConfig,
     counts: bool = False,
 ) -> Judgement | None:
-    """``day`` of ``series`` judged, or None: no value that day, or too little history."""
-    observed = _known(series.get(day))
+    """``day`` of ``series`` judged, or None: no value that day, or too little history.
+
+    The spread is learnt from the whole training window, each day against the
+    median of its own weekday (seven times the deviations one weekday gives),
+    so a heavy tail in a few weeks of one weekday does not widen or narrow it.
+    """
+    found = series if isinstance(series, Prepared) else Prepared(series)
+    observed = found.values.get(day)
     if observed is None:
         return None
-    history = [(d, _known(series.get(d))) for d in training_days(day, settings)]
-    known = [(d, v) for d, v in history if v is not None]
-    if len(known) < settings.min_history:
+    now_level = found.levels.get(day)
+    if now_level is not None and now_level > 0:
+        groups = _weekday_groups(found.ratios, day, settings)
+        if len(groups[0]) >= settings.min_history:
+            ratios = expected_range(groups[0], settings, deviations=_pooled(groups))
+            return Judgement(day, observed, scaled(ratios, now_level, settings, counts))
+    groups = _weekday_groups(found.values, day, settings)
+    if len(groups[0]) < settings.min_history:
         return None
-    now_level = level(series, day)
-    leveled = [(v, level(series, d)) for d, v in known]
-    ratios = [v / lv for v, lv in leveled if lv is not None and lv > 0]
-    if now_level is not None and now_level > 0 and len(ratios) >= settings.min_history:
-        expected = scaled(expected_range(ratios, settings), now_level, settings, counts)
-    else:
-        expected = expected_range([v for _, v in known], settings, counts=counts)
+    expected = expected_range(groups[0], settings, counts=counts, deviations=_pooled(groups))
     return Judgement(day, observed, expected)
 
 
@@ -149,8 +176,34 @@ def judge_days(
     counts: bool = False,
 ) -> list[Judgement]:
     """Each of ``days`` that can be judged, in order."""
-    found = (judge(series, day, settings, counts) for day in sorted(days))
+    prepared = Prepared(series)
+    found = (judge(prepared, day, settings, counts) for day in sorted(days))
     return [j for j in found if j is not None]
+
+
+def _weekday_groups(
+    values: Mapping[date, float | None], day: date, settings: QualityConfig
+) -> list[list[float]]:
+    """The known values of the training window (the weeks before ``day``), by weekday.
+
+    Group 0 is ``day``'s own weekday; group ``g`` the days ``g`` days earlier in each week.
+    """
+    groups: list[list[float]] = [[] for _ in range(7)]
+    for offset in range(1, 7 * settings.training_weeks + 1):
+        value = values.get(day - timedelta(days=offset))
+        if value is not None:
+            groups[offset % 7].append(value)
+    return groups
+
+
+def _pooled(groups: list[list[float]]) -> list[float]:
+    """Every value's distance from the median of its weekday."""
+    out: list[float] = []
+    for values in groups:
+        if values:
+            middle = statistics.median(values)
+            out += [abs(v - middle) for v in values]
+    return out
 
 
 def _known(value: float | None) -> float | None:
