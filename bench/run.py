@@ -28,7 +28,9 @@ BENCHES = {
     "gateway": lambda args: run_gateway_bench(args.work, args.gateway_days),
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
     "models500": lambda args: run_models500_bench(args.work, args.sizes),
-    "quality": lambda args: run_quality_bench(args.work, args.quality_days, args.quality_scale),
+    "quality": lambda args: run_quality_bench(
+        args.work, args.quality_days, args.quality_scale, args.quality_landing
+    ),
     "transform": lambda args: run_transform_bench(args.work, args.days),
 }
 
@@ -66,6 +68,11 @@ def main() -> None:
         type=float,
         default=0.1,
         help="Scale of the quality benchmark's retailer (1.0: ~10 M POS lines a year).",
+    )
+    parser.add_argument(
+        "--quality-landing",
+        type=Path,
+        help="Files already generated (e.g. `weir generate`) for the quality benchmark to build.",
     )
     parser.add_argument(
         "--work",
