@@ -51,19 +51,24 @@ class Incident:
     subject: str
 
 
-def _project(work: Path, days: int, scale: float, console: Console) -> Path:
-    root = work / f"quality-{days}d-x{scale:g}"
+def _project(
+    work: Path, days: int, scale: float, console: Console, landing: Path | None = None
+) -> Path:
+    name = f"quality-{landing.name}" if landing else f"quality-{days}d-x{scale:g}"
+    root = work / name
     if (root / ".built").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
     weir.init_project(root)
-    console.print(
-        f"generating and building {days} days of the reference retailer at scale {scale:g}…"
-    )
-    options: dict[str, Any] = {"days": days, "scale": scale, "seed": 7}
-    if "start" in inspect.signature(generate).parameters:
-        options["start"] = START
-    generate(root / "landing", **options)
+    if landing is not None:
+        console.print(f"building the files generated in {landing}…")
+        shutil.copytree(landing, root / "landing")
+    else:
+        console.print(f"generating and building {days} days of the retailer at scale {scale:g}…")
+        options: dict[str, Any] = {"days": days, "scale": scale, "seed": 7}
+        if "start" in inspect.signature(generate).parameters:
+            options["start"] = START
+        generate(root / "landing", **options)
     with weir.Project(root) as project:
         _, result = project.run()
         assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
