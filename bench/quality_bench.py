@@ -124,7 +124,7 @@ def run_quality_bench(
     with weir.Project(root) as project:
         for flag in project.quality.flags():  # a fresh evaluation, not the last one's flags
             project.kpis.flags.unflag(flag.day)
-        teams = {k.name: k.team for k in project.kpis.definitions() if not k.steps}
+        teams: dict[str, str] = {k.name: k.team for k in project.kpis.definitions() if not k.steps}
         started = time.perf_counter()
         checks = project.quality.run(since=date(2000, 1, 1))
         seconds = time.perf_counter() - started
