@@ -90,7 +90,8 @@ class Quality:
         """
         now = self.clock() if now is None else now
         names, definitions = self._selection(sources, kpis)
-        action = " ".join(["quality run", *names, *(k.name for k in definitions)])
+        asked = [*(f"--source {s}" for s in sources or []), *(f"--kpi {k}" for k in kpis or [])]
+        action = " ".join(["quality run", *asked])
         with self.audit.recording("quality.run", action, operator()) as note:
             checks = self.freshness(names, now) if names else []
             for name in names:
