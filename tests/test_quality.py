@@ -196,6 +196,10 @@ def test_freshness_is_judged_on_event_time_and_on_arrival(shop: weir.Project) ->
     assert ages.event == pytest.approx(finished + 2 * hour - newest)
     [check] = shop.quality.freshness(["pos"], now=newest + 40 * hour)  # the batch: in the future
     assert (check.state, check.expected_high) == ("warn", 30 * hour)
+    # the service's own clock, injected: 55 hours after the newest event is an error
+    shop.quality.clock = lambda: newest + 55 * hour
+    [check] = shop.quality.freshness(["pos"])
+    assert (check.state, check.checked_at) == ("error", newest + 55 * hour)
 
 
 # -- schema drift -------------------------------------------------------------------------
