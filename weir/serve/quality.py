@@ -156,15 +156,23 @@ class FreshnessMetrics:
         self.project = project
         registry.register(self)  # type: ignore[arg-type]
 
+    def describe(self) -> Iterator[Metric]:
+        """The gauge's name for the registry, without reading the lake at registration."""
+        yield self._gauge()
+
     def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily(
-            "weir_source_freshness_seconds",
-            "Age of a source's newest event (basis=event) and newest batch (basis=arrival)",
-            labels=["source", "basis"],
-        )
+        gauge = self._gauge()
         for source, found in sorted(self.project.quality.ages().items()):
             if found.event is not None:
                 gauge.add_metric([source, "event"], found.event)
             if found.arrival is not None:
                 gauge.add_metric([source, "arrival"], found.arrival)
         yield gauge
+
+    @staticmethod
+    def _gauge() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "weir_source_freshness_seconds",
+            "Age of a source's newest event (basis=event) and newest batch (basis=arrival)",
+            labels=["source", "basis"],
+        )
