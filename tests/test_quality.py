@@ -134,6 +134,19 @@ def test_a_planted_drop_and_spike_are_flagged_and_left_out(shop: weir.Project) -
     }
 
 
+def test_a_day_found_normal_again_loses_its_automatic_flag(
+    shop: weir.Project, project_root: Path
+) -> None:
+    shop.quality.run(kpis=["net_sales"], since=FIRST)
+    assert [f.day for f in shop.quality.flags()] == [SATURDAY, SUNDAY]
+    # the Saturday's late file arrives: 60 + 140 = 200, a normal Saturday
+    late = MONDAY + 40 * DAY + 3600
+    land(project_root, "pos", "pos_late.csv", pos_csv(pos_line("L1", revenue=140, timestamp=late)))
+    shop.run()
+    shop.quality.run(kpis=["net_sales"], since=FIRST)
+    assert [f.day for f in shop.quality.flags()] == [SUNDAY]
+
+
 def test_people_flag_and_unflag_days_on_the_audit_log(shop: weir.Project) -> None:
     shop.quality.flag(date(2025, 2, 3), "tills double-counted", user="ada")
     shop.quality.flag(date(2025, 2, 4), "a late file", kpi="units", user="ada")

@@ -89,6 +89,14 @@ class DayFlags:
                 )
         return gone
 
+    def remove(self, day: date, dataset: str) -> None:
+        """Remove the flag of ``day`` for ``dataset``, if there is one."""
+        with self.store.begin() as db:
+            db.execute(
+                sa.text("DELETE FROM weir_flagged_days WHERE day = :d AND dataset = :s"),
+                {"d": day.isoformat(), "s": dataset},
+            )
+
     def entries(self) -> list[FlaggedDay]:
         """Every flag, by day then dataset."""
         with self.store.begin() as db:

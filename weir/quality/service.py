@@ -94,13 +94,14 @@ class Quality:
         action = " ".join(["quality run", *asked])
         with self.audit.recording("quality.run", action, operator()) as note:
             checks = self.freshness(names, now) if names else []
+            spans: dict[str, tuple[date, date]] = {}  # dataset → the days judged
             for name in names:
-                checks += self._volume(name, now, since)
+                checks += self._volume(name, now, since, spans)
                 checks.append(drift_check(source_drift(self.sources.lake, name), now))
             for kpi in definitions:
-                checks += self._kpi(kpi, now, since)
+                checks += self._kpi(kpi, now, since, spans)
             self.log.record(checks)
-            flagged = self._flag(checks, now)
+            flagged = self._flag(checks, now, spans)
             note.datasets = tuple(f"staging.{n}" for n in names)
             note.rows = len(checks)
             note.detail = {
@@ -160,10 +161,14 @@ class Quality:
         first = since if since is not None else last - timedelta(self.settings.lookback_days - 1)
         return [d for d in sorted(known) if first <= d <= last]
 
-    def _volume(self, name: str, now: float, since: date | None) -> list[Check]:
+    def _volume(
+        self, name: str, now: float, since: date | None, spans: dict[str, tuple[date, date]]
+    ) -> list[Check]:
         volume = daily_volume(self.sources.lake, self.files.source(name))
         settings = self.settings
         days = self._window(volume.records, now, since)
+        if days:
+            spans[f"staging.{name}"] = (days[0], days[-1])
         label = f"source {name}"
         checks = series_checks(
             "volume", name, label, volume.records, days, settings, now, True, unit="records"
@@ -194,7 +199,13 @@ class Quality:
         )
         return checks
 
-    def _kpi(self, kpi: KpiDefinition, now: float, since: date | None) -> list[Check]:
+    def _kpi(
+        self,
+        kpi: KpiDefinition,
+        now: float,
+        since: date | None,
+        spans: dict[str, tuple[date, date]],
+    ) -> list[Check]:
         lake = self.sources.lake
         missing = [m for m in marts_of(kpi) if not lake.exists(*m.split(".", 1))]
         if missing:
@@ -209,13 +220,22 @@ class Quality:
                 None if value is None else float(value)
             )
         days = self._window(series, now, since)
+        if days:
+            spans[f"kpi.{kpi.name}"] = (days[0], days[-1])
         return series_checks(
             "kpi_anomaly", kpi.name, f"kpi {kpi.name}", series, days, self.settings, now
         )
 
-    def _flag(self, checks: Sequence[Check], now: float) -> int:
-        """Flag the days of failing volume (records, files) and KPI checks; never over a person's."""
-        people = {(f.day, f.dataset) for f in self.kpis.flags.entries() if f.flagged_by == "user"}
+    def _flag(
+        self, checks: Sequence[Check], now: float, spans: dict[str, tuple[date, date]]
+    ) -> int:
+        """Flag the days of failing volume (records, files) and KPI checks; never over a person's.
+
+        A check's earlier flag of a day judged again and now found normal is removed.
+        """
+        entries = self.kpis.flags.entries()
+        people = {(f.day, f.dataset) for f in entries if f.flagged_by == "user"}
+        failing: set[tuple[date, str]] = set()
         flagged = 0
         for check in checks:
             if check.state == "ok" or check.day is None or check.subject.endswith(":duplicates"):
@@ -226,12 +246,18 @@ class Quality:
                 dataset, kpi = f"staging.{check.subject.split(':')[0]}", None
             else:
                 continue
+            failing.add((check.day, dataset))
             if (check.day, dataset) in people:
                 continue
             self.kpis.flags.flag(
                 check.day, dataset, check.message, "auto", f"quality:{check.kind}", kpi, now
             )
             flagged += 1
+        for f in entries:
+            span = spans.get(f.dataset)
+            judged_again = span is not None and span[0] <= f.day <= span[1]
+            if f.flagged_by == "auto" and judged_again and (f.day, f.dataset) not in failing:
+                self.kpis.flags.remove(f.day, f.dataset)
         return flagged
 
     # -- health ---------------------------------------------------------------------------
