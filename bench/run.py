@@ -19,6 +19,7 @@ from collector_bench import run_collector_bench
 from gateway_bench import run_gateway_bench
 from ingest_bench import run_ingest_bench
 from models500_bench import run_models500_bench
+from quality_bench import run_quality_bench
 from transform_bench import run_transform_bench
 
 BENCHES = {
@@ -27,6 +28,9 @@ BENCHES = {
     "gateway": lambda args: run_gateway_bench(args.work, args.gateway_days),
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
     "models500": lambda args: run_models500_bench(args.work, args.sizes),
+    "quality": lambda args: run_quality_bench(
+        args.work, args.quality_days, args.quality_scale, args.quality_landing
+    ),
     "transform": lambda args: run_transform_bench(args.work, args.days),
 }
 
@@ -55,6 +59,20 @@ def main() -> None:
     )
     parser.add_argument(
         "--cli-days", type=int, default=30, help="Days of data for the CLI benchmark."
+    )
+    parser.add_argument(
+        "--quality-days", type=int, default=365, help="Days of data for the quality benchmark."
+    )
+    parser.add_argument(
+        "--quality-scale",
+        type=float,
+        default=0.1,
+        help="Scale of the quality benchmark's retailer (1.0: ~10 M POS lines a year).",
+    )
+    parser.add_argument(
+        "--quality-landing",
+        type=Path,
+        help="Files already generated (e.g. `weir generate`) for the quality benchmark to build.",
     )
     parser.add_argument(
         "--work",

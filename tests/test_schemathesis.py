@@ -53,6 +53,10 @@ API = [
     ("GET", "/api/v1/datasets/{name}"),
     ("GET", "/api/v1/lineage/{name}"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/flags"),
+    ("POST", "/api/v1/flags"),
+    ("DELETE", "/api/v1/flags/{day}"),
 ]
 DOORS = [("POST", "/collect/v1/{source}"), *[("POST", f"/v1/{call}") for call in CALLS]]
 OPERATIONS = API + DOORS
@@ -60,7 +64,13 @@ CALLERS = ("admin", "team", "none")
 # Text the schema cannot constrain (SQL, a KPI's dimension, a source's name, the fields
 # of an event) can be well-formed and still name nothing or break a contract: a 4xx
 # there is the right answer, not a rejection of valid data.
-FREE_TEXT = {"/api/v1/query", "/api/v1/kpis/{name}", "/collect/v1/{source}"}
+FREE_TEXT = {
+    "/api/v1/query",
+    "/api/v1/kpis/{name}",
+    "/api/v1/flags",
+    "/api/v1/flags/{day}",
+    "/collect/v1/{source}",
+}
 COLLECTED = ["web_traffic", "crm_interactions"]
 
 TRIED: Counter[str] = Counter()

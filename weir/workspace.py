@@ -9,7 +9,8 @@ its domain's operations and their auditing:
 - ``kpis``: the KPI definitions and their answers, flagged days;
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
-- ``audit``: the tamper-evident audit log.
+- ``audit``: the tamper-evident audit log;
+- ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
@@ -41,6 +42,7 @@ from weir.metadata.definition import ProjectDefinition
 from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
 from weir.project import ProjectFiles, find_root, load_project
+from weir.quality import Quality
 from weir.streams.service import Streams
 from weir.transform import RunResult
 from weir.transform.runner import Window
@@ -78,6 +80,9 @@ class Project:
         self.kpis = Kpis(self.files, self.lake, self.store)
         self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
         self.catalog = Catalog(self.files, self.lake, self.access, self.models)
+        self.quality = Quality(
+            self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
+        )
 
     @property
     def root(self) -> Path:

@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import data, governance, models, serve, streams
+from weir.cli import data, governance, models, quality, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -27,6 +27,9 @@ for command in (
     governance.audit,
     streams.keys,
     streams.consume,
+    quality.quality,
+    quality.health,
+    quality.flags,
 ):
     cli.add_command(command)
 

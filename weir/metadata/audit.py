@@ -44,7 +44,17 @@ from weir.metadata.definition import ProjectDefinition, operator
 from weir.metadata.store import MetadataStore
 
 AuditKind = Literal[
-    "query", "kpi", "token.create", "token.revoke", "run", "ingest", "batch", "config.change"
+    "query",
+    "kpi",
+    "token.create",
+    "token.revoke",
+    "run",
+    "ingest",
+    "batch",
+    "config.change",
+    "flag.add",
+    "flag.remove",
+    "quality.run",
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 GENESIS = "0" * 64  # the prev_hash of the first record

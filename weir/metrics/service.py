@@ -42,8 +42,8 @@ class Kpis:
 
         Each part is checked: an unknown KPI, grain, dimension or comparison, a range too long.
         """
-        flagged = self.flagged_days() if options.get("exclude_flagged") else None
         definition = self.catalogue().get(kpi) if isinstance(kpi, str) else kpi
+        flagged = self.flagged_days(definition.name) if options.get("exclude_flagged") else None
         return ask(
             definition,
             grain,
@@ -67,9 +67,9 @@ class Kpis:
             session.close()
             views.close()
 
-    def flagged_days(self) -> list[date]:
-        """The days a quality check flagged, whatever the dataset."""
-        return [day for day, _, _ in self.flags.days()]
+    def flagged_days(self, kpi: str | None = None) -> list[date]:
+        """The days flagged for ``kpi`` or for every KPI (without ``kpi``: every flagged day)."""
+        return self.flags.days_for(kpi)
 
     def flag_day(self, day: date, dataset: str, reason: str) -> None:
         """Mark a day's KPI inputs as failing a quality check (KPIs can leave it out)."""

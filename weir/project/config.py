@@ -15,6 +15,7 @@ from weir.project.access import RoleConfig, UserConfig, check_users
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
+from weir.project.quality import FreshnessConfig, QualityConfig
 
 ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
@@ -111,6 +112,10 @@ class SourceConfig(Strict):
     xml: XmlOptions | None = None
     columns: list[ColumnConfig] = Field(min_length=1)
     rules: list[RuleConfig] = Field(default_factory=list)
+    freshness: FreshnessConfig | None = Field(
+        default=None,
+        description="how old the newest event and batch may get: warn_after, error_after",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceConfig:
@@ -171,6 +176,9 @@ class ProjectConfig(Strict):
     collector: CollectorConfig = CollectorConfig()
     consumers: list[ConsumerConfig] = Field(
         default=[], description="stream consumers `weir serve` runs (Kafka, MQTT)"
+    )
+    quality: QualityConfig = Field(
+        default=QualityConfig(), description="how `weir quality run` judges daily series"
     )
 
     @field_validator("users")

@@ -164,6 +164,19 @@ class AuditPage(Strict):
     next_before: int | None = Field(description="pass as `before` for the next (older) page")
 
 
+# the errors every /api/v1 route may answer, in the one shape
+API_ERRORS = error_responses(
+    {
+        400: "the request was understood but cannot be answered (bad SQL, bad KPI question)",
+        401: "no token, or a token unknown, revoked or expired",
+        403: "the role may not do this",
+        404: "no such thing, or nothing the role may see",
+        413: "the request or the result is over a limit",
+        422: "the request does not match this document",
+    }
+)
+
+
 DatasetName = Annotated[str, Path(description="layer.name, e.g. marts.sales_daily", max_length=300)]
 
 
@@ -186,16 +199,7 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     Caller = Annotated[Principal, Depends(principal)]
     router = APIRouter(
         prefix="/api/v1",
-        responses=error_responses(
-            {
-                400: "the request was understood but cannot be answered (bad SQL, bad KPI question)",
-                401: "no token, or a token unknown, revoked or expired",
-                403: "the role may not do this",
-                404: "no such thing, or nothing the role may see",
-                413: "the request or the result is over a limit",
-                422: "the request does not match this document",
-            }
-        ),
+        responses=API_ERRORS,
         dependencies=[Depends(_known_parameters)],
         route_class=_guarded_route(tokens),
     )
