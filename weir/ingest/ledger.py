@@ -30,7 +30,9 @@ class FileEntry:
     checksum: str
     size: int
     mtime_ns: int
-    records: int = 0
+    # the records the file holds: counted from its bytes when it is found (None for formats
+    # whose reader parses the whole document), the batch's figure once it is read
+    records: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class Ledger:
                             "c": f.checksum,
                             "z": f.size,
                             "m": f.mtime_ns,
-                            "r": f.records,
+                            "r": f.records or 0,
                             "b": batch_id,
                         }
                         for f in files

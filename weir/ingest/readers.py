@@ -20,6 +20,7 @@ import difflib
 import io
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,6 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from weir.engine import Session, ident, lit
+from weir.ingest.ledger import FileEntry
+from weir.ingest.records import JSON_BLANK, csv_records, lost_records
 from weir.project.config import SourceConfig
 
 Protect = Callable[[str], str]
@@ -89,6 +92,35 @@ def load_events(
     return TABLE
 
 
+def account_for_files(
+    con: Session, source: SourceConfig, table: str, root: Path, files: Sequence[FileEntry]
+) -> list[FileEntry]:
+    """Every record of every file in ``table``: what the reader did not return is quarantined.
+
+    A file's records were counted from its bytes when it was found; a file the
+    reader returned fewer rows for gets the missing records, with their text
+    and why (``lost_records``). Returns the files with their record counts.
+    """
+    returned = dict(
+        con.execute(f"SELECT _source_file, count(*) FROM {table} GROUP BY 1").fetchall()
+    )
+    counted = []
+    for entry in files:
+        path = root / entry.path
+        got = returned.get(str(path), 0)
+        records = got if entry.records is None else max(entry.records, got)
+        if records > got:
+            rejected = con.execute(
+                f"SELECT _offset FROM {table} WHERE _source_file = ? AND _offset IS NOT NULL",
+                [str(path)],
+            ).fetchall()
+            lost = lost_records(path, source, records, got, {line for (line,) in rejected})
+            _insert_lines(con, lost)
+            records = got + lost.num_rows
+        counted.append(replace(entry, records=records))
+    return counted
+
+
 def read_files(con: Session, source: SourceConfig, files: Sequence[Path]) -> pa.Table:
     """The records of ``files`` as an Arrow table (unprotected): for inspection and tests."""
     load_files(con, source, files)
@@ -106,7 +138,7 @@ def _load_csv(con: Session, source: SourceConfig, files: list[Path], protect: Pr
     for path in files:
         header = _csv_header(path, source)
         if header is None:
-            _insert_lines(con, _undecodable(path, source.csv.encoding))
+            _insert_lines(con, _undecodable(path, source))
         elif header:  # an empty file holds no records
             groups.setdefault(header, []).append(path)
     for header, group in groups.items():
@@ -194,7 +226,7 @@ def _scan_csv(
         con,
         # DuckDB may report several errors for one line: the line is one record, keep the first
         "SELECT DISTINCT ON (s.file_path, e.line) s.file_path AS _source_file, e.line::BIGINT AS _offset, "
-        "e.csv_line AS _raw, 'malformed CSV line (' || lower(e.error_type::VARCHAR) || '): ' "
+        "trim(e.csv_line, chr(10) || chr(13)) AS _raw, 'malformed CSV line (' || lower(e.error_type::VARCHAR) || '): ' "
         "|| e.error_message AS _problem "
         "FROM weir_rejects e JOIN weir_reject_scans s USING (scan_id, file_id) "
         "ORDER BY s.file_path, e.line, e.column_idx",
@@ -209,7 +241,9 @@ def _number_csv_lines(con: Session) -> None:
     Records of a file sit in consecutive rows in file order; the k-th parsed
     record is on line k + 1 (after the header) plus the number of rejected
     lines before it. A rejected line at position i (1-based among the file's
-    rejects) on line L has L - i - 1 parsed records before it.
+    rejects) on line L has L - i - 1 parsed records before it. Consecutive
+    rejected lines share that count, so a run of them is one gap, as wide as
+    its last: a parsed record after the run steps over all of it.
     """
     con.execute(
         f"""UPDATE {TABLE} SET _offset = numbered.line FROM (
@@ -217,32 +251,29 @@ def _number_csv_lines(con: Session) -> None:
                 SELECT rowid AS rid, _source_file,
                        rowid - min(rowid) OVER (PARTITION BY _source_file) + 1 AS k
                 FROM {TABLE} WHERE _offset IS NULL),
-            gaps AS (
+            rejected AS (
                 SELECT _source_file, _offset - row_number() OVER (PARTITION BY _source_file ORDER BY _offset) - 1 AS before,
                        row_number() OVER (PARTITION BY _source_file ORDER BY _offset) AS skipped
-                FROM {TABLE} WHERE _problem LIKE 'malformed CSV line%')
+                FROM {TABLE} WHERE _problem LIKE 'malformed CSV line%'),
+            gaps AS (
+                SELECT _source_file, before, max(skipped) AS skipped FROM rejected GROUP BY ALL)
             SELECT parsed.rid, parsed.k + 1 + coalesce(gaps.skipped, 0) AS line
             FROM parsed ASOF LEFT JOIN gaps ON parsed._source_file = gaps._source_file AND parsed.k > gaps.before
         ) AS numbered WHERE {TABLE}.rowid = numbered.rid"""
     )
 
 
-def _undecodable(path: Path, encoding: str) -> pa.Table:
-    """A file that is not in its declared encoding: every line kept, each quarantined."""
-    # decoded first, then split: in UTF-16 a newline is two bytes
-    lines = [
-        line.rstrip("\r")
-        for line in path.read_bytes().decode(encoding, errors="replace").split("\n")
-    ]
-    numbered = [(n, line) for n, line in enumerate(lines, start=1) if n > 1 and line.strip()]
-    body = [line for _, line in numbered]
+def _undecodable(path: Path, source: SourceConfig) -> pa.Table:
+    """A file that is not in its declared encoding: every record kept, each quarantined."""
+    encoding = source.csv.encoding
+    records = csv_records(path, source)
     problem = f"file is not valid {encoding}: re-export it as {encoding} or set csv: {{encoding: ...}} in the source"
     return pa.table(
         {
-            "_raw": pa.array(body, pa.string()),
-            "_problem": pa.array([problem] * len(body), pa.string()),
-            "_source_file": pa.array([str(path)] * len(body), pa.string()),
-            "_offset": pa.array([n for n, _ in numbered], pa.int64()),
+            "_raw": pa.array([r.text for r in records], pa.string()),
+            "_problem": pa.array([problem] * len(records), pa.string()),
+            "_source_file": pa.array([str(path)] * len(records), pa.string()),
+            "_offset": pa.array([r.line for r in records], pa.int64()),
         }
     )
 
@@ -263,7 +294,7 @@ def _load_jsonl(con: Session, source: SourceConfig, files: list[Path], protect: 
             "SELECT filename AS _source_file, line_number AS _offset, rtrim(line, chr(13)) AS _raw "
             "FROM (SELECT filename, unnest(lines) AS line, generate_subscripts(lines, 1) AS line_number "
             "      FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text(?))) "
-            "WHERE trim(line) <> ''"
+            "WHERE trim(line, ' ' || chr(9) || chr(13)) <> ''"
         )
         _insert_json(con, source, lines, [readable], protect)
     for path in files:
@@ -359,7 +390,9 @@ def _load_undecodable_jsonl(
 ) -> None:
     """A JSON-lines file with bytes that are not UTF-8: good lines parsed, bad ones flagged."""
     numbered = [
-        (i + 1, line) for i, line in enumerate(path.read_bytes().splitlines()) if line.strip()
+        (i + 1, line.removesuffix(b"\r"))
+        for i, line in enumerate(path.read_bytes().split(b"\n"))
+        if line.strip(JSON_BLANK)
     ]
     good, bad = [], []
     for number, line in numbered:

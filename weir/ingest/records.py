@@ -1,0 +1,308 @@
+"""How many records a landed file holds, counted from its bytes apart from any parser.
+
+A batch's ``received`` is the number of records in its files, not the number
+its reader returned: a reader that drops a record without a word (DuckDB's
+CSV scanner loses a last line whose quote never closes when it reads five or
+more files at once) then shows as a file whose records are not all accounted
+for, and weir quarantines what is missing (``missing_records``) instead of
+losing it.
+
+The count is taken while the file is read for its checksum (``FileScan``), so
+a file is read from disk once for both, a chunk at a time; nothing holds a
+whole file. CSV records are counted the way an RFC 4180 reader splits them: a
+quote opens a quoted field only at the start of a field, a doubled quote
+inside one is a literal quote, a newline inside one does not end the record,
+an empty line is no record, and a quote still open at the end of the file
+makes the rest of the file one (malformed) record. The first record is the
+header. JSON lines count their lines that are not blank; Parquet files count
+the rows their footer declares. JSON arrays and XML documents are parsed
+whole by their reader, which yields every element or keeps the whole file as
+one record, so their count is the reader's (``None`` here).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import pyarrow as pa
+
+from weir.project import SourceConfig
+
+CHUNK = 1 << 20
+# what a blank JSON line may hold (the JSON reader skips the same lines)
+JSON_BLANK = b" \t\r"
+
+Text = TypeVar("Text", str, bytes)
+
+
+@dataclass(frozen=True)
+class Record(Generic[Text]):
+    """One record of a file as its bytes split it: where it starts and its text."""
+
+    line: int  # the line it starts on, 1-based
+    text: Text  # its line(s), without the newline that ends it
+    unterminated: bool = False  # a quote opened in it never closes
+
+
+class CsvSplitter(Generic[Text]):
+    """Splits CSV text fed in pieces into records, keeping only the count unless asked.
+
+    The common case (a piece with no quote character, outside a quoted field)
+    costs one ``split`` and two ``count`` calls in C; only lines holding a
+    quote are walked quote by quote.
+    """
+
+    def __init__(
+        self, newline: Text, cr: Text, quote: Text, delimiter: Text, keep: bool = False
+    ) -> None:
+        self.nl, self.cr, self.q, self.d = newline, cr, quote, delimiter
+        self.empty = newline[:0]
+        self.keep = keep
+        self.records = 0
+        self.inside = False  # within a quoted field at the end of what was fed
+        self.pending = newline[:0]  # a line not yet ended by a newline
+        self.line = 0  # lines ended so far
+        self.start = 0  # the line the open record started on
+        self.parts: list[Text] = []  # the open record's lines (``keep`` only)
+        self.kept: list[Record[Text]] = []
+
+    def feed(self, piece: Text) -> None:
+        buffer = self.pending + piece
+        lines = buffer.split(self.nl)
+        self.pending = lines.pop()
+        if not self.inside and not self.keep and self.q not in buffer:
+            self.records += len(lines) - lines.count(self.empty) - lines.count(self.cr)
+            self.line += len(lines)
+            return
+        for text in lines:
+            self._line(text)
+
+    def finish(self) -> int:
+        """The number of records, the header included; call once, after the last piece."""
+        if self.pending:
+            self._line(self.pending, last=True)
+        elif self.inside:
+            self._close()
+        return self.records
+
+    def _line(self, text: Text, last: bool = False) -> None:
+        self.line += 1
+        if not self.inside:
+            if text == self.empty or text == self.cr:
+                return
+            self.start = self.line
+        if self.q in text:
+            self.inside = self._quotes(text, self.inside)
+        if self.keep:
+            self.parts.append(text)
+        if not self.inside or last:
+            self._close()
+
+    def _close(self) -> None:
+        self.records += 1
+        if self.keep:
+            joined = self.nl.join(self.parts)
+            if self.inside:  # open to the end of the file: its blank last lines are no text
+                joined = joined.rstrip(self.nl + self.cr)
+            elif joined.endswith(self.cr):
+                joined = joined[:-1]
+            self.kept.append(Record(self.start, joined, self.inside))
+            self.parts = []
+        self.inside = False
+
+    def _quotes(self, text: Text, inside: bool) -> bool:
+        """Whether a quoted field is still open at the end of ``text``."""
+        q, d, at = self.q, self.d, 0
+        while True:
+            found = text.find(q, at)
+            if found < 0:
+                return inside
+            if inside:
+                if text[found + 1 : found + 2] == q:
+                    at = found + 2  # a doubled quote: a literal quote
+                    continue
+                inside, at = False, found + 1
+            else:
+                # a quote opens a quoted field only at a field's start
+                inside = found == 0 or text[found - 1 : found] == d
+                at = found + 1
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A file's checksum and, where its format allows, how many records it holds."""
+
+    checksum: str
+    records: int | None
+
+
+def scan_file(path: Path, source: SourceConfig) -> Scanned:
+    """Read ``path`` once: its SHA-256 and its record count (header excluded)."""
+    digest = hashlib.sha256()
+    counter = _counter(source)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+            if counter is not None:
+                counter.send(chunk)
+    records: int | None = None
+    if counter is not None:
+        records = counter.send(None)
+        counter.close()
+    elif source.format == "parquet":
+        records = _parquet_rows(path)
+    return Scanned(digest.hexdigest(), records)
+
+
+def _counter(source: SourceConfig) -> Iterator[int] | None:
+    """A generator fed byte chunks (then ``None``) that answers the file's record count."""
+    if source.format == "csv":
+        counter = _csv_counter(source)
+    elif source.format == "jsonl":
+        counter = _jsonl_counter()
+    else:
+        return None
+    next(counter)
+    return counter
+
+
+def _csv_counter(source: SourceConfig) -> Iterator[int]:
+    options = source.csv
+    if options.encoding == "utf-16":
+        # a UTF-16 newline is two bytes: count over the decoded text
+        decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+        text: CsvSplitter[str] = CsvSplitter("\n", "\r", options.quote, options.delimiter)
+        chunk = yield 0
+        while chunk is not None:
+            text.feed(decoder.decode(chunk))
+            chunk = yield 0
+        text.feed(decoder.decode(b"", final=True))
+        yield _without_header(text.finish())
+        return
+    raw = _byte_splitter(source)
+    chunk = yield 0
+    while chunk is not None:
+        raw.feed(chunk)
+        chunk = yield 0
+    yield _without_header(raw.finish())
+
+
+def _byte_splitter(source: SourceConfig, keep: bool = False) -> CsvSplitter[bytes]:
+    # UTF-8 and Latin-1 keep ASCII's newline; a quote or delimiter is its bytes in the encoding
+    encoding = source.csv.encoding
+    quote, delimiter = (source.csv.quote.encode(encoding), source.csv.delimiter.encode(encoding))
+    return CsvSplitter(b"\n", b"\r", quote, delimiter, keep)
+
+
+def _without_header(records: int) -> int:
+    return max(records - 1, 0)
+
+
+def _jsonl_counter() -> Iterator[int]:
+    records, pending = 0, b""
+    chunk = yield 0
+    while chunk is not None:
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        records += sum(1 for line in lines if line.strip(JSON_BLANK))
+        chunk = yield 0
+    yield records + (1 if pending.strip(JSON_BLANK) else 0)
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (pa.ArrowInvalid, OSError):
+        return 1  # the reader keeps an unreadable file as one record
+
+
+def csv_records(path: Path, source: SourceConfig) -> list[Record[str]]:
+    """Every data record of a CSV file with its first line and text (for the rare recount)."""
+    options = source.csv
+    if options.encoding == "utf-16":
+        text: CsvSplitter[str] = CsvSplitter(
+            "\n", "\r", options.quote, options.delimiter, keep=True
+        )
+        with path.open(encoding="utf-16", errors="replace", newline="") as reader:
+            for piece in iter(lambda: reader.read(CHUNK), ""):
+                text.feed(piece)
+        text.finish()
+        return text.kept[1:]
+    raw = _byte_splitter(source, keep=True)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            raw.feed(chunk)
+    raw.finish()
+    encoding = "utf-8-sig" if options.encoding == "utf-8" else options.encoding
+    return [
+        Record(r.line, r.text.decode(encoding, errors="replace"), r.unterminated)
+        for r in raw.kept[1:]
+    ]
+
+
+def file_records(path: Path, source: SourceConfig) -> list[Record[str]]:
+    """Every record of a CSV or JSON-lines file, with the line it starts on and its text."""
+    if source.format == "csv":
+        return csv_records(path, source)
+    records = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip(JSON_BLANK):
+                text = line.rstrip(b"\n").removesuffix(b"\r")
+                records.append(Record(number, text.decode("utf-8", errors="replace")))
+    return records
+
+
+def lost_records(
+    path: Path, source: SourceConfig, counted: int, returned: int, rejected: set[int]
+) -> pa.Table:
+    """The records of ``path`` its reader did not return, as quarantine rows with their text.
+
+    A reader that loses records loses a file's tail (a quote left open runs to
+    the end of the file), so the missing ones are taken from the end, passing
+    over records the reader did return as rejected (their lines in ``rejected``).
+    Formats without lines (Parquet) get a row per missing position, without text.
+    """
+    missing = counted - returned
+    if missing <= 0:
+        return _rows(path, [], [])
+    if source.format not in ("csv", "jsonl"):
+        return _rows(
+            path,
+            [(n, None) for n in range(returned, counted)],
+            f"the reader returned {returned} of the {counted} rows the file declares; "
+            "check the file and ingest it again",
+        )
+    lost = [r for r in file_records(path, source) if r.line not in rejected][-missing:]
+    rows, problems = [(r.line, r.text) for r in lost], []
+    for record in lost:
+        if record.unterminated:
+            problems.append(
+                f"malformed CSV line (unterminated quote): a quote opened in the record on line "
+                f"{record.line} never closes, so the rest of the file is this one record; "
+                "close the quote in the export"
+            )
+        else:
+            problems.append(
+                "the reader returned no row for this record; check the line and ingest it again"
+            )
+    return _rows(path, rows, problems)
+
+
+def _rows(path: Path, rows: list[tuple[int, str | None]], problem: str | list[str]) -> pa.Table:
+    problems = problem if isinstance(problem, list) else [problem] * len(rows)
+    return pa.table(
+        {
+            "_raw": pa.array([text for _, text in rows], pa.string()),
+            "_problem": pa.array(problems, pa.string()),
+            "_source_file": pa.array([str(path)] * len(rows), pa.string()),
+            "_offset": pa.array([line for line, _ in rows], pa.int64()),
+        }
+    )
