@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import sqlalchemy as sa
 from conftest import assert_counts, ingest_one, land, pos_csv, pos_line, rows, web_event
 
 import weir
-from weir.ingest.records import csv_records, scan_file
+from weir.ingest.records import CsvSplitter, csv_records, scan_file
 from weir.project import load_project
 
 EXAMPLE = Path(weir.__file__).parent / "demo" / "example"
@@ -159,3 +161,26 @@ def test_offset_after_consecutive_rejected_lines(
     ]
     held = rows(project, "SELECT _offset, _raw FROM quarantine.pos ORDER BY 1")
     assert [(r["_offset"], r["_raw"]) for r in held] == [(3 + i, bad[i]) for i in range(broken)]
+
+
+# -- the bulk count agrees with the record-by-record walk -----------------------------------
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text('a,"\n\r ', max_size=80),
+    cuts=st.lists(st.integers(0, 80), max_size=4),
+)
+def test_the_bulk_count_agrees_with_the_walk_however_the_bytes_arrive(
+    text: str, cuts: list[int]
+) -> None:
+    data = text.encode()
+    walked: CsvSplitter[bytes] = CsvSplitter(b"\n", b"\r", b'"', b",", keep=True)
+    walked.feed(data)
+    expected = walked.finish()
+    assert expected == len(walked.kept)
+    counted: CsvSplitter[bytes] = CsvSplitter(b"\n", b"\r", b'"', b",")
+    at = 0
+    for cut in sorted(cuts):
+        counted.feed(data[at:cut])
+        at = max(at, cut)
+    counted.feed(data[at:])
+    assert counted.finish() == expected
