@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 import sqlalchemy as sa
 from conftest import assert_counts, ingest_one, land, pos_csv, pos_line, rows, web_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import weir
 from weir.ingest.records import CsvSplitter, csv_records, scan_file

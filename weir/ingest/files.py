@@ -99,4 +99,3 @@ def unmatched_folder(folder: Path, sources: Sequence[SourceConfig]) -> WeirError
 def _shown(path: Path, root: Path) -> str:
     resolved = path.resolve()
     return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
-

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -61,12 +60,15 @@ class CsvSplitter(Generic[Text]):
     def __init__(
         self, newline: Text, cr: Text, quote: Text, delimiter: Text, keep: bool = False
     ) -> None:
-        self.nl, self.cr, self.q, self.d = newline, cr, quote, delimiter
-        self.empty = newline[:0]
+        self.nl: Text = newline
+        self.cr: Text = cr
+        self.q: Text = quote
+        self.d: Text = delimiter
+        self.empty: Text = newline[:0]
         self.keep = keep
         self.records = 0
         self.inside = False  # within a quoted field at the end of what was fed
-        self.pending = newline[:0]  # a line not yet ended by a newline
+        self.pending: Text = newline[:0]  # a line not yet ended by a newline
         self.line = 0  # lines ended so far
         self.start = 0  # the line the open record started on
         self.parts: list[Text] = []  # the open record's lines (``keep`` only)
@@ -139,11 +141,7 @@ class CsvSplitter(Generic[Text]):
         # an empty line (or a lone carriage return) ends no record
         previous = text[np.maximum(ends - 1, 0)]
         second = text[np.maximum(ends - 2, 0)]
-        empty = (
-            (ends == 0)
-            | (previous == 10)
-            | ((previous == 13) & ((ends == 1) | (second == 10)))
-        )
+        empty = (ends == 0) | (previous == 10) | ((previous == 13) & ((ends == 1) | (second == 10)))
         self.records += int(len(ends) - np.count_nonzero(empty))
         return True
 
@@ -214,47 +212,71 @@ def scan_file(path: Path, source: SourceConfig) -> Scanned:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
             if counter is not None:
-                counter.send(chunk)
+                counter.feed(chunk)
     records: int | None = None
     if counter is not None:
-        records = counter.send(None)
-        counter.close()
+        records = counter.finish()
     elif source.format == "parquet":
         records = _parquet_rows(path)
     return Scanned(digest.hexdigest(), records)
 
 
-def _counter(source: SourceConfig) -> Iterator[int] | None:
-    """A generator fed byte chunks (then ``None``) that answers the file's record count."""
+class Counter(Protocol):
+    """Fed a file's bytes in order, then answers how many records they hold."""
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> int: ...
+
+
+def _counter(source: SourceConfig) -> Counter | None:
     if source.format == "csv":
-        counter = _csv_counter(source)
-    elif source.format == "jsonl":
-        counter = _jsonl_counter()
-    else:
-        return None
-    next(counter)
-    return counter
+        if source.csv.encoding == "utf-16":
+            return _Utf16CsvCounter(source)
+        return _CsvCounter(_byte_splitter(source))
+    if source.format == "jsonl":
+        return _JsonLinesCounter()
+    return None
 
 
-def _csv_counter(source: SourceConfig) -> Iterator[int]:
-    options = source.csv
-    if options.encoding == "utf-16":
-        # a UTF-16 newline is two bytes: count over the decoded text
-        decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
-        text: CsvSplitter[str] = CsvSplitter("\n", "\r", options.quote, options.delimiter)
-        chunk = yield 0
-        while chunk is not None:
-            text.feed(decoder.decode(chunk))
-            chunk = yield 0
-        text.feed(decoder.decode(b"", final=True))
-        yield _without_header(text.finish())
-        return
-    raw = _byte_splitter(source)
-    chunk = yield 0
-    while chunk is not None:
-        raw.feed(chunk)
-        chunk = yield 0
-    yield _without_header(raw.finish())
+class _CsvCounter:
+    def __init__(self, splitter: CsvSplitter[bytes]) -> None:
+        self.splitter = splitter
+
+    def feed(self, chunk: bytes) -> None:
+        self.splitter.feed(chunk)
+
+    def finish(self) -> int:
+        return max(self.splitter.finish() - 1, 0)  # the header is no record
+
+
+class _Utf16CsvCounter:
+    """A UTF-16 newline is two bytes (and a 0x0A byte may be half of a letter): count text."""
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+        self.splitter = CsvSplitter("\n", "\r", source.csv.quote, source.csv.delimiter)
+
+    def feed(self, chunk: bytes) -> None:
+        self.splitter.feed(self.decoder.decode(chunk))
+
+    def finish(self) -> int:
+        self.splitter.feed(self.decoder.decode(b"", final=True))
+        return max(self.splitter.finish() - 1, 0)
+
+
+class _JsonLinesCounter:
+    def __init__(self) -> None:
+        self.records = 0
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self.pending + chunk).split(b"\n")
+        self.pending = lines.pop()
+        self.records += sum(1 for line in lines if line.strip(JSON_BLANK))
+
+    def finish(self) -> int:
+        return self.records + (1 if self.pending.strip(JSON_BLANK) else 0)
 
 
 def _byte_splitter(source: SourceConfig, keep: bool = False) -> CsvSplitter[bytes]:
@@ -262,21 +284,6 @@ def _byte_splitter(source: SourceConfig, keep: bool = False) -> CsvSplitter[byte
     encoding = source.csv.encoding
     quote, delimiter = (source.csv.quote.encode(encoding), source.csv.delimiter.encode(encoding))
     return CsvSplitter(b"\n", b"\r", quote, delimiter, keep)
-
-
-def _without_header(records: int) -> int:
-    return max(records - 1, 0)
-
-
-def _jsonl_counter() -> Iterator[int]:
-    records, pending = 0, b""
-    chunk = yield 0
-    while chunk is not None:
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        records += sum(1 for line in lines if line.strip(JSON_BLANK))
-        chunk = yield 0
-    yield records + (1 if pending.strip(JSON_BLANK) else 0)
 
 
 def _parquet_rows(path: Path) -> int:
@@ -346,7 +353,8 @@ def lost_records(
             "check the file and ingest it again",
         )
     lost = [r for r in file_records(path, source) if r.line not in rejected][-missing:]
-    rows, problems = [(r.line, r.text) for r in lost], []
+    rows: list[tuple[int, str | None]] = [(r.line, r.text) for r in lost]
+    problems = []
     for record in lost:
         if record.unterminated:
             problems.append(
