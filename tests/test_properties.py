@@ -149,8 +149,12 @@ def test_a_lake_location_is_its_local_path_as_a_plain_path_or_a_file_uri(
 
 def _line(fields: list[str]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(fields)
-    return out.getvalue()
+    csv.writer(out, lineterminator="\n").writerow(fields)  # a field holding a newline is quoted
+    return out.getvalue().removesuffix("\n")
+
+
+pos_text = _line
+VALID_REST = ["1", "10", "1", "9.99", "", "1735732800", "", ""]
 
 
 # A malformed tail: a quote opened in the last record that never closes, so every line after
@@ -158,8 +162,14 @@ def _line(fields: list[str]) -> str:
 tails = st.lists(st.text("ab,1 ", max_size=8), min_size=1, max_size=3).map(
     lambda parts: "\n".join(['Q,1,"' + parts[0], *parts[1:]])
 )
+# records one line each, a record whose quoted id holds a newline, and blank lines (no record)
+body_lines = st.one_of(
+    lines.map(_line),
+    st.tuples(ids, ids).map(lambda two: pos_text([f"{two[0]}\n{two[1]}", *VALID_REST])),
+    st.just(""),
+)
 landed_files = st.tuples(
-    st.lists(lines.map(_line), max_size=12), st.one_of(st.none(), tails), st.booleans()
+    st.lists(body_lines, max_size=12), st.one_of(st.none(), tails), st.booleans()
 )
 
 
@@ -174,7 +184,8 @@ def test_every_record_of_every_file_is_accounted_for_even_with_malformed_tails(
 ) -> None:
     """One batch of up to seven files (a DuckDB scan of five or more loses an open tail).
 
-    Each record of each file must come out once, at its own line, as accepted,
+    Each record of each file must come out once, at the line it starts on
+    (blank lines and newlines inside quoted fields counted), as accepted,
     duplicate or quarantined; a record the reader could not split keeps its
     line(s) from the file as its raw text.
     """
@@ -188,8 +199,11 @@ def test_every_record_of_every_file_is_accounted_for_even_with_malformed_tails(
         body = [*records, *([tail] if tail is not None else [])]
         text = "\n".join([",".join(POS_HEADER), *body]) + ("\n" if final_newline else "")
         (root / name).write_text(text)
-        for line, record in enumerate(body, start=2):  # line 1 is the header
-            expected[(name, line)] = record.rstrip("\n")
+        line = 2  # line 1 is the header
+        for record in body:
+            if record:
+                expected[(name, line)] = record.rstrip("\n")
+            line += record.count("\n") + 1
     project = weir.Project(root)
     try:
         [result] = project.sources.ingest(["pos"])
@@ -208,7 +222,7 @@ def test_every_record_of_every_file_is_accounted_for_even_with_malformed_tails(
                 assert r["_raw"] == record
                 assert r["_problem"]
             else:  # split into fields: the first is the record's own
-                assert r["transaction_id"] == next(csv.reader([record]))[0]
+                assert r["transaction_id"] == next(csv.reader(io.StringIO(record)))[0]
     finally:
         project.close()
         shutil.rmtree(root, ignore_errors=True)

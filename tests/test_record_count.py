@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
-from weir.ingest.records import CsvSplitter, csv_records, scan_file
+from weir.ingest.records import CsvSplitter, csv_records, csv_starts, scan_file
 from weir.project import load_project
 
 EXAMPLE = Path(weir.__file__).parent / "demo" / "example"
@@ -184,3 +184,37 @@ def test_the_bulk_count_agrees_with_the_walk_however_the_bytes_arrive(
         at = max(at, cut)
     counted.feed(data[at:])
     assert counted.finish() == expected
+
+
+def test_line_numbers_count_blank_lines_and_newlines_inside_fields(
+    project_root: Path, project: weir.Project
+) -> None:
+    land(
+        project_root,
+        "pos",
+        "pos_2025-01-01_store001.csv",
+        pos_csv(
+            pos_line("a"),  # line 2
+            "",  # line 3: blank, no record
+            pos_line('"multi\nline"'),  # lines 4-5: one record
+            "broken",  # line 6 (DuckDB calls it line 5: it skips the newline in the field)
+            pos_line("c"),  # line 7
+        ),
+    )
+    assert_counts(ingest_one(project, "pos"), received=4, accepted=3, quarantined=1, duplicates=0)
+    assert rows(
+        project, "SELECT transaction_id, _offset FROM raw.pos WHERE _status = 'accepted' ORDER BY 2"
+    ) == [
+        {"transaction_id": "a", "_offset": 2},
+        {"transaction_id": "multi\nline", "_offset": 4},
+        {"transaction_id": "c", "_offset": 7},
+    ]
+    [held] = rows(project, "SELECT _offset, _raw FROM quarantine.pos")
+    assert (held["_offset"], held["_raw"]) == (6, "broken")
+
+
+def test_reader_line_numbers_skip_newlines_in_fields(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text('h\na\n\n"x\ny"\nb\n"p\n\nq"\nc\n')
+    # (DuckDB's line, the file's line) of each record
+    assert csv_starts(path, POS) == [(2, 2), (4, 4), (5, 6), (6, 7), (7, 10)]

@@ -24,13 +24,13 @@ import pyarrow as pa
 
 from weir.engine import Session, ident, lit
 from weir.errors import WeirError
+from weir.ingest.accounting import account_for_files
 from weir.ingest.contract import DUCKDB_TYPES, Contract
 from weir.ingest.files import new_files
 from weir.ingest.ledger import BatchKind, Counts, FileEntry, Ledger, new_batch_id
 from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
 from weir.ingest.readers import (
     REMAPPABLE,
-    account_for_files,
     json_split_sql,
     load_events,
     load_files,

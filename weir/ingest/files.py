@@ -35,7 +35,14 @@ def new_files(
             skipped += 1
             continue
         new.append(
-            FileEntry(shown, scanned.checksum, stat.st_size, stat.st_mtime_ns, scanned.records)
+            FileEntry(
+                shown,
+                scanned.checksum,
+                stat.st_size,
+                stat.st_mtime_ns,
+                scanned.records,
+                scanned.lines,
+            )
         )
     return new, skipped
 

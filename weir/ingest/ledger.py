@@ -33,6 +33,9 @@ class FileEntry:
     # the records the file holds: counted from its bytes when it is found (None for formats
     # whose reader parses the whole document), the batch's figure once it is read
     records: int | None = None
+    # CSV: the lines it holds (not stored); more than records + 1 when some line is blank or
+    # a quoted field holds a newline, and then record numbers are not line numbers
+    lines: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import difflib
 import io
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,8 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from weir.engine import Session, ident, lit
-from weir.ingest.ledger import FileEntry
-from weir.ingest.records import JSON_BLANK, csv_records, lost_records
+from weir.ingest.records import JSON_BLANK, csv_records
 from weir.project.config import SourceConfig
 
 Protect = Callable[[str], str]
@@ -92,35 +90,6 @@ def load_events(
     return TABLE
 
 
-def account_for_files(
-    con: Session, source: SourceConfig, table: str, root: Path, files: Sequence[FileEntry]
-) -> list[FileEntry]:
-    """Every record of every file in ``table``: what the reader did not return is quarantined.
-
-    A file's records were counted from its bytes when it was found; a file the
-    reader returned fewer rows for gets the missing records, with their text
-    and why (``lost_records``). Returns the files with their record counts.
-    """
-    returned = dict(
-        con.execute(f"SELECT _source_file, count(*) FROM {table} GROUP BY 1").fetchall()
-    )
-    counted = []
-    for entry in files:
-        path = root / entry.path
-        got = returned.get(str(path), 0)
-        records = got if entry.records is None else max(entry.records, got)
-        if records > got:
-            rejected = con.execute(
-                f"SELECT _offset FROM {table} WHERE _source_file = ? AND _offset IS NOT NULL",
-                [str(path)],
-            ).fetchall()
-            lost = lost_records(path, source, records, got, {line for (line,) in rejected})
-            _insert_lines(con, lost)
-            records = got + lost.num_rows
-        counted.append(replace(entry, records=records))
-    return counted
-
-
 def read_files(con: Session, source: SourceConfig, files: Sequence[Path]) -> pa.Table:
     """The records of ``files`` as an Arrow table (unprotected): for inspection and tests."""
     load_files(con, source, files)
@@ -138,7 +107,7 @@ def _load_csv(con: Session, source: SourceConfig, files: list[Path], protect: Pr
     for path in files:
         header = _csv_header(path, source)
         if header is None:
-            _insert_lines(con, _undecodable(path, source))
+            insert_lines(con, _undecodable(path, source))
         elif header:  # an empty file holds no records
             groups.setdefault(header, []).append(path)
     for header, group in groups.items():
@@ -278,7 +247,8 @@ def _undecodable(path: Path, source: SourceConfig) -> pa.Table:
     )
 
 
-def _insert_lines(con: Session, table: pa.Table) -> None:
+def insert_lines(con: Session, table: pa.Table) -> None:
+    """Add rows of ``_raw``, ``_problem``, ``_source_file`` and ``_offset`` to the table."""
     con.register("weir_lines", table)
     try:
         _insert(con, "SELECT * FROM weir_lines")
@@ -401,7 +371,7 @@ def _load_undecodable_jsonl(
         except UnicodeDecodeError:
             bad.append((number, line.decode("utf-8", errors="replace")))
     _register_json(con, source, path, good, protect)
-    _insert_lines(
+    insert_lines(
         con,
         pa.table(
             {
@@ -446,12 +416,12 @@ def _load_json_array(
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            _insert_lines(
+            insert_lines(
                 con, _whole_file_problem(path, f"malformed JSON file: {exc}; fix the export")
             )
             continue
         if not isinstance(document, list):
-            _insert_lines(
+            insert_lines(
                 con, _whole_file_problem(path, "expected a JSON array of records at the top level")
             )
             continue
@@ -485,7 +455,7 @@ def _load_xml(con: Session, source: SourceConfig, files: list[Path], protect: Pr
                 records.append((len(records), json.dumps(_xml_record(element))))
                 element.clear(keep_tail=True)
         except etree.XMLSyntaxError as exc:
-            _insert_lines(con, _whole_file_problem(path, f"malformed XML: {exc}; fix the export"))
+            insert_lines(con, _whole_file_problem(path, f"malformed XML: {exc}; fix the export"))
             continue
         _register_json(con, source, path, records, protect)
 
@@ -509,7 +479,7 @@ def _load_parquet(con: Session, source: SourceConfig, files: list[Path], protect
         try:
             table = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            _insert_lines(con, _whole_file_problem(path, f"unreadable Parquet file: {exc}"))
+            insert_lines(con, _whole_file_problem(path, f"unreadable Parquet file: {exc}"))
             continue
         n = table.num_rows
         text = pa.table(

@@ -58,42 +58,53 @@ class CsvSplitter(Generic[Text]):
     """
 
     def __init__(
-        self, newline: Text, cr: Text, quote: Text, delimiter: Text, keep: bool = False
+        self,
+        newline: Text,
+        cr: Text,
+        quote: Text,
+        delimiter: Text,
+        keep: bool = False,
+        starts: bool = False,
     ) -> None:
         self.nl: Text = newline
         self.cr: Text = cr
         self.q: Text = quote
         self.d: Text = delimiter
         self.empty: Text = newline[:0]
-        self.keep = keep
+        self.keep = keep or starts  # walk line by line, keeping texts or starts
+        self.texts = keep
         self.records = 0
         self.inside = False  # within a quoted field at the end of what was fed
         self.pending: Text = newline[:0]  # a line not yet ended by a newline
         self.line = 0  # lines ended so far
         self.start = 0  # the line the open record started on
+        # DuckDB numbers lines without the newlines inside quoted fields: its number for the
+        # line after the last newline outside quotes, and for the open record's first line
+        self.reader_line = 1
+        self.reader_start = 0
+        self.starts: list[tuple[int, int]] = []  # each record's (reader's line, line)
         self.parts: list[Text] = []  # the open record's lines (``keep`` only)
         self.kept: list[Record[Text]] = []
 
     def feed(self, piece: Text) -> None:
-        buffer = self.pending + piece
+        buffer = self.pending + piece if self.pending else piece
         end = buffer.rfind(self.nl) + 1
         self.pending = buffer[end:]
-        region = buffer[:end]
-        if not self.keep and not self.inside and isinstance(region, bytes):
-            newlines = region.count(b"\n")
+        if not self.keep and not self.inside and isinstance(buffer, bytes):
+            newlines = buffer.count(b"\n", 0, end)
             if (
-                self.q not in region
-                and b"\n\n" not in region
-                and b"\n\r\n" not in region
-                and not region.startswith((b"\n", b"\r\n"))
+                buffer.find(self.q, 0, end) < 0
+                and buffer.find(b"\n\n", 0, end) < 0
+                and buffer.find(b"\n\r\n", 0, end) < 0
+                and not buffer.startswith((b"\n", b"\r\n"))
             ):  # no quote and no empty line: a record per line
                 self.records += newlines
                 self.line += newlines
                 return
-            if self._counted(region):
+            if self._counted(buffer[:end]):
                 self.line += newlines
                 return
-        lines = region.split(self.nl)
+        lines = buffer[:end].split(self.nl)
         lines.pop()  # what follows the last newline: nothing
         if self.keep:
             for text in lines:
@@ -157,18 +168,22 @@ class CsvSplitter(Generic[Text]):
         self.line += 1
         if not self.inside:
             if text == self.empty or text == self.cr:
+                self.reader_line += 1
                 return
-            self.start = self.line
+            self.start, self.reader_start = self.line, self.reader_line
         if self.q in text:
             self.inside = self._quotes(text, self.inside)
-        if self.keep:
+        if self.texts:
             self.parts.append(text)
         if not self.inside or last:
+            self.reader_line += 1
             self._close()
 
     def _close(self) -> None:
         self.records += 1
         if self.keep:
+            self.starts.append((self.reader_start, self.start))
+        if self.texts:
             joined = self.nl.join(self.parts)
             if self.inside:  # open to the end of the file: its blank last lines are no text
                 joined = joined.rstrip(self.nl + self.cr)
@@ -202,6 +217,7 @@ class Scanned:
 
     checksum: str
     records: int | None
+    lines: int | None = None  # CSV: lines, where more than records + 1 (blank, or in a field)
 
 
 def scan_file(path: Path, source: SourceConfig) -> Scanned:
@@ -218,7 +234,8 @@ def scan_file(path: Path, source: SourceConfig) -> Scanned:
         records = counter.finish()
     elif source.format == "parquet":
         records = _parquet_rows(path)
-    return Scanned(digest.hexdigest(), records)
+    lines = counter.lines() if isinstance(counter, _CsvCounter | _Utf16CsvCounter) else None
+    return Scanned(digest.hexdigest(), records, lines)
 
 
 class Counter(Protocol):
@@ -249,6 +266,9 @@ class _CsvCounter:
     def finish(self) -> int:
         return max(self.splitter.finish() - 1, 0)  # the header is no record
 
+    def lines(self) -> int:
+        return self.splitter.line
+
 
 class _Utf16CsvCounter:
     """A UTF-16 newline is two bytes (and a 0x0A byte may be half of a letter): count text."""
@@ -263,6 +283,9 @@ class _Utf16CsvCounter:
     def finish(self) -> int:
         self.splitter.feed(self.decoder.decode(b"", final=True))
         return max(self.splitter.finish() - 1, 0)
+
+    def lines(self) -> int:
+        return self.splitter.line
 
 
 class _JsonLinesCounter:
@@ -279,11 +302,13 @@ class _JsonLinesCounter:
         return self.records + (1 if self.pending.strip(JSON_BLANK) else 0)
 
 
-def _byte_splitter(source: SourceConfig, keep: bool = False) -> CsvSplitter[bytes]:
+def _byte_splitter(
+    source: SourceConfig, keep: bool = False, starts: bool = False
+) -> CsvSplitter[bytes]:
     # UTF-8 and Latin-1 keep ASCII's newline; a quote or delimiter is its bytes in the encoding
     encoding = source.csv.encoding
     quote, delimiter = (source.csv.quote.encode(encoding), source.csv.delimiter.encode(encoding))
-    return CsvSplitter(b"\n", b"\r", quote, delimiter, keep)
+    return CsvSplitter(b"\n", b"\r", quote, delimiter, keep, starts)
 
 
 def _parquet_rows(path: Path) -> int:
@@ -317,6 +342,31 @@ def csv_records(path: Path, source: SourceConfig) -> list[Record[str]]:
         Record(r.line, r.text.decode(encoding, errors="replace"), r.unterminated)
         for r in raw.kept[1:]
     ]
+
+
+def csv_starts(path: Path, source: SourceConfig) -> list[tuple[int, int]]:
+    """Each data record's first line, as DuckDB numbers it and in the file: ``(reader's, file's)``.
+
+    DuckDB does not count the newlines inside quoted fields, so after a record
+    that spans lines its numbers fall behind the file's. Only the starts are
+    kept: a file of any size fits.
+    """
+    options = source.csv
+    if options.encoding == "utf-16":
+        text: CsvSplitter[str] = CsvSplitter(
+            "\n", "\r", options.quote, options.delimiter, starts=True
+        )
+        with path.open(encoding="utf-16", errors="replace", newline="") as reader:
+            for piece in iter(lambda: reader.read(CHUNK), ""):
+                text.feed(piece)
+        text.finish()
+        return text.starts[1:]
+    raw = _byte_splitter(source, starts=True)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            raw.feed(chunk)
+    raw.finish()
+    return raw.starts[1:]
 
 
 def file_records(path: Path, source: SourceConfig) -> list[Record[str]]:
