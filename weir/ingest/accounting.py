@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import pyarrow as pa
-
 from weir.engine import Session
 from weir.ingest.ledger import FileEntry
 from weir.ingest.readers import insert_lines
@@ -47,11 +45,15 @@ def account_for_files(
             _renumber_csv_lines(con, source, table, path)
         records = got if entry.records is None else max(entry.records, got)
         if records > got:
-            rejected = con.execute(
-                f"SELECT _offset FROM {table} WHERE _source_file = ? AND _offset IS NOT NULL",
-                [str(path)],
-            ).fetchall()
-            lost = lost_records(path, source, records, got, {line for (line,) in rejected})
+
+            def returned_since(line: int, path: Path = path) -> set[int]:
+                found = con.execute(
+                    f"SELECT _offset FROM {table} WHERE _source_file = ? AND _offset >= ?",
+                    [str(path), line],
+                ).fetchall()
+                return {offset for (offset,) in found}
+
+            lost = lost_records(path, source, records, got, returned_since)
             insert_lines(con, lost)
             records = got + lost.num_rows
         counted.append(replace(entry, records=records))
@@ -66,33 +68,28 @@ def _renumber_csv_lines(con: Session, source: SourceConfig, table: str, path: Pa
     the file's lines, and the parsed records, in order, take the starts that
     were not rejected.
     """
-    starts = csv_starts(path, source)
-    found = con.execute(
-        f"SELECT rowid, _offset, _problem LIKE 'malformed CSV line%' FROM {table} "
-        "WHERE _source_file = ? AND coalesce(_problem NOT LIKE 'file is not valid%', true) "
-        "ORDER BY rowid",
-        [str(path)],
-    ).fetchall()
-    rejected = {offset for _, offset, malformed in found if malformed}
-    lines = dict(starts)
-    parsed = iter(line for reader_line, line in starts if reader_line not in rejected)
-    numbered = [
-        (rid, lines.get(offset, offset) if malformed else next(parsed, offset))
-        for rid, offset, malformed in found
-    ]
-    con.register(
-        "weir_renumbered",
-        pa.table(
-            {
-                "rid": pa.array([rid for rid, _ in numbered], pa.int64()),
-                "line": pa.array([line for _, line in numbered], pa.int64()),
-            }
-        ),
-    )
+    con.register("weir_starts", csv_starts(path, source))
+    malformed = "_problem LIKE 'malformed CSV line%'"
     try:
         con.execute(
-            f"UPDATE {table} SET _offset = weir_renumbered.line FROM weir_renumbered "
-            f"WHERE {table}.rowid = weir_renumbered.rid"
+            f"""UPDATE {table} SET _offset = numbered.line FROM (
+                WITH rejected AS (
+                    SELECT _offset AS reader_line FROM {table}
+                    WHERE _source_file = $file AND {malformed}),
+                free AS (
+                    SELECT line, row_number() OVER (ORDER BY reader_line) AS k
+                    FROM weir_starts ANTI JOIN rejected USING (reader_line)),
+                parsed AS (
+                    SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS k FROM {table}
+                    WHERE _source_file = $file AND coalesce(NOT ({malformed}
+                        OR _problem LIKE 'file is not valid%'), true))
+                SELECT parsed.rid, free.line FROM parsed JOIN free USING (k)
+                UNION ALL
+                SELECT t.rowid AS rid, s.line FROM {table} t JOIN weir_starts s
+                    ON s.reader_line = t._offset
+                WHERE t._source_file = $file AND t.{malformed}
+            ) AS numbered WHERE {table}.rowid = numbered.rid""",
+            {"file": str(path)},
         )
     finally:
-        con.unregister("weir_renumbered")
+        con.unregister("weir_starts")

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+from array import array
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -65,6 +68,7 @@ class CsvSplitter(Generic[Text]):
         delimiter: Text,
         keep: bool = False,
         starts: bool = False,
+        last: int | None = None,
     ) -> None:
         self.nl: Text = newline
         self.cr: Text = cr
@@ -82,9 +86,11 @@ class CsvSplitter(Generic[Text]):
         # line after the last newline outside quotes, and for the open record's first line
         self.reader_line = 1
         self.reader_start = 0
-        self.starts: list[tuple[int, int]] = []  # each record's (reader's line, line)
+        # each data record's start, the header's left out: the reader's line and the file's
+        self.reader_starts = array("q")
+        self.line_starts = array("q")
         self.parts: list[Text] = []  # the open record's lines (``keep`` only)
-        self.kept: list[Record[Text]] = []
+        self.kept: deque[Record[Text]] = deque(maxlen=last)  # the data records (``keep``)
 
     def feed(self, piece: Text) -> None:
         buffer = self.pending + piece if self.pending else piece
@@ -181,9 +187,9 @@ class CsvSplitter(Generic[Text]):
 
     def _close(self) -> None:
         self.records += 1
-        if self.keep:
-            self.starts.append((self.reader_start, self.start))
-        if self.texts:
+        if self.records == 1:  # the header
+            self.parts = []
+        elif self.texts:
             joined = self.nl.join(self.parts)
             if self.inside:  # open to the end of the file: its blank last lines are no text
                 joined = joined.rstrip(self.nl + self.cr)
@@ -191,6 +197,9 @@ class CsvSplitter(Generic[Text]):
                 joined = joined[:-1]
             self.kept.append(Record(self.start, joined, self.inside))
             self.parts = []
+        elif self.keep:
+            self.reader_starts.append(self.reader_start)
+            self.line_starts.append(self.start)
         self.inside = False
 
     def _quotes(self, text: Text, inside: bool) -> bool:
@@ -303,12 +312,12 @@ class _JsonLinesCounter:
 
 
 def _byte_splitter(
-    source: SourceConfig, keep: bool = False, starts: bool = False
+    source: SourceConfig, keep: bool = False, starts: bool = False, last: int | None = None
 ) -> CsvSplitter[bytes]:
     # UTF-8 and Latin-1 keep ASCII's newline; a quote or delimiter is its bytes in the encoding
     encoding = source.csv.encoding
     quote, delimiter = (source.csv.quote.encode(encoding), source.csv.delimiter.encode(encoding))
-    return CsvSplitter(b"\n", b"\r", quote, delimiter, keep, starts)
+    return CsvSplitter(b"\n", b"\r", quote, delimiter, keep, starts, last)
 
 
 def _parquet_rows(path: Path) -> int:
@@ -320,76 +329,85 @@ def _parquet_rows(path: Path) -> int:
         return 1  # the reader keeps an unreadable file as one record
 
 
-def csv_records(path: Path, source: SourceConfig) -> list[Record[str]]:
-    """Every data record of a CSV file with its first line and text (for the rare recount)."""
+def csv_records(path: Path, source: SourceConfig, last: int | None = None) -> list[Record[str]]:
+    """The data records of a CSV file (only its ``last`` ones if given), with their lines and text."""
     options = source.csv
     if options.encoding == "utf-16":
         text: CsvSplitter[str] = CsvSplitter(
-            "\n", "\r", options.quote, options.delimiter, keep=True
+            "\n", "\r", options.quote, options.delimiter, keep=True, last=last
         )
         with path.open(encoding="utf-16", errors="replace", newline="") as reader:
             for piece in iter(lambda: reader.read(CHUNK), ""):
                 text.feed(piece)
         text.finish()
-        return text.kept[1:]
-    raw = _byte_splitter(source, keep=True)
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            raw.feed(chunk)
-    raw.finish()
+        return list(text.kept)
+    raw = _byte_splitter(source, keep=True, last=last)
+    _feed_file(raw, path)
     encoding = "utf-8-sig" if options.encoding == "utf-8" else options.encoding
     return [
-        Record(r.line, r.text.decode(encoding, errors="replace"), r.unterminated)
-        for r in raw.kept[1:]
+        Record(r.line, r.text.decode(encoding, errors="replace"), r.unterminated) for r in raw.kept
     ]
 
 
-def csv_starts(path: Path, source: SourceConfig) -> list[tuple[int, int]]:
-    """Each data record's first line, as DuckDB numbers it and in the file: ``(reader's, file's)``.
+def csv_starts(path: Path, source: SourceConfig) -> pa.Table:
+    """Each data record's first line as DuckDB numbers it (``reader_line``) and in the file (``line``).
 
     DuckDB does not count the newlines inside quoted fields, so after a record
     that spans lines its numbers fall behind the file's. Only the starts are
-    kept: a file of any size fits.
+    kept, as two integer arrays: a file of any size fits.
     """
     options = source.csv
+    splitter: CsvSplitter[str] | CsvSplitter[bytes]
     if options.encoding == "utf-16":
-        text: CsvSplitter[str] = CsvSplitter(
-            "\n", "\r", options.quote, options.delimiter, starts=True
-        )
+        splitter = CsvSplitter("\n", "\r", options.quote, options.delimiter, starts=True)
         with path.open(encoding="utf-16", errors="replace", newline="") as reader:
             for piece in iter(lambda: reader.read(CHUNK), ""):
-                text.feed(piece)
-        text.finish()
-        return text.starts[1:]
-    raw = _byte_splitter(source, starts=True)
+                splitter.feed(piece)
+        splitter.finish()
+    else:
+        splitter = _byte_splitter(source, starts=True)
+        _feed_file(splitter, path)
+    return pa.table(
+        {
+            "reader_line": pa.array(splitter.reader_starts, pa.int64()),
+            "line": pa.array(splitter.line_starts, pa.int64()),
+        }
+    )
+
+
+def _feed_file(splitter: CsvSplitter[bytes], path: Path) -> None:
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
-            raw.feed(chunk)
-    raw.finish()
-    return raw.starts[1:]
+            splitter.feed(chunk)
+    splitter.finish()
 
 
-def file_records(path: Path, source: SourceConfig) -> list[Record[str]]:
-    """Every record of a CSV or JSON-lines file, with the line it starts on and its text."""
+def file_records(path: Path, source: SourceConfig, last: int) -> list[Record[str]]:
+    """The ``last`` records of a CSV or JSON-lines file, with the lines they start on and text."""
     if source.format == "csv":
-        return csv_records(path, source)
-    records = []
+        return csv_records(path, source, last)
+    records: deque[Record[str]] = deque(maxlen=last)
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip(JSON_BLANK):
                 text = line.rstrip(b"\n").removesuffix(b"\r")
                 records.append(Record(number, text.decode("utf-8", errors="replace")))
-    return records
+    return list(records)
 
 
 def lost_records(
-    path: Path, source: SourceConfig, counted: int, returned: int, rejected: set[int]
+    path: Path,
+    source: SourceConfig,
+    counted: int,
+    returned: int,
+    returned_since: Callable[[int], set[int]],
 ) -> pa.Table:
     """The records of ``path`` its reader did not return, as quarantine rows with their text.
 
     A reader that loses records loses a file's tail (a quote left open runs to
     the end of the file), so the missing ones are taken from the end, passing
-    over records the reader did return as rejected (their lines in ``rejected``).
+    over records the reader did return (``returned_since(line)``: the lines of
+    those from that line on). Only a tail of the file is held, never all of it.
     Formats without lines (Parquet) get a row per missing position, without text.
     """
     missing = counted - returned
@@ -402,7 +420,14 @@ def lost_records(
             f"the reader returned {returned} of the {counted} rows the file declares; "
             "check the file and ingest it again",
         )
-    lost = [r for r in file_records(path, source) if r.line not in rejected][-missing:]
+    size = missing
+    while True:
+        tail = file_records(path, source, size)
+        taken = returned_since(tail[0].line) if tail else set()
+        lost = [r for r in tail if r.line not in taken][-missing:]
+        if len(lost) >= missing or len(tail) < size:
+            break
+        size *= 4
     rows: list[tuple[int, str | None]] = [(r.line, r.text) for r in lost]
     problems = []
     for record in lost:
