@@ -4,10 +4,10 @@ A batch's ``received`` is the number of records in its files, not the number
 its reader returned: a reader that drops a record without a word (DuckDB's
 CSV scanner loses a last line whose quote never closes when it reads five or
 more files at once) then shows as a file whose records are not all accounted
-for, and weir quarantines what is missing (``missing_records``) instead of
+for, and weir quarantines what is missing (``lost_records``) instead of
 losing it.
 
-The count is taken while the file is read for its checksum (``FileScan``), so
+The count is taken while the file is read for its checksum (``scan_file``), so
 a file is read from disk once for both, a chunk at a time; nothing holds a
 whole file. CSV records are counted the way an RFC 4180 reader splits them: a
 quote opens a quoted field only at the start of a field, a doubled quote
