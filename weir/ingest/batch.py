@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from weir.engine import Session, ident, lit
 from weir.errors import WeirError
+from weir.ingest.accounting import account_for_files
 from weir.ingest.contract import DUCKDB_TYPES, Contract
 from weir.ingest.files import new_files
 from weir.ingest.ledger import BatchKind, Counts, FileEntry, Ledger, new_batch_id
@@ -94,18 +95,9 @@ class Ingestor:
                     [self.project.root / f.path for f in files],
                     self._protect(source),
                 )
+                files = account_for_files(con, source, table, self.project.root, files)
                 self._protect_text(con, source, table)
                 root = str(self.project.root) + "/"
-                per_file = dict(
-                    con.execute(
-                        f"SELECT replace(_source_file, ?, ''), count(*) FROM {table} GROUP BY 1",
-                        [root],
-                    ).fetchall()
-                )
-                files = [
-                    FileEntry(f.path, f.checksum, f.size, f.mtime_ns, per_file.get(f.path, 0))
-                    for f in files
-                ]
                 relation = f"(SELECT * REPLACE (replace(_source_file, {lit(root)}, '') AS _source_file), rowid AS _seq FROM {table})"
                 return self._decide_and_commit(con, source, relation, files, started, "ingest")
             finally:

@@ -3,16 +3,17 @@
 A file is new unless the ledger holds one at the same path with the same size
 and modification time, or with the same checksum: a file touched but not
 changed is not taken in twice, and neither is one copied under its own name.
+The read that checksums a new file also counts its records (``records``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from weir.errors import NotFoundError, WeirError
 from weir.ingest.ledger import FileEntry, Ledger
+from weir.ingest.records import scan_file
 from weir.project import SourceConfig
 
 
@@ -29,11 +30,20 @@ def new_files(
         if any(size == stat.st_size and mtime == stat.st_mtime_ns for _, size, mtime in seen):
             skipped += 1
             continue
-        checksum = _sha256(path)
-        if any(c == checksum for c, _, _ in seen):
+        scanned = scan_file(path, source)  # one read: the checksum and the record count
+        if any(c == scanned.checksum for c, _, _ in seen):
             skipped += 1
             continue
-        new.append(FileEntry(shown, checksum, stat.st_size, stat.st_mtime_ns))
+        new.append(
+            FileEntry(
+                shown,
+                scanned.checksum,
+                stat.st_size,
+                stat.st_mtime_ns,
+                scanned.records,
+                scanned.lines,
+            )
+        )
     return new, skipped
 
 
@@ -96,11 +106,3 @@ def unmatched_folder(folder: Path, sources: Sequence[SourceConfig]) -> WeirError
 def _shown(path: Path, root: Path) -> str:
     resolved = path.resolve()
     return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -30,7 +30,12 @@ class FileEntry:
     checksum: str
     size: int
     mtime_ns: int
-    records: int = 0
+    # the records the file holds: counted from its bytes when it is found (None for formats
+    # whose reader parses the whole document), the batch's figure once it is read
+    records: int | None = None
+    # CSV: the lines it holds (not stored); more than records + 1 when some line is blank or
+    # a quoted field holds a newline, and then record numbers are not line numbers
+    lines: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class Ledger:
                             "c": f.checksum,
                             "z": f.size,
                             "m": f.mtime_ns,
-                            "r": f.records,
+                            "r": f.records or 0,
                             "b": batch_id,
                         }
                         for f in files

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from weir.engine import Session, ident, lit
+from weir.ingest.records import JSON_BLANK, csv_records
 from weir.project.config import SourceConfig
 
 Protect = Callable[[str], str]
@@ -106,7 +107,7 @@ def _load_csv(con: Session, source: SourceConfig, files: list[Path], protect: Pr
     for path in files:
         header = _csv_header(path, source)
         if header is None:
-            _insert_lines(con, _undecodable(path, source.csv.encoding))
+            insert_lines(con, _undecodable(path, source))
         elif header:  # an empty file holds no records
             groups.setdefault(header, []).append(path)
     for header, group in groups.items():
@@ -194,7 +195,7 @@ def _scan_csv(
         con,
         # DuckDB may report several errors for one line: the line is one record, keep the first
         "SELECT DISTINCT ON (s.file_path, e.line) s.file_path AS _source_file, e.line::BIGINT AS _offset, "
-        "e.csv_line AS _raw, 'malformed CSV line (' || lower(e.error_type::VARCHAR) || '): ' "
+        "trim(e.csv_line, chr(10) || chr(13)) AS _raw, 'malformed CSV line (' || lower(e.error_type::VARCHAR) || '): ' "
         "|| e.error_message AS _problem "
         "FROM weir_rejects e JOIN weir_reject_scans s USING (scan_id, file_id) "
         "ORDER BY s.file_path, e.line, e.column_idx",
@@ -209,7 +210,9 @@ def _number_csv_lines(con: Session) -> None:
     Records of a file sit in consecutive rows in file order; the k-th parsed
     record is on line k + 1 (after the header) plus the number of rejected
     lines before it. A rejected line at position i (1-based among the file's
-    rejects) on line L has L - i - 1 parsed records before it.
+    rejects) on line L has L - i - 1 parsed records before it. Consecutive
+    rejected lines share that count, so a run of them is one gap, as wide as
+    its last: a parsed record after the run steps over all of it.
     """
     con.execute(
         f"""UPDATE {TABLE} SET _offset = numbered.line FROM (
@@ -217,37 +220,35 @@ def _number_csv_lines(con: Session) -> None:
                 SELECT rowid AS rid, _source_file,
                        rowid - min(rowid) OVER (PARTITION BY _source_file) + 1 AS k
                 FROM {TABLE} WHERE _offset IS NULL),
-            gaps AS (
+            rejected AS (
                 SELECT _source_file, _offset - row_number() OVER (PARTITION BY _source_file ORDER BY _offset) - 1 AS before,
                        row_number() OVER (PARTITION BY _source_file ORDER BY _offset) AS skipped
-                FROM {TABLE} WHERE _problem LIKE 'malformed CSV line%')
+                FROM {TABLE} WHERE _problem LIKE 'malformed CSV line%'),
+            gaps AS (
+                SELECT _source_file, before, max(skipped) AS skipped FROM rejected GROUP BY ALL)
             SELECT parsed.rid, parsed.k + 1 + coalesce(gaps.skipped, 0) AS line
             FROM parsed ASOF LEFT JOIN gaps ON parsed._source_file = gaps._source_file AND parsed.k > gaps.before
         ) AS numbered WHERE {TABLE}.rowid = numbered.rid"""
     )
 
 
-def _undecodable(path: Path, encoding: str) -> pa.Table:
-    """A file that is not in its declared encoding: every line kept, each quarantined."""
-    # decoded first, then split: in UTF-16 a newline is two bytes
-    lines = [
-        line.rstrip("\r")
-        for line in path.read_bytes().decode(encoding, errors="replace").split("\n")
-    ]
-    numbered = [(n, line) for n, line in enumerate(lines, start=1) if n > 1 and line.strip()]
-    body = [line for _, line in numbered]
+def _undecodable(path: Path, source: SourceConfig) -> pa.Table:
+    """A file that is not in its declared encoding: every record kept, each quarantined."""
+    encoding = source.csv.encoding
+    records = csv_records(path, source)
     problem = f"file is not valid {encoding}: re-export it as {encoding} or set csv: {{encoding: ...}} in the source"
     return pa.table(
         {
-            "_raw": pa.array(body, pa.string()),
-            "_problem": pa.array([problem] * len(body), pa.string()),
-            "_source_file": pa.array([str(path)] * len(body), pa.string()),
-            "_offset": pa.array([n for n, _ in numbered], pa.int64()),
+            "_raw": pa.array([r.text for r in records], pa.string()),
+            "_problem": pa.array([problem] * len(records), pa.string()),
+            "_source_file": pa.array([str(path)] * len(records), pa.string()),
+            "_offset": pa.array([r.line for r in records], pa.int64()),
         }
     )
 
 
-def _insert_lines(con: Session, table: pa.Table) -> None:
+def insert_lines(con: Session, table: pa.Table) -> None:
+    """Add rows of ``_raw``, ``_problem``, ``_source_file`` and ``_offset`` to the table."""
     con.register("weir_lines", table)
     try:
         _insert(con, "SELECT * FROM weir_lines")
@@ -263,7 +264,7 @@ def _load_jsonl(con: Session, source: SourceConfig, files: list[Path], protect: 
             "SELECT filename AS _source_file, line_number AS _offset, rtrim(line, chr(13)) AS _raw "
             "FROM (SELECT filename, unnest(lines) AS line, generate_subscripts(lines, 1) AS line_number "
             "      FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text(?))) "
-            "WHERE trim(line) <> ''"
+            "WHERE trim(line, ' ' || chr(9) || chr(13)) <> ''"
         )
         _insert_json(con, source, lines, [readable], protect)
     for path in files:
@@ -359,7 +360,9 @@ def _load_undecodable_jsonl(
 ) -> None:
     """A JSON-lines file with bytes that are not UTF-8: good lines parsed, bad ones flagged."""
     numbered = [
-        (i + 1, line) for i, line in enumerate(path.read_bytes().splitlines()) if line.strip()
+        (i + 1, line.removesuffix(b"\r"))
+        for i, line in enumerate(path.read_bytes().split(b"\n"))
+        if line.strip(JSON_BLANK)
     ]
     good, bad = [], []
     for number, line in numbered:
@@ -368,7 +371,7 @@ def _load_undecodable_jsonl(
         except UnicodeDecodeError:
             bad.append((number, line.decode("utf-8", errors="replace")))
     _register_json(con, source, path, good, protect)
-    _insert_lines(
+    insert_lines(
         con,
         pa.table(
             {
@@ -413,12 +416,12 @@ def _load_json_array(
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            _insert_lines(
+            insert_lines(
                 con, _whole_file_problem(path, f"malformed JSON file: {exc}; fix the export")
             )
             continue
         if not isinstance(document, list):
-            _insert_lines(
+            insert_lines(
                 con, _whole_file_problem(path, "expected a JSON array of records at the top level")
             )
             continue
@@ -452,7 +455,7 @@ def _load_xml(con: Session, source: SourceConfig, files: list[Path], protect: Pr
                 records.append((len(records), json.dumps(_xml_record(element))))
                 element.clear(keep_tail=True)
         except etree.XMLSyntaxError as exc:
-            _insert_lines(con, _whole_file_problem(path, f"malformed XML: {exc}; fix the export"))
+            insert_lines(con, _whole_file_problem(path, f"malformed XML: {exc}; fix the export"))
             continue
         _register_json(con, source, path, records, protect)
 
@@ -476,7 +479,7 @@ def _load_parquet(con: Session, source: SourceConfig, files: list[Path], protect
         try:
             table = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            _insert_lines(con, _whole_file_problem(path, f"unreadable Parquet file: {exc}"))
+            insert_lines(con, _whole_file_problem(path, f"unreadable Parquet file: {exc}"))
             continue
         n = table.num_rows
         text = pa.table(
