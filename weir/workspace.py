@@ -9,7 +9,8 @@ its domain's operations and their auditing:
 - ``kpis``: the KPI definitions and their answers, flagged days;
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
-- ``audit``: the tamper-evident audit log.
+- ``audit``: the tamper-evident audit log;
+- ``alerts``: alert rules, their incidents and the deliveries of their notices.
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
@@ -27,6 +28,7 @@ from typing import Unpack
 
 import pyarrow as pa
 
+from weir.alerts import Alerts
 from weir.engine import DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
 from weir.governance.access import Access
@@ -78,6 +80,7 @@ class Project:
         self.kpis = Kpis(self.files, self.lake, self.store)
         self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
         self.catalog = Catalog(self.files, self.lake, self.access, self.models)
+        self.alerts = Alerts(self.files, self.store, self.lake, self.kpis, self.audit)
 
     @property
     def root(self) -> Path:

@@ -12,6 +12,7 @@ from typing import Literal, get_args
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from weir.project.access import RoleConfig, UserConfig, check_users
+from weir.project.alerts import AlertsConfig
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
@@ -171,6 +172,9 @@ class ProjectConfig(Strict):
     collector: CollectorConfig = CollectorConfig()
     consumers: list[ConsumerConfig] = Field(
         default=[], description="stream consumers `weir serve` runs (Kafka, MQTT)"
+    )
+    alerts: AlertsConfig = Field(
+        default=AlertsConfig(), description="alert channels and rules: who hears what, when"
     )
 
     @field_validator("users")

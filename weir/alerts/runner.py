@@ -1,0 +1,62 @@
+"""Evaluating and delivering in the background, for ``weir serve``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from weir.alerts.records import Clock
+from weir.alerts.service import Alerts
+
+logger = logging.getLogger("weir.alerts")
+
+
+class AlertService:
+    """Every ``every`` seconds: evaluate the rules, then deliver what is due (a server service).
+
+    The time each round uses comes from ``clock`` (the project's alerts clock by
+    default). A round that fails is logged; the next one runs as planned.
+    """
+
+    name = "alerts"
+
+    def __init__(
+        self, alerts: Alerts, every: float | None = None, clock: Clock | None = None
+    ) -> None:
+        self.alerts = alerts
+        self.every = float(every if every is not None else alerts.config.evaluate_seconds)
+        self.clock = clock or alerts.clock
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None or not self.alerts.config.rules:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="weir-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def run_once(self) -> None:
+        """One round: evaluate at the clock's time, then deliver what is due then."""
+        now = self.clock()
+        try:
+            self.alerts.evaluate(now)
+        except Exception:
+            logger.exception("evaluating the alert rules failed")
+        try:
+            self.alerts.deliver_pending(now)
+        except Exception:
+            logger.exception("delivering alerts failed")
+        self.rounds += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.every)
