@@ -48,10 +48,10 @@ class AlertService:
         now = self.clock()
         try:
             self.alerts.evaluate(now)
-        except Exception:
+        except Exception:  # a round that fails must not stop the next: logged, not raised
             logger.exception("evaluating the alert rules failed")
         try:
-            self.alerts.deliver_pending(now)
+            self.alerts.deliver_pending(now)  # delivered even when evaluating failed
         except Exception:
             logger.exception("delivering alerts failed")
         self.rounds += 1

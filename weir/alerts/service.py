@@ -208,6 +208,11 @@ class Alerts:
                 now, len(gathered), tuple(opened), tuple(again), tuple(resolved), queued, firing
             )
 
+    def run_once(self, now: datetime | None = None) -> tuple[Evaluation, list[Outcome]]:
+        """Evaluate, then deliver what is due, both at ``now``: one round of ``weir serve``'s."""
+        now = as_utc(now or self.clock())
+        return self.evaluate(now), self.deliver_pending(now)
+
     def deliver_pending(self, now: datetime | None = None) -> list[Outcome]:
         """Send every delivery that is due; a failure waits longer each time and stays pending."""
         now = as_utc(now or self.clock())

@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import data, governance, models, serve, streams
+from weir.cli import alerts, data, governance, models, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -27,6 +27,7 @@ for command in (
     governance.audit,
     streams.keys,
     streams.consume,
+    alerts.alerts,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,115 @@
+"""The alerts routes of ``/api/v1``, the alerts service of ``weir serve`` and its gauge.
+
+``GET /api/v1/alerts``: the rules, their firing incidents and silences, and
+the latest incidents (any authenticated caller). ``POST
+/api/v1/alerts/{rule}/silence``: quiet a rule (or one subject) until a time,
+for the callers ``may_manage_alerts`` lets through. Every evaluation round runs
+in ``AlertService`` (every ``alerts.evaluate_seconds``); Prometheus reads
+``weir_alerts_firing`` by rule at each scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from pydantic import Field
+
+from weir.alerts import Alerts, AlertService
+from weir.errors import AccessDenied
+from weir.governance.policy import Principal
+from weir.project.base import Strict
+from weir.serve.api import _ERRORS, _guarded_route, _known_parameters
+from weir.workspace import Project
+
+
+class AlertsGauge:
+    """``weir_alerts_firing{rule}``: the firing incidents of each rule, read at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry, alerts: Alerts) -> None:
+        self.alerts = alerts
+        registry.register(self)  # type: ignore[arg-type]
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "weir_alerts_firing", "Alert incidents firing now, by rule", labels=["rule"]
+        )
+        for rule, count in self.alerts.firing_counts().items():
+            gauge.add_metric([rule], float(count))
+        yield gauge
+
+
+class SilenceRequest(Strict):
+    until: datetime = Field(description="until when (ISO time; without a zone: UTC)")
+    subject: str | None = Field(
+        default=None, max_length=1000, description="only this subject; default: the whole rule"
+    )
+
+
+class SilenceAnswer(Strict):
+    rule: str
+    subject: str | None
+    until: str
+
+
+def may_manage_alerts(project: Project, caller: Principal) -> None:
+    """Who may silence alerts: an admin role for now (AccessDenied otherwise)."""
+    if not project.access.policy().is_admin(caller.role):
+        raise AccessDenied(
+            f"the role {caller.role} may not silence alerts",
+            "ask for a token of a role with admin: true in weir.yml",
+        )
+
+
+def alerts_router(app: FastAPI) -> APIRouter:
+    """The alerts routes; adds the alerts service to the app's services and the gauge to its registry."""
+    project: Project = app.state.project
+    app.state.services.append(AlertService(project.alerts))
+    AlertsGauge(app.state.registry, project.alerts)
+    tokens = project.access.tokens()
+    bearer = HTTPBearer(auto_error=False)
+
+    def principal(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> Principal:
+        known = getattr(request.state, "principal", None)
+        if isinstance(known, Principal):  # authenticated before the body was read
+            return known
+        return tokens.authenticate(credentials.credentials if credentials else None)
+
+    Caller = Annotated[Principal, Depends(principal)]
+    router = APIRouter(
+        prefix="/api/v1",
+        responses=_ERRORS,
+        dependencies=[Depends(_known_parameters)],
+        route_class=_guarded_route(tokens),
+        tags=["alerts"],
+    )
+
+    @router.get("/alerts", summary="The alert rules, whether each is firing, and recent incidents")
+    def alerts(caller: Caller) -> dict[str, Any]:
+        del caller  # any authenticated caller may see what is firing
+        return {
+            "rules": project.alerts.status(),
+            "incidents": [i.as_row() for i in project.alerts.incidents(limit=100)],
+        }
+
+    @router.post(
+        "/alerts/{rule}/silence", summary="Send nothing for a rule (or one subject) until a time"
+    )
+    def silence(
+        caller: Caller, body: SilenceRequest, rule: Annotated[str, Path(max_length=63)]
+    ) -> SilenceAnswer:
+        may_manage_alerts(project, caller)
+        until = project.alerts.silence(rule, body.until, body.subject)
+        return SilenceAnswer(
+            rule=rule, subject=body.subject, until=until.isoformat(timespec="seconds")
+        )
+
+    return router
