@@ -381,7 +381,7 @@ class Alerts:
             if kpi not in known:
                 line = rule_line(self.files.root / PROJECT_FILE, index, field)
                 where = f"{PROJECT_FILE}:{line}" if line else PROJECT_FILE
-                hint = NotFoundError.among("KPI", kpi, known, "").fix
+                hint = NotFoundError.among("KPI", kpi, known, "", quoted=True).fix
                 raise ProjectError(
                     f"{where}: alerts.rules[{index}].{field}: no KPI named '{kpi}'",
                     hint or f"name one of the KPIs under metrics/: {', '.join(known)}",

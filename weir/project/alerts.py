@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 from pydantic.functional_validators import ModelWrapValidatorHandler
 
 from weir.project.base import FieldProblem, Name, Strict
@@ -93,18 +99,19 @@ class SmtpSettings(Strict):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):
+            # the value is not repeated: it may be the secret itself
             raise ValueError(
-                f"'{value}' is not an environment variable name: name the variable "
-                "that holds the secret (e.g. WEIR_SMTP_PASSWORD), not the secret itself"
+                "not an environment variable name: name the variable that holds the "
+                "secret (e.g. WEIR_SMTP_PASSWORD), not the secret itself"
             )
         return value
 
     @model_validator(mode="after")
     def _login_pair(self) -> SmtpSettings:
         if (self.username_env is None) != (self.password_env is None):
-            missing = "password_env" if self.password_env is None else "username_env"
+            given = "username_env" if self.password_env is None else "password_env"
             raise FieldProblem(
-                missing,
+                given,
                 "a login needs both username_env and password_env",
                 "name both environment variables, or neither to send without logging in",
             )
@@ -145,7 +152,27 @@ class LogChannel(Strict):
     kind: Literal["log"]
 
 
-ChannelConfig = Annotated[WebhookChannel | EmailChannel | LogChannel, Field(discriminator="kind")]
+_CHANNEL_KINDS: dict[str, type[Strict]] = {
+    "webhook": WebhookChannel,
+    "email": EmailChannel,
+    "log": LogChannel,
+}
+
+
+def _channel_of_kind(value: Any, _handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a channel as the model its ``kind`` names (errors then point at its own fields)."""
+    if isinstance(value, WebhookChannel | EmailChannel | LogChannel):
+        return value
+    kind = value.get("kind") if isinstance(value, dict) else None
+    model = _CHANNEL_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ValueError(f"a channel needs kind: one of {', '.join(_CHANNEL_KINDS)}")
+    return model.model_validate(value)
+
+
+ChannelConfig = Annotated[
+    WebhookChannel | EmailChannel | LogChannel, WrapValidator(_channel_of_kind)
+]
 
 
 class AlertRuleConfig(Strict):
