@@ -346,8 +346,8 @@ def test_config_errors_name_file_line_and_fix(
 ) -> None:
     config = project_root / "weir.yml"
     config.write_text("name: shop\n" + alerts_yaml, encoding="utf-8")
-    with pytest.raises(ProjectError) as caught:
-        weir.Project(project_root).close()
+    with pytest.raises(ProjectError) as caught, weir.Project(project_root) as project:
+        project.alerts.rules()  # the KPI names are checked when the alerts are first used
     assert caught.value.what.startswith(f"weir.yml:{line + 1}: "), caught.value.what
     assert message in caught.value.what
     assert fix in (caught.value.fix or "")

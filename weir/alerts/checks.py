@@ -37,7 +37,10 @@ def period_end(period: date, grain: str) -> date:
 
 
 def kpi_threshold(rule: AlertRuleConfig, kpis: Kpis, now: datetime) -> list[Condition]:
-    """The rule's KPI in its latest complete period, against ``below``/``above``; none without data."""
+    """The rule's KPI in its latest complete period, against ``below``/``above``; none without data.
+
+    The condition's detail names the rule, so two thresholds on one KPI stay apart.
+    """
     assert rule.kpi is not None
     today = as_utc(now).date()
     answer = kpis.answer(
@@ -61,10 +64,14 @@ def kpi_threshold(rule: AlertRuleConfig, kpis: Kpis, now: datetime) -> list[Cond
         if limit is not None
     )
     where = f"{rule.kpi} for the {rule.grain} of {period.isoformat()} is {value:.4g}"
-    message = f"{where}: {'under' if low else 'over'} {rule.below if low else rule.above:g}"
-    if not (low or high):
+    if low:
+        message = f"{where}: under {rule.below:g}"
+    elif high:
+        message = f"{where}: over {rule.above:g}"
+    else:
         message = f"{where}: within bounds ({bounds})"
-    detail = {"kpi": rule.kpi, "grain": rule.grain, "period": period.isoformat(), "value": value}
+    detail: dict[str, Any] = {"rule": rule.name, "kpi": rule.kpi, "grain": rule.grain}
+    detail.update({"period": period.isoformat(), "value": value})
     detail.update({"below": rule.below, "above": rule.above})
     return [Condition("kpi_threshold", rule.kpi, low or high, message, at=now, detail=detail)]
 
@@ -78,12 +85,11 @@ def stockouts(lake: Lake, now: datetime, warehouses: list[int] | None = None) ->
     session, _ = views.session([STOCK_MART])
     try:
         table = views.view_sql(STOCK_MART)
-        today = as_utc(now).date().isoformat()
+        today = as_utc(now).date().isoformat()  # an ISO date weir made: safe as a literal
         rows = session.arrow(
             "SELECT day, warehouse_id, product_id, stock_level, restock_threshold "
-            f"FROM {table} WHERE day = (SELECT max(day) FROM {table} WHERE day <= CAST(? AS DATE)) "
-            "ORDER BY warehouse_id, product_id",
-            [today],
+            f"FROM {table} WHERE day = (SELECT max(day) FROM {table} WHERE day <= DATE '{today}') "
+            "ORDER BY warehouse_id, product_id"
         ).to_pylist()
     finally:
         session.close()

@@ -85,14 +85,27 @@ class Alerts:
         self.channels = Channels(self.config.channels, files.root, files.state_dir)
         self.providers: list[ConditionProvider] = []
         self._lock = threading.Lock()  # one evaluation or delivery round at a time
-        self._check_kpis()
+        self._checked = False
 
     # -- reading -----------------------------------------------------------------------
+    def check(self) -> None:
+        """Every KPI a rule names exists: a ProjectError naming weir.yml's line otherwise.
+
+        Run once, when the alerts are first used (every ``weir alerts`` command,
+        ``weir serve`` as it starts), so opening a project for other work never
+        reads the KPI files.
+        """
+        if not self._checked:
+            self._check_kpis()
+            self._checked = True
+
     def rules(self) -> list[AlertRuleConfig]:
         """The rules of ``weir.yml``, in the order written."""
+        self.check()
         return list(self.config.rules)
 
     def rule(self, name: str) -> AlertRuleConfig:
+        self.check()
         found = self.config.rule(name)
         if found is None:
             known = [r.name for r in self.config.rules]
@@ -116,6 +129,7 @@ class Alerts:
 
     def status(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Each rule with its firing incidents and silences: what ``weir alerts list`` shows."""
+        self.check()
         now = as_utc(now or self.clock())
         silences = self.store.silences(now)
         rows = []
@@ -167,6 +181,7 @@ class Alerts:
         self, now: datetime | None = None, conditions: Iterable[Condition] = ()
     ) -> Evaluation:
         """Match conditions to rules, open and resolve incidents, queue their notices."""
+        self.check()
         now = as_utc(now or self.clock())
         with self._lock:
             gathered = [*conditions]
@@ -183,7 +198,7 @@ class Alerts:
                 matched = {
                     c.subject: c
                     for c in gathered
-                    if c.kind == rule.kind and (wanted is None or _covered(rule, c, wanted))
+                    if c.kind == rule.kind and _matches(rule, c, wanted)
                 }
                 open_now = self.store.open_incidents(rule.name)
                 for subject, condition in matched.items():
@@ -388,6 +403,13 @@ class Alerts:
                 )
 
 
+def _matches(rule: AlertRuleConfig, condition: Condition, wanted: list[str] | None) -> bool:
+    """Whether ``condition`` is this rule's: a threshold is its own rule's, others by the filter."""
+    if rule.kind == "kpi_threshold":
+        return condition.detail.get("rule") == rule.name
+    return wanted is None or _covered(rule, condition, wanted)
+
+
 def _covered(rule: AlertRuleConfig, condition: Condition, wanted: list[str]) -> bool:
     """Whether a rule's filter covers a condition: by its subject, or the detail's key of that filter.
 
@@ -430,5 +452,8 @@ def _checked(name: str, check: Any) -> list[Condition]:
         return []
     except WeirError as exc:
         logger.warning("the alert check %s could not run: %s", name, exc)
+        return []
+    except Exception:  # a bug in one check must not stop the others (nor the deliveries)
+        logger.exception("the alert check %s failed", name)
         return []
     return found

@@ -8,8 +8,6 @@ in ``AlertService`` (every ``alerts.evaluate_seconds``); Prometheus reads
 ``weir_alerts_firing`` by rule at each scrape.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -69,6 +67,7 @@ def may_manage_alerts(project: Project, caller: Principal) -> None:
 def alerts_router(app: FastAPI) -> APIRouter:
     """The alerts routes; adds the alerts service to the app's services and the gauge to its registry."""
     project: Project = app.state.project
+    project.alerts.check()  # a rule naming an unknown KPI stops the server as it starts
     app.state.services.append(AlertService(project.alerts))
     AlertsGauge(app.state.registry, project.alerts)
     tokens = project.access.tokens()
