@@ -352,3 +352,16 @@ def test_config_errors_name_file_line_and_fix(
     assert message in caught.value.what
     assert fix in (caught.value.fix or "")
     assert "hunter2" not in str(caught.value)  # what may be a secret is never repeated
+
+
+def test_a_delivery_is_sent_by_one_process_only(project_root: Path) -> None:
+    root = with_alerts(project_root, LOG_RULES)
+    with weir.Project(root) as one, weir.Project(root) as other:
+        one.alerts.evaluate(T0, [failed("hourly")])
+        [due] = other.alerts.store.due(T0)
+        assert other.alerts.store.claim(due, T0 + timedelta(minutes=5))  # the other is sending it
+        assert not one.alerts.store.claim(due, T0 + timedelta(minutes=5))
+        assert one.alerts.deliver_pending(T0) == []
+        # the other died while sending: five minutes on, the claim has lapsed and it is sent
+        [sent] = one.alerts.deliver_pending(T0 + timedelta(minutes=5))
+        assert sent.ok and [line["subject"] for line in log_lines(root)] == ["hourly"]

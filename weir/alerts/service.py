@@ -52,6 +52,8 @@ from weir.project.loader import PROJECT_FILE
 
 logger = logging.getLogger("weir.alerts")
 COMPUTED = ("kpi_threshold", "stockout", "audit_failed")
+# how long a delivery being sent is held by its sender (another process leaves it alone)
+CLAIM = timedelta(minutes=5)
 # the key of a condition's detail a rule's filter also matches, by rule kind
 FILTER_KEYS = {
     "run_failed": "schedule",
@@ -231,10 +233,17 @@ class Alerts:
     def deliver_pending(self, now: datetime | None = None) -> list[Outcome]:
         """Send every delivery that is due; a failure waits longer each time and stays pending."""
         now = as_utc(now or self.clock())
-        outcomes = []
+        outcomes: list[Outcome] = []
         with self._lock:
-            for delivery in self.store.due(now):
-                outcomes.append(self._attempt(delivery, now))
+            # each delivery claimed leaves the due set (sent, or pending until later)
+            while batch := self.store.due(now):
+                taken = 0
+                for delivery in batch:
+                    if self.store.claim(delivery, now + CLAIM):  # just before it is sent
+                        outcomes.append(self._attempt(delivery, now))
+                        taken += 1
+                if not taken:
+                    break
         return outcomes
 
     def test(self, rule: str) -> list[Outcome]:
@@ -253,7 +262,8 @@ class Alerts:
         outcomes = []
         for channel in config.channels:
             delivery = _delivery(config.name, channel, None, "test", notice, now)
-            self.store.queue([delivery])
+            # stored as claimed: a delivery round running meanwhile leaves it to this call
+            self.store.queue([replace(delivery, next_attempt_at=now + CLAIM)])
             outcomes.append(self._attempt(delivery, now, retry=False))
         return outcomes
 

@@ -129,6 +129,26 @@ class AlertStore:
             )
             return [_delivery(row) for row in rows]
 
+    def claim(self, delivery: Delivery, until: datetime) -> bool:
+        """Take ``delivery`` for sending until ``until``; False when another process took it first.
+
+        The claim moves its next attempt to ``until``: a process that dies while
+        sending leaves it to be tried again then, never lost.
+        """
+        with self.store.begin() as db:
+            taken = db.execute(
+                sa.text(
+                    "UPDATE weir_alert_deliveries SET next_attempt_at = :until "
+                    "WHERE delivery_id = :d AND status = 'pending' AND next_attempt_at = :was"
+                ),
+                {
+                    "d": delivery.delivery_id,
+                    "until": epoch(until),
+                    "was": epoch(delivery.next_attempt_at) if delivery.next_attempt_at else None,
+                },
+            )
+            return bool(taken.rowcount == 1)
+
     def record(
         self,
         delivery: Delivery,
