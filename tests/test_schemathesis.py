@@ -53,6 +53,8 @@ API = [
     ("GET", "/api/v1/datasets/{name}"),
     ("GET", "/api/v1/lineage/{name}"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/alerts/{rule}/silence"),
 ]
 DOORS = [("POST", "/collect/v1/{source}"), *[("POST", f"/v1/{call}") for call in CALLS]]
 OPERATIONS = API + DOORS

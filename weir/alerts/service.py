@@ -170,7 +170,12 @@ class Alerts:
         """Send nothing for ``rule`` (or one of its subjects) until ``until``; returns it in UTC."""
         self.rule(rule)
         now = as_utc(now or self.clock())
-        until = as_utc(until)
+        try:
+            until = as_utc(until)
+        except OverflowError:  # a zone that moves it outside the years 1 to 9999
+            raise WeirError(
+                f"{until.isoformat()} is out of range", "give a time such as 2026-12-24T00:00Z"
+            ) from None
         if until <= now:
             raise WeirError(
                 f"{until.isoformat(timespec='minutes')} is not in the future",

@@ -10,7 +10,7 @@ in ``AlertService`` (every ``alerts.evaluate_seconds``); Prometheus reads
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -40,6 +40,37 @@ class AlertsGauge:
         for rule, count in self.alerts.firing_counts().items():
             gauge.add_metric([rule], float(count))
         yield gauge
+
+
+class RuleState(Strict):
+    rule: str
+    kind: str
+    severity: str | None
+    channels: list[str]
+    renotify: str | None
+    state: str = Field(description="firing (an incident is open) or ok")
+    firing: int = Field(description="incidents firing now")
+    subjects: list[str] = Field(description="what they are about")
+    silenced_until: str | None = Field(description="the whole rule is silenced until then")
+    silenced_subjects: dict[str, str | None] = Field(description="subject → silenced until")
+
+
+class IncidentItem(Strict):
+    rule: str
+    subject: str
+    state: str
+    severity: str
+    message: str
+    started_at: str | None
+    resolved_at: str | None
+    notified_at: str | None
+    notifications: int
+    incident_id: str
+
+
+class AlertsAnswer(Strict):
+    rules: list[RuleState]
+    incidents: list[IncidentItem] = Field(description="the newest 100 incidents, any state")
 
 
 class SilenceRequest(Strict):
@@ -92,12 +123,14 @@ def alerts_router(app: FastAPI) -> APIRouter:
     )
 
     @router.get("/alerts", summary="The alert rules, whether each is firing, and recent incidents")
-    def alerts(caller: Caller) -> dict[str, Any]:
+    def alerts(caller: Caller) -> AlertsAnswer:
         del caller  # any authenticated caller may see what is firing
-        return {
-            "rules": project.alerts.status(),
-            "incidents": [i.as_row() for i in project.alerts.incidents(limit=100)],
-        }
+        return AlertsAnswer(
+            rules=[RuleState.model_validate(r) for r in project.alerts.status()],
+            incidents=[
+                IncidentItem.model_validate(i.as_row()) for i in project.alerts.incidents(limit=100)
+            ],
+        )
 
     @router.post(
         "/alerts/{rule}/silence", summary="Send nothing for a rule (or one subject) until a time"
