@@ -109,6 +109,7 @@ class Project:
         return self.lake.snapshots(layer, name)
 
     def close(self) -> None:
+        self.alerts.close()
         self.access.close()
         self.store.dispose()
         self.lake.close()

@@ -14,6 +14,7 @@ import logging
 import os
 import smtplib
 import ssl
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -37,6 +38,20 @@ class Channels:
         self.configs = configs
         self.root = root
         self.log_file = state_dir / LOG_FILE
+        self._http: httpx.Client | None = None  # one client: its TLS set-up is made once
+        self._lock = threading.Lock()
+
+    def http(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(headers={"User-Agent": "weir-alerts"})
+            return self._http
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
 
     def send(self, name: str, notice: Notice) -> None:
         """Send ``notice`` through the channel ``name``; DeliveryError if it is not taken."""
@@ -44,7 +59,7 @@ class Channels:
         if config is None:
             raise DeliveryError(f"no channel named '{name}' in weir.yml any more")
         if isinstance(config, WebhookChannel):
-            post_webhook(config, notice)
+            post_webhook(config, notice, self.http())
         elif isinstance(config, EmailChannel):
             send_email(config, notice, self.root)
         else:
@@ -58,13 +73,12 @@ def webhook_body(config: WebhookChannel, notice: Notice) -> dict[str, object]:
     return notice.as_json()
 
 
-def post_webhook(config: WebhookChannel, notice: Notice) -> None:
-    headers = {"User-Agent": "weir-alerts", **config.headers}
+def post_webhook(config: WebhookChannel, notice: Notice, client: httpx.Client) -> None:
     try:
-        answer = httpx.post(
+        answer = client.post(
             config.url,
             content=json.dumps(webhook_body(config, notice), default=str).encode("utf-8"),
-            headers={"Content-Type": "application/json", **headers},
+            headers={"Content-Type": "application/json", **config.headers},
             timeout=config.timeout_seconds,
         )
     except httpx.HTTPError as exc:

@@ -272,6 +272,10 @@ class Alerts:
             outcomes.append(self._attempt(delivery, now, retry=False))
         return outcomes
 
+    def close(self) -> None:
+        """Let go of the channels' connections."""
+        self.channels.close()
+
     # -- inside ------------------------------------------------------------------------
     def _computed(self, now: datetime) -> list[Condition]:
         kinds = {rule.kind for rule in self.config.rules}
