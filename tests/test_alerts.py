@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -365,3 +366,24 @@ def test_a_delivery_is_sent_by_one_process_only(project_root: Path) -> None:
         # the other died while sending: five minutes on, the claim has lapsed and it is sent
         [sent] = one.alerts.deliver_pending(T0 + timedelta(minutes=5))
         assert sent.ok and [line["subject"] for line in log_lines(root)] == ["hourly"]
+
+
+def test_the_server_service_runs_rounds_until_stopped(project_root: Path) -> None:
+    root = with_alerts(project_root, LOG_RULES)
+    with weir.Project(root) as project:
+        project.alerts.add_provider(lambda now: [failed("nightly")])
+        service = AlertService(project.alerts, every=3600, clock=lambda: T0)
+        service.start()
+        try:
+            for _ in range(200):  # the first round runs as it starts; wait for it, at most 10 s
+                if service.rounds:
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            service.stop()
+        assert service.rounds == 1  # the next round is an hour away
+        lines = log_lines(root)
+        assert sorted((line["rule"], line["event"]) for line in lines) == [
+            ("nightly_only", "firing"),
+            ("run_failures", "firing"),
+        ]
