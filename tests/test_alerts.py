@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -387,3 +388,14 @@ def test_the_server_service_runs_rounds_until_stopped(project_root: Path) -> Non
             ("nightly_only", "firing"),
             ("run_failures", "firing"),
         ]
+
+
+def test_one_open_incident_per_rule_and_subject(project_root: Path) -> None:
+    root = with_alerts(project_root, LOG_RULES)
+    with weir.Project(root) as project:
+        [incident] = project.alerts.evaluate(T0, [failed()]).opened[:1]
+        twin = replace(incident, incident_id="twin")  # another process's, a moment later
+        assert project.alerts.store.open(twin, []) is False
+        resolved = replace(incident, incident_id="old", state="resolved", resolved_at=T0)
+        assert project.alerts.store.open(resolved, []) is True  # closed ones may repeat
+        assert len(project.alerts.incidents("run_failures")) == 2

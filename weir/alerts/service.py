@@ -193,7 +193,8 @@ class Alerts:
         with self._lock:
             gathered = [*conditions]
             for provider in self.providers:
-                gathered.extend(provider(now))
+                name = getattr(provider, "__name__", "a condition provider")
+                gathered.extend(_checked(name, partial(provider, now)))
             gathered.extend(self._computed(now))
             silences = self.store.silences(now)
             opened: list[Incident] = []
@@ -216,8 +217,11 @@ class Alerts:
                         continue
                     deliveries = [] if event is None else self._deliveries(rule, moved, event, now)
                     if incident is None:
-                        self.store.open(moved, deliveries)
+                        if not self.store.open(moved, deliveries):
+                            continue  # another process opened it a moment ago
                         opened.append(moved)
+                    elif event is None and _same(incident, moved):
+                        continue  # still firing, unchanged: nothing to write
                     else:
                         self.store.update(moved, deliveries)
                         if moved.state == "resolved":
@@ -420,6 +424,16 @@ class Alerts:
                     f"{where}: alerts.rules[{index}].{field}: no KPI named '{kpi}'",
                     hint or f"name one of the KPIs under metrics/: {', '.join(known)}",
                 )
+
+
+def _same(before: Incident, after: Incident) -> bool:
+    """Whether an incident still firing says what it said (then it is not written again)."""
+    return (before.state, before.message, before.detail, before.severity) == (
+        after.state,
+        after.message,
+        after.detail,
+        after.severity,
+    )
 
 
 def _matches(rule: AlertRuleConfig, condition: Condition, wanted: list[str] | None) -> bool:

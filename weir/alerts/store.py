@@ -84,18 +84,28 @@ class AlertStore:
             )
             return {str(rule): int(count) for rule, count in rows}
 
-    def open(self, incident: Incident, deliveries: Sequence[Delivery]) -> None:
-        """Store a new incident and the deliveries that announce it, in one transaction."""
-        with self.store.begin() as db:
-            db.execute(
-                sa.text(
-                    f"INSERT INTO weir_alert_incidents ({_INCIDENT}) VALUES (:incident_id, "
-                    ":rule, :subject, :kind, :severity, :state, :message, :detail, :started_at, "
-                    ":updated_at, :resolved_at, :notified_at, :notifications)"
-                ),
-                _incident_params(incident),
-            )
-            _queue(db, deliveries)
+    def open(self, incident: Incident, deliveries: Sequence[Delivery]) -> bool:
+        """Store a new incident and the deliveries that announce it, in one transaction.
+
+        False when another process opened the same (rule, subject) first: nothing is stored.
+        """
+        try:
+            with self.store.begin() as db:
+                self._open(db, incident, deliveries)
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def _open(self, db: Connection, incident: Incident, deliveries: Sequence[Delivery]) -> None:
+        db.execute(
+            sa.text(
+                f"INSERT INTO weir_alert_incidents ({_INCIDENT}) VALUES (:incident_id, "
+                ":rule, :subject, :kind, :severity, :state, :message, :detail, :started_at, "
+                ":updated_at, :resolved_at, :notified_at, :notifications)"
+            ),
+            _incident_params(incident),
+        )
+        _queue(db, deliveries)
 
     def update(self, incident: Incident, deliveries: Sequence[Delivery] = ()) -> None:
         """Write an incident's new state (and queue its deliveries), in one transaction."""

@@ -17,7 +17,9 @@ CREATE TABLE weir_alert_incidents (
     notified_at       DOUBLE PRECISION,
     notifications     INTEGER NOT NULL
 );
-CREATE INDEX weir_alert_incidents_open ON weir_alert_incidents (rule, state, subject);
+-- at most one open incident per (rule, subject), whichever process evaluates
+CREATE UNIQUE INDEX weir_alert_incidents_open ON weir_alert_incidents (rule, subject)
+    WHERE state = 'firing';
 CREATE INDEX weir_alert_incidents_started ON weir_alert_incidents (started_at);
 
 -- One notification of one incident (or a test message) to one channel. It stays
