@@ -22,7 +22,8 @@ from weir.alerts import Alerts, AlertService
 from weir.errors import AccessDenied
 from weir.governance.policy import Principal
 from weir.project.base import Strict
-from weir.serve.api import _ERRORS, _guarded_route, _known_parameters
+from weir.serve.api import _guarded_route, _known_parameters
+from weir.serve.problems import error_responses
 from weir.workspace import Project
 
 
@@ -116,7 +117,16 @@ def alerts_router(app: FastAPI) -> APIRouter:
     Caller = Annotated[Principal, Depends(principal)]
     router = APIRouter(
         prefix="/api/v1",
-        responses=_ERRORS,
+        responses=error_responses(
+            {
+                400: "a time in the past or out of range",
+                401: "no token, or a token unknown, revoked or expired",
+                403: "the role may not silence alerts",
+                404: "no alert rule of that name",
+                413: "the request body is over the limit",
+                422: "the request does not match this document",
+            }
+        ),
         dependencies=[Depends(_known_parameters)],
         route_class=_guarded_route(tokens),
         tags=["alerts"],
