@@ -373,7 +373,7 @@ def test_the_server_service_runs_rounds_until_stopped(project_root: Path) -> Non
     root = with_alerts(project_root, LOG_RULES)
     with weir.Project(root) as project:
         project.alerts.add_provider(lambda now: [failed("nightly")])
-        service = AlertService(project.alerts, every=3600, clock=lambda: T0)
+        service = AlertService(project.alerts, every=3600, clock=lambda: T0, first_after=0)
         service.start()
         try:
             for _ in range(200):  # the first round runs as it starts; wait for it, at most 10 s

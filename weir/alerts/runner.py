@@ -12,7 +12,8 @@ logger = logging.getLogger("weir.alerts")
 
 
 class AlertService:
-    """Every ``every`` seconds: evaluate the rules, then deliver what is due (a server service).
+    """Every ``every`` seconds (the first round ``first_after`` seconds after it starts):
+    evaluate the rules, then deliver what is due (a server service).
 
     The time each round uses comes from ``clock`` (the project's alerts clock by
     default). A round that fails is logged; the next one runs as planned.
@@ -21,10 +22,17 @@ class AlertService:
     name = "alerts"
 
     def __init__(
-        self, alerts: Alerts, every: float | None = None, clock: Clock | None = None
+        self,
+        alerts: Alerts,
+        every: float | None = None,
+        clock: Clock | None = None,
+        first_after: float = 5.0,
     ) -> None:
         self.alerts = alerts
         self.every = float(every if every is not None else alerts.config.evaluate_seconds)
+        # the first round waits a moment: a server started and stopped at once (a test, a
+        # failed start) stops without waiting for a round it did not need
+        self.first_after = min(first_after, self.every)
         self.clock = clock or alerts.clock
         self.rounds = 0
         self._stop = threading.Event()
@@ -57,6 +65,8 @@ class AlertService:
         self.rounds += 1
 
     def _run(self) -> None:
+        if self._stop.wait(self.first_after):
+            return
         while not self._stop.is_set():
             self.run_once()
             self._stop.wait(self.every)
