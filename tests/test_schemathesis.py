@@ -57,6 +57,8 @@ API = [
     ("GET", "/api/v1/flags"),
     ("POST", "/api/v1/flags"),
     ("DELETE", "/api/v1/flags/{day}"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/alerts/{rule}/silence"),
 ]
 DOORS = [("POST", "/collect/v1/{source}"), *[("POST", f"/v1/{call}") for call in CALLS]]
 OPERATIONS = API + DOORS

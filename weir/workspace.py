@@ -11,6 +11,7 @@ its domain's operations and their auditing:
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
+- ``alerts``: alert rules, their incidents and the deliveries of their notices.
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
@@ -28,6 +29,7 @@ from typing import Unpack
 
 import pyarrow as pa
 
+from weir.alerts import Alerts
 from weir.engine import DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
 from weir.governance.access import Access
@@ -83,6 +85,7 @@ class Project:
         self.quality = Quality(
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
         )
+        self.alerts = Alerts(self.files, self.store, self.lake, self.kpis, self.audit)
 
     @property
     def root(self) -> Path:
@@ -111,6 +114,7 @@ class Project:
         return self.lake.snapshots(layer, name)
 
     def close(self) -> None:
+        self.alerts.close()
         self.access.close()
         self.store.dispose()
         self.lake.close()

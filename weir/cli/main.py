@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import data, governance, models, quality, serve, streams
+from weir.cli import alerts, data, governance, models, quality, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -30,6 +30,7 @@ for command in (
     quality.quality,
     quality.health,
     quality.flags,
+    alerts.alerts,
 ):
     cli.add_command(command)
 

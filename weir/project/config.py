@@ -12,6 +12,7 @@ from typing import Literal, get_args
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from weir.project.access import RoleConfig, UserConfig, check_users
+from weir.project.alerts import AlertsConfig
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
@@ -179,6 +180,9 @@ class ProjectConfig(Strict):
     )
     quality: QualityConfig = Field(
         default=QualityConfig(), description="how `weir quality run` judges daily series"
+    )
+    alerts: AlertsConfig = Field(
+        default=AlertsConfig(), description="alert channels and rules: who hears what, when"
     )
 
     @field_validator("users")

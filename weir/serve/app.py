@@ -30,6 +30,7 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weir.errors import Overloaded, WeirError
+from weir.serve.alerts import alerts_router
 from weir.serve.api import api_router
 from weir.serve.collector import collector_router
 from weir.serve.problems import error_body
@@ -202,6 +203,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(collector_router(app))
     app.include_router(segment_router(app))
     app.include_router(quality_router(app))
+    app.include_router(alerts_router(app))
     app.add_middleware(RequestMetrics, registry=registry)
     return app
 
