@@ -44,6 +44,20 @@ def require_server(name: str, why: str) -> NoReturn:
     pytest.skip(f"{name} is missing: {why}", allow_module_level=True)
 
 
+def drop_sections(root: Path, *names: str) -> None:
+    """Remove top-level sections of the project's weir.yml (e.g. the example's alerts and
+    schedules, which name KPIs and models a test replaced)."""
+    config = root / "weir.yml"
+    kept: list[str] = []
+    dropping = False
+    for line in config.read_text(encoding="utf-8").splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            dropping = line.split(":", 1)[0] in names
+        if not dropping:
+            kept.append(line)
+    config.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
 def spaced(card: str) -> str:
     """A card number as people write it: groups of four digits."""
     return " ".join(card[i : i + 4] for i in range(0, len(card), 4))

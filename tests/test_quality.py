@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import T0, land, pos_csv, pos_line
+from conftest import T0, drop_sections, land, pos_csv, pos_line
 
 import weir
 from weir.cli.main import cli
@@ -89,6 +89,7 @@ def shop(project_root: Path) -> Iterator[weir.Project]:
     config = project_root / "weir.yml"
     kept = [line for line in config.read_text().splitlines() if "region = 'North'" not in line]
     config.write_text("\n".join(kept).replace("    row_filters:\n", "") + "\n")
+    drop_sections(project_root, "alerts", "schedules")  # they name the example's KPIs and models
     with weir.Project(project_root) as project:
         project.run()
         yield project
