@@ -29,7 +29,7 @@ from typing import Unpack
 
 import pyarrow as pa
 
-from weir.alerts import Alerts
+from weir.alerts import Alerts, signals
 from weir.engine import DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
 from weir.governance.access import Access
@@ -86,6 +86,7 @@ class Project:
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
         )
         self.alerts = Alerts(self.files, self.store, self.lake, self.kpis, self.audit)
+        signals.connect(self.alerts, self.quality, self.streams)
 
     @property
     def root(self) -> Path:

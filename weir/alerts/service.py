@@ -62,6 +62,7 @@ FILTER_KEYS = {
     "schema_drift": "source",
     "kpi_anomaly": "kpi",
     "stockout": "warehouse_id",
+    "stream_failed": "source",
 }
 
 

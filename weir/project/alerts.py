@@ -42,6 +42,7 @@ RuleKind = Literal[
     "kpi_threshold",
     "stockout",
     "audit_failed",
+    "stream_failed",
 ]
 RULE_KINDS: tuple[str, ...] = get_args(RuleKind)
 Severity = Literal["info", "warning", "error", "critical"]
@@ -60,6 +61,7 @@ FILTERS: dict[str, str] = {
     "schema_drift": "sources",
     "kpi_anomaly": "kpis",
     "stockout": "warehouses",
+    "stream_failed": "sources",
 }
 
 
