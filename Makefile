@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup
-	$(BIN)/weir demo --dir demo-project --days 30 --serve
+	$(BIN)/weir demo --dir demo-project --days 56 --serve
 
 test: setup
 	$(BIN)/python -m pytest

@@ -5,7 +5,8 @@ Each function here returns a condition provider (``now -> [Condition]``) that
 every provider at each evaluation.
 
 - ``freshness`` and ``schema_drift``: the latest result of each quality check
-  of that kind, firing while it is not ok, resolved once it is.
+  of that kind, firing while it is not ok, resolved once it is; so are the
+  days of a burst of duplicates (``volume``, ``web_traffic duplicates on …``).
 - ``kpi_anomaly`` and ``volume``: each day a quality check flagged (within the
   quality settings' look-back) is an incident of its own, ``net_sales on
   2026-11-02``; it resolves when the flag goes (the day judged normal again, or
@@ -31,19 +32,28 @@ def quality_checks(quality: Quality) -> ConditionProvider:
     """Freshness and schema drift, as their latest checks judged them."""
 
     def conditions(_now: datetime) -> list[Condition]:
-        return [
-            Condition(
-                check.kind,
-                check.subject,
-                check.state != "ok",
-                check.message,
-                _SEVERITY[check.state],
-                from_epoch(check.checked_at),
-                {"source": check.subject.split(":", 1)[0]},
+        found = []
+        for check in quality.checks():
+            source = check.subject.split(":", 1)[0]
+            if check.kind in ("freshness", "schema_drift"):
+                subject = check.subject
+            elif check.subject.endswith(":duplicates") and check.day is not None:
+                # a burst of re-sent records flags no KPI (they are removed), but it is news
+                subject = f"{source} duplicates on {check.day.isoformat()}"
+            else:
+                continue
+            found.append(
+                Condition(
+                    check.kind,
+                    subject,
+                    check.state != "ok",
+                    check.message,
+                    _SEVERITY[check.state],
+                    from_epoch(check.checked_at),
+                    {"source": source},
+                )
             )
-            for check in quality.checks()
-            if check.kind in ("freshness", "schema_drift")
-        ]
+        return found
 
     return conditions
 

@@ -404,7 +404,7 @@ def quarantine_replay(obj: Context, source: str, fmt: OutputFormat) -> None:
     show_default=True,
     help="Where to build the demo project (replaced when it exists).",
 )
-@click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True)
+@click.option("--days", type=click.IntRange(1, 3660), default=56, show_default=True)
 @click.option("--scale", type=click.FloatRange(0.001, 100), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option(
@@ -425,12 +425,12 @@ def quarantine_replay(obj: Context, source: str, fmt: OutputFormat) -> None:
 def demo(
     directory: Path, days: int, scale: float, seed: int, then_serve: bool, port: int, speed: float
 ) -> None:
-    """Build the reference retailer end to end: project, sample data, ingestion, summary.
+    """Build the reference retailer end to end: project, sample data, ingestion, models, checks.
 
     \b
     Examples:
-      weir demo --days 30
-      weir demo --days 30 --serve      # then serve it, with live traffic arriving
+      weir demo --days 90
+      weir demo --serve                # then serve it, with live traffic arriving
     """
     from weir.demo.tour import run_demo
 
@@ -463,8 +463,27 @@ def demo(
         emit(builds, "table", title=f"Warehouse and marts built in {tour.run_seconds:.1f} s")
         for title, table in tour.headlines:
             emit(table, "table", title=title)
+        found = sum(1 for w in tour.watched if w["found"] == "✓")
+        emit(
+            list(tour.watched),
+            "table",
+            title=f"Planted incidents and what weir made of them ({found} of "
+            f"{len(tour.watched)} found; quality checks and alerts in {tour.watch_seconds:.1f} s)",
+        )
+        firing: dict[str, list[str]] = {}
+        for incident in tour.alerts:
+            if incident.state == "firing":
+                firing.setdefault(incident.rule, []).append(incident.message)
+        rows = [
+            {"rule": rule, "firing": len(found), "for example": found[0]}
+            for rule, found in sorted(firing.items())
+        ]
+        emit(rows, "table", title=f"Alerts firing (each in {directory}/.weir/alerts.log)")
     console.print(
         "\n[bold]Try next[/]\n"
+        f"  .venv/bin/weir -p {directory} health\n"
+        f"  .venv/bin/weir -p {directory} flags list\n"
+        f"  .venv/bin/weir -p {directory} alerts list\n"
         f"  .venv/bin/weir -p {directory} status\n"
         f"  .venv/bin/weir -p {directory} quarantine list\n"
         f"  .venv/bin/weir -p {directory} quarantine show pos --limit 5\n"

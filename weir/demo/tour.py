@@ -9,13 +9,17 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from weir.alerts.checks import stockouts
+from weir.alerts.records import Incident as AlertIncident
 from weir.demo.generate import Manifest, generate
+from weir.demo.generate.incidents import Incident
 from weir.errors import ProjectError
 from weir.ingest import BatchResult
 from weir.ingest.batch import Progress
@@ -42,6 +46,9 @@ class DemoTour:
     run: RunResult | None = None
     run_seconds: float = 0.0
     headlines: tuple[tuple[str, pa.Table], ...] = ()
+    watched: tuple[dict[str, Any], ...] = ()  # each planted incident, and what weir made of it
+    alerts: tuple[AlertIncident, ...] = ()
+    watch_seconds: float = 0.0
 
     def summary_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -129,4 +136,61 @@ def run_demo(
             for name, grain, by in HEADLINES
             if name in defined and run.ok
         )
-    return DemoTour(folder, manifest, results, generated, ingested, run, built, headlines)
+        started = time.perf_counter()
+        # weir watches the history as its scheduler would: quality checks, then alerts
+        project.quality.run(since=date.fromisoformat(manifest.start))
+        project.alerts.run_once()
+        raised = tuple(project.alerts.incidents(limit=1000))
+        flags = project.quality.flags()
+        watched = tuple(_watched(i, flags, raised, project) for i in manifest.incidents)
+        watch_seconds = time.perf_counter() - started
+    return DemoTour(
+        folder,
+        manifest,
+        results,
+        generated,
+        ingested,
+        run,
+        built,
+        headlines,
+        watched,
+        raised,
+        watch_seconds,
+    )
+
+
+def _watched(
+    incident: Incident, flags: list[Any], raised: tuple[AlertIncident, ...], project: Project
+) -> dict[str, Any]:
+    """A planted incident beside the days weir flagged and the alerts it raised about it.
+
+    Alerts judge stock as it is now; a stockout planted earlier (and restocked
+    since) is judged by the same rule as of its day.
+    """
+    flagged: list[Any] = []
+    if incident.kind == "stockout":
+        ids = dict(part.split("=", 1) for part in incident.subject.split())
+        about = f"warehouse {ids.get('warehouse_id')} / product {ids.get('product_id')}"
+        alerts = [
+            f"{a.rule} ({a.state})" for a in raised if a.kind == "stockout" and a.subject == about
+        ]
+        if not alerts:
+            that_day = datetime.combine(date.fromisoformat(incident.day), dt_time.max, UTC)
+            alerts = [
+                f"stockout rule as of that day: {c.message}"
+                for c in stockouts(project.lake, that_day)
+                if c.subject == about and c.firing
+            ]
+    else:
+        alerts = [
+            f"{a.rule} ({a.state})" for a in raised if a.subject.endswith(f" on {incident.day}")
+        ]
+        flagged = [f for f in flags if f.day.isoformat() == incident.day and f.flagged_by == "auto"]
+    return {
+        "planted": incident.kind,
+        "day": incident.day,
+        "subject": incident.subject,
+        "flagged": "; ".join(f.reason for f in flagged[:2]) or "-",
+        "alerts": ", ".join(sorted(set(alerts))) or "-",
+        "found": "✓" if flagged or alerts else "✗",
+    }
