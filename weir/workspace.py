@@ -9,7 +9,8 @@ its domain's operations and their auditing:
 - ``kpis``: the KPI definitions and their answers, flagged days;
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
-- ``audit``: the tamper-evident audit log.
+- ``audit``: the tamper-evident audit log;
+- ``runs``, ``schedules``: orchestrated runs and the schedules that start them.
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
@@ -40,6 +41,8 @@ from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
 from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
+from weir.orchestrate import Orchestration
+from weir.orchestrate.handlers import ingest_step, models_step
 from weir.project import ProjectFiles, find_root, load_project
 from weir.streams.service import Streams
 from weir.transform import RunResult
@@ -78,6 +81,15 @@ class Project:
         self.kpis = Kpis(self.files, self.lake, self.store)
         self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
         self.catalog = Catalog(self.files, self.lake, self.access, self.models)
+        self.orchestrate = Orchestration(
+            self.files,
+            self.store,
+            self.audit,
+            {"ingest": ingest_step(self.sources), "models": models_step(self.models)},
+            lambda: self.models.graph().models,
+        )
+        self.runs = self.orchestrate.runs
+        self.schedules = self.orchestrate.schedules
 
     @property
     def root(self) -> Path:

@@ -44,7 +44,15 @@ from weir.metadata.definition import ProjectDefinition, operator
 from weir.metadata.store import MetadataStore
 
 AuditKind = Literal[
-    "query", "kpi", "token.create", "token.revoke", "run", "ingest", "batch", "config.change"
+    "query",
+    "kpi",
+    "token.create",
+    "token.revoke",
+    "run",
+    "ingest",
+    "batch",
+    "config.change",
+    "schedule.change",
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 GENESIS = "0" * 64  # the prev_hash of the first record

@@ -15,6 +15,7 @@ from weir.project.access import RoleConfig, UserConfig, check_users
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
+from weir.project.schedules import ScheduleList
 
 ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
@@ -171,6 +172,9 @@ class ProjectConfig(Strict):
     collector: CollectorConfig = CollectorConfig()
     consumers: list[ConsumerConfig] = Field(
         default=[], description="stream consumers `weir serve` runs (Kafka, MQTT)"
+    )
+    schedules: ScheduleList = Field(
+        default=[], description="what the project runs on its own (`weir worker`, `weir serve`)"
     )
 
     @field_validator("users")
