@@ -42,6 +42,7 @@ from weir.metadata.definition import ProjectDefinition
 from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
 from weir.orchestrate import Orchestration
+from weir.orchestrate.checks import model_names
 from weir.orchestrate.handlers import ingest_step, models_step
 from weir.project import ProjectFiles, find_root, load_project
 from weir.streams.service import Streams
@@ -86,7 +87,7 @@ class Project:
             self.store,
             self.audit,
             {"ingest": ingest_step(self.sources), "models": models_step(self.models)},
-            lambda: self.models.graph().models,
+            lambda: model_names(self.root),
         )
         self.runs = self.orchestrate.runs
         self.schedules = self.orchestrate.schedules

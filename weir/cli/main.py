@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import data, governance, models, serve, streams
+from weir.cli import data, governance, models, runs, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -27,6 +27,10 @@ for command in (
     governance.audit,
     streams.keys,
     streams.consume,
+    runs.runs,
+    runs.backfill,
+    runs.schedule,
+    runs.worker,
 ):
     cli.add_command(command)
 

@@ -16,6 +16,7 @@ import yaml
 from weir.errors import ProjectError, UnknownName
 from weir.project import ProjectFiles
 from weir.project.loader import PROJECT_FILE, _line_of
+from weir.transform.model import MODELS_DIR
 
 
 def project_zone(files: ProjectFiles) -> ZoneInfo:
@@ -28,6 +29,11 @@ def project_zone(files: ProjectFiles) -> ZoneInfo:
             f"{where}: timezone: '{files.config.timezone}' is not a time zone",
             "write an IANA name, e.g. Europe/Berlin or UTC",
         ) from None
+
+
+def model_names(root: Path) -> list[str]:
+    """The project's model names (``folder.file`` under models/), without parsing their SQL."""
+    return sorted(f"{p.parent.name}.{p.stem}" for p in (root / MODELS_DIR).glob("*/*.sql"))
 
 
 def check_schedules(files: ProjectFiles, models: Callable[[], Iterable[str]]) -> None:

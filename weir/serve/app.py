@@ -33,6 +33,7 @@ from weir.errors import Overloaded, WeirError
 from weir.serve.api import api_router
 from weir.serve.collector import collector_router
 from weir.serve.problems import error_body
+from weir.serve.runs import runs_router
 from weir.serve.segment import segment_router
 from weir.workspace import Project
 
@@ -200,6 +201,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(api_router(project))
     app.include_router(collector_router(app))
     app.include_router(segment_router(app))
+    app.include_router(runs_router(app))
     app.add_middleware(RequestMetrics, registry=registry)
     return app
 
