@@ -398,9 +398,15 @@ def test_after_starts_a_run_when_a_batch_of_its_source_commits(
         assert scheduler.tick(clock()) == []  # that batch starts it once
         project.sources.ingest(["stores"])  # nothing new: no batch, no run
         assert scheduler.tick(clock()) == []
+        land_stores(project_root, "stores_2026-03-02.csv")
+        project.sources.ingest(["stores"])  # a second batch while the run still waits
+        assert scheduler.tick(clock()) == []  # the queued run will read it: no second run
         done = project.orchestrate.worker().run_once()
         assert done is not None and done.status == "succeeded"
         assert done.steps[0].rows == 1  # the one store
+        land_stores(project_root, "stores_2026-03-03.csv")
+        project.sources.ingest(["stores"])
+        assert len(scheduler.tick(clock())) == 1  # nothing waits now: a new run
 
 
 def test_since_takes_a_day_or_a_duration(project_root: Path, clock: HandClock) -> None:

@@ -173,6 +173,10 @@ class Scheduler:
         if found is None:
             return []
         finished, batch_id = found
+        if self.store.runs(schedule=schedule.name, status="queued", limit=1):
+            # a run of it is waiting to start: it will read this batch too
+            self.store.set_state(schedule.name, input_mark=finished)
+            return []
         key = f"{schedule.name}@batch:{batch_id}"
         run_id = self.store.enqueue(
             scheduled_run(schedule, "input", now, f"batch {batch_id}", fire_key=key)
