@@ -130,6 +130,9 @@ def test_catchup_after_downtime(
         queued = scheduler.tick(clock())
         assert [project.runs.get(i).scheduled_for.hour for i in queued] == expected_hours  # type: ignore[union-attr]
         assert scheduler.tick(clock()) == []  # nothing new until 16:00
+        if catchup == "latest":  # the 15:00 fire starts at 15:10:30: 630 s late
+            project.orchestrate.worker().run_once()
+            assert project.schedules.lag() == {"hourly": 630.0}
 
 
 def test_two_schedulers_ticking_at_once_enqueue_each_fire_once(

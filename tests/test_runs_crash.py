@@ -131,6 +131,7 @@ def test_a_worker_killed_mid_run_leaves_the_lake_whole_and_the_history_honest(
             project.orchestrate.scheduler().tick(clock())
             killed = project.runs.get(run_id)
             assert killed.status == "abandoned"
+            assert {s.status for s in killed.steps} <= {"succeeded", "failed", "skipped"}
             [retry] = project.runs.list(status="queued")
             assert (retry.parent_run, retry.attempt) == (run_id, 2)
             clock.advance(seconds=30)  # the retry's backoff

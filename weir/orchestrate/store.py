@@ -256,6 +256,13 @@ class RunStore:
                         ),
                         {"id": run_id},
                     )
+                    db.execute(
+                        sa.text(
+                            "UPDATE weir_run_steps SET status = 'skipped'"
+                            " WHERE run_id = :id AND status = 'pending'"
+                        ),
+                        {"id": run_id},
+                    )
                     taken.append(run_id)
         return taken
 
@@ -400,8 +407,9 @@ class RunStore:
             rows = db.execute(
                 sa.text(
                     "SELECT schedule, scheduled_for, started_at FROM weir_orchestrated_runs"
+                    " WHERE run_id IN (SELECT MAX(run_id) FROM weir_orchestrated_runs"
                     " WHERE scheduled_for IS NOT NULL AND started_at IS NOT NULL"
-                    " ORDER BY run_id"
+                    " GROUP BY schedule)"
                 )
             ).all()
         return {str(s): (float(f), float(t)) for s, f, t in rows}
