@@ -435,3 +435,33 @@ def test_the_example_ships_its_schedules(example: weir.Project) -> None:
     assert states["sales_models"].after == ("pos", "inventory")
     nightly = next(s for s in example.files.config.schedules if s.name == "nightly")
     assert nightly.quality and nightly.select == []
+
+
+def test_concurrency_bounds_the_runs_of_a_schedule_at_once(
+    project_root: Path, clock: HandClock
+) -> None:
+    block = "schedules:\n  - {name: hourly, sources: [stores], cron: '0 * * * *', concurrency: 2}\n"
+    with opened(project_root, clock, block) as project:
+        ids = [project.runs.trigger("hourly").run_id for _ in range(3)]
+        store = project.orchestrate.store
+        limits = project.orchestrate.limits()
+        assert limits == {"hourly": 2}
+        assert [store.claim("w", clock(), 60, limits) for _ in range(3)] == [*ids[:2], None]
+        assert store.claim("w", clock(), 60, {"hourly": 3}) == ids[2]
+
+
+def test_the_orchestrator_service_executes_what_is_queued(project_root: Path) -> None:
+    land_stores(project_root)
+    with weir.Project(with_schedules(project_root, "")) as project:
+        service = project.orchestrate.service(poll_seconds=0.05)
+        assert service.name == "orchestrate"
+        run = project.runs.trigger(sources=["stores"])
+        service.start()
+        try:
+            waited = 0
+            while project.runs.get(run.run_id).status in ("queued", "running") and waited < 1200:
+                threading.Event().wait(0.05)  # the service works in its own thread
+                waited += 1
+        finally:
+            service.stop()
+        assert project.runs.get(run.run_id).status == "succeeded"

@@ -145,3 +145,11 @@ def test_cli_round_trip(root: Path) -> None:
     assert backfilled[0]["trigger"] == "backfill"
     bad = runner.invoke(cli, ["--project", str(root), "runs", "trigger", "--source", "storez"])
     assert bad.exit_code == 1 and "did you mean 'stores'?" in bad.output
+
+
+def test_serve_runs_the_orchestrator_as_a_service(root: Path) -> None:
+    with weir.Project(root) as project:
+        app = create_app(project)
+        assert [s.name for s in app.state.services if s.name == "orchestrate"] == ["orchestrate"]
+        paths = {getattr(r, "path", "") for r in app.routes}
+        assert {"/api/v1/runs", "/api/v1/runs/{run_id}/rerun", "/api/v1/schedules/{name}"} <= paths
