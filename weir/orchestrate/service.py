@@ -10,6 +10,7 @@ CLI, the API and a control panel call — and builds the ``Scheduler``, a
 from __future__ import annotations
 
 import builtins
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,12 +36,13 @@ from weir.orchestrate.records import (
 )
 from weir.orchestrate.scheduler import Scheduler, next_fire, scheduled_run
 from weir.orchestrate.store import NewRun, RunStore
-from weir.orchestrate.worker import LEASE_SECONDS, Worker
+from weir.orchestrate.worker import LEASE_SECONDS, Worker, notify
 from weir.project import ProjectFiles
 from weir.project.durations import DurationError, parse_duration
 from weir.project.schedules import ScheduleConfig, check_cron
 
 MAX_PAGE = 1000
+_log = logging.getLogger("weir.orchestrate")
 
 
 class Orchestration:
@@ -209,8 +211,7 @@ class Runs:
             run.run_id, None, "cancelled", now, f"cancelled by {who} before it started"
         ):
             self.store.log(run.run_id, now, "info", f"cancelled by {who}")
-            for hook in self.owner.hooks:
-                hook(self.get(run_id))
+            notify(self.owner.hooks, self.get(run_id))
         else:
             self.store.request_cancel(run.run_id)
             self.store.log(run.run_id, now, "info", f"cancel asked by {who}")
@@ -380,7 +381,12 @@ class Orchestrator:
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception:  # the metadata database away, say: the next round tries again
+                _log.exception(
+                    "orchestration round failed; trying again in %s s", self.poll_seconds
+                )
             self._stop.wait(self.poll_seconds)
 
     def start(self) -> None:

@@ -318,18 +318,32 @@ class RunStore:
             )
 
     def log(self, run_id: int, now: datetime, level: str, message: str) -> None:
-        with self.writing() as db:
-            seq = db.execute(
-                sa.text("SELECT COALESCE(MAX(seq), 0) + 1 FROM weir_run_logs WHERE run_id = :id"),
-                {"id": run_id},
-            ).scalar_one()
-            db.execute(
-                sa.text(
-                    "INSERT INTO weir_run_logs (run_id, seq, at, level, message)"
-                    " VALUES (:id, :seq, :at, :level, :m)"
-                ),
-                {"id": run_id, "seq": seq, "at": now.timestamp(), "level": level, "m": message},
-            )
+        for tries_left in reversed(range(20)):  # a worker and a cancel may log at once
+            try:
+                with self.writing() as db:
+                    seq = db.execute(
+                        sa.text(
+                            "SELECT COALESCE(MAX(seq), 0) + 1 FROM weir_run_logs WHERE run_id = :id"
+                        ),
+                        {"id": run_id},
+                    ).scalar_one()
+                    db.execute(
+                        sa.text(
+                            "INSERT INTO weir_run_logs (run_id, seq, at, level, message)"
+                            " VALUES (:id, :seq, :at, :level, :m)"
+                        ),
+                        {
+                            "id": run_id,
+                            "seq": seq,
+                            "at": now.timestamp(),
+                            "level": level,
+                            "m": message,
+                        },
+                    )
+                return
+            except sa.exc.IntegrityError:
+                if not tries_left:
+                    raise
 
     def logs(self, run_id: int) -> list[LogLine]:
         with self.store.begin() as db:

@@ -11,6 +11,7 @@ its schedule's ``retries`` allow. Each finished run is passed to the hooks
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -33,6 +34,7 @@ from weir.orchestrate.scheduler import queue_retry
 from weir.orchestrate.store import RunStore
 
 LEASE_SECONDS = 60.0
+_log = logging.getLogger("weir.orchestrate")
 
 
 def worker_name() -> str:
@@ -121,8 +123,7 @@ class Worker:
             retry = queue_retry(self.store, finished, now)
             if retry is not None:
                 self._log(run.run_id, "info", f"attempt {run.attempt + 1} queued as run {retry}")
-        for hook in self.hooks:
-            hook(finished)
+        notify(self.hooks, finished)
         return finished
 
     def _step(
@@ -196,6 +197,15 @@ class Worker:
 
     def _log(self, run_id: int, level: str, message: str) -> None:
         self.store.log(run_id, self.clock(), level, message)
+
+
+def notify(hooks: Sequence[RunHook], run: Run) -> None:
+    """Pass a finished run to each hook; one that fails is logged, not the run's failure."""
+    for hook in hooks:
+        try:
+            hook(run)
+        except Exception:
+            _log.exception("a hook failed on run %s", run.run_id)
 
 
 def _timed_out(seconds: float | None) -> str:
