@@ -465,3 +465,47 @@ def test_the_orchestrator_service_executes_what_is_queued(project_root: Path) ->
         finally:
             service.stop()
         assert project.runs.get(run.run_id).status == "succeeded"
+
+
+SLOW_MODEL = """/*
+kind: full
+description: A count that takes minutes, to be stopped
+*/
+SELECT count(*) AS n FROM range(1000000000000) t(i) WHERE i % 7 = 3
+"""
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+def test_cancel_and_timeout_interrupt_the_query_a_step_is_running(
+    project_root: Path, clock: HandClock, how: str
+) -> None:
+    (project_root / "models" / "warehouse" / "slow.sql").write_text(SLOW_MODEL, encoding="utf-8")
+    block = (
+        "schedules:\n  - name: slow\n    select: [warehouse.slow]\n    cron: '0 6 * * *'\n"
+        "    timeout: 30m\n"
+    )
+    with opened(project_root, clock, block) as project:
+        run = project.runs.trigger("slow")
+        worker = project.orchestrate.worker(lease_seconds=0.3)  # a heartbeat every 0.1 s
+        finished: list[weir.orchestrate.Run | None] = []
+        thread = threading.Thread(target=lambda: finished.append(worker.run_once()))
+        thread.start()
+        waited = 0
+        while project.runs.get(run.run_id).steps[0].status != "running" and waited < 2400:
+            threading.Event().wait(0.05)
+            waited += 1
+        if how == "cancel":
+            project.runs.cancel(run.run_id)
+        else:
+            clock.advance(minutes=31)
+        thread.join(120)
+        assert not thread.is_alive(), "the query was not interrupted"
+        [done] = finished
+        assert done is not None
+        assert (done.status, done.steps[0].status) == (
+            ("cancelled", "cancelled") if how == "cancel" else ("failed", "cancelled")
+        )
+        why = "cancelled while it ran" if how == "cancel" else "timed out after 1800 s"
+        assert (done.error or "").startswith(why)
+        assert "interrupt" in (done.steps[0].error or "").lower()
+        assert "stopping the running step" in [x.message for x in project.runs.logs(run.run_id)]

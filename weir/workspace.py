@@ -88,6 +88,7 @@ class Project:
             self.audit,
             {"ingest": ingest_step(self.sources), "models": models_step(self.models)},
             lambda: model_names(self.root),
+            interrupt=self.engine.interrupt_writers,
         )
         self.runs = self.orchestrate.runs
         self.schedules = self.orchestrate.schedules

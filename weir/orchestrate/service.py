@@ -56,6 +56,7 @@ class Orchestration:
         handlers: Mapping[str, Handler],
         models: Callable[[], Iterable[str]],
         clock: Clock = system_clock,
+        interrupt: Callable[[int], object] | None = None,
     ) -> None:
         check_schedules(files, models)
         self.files = files
@@ -66,6 +67,7 @@ class Orchestration:
         self.handlers: dict[str, Handler] = dict(handlers)  # the quality package adds its own
         self.hooks: list[RunHook] = []  # called with each finished run (alerts subscribe)
         self.clock = clock
+        self.interrupt = interrupt  # thread id → stop the queries it runs (the engine's)
         self.runs = Runs(self)
         self.schedules = Schedules(self)
 
@@ -86,7 +88,14 @@ class Orchestration:
 
     def worker(self, name: str | None = None, lease_seconds: float = LEASE_SECONDS) -> Worker:
         return Worker(
-            self.store, self.handlers, self.hooks, self.limits, self.clock, name, lease_seconds
+            self.store,
+            self.handlers,
+            self.hooks,
+            self.limits,
+            self.clock,
+            name,
+            lease_seconds,
+            self.interrupt,
         )
 
     def service(self, poll_seconds: float = 5.0) -> Orchestrator:

@@ -54,6 +54,7 @@ class Worker:
         clock: Clock,
         name: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
+        interrupt: Callable[[int], object] | None = None,
     ) -> None:
         self.store = store
         self.handlers = handlers
@@ -62,6 +63,7 @@ class Worker:
         self.clock = clock
         self.name = name or worker_name()
         self.lease_seconds = lease_seconds
+        self.interrupt = interrupt  # thread id → stop the queries that thread runs
 
     def run_once(self) -> Run | None:
         """Claim one due run and execute it; None when nothing is due."""
@@ -84,7 +86,7 @@ class Worker:
         )
         beat = threading.Thread(
             target=self._heartbeat,
-            args=(run.run_id, deadline, stop, done, lost),
+            args=(run.run_id, deadline, stop, done, lost, threading.get_ident()),
             name=f"weir-run-{run.run_id}-lease",
             daemon=True,
         )
@@ -183,14 +185,20 @@ class Worker:
         stop: threading.Event,
         done: threading.Event,
         lost: threading.Event,
+        runner: int,
     ) -> None:
-        """Renew the lease every third of it; signal a cancel, a timeout or a lost lease."""
+        """Renew the lease every third of it; on a cancel, a timeout or a lost lease, stop the
+        step: set its stop signal and interrupt the queries of the thread running it."""
         while not done.wait(self.lease_seconds / 3):
             lease = self.store.renew(run_id, self.name, self._until())
             if not lease.held:
                 lost.set()
             if not lease.held or lease.cancel or (deadline and self.clock() >= deadline):
-                stop.set()
+                if not stop.is_set():
+                    stop.set()
+                    self._log(run_id, "info", "stopping the running step")
+                if self.interrupt is not None:
+                    self.interrupt(runner)  # again each beat: the step may start another
 
     def _until(self) -> datetime:
         return self.clock() + timedelta(seconds=self.lease_seconds)
