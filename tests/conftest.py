@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -42,6 +43,15 @@ def require_server(name: str, why: str) -> NoReturn:
     if under_ci():
         pytest.fail(f"{name} is needed and missing under CI: {why}", pytrace=False)
     pytest.skip(f"{name} is missing: {why}", allow_module_level=True)
+
+
+def without_example_models(root: Path) -> None:
+    """Remove the example's models, and the schedules that name them: the test writes its own."""
+    shutil.rmtree(root / "models", ignore_errors=True)
+    config = root / "weir.yml"
+    text = config.read_text(encoding="utf-8")
+    if "\nschedules:" in text:  # the last section of the example's weir.yml
+        config.write_text(text[: text.index("\nschedules:")] + "\n", encoding="utf-8")
 
 
 def spaced(card: str) -> str:
