@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from weir.errors import NotFoundError, QueryError, UnknownName, WeirError
 from weir.metadata import MetadataStore
@@ -35,7 +35,7 @@ from weir.orchestrate.records import (
     system_clock,
 )
 from weir.orchestrate.scheduler import Scheduler, next_fire, scheduled_run
-from weir.orchestrate.store import NewRun, RunStore
+from weir.orchestrate.store import NewRun, RunStore, StoredState
 from weir.orchestrate.worker import LEASE_SECONDS, Worker, notify
 from weir.project import ProjectFiles
 from weir.project.durations import DurationError, parse_duration
@@ -338,14 +338,10 @@ class Schedules:
         )
         return after
 
-    def _state(self, config: ScheduleConfig, states: Mapping[str, object]) -> ScheduleState:
-        from weir.orchestrate.store import StoredState
-
-        stored = states.get(config.name)
-        state = stored if isinstance(stored, StoredState) else None
+    def _state(self, config: ScheduleConfig, states: Mapping[str, StoredState]) -> ScheduleState:
+        state = states.get(config.name)
         cron = (state.cron_override if state else None) or config.cron
         now = self.owner.clock()
-        base = at(state.last_fire) if state and state.last_fire else now
         return ScheduleState(
             name=config.name,
             file_cron=config.cron,
@@ -354,7 +350,7 @@ class Schedules:
             paused=bool(state and state.paused),
             next_fire=None
             if cron is None or (state and state.paused)
-            else next_fire(cron, self.owner.zone, max(base or now, now - timedelta(seconds=1))),
+            else next_fire(cron, self.owner.zone, now),
             last_fire=at(state.last_fire) if state else None,
             updated_by=state.updated_by if state else None,
             updated_at=at(state.updated_at) if state else None,

@@ -1,10 +1,11 @@
 -- Orchestrated runs: what started each one, its attempts, steps and log lines
--- (weir_runs holds the model runs that a models step makes), and the state of each schedule kept beside weir.yml (paused, a cron override,
--- how far its fires and its `after:` inputs have been taken in).
+-- (weir_runs holds the model runs a models step makes), and the state of each
+-- schedule kept beside weir.yml: paused, a cron override, how far its fires and
+-- its `after:` inputs have been taken in.
 -- fire_key is set on a schedule's first attempt at one scheduled time (or one
--- new input batch), so that fire is enqueued once however many schedulers tick.
--- A running run holds a lease (worker, lease_until) that its worker renews; a
--- lease past its time means the worker is gone.
+-- new input batch, or one retry), so each is enqueued once however many
+-- schedulers tick. A running run holds a lease (worker, lease_until) that its
+-- worker renews; a lease past its time means the worker is gone.
 CREATE TABLE weir_orchestrated_runs (
     run_id           BIGINT PRIMARY KEY,
     schedule         VARCHAR(63),
