@@ -134,3 +134,26 @@ def test_a_run_executes_and_retries_on_postgres(
         second = worker.run_once()
         assert second is not None and (second.attempt, second.parent_run) == (2, first.run_id)
         assert second.steps[0].rows == 0  # the store came in once, in the first attempt
+
+
+def test_concurrency_holds_across_claimers_on_postgres(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    root = on_postgres(weir.init_project(tmp_path / "shop"), new_database())
+    with_schedules(root, "schedules:\n  - {name: one, sources: [stores], cron: '0 * * * *'}\n")
+    clock = HandClock(T_UTC)
+    projects = [open_with_clock(root, clock) for _ in range(4)]
+    try:
+        for _ in range(4):
+            projects[0].runs.trigger("one")
+        claimed: list[int | None] = [None] * 4
+
+        def claim(i: int) -> None:
+            claimed[i] = projects[i].orchestrate.store.claim(f"w{i}", clock(), 60, {"one": 1})
+
+        together(4, claim)
+        assert len([c for c in claimed if c is not None]) == 1  # concurrency: 1
+        assert [r.status for r in projects[0].runs.list()].count("running") == 1
+    finally:
+        for p in projects:
+            p.close()

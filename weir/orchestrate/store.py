@@ -183,16 +183,8 @@ class RunStore:
             ).all()
             if not candidates:
                 return None
-            running: dict[str, int] = dict(
-                db.execute(
-                    sa.text(
-                        "SELECT schedule, COUNT(*) FROM weir_orchestrated_runs WHERE status = 'running'"
-                        " AND schedule IS NOT NULL GROUP BY schedule"
-                    )
-                ).all()
-            )
             for run_id, schedule in candidates:
-                if schedule is not None and running.get(schedule, 0) >= limits.get(schedule, 1):
+                if schedule is not None and not self._room(db, schedule, limits.get(schedule, 1)):
                     continue
                 taken = db.execute(
                     sa.text(
@@ -209,6 +201,28 @@ class RunStore:
                 if taken.rowcount == 1:
                     return int(run_id)
         return None
+
+    def _room(self, db: Connection, schedule: str, limit: int) -> bool:
+        """Whether another run of ``schedule`` may start (the caller is claiming one).
+
+        On PostgreSQL claimers of one schedule take turns on an advisory lock held to
+        the end of the claim; one that finds it taken leaves the schedule to them.
+        """
+        if self.dialect == "postgresql":
+            mine = db.execute(
+                sa.text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
+                {"k": f"weir.orchestrate:{schedule}"},
+            ).scalar_one()
+            if not mine:
+                return False
+        running = db.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM weir_orchestrated_runs WHERE status = 'running'"
+                " AND schedule = :s"
+            ),
+            {"s": schedule},
+        ).scalar_one()
+        return int(running) < limit
 
     def renew(self, run_id: int, worker: str, until: datetime) -> Lease:
         with self.store.begin() as db:
