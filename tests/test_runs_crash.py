@@ -1,10 +1,11 @@
 """A worker killed with SIGKILL mid-run: the lake stays consistent and the run history honest.
 
 A worker process claims a scheduled run (ingest three sources, build two models)
-and is killed at a random moment while the run is running. A restarted worker
-(here, in the test process with its clock past the dead worker's lease) finds the
-run ``abandoned``, runs its retry to ``succeeded``, and the lake then holds exactly
-what one uninterrupted run leaves: every batch once.
+and is killed at a random moment of its ingest step, of its models step, and of
+one of them again. A restarted worker (here, in the test process with its clock
+past the dead worker's lease) finds the run ``abandoned``, runs its retry to
+``succeeded``, and the lake then holds exactly what one uninterrupted run leaves:
+every batch once.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def test_a_worker_killed_mid_run_leaves_the_lake_whole_and_the_history_honest(
     assert counts["staging.pos"] > 0 and batches == [("pos", 14), ("products", 3), ("stores", 1)]
     rng = random.Random(20261207)
     killed_mid_run = 0
-    for attempt in range(3):
+    killed_in: set[str] = set()
+    # kill once in each step, then once more in a step drawn at random
+    for attempt, step in enumerate([0, 1, rng.choice([0, 1])]):
         root = shop(tmp_path / f"shop{attempt}")
         with weir.Project(root) as project:
             run_id = project.runs.trigger("nightly").run_id
@@ -110,10 +113,12 @@ def test_a_worker_killed_mid_run_leaves_the_lake_whole_and_the_history_honest(
         try:
             with weir.Project(root) as watcher:
                 deadline = time.monotonic() + 120
-                while watcher.runs.get(run_id).status == "queued":
-                    assert time.monotonic() < deadline, "the worker never claimed the run"
-                    time.sleep(0.02)
-                time.sleep(rng.uniform(0.0, 2.5))  # somewhere in its steps
+                while (now := watcher.runs.get(run_id)).steps[step].status == "pending" and (
+                    not now.finished
+                ):
+                    assert time.monotonic() < deadline, "the worker never reached the step"
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.2))  # somewhere in that step
                 child.send_signal(signal.SIGKILL)
                 child.wait(30)
                 was = watcher.runs.get(run_id)
@@ -125,6 +130,7 @@ def test_a_worker_killed_mid_run_leaves_the_lake_whole_and_the_history_honest(
             assert was.status == "succeeded"  # it finished before the kill: nothing to recover
             continue
         killed_mid_run += 1
+        killed_in.add(next(st.kind for st in was.steps if st.status == "running"))
         # the restarted worker's clock is past the dead worker's 60 s lease
         clock = HandClock(datetime.now(UTC) + timedelta(seconds=61))
         with open_with_clock(root, clock) as project:
@@ -151,4 +157,4 @@ def test_a_worker_killed_mid_run_leaves_the_lake_whole_and_the_history_honest(
             assert pending == 0
             statuses = [(r.run_id, r.status, r.attempt) for r in reversed(project.runs.list())]
             assert statuses == [(run_id, "abandoned", 1), (retry.run_id, "succeeded", 2)]
-    assert killed_mid_run >= 1
+    assert killed_mid_run >= 2 and killed_in == {"ingest", "models"}
