@@ -6,22 +6,51 @@ batch of some sources); the scheduler enqueues each fire once, a worker claims
 each queued run through a lease in the metadata database, executes its steps
 through the handlers it is given, retries with backoff, and records every run,
 step and log line.
+
+The names below are imported when first used, so the CLI can read the plain
+records (``weir.orchestrate.records``) without loading the database layer.
 """
 
-from weir.orchestrate.records import (
-    Handler,
-    LogLine,
-    PlannedStep,
-    Run,
-    RunHook,
-    ScheduleState,
-    Step,
-    StepOutcome,
-    StepRequest,
-)
-from weir.orchestrate.scheduler import Scheduler
-from weir.orchestrate.service import Orchestration, Orchestrator, Runs, Schedules
-from weir.orchestrate.worker import Worker
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weir.orchestrate.records import (
+        Handler,
+        LogLine,
+        PlannedStep,
+        Run,
+        RunHook,
+        ScheduleState,
+        Step,
+        StepOutcome,
+        StepRequest,
+    )
+    from weir.orchestrate.scheduler import Scheduler
+    from weir.orchestrate.service import Orchestration, Orchestrator, Runs, Schedules
+    from weir.orchestrate.worker import Worker
+
+_WHERE = {
+    **dict.fromkeys(
+        (
+            "Handler",
+            "LogLine",
+            "PlannedStep",
+            "Run",
+            "RunHook",
+            "ScheduleState",
+            "Step",
+            "StepOutcome",
+            "StepRequest",
+        ),
+        "records",
+    ),
+    "Scheduler": "scheduler",
+    **dict.fromkeys(("Orchestration", "Orchestrator", "Runs", "Schedules"), "service"),
+    "Worker": "worker",
+}
 
 __all__ = [
     "Handler",
@@ -40,3 +69,10 @@ __all__ = [
     "StepRequest",
     "Worker",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'weir.orchestrate' has no attribute {name!r}")
+    return getattr(import_module(f"weir.orchestrate.{module}"), name)

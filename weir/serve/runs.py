@@ -23,7 +23,8 @@ from weir.governance.policy import Principal
 from weir.orchestrate.records import Run as RunRecord
 from weir.orchestrate.records import RunStatus, ScheduleState
 from weir.project.base import Strict
-from weir.serve.api import _ERRORS, _guarded_route, _known_parameters
+from weir.serve.api import _guarded_route, _known_parameters
+from weir.serve.problems import error_responses
 from weir.workspace import Project
 
 RunId = Annotated[int, Path(ge=1, le=2**62, description="the run's number")]
@@ -150,7 +151,16 @@ def runs_router(app: FastAPI) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1",
         tags=["runs"],
-        responses=_ERRORS,
+        responses=error_responses(
+            {
+                400: "the request cannot be carried out (a finished run to cancel, a bad cron line)",
+                401: "no token, or a token unknown, revoked or expired",
+                403: "the role is neither an operator nor an admin",
+                404: "no such run or schedule",
+                413: "the request is over a limit",
+                422: "the request does not match this document",
+            }
+        ),
         dependencies=[Depends(_known_parameters)],
         route_class=_guarded_route(tokens),
     )
