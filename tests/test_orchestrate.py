@@ -419,8 +419,9 @@ def test_since_takes_a_day_or_a_duration(project_root: Path, clock: HandClock) -
         project.runs.trigger(sources=["stores"])
         assert len(project.runs.list(since="24h")) == 1
         assert len(project.runs.list(since="2026-03-02")) == 2
-        with pytest.raises(QueryError, match="neither a day nor a duration"):
-            project.runs.list(since="yesterday")
+        for wrong in ("yesterday", "2026-13-45", "99999999999999w"):
+            with pytest.raises(QueryError, match="neither a day nor a duration"):
+                project.runs.list(since=wrong)
 
 
 @pytest.fixture

@@ -53,6 +53,15 @@ API = [
     ("GET", "/api/v1/datasets/{name}"),
     ("GET", "/api/v1/lineage/{name}"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/runs"),
+    ("POST", "/api/v1/runs"),
+    ("GET", "/api/v1/runs/{run_id}"),
+    ("GET", "/api/v1/runs/{run_id}/logs"),
+    ("POST", "/api/v1/runs/{run_id}/rerun"),
+    ("POST", "/api/v1/runs/{run_id}/cancel"),
+    ("GET", "/api/v1/schedules"),
+    ("GET", "/api/v1/schedules/{name}"),
+    ("PATCH", "/api/v1/schedules/{name}"),
 ]
 DOORS = [("POST", "/collect/v1/{source}"), *[("POST", f"/v1/{call}") for call in CALLS]]
 OPERATIONS = API + DOORS
@@ -60,7 +69,18 @@ CALLERS = ("admin", "team", "none")
 # Text the schema cannot constrain (SQL, a KPI's dimension, a source's name, the fields
 # of an event) can be well-formed and still name nothing or break a contract: a 4xx
 # there is the right answer, not a rejection of valid data.
-FREE_TEXT = {"/api/v1/query", "/api/v1/kpis/{name}", "/collect/v1/{source}"}
+FREE_TEXT = {
+    "/api/v1/query",
+    "/api/v1/kpis/{name}",
+    "/collect/v1/{source}",
+    # a run's number, a schedule's, model's or source's name, a `since`: valid, naming nothing
+    "/api/v1/runs",
+    "/api/v1/runs/{run_id}",
+    "/api/v1/runs/{run_id}/logs",
+    "/api/v1/runs/{run_id}/rerun",
+    "/api/v1/runs/{run_id}/cancel",
+    "/api/v1/schedules/{name}",
+}
 COLLECTED = ["web_traffic", "crm_interactions"]
 
 TRIED: Counter[str] = Counter()

@@ -268,15 +268,17 @@ class Runs:
     def _since(self, since: datetime | str | None) -> datetime | None:
         if since is None or isinstance(since, datetime):
             return since
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", since.strip()):
-            day = date.fromisoformat(since.strip())
-            return datetime(day.year, day.month, day.day, tzinfo=self.owner.zone)
         try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", since.strip()):
+                day = date.fromisoformat(since.strip())
+                start = datetime(day.year, day.month, day.day, tzinfo=self.owner.zone)
+                start.timestamp()  # a day the database's times can hold
+                return start
             return self.owner.clock() - parse_duration(since)
-        except DurationError:
+        except (DurationError, ValueError, OverflowError):
             raise QueryError(
-                f"--since '{since}' is neither a day nor a duration",
-                "write a day (2026-01-01) or a duration back from now (24h, 7d)",
+                f"since '{since}' is neither a day nor a duration back from now",
+                "write a day (2026-01-01) or a duration (24h, 7d)",
             ) from None
 
 
