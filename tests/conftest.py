@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -56,6 +57,12 @@ def drop_sections(root: Path, *names: str) -> None:
         if not dropping:
             kept.append(line)
     config.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+def without_example_models(root: Path) -> None:
+    """Remove the example's models, and the schedules that name them: the test writes its own."""
+    shutil.rmtree(root / "models", ignore_errors=True)
+    drop_sections(root, "schedules")
 
 
 def spaced(card: str) -> str:

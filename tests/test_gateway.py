@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import T0, land, pos_csv, pos_line
+from conftest import T0, land, pos_csv, pos_line, without_example_models
 
 import weir
 from weir.engine import DuckDBEngine
@@ -136,7 +136,7 @@ def build_shop(base: Path) -> Shop:
         return Shop(root, datetime.fromisoformat(ready.read_text(encoding="utf-8")))
     shutil.rmtree(root, ignore_errors=True)
     weir.init_project(root)
-    shutil.rmtree(root / "models")
+    without_example_models(root)
     shutil.rmtree(root / "metrics", ignore_errors=True)
     for name, sql in (
         ("warehouse/dim_customer", DIM_CUSTOMER),

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from conftest import T0, land, pos_csv, pos_line
+from conftest import T0, land, pos_csv, pos_line, without_example_models
 
 import weir
 from weir.errors import ProjectError, QueryError
@@ -69,7 +69,7 @@ MONDAY = T0 + 5 * DAY
 @pytest.fixture
 def shop(project_root: Path) -> weir.Project:
     # only this test's model and KPIs, not the example project's
-    shutil.rmtree(project_root / "models", ignore_errors=True)
+    without_example_models(project_root)
     shutil.rmtree(project_root / "metrics", ignore_errors=True)
     model = project_root / "models" / "marts" / "sales.sql"
     model.parent.mkdir(parents=True)

@@ -59,6 +59,15 @@ API = [
     ("DELETE", "/api/v1/flags/{day}"),
     ("GET", "/api/v1/alerts"),
     ("POST", "/api/v1/alerts/{rule}/silence"),
+    ("GET", "/api/v1/runs"),
+    ("POST", "/api/v1/runs"),
+    ("GET", "/api/v1/runs/{run_id}"),
+    ("GET", "/api/v1/runs/{run_id}/logs"),
+    ("POST", "/api/v1/runs/{run_id}/rerun"),
+    ("POST", "/api/v1/runs/{run_id}/cancel"),
+    ("GET", "/api/v1/schedules"),
+    ("GET", "/api/v1/schedules/{name}"),
+    ("PATCH", "/api/v1/schedules/{name}"),
 ]
 DOORS = [("POST", "/collect/v1/{source}"), *[("POST", f"/v1/{call}") for call in CALLS]]
 OPERATIONS = API + DOORS
@@ -72,6 +81,13 @@ FREE_TEXT = {
     "/api/v1/flags",
     "/api/v1/flags/{day}",
     "/collect/v1/{source}",
+    # a run's number, a schedule's, model's or source's name, a `since`: valid, naming nothing
+    "/api/v1/runs",
+    "/api/v1/runs/{run_id}",
+    "/api/v1/runs/{run_id}/logs",
+    "/api/v1/runs/{run_id}/rerun",
+    "/api/v1/runs/{run_id}/cancel",
+    "/api/v1/schedules/{name}",
 }
 COLLECTED = ["web_traffic", "crm_interactions"]
 

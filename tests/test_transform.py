@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import T0, land, pos_csv, pos_line
+from conftest import T0, land, pos_csv, pos_line, without_example_models
 
 import weir
 from weir.errors import ProjectError
@@ -67,7 +66,7 @@ def products(day: str, *rows: tuple[int, float]) -> str:
 
 @pytest.fixture
 def shop(project_root: Path) -> Path:
-    shutil.rmtree(project_root / "models", ignore_errors=True)  # only this test's models
+    without_example_models(project_root)  # only this test's models
     for name, sql in (
         ("warehouse.dim_product", DIM_PRODUCT),
         ("warehouse.fact_sales_lines", FACT_SALES),
@@ -263,7 +262,7 @@ def test_lineage_follows_columns_through_models(shop: Path) -> None:
 
 
 def test_bad_models_fail_with_the_file_and_a_fix(project_root: Path) -> None:
-    shutil.rmtree(project_root / "models", ignore_errors=True)
+    without_example_models(project_root)
     write_model(project_root, "warehouse.broken", "/*\nkind: scd2\n*/\nSELECT 1 AS x\n")
     with (
         weir.Project(project_root) as project,

@@ -12,6 +12,7 @@ its domain's operations and their auditing:
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
 - ``alerts``: alert rules, their incidents and the deliveries of their notices.
+- ``runs``, ``schedules``: orchestrated runs and the schedules that start them.
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
@@ -43,6 +44,9 @@ from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
 from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
+from weir.orchestrate import Orchestration
+from weir.orchestrate.checks import model_names
+from weir.orchestrate.handlers import ingest_step, models_step, quality_step
 from weir.project import ProjectFiles, find_root, load_project
 from weir.quality import Quality
 from weir.streams.service import Streams
@@ -86,7 +90,21 @@ class Project:
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
         )
         self.alerts = Alerts(self.files, self.store, self.lake, self.kpis, self.audit)
-        signals.connect(self.alerts, self.quality, self.streams)
+        self.orchestrate = Orchestration(
+            self.files,
+            self.store,
+            self.audit,
+            {
+                "ingest": ingest_step(self.sources),
+                "models": models_step(self.models),
+                "quality": quality_step(self.quality.run),
+            },
+            lambda: model_names(self.root),
+            interrupt=self.engine.interrupt_writers,
+        )
+        self.runs = self.orchestrate.runs
+        self.schedules = self.orchestrate.schedules
+        signals.connect(self.alerts, self.quality, self.streams, self.orchestrate)
 
     @property
     def root(self) -> Path:

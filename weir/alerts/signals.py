@@ -12,6 +12,12 @@ every provider at each evaluation.
   2026-11-02``; it resolves when the flag goes (the day judged normal again, or
   a person removed it).
 - ``stream_failed``: a source whose collector flushes fail, since when and why.
+- ``run_failed``: the newest finished run of each schedule (and of runs started
+  by hand), firing when it failed or was abandoned, resolved when one succeeds.
+
+``connect`` also subscribes to finished runs: after each, the sources the run
+ingested are checked (freshness, volume, drift) and the alerts evaluated, so a
+failure or a late source is heard within the run, not at the next round.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from datetime import UTC, date, datetime, timedelta
 from weir.alerts.records import Condition, ConditionProvider, from_epoch
 from weir.alerts.service import Alerts
 from weir.alerts.store import AlertStore
+from weir.orchestrate import Orchestration
+from weir.orchestrate.records import Run
 from weir.quality import Quality
 from weir.streams.service import Streams
 
@@ -127,13 +135,57 @@ def failing_streams(streams: Streams) -> ConditionProvider:
     return conditions
 
 
+def failed_runs(orchestration: Orchestration, days: int = 7) -> ConditionProvider:
+    """The newest finished run of each schedule in the last ``days``: failed is firing."""
+
+    def conditions(now: datetime) -> list[Condition]:
+        newest: dict[str, Run] = {}
+        for run in orchestration.runs.list(since=now - timedelta(days=days), limit=1000):
+            subject = run.schedule or "runs started by hand"
+            if run.finished and subject not in newest:  # newest first
+                newest[subject] = run
+        found = []
+        for subject, run in newest.items():
+            failing = run.status in ("failed", "abandoned")
+            how = f"run {run.run_id} ({run.trigger}, attempt {run.attempt}) {run.status}"
+            message = f"{subject}: {how}" + (f": {run.error}" if failing and run.error else "")
+            found.append(
+                Condition(
+                    "run_failed",
+                    subject,
+                    failing,
+                    message,
+                    "error",
+                    None,
+                    {"schedule": run.schedule, "run_id": run.run_id},
+                )
+            )
+        return found
+
+    return conditions
+
+
 def _subject(name: str, day: date) -> str:
     return f"{name} on {day.isoformat()}"
 
 
-def connect(alerts: Alerts, quality: Quality, streams: Streams) -> None:
-    """Register every provider of this module with ``alerts``."""
+def connect(
+    alerts: Alerts, quality: Quality, streams: Streams, orchestration: Orchestration
+) -> None:
+    """Register every provider of this module with ``alerts``, and hear of finished runs."""
     anomalies = {r.name: r.kind for r in alerts.config.rules if r.kind in ("kpi_anomaly", "volume")}
     alerts.add_provider(quality_checks(quality))
     alerts.add_provider(flagged_days(quality, alerts.store, anomalies))
     alerts.add_provider(failing_streams(streams))
+    alerts.add_provider(failed_runs(orchestration))
+
+    def after(run: Run) -> None:
+        ingested = [
+            s for step in run.plan if step.kind == "ingest" for s in step.args.get("sources") or []
+        ]
+        if ingested:
+            quality.run(sources=ingested)
+        if alerts.config.rules:
+            alerts.run_once()
+
+    orchestration.hooks.append(after)

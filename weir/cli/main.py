@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import alerts, data, governance, models, quality, serve, streams
+from weir.cli import alerts, data, governance, models, quality, runs, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -31,6 +31,10 @@ for command in (
     quality.health,
     quality.flags,
     alerts.alerts,
+    runs.runs,
+    runs.backfill,
+    runs.schedule,
+    runs.worker,
 ):
     cli.add_command(command)
 

@@ -127,6 +127,13 @@ class Engine(ABC):
     def writer(self, threads: int | None = None) -> Session:
         """A session for ingestion and models: it reads and writes files, loads no extension."""
 
+    def interrupt_writers(self, thread_id: int) -> int:
+        """Stop the statements running in the writer sessions thread ``thread_id`` opened.
+
+        Returns how many sessions were told; an engine that cannot interrupt tells none.
+        """
+        return 0
+
     @abstractmethod
     def reader(
         self,

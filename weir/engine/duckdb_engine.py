@@ -16,8 +16,10 @@ Every session works in UTC. DuckDB's exceptions become ``weir.engine.errors``.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Self
 
@@ -219,12 +221,29 @@ class DuckDBEngine(Engine):
 
     capabilities = CAPABILITIES
 
+    def __init__(self) -> None:
+        # the open writer sessions of each thread, so a run's work can be interrupted
+        self._writers: dict[int, weakref.WeakSet[DuckDBSession]] = {}
+        self._writers_lock = threading.Lock()
+
     def writer(self, threads: int | None = None) -> DuckDBSession:
         session = DuckDBSession(duckdb.connect(config=dict(_NO_EXTENSIONS)))
+        with self._writers_lock:
+            for gone in [key for key, sessions in self._writers.items() if not sessions]:
+                del self._writers[gone]
+            self._writers.setdefault(threading.get_ident(), weakref.WeakSet()).add(session)
         session.execute("SET TimeZone = 'UTC'")
         if threads:
             session.execute(f"SET threads = {int(threads)}")
         return session
+
+    def interrupt_writers(self, thread_id: int) -> int:
+        with self._writers_lock:
+            sessions = list(self._writers.get(thread_id, ()))
+        for session in sessions:
+            with suppress(duckdb.Error):  # closed meanwhile: nothing runs in it
+                session.interrupt()
+        return len(sessions)
 
     def reader(
         self,

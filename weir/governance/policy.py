@@ -140,6 +140,11 @@ class Policy:
         config = self._roles.get(role)
         return config is not None and config.admin
 
+    def is_operator(self, role: str) -> bool:
+        """Whether ``role`` may operate runs and schedules (``operator: true``, or an admin)."""
+        config = self._roles.get(role)
+        return config is not None and (config.admin or config.operator)
+
     # -- what -----------------------------------------------------------------------
     def can_read(self, role: str, dataset: str) -> bool:
         """Whether ``role`` may read the lake table ``dataset`` (``layer.name``)."""

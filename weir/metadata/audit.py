@@ -55,6 +55,7 @@ AuditKind = Literal[
     "flag.add",
     "flag.remove",
     "quality.run",
+    "schedule.change",
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 GENESIS = "0" * 64  # the prev_hash of the first record

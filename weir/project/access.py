@@ -91,6 +91,10 @@ class RoleConfig(Strict):
         "the role sees only the rows where it holds",
     )
     admin: bool = Field(default=False, description="may administer the platform (tokens, audit)")
+    operator: bool = Field(
+        default=False,
+        description="may operate runs and schedules (trigger, re-run, cancel, pause); admin implies it",
+    )
 
     @field_validator("grants")
     @classmethod

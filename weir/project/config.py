@@ -17,6 +17,7 @@ from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
 from weir.project.quality import FreshnessConfig, QualityConfig
+from weir.project.schedules import ScheduleList
 
 ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
@@ -183,6 +184,9 @@ class ProjectConfig(Strict):
     )
     alerts: AlertsConfig = Field(
         default=AlertsConfig(), description="alert channels and rules: who hears what, when"
+    )
+    schedules: ScheduleList = Field(
+        default=[], description="what the project runs on its own (`weir worker`, `weir serve`)"
     )
 
     @field_validator("users")

@@ -88,11 +88,11 @@ class SilenceAnswer(Strict):
 
 
 def may_manage_alerts(project: Project, caller: Principal) -> None:
-    """Who may silence alerts: an admin role for now (AccessDenied otherwise)."""
-    if not project.access.policy().is_admin(caller.role):
+    """Who may silence alerts: an operator or admin role (AccessDenied otherwise)."""
+    if not project.access.policy().is_operator(caller.role):
         raise AccessDenied(
             f"the role {caller.role} may not silence alerts",
-            "ask for a token of a role with admin: true in weir.yml",
+            "ask for a token of a role with operator: true (or admin: true) in weir.yml",
         )
 
 

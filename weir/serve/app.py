@@ -35,6 +35,7 @@ from weir.serve.api import api_router
 from weir.serve.collector import collector_router
 from weir.serve.problems import error_body
 from weir.serve.quality import quality_router
+from weir.serve.runs import runs_router
 from weir.serve.segment import segment_router
 from weir.workspace import Project
 
@@ -204,6 +205,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(segment_router(app))
     app.include_router(quality_router(app))
     app.include_router(alerts_router(app))
+    app.include_router(runs_router(app))
     app.add_middleware(RequestMetrics, registry=registry)
     return app
 

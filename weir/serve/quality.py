@@ -29,8 +29,8 @@ from weir.workspace import Project
 
 
 def may_operate(project: Project, principal: Principal) -> bool:
-    """Whether the principal's role may see health and change flagged days (admin roles)."""
-    return project.access.policy().is_admin(principal.role)
+    """Whether the principal's role may see health and change flagged days (operators, admins)."""
+    return project.access.policy().is_operator(principal.role)
 
 
 class HealthRow(Strict):
