@@ -69,3 +69,28 @@ def test_a_stream_whose_flushes_fail_fires_until_they_go_through(
     evaluation = project.alerts.evaluate()
     assert [i.subject for i in evaluation.resolved] == ["web_traffic"]
     collector.close()
+
+
+def test_a_failed_run_is_an_alert_as_soon_as_it_ends_and_resolves_when_one_succeeds(
+    project: weir.Project,
+) -> None:
+    ingest = project.orchestrate.handlers["ingest"]
+
+    def broken(_step: Any) -> Any:
+        raise OSError("the landing share is not mounted")
+
+    project.orchestrate.handlers["ingest"] = broken
+    project.runs.trigger(sources=["stores"])
+    failed = project.orchestrate.worker().run_once()
+    assert failed is not None and failed.status == "failed"
+    # the finished run's hook evaluated the alerts: no round of the server was needed
+    [incident] = _open(project, "run_failures").values()
+    assert incident.subject == "runs started by hand"
+    assert f"run {failed.run_id}" in incident.message
+    assert "the landing share is not mounted" in incident.message
+
+    project.orchestrate.handlers["ingest"] = ingest
+    project.runs.trigger(sources=["stores"])
+    done = project.orchestrate.worker().run_once()
+    assert done is not None and done.status == "succeeded"
+    assert _open(project, "run_failures") == {}

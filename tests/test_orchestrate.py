@@ -283,12 +283,17 @@ def test_rerun_failed_only_runs_only_the_step_that_failed(
         "    quality: true\n    cron: '0 2 * * *'\n"
     )
     with opened(project_root, clock, block) as project:
+
+        def broken(_step: StepRequest) -> StepOutcome:
+            raise OSError("the quality checks could not read the lake")
+
+        project.orchestrate.handlers["quality"] = broken
         project.runs.trigger("nightly")
         worker = project.orchestrate.worker()
         first = worker.run_once()
         assert first is not None and first.status == "failed"
         assert [s.status for s in first.steps] == ["succeeded", "succeeded", "failed"]
-        assert "no quality checks are installed" in (first.steps[2].error or "")
+        assert "could not read the lake" in (first.steps[2].error or "")
 
         seen: list[str] = []
         project.orchestrate.handlers["quality"] = lambda step: (
