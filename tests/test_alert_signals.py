@@ -80,17 +80,21 @@ def test_a_failed_run_is_an_alert_as_soon_as_it_ends_and_resolves_when_one_succe
         raise OSError("the landing share is not mounted")
 
     project.orchestrate.handlers["ingest"] = broken
-    project.runs.trigger(sources=["stores"])
+    project.runs.trigger("pos_daily")
     failed = project.orchestrate.worker().run_once()
     assert failed is not None and failed.status == "failed"
     # the finished run's hook evaluated the alerts: no round of the server was needed
     [incident] = _open(project, "run_failures").values()
-    assert incident.subject == "runs started by hand"
+    assert incident.subject == "pos_daily"
     assert f"run {failed.run_id}" in incident.message
     assert "the landing share is not mounted" in incident.message
+    health = {i.name: i for i in project.quality.health().items if i.component == "schedule"}
+    assert health["pos_daily"].state == "error" and health["nightly"].state == "ok"
 
     project.orchestrate.handlers["ingest"] = ingest
-    project.runs.trigger(sources=["stores"])
+    project.runs.trigger("pos_daily")
     done = project.orchestrate.worker().run_once()
     assert done is not None and done.status == "succeeded"
     assert _open(project, "run_failures") == {}
+    health = {i.name: i for i in project.quality.health().items if i.component == "schedule"}
+    assert health["pos_daily"].state == "ok"

@@ -42,7 +42,7 @@ from weir.serve.segment import CALLS
 
 # Requests per operation, caller and mode: the default run keeps to a few minutes on two
 # cores (an admin's requests go deepest; the others are mostly refused at the door)
-EXAMPLES = {"admin": 10, "team": 6, "none": 4}
+EXAMPLES = {"admin": 8, "team": 4, "none": 3}
 EXAMPLES_SLOW = 150
 
 API = [

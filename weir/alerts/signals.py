@@ -15,14 +15,14 @@ every provider at each evaluation.
 - ``run_failed``: the newest finished run of each schedule (and of runs started
   by hand), firing when it failed or was abandoned, resolved when one succeeds.
 
-``connect`` also subscribes to finished runs: after each, the sources the run
+``connect`` also adds the schedules to ``weir health`` and subscribes to finished runs: after each, the sources the run
 ingested are checked (freshness, volume, drift) and the alerts evaluated, so a
 failure or a late source is heard within the run, not at the next round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from weir.alerts.records import Condition, ConditionProvider, from_epoch
@@ -30,7 +30,8 @@ from weir.alerts.service import Alerts
 from weir.alerts.store import AlertStore
 from weir.orchestrate import Orchestration
 from weir.orchestrate.records import Run
-from weir.quality import Quality
+from weir.quality import CheckState, Quality
+from weir.quality.health import HealthItem
 from weir.streams.service import Streams
 
 _SEVERITY = {"ok": "info", "warn": "warning", "error": "error"}
@@ -165,6 +166,44 @@ def failed_runs(orchestration: Orchestration, days: int = 7) -> ConditionProvide
     return conditions
 
 
+def schedule_health(orchestration: Orchestration) -> Callable[[float], list[HealthItem]]:
+    """``weir health``'s rows for the schedules: the newest run of each, paused, overdue."""
+
+    def items(now: float) -> list[HealthItem]:
+        newest: dict[str, Run] = {}
+        for run in orchestration.runs.list(limit=1000):
+            if run.schedule is not None and run.finished and run.schedule not in newest:
+                newest[run.schedule] = run
+        found = []
+        for schedule in orchestration.schedules.list():
+            last_run = newest.get(schedule.name)
+            overdue = schedule.next_fire is not None and schedule.next_fire.timestamp() < now - 3600
+            state: CheckState
+            if last_run is not None and last_run.status in ("failed", "abandoned"):
+                state = "error"
+                detail = f"run {last_run.run_id} {last_run.status}: {last_run.error or ''}".strip()
+            elif schedule.paused:
+                state, detail = "warn", f"paused by {schedule.updated_by}"
+            elif overdue:
+                state, detail = "warn", "a fire is over an hour late: is a worker running?"
+            else:
+                last = f"run {last_run.run_id} {last_run.status}" if last_run else "no run yet"
+                state, detail = "ok", f"{last}; next {_when(schedule.next_fire)}"
+            facts = {
+                "cron": schedule.cron,
+                "after": list(schedule.after),
+                "paused": schedule.paused,
+            }
+            found.append(HealthItem("schedule", schedule.name, state, detail, facts))
+        return found
+
+    return items
+
+
+def _when(moment: datetime | None) -> str:
+    return "on a new batch" if moment is None else f"{moment:%Y-%m-%d %H:%M %Z}"
+
+
 def _subject(name: str, day: date) -> str:
     return f"{name} on {day.isoformat()}"
 
@@ -178,6 +217,7 @@ def connect(
     alerts.add_provider(flagged_days(quality, alerts.store, anomalies))
     alerts.add_provider(failing_streams(streams))
     alerts.add_provider(failed_runs(orchestration))
+    quality.add_health_part(schedule_health(orchestration))
 
     def after(run: Run) -> None:
         ingested = [
