@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from pydantic import Field
@@ -22,8 +21,8 @@ from weir.alerts import Alerts, AlertService
 from weir.errors import AccessDenied
 from weir.governance.policy import Principal
 from weir.project.base import Strict
-from weir.serve.api import _guarded_route, _known_parameters
 from weir.serve.problems import error_responses
+from weir.serve.routing import api_v1_router, caller_of
 from weir.workspace import Project
 
 
@@ -103,21 +102,10 @@ def alerts_router(app: FastAPI) -> APIRouter:
     app.state.services.append(AlertService(project.alerts))
     AlertsGauge(app.state.registry, project.alerts)
     tokens = project.access.tokens()
-    bearer = HTTPBearer(auto_error=False)
-
-    def principal(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        known = getattr(request.state, "principal", None)
-        if isinstance(known, Principal):  # authenticated before the body was read
-            return known
-        return tokens.authenticate(credentials.credentials if credentials else None)
-
-    Caller = Annotated[Principal, Depends(principal)]
-    router = APIRouter(
-        prefix="/api/v1",
-        responses=error_responses(
+    Caller = Annotated[Principal, Depends(caller_of(tokens))]
+    router = api_v1_router(
+        tokens,
+        error_responses(
             {
                 400: "a time in the past or out of range",
                 401: "no token, or a token unknown, revoked or expired",
@@ -127,8 +115,6 @@ def alerts_router(app: FastAPI) -> APIRouter:
                 422: "the request does not match this document",
             }
         ),
-        dependencies=[Depends(_known_parameters)],
-        route_class=_guarded_route(tokens),
         tags=["alerts"],
     )
 

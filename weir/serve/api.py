@@ -16,35 +16,29 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from fastapi import APIRouter, Depends, Path, Query, Request, Security
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator, Field
-from starlette.concurrency import run_in_threadpool
 
 from weir.errors import QueryError, TooLarge
 from weir.governance.policy import Principal
-from weir.governance.tokens import Tokens
 from weir.metadata.audit import AuditKind
 from weir.metrics.query import KpiOptions
 from weir.project.base import Strict
-from weir.serve.collector import read_body
 from weir.serve.problems import error_responses
+from weir.serve.routing import MAX_BODY, api_v1_router, caller_of
 from weir.workspace import Project
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_ROWS = 10_000
 MAX_ROWS = 100_000
-MAX_BODY = 1 << 20  # bytes of a request body
 MAX_SQL = 100_000  # characters of one query
 
 
@@ -183,26 +177,8 @@ DatasetName = Annotated[str, Path(description="layer.name, e.g. marts.sales_dail
 def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
     """The ``/api/v1`` routes of ``project``; ``max_rows`` caps any one query's answer."""
     tokens = project.access.tokens()
-    bearer = HTTPBearer(
-        auto_error=False, description="a token from `weir token create --user NAME --role ROLE`"
-    )
-
-    def principal(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        known = getattr(request.state, "principal", None)
-        if isinstance(known, Principal):  # authenticated before the body was read
-            return known
-        return tokens.authenticate(credentials.credentials if credentials else None)
-
-    Caller = Annotated[Principal, Depends(principal)]
-    router = APIRouter(
-        prefix="/api/v1",
-        responses=API_ERRORS,
-        dependencies=[Depends(_known_parameters)],
-        route_class=_guarded_route(tokens),
-    )
+    Caller = Annotated[Principal, Depends(caller_of(tokens))]
+    router = api_v1_router(tokens, API_ERRORS)
 
     @router.post(
         "/query",
@@ -328,74 +304,6 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         return AuditPage(records=items, next_before=records[-1].seq if full else None)
 
     return router
-
-
-def _guarded_route(tokens: Tokens) -> type[APIRoute]:
-    """Routes that authenticate before they read a body, and read at most ``MAX_BODY`` bytes.
-
-    FastAPI reads a body before it runs a route's dependencies: without this, a
-    request without a token could make the server read (and hold) any size of body.
-    """
-
-    class GuardedRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
-
-            async def guarded(request: Request) -> Response:
-                if request.method not in ("POST", "PUT", "PATCH"):
-                    return await handler(request)
-                request.state.principal = await run_in_threadpool(
-                    tokens.authenticate, _bearer_token(request)
-                )
-                body = await read_body(request, MAX_BODY, _body_too_large)
-
-                async def replay() -> dict[str, Any]:
-                    return {"type": "http.request", "body": body, "more_body": False}
-
-                return await handler(Request(request.scope, replay))
-
-            return guarded
-
-    return GuardedRoute
-
-
-def _bearer_token(request: Request) -> str | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
-
-
-def _body_too_large(limit: int, size: int | None = None) -> TooLarge:
-    told = f"{size:,} bytes" if size is not None else f"more than {limit:,} bytes"
-    return TooLarge(
-        f"the request body is {told}; the limit is {limit:,}",
-        "send a shorter query, or build a model",
-    )
-
-
-def _known_parameters(request: Request) -> None:
-    """A query parameter the route does not take is an error (a typo must not be ignored)."""
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
-    if dependant is None:
-        return
-    known: set[str] = set()
-    stack = [dependant]
-    while stack:  # the route's own parameters and those of its dependencies
-        current = stack.pop()
-        known.update(field.alias for field in current.query_params)
-        stack.extend(current.dependencies)
-    unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", name),
-                    "msg": f"unknown parameter; this route takes: {', '.join(sorted(known)) or 'none'}",
-                    "type": "extra_forbidden",
-                }
-                for name in unknown
-            ]
-        )
 
 
 def _check_size(request: Request, body: QueryRequest) -> None:

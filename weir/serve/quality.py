@@ -3,7 +3,7 @@
 ``GET /api/v1/health`` gives every source, stream and model its state;
 ``GET``/``POST /api/v1/flags`` and ``DELETE /api/v1/flags/{day}`` list, add
 and remove flagged days. Each route authenticates a bearer token like every
-``/api/v1`` route, is for the roles ``may_operate`` allows, and makes one
+``/api/v1`` route, is for operator and admin roles, and makes one
 call into ``project.quality``. ``/metrics`` gains
 ``weir_source_freshness_seconds{source, basis}``: the age of each source's
 newest event (``basis="event"``) and newest batch (``basis="arrival"``), at
@@ -14,23 +14,17 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from pydantic import Field
 
-from weir.errors import AccessDenied
 from weir.governance.policy import Principal
 from weir.metrics.flags import FlaggedDay
 from weir.project.base import Strict
-from weir.serve.api import API_ERRORS, _guarded_route, _known_parameters
+from weir.serve.api import API_ERRORS
+from weir.serve.routing import api_v1_router, operator_of
 from weir.workspace import Project
-
-
-def may_operate(project: Project, principal: Principal) -> bool:
-    """Whether the principal's role may see health and change flagged days (operators, admins)."""
-    return project.access.policy().is_operator(principal.role)
 
 
 class HealthRow(Strict):
@@ -84,35 +78,13 @@ def quality_router(app: FastAPI) -> APIRouter:
     project: Project = app.state.project
     FreshnessMetrics(app.state.registry, project)
     tokens = project.access.tokens()
-    bearer = HTTPBearer(auto_error=False)
+    may_not = "see health or change flagged days"
+    Operator = Annotated[Principal, Depends(operator_of(tokens, project.access.policy, may_not))]
+    router = api_v1_router(tokens, API_ERRORS, tags=["quality"])
 
-    def operator_principal(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        known = getattr(request.state, "principal", None)
-        found = (
-            known
-            if isinstance(known, Principal)
-            else tokens.authenticate(credentials.credentials if credentials else None)
-        )
-        if not may_operate(project, found):
-            raise AccessDenied(
-                f"role {found.role} may not see health or change flagged days",
-                "ask for a token of a role with admin: true in weir.yml",
-            )
-        return found
-
-    Operator = Annotated[Principal, Depends(operator_principal)]
-    router = APIRouter(
-        prefix="/api/v1",
-        tags=["quality"],
-        responses=API_ERRORS,
-        dependencies=[Depends(_known_parameters)],
-        route_class=_guarded_route(tokens),
+    @router.get(
+        "/health", summary="The state of every source, stream, schedule and model (operator)"
     )
-
-    @router.get("/health", summary="The state of every source, stream and model (admin)")
     def health(caller: Operator) -> HealthAnswer:
         found = project.quality.health()
         return HealthAnswer(
@@ -130,15 +102,17 @@ def quality_router(app: FastAPI) -> APIRouter:
             ],
         )
 
-    @router.get("/flags", summary="Every flagged day (admin)")
+    @router.get("/flags", summary="Every flagged day (operator)")
     def flags(caller: Operator) -> FlagList:
         return FlagList(flags=[_flag(f) for f in project.quality.flags()])
 
-    @router.post("/flags", summary="Flag a day, for one KPI or every KPI (admin)", status_code=201)
+    @router.post(
+        "/flags", summary="Flag a day, for one KPI or every KPI (operator)", status_code=201
+    )
     def add_flag(body: FlagRequest, caller: Operator) -> Flag:
         return _flag(project.quality.flag(body.day, body.reason, body.kpi, caller.user))
 
-    @router.delete("/flags/{day}", summary="Remove a day's flags (admin)")
+    @router.delete("/flags/{day}", summary="Remove a day's flags (operator)")
     def remove_flag(
         caller: Operator,
         day: Annotated[date, Path(description="YYYY-MM-DD")],

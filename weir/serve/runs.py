@@ -12,19 +12,18 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import Field
 
-from weir.errors import AccessDenied, QueryError
+from weir.errors import QueryError
 from weir.governance.policy import Principal
 from weir.orchestrate.records import Run as RunRecord
 from weir.orchestrate.records import RunStatus, ScheduleState
 from weir.project.base import Strict
-from weir.serve.api import _guarded_route, _known_parameters
 from weir.serve.problems import error_responses
+from weir.serve.routing import api_v1_router, operator_of
 from weir.workspace import Project
 
 RunId = Annotated[int, Path(ge=1, le=2**62, description="the run's number")]
@@ -128,30 +127,11 @@ def runs_router(app: FastAPI) -> APIRouter:
     app.state.services.append(project.orchestrate.service())
     app.state.registry.register(RunMetrics(project))
     tokens = project.access.tokens()
-    bearer = HTTPBearer(auto_error=False, description="a token of an operator or admin role")
-
-    def operator(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        known = getattr(request.state, "principal", None)
-        caller = (
-            known
-            if isinstance(known, Principal)
-            else tokens.authenticate(credentials.credentials if credentials else None)
-        )
-        if not project.access.policy().is_operator(caller.role):
-            raise AccessDenied(
-                f"role '{caller.role}' may not operate runs and schedules",
-                "ask for a token of a role with operator: true (or admin: true) in weir.yml",
-            )
-        return caller
-
-    Operator = Annotated[Principal, Depends(operator)]
-    router = APIRouter(
-        prefix="/api/v1",
-        tags=["runs"],
-        responses=error_responses(
+    may_not = "operate runs and schedules"
+    Operator = Annotated[Principal, Depends(operator_of(tokens, project.access.policy, may_not))]
+    router = api_v1_router(
+        tokens,
+        error_responses(
             {
                 400: "the request cannot be carried out (a finished run to cancel, a bad cron line)",
                 401: "no token, or a token unknown, revoked or expired",
@@ -161,8 +141,7 @@ def runs_router(app: FastAPI) -> APIRouter:
                 422: "the request does not match this document",
             }
         ),
-        dependencies=[Depends(_known_parameters)],
-        route_class=_guarded_route(tokens),
+        tags=["runs"],
     )
 
     @router.get("/runs", summary="Runs, newest first (operator)")
