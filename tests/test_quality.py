@@ -277,11 +277,13 @@ def test_cli_round_trip(shop: weir.Project, project_root: Path) -> None:
         "2025-01-06",
         "--format",
         "json",
+        "--check",
     )
-    assert ran.exit_code == 1  # a check is in error: a scheduler sees it
+    assert ran.exit_code == 1  # a check is in error: with --check, a script sees it
     assert [c["day"] for c in json.loads(ran.output)] == ["2025-02-15", "2025-02-16"]
     health = run_cli(project_root, "health", "--format", "json")
-    assert json.loads(health.output)["state"] == "error"
+    assert health.exit_code == 0 and json.loads(health.output)["state"] == "error"
+    assert run_cli(project_root, "health", "--check").exit_code == 1
 
 
 def run_cli(root: Path, *args: str) -> Any:

@@ -30,6 +30,9 @@ def quality() -> None:
 @click.option("--kpi", "kpis", multiple=True, help="Only this KPI (repeatable).")
 @click.option("--since", type=_DAY, help="Judge every day from this one (default: the last weeks).")
 @click.option("--all", "show_all", is_flag=True, help="Show the checks that are ok too.")
+@click.option(
+    "--check", is_flag=True, help="Exit 1 when anything is in error (for a script or a monitor)."
+)
 @format_option
 @click.pass_obj
 @guarded
@@ -39,18 +42,20 @@ def quality_run(
     kpis: tuple[str, ...],
     since: datetime | None,
     show_all: bool,
+    check: bool,
     fmt: OutputFormat,
 ) -> None:
     """Evaluate the checks now, record their results and flag anomalous days.
 
-    Without --source and --kpi every source and every KPI is checked. Exits 1
-    when a check is in error, so a scheduler sees it.
+    Without --source and --kpi every source and every KPI is checked. With
+    --check it exits 1 when a check is in error, so a script sees it.
 
     \b
     Examples:
       weir quality run
       weir quality run --source pos --source web_traffic
       weir quality run --kpi conversion_rate --since 2025-01-01 --format json
+      weir quality run --check || notify-the-team
     """
     checks = obj.open().quality.run(
         list(sources) or None, list(kpis) or None, since=since.date() if since else None
@@ -74,24 +79,28 @@ def quality_run(
         console.print(f"{len(checks)} checks, all ok")
     else:
         emit(rows, fmt, title=f"{len(checks)} checks, {failing} not ok")
-    if any(c.state == "error" for c in checks):
+    if check and any(c.state == "error" for c in checks):
         sys.exit(1)
 
 
 @click.command()
+@click.option(
+    "--check", is_flag=True, help="Exit 1 when anything is in error (for a script or a monitor)."
+)
 @format_option
 @click.pass_obj
 @guarded
-def health(obj: Context, fmt: OutputFormat) -> None:
-    """The state of every source (freshness, volume, drift), stream and model.
+def health(obj: Context, check: bool, fmt: OutputFormat) -> None:
+    """The state of every source (freshness, volume, drift), stream, schedule and model.
 
     Freshness is judged now; volume and drift as the last `weir quality run`
-    found them. Exits 1 when anything is in error.
+    found them. With --check it exits 1 when anything is in error.
 
     \b
     Examples:
       weir health
       weir health --format json
+      weir health --check
     """
     found = obj.open().quality.health()
     if fmt == "json":
@@ -99,7 +108,7 @@ def health(obj: Context, fmt: OutputFormat) -> None:
     else:
         at = datetime.fromtimestamp(found.checked_at, UTC).isoformat(timespec="seconds")
         emit(found.rows(), fmt, title=f"health at {at}: {found.state}")
-    if found.state == "error":
+    if check and found.state == "error":
         sys.exit(1)
 
 
