@@ -18,6 +18,7 @@ from conftest import require_server
 from orchestrate_helpers import T_UTC, HandClock, land_stores, open_with_clock, with_schedules
 
 import weir
+from weir.orchestrate.records import StepOutcome, StepRequest
 
 try:
     import psycopg
@@ -125,6 +126,16 @@ def test_a_run_executes_and_retries_on_postgres(
     land_stores(root)
     clock = HandClock(T_UTC)
     with open_with_clock(root, clock) as project:
+        quality = project.orchestrate.handlers["quality"]
+        failures = iter([OSError("the quality checks could not read the lake")])
+
+        def fails_once(step: StepRequest) -> StepOutcome:
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+            return quality(step)
+
+        project.orchestrate.handlers["quality"] = fails_once
         project.runs.trigger("nightly")
         worker = project.orchestrate.worker()
         first = worker.run_once()
@@ -134,6 +145,7 @@ def test_a_run_executes_and_retries_on_postgres(
         second = worker.run_once()
         assert second is not None and (second.attempt, second.parent_run) == (2, first.run_id)
         assert second.steps[0].rows == 0  # the store came in once, in the first attempt
+        assert second.status == "succeeded"
 
 
 def test_concurrency_holds_across_claimers_on_postgres(
