@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -63,6 +64,43 @@ def without_example_models(root: Path) -> None:
     """Remove the example's models, and the schedules that name them: the test writes its own."""
     shutil.rmtree(root / "models", ignore_errors=True)
     drop_sections(root, "schedules")
+
+
+POSTGRES = os.environ.get("WEIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+NewDatabase = Callable[[], str]
+
+
+@pytest.fixture(scope="module")
+def new_database() -> Iterator[NewDatabase]:
+    """Creates empty databases on the PostgreSQL server (``WEIR_TEST_POSTGRES``) and gives
+    their SQLAlchemy URLs; drops them all at the end. Without a server: fails under CI."""
+    try:
+        import psycopg
+        import sqlalchemy as sa
+    except ImportError as exc:
+        require_server(
+            "psycopg", f"the PostgreSQL tests need the postgres extra (psycopg 3): {exc}"
+        )
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        why = " ".join(str(exc).split())
+        require_server("PostgreSQL", f"no server at {POSTGRES} ({why}); set WEIR_TEST_POSTGRES")
+    created: list[str] = []
+    base = sa.make_url(POSTGRES.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def create() -> str:
+        name = f"weir_t_{secrets.token_hex(5)}"
+        admin.execute(f"CREATE DATABASE {name}")
+        created.append(name)
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield create
+    finally:
+        for name in created:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
 def spaced(card: str) -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +25,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import require_server
+from conftest import NewDatabase
 from test_alerts import failed, with_alerts
 
 import weir
@@ -35,7 +33,6 @@ from weir.cli.main import cli
 from weir.serve.app import create_app
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
-SERVER = os.environ.get("WEIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 RULES = """
     alerts:
@@ -204,54 +201,41 @@ def test_api_round_trip_and_the_firing_gauge(shop: Path) -> None:
         assert [s.name for s in app.state.services if s.name == "alerts"] == ["alerts"]
 
 
-def test_incidents_and_retries_on_postgresql(project_root: Path) -> None:
-    try:
-        import psycopg
-
-        admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
-    except Exception as exc:  # no driver, or no server answering
-        require_server("PostgreSQL", f"no server at {SERVER} ({exc})")
-    name = f"weir_t_{secrets.token_hex(5)}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        url = sa.make_url(SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
-        uri = url.set(database=name).render_as_string(hide_password=False)
-        root = with_alerts(
-            project_root,
-            """
-            alerts:
-              channels: {log: {kind: log}, gone: {kind: webhook, url: "http://127.0.0.1:9/x"}}
-              rules: [{name: runs, kind: run_failed, channels: [log, gone], renotify: 2h}]
-            """,
-        )
-        config = root / "weir.yml"
-        config.write_text(
-            config.read_text().replace("state_dir: .weir", f"state_dir: .weir\ncatalog_uri: {uri}")
-        )
-        t0 = datetime(2026, 3, 2, tzinfo=UTC)
-        with weir.Project(root) as project:
-            assert project.store.engine.dialect.name == "postgresql"
-            assert project.alerts.evaluate(t0, [failed()]).queued == 2
-            outcomes = {o.channel: o.ok for o in project.alerts.deliver_pending(t0)}
-            assert outcomes == {"log": True, "gone": False}
-            assert project.alerts.evaluate(t0 + timedelta(hours=2), [failed()]).queued == 2
-            resolved = project.alerts.evaluate(t0 + timedelta(hours=3), [failed(firing=False)])
-            assert resolved.queued == 2
-        with weir.Project(root) as reopened:
-            # gone's first notice waits 30 s, then 60 s ...; its others are due at once
-            due = reopened.alerts.deliver_pending(t0 + timedelta(hours=3))
-            assert sorted((o.channel, o.event, o.ok) for o in due) == [
-                ("gone", "firing", False),
-                ("gone", "renotify", False),
-                ("gone", "resolved", False),
-                ("log", "renotify", True),
-                ("log", "resolved", True),
-            ]
-            [incident] = reopened.alerts.incidents("runs")
-            assert (incident.state, incident.notifications) == ("resolved", 3)
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+def test_incidents_and_retries_on_postgresql(project_root: Path, new_database: NewDatabase) -> None:
+    uri = new_database()
+    root = with_alerts(
+        project_root,
+        """
+        alerts:
+          channels: {log: {kind: log}, gone: {kind: webhook, url: "http://127.0.0.1:9/x"}}
+          rules: [{name: runs, kind: run_failed, channels: [log, gone], renotify: 2h}]
+        """,
+    )
+    config = root / "weir.yml"
+    config.write_text(
+        config.read_text().replace("state_dir: .weir", f"state_dir: .weir\ncatalog_uri: {uri}")
+    )
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    with weir.Project(root) as project:
+        assert project.store.engine.dialect.name == "postgresql"
+        assert project.alerts.evaluate(t0, [failed()]).queued == 2
+        outcomes = {o.channel: o.ok for o in project.alerts.deliver_pending(t0)}
+        assert outcomes == {"log": True, "gone": False}
+        assert project.alerts.evaluate(t0 + timedelta(hours=2), [failed()]).queued == 2
+        resolved = project.alerts.evaluate(t0 + timedelta(hours=3), [failed(firing=False)])
+        assert resolved.queued == 2
+    with weir.Project(root) as reopened:
+        # gone's first notice waits 30 s, then 60 s ...; its others are due at once
+        due = reopened.alerts.deliver_pending(t0 + timedelta(hours=3))
+        assert sorted((o.channel, o.event, o.ok) for o in due) == [
+            ("gone", "firing", False),
+            ("gone", "renotify", False),
+            ("gone", "resolved", False),
+            ("log", "renotify", True),
+            ("log", "resolved", True),
+        ]
+        [incident] = reopened.alerts.incidents("runs")
+        assert (incident.state, incident.notifications) == ("resolved", 3)
 
 
 @pytest.fixture(autouse=True)

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import land, pos_csv, pos_line, require_server, web_event
+from conftest import POSTGRES, NewDatabase, land, pos_csv, pos_line, require_server, web_event
 from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 
 import weir
@@ -37,37 +36,7 @@ try:
 except ImportError as exc:
     require_server("psycopg", f"the PostgreSQL tests need the postgres extra (psycopg 3): {exc}")
 
-SERVER = os.environ.get("WEIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
-NewDatabase = Callable[[], str]
-
-
-@pytest.fixture(scope="module")
-def new_database() -> Iterator[NewDatabase]:
-    """Creates empty databases on the server (SQLAlchemy URLs); drops them all at the end."""
-    try:
-        admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        why = " ".join(str(exc).split())
-    else:
-        why = ""
-    if why:
-        require_server("PostgreSQL", f"no server at {SERVER} ({why}); set WEIR_TEST_POSTGRES")
-    created: list[str] = []
-    base = sa.make_url(SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
-
-    def create() -> str:
-        name = f"weir_t_{secrets.token_hex(5)}"
-        admin.execute(f"CREATE DATABASE {name}")
-        created.append(name)
-        return base.set(database=name).render_as_string(hide_password=False)
-
-    try:
-        yield create
-    finally:
-        for name in created:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +189,7 @@ def test_sql_and_time_travel_on_postgres(shop: weir.Project) -> None:
 def test_connections_the_server_dropped_are_replaced(shop: weir.Project) -> None:
     shop.ledger.batches(), shop.lake.tables()  # both pools hold a connection
     database = shop.store.engine.url.database
-    with psycopg.connect(SERVER, autocommit=True) as admin:  # as a restart or a failover would
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:  # as a restart or a failover would
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
         )

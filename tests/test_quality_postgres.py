@@ -6,34 +6,17 @@ test fails under CI and skips elsewhere, saying why.
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import date
 
-import sqlalchemy as sa
-from conftest import require_server
+from conftest import NewDatabase
 
 from weir.metadata import MetadataStore
 from weir.metrics.flags import DayFlags
 from weir.quality.checks import Check, CheckLog
 
-try:
-    import psycopg
-except ImportError as exc:
-    require_server("psycopg", f"the PostgreSQL tests need the postgres extra (psycopg 3): {exc}")
 
-SERVER = os.environ.get("WEIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def test_flags_and_checks_round_trip_on_postgres() -> None:
-    try:
-        admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        require_server("PostgreSQL", f"no server at {SERVER} ({' '.join(str(exc).split())})")
-    name = f"weir_t_{secrets.token_hex(5)}"
-    admin.execute(f"CREATE DATABASE {name}")
-    base = sa.make_url(SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
-    store = MetadataStore(base.set(database=name).render_as_string(hide_password=False))
+def test_flags_and_checks_round_trip_on_postgres(new_database: NewDatabase) -> None:
+    store = MetadataStore(new_database())
     try:
         flags = DayFlags(store)
         day = date(2025, 3, 14)
@@ -59,5 +42,3 @@ def test_flags_and_checks_round_trip_on_postgres() -> None:
         assert log.history() == [checks[1], checks[0]]
     finally:
         store.dispose()
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()

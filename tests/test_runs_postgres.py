@@ -6,49 +6,15 @@ local one), dropped at the end. Without a server the tests fail under CI and ski
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-import sqlalchemy as sa
-from conftest import require_server
+from conftest import NewDatabase
 from orchestrate_helpers import T_UTC, HandClock, land_stores, open_with_clock, with_schedules
 
 import weir
 from weir.orchestrate.records import StepOutcome, StepRequest
-
-try:
-    import psycopg
-except ImportError as exc:
-    require_server("psycopg", f"the PostgreSQL tests need the postgres extra (psycopg 3): {exc}")
-
-SERVER = os.environ.get("WEIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture(scope="module")
-def new_database() -> Iterator[Callable[[], str]]:
-    try:
-        admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        require_server("PostgreSQL", f"no server at {SERVER} ({' '.join(str(exc).split())})")
-    created: list[str] = []
-    base = sa.make_url(SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
-
-    def create() -> str:
-        name = f"weir_t_{secrets.token_hex(5)}"
-        admin.execute(f"CREATE DATABASE {name}")
-        created.append(name)
-        return base.set(database=name).render_as_string(hide_password=False)
-
-    try:
-        yield create
-    finally:
-        for name in created:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 def on_postgres(root: Path, url: str) -> Path:
@@ -73,7 +39,7 @@ def together(count: int, work: Callable[[int], None]) -> None:
 
 
 def test_schedulers_enqueue_once_and_workers_claim_apart_on_postgres(
-    new_database: Callable[[], str], tmp_path: Path
+    new_database: NewDatabase, tmp_path: Path
 ) -> None:
     root = on_postgres(weir.init_project(tmp_path / "shop"), new_database())
     with_schedules(
@@ -114,9 +80,7 @@ def test_schedulers_enqueue_once_and_workers_claim_apart_on_postgres(
             p.close()
 
 
-def test_a_run_executes_and_retries_on_postgres(
-    new_database: Callable[[], str], tmp_path: Path
-) -> None:
+def test_a_run_executes_and_retries_on_postgres(new_database: NewDatabase, tmp_path: Path) -> None:
     root = on_postgres(weir.init_project(tmp_path / "shop"), new_database())
     with_schedules(
         root,
@@ -149,7 +113,7 @@ def test_a_run_executes_and_retries_on_postgres(
 
 
 def test_concurrency_holds_across_claimers_on_postgres(
-    new_database: Callable[[], str], tmp_path: Path
+    new_database: NewDatabase, tmp_path: Path
 ) -> None:
     root = on_postgres(weir.init_project(tmp_path / "shop"), new_database())
     with_schedules(root, "schedules:\n  - {name: one, sources: [stores], cron: '0 * * * *'}\n")
