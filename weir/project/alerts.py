@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic.functional_validators import ModelWrapValidatorHandler
 
 from weir.project.base import FieldProblem, Name, Strict
-from weir.project.durations import parse_duration
+from weir.project.durations import Duration, parse_duration
 
 RuleKind = Literal[
     "run_failed",
@@ -183,7 +183,7 @@ class AlertRuleConfig(Strict):
     name: Name
     kind: RuleKind
     channels: list[Name] = Field(min_length=1, description="the channels to notify, by name")
-    renotify: str | None = Field(
+    renotify: Duration | None = Field(
         default="4h", description="send a still-firing incident again this often (null: never)"
     )
     severity: Severity | None = Field(
@@ -198,13 +198,6 @@ class AlertRuleConfig(Strict):
     below: float | None = Field(default=None, description="kpi_threshold: fire under this")
     above: float | None = Field(default=None, description="kpi_threshold: fire over this")
     grain: KpiGrain = Field(default="day", description="kpi_threshold: the period")
-
-    @field_validator("renotify")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @field_validator("channels")
     @classmethod
@@ -260,14 +253,8 @@ class AlertRuleConfig(Strict):
 class RetryConfig(Strict):
     """How a delivery that failed is tried again: exponential backoff, never given up."""
 
-    first: str = Field(default="30s", description="wait after the first failure")
-    longest: str = Field(default="1h", description="the longest wait between two attempts")
-
-    @field_validator("first", "longest")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    first: Duration = Field(default="30s", description="wait after the first failure")
+    longest: Duration = Field(default="1h", description="the longest wait between two attempts")
 
 
 class AlertsConfig(Strict):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from weir.project.base import Name, Strict
-from weir.project.durations import parse_duration
+from weir.project.durations import Duration, parse_duration
 from weir.project.segment import SegmentMapping
 
 
@@ -46,7 +46,7 @@ class CollectorConfig(Strict):
         ge=1,
         description="backpressure: events waiting to be checked and logged, across requests",
     )
-    dedupe_window: str = Field(
+    dedupe_window: Duration = Field(
         default="7d",
         description="an event is a duplicate of one accepted with the same key and an event "
         "time within this window (days of staging scanned per flush), e.g. 7d, 36h, 2w",
@@ -75,12 +75,6 @@ class CollectorConfig(Strict):
         default=True,
         description="answer only after the log is on disk (turn off only for throwaway tests)",
     )
-
-    @field_validator("dedupe_window")
-    @classmethod
-    def _is_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @property
     def dedupe_window_seconds(self) -> int:

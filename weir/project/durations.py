@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from weir.errors import QueryError
 
@@ -28,3 +31,12 @@ def parse_duration(text: str) -> timedelta:
             "write a whole number above zero and a unit (s, m, h, d or w): 30d, 36h, 2w, 90m",
         )
     return timedelta(seconds=int(match["n"]) * UNITS[match["unit"]])
+
+
+def _checked(text: str) -> str:
+    parse_duration(text)  # a DurationError is a ValueError: a project file's loader names the line
+    return text
+
+
+# A project file's duration field: kept as written (``30d``), checked at load.
+Duration = Annotated[str, AfterValidator(_checked)]

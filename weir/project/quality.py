@@ -10,23 +10,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from weir.project.base import FieldProblem, Strict
-from weir.project.durations import parse_duration
+from weir.project.durations import Duration, parse_duration
 
 
 class FreshnessConfig(Strict):
     """How old a source's newest event and newest batch may be: a warning, then an error."""
 
-    warn_after: str = Field(description="a duration, e.g. 2h: older than this is a warning")
-    error_after: str = Field(description="a duration, e.g. 6h: older than this is an error")
-
-    @field_validator("warn_after", "error_after")
-    @classmethod
-    def _a_duration(cls, value: str) -> str:
-        parse_duration(value)  # a DurationError is a ValueError: the loader names the line
-        return value
+    warn_after: Duration = Field(description="a duration, e.g. 2h: older than this is a warning")
+    error_after: Duration = Field(description="a duration, e.g. 6h: older than this is an error")
 
     @model_validator(mode="after")
     def _ordered(self) -> FreshnessConfig:

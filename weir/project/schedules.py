@@ -19,7 +19,7 @@ from croniter import croniter
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from weir.project.base import FieldProblem, Name, Strict
-from weir.project.durations import parse_duration
+from weir.project.durations import Duration, parse_duration
 
 Catchup = Literal["latest", "all"]
 CATCHUPS: tuple[str, ...] = get_args(Catchup)
@@ -40,15 +40,9 @@ class RetryConfig(Strict):
     """How a failed run is tried again: ``count`` more attempts, waiting ``backoff``, doubling."""
 
     count: int = Field(default=0, ge=0, le=20, description="attempts after the first")
-    backoff: str = Field(
+    backoff: Duration = Field(
         default="30s", description="wait before the first retry; doubles for each one after"
     )
-
-    @field_validator("backoff")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @property
     def backoff_seconds(self) -> float:
@@ -76,20 +70,13 @@ class ScheduleConfig(Strict):
         description="fires missed while weir was down: latest runs the newest one, all runs each",
     )
     retries: RetryConfig = RetryConfig()
-    timeout: str | None = Field(default=None, description="a run is stopped after this long")
+    timeout: Duration | None = Field(default=None, description="a run is stopped after this long")
     concurrency: int = Field(default=1, ge=1, le=100, description="runs of it at once")
 
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return None if value is None else check_cron(value)
-
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _complete(self) -> ScheduleConfig:
