@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import smtplib
 import ssl
 import threading
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported when a notice is sent: opening a project does not pay for them
+    import smtplib
+
+    import httpx
 
 from weir.alerts.records import Notice
 from weir.project.alerts import ChannelConfig, EmailChannel, LogChannel, WebhookChannel
@@ -44,6 +47,8 @@ class Channels:
     def http(self) -> httpx.Client:
         with self._lock:
             if self._http is None:
+                import httpx
+
                 self._http = httpx.Client(headers={"User-Agent": "weir-alerts"})
             return self._http
 
@@ -74,6 +79,8 @@ def webhook_body(config: WebhookChannel, notice: Notice) -> dict[str, object]:
 
 
 def post_webhook(config: WebhookChannel, notice: Notice, client: httpx.Client) -> None:
+    import httpx
+
     try:
         answer = client.post(
             config.url,
@@ -101,6 +108,8 @@ def email_message(config: EmailChannel, notice: Notice) -> EmailMessage:
 
 
 def send_email(config: EmailChannel, notice: Notice, root: Path) -> None:
+    import smtplib
+
     smtp = config.smtp
     login = None
     if smtp.username_env is not None and smtp.password_env is not None:
@@ -144,6 +153,8 @@ def write_log(_config: LogChannel, notice: Notice, log_file: Path) -> None:
 
 
 def _host(url: str) -> str:
+    import httpx
+
     return httpx.URL(url).host or url  # the path may hold a secret (Slack's do): not shown
 
 
