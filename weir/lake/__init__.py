@@ -2,14 +2,17 @@
 
 from weir.lake.catalog import LAYERS, Lake, Layer, Snapshot, SnapshotInfo, TableWrite, local_path
 from weir.lake.filters import RowFilter
+from weir.lake.maintenance import Maintenance, Rewritten
 from weir.lake.query import LakeViews, Pin, Timeout
 
 __all__ = [
     "LAYERS",
     "Lake",
     "LakeViews",
+    "Maintenance",
     "Layer",
     "Pin",
+    "Rewritten",
     "RowFilter",
     "Snapshot",
     "SnapshotInfo",

@@ -41,6 +41,8 @@ LAYERS: tuple[str, ...] = get_args(Layer)
 # Namespaces of the models' tables (warehouse, marts, …) are created on first use.
 
 BATCH_PROPERTY = "weir.batch_id"
+# the time (ms since the epoch) a table's kept history starts at, once snapshots were expired
+HISTORY_STARTS = "weir.history-starts-ms"
 
 
 @dataclass(frozen=True)
@@ -345,7 +347,19 @@ class Lake:
                 )
             return snapshot
         if as_of is not None:
-            return table.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
+            asked = int(as_of.timestamp() * 1000)
+            starts = table.properties.get(HISTORY_STARTS)
+            if starts is not None and asked < int(starts):
+                kept = datetime.fromtimestamp(int(starts) / 1000).astimezone()
+                raise NotFoundError(
+                    f"{layer}.{name} keeps its history from {kept.isoformat(timespec='seconds')} on:"
+                    f" the snapshots before it were expired (retention or erasure),"
+                    f" so it cannot be read as of {as_of.isoformat(timespec='seconds')}",
+                    f"ask for a time at or after {kept.isoformat(timespec='seconds')}",
+                    kind="snapshot",
+                    name=f"{layer}.{name}@{as_of.isoformat()}",
+                )
+            return table.snapshot_as_of_timestamp(asked)
         return table.current_snapshot()
 
     def data_files(
