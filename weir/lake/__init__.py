@@ -1,6 +1,6 @@
 """The lake component: Iceberg tables, snapshots, time travel, the write lock, lake tables as views."""
 
-from weir.lake.catalog import LAYERS, Lake, Layer, Snapshot, SnapshotInfo, TableWrite, local_path
+from weir.lake.catalog import LAYERS, Lake, Layer, SnapshotInfo, TableWrite, local_path
 from weir.lake.filters import RowFilter
 from weir.lake.maintenance import Maintenance, Rewritten
 from weir.lake.query import LakeViews, Pin, Timeout
@@ -14,7 +14,6 @@ __all__ = [
     "Pin",
     "Rewritten",
     "RowFilter",
-    "Snapshot",
     "SnapshotInfo",
     "TableWrite",
     "Timeout",

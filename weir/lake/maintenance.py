@@ -27,12 +27,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-from pyiceberg.manifest import DataFile
-from pyiceberg.table import Table, _parquet_files_to_data_files
+from typing import TYPE_CHECKING
 
 from weir.errors import WeirError
 from weir.lake.catalog import HISTORY_STARTS, Lake, local_path
+
+if TYPE_CHECKING:
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.table import Table
 
 FILE_COLUMN = "_weir_file"
 
@@ -88,6 +90,8 @@ class Maintenance:
                 f"{identifier} has delete files; rows cannot be rewritten file by file",
                 f"compact the table first (`weir lake compact {identifier}`)",
             )
+        from pyiceberg.table import _parquet_files_to_data_files
+
         found = self.matching(layer, name, where)
         if not found:
             return Rewritten(identifier, 0, (), (), None)
