@@ -9,9 +9,7 @@ redacted, row-filtered to one country, one mart only, and an admin in clear.
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -394,21 +392,23 @@ def test_a_hash_joins_across_tables(project: weir.Project) -> None:
 def test_masked_values_match_the_keyed_hash_and_nulls_stay_null(project: weir.Project) -> None:
     rows = query(project, "ann", "SELECT customer_id, phone FROM warehouse.dim_customer ORDER BY 1")
     assert rows[5] == {"customer_id": 6, "phone": None}
-    key = mask_key(project.files.state_dir)
+    key = mask_key(project.keys)
     import hashlib
 
     expected = "pii_" + hashlib.sha256((key.hex() + "+44 7700 900001").encode()).hexdigest()[:16]
     assert rows[0]["phone"] == expected
 
 
-def test_the_mask_key_is_private_and_never_in_the_sql(project: weir.Project) -> None:
+def test_the_mask_key_is_sealed_and_never_in_the_sql(project: weir.Project) -> None:
     checked = project.access.gateway().check(
         "SELECT contact FROM marts.customer_spend", as_user(project, "ann")
     )
-    path = project.files.state_dir / "keys" / "mask.key"  # written when the gateway is made
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert path.read_bytes().hex() not in checked.sql
+    key = mask_key(project.keys)
+    assert key.hex() not in checked.sql
     assert checked.datasets == ("marts.customer_spend",)
+    assert not (project.files.state_dir / "keys" / "mask.key").exists()  # no clear copy
+    with open(project.files.state_dir / "catalog.db", "rb") as database:
+        assert key not in database.read() and key.hex().encode() not in database.read()
 
 
 def test_check_ms_is_the_time_the_check_took(project: weir.Project) -> None:

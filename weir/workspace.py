@@ -10,6 +10,7 @@ its domain's operations and their auditing:
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
+- ``keys``, ``keyring``: the key store, sealed under the master key; listing it, rotating that key;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
 - ``alerts``: alert rules, their incidents and the deliveries of their notices.
 - ``runs``, ``schedules``: orchestrated runs and the schedules that start them.
@@ -42,6 +43,8 @@ from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
+from weir.metadata.keyring import KeyRing
+from weir.metadata.keys import KeyStore
 from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
 from weir.orchestrate import Orchestration
@@ -70,13 +73,15 @@ class Project:
         self.engine: Engine = DuckDBEngine()
         with self.store.setting_up():  # the catalog creates its tables in a new database
             self.lake = Lake(uri, state / "lake", self.engine, state / "write.lock")
-        self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root))
+        self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
+        self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
+        self.keyring = KeyRing(self.keys, self.audit)
         self.ledger = Ledger(self.store)
         ingestor = Ingestor(
             self.files,
             self.lake,
             self.ledger,
-            PaymentTokenizer.for_state_dir(state),
+            PaymentTokenizer.from_keys(self.keys),
             progress,
             self.audit,
         )
@@ -84,7 +89,7 @@ class Project:
         self.streams = Streams(ingestor)
         self.models = Models(self.files, self.lake, self.store, self.audit, progress)
         self.kpis = Kpis(self.files, self.lake, self.store)
-        self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
+        self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis, self.keys)
         self.catalog = Catalog(self.files, self.lake, self.access, self.models)
         self.quality = Quality(
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis

@@ -53,6 +53,8 @@ from weir.metadata.store import MetadataStore
 
 MASTER_KEY = "WEIR_MASTER_KEY"
 MASTER_KEY_FILE = "WEIR_MASTER_KEY_FILE"
+NEW_MASTER_KEY = "WEIR_NEW_MASTER_KEY"  # the key a rotation moves to
+NEW_MASTER_KEY_FILE = "WEIR_NEW_MASTER_KEY_FILE"
 KEY_BYTES = 32
 KeyKind = Literal["mask", "card", "audit", "subject"]
 KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
@@ -202,6 +204,36 @@ def find_master_key(
     return create_key_file(default) if create_default else None
 
 
+def new_master_key(
+    path: Path | None, environ: Mapping[str, str], project: Sequence[Path]
+) -> MasterKey:
+    """The key a rotation moves to: ``path`` (a new random key written there if it is missing),
+    else ``WEIR_NEW_MASTER_KEY`` or ``WEIR_NEW_MASTER_KEY_FILE``."""
+    if path is not None:
+        if path.expanduser().exists():
+            return read_key_file(path, "--new-key-file", project)
+        for folder in project:
+            if path.expanduser().resolve().is_relative_to(folder.resolve()):
+                raise MasterKeyError(
+                    f"the new master key file {path} would be inside the project folder {folder}",
+                    "write it outside the project: a copy or commit of the project must not "
+                    "take it along",
+                )
+        return create_key_file(path)
+    value, named = environ.get(NEW_MASTER_KEY), environ.get(NEW_MASTER_KEY_FILE)
+    if value and not named:
+        return MasterKey(parse_master_key(value.encode("utf-8"), NEW_MASTER_KEY), NEW_MASTER_KEY)
+    if named and not value:
+        return read_key_file(Path(named), NEW_MASTER_KEY_FILE, project)
+    raise MasterKeyError(
+        "no new master key was given"
+        if not value
+        else f"both {NEW_MASTER_KEY} and {NEW_MASTER_KEY_FILE} are set",
+        f"name a file outside the project with --new-key-file (a new key is written there if "
+        f"it does not exist), or set one of {NEW_MASTER_KEY}, {NEW_MASTER_KEY_FILE}",
+    )
+
+
 # -- the store ----------------------------------------------------------------------------------
 class KeyStore:
     """The project's keys, sealed under its master key in the metadata database."""
@@ -286,6 +318,8 @@ class KeyStore:
                     "(keep it if you need to read what it protected)",
                 )
             path.unlink()
+        if self.clear_keys.is_dir() and not any(self.clear_keys.iterdir()):
+            self.clear_keys.rmdir()
 
     # -- keys ------------------------------------------------------------------------------------
     def key(
