@@ -10,6 +10,7 @@ redacted, row-filtered to one country, one mart only, and an admin in clear.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -409,6 +410,26 @@ def test_the_mask_key_is_sealed_and_never_in_the_sql(project: weir.Project) -> N
     assert not (project.files.state_dir / "keys" / "mask.key").exists()  # no clear copy
     with open(project.files.state_dir / "catalog.db", "rb") as database:
         assert key not in database.read() and key.hex().encode() not in database.read()
+
+
+def test_masks_are_the_same_after_clear_key_files_are_adopted(shop: Shop) -> None:
+    """A project an older weir left with its keys in clear files answers as it did."""
+    sql = "SELECT customer_id, email, phone FROM warehouse.dim_customer ORDER BY 1"
+    with weir.Project(shop.root) as before:
+        masked = query(before, "ann", sql)
+        mask, card = before.keys.key("mask", "mask"), before.keys.key("card", "card")
+    folder = shop.root / ".weir" / "keys"
+    folder.mkdir()
+    (folder / "mask.key").write_bytes(mask)
+    (folder / "pci.key").write_bytes(card)
+    with sqlite3.connect(shop.root / ".weir" / "catalog.db") as con:
+        con.execute("DELETE FROM weir_keys WHERE name IN ('mask', 'card')")
+    with weir.Project(shop.root) as after:
+        assert not folder.exists()  # adopted when the project opened, the clear files removed
+        assert query(after, "ann", sql) == masked
+        assert masked[0]["phone"].startswith("pii_") and masked[0]["email"].startswith("pii_")
+        assert after.keys.key("card", "card") == card  # so a card's token is unchanged too
+        assert after.audit.verify().ok
 
 
 def test_check_ms_is_the_time_the_check_took(project: weir.Project) -> None:

@@ -143,10 +143,9 @@ def default_key_file(environ: Mapping[str, str]) -> Path:
     return Path(config).expanduser() / "weir" / "master.key"
 
 
-def read_key_file(path: Path, variable: str, project: Sequence[Path]) -> MasterKey:
-    """The master key in ``path``, which must exist and lie outside the project's folders."""
-    path = path.expanduser()
-    resolved = path.resolve()
+def outside(path: Path, variable: str, project: Sequence[Path]) -> Path:
+    """``path`` resolved, or a clear error if it lies inside one of the project's folders."""
+    resolved = path.expanduser().resolve()
     for folder in project:
         if resolved.is_relative_to(folder.resolve()):
             raise MasterKeyError(
@@ -154,6 +153,13 @@ def read_key_file(path: Path, variable: str, project: Sequence[Path]) -> MasterK
                 "keep it outside the project, where a copy, backup or commit of the project "
                 "does not take it along: move it and set the variable to its new path",
             )
+    return resolved
+
+
+def read_key_file(path: Path, variable: str, project: Sequence[Path]) -> MasterKey:
+    """The master key in ``path``, which must exist and lie outside the project's folders."""
+    path = path.expanduser()
+    resolved = outside(path, variable, project)
     try:
         data = resolved.read_bytes()
     except FileNotFoundError:
@@ -201,7 +207,10 @@ def find_master_key(
     default = default_key_file(environ)
     if default.exists():
         return read_key_file(default, "the default master key file", project)
-    return create_key_file(default) if create_default else None
+    if not create_default:
+        return None
+    outside(default, "the default master key file", project)
+    return create_key_file(default)
 
 
 def new_master_key(
@@ -210,15 +219,9 @@ def new_master_key(
     """The key a rotation moves to: ``path`` (a new random key written there if it is missing),
     else ``WEIR_NEW_MASTER_KEY`` or ``WEIR_NEW_MASTER_KEY_FILE``."""
     if path is not None:
+        outside(path, "--new-key-file", project)
         if path.expanduser().exists():
             return read_key_file(path, "--new-key-file", project)
-        for folder in project:
-            if path.expanduser().resolve().is_relative_to(folder.resolve()):
-                raise MasterKeyError(
-                    f"the new master key file {path} would be inside the project folder {folder}",
-                    "write it outside the project: a copy or commit of the project must not "
-                    "take it along",
-                )
         return create_key_file(path)
     value, named = environ.get(NEW_MASTER_KEY), environ.get(NEW_MASTER_KEY_FILE)
     if value and not named:
