@@ -374,7 +374,8 @@ class AuditLog:
         key = self._key()
         with _APPEND_LOCK:
             with self._locked(scrub=True) as db:
-                found += find_matching(db, values, after)  # appended since the first pass
+                # and in what was appended since the first pass
+                found = sorted({*found, *find_matching(db, values, after)})
                 if not found:
                     return 0
                 db.execute(

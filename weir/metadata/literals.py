@@ -123,7 +123,7 @@ def find_matching(db: Connection, values: Collection[str], after: int) -> list[t
     found: list[tuple[int, int]] = []
     if not any(values):
         return found
-    seq, index = after, -1
+    seq, index = after + 1, -1
     while True:
         rows = db.execute(
             sa.text(
