@@ -416,9 +416,9 @@ class AuditLog:
                     ),
                     {"after": after, "n": _CHUNK},
                 ).all()
-                values = literal_values(db, [row[0] for row in rows if row[14] is not None])
-            if not rows:
-                return
+                if not rows:
+                    return
+                values = literal_values(db, (), (int(rows[0][0]), int(rows[-1][0])))
             for row in rows:
                 yield read_record(row, values.get(int(row[0]), {})), values.get(int(row[0]), {})
             after = int(rows[-1][0])

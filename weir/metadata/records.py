@@ -156,10 +156,20 @@ def read_records(db: Connection, rows: Sequence[Sequence[Any]]) -> list[AuditRec
     return [read_record(row, values.get(int(row[0]), {})) for row in rows]
 
 
-def literal_values(db: Connection, seqs: Sequence[int]) -> dict[int, dict[int, str]]:
-    """The stored literals of records ``seqs``: seq → index → text."""
+def literal_values(
+    db: Connection, seqs: Sequence[int], span: tuple[int, int] | None = None
+) -> dict[int, dict[int, str]]:
+    """The stored literals of records ``seqs`` (or of every record in ``span``): seq → index → text."""
     found: dict[int, dict[int, str]] = {}
-    if not seqs:
+    if span is not None:
+        rows = db.execute(
+            sa.text(
+                "SELECT seq, idx, value FROM weir_audit_literals WHERE seq BETWEEN :lo AND :hi"
+            ),
+            {"lo": span[0], "hi": span[1]},
+        )
+        for seq, index, value in rows:
+            found.setdefault(int(seq), {})[int(index)] = str(value)
         return found
     query = sa.text(
         "SELECT seq, idx, value FROM weir_audit_literals WHERE seq IN :seqs"
