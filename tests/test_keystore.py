@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import MASTERCARD, VISA, land, pos_csv, pos_line
+from conftest import MASTERCARD, VISA, NewDatabase, land, pos_csv, pos_line
 
 import weir
 from weir.cli.main import cli
@@ -182,26 +182,53 @@ from pathlib import Path
 from weir.metadata import MetadataStore
 from weir.metadata.keys import KeyStore
 from weir.metadata.store import sqlite_url
-folder = Path(sys.argv[1])
-keys = KeyStore(MetadataStore(sqlite_url(folder / "catalog.db")), (folder,))
+keys = KeyStore(MetadataStore(sys.argv[1]), (Path(sys.argv[2]),))
 print(keys.key("mask", "mask").hex(), keys.subject_key("c1").hex())
 """
 
 
-def test_processes_creating_the_same_keys_at_once_get_one_value(tmp_path: Path) -> None:
+def creating_at_once(url: str, folder: Path) -> set[bytes]:
+    """What three processes, making the same keys in one new store at once, each got."""
     environ = {**os.environ, "WEIR_MASTER_KEY": A.hex()}
     environ.pop("WEIR_MASTER_KEY_FILE", None)
-    MetadataStore(sqlite_url(tmp_path / "catalog.db")).dispose()  # the schema, no store yet
+    MetadataStore(url).dispose()  # the schema, no store yet
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", CREATOR, str(tmp_path)], stdout=subprocess.PIPE, env=environ
+            [sys.executable, "-c", CREATOR, url, str(folder / "project")],
+            stdout=subprocess.PIPE,
+            env=environ,
         )
         for _ in range(3)
     ]
     outputs = {p.communicate(timeout=60)[0] for p in processes}
     assert [p.returncode for p in processes] == [0] * 3
+    return outputs
+
+
+def test_processes_creating_the_same_keys_at_once_get_one_value(tmp_path: Path) -> None:
+    outputs = creating_at_once(sqlite_url(tmp_path / "catalog.db"), tmp_path)
     assert len(outputs) == 1, outputs
     assert len(open_store(tmp_path, env(A, tmp_path)).info().keys) == 2
+
+
+def test_on_postgresql_keys_are_made_once_rotated_and_destroyed(
+    new_database: NewDatabase, tmp_path: Path
+) -> None:
+    url = new_database()
+    outputs = creating_at_once(url, tmp_path)
+    assert len(outputs) == 1, outputs
+
+    def store(key: bytes) -> KeyStore:
+        return KeyStore(MetadataStore(url), (tmp_path / "project",), env(key, tmp_path))
+
+    mask, subject = (bytes.fromhex(v.decode()) for v in outputs.pop().split())
+    rotation = store(A).rotate_master(MasterKey(B, "the new key"))
+    assert rotation.keys == 2
+    with pytest.raises(MasterKeyError, match="is not the one"):
+        store(A).key("mask", "mask")
+    keys = store(B)
+    assert keys.key("mask", "mask") == mask and keys.subject_key("c1", create=False) == subject
+    assert keys.destroy_subject_key("c1") and keys.subject_key("c1", create=False) is None
 
 
 # -- clear key files of a project made before the key store ------------------------------------
