@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -200,3 +203,48 @@ def test_on_postgresql_erasing_keeps_the_chain_valid(
         con.execute("UPDATE weir_audit SET user_name = 'nobody' WHERE seq = 2")
     result = log.verify()
     assert not result.ok and result.bad_seq == 2, result
+
+
+ERASER = """
+import sys
+from pathlib import Path
+from weir.metadata import MetadataStore
+from weir.metadata.audit import AuditLog
+from weir.metadata.store import sqlite_url
+folder = Path(sys.argv[1])
+log = AuditLog(MetadataStore(sqlite_url(folder / "catalog.db")), folder / "audit.head")
+log.keys.master()
+print("ready", flush=True)
+log.erase_literals([sys.argv[2]])
+"""
+
+
+def test_an_erasure_killed_at_any_moment_leaves_a_chain_that_verifies(
+    log: AuditLog, tmp_path: Path
+) -> None:
+    """All of an erasure or none of it: its literals gone and its record there, or neither."""
+    people = [f"person{n}@example.com" for n in range(3)]
+    key = log._key()
+    with log._locked() as db:  # 300 records in one transaction: quicker than one at a time
+        for i in range(300):
+            quoted = ", ".join(f"'{p}'" for p in people)
+            last = log._insert(db, AuditEntry("query", f"SELECT {i} WHERE e IN ({quoted})"), key)
+    log._advance_head(last)
+    rng = random.Random(20261207)
+    erasures = 0
+    for person in people:
+        process = subprocess.Popen(
+            [sys.executable, "-c", ERASER, str(tmp_path), person], stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0, 0.06))  # before, inside or after the erasure (about 50 ms)
+        process.kill()
+        process.wait(timeout=30)
+        result = log.verify()
+        assert result.ok, result
+        left, now = log.find_literals([person]), len(log.records(kind="audit.erase"))
+        assert (left, now) in {(300, erasures), (0, erasures + 1)}, (left, now, erasures)
+        if left == 0:  # committed: a retry finds nothing and finishes the scrub
+            assert log.erase_literals([person]) == 0
+            assert person.encode() not in database_bytes(tmp_path)
+        erasures = now

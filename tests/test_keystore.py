@@ -86,6 +86,9 @@ def test_a_destroyed_subject_key_is_gone_from_the_database_file(tmp_path: Path) 
     assert keys.subject_key("ann", create=False) is None
     assert open_store(tmp_path, env(A, tmp_path)).subject_key("ann", create=False) is None
     assert keys.subject_key("bob", create=False) is not None
+    keys.subject_key("cy")
+    assert keys.destroy_subject_keys(["bob", "cy", "nobody"]) == 2
+    assert [k.name for k in keys.info("subject").keys] == []
     for name in ("catalog.db", "catalog.db-wal"):
         path = tmp_path / name
         if path.exists():
@@ -261,6 +264,18 @@ def test_clear_key_files_are_adopted_with_the_same_values(tmp_path: Path) -> Non
     assert tokens.column("card_number").to_pylist() == made
     data = (root / ".weir" / "catalog.db").read_bytes()
     assert mask not in data and card not in data
+
+
+def test_an_adoption_cut_short_before_the_file_was_removed_finishes(tmp_path: Path) -> None:
+    """Killed between sealing a clear key into the store and removing its file: both hold it."""
+    root = weir.init_project(tmp_path / "shop", example=None)
+    with weir.Project(root) as project:
+        mask = project.keys.key("mask", "mask")
+    (root / ".weir" / "keys").mkdir()
+    (root / ".weir" / "keys" / "mask.key").write_bytes(mask)
+    with weir.Project(root) as project:
+        assert project.keys.key("mask", "mask") == mask
+    assert not (root / ".weir" / "keys").exists()
 
 
 def test_a_clear_file_that_differs_from_the_store_is_refused(tmp_path: Path) -> None:

@@ -89,10 +89,16 @@ class VerifyResult:
     head_seq: int | None  # the newest record in the database
     bad_seq: int | None = None  # the first record altered or removed
     problem: str | None = None
+    signed_from: int | None = None  # the first record signed with the audit key
 
     def __str__(self) -> str:
         if self.ok:
-            return f"the audit log is intact: {self.records} records, head {self.head_seq}"
+            signed = (
+                ""
+                if self.signed_from is None or self.signed_from > (self.head_seq or 0)
+                else f", signed with the audit key from record {self.signed_from}"
+            )
+            return f"the audit log is intact: {self.records} records, head {self.head_seq}{signed}"
         return f"the audit log was tampered with: {self.problem}"
 
 
@@ -355,7 +361,7 @@ class AuditLog:
             return self._bad(
                 count, head[0], f"record {head[0]} was replaced (the head file differs)"
             )
-        return VerifyResult(True, count, newest)
+        return VerifyResult(True, count, newest, signed_from=walk.chain_from)
 
     # -- erasing -------------------------------------------------------------------
     def find_literals(self, values: Collection[str]) -> int:
@@ -376,27 +382,30 @@ class AuditLog:
             with self._locked(scrub=True) as db:
                 # and in what was appended since the first pass
                 found = sorted({*found, *find_matching(db, values, after)})
-                if not found:
-                    return 0
-                db.execute(
-                    sa.text("DELETE FROM weir_audit_literals WHERE seq = :s AND idx = :i"),
-                    [{"s": seq, "i": index} for seq, index in found],
-                )
-                records = sorted({seq for seq, _ in found})
-                record = self._insert(
-                    db,
-                    AuditEntry(
-                        "audit.erase",
-                        f"erase {len(found)} literals from {len(records)} records",
-                        operator(),
-                        rows=len(found),
-                        detail={"erased": [list(pair) for pair in sorted(found)]},
-                    ),
-                    key,
-                )
-            self._advance_head(record)
+                record = self._erase(db, found, key) if found else None
+            if record is not None:
+                self._advance_head(record)
+        # even with nothing found: an erasure killed after its commit is finished by a retry
         self.store.scrub()
         return len(found)
+
+    def _erase(self, db: Connection, found: list[tuple[int, int]], key: bytes) -> AuditRecord:
+        db.execute(
+            sa.text("DELETE FROM weir_audit_literals WHERE seq = :s AND idx = :i"),
+            [{"s": seq, "i": index} for seq, index in found],
+        )
+        records = len({seq for seq, _ in found})
+        return self._insert(
+            db,
+            AuditEntry(
+                "audit.erase",
+                f"erase {len(found)} literals from {records} records",
+                operator(),
+                rows=len(found),
+                detail={"erased": [list(pair) for pair in found]},
+            ),
+            key,
+        )
 
     def _matching(self, values: Collection[str]) -> list[tuple[int, int]]:
         with self.store.begin() as db:

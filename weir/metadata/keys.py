@@ -37,7 +37,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,17 +362,30 @@ class KeyStore:
         return None if found is None else found[0]
 
     def destroy_subject_key(self, subject_id: str) -> bool:
-        """Destroy a subject's data key, so what it encrypted can never be read again.
+        """Destroy a subject's data key, so what it encrypted can never be read again."""
+        return self.destroy_subject_keys([subject_id]) == 1
 
-        The row is deleted with SQLite's ``secure_delete`` and the write-ahead log
-        truncated, so the sealed key's bytes leave the database file too.
+    def destroy_subject_keys(self, subject_ids: Collection[str]) -> int:
+        """Destroy the data keys of several subjects at once; returns how many there were.
+
+        The rows are deleted with SQLite's ``secure_delete``, then the database is
+        rewritten and its write-ahead log emptied (``MetadataStore.scrub``), so the
+        sealed keys' bytes leave the files too: one rewrite for the whole batch.
         """
-        name = f"subject:{subject_id}"
+        names = [f"subject:{subject_id}" for subject_id in subject_ids]
+        if not names:
+            return 0
+        delete = sa.text("DELETE FROM weir_keys WHERE name IN :names").bindparams(
+            sa.bindparam("names", expanding=True)
+        )
+        deleted = 0
         with self._writing(scrub=True) as db:
-            deleted = db.execute(sa.text("DELETE FROM weir_keys WHERE name = :n"), {"n": name})
-        self._keys.pop(name, None)
+            for start in range(0, len(names), 500):
+                deleted += db.execute(delete, {"names": names[start : start + 500]}).rowcount
+        for name in names:
+            self._keys.pop(name, None)
         self.store.scrub()
-        return bool(deleted.rowcount)
+        return deleted
 
     def info(self, kind: str | None = None) -> StoreInfo:
         """The store and its keys (names, kinds, times, meta: never a value); no master key needed."""

@@ -113,13 +113,18 @@ class MetadataStore:
         return applied
 
     def scrub(self) -> None:
-        """After a secure delete: truncate SQLite's write-ahead log, which may hold the old pages.
+        """After a delete that must leave no trace: rewrite SQLite's file and empty its log.
 
-        (PostgreSQL keeps a deleted row's bytes until the space is reused; see docs/keys.md.)
+        ``secure_delete`` zeroes a deleted row where it lay, but rebalancing a b-tree
+        page can leave an old copy of a row in the page's free space, and the write-ahead
+        log still holds pages as they were; ``VACUUM`` rewrites the file from the live
+        rows only, and a truncating checkpoint empties the log. (PostgreSQL keeps a
+        deleted row's bytes until the space is reused; see docs/keys.md.)
         """
         if self.engine.dialect.name != "sqlite":
             return
         with self.engine.connect() as db:
+            db.exec_driver_sql("VACUUM")
             db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
