@@ -371,9 +371,10 @@ class AuditLog:
     def erase_literals(self, values: Collection[str]) -> int:
         """Remove every literal of audited SQL holding one of ``values``; returns how many.
 
-        The rows go with SQLite's ``secure_delete`` (and its write-ahead log is
-        truncated), so the text leaves the database file; an ``audit.erase`` record
-        names the literals removed (by record and place), and the chain still verifies.
+        The rows go with SQLite's ``secure_delete``, then the file is rewritten and its
+        write-ahead log emptied (``MetadataStore.scrub``), so the text leaves the database
+        files; an ``audit.erase`` record names the literals removed (by record and place,
+        never by value), and the chain still verifies.
         """
         found = self._matching(values)
         after = max((seq for seq, _ in found), default=0)
