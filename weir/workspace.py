@@ -17,7 +17,7 @@ its domain's operations and their auditing:
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
-(but a new state folder and its metadata database).
+(but a new state folder, its metadata database and its key store).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ at all (an unterminated quote) is kept whole as one literal.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class SplitSql:
 def split_sql(sql: str) -> SplitSql:
     """``sql`` as a template with a placeholder for each literal and comment, and those literals."""
     try:
-        tokens = Dialect.get_or_raise("duckdb").tokenize(sql)
+        tokens = _duckdb().tokenize(sql)
     except SqlglotError:
         return SplitSql("{0}", (sql,)) if sql else SplitSql("", ())
     pieces: list[str] = []
@@ -136,6 +137,11 @@ def find_matching(db: Connection, values: Collection[str], after: int) -> list[t
         if len(rows) < _SCAN:
             return found
         seq, index = int(rows[-1][0]), int(rows[-1][1])
+
+
+@functools.cache
+def _duckdb() -> Dialect:
+    return Dialect.get_or_raise("duckdb")
 
 
 def _gap(text: str, pieces: list[str], literals: list[str]) -> None:
