@@ -248,3 +248,41 @@ def test_an_erasure_killed_at_any_moment_leaves_a_chain_that_verifies(
             assert log.erase_literals([person]) == 0
             assert person.encode() not in database_bytes(tmp_path)
         erasures = now
+
+
+@pytest.fixture(scope="module")
+def shared_log(tmp_path_factory: pytest.TempPathFactory) -> AuditLog:
+    folder = tmp_path_factory.mktemp("erasing")
+    return AuditLog(MetadataStore(sqlite_url(folder / "catalog.db")), folder / "audit.head")
+
+
+# letters the templates below do not hold outside their literals, so a value found is a literal's
+VALUES = st.text(alphabet=st.sampled_from("zZéÉ'@0."), min_size=2, max_size=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    template=st.sampled_from(
+        [
+            "SELECT * FROM t WHERE a = {v} AND b = {w}",
+            "SELECT {v} AS x, upper({w}) -- {v}",
+            "SELECT 1 /* {w} */ WHERE c IN ({v}, {w}, 42)",
+        ]
+    ),
+    value=VALUES,
+    other=VALUES,
+)
+def test_erasing_any_value_removes_it_everywhere_and_keeps_the_chain(
+    shared_log: AuditLog, template: str, value: str, other: str
+) -> None:
+    def quoted(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    sql = template.format(v=quoted(value), w=quoted(other))
+    appended = query(shared_log, sql)
+    assert shared_log.records(limit=1)[0].entry.action == sql
+    shared_log.erase_literals([value.upper()])
+    shown = next(r for r in shared_log.records(kind="query", limit=3) if r.seq == appended.seq)
+    assert value.casefold() not in shown.entry.action.casefold()
+    assert shared_log.find_literals([value]) == 0
+    assert shared_log.verify().ok
