@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -320,8 +321,8 @@ class KeyStore:
                     f"the key store's is the one in use: move {path} out of the project "
                     "(keep it if you need to read what it protected)",
                 )
-            path.unlink()
-        if self.clear_keys.is_dir() and not any(self.clear_keys.iterdir()):
+            path.unlink(missing_ok=True)  # another process adopting it too may be first
+        with contextlib.suppress(OSError):  # missing, or holding something else: left as it is
             self.clear_keys.rmdir()
 
     # -- keys ------------------------------------------------------------------------------------
