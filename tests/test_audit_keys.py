@@ -286,3 +286,23 @@ def test_erasing_any_value_removes_it_everywhere_and_keeps_the_chain(
     assert value.casefold() not in shown.entry.action.casefold()
     assert shared_log.find_literals([value]) == 0
     assert shared_log.verify().ok
+
+
+@pytest.mark.slow  # waits out SQLite's busy timeout (10 s) behind the reader
+def test_an_erasure_a_reader_keeps_from_rewriting_the_file_says_so_and_a_retry_finishes(
+    log: AuditLog, tmp_path: Path
+) -> None:
+    query(log, LOOKUP)
+    reader = sqlite3.connect(tmp_path / "catalog.db", timeout=0.1)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM weir_audit").fetchone()  # a read transaction held open
+    try:
+        with pytest.raises(WeirError, match="could not be rewritten yet") as caught:
+            log.erase_literals([PII])
+        assert "run the same erasure again" in str(caught.value)
+    finally:
+        reader.rollback()
+        reader.close()
+    assert log.find_literals([PII]) == 0 and log.verify().ok  # the deletion itself is committed
+    assert log.erase_literals([PII]) == 0
+    assert PII.lower().encode() not in database_bytes(tmp_path).lower()

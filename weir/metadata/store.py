@@ -123,9 +123,21 @@ class MetadataStore:
         """
         if self.engine.dialect.name != "sqlite":
             return
-        with self.engine.connect() as db:
-            db.exec_driver_sql("VACUUM")
-            db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            with self.engine.connect() as db:
+                db.exec_driver_sql("VACUUM")
+                busy = db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+        except sa.exc.OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
+        else:
+            if busy is None or not busy[0]:
+                return
+            reason = "a reader kept the write-ahead log open"
+        raise ProjectError(
+            f"the rows are deleted, but the database file could not be rewritten yet ({reason})",
+            "run the same erasure again when the project is quieter: it finds nothing more "
+            "to delete and rewrites the file",
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()
