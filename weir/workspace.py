@@ -8,6 +8,7 @@ its domain's operations and their auditing:
 - ``models``: plan and run the models, their lineage;
 - ``kpis``: the KPI definitions and their answers, flagged days;
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
+- ``keys``, ``keyring``: the key store, sealed under the master key; listing it, rotating that key;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
@@ -16,7 +17,7 @@ its domain's operations and their auditing:
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
-(but a new state folder and its metadata database).
+(but a new state folder, its metadata database and its key store).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
+from weir.metadata.keys import KeyStore
 from weir.metadata.store import sqlite_url
 from weir.project import ProjectFiles, find_root, load_project
 
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from weir.ingest.batch import Progress
     from weir.ingest.ledger import Ledger
     from weir.ingest.service import Sources
+    from weir.metadata.keyring import KeyRing
     from weir.metrics.service import Kpis
     from weir.orchestrate import Orchestration
     from weir.orchestrate.service import Runs, Schedules
@@ -80,10 +83,17 @@ class Project:
         self.lake = Lake(
             uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
         )
-        self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root))
+        self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
+        self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
         self.progress = progress
 
     # -- the services, each made when first used --------------------------------------
+    @cached_property
+    def keyring(self) -> KeyRing:
+        from weir.metadata.keyring import KeyRing
+
+        return KeyRing(self.keys, self.audit)
+
     @cached_property
     def ledger(self) -> Ledger:
         from weir.ingest.ledger import Ledger
@@ -98,7 +108,7 @@ class Project:
             self.files,
             self.lake,
             self.ledger,
-            PaymentTokenizer.for_state_dir(self.files.state_dir),
+            PaymentTokenizer.from_keys(self.keys),
             self.progress,
             self.audit,
         )
@@ -106,6 +116,7 @@ class Project:
     @cached_property
     def sources(self) -> Sources:
         from weir.ingest.service import Sources
+    from weir.metadata.keyring import KeyRing
 
         return Sources(self.ingestor, self.audit)
 
@@ -131,7 +142,7 @@ class Project:
     def access(self) -> Access:
         from weir.governance.access import Access
 
-        return Access(self.files, self.lake, self.store, self.audit, self.kpis)
+        return Access(self.files, self.lake, self.store, self.audit, self.kpis, self.keys)
 
     @cached_property
     def catalog(self) -> Catalog:

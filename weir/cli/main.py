@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import alerts, data, governance, models, quality, runs, serve, streams
+from weir.cli import alerts, data, governance, keystore, models, quality, runs, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -26,6 +26,7 @@ for command in (
     governance.token,
     governance.audit,
     streams.keys,
+    keystore.keystore,
     streams.consume,
     quality.quality,
     quality.health,

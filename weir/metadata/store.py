@@ -112,6 +112,33 @@ class MetadataStore:
                 applied.append(name)
         return applied
 
+    def scrub(self) -> None:
+        """After a delete that must leave no trace: rewrite SQLite's file and empty its log.
+
+        ``secure_delete`` zeroes a deleted row where it lay, but rebalancing a b-tree
+        page can leave an old copy of a row in the page's free space, and the write-ahead
+        log still holds pages as they were; ``VACUUM`` rewrites the file from the live
+        rows only, and a truncating checkpoint empties the log. (PostgreSQL keeps a
+        deleted row's bytes until the space is reused; see docs/keys.md.)
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        try:
+            with self.engine.connect() as db:
+                db.exec_driver_sql("VACUUM")
+                busy = db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+        except sa.exc.OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
+        else:
+            if busy is None or not busy[0]:
+                return
+            reason = "a reader kept the write-ahead log open"
+        raise ProjectError(
+            f"the rows are deleted, but the database file could not be rewritten yet ({reason})",
+            "run the same erasure again when the project is quieter: it finds nothing more "
+            "to delete and rewrites the file",
+        )
+
     def dispose(self) -> None:
         self.engine.dispose()
 
