@@ -116,7 +116,6 @@ class Project:
     @cached_property
     def sources(self) -> Sources:
         from weir.ingest.service import Sources
-    from weir.metadata.keyring import KeyRing
 
         return Sources(self.ingestor, self.audit)
 
