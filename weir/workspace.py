@@ -42,6 +42,7 @@ from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
+from weir.metadata.erasures import ErasureRegistry
 from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
 from weir.orchestrate import Orchestration
@@ -72,6 +73,7 @@ class Project:
             self.lake = Lake(uri, state / "lake", self.engine, state / "write.lock")
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root))
         self.ledger = Ledger(self.store)
+        self.erasures = ErasureRegistry(self.store, state)
         ingestor = Ingestor(
             self.files,
             self.lake,
@@ -79,6 +81,7 @@ class Project:
             PaymentTokenizer.for_state_dir(state),
             progress,
             self.audit,
+            self.erasures,
         )
         self.sources = Sources(ingestor, self.audit)
         self.streams = Streams(ingestor)
