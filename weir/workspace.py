@@ -13,6 +13,7 @@ its domain's operations and their auditing:
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
 - ``alerts``: alert rules, their incidents and the deliveries of their notices.
 - ``runs``, ``schedules``: orchestrated runs and the schedules that start them.
+- ``subjects``: find, export and erase one person everywhere (``privacy:`` in weir.yml).
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
@@ -35,6 +36,7 @@ from weir.engine import DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
 from weir.governance.access import Access
 from weir.governance.catalog import Catalog
+from weir.governance.subjects import Subjects
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.service import Sources
@@ -89,6 +91,9 @@ class Project:
         self.kpis = Kpis(self.files, self.lake, self.store)
         self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
         self.catalog = Catalog(self.files, self.lake, self.access, self.models)
+        self.subjects = Subjects(
+            self.files, self.lake, self.ledger, self.audit, self.models, self.erasures
+        )
         self.quality = Quality(
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
         )

@@ -48,9 +48,7 @@ class Counts:
     suppressed: int = 0  # about an erased data subject: counted, never stored
 
     def reconciles(self) -> bool:
-        return (
-            self.received == self.accepted + self.quarantined + self.duplicates + self.suppressed
-        )
+        return self.received == self.accepted + self.quarantined + self.duplicates + self.suppressed
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,14 @@ class Maintenance:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
 
-    def matching(self, layer: str, name: str, where: str) -> dict[str, int]:
-        """Data files of the current snapshot holding rows where ``where`` holds, with their counts."""
-        table = self.lake.table(layer, name)
-        files = _current_files(table)
+    def matching(
+        self, layer: str, name: str, where: str, files: Collection[str] | None = None
+    ) -> dict[str, int]:
+        """Data files holding rows where ``where`` holds, with their counts.
+
+        The current snapshot's files, or ``files`` (e.g. every file of ``history``).
+        """
+        files = _current_files(self.lake.table(layer, name)) if files is None else sorted(files)
         if not files:
             return {}
         scan = self.lake.engine.scan(files, file_column=FILE_COLUMN)
@@ -66,6 +70,21 @@ class Maintenance:
                 f"SELECT {FILE_COLUMN}, count(*) FROM {scan} WHERE ({where}) GROUP BY ALL"
             ).fetchall()
         return {str(path): int(count) for path, count in rows}
+
+    def history(self, layer: str, name: str) -> dict[int, frozenset[str]]:
+        """Every snapshot the table keeps, with the data files it names (local paths)."""
+        table = self.lake.table(layer, name)
+        return {
+            snapshot.snapshot_id: frozenset(
+                local_path(task.file.file_path)
+                for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
+            )
+            for snapshot in table.snapshots()
+        }
+
+    def current(self, layer: str, name: str) -> list[str]:
+        """The data files of the table's current snapshot."""
+        return _current_files(self.lake.table(layer, name))
 
     def rewrite(
         self,

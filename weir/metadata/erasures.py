@@ -117,7 +117,14 @@ class ErasureRegistry:
                     " requested_by, state, steps, started_at) VALUES (:e, :s, :h, :r, :b,"
                     " 'running', '{}', :t)"
                 ),
-                {"e": erasure_id, "s": subject, "h": digest, "r": reason, "b": by, "t": time.time()},
+                {
+                    "e": erasure_id,
+                    "s": subject,
+                    "h": digest,
+                    "r": reason,
+                    "b": by,
+                    "t": time.time(),
+                },
             )
             db.execute(
                 sa.text(
@@ -198,7 +205,9 @@ class ErasureRegistry:
 
     def any_erased(self) -> bool:
         with self.store.begin() as db:
-            return db.execute(sa.text("SELECT 1 FROM weir_erased_values LIMIT 1")).first() is not None
+            return (
+                db.execute(sa.text("SELECT 1 FROM weir_erased_values LIMIT 1")).first() is not None
+            )
 
 
 def _erasure(row: sa.RowMapping) -> Erasure:

@@ -37,7 +37,8 @@ class SubjectConfig(Strict):
         min_length=1, description="source -> the column holding the subject's identifier there"
     )
     lookup: dict[Name, str] = Field(
-        default={}, description="how a person is found: name -> source.column (email: customers.email)"
+        default={},
+        description="how a person is found: name -> source.column (email: customers.email)",
     )
 
     @model_validator(mode="after")
@@ -72,9 +73,7 @@ class PrivacyConfig(Strict):
     )
 
 
-def check_subjects(
-    privacy: PrivacyConfig, sources: Mapping[str, SourceConfig], shown: str
-) -> None:
+def check_subjects(privacy: PrivacyConfig, sources: Mapping[str, SourceConfig], shown: str) -> None:
     """Every source and column a subject names exists, and identifiers share one type."""
     for kind, subject in privacy.subjects.items():
         where = f"{shown}: privacy.subjects.{kind}"
