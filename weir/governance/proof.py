@@ -9,7 +9,8 @@ byte search:
   column chunk's statistics (its smallest and largest value);
 - Avro (Iceberg manifests, manifest lists): each block, decompressed (the
   null and deflate codecs; a file in another codec is searched as bytes and
-  said to be);
+  said to be), for each value's first 16 characters: a manifest keeps a text
+  column's bounds truncated to that;
 - everything else (the SQLite database with its ``-wal`` and ``-journal``
   files and free pages, write-ahead log segments, metadata JSON, any DuckDB
   file): the raw bytes.
@@ -32,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 AVRO_MAGIC = b"Obj\x01"
+BOUND_CHARACTERS = 16  # Iceberg's default truncate(16) of a manifest's text bounds
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,9 @@ def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> 
                 undecoded.append(shown)
             else:
                 for label, needle in needles.items():
-                    if any(needle.encode("utf-8") in block.lower() for block in blocks):
+                    # Iceberg keeps a text column's bounds truncated to their first 16 characters
+                    prefix = needle[:BOUND_CHARACTERS].encode("utf-8")
+                    if any(prefix in block.lower() for block in blocks):
                         found.setdefault(label, "avro")
         hits += [Hit(shown, how, label) for label, how in sorted(found.items())]
     return ScanResult(files, total, tuple(hits), tuple(undecoded))
