@@ -30,6 +30,23 @@ MASTERCARD = "5555555555554444"
 AMEX = "378282246310005"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def master_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One master key for the whole run, in a temporary folder: no test writes into ~/.config.
+
+    Set in the environment, so the processes tests start (``weir`` commands, the
+    collector's flush process) use it too.
+    """
+    path = tmp_path_factory.mktemp("master") / "master.key"
+    path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+    path.chmod(0o600)
+    saved = {name: os.environ.pop(name, None) for name in ("WEIR_MASTER_KEY",)}
+    os.environ["WEIR_MASTER_KEY_FILE"] = str(path)
+    yield path
+    os.environ.pop("WEIR_MASTER_KEY_FILE", None)
+    os.environ.update({name: value for name, value in saved.items() if value is not None})
+
+
 def under_ci() -> bool:
     """Whether this run is CI's (``.ci/run`` runs with ``CI=true``)."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")

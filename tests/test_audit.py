@@ -19,6 +19,7 @@ from weir.cli.main import cli
 from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError
 from weir.metadata import MetadataStore
 from weir.metadata.audit import GENESIS, AuditEntry, AuditLog, record_hash
+from weir.metadata.chain import record_mac
 
 
 @pytest.fixture
@@ -44,6 +45,12 @@ def fill(log: AuditLog, n: int) -> None:
         )
 
 
+def audit_key(log: AuditLog) -> bytes:
+    found = log.keys.find("audit")
+    assert found is not None
+    return found[0]
+
+
 def execute(db: Path, sql: str) -> None:
     with sqlite3.connect(db) as con:
         con.execute(sql)
@@ -57,7 +64,7 @@ def test_records_chain_from_genesis_and_verify(log: AuditLog) -> None:
     assert oldest.prev_hash == GENESIS
     for later, earlier in itertools.pairwise(newest):
         assert later.prev_hash == earlier.hash
-        assert record_hash(later.fields()) == later.hash
+        assert record_mac(audit_key(log), later.fields()) == later.hash
     result = log.verify()
     assert result.ok and result.records == 5 and result.head_seq == 5, result
     assert log.head() == (5, newest[0].hash)
@@ -81,9 +88,10 @@ def test_an_edited_record_is_named(log: AuditLog, tmp_path: Path) -> None:
     assert "record 3 was altered" in str(result)
 
 
-def test_an_edit_that_rehashes_the_record_is_caught_by_the_next(
+def test_an_edit_that_rehashes_the_record_with_sha256_is_named(
     log: AuditLog, tmp_path: Path
 ) -> None:
+    """Someone who can write the database, without the master key, recomputes a plain hash."""
     fill(log, 6)
     record = log.records(before=5, limit=1)[0]  # seq 4: a denial
     assert not record.entry.allowed
@@ -95,7 +103,7 @@ def test_an_edit_that_rehashes_the_record_is_caught_by_the_next(
     )
     result = log.verify()
     assert not result.ok and result.bad_seq == 4, result
-    assert "record 4 was altered or replaced" in str(result)
+    assert "record 4 was altered (its signature does not match)" in str(result)
 
 
 def test_a_deleted_middle_record_is_named(log: AuditLog, tmp_path: Path) -> None:
@@ -117,16 +125,18 @@ def test_a_truncated_tail_is_caught_by_the_head_file(log: AuditLog, tmp_path: Pa
 def test_a_chain_rewritten_from_an_edit_onwards_is_caught_by_the_head_file(
     log: AuditLog, tmp_path: Path
 ) -> None:
+    """Even with the audit key (the master key's holder), a rewrite shows at the head."""
     fill(log, 6)
+    key = audit_key(log)
     prev = log.records(before=3, limit=1)[0].hash
     for record in reversed(log.records(before=7, limit=4)):  # seq 3 to 6, oldest first
         fields = {**record.fields(), "prev_hash": prev}
         if record.seq == 3:
-            fields["action"] = "SELECT 'nothing to see'"
-        prev = record_hash(fields)
+            fields["user"] = "nobody"
+        prev = record_mac(key, fields)
         execute(
             tmp_path / "catalog.db",
-            f"UPDATE weir_audit SET action = '{fields['action'].replace(chr(39), chr(39) * 2)}',"
+            f"UPDATE weir_audit SET user_name = '{fields['user']}',"
             f" prev_hash = '{fields['prev_hash']}', hash = '{prev}' WHERE seq = {record.seq}",
         )
     result = log.verify()

@@ -61,7 +61,7 @@ def flatten(value: Any) -> Iterator[str]:
 def leaks(text: str, project: weir.Project) -> list[str]:
     """Clear personal values (or their reverses, or the mask key) inside ``text``."""
     text = text.lower()
-    key = (project.files.state_dir / "keys" / "mask.key").read_bytes().hex()
+    key = project.keys.key("mask", "mask").hex()
     found = [v for v in CLEAR if v in text or v[::-1] in text]
     return found + (["<mask key>"] if key in text else [])
 

@@ -9,9 +9,8 @@ redacted, row-filtered to one country, one mart only, and an admin in clear.
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -394,21 +393,43 @@ def test_a_hash_joins_across_tables(project: weir.Project) -> None:
 def test_masked_values_match_the_keyed_hash_and_nulls_stay_null(project: weir.Project) -> None:
     rows = query(project, "ann", "SELECT customer_id, phone FROM warehouse.dim_customer ORDER BY 1")
     assert rows[5] == {"customer_id": 6, "phone": None}
-    key = mask_key(project.files.state_dir)
+    key = mask_key(project.keys)
     import hashlib
 
     expected = "pii_" + hashlib.sha256((key.hex() + "+44 7700 900001").encode()).hexdigest()[:16]
     assert rows[0]["phone"] == expected
 
 
-def test_the_mask_key_is_private_and_never_in_the_sql(project: weir.Project) -> None:
+def test_the_mask_key_is_sealed_and_never_in_the_sql(project: weir.Project) -> None:
     checked = project.access.gateway().check(
         "SELECT contact FROM marts.customer_spend", as_user(project, "ann")
     )
-    path = project.files.state_dir / "keys" / "mask.key"  # written when the gateway is made
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert path.read_bytes().hex() not in checked.sql
+    key = mask_key(project.keys)
+    assert key.hex() not in checked.sql
     assert checked.datasets == ("marts.customer_spend",)
+    assert not (project.files.state_dir / "keys" / "mask.key").exists()  # no clear copy
+    with open(project.files.state_dir / "catalog.db", "rb") as database:
+        assert key not in database.read() and key.hex().encode() not in database.read()
+
+
+def test_masks_are_the_same_after_clear_key_files_are_adopted(shop: Shop) -> None:
+    """A project an older weir left with its keys in clear files answers as it did."""
+    sql = "SELECT customer_id, email, phone FROM warehouse.dim_customer ORDER BY 1"
+    with weir.Project(shop.root) as before:
+        masked = query(before, "ann", sql)
+        mask, card = before.keys.key("mask", "mask"), before.keys.key("card", "card")
+    folder = shop.root / ".weir" / "keys"
+    folder.mkdir()
+    (folder / "mask.key").write_bytes(mask)
+    (folder / "pci.key").write_bytes(card)
+    with sqlite3.connect(shop.root / ".weir" / "catalog.db") as con:
+        con.execute("DELETE FROM weir_keys WHERE name IN ('mask', 'card')")
+    with weir.Project(shop.root) as after:
+        assert not folder.exists()  # adopted when the project opened, the clear files removed
+        assert query(after, "ann", sql) == masked
+        assert masked[0]["phone"].startswith("pii_") and masked[0]["email"].startswith("pii_")
+        assert after.keys.key("card", "card") == card  # so a card's token is unchanged too
+        assert after.audit.verify().ok
 
 
 def test_check_ms_is_the_time_the_check_took(project: weir.Project) -> None:

@@ -36,6 +36,9 @@ from hypothesis import strategies as st
 import weir
 from weir.ingest import PaymentTokenizer
 from weir.ingest.pci import luhn_valid, redact_cards, redact_cards_in_table
+from weir.metadata import MetadataStore
+from weir.metadata.keys import KeyStore
+from weir.metadata.store import sqlite_url
 
 KEY = bytes(range(32))
 
@@ -109,13 +112,14 @@ def test_last4() -> None:
     assert [row[0] for row in got] == ["1111", "4444", None, None]
 
 
-def test_key_is_created_once_and_private(tmp_path: Path) -> None:
-    first = PaymentTokenizer.for_state_dir(tmp_path)
-    second = PaymentTokenizer.for_state_dir(tmp_path)
-    path = tmp_path / "keys" / "pci.key"
-    assert len(path.read_bytes()) == 32
-    assert path.stat().st_mode & 0o777 == 0o600
+def test_key_is_created_once_in_the_key_store_and_never_in_clear(tmp_path: Path) -> None:
+    store = MetadataStore(sqlite_url(tmp_path / "catalog.db"))
+    first = PaymentTokenizer.from_keys(KeyStore(store, (tmp_path,)))
+    second = PaymentTokenizer.from_keys(KeyStore(store, (tmp_path,)))  # another process
     assert duckdb_tokens(first, [VISA]) == duckdb_tokens(second, [VISA])
+    [card] = KeyStore(store, (tmp_path,)).info("card").keys
+    assert card.name == "card" and card.meta == {}
+    assert not (tmp_path / "keys").exists()
 
 
 # -- Luhn and redaction ------------------------------------------------------------------------
@@ -318,11 +322,7 @@ def test_no_card_number_is_stored_anywhere(project_root: Path, project: weir.Pro
         {"transaction_id": "t2", "card_number_last4": "4444"},
     ]
     assert rows(project, "SELECT card_number FROM staging.pos ORDER BY transaction_id") == [
-        {
-            "card_number": python_token(
-                (project.files.state_dir / "keys" / "pci.key").read_bytes(), c
-            )
-        }
+        {"card_number": python_token(project.keys.key("card", "card"), c)}
         for c in (VISA, MASTERCARD)
     ]
     assert rows(

@@ -10,6 +10,7 @@ its domain's operations and their auditing:
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
+- ``keys``, ``keyring``: the key store, sealed under the master key; listing it, rotating that key;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
 - ``alerts``: alert rules, their incidents and the deliveries of their notices.
 - ``runs``, ``schedules``: orchestrated runs and the schedules that start them.
@@ -45,6 +46,8 @@ from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
 from weir.metadata.erasures import ErasureRegistry
+from weir.metadata.keyring import KeyRing
+from weir.metadata.keys import ERASURE_KEY, KeyStore
 from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
 from weir.orchestrate import Orchestration
@@ -73,14 +76,16 @@ class Project:
         self.engine: Engine = DuckDBEngine()
         with self.store.setting_up():  # the catalog creates its tables in a new database
             self.lake = Lake(uri, state / "lake", self.engine, state / "write.lock")
-        self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root))
+        self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
+        self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
+        self.keyring = KeyRing(self.keys, self.audit)
         self.ledger = Ledger(self.store)
-        self.erasures = ErasureRegistry(self.store, state)
+        self.erasures = ErasureRegistry(self.store, lambda: self.keys.key(ERASURE_KEY, "erasure"))
         ingestor = Ingestor(
             self.files,
             self.lake,
             self.ledger,
-            PaymentTokenizer.for_state_dir(state),
+            PaymentTokenizer.from_keys(self.keys),
             progress,
             self.audit,
             self.erasures,
@@ -89,7 +94,7 @@ class Project:
         self.streams = Streams(ingestor)
         self.models = Models(self.files, self.lake, self.store, self.audit, progress)
         self.kpis = Kpis(self.files, self.lake, self.store)
-        self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
+        self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis, self.keys)
         self.catalog = Catalog(self.files, self.lake, self.access, self.models)
         self.subjects = Subjects(
             self.files, self.lake, self.ledger, self.audit, self.models, self.erasures

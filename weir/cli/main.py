@@ -6,7 +6,18 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import alerts, data, governance, models, privacy, quality, runs, serve, streams
+from weir.cli import (
+    alerts,
+    data,
+    governance,
+    keystore,
+    models,
+    privacy,
+    quality,
+    runs,
+    serve,
+    streams,
+)
 from weir.cli.app import cli
 
 for command in (
@@ -26,6 +37,7 @@ for command in (
     governance.token,
     governance.audit,
     streams.keys,
+    keystore.keystore,
     streams.consume,
     quality.quality,
     quality.health,

@@ -33,6 +33,7 @@ from weir.governance.tokens import Tokens
 from weir.lake import Lake, LakeViews, Pin
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord
+from weir.metadata.keys import KeyStore
 from weir.metrics import KpiDefinition, kpi_sql
 from weir.metrics.query import KpiOptions
 from weir.metrics.service import Kpis, marts_of
@@ -53,12 +54,15 @@ class Access:
         store: MetadataStore,
         audit: AuditLog,
         kpis: Kpis,
+        keys: KeyStore | None = None,
     ) -> None:
+        """``keys``: the project's key store (by default the audit log's)."""
         self.files = files
         self.lake = lake
         self.store = store
         self.audit = audit
         self.kpis_service = kpis
+        self.keys = keys if keys is not None else audit.keys
         self._runs = RunLog(store)
         self._governance: tuple[object, Policy, Gateway, GatewayQueries] | None = None
 
@@ -83,7 +87,7 @@ class Access:
         if self._governance is None or self._governance[0] != stamp:
             policy = Policy(self.files, self._runs.lineage(), lake_columns(self.lake))
             gateway = Gateway(policy, self.lake.engine.parser())
-            queries = GatewayQueries(gateway, self.lake, mask_key(self.files.state_dir))
+            queries = GatewayQueries(gateway, self.lake, mask_key(self.keys))
             self._governance = (stamp, policy, gateway, queries)
         return self._governance
 

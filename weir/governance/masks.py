@@ -3,36 +3,25 @@
 ``hash`` is ``'pii_' || left(sha256(key || value), 16)``: the same value masks
 the same way in every table, so masked columns still join and group, and
 without the key nobody can hash a guess to compare. ``redact`` is a typed
-null. The key is per project, kept readable by its owner only, and reaches
-DuckDB as a session variable that no query may read.
+null. The key is per project, sealed in the project's key store under its
+master key, and reaches DuckDB as a session variable that no query may read.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from sqlglot import exp
 
 from weir.governance.policy import TableRule
+from weir.metadata.keys import MASK_KEY, KeyStore
 
-KEY_FILE = "mask.key"
 KEY_VARIABLE = "weir_mask_key"
 
 
-def mask_key(state_dir: Path) -> bytes:
-    """The project's masking key, created on first use and readable by its owner only."""
-    path = state_dir / "keys" / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()  # another process made it first
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
-    return path.read_bytes()
+def mask_key(keys: KeyStore) -> bytes:
+    """The project's masking key, from its key store (made there on first use)."""
+    return keys.key(MASK_KEY, "mask")
 
 
 def scan_select(rule: TableRule, columns: Sequence[str], view: str) -> exp.Select:

@@ -11,14 +11,13 @@ written: raw, quarantine, staging and logs only ever see tokens.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pyarrow as pa
 
 from weir.engine import Session
+from weir.metadata.keys import CARD_KEY, KeyStore
 
 # A run of digit groups joined by single spaces or dashes: a card may sit inside one,
 # next to other digits (an expiry "12/25", a quantity), so each run is searched group-wise.
@@ -42,15 +41,9 @@ class PaymentTokenizer:
         self._outer = bytes(b ^ 0x5C for b in padded).hex()
 
     @classmethod
-    def for_state_dir(cls, state_dir: Path) -> PaymentTokenizer:
-        """The project's key, created on first use and readable by its owner only."""
-        path = state_dir / "keys" / "pci.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(os.urandom(32))
-        return cls(path.read_bytes())
+    def from_keys(cls, keys: KeyStore) -> PaymentTokenizer:
+        """The project's tokenisation key, from its key store (made there on first use)."""
+        return cls(keys.key(CARD_KEY, "card"))
 
     def token_sql(self, column: str) -> str:
         """DuckDB expression: the token of a column's value."""

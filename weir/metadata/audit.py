@@ -1,8 +1,10 @@
 """The tamper-evident audit log: who did what, on which data, allowed or not.
 
 Records are only ever appended. Each carries the hash of the record before it
-(``prev_hash``) and its own ``hash``: sha256 over a canonical JSON of its
-fields and ``prev_hash``. Editing a record breaks its own hash; removing one
+(``prev_hash``) and its own ``hash``: an HMAC-SHA256 under the project's audit
+key (kept in the key store, sealed under the master key) over a canonical JSON
+of its fields and ``prev_hash`` (records written before the key store keep
+their plain sha256: see ``weir.metadata.chain``). Editing a record breaks its own hash; removing one
 leaves a gap in ``seq`` and a ``prev_hash`` that matches nothing; removing the
 newest records is caught by the head (seq, hash) kept beside the database in
 the state folder (``.weir/audit.head``), which a database-only edit does not
@@ -12,6 +14,11 @@ Appends are serialised: one transaction reads the last record and inserts the
 next (``BEGIN IMMEDIATE`` on SQLite, a table lock on PostgreSQL), and ``seq``
 is the primary key, so two writers can never both extend the same record.
 
+The SQL of a query record is stored as a template, its literals as rows of
+their own (``weir.metadata.literals``), signed one by one: ``erase_literals``
+removes a person's values and the chain still verifies, with an ``audit.erase``
+record saying which literals went.
+
 With the project's definition (``definition``), the first append after a
 definition file changed is preceded, in the same locked step, by a
 ``config.change`` record naming the files added, changed and removed.
@@ -19,17 +26,15 @@ definition file changed is preceded, in the same locked step, by a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args, overload
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -40,100 +45,41 @@ except ImportError:  # Windows: threads of one process are still ordered by _APP
 from sqlalchemy.engine import Connection
 
 from weir.errors import QueryError
+from weir.metadata.chain import GENESIS, ChainWalk, literal_mac, record_hash, record_mac
 from weir.metadata.definition import ProjectDefinition, operator
+from weir.metadata.keys import AUDIT_KEY, KeyStore
+from weir.metadata.literals import SplitSql, escape, find_matching, split_sql
+from weir.metadata.records import (
+    AUDIT_KINDS,
+    COLUMNS,
+    SQL_KINDS,
+    AuditEntry,
+    AuditKind,
+    AuditRecord,
+    clean,
+    literal_values,
+    params,
+    read_record,
+    read_records,
+)
 from weir.metadata.store import MetadataStore
 
-AuditKind = Literal[
-    "query",
-    "kpi",
-    "token.create",
-    "token.revoke",
-    "run",
-    "ingest",
-    "batch",
-    "config.change",
-    "flag.add",
-    "flag.remove",
-    "quality.run",
-    "schedule.change",
-    "subject.find",
-    "subject.export",
-    "subject.erase",
+__all__ = [
+    "AUDIT_KINDS",
+    "GENESIS",
+    "HEAD_FILE",
+    "AuditEntry",
+    "AuditKind",
+    "AuditLog",
+    "AuditRecord",
+    "record_hash",
 ]
-AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
-GENESIS = "0" * 64  # the prev_hash of the first record
+
 HEAD_FILE = "audit.head"
 _CHUNK = 5000  # records read at a time by verify()
 # Appends from this process's threads queue here rather than in SQLite's busy loop;
 # the database lock still orders appends between processes.
 _APPEND_LOCK = threading.Lock()
-
-_COLUMNS = (
-    "seq, at, kind, user_name, role, action, datasets, row_count, duration_ms, "
-    "allowed, reason, detail, prev_hash, hash"
-)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """What happened: the part of a record the caller decides."""
-
-    kind: AuditKind
-    action: str
-    user: str | None = None
-    role: str | None = None
-    datasets: tuple[str, ...] = ()
-    rows: int | None = None
-    duration_ms: float | None = None
-    allowed: bool = True
-    reason: str | None = None
-    detail: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """An entry as stored: with its place in the chain."""
-
-    seq: int
-    at: float  # epoch seconds
-    entry: AuditEntry
-    prev_hash: str
-    hash: str
-
-    @property
-    def when(self) -> datetime:
-        return datetime.fromtimestamp(self.at, UTC)
-
-    def fields(self) -> dict[str, Any]:
-        """The hashed fields, in the form the hash is computed over."""
-        e = self.entry
-        return {
-            "seq": self.seq,
-            "at": self.at,
-            "kind": e.kind,
-            "user": e.user,
-            "role": e.role,
-            "action": e.action,
-            "datasets": list(e.datasets),
-            "rows": e.rows,
-            "duration_ms": e.duration_ms,
-            "allowed": e.allowed,
-            "reason": e.reason,
-            "detail": e.detail,
-            "prev_hash": self.prev_hash,
-        }
-
-    def as_row(self) -> dict[str, Any]:
-        """A flat, JSON-ready view (CLI, API)."""
-        plain = self.fields()
-        plain["at"] = self.when.isoformat(timespec="milliseconds")
-        plain["hash"] = self.hash
-        return plain
-
-
-def record_hash(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -165,23 +111,30 @@ class AuditLog:
     """Appends, lists and verifies the audit records of one project."""
 
     def __init__(
-        self, store: MetadataStore, head_file: Path, definition: ProjectDefinition | None = None
+        self,
+        store: MetadataStore,
+        head_file: Path,
+        definition: ProjectDefinition | None = None,
+        keys: KeyStore | None = None,
     ) -> None:
+        """``keys``: the project's key store (by default the one in ``store``)."""
         self.store = store
         self.head_file = head_file
         self.definition = definition
+        self.keys = keys if keys is not None else KeyStore(store, (head_file.parent,))
         self._recorded: dict[str, str] | None = None  # the definition the log is known to hold
 
     # -- writing -------------------------------------------------------------------
     def append(self, entry: AuditEntry) -> AuditRecord:
         files = self.definition.files() if self.definition is not None else None
+        key = self._key()
         with _APPEND_LOCK:
             with self._locked() as db:
                 if files is not None and files != self._recorded:
                     change = _definition_change(self._last(db, "config.change"), files)
                     if change is not None:
-                        self._insert(db, change)  # the head moves past both below
-                record = self._insert(db, entry)
+                        self._insert(db, change, key)  # the head moves past both below
+                record = self._insert(db, entry, key)
             self._recorded = files
             self._advance_head(record)
             return record
@@ -204,31 +157,49 @@ class AuditLog:
 
         ``build`` returning None appends nothing: e.g. a configuration that did not change.
         """
+        key = self._key()
         with _APPEND_LOCK:
             with self._locked() as db:
                 entry = build(self._last(db, kind))
                 if entry is None:
                     return None
-                record = self._insert(db, entry)
+                record = self._insert(db, entry, key)
             self._advance_head(record)
             return record
 
-    def _insert(self, db: Connection, entry: AuditEntry) -> AuditRecord:
+    def _key(self) -> bytes:
+        """The audit key, made with the record the keyed chain starts at if the store has none."""
+        return self.keys.key(AUDIT_KEY, "audit", meta=_chain_start)
+
+    def _insert(self, db: Connection, entry: AuditEntry, key: bytes) -> AuditRecord:
         """Chain ``entry`` to the newest record; the caller holds the log's write lock."""
         last = db.execute(
             sa.text("SELECT seq, hash FROM weir_audit ORDER BY seq DESC LIMIT 1")
         ).first()
         seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
-        unsigned = AuditRecord(seq, round(time.time(), 6), _clean(entry), prev, "")
-        record = AuditRecord(seq, unsigned.at, unsigned.entry, prev, record_hash(unsigned.fields()))
+        cleaned = clean(entry)
+        split = (
+            split_sql(cleaned.action)
+            if cleaned.kind in SQL_KINDS
+            else SplitSql(escape(cleaned.action), ())
+        )
+        macs = tuple(literal_mac(key, seq, i, v) for i, v in enumerate(split.literals))
+        unsigned = AuditRecord(seq, round(time.time(), 6), cleaned, prev, "", macs, split.template)
+        signed = record_mac(key, unsigned.fields())
+        record = AuditRecord(seq, unsigned.at, cleaned, prev, signed, macs, split.template)
         db.execute(
             sa.text(
-                f"INSERT INTO weir_audit ({_COLUMNS}) VALUES (:seq, :at, :kind, :user_name,"
+                f"INSERT INTO weir_audit ({COLUMNS}) VALUES (:seq, :at, :kind, :user_name,"
                 " :role, :action, :datasets, :row_count, :duration_ms, :allowed, :reason,"
-                " :detail, :prev_hash, :hash)"
+                " :detail, :prev_hash, :hash, :literals)"
             ),
-            _params(record),
+            params(record),
         )
+        if split.literals:
+            db.execute(
+                sa.text("INSERT INTO weir_audit_literals (seq, idx, value) VALUES (:s, :i, :v)"),
+                [{"s": seq, "i": i, "v": v} for i, v in enumerate(split.literals)],
+            )
         return record
 
     @contextmanager
@@ -247,9 +218,11 @@ class AuditLog:
         self.append(_entry(kind, action, user, role, note, started, True, note.reason))
 
     @contextmanager
-    def _locked(self) -> Iterator[Connection]:
+    def _locked(self, scrub: bool = False) -> Iterator[Connection]:
         with self.store.engine.connect() as db:
             if db.dialect.name == "sqlite":
+                if scrub:  # what is deleted is overwritten, not left in free pages
+                    db.exec_driver_sql("PRAGMA secure_delete = ON")
                 # take the write lock before reading the last record, not at the insert
                 db.exec_driver_sql("BEGIN IMMEDIATE")
             elif db.dialect.name == "postgresql":
@@ -306,11 +279,11 @@ class AuditLog:
                 where.append(test)
                 params[name] = value  # type: ignore[assignment]
         query = (
-            f"SELECT {_COLUMNS} FROM weir_audit WHERE {' AND '.join(where)}"
+            f"SELECT {COLUMNS} FROM weir_audit WHERE {' AND '.join(where)}"
             " ORDER BY seq DESC LIMIT :limit"
         )
         with self.store.begin() as db:
-            return [_record(row) for row in db.execute(sa.text(query), params)]
+            return read_records(db, db.execute(sa.text(query), params).all())
 
     def last(self, kind: AuditKind) -> AuditRecord | None:
         with self.store.begin() as db:
@@ -320,18 +293,23 @@ class AuditLog:
     def _last(db: Connection, kind: str) -> AuditRecord | None:
         row = db.execute(
             sa.text(
-                f"SELECT {_COLUMNS} FROM weir_audit WHERE kind = :kind ORDER BY seq DESC LIMIT 1"
+                f"SELECT {COLUMNS} FROM weir_audit WHERE kind = :kind ORDER BY seq DESC LIMIT 1"
             ),
             {"kind": kind},
         ).first()
-        return _record(row) if row is not None else None
+        return read_records(db, [row])[0] if row is not None else None
 
     # -- checking ------------------------------------------------------------------
     def verify(self) -> VerifyResult:
         """Walk the chain from the first record; name the first one altered or removed."""
         head = self.head()
-        expected, prev, count, at_head = 1, GENESIS, 0, None
-        for record in self._all():
+        audit_key = self.keys.find(AUDIT_KEY)
+        walk = ChainWalk(
+            None if audit_key is None else audit_key[0],
+            None if audit_key is None else int(audit_key[1].meta["chain_from"]),
+        )
+        expected, count, at_head = 1, 0, None
+        for record, values in self._all():
             if record.seq != expected:
                 missing = (
                     f"record {expected}"
@@ -341,20 +319,21 @@ class AuditLog:
                 return self._bad(
                     count, expected, f"{missing} was removed (a gap before {record.seq})"
                 )
-            if record.prev_hash != prev:
-                return self._bad(
-                    count,
-                    max(1, record.seq - 1),
-                    f"record {record.seq - 1} was altered or replaced "
-                    f"(record {record.seq} chains to another hash)",
-                )
-            if record_hash(record.fields()) != record.hash:
-                return self._bad(
-                    count, record.seq, f"record {record.seq} was altered (its hash does not match)"
-                )
+            problem = walk.check(record, values)
+            if problem is not None:
+                altered = record.seq - 1 if problem.startswith(f"record {record.seq - 1} ") else 0
+                return self._bad(count, max(1, altered or record.seq), problem)
             if head is not None and record.seq == head[0]:
                 at_head = record.hash
-            prev, expected, count = record.hash, expected + 1, count + 1
+            expected, count = expected + 1, count + 1
+        lost = walk.unaccounted()
+        if lost is not None:
+            return self._bad(
+                count,
+                lost[0],
+                f"record {lost[0]} was altered (its literal {lost[1]} was removed, "
+                "and no erasure on the record says so)",
+            )
         newest = expected - 1 if count else None
         if head is None:
             if count:
@@ -378,24 +357,79 @@ class AuditLog:
             )
         return VerifyResult(True, count, newest)
 
+    # -- erasing -------------------------------------------------------------------
+    def find_literals(self, values: Collection[str]) -> int:
+        """How many literals of audited SQL hold one of ``values`` (case-insensitively)."""
+        return len(self._matching(values))
+
+    def erase_literals(self, values: Collection[str]) -> int:
+        """Remove every literal of audited SQL holding one of ``values``; returns how many.
+
+        The rows go with SQLite's ``secure_delete`` (and its write-ahead log is
+        truncated), so the text leaves the database file; an ``audit.erase`` record
+        names the literals removed (by record and place), and the chain still verifies.
+        """
+        found = self._matching(values)
+        after = max((seq for seq, _ in found), default=0)
+        key = self._key()
+        with _APPEND_LOCK:
+            with self._locked(scrub=True) as db:
+                # and in what was appended since the first pass
+                found = sorted({*found, *find_matching(db, values, after)})
+                if not found:
+                    return 0
+                db.execute(
+                    sa.text("DELETE FROM weir_audit_literals WHERE seq = :s AND idx = :i"),
+                    [{"s": seq, "i": index} for seq, index in found],
+                )
+                records = sorted({seq for seq, _ in found})
+                record = self._insert(
+                    db,
+                    AuditEntry(
+                        "audit.erase",
+                        f"erase {len(found)} literals from {len(records)} records",
+                        operator(),
+                        rows=len(found),
+                        detail={"erased": [list(pair) for pair in sorted(found)]},
+                    ),
+                    key,
+                )
+            self._advance_head(record)
+        self.store.scrub()
+        return len(found)
+
+    def _matching(self, values: Collection[str]) -> list[tuple[int, int]]:
+        with self.store.begin() as db:
+            return find_matching(db, values, 0)
+
     def _bad(self, count: int, seq: int | None, problem: str) -> VerifyResult:
         return VerifyResult(False, count, None, seq, problem)
 
-    def _all(self) -> Iterator[AuditRecord]:
+    def _all(self) -> Iterator[tuple[AuditRecord, dict[int, str]]]:
+        """Every record, oldest first, with the literals still stored."""
         after = 0
         while True:
             with self.store.begin() as db:
                 rows = db.execute(
                     sa.text(
-                        f"SELECT {_COLUMNS} FROM weir_audit WHERE seq > :after ORDER BY seq LIMIT :n"
+                        f"SELECT {COLUMNS} FROM weir_audit WHERE seq > :after ORDER BY seq LIMIT :n"
                     ),
                     {"after": after, "n": _CHUNK},
                 ).all()
+                values = literal_values(db, [row[0] for row in rows if row[14] is not None])
             if not rows:
                 return
             for row in rows:
-                yield _record(row)
+                yield read_record(row, values.get(int(row[0]), {})), values.get(int(row[0]), {})
             after = int(rows[-1][0])
+
+
+def _chain_start(db: Connection) -> dict[str, Any]:
+    """The audit key's meta, in the transaction that makes it: the keyed chain starts next."""
+    if db.dialect.name == "postgresql":  # no record is appended until the key is made
+        db.execute(sa.text("LOCK TABLE weir_audit IN SHARE ROW EXCLUSIVE MODE"))
+    last = db.execute(sa.text("SELECT max(seq) FROM weir_audit")).scalar()
+    return {"chain_from": int(last or 0) + 1}
 
 
 def _definition_change(last: AuditRecord | None, files: dict[str, str]) -> AuditEntry | None:
@@ -443,69 +477,3 @@ def _entry(
         reason,
         note.detail,
     )
-
-
-def _clean(entry: AuditEntry) -> AuditEntry:
-    """The entry as it reads back from any database: rounded floats, sorted datasets, no NULs."""
-    return AuditEntry(
-        entry.kind,
-        _text(entry.action),
-        _text(entry.user),
-        _text(entry.role),
-        tuple(sorted(set(entry.datasets))),
-        None if entry.rows is None else int(entry.rows),
-        None if entry.duration_ms is None else round(float(entry.duration_ms), 3),
-        bool(entry.allowed),
-        _text(entry.reason),
-        json.loads(json.dumps(entry.detail, sort_keys=True, default=str))
-        if entry.detail is not None
-        else None,
-    )
-
-
-@overload
-def _text(value: str) -> str: ...
-@overload
-def _text(value: None) -> None: ...
-def _text(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL (a query posted with one is still recorded): U+FFFD stands in
-    return None if value is None else value.replace("\x00", "\ufffd")
-
-
-def _params(record: AuditRecord) -> dict[str, Any]:
-    e = record.entry
-    return {
-        "seq": record.seq,
-        "at": record.at,
-        "kind": e.kind,
-        "user_name": e.user,
-        "role": e.role,
-        "action": e.action,
-        "datasets": json.dumps(list(e.datasets)),
-        "row_count": e.rows,
-        "duration_ms": e.duration_ms,
-        "allowed": e.allowed,
-        "reason": e.reason,
-        "detail": None if e.detail is None else json.dumps(e.detail, sort_keys=True),
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-    }
-
-
-def _record(row: Sequence[Any]) -> AuditRecord:
-    (seq, at, kind, user, role, action, datasets, rows, duration, allowed, reason, detail) = row[
-        :12
-    ]
-    entry = AuditEntry(
-        kind=kind,
-        action=action,
-        user=user,
-        role=role,
-        datasets=tuple(json.loads(datasets or "[]")),
-        rows=None if rows is None else int(rows),
-        duration_ms=None if duration is None else float(duration),
-        allowed=bool(allowed),
-        reason=reason,
-        detail=None if detail is None else json.loads(detail),
-    )
-    return AuditRecord(int(seq), float(at), entry, str(row[12]), str(row[13]))

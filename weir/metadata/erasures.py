@@ -1,8 +1,8 @@
 """The erasure registry: which data subjects were erased, known only by keyed hashes.
 
 An erasure is recorded before anything is changed, with the keyed hash of the
-subject's identifier (HMAC-SHA256 under the project's subject key, kept in
-``keys/subject.key`` beside the other keys, never in the database); its steps
+subject's identifier (HMAC-SHA256 under the project's erasure key, from the
+key store, sealed under the master key); its steps
 are ticked off as they finish, so running it again after a crash skips what is
 done. ``weir_erased_values`` holds the hash of the identifier as ingestion
 sees it, so a late file or event about an erased subject is recognised and
@@ -17,34 +17,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from weir.metadata.store import MetadataStore
 
-KEY_FILE = "subject.key"
 _INT32 = 1 << 31
-
-
-def subject_key(state_dir: Path) -> bytes:
-    """The project's subject key, created on first use and readable by its owner only."""
-    path = state_dir / "keys" / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()  # another process made it first
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
-    return path.read_bytes()
 
 
 def normal(value: object) -> str:
@@ -75,15 +58,16 @@ class Erasure:
 class ErasureRegistry:
     """Records erasures and answers whether an identifier belongs to an erased subject."""
 
-    def __init__(self, store: MetadataStore, state_dir: Path) -> None:
+    def __init__(self, store: MetadataStore, key: Callable[[], bytes]) -> None:
+        """``key`` gives the erasure key (from the key store), asked for on first use only."""
         self.store = store
-        self.state_dir = state_dir
+        self._get_key = key
         self._loaded: bytes | None = None
 
     @property
     def _key(self) -> bytes:
         if self._loaded is None:  # made on first use: opening a project writes no key
-            self._loaded = subject_key(self.state_dir)
+            self._loaded = self._get_key()
         return self._loaded
 
     # -- hashing ----------------------------------------------------------------------

@@ -112,6 +112,16 @@ class MetadataStore:
                 applied.append(name)
         return applied
 
+    def scrub(self) -> None:
+        """After a secure delete: truncate SQLite's write-ahead log, which may hold the old pages.
+
+        (PostgreSQL keeps a deleted row's bytes until the space is reused; see docs/keys.md.)
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as db:
+            db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def dispose(self) -> None:
         self.engine.dispose()
 

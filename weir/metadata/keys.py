@@ -1,0 +1,571 @@
+"""The key store: every secret key of a project, sealed under a master key kept outside it.
+
+A project's keys (the masking key, the card tokenisation key, the audit log's
+HMAC key, and one data key per subject for crypto-erasure) are rows of the
+metadata database (``weir_keys``), each encrypted with AES-256-GCM under the
+master key. The key's name, kind, creation time and meta are the associated
+data: a sealed key moved to another name, or its meta changed, no longer opens.
+``weir_master`` holds the id of the master key that seals the store (a keyed
+digest of it) and a value sealed under it, so a wrong master key is named
+before any key is read.
+
+The master key is 32 bytes, never stored in the project:
+
+- ``WEIR_MASTER_KEY``: the key itself, as 64 hex characters or base64 (44 characters);
+- ``WEIR_MASTER_KEY_FILE``: a file outside the project folder holding it (hex,
+  base64 or the 32 raw bytes);
+- otherwise the user's own ``$XDG_CONFIG_HOME/weir/master.key`` (by default
+  ``~/.config/weir/master.key``), created readable by its owner only, and only
+  for a project that has no key store yet.
+
+A project whose key store exists and whose master key is missing or wrong
+stops with a ``MasterKeyError``; nothing is created and nothing is written.
+
+Creating a key is one insert that yields to a key another process created
+first (then read back); rotating the master key re-seals every key and the
+check value in one transaction, so a crash leaves the store sealed under the
+old key or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.engine import Connection
+
+from weir.errors import NotFoundError, ProjectError
+from weir.metadata.store import MetadataStore
+
+MASTER_KEY = "WEIR_MASTER_KEY"
+MASTER_KEY_FILE = "WEIR_MASTER_KEY_FILE"
+NEW_MASTER_KEY = "WEIR_NEW_MASTER_KEY"  # the key a rotation moves to
+NEW_MASTER_KEY_FILE = "WEIR_NEW_MASTER_KEY_FILE"
+KEY_BYTES = 32
+KeyKind = Literal["mask", "card", "audit", "subject", "erasure"]
+KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
+MASK_KEY, CARD_KEY, AUDIT_KEY = "mask", "card", "audit"
+ERASURE_KEY = "erasure"  # keyed hashes and pseudonyms of erased subjects
+# keys kept as clear files before the key store: adopted with the same value, then removed
+CLEAR_FILES: dict[str, tuple[str, KeyKind]] = {
+    "mask.key": (MASK_KEY, "mask"),
+    "pci.key": (CARD_KEY, "card"),
+}
+_CHECK = b"weir key store"
+_MAKE_KEY = "openssl rand -base64 32"
+
+
+class MasterKeyError(ProjectError):
+    """The master key is missing, malformed, in the wrong place or not the one the store needs."""
+
+    code = "master_key"
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """A master key and where it came from (said in messages; the key never is)."""
+
+    secret: bytes = field(repr=False)
+    source: str
+
+    @property
+    def key_id(self) -> str:
+        """A name for the key that reveals nothing of it: a keyed digest, 16 hex characters."""
+        return hmac.new(self.secret, b"weir master key id", hashlib.sha256).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A stored key, without its value."""
+
+    name: str
+    kind: KeyKind
+    created_at: float
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """The key store as a whole: the master key that seals it and when."""
+
+    master_key_id: str
+    created_at: float
+    rotated_at: float | None
+    keys: tuple[KeyInfo, ...]
+
+
+@dataclass(frozen=True)
+class Rotation:
+    old_key_id: str
+    new_key_id: str
+    keys: int
+    at: float
+
+
+# -- the master key -----------------------------------------------------------------------------
+def parse_master_key(data: bytes, where: str) -> bytes:
+    """32 bytes from hex, base64 or the raw bytes; a clear error naming ``where`` otherwise."""
+    text = data.strip()
+    try:
+        if len(text) == 2 * KEY_BYTES:
+            return bytes.fromhex(text.decode("ascii"))
+        if text and len(data) != KEY_BYTES:
+            decoded = base64.b64decode(text.replace(b"-", b"+").replace(b"_", b"/"), validate=True)
+            if len(decoded) == KEY_BYTES:
+                return decoded
+        elif len(data) == KEY_BYTES:
+            return data
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise MasterKeyError(
+        f"{where} does not hold a master key",
+        "a master key is 32 random bytes written as 64 hex characters or in base64 "
+        f"(44 characters): make one with `{_MAKE_KEY}`",
+    )
+
+
+def default_key_file(environ: Mapping[str, str]) -> Path:
+    """The user's own master key file, used when no variable names one."""
+    config = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
+    return Path(config).expanduser() / "weir" / "master.key"
+
+
+def outside(path: Path, variable: str, project: Sequence[Path]) -> Path:
+    """``path`` resolved, or a clear error if it lies inside one of the project's folders."""
+    resolved = path.expanduser().resolve()
+    for folder in project:
+        if resolved.is_relative_to(folder.resolve()):
+            raise MasterKeyError(
+                f"the master key file {path} ({variable}) is inside the project folder {folder}",
+                "keep it outside the project, where a copy, backup or commit of the project "
+                "does not take it along: move it and set the variable to its new path",
+            )
+    return resolved
+
+
+def read_key_file(path: Path, variable: str, project: Sequence[Path]) -> MasterKey:
+    """The master key in ``path``, which must exist and lie outside the project's folders."""
+    path = path.expanduser()
+    resolved = outside(path, variable, project)
+    try:
+        data = resolved.read_bytes()
+    except FileNotFoundError:
+        raise MasterKeyError(
+            f"the master key file {path} ({variable}) does not exist",
+            f"set {variable} to the file holding the project's master key, "
+            f"or make a new one with `{_MAKE_KEY} > {path}` for a new project",
+        ) from None
+    except OSError as exc:
+        raise MasterKeyError(
+            f"cannot read the master key file {path} ({variable}): {exc.strerror}",
+            "make it readable by the user weir runs as (and by nobody else: chmod 600)",
+        ) from exc
+    return MasterKey(parse_master_key(data, f"the master key file {path}"), f"the file {path}")
+
+
+def create_key_file(path: Path) -> MasterKey:
+    """A new random master key written to ``path`` (readable by its owner only); one there stays."""
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use that one
+        return read_key_file(path, "the key file", ())
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(base64.b64encode(os.urandom(KEY_BYTES)) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return read_key_file(path, "the key file", ())
+
+
+def find_master_key(
+    environ: Mapping[str, str], project: Sequence[Path], create_default: bool
+) -> MasterKey | None:
+    """The master key the environment gives; the default file, made if ``create_default``."""
+    value, path = environ.get(MASTER_KEY), environ.get(MASTER_KEY_FILE)
+    if value and path:
+        raise MasterKeyError(
+            f"both {MASTER_KEY} and {MASTER_KEY_FILE} are set", "unset one of them"
+        )
+    if value:
+        return MasterKey(parse_master_key(value.encode("utf-8"), MASTER_KEY), MASTER_KEY)
+    if path:
+        return read_key_file(Path(path), MASTER_KEY_FILE, project)
+    default = default_key_file(environ)
+    if default.exists():
+        return read_key_file(default, "the default master key file", project)
+    if not create_default:
+        return None
+    outside(default, "the default master key file", project)
+    return create_key_file(default)
+
+
+def new_master_key(
+    path: Path | None, environ: Mapping[str, str], project: Sequence[Path]
+) -> MasterKey:
+    """The key a rotation moves to: ``path`` (a new random key written there if it is missing),
+    else ``WEIR_NEW_MASTER_KEY`` or ``WEIR_NEW_MASTER_KEY_FILE``."""
+    if path is not None:
+        outside(path, "--new-key-file", project)
+        if path.expanduser().exists():
+            return read_key_file(path, "--new-key-file", project)
+        return create_key_file(path)
+    value, named = environ.get(NEW_MASTER_KEY), environ.get(NEW_MASTER_KEY_FILE)
+    if value and not named:
+        return MasterKey(parse_master_key(value.encode("utf-8"), NEW_MASTER_KEY), NEW_MASTER_KEY)
+    if named and not value:
+        return read_key_file(Path(named), NEW_MASTER_KEY_FILE, project)
+    raise MasterKeyError(
+        "no new master key was given"
+        if not value
+        else f"both {NEW_MASTER_KEY} and {NEW_MASTER_KEY_FILE} are set",
+        f"name a file outside the project with --new-key-file (a new key is written there if "
+        f"it does not exist), or set one of {NEW_MASTER_KEY}, {NEW_MASTER_KEY_FILE}",
+    )
+
+
+# -- the store ----------------------------------------------------------------------------------
+class KeyStore:
+    """The project's keys, sealed under its master key in the metadata database."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        project: Sequence[Path],
+        environ: Mapping[str, str] | None = None,
+        clear_keys: Path | None = None,
+    ) -> None:
+        """``project``: the folders a master key file may not be in (the project's, its state's);
+        ``clear_keys``: the folder of keys kept in clear files before, adopted on first open."""
+        self.store = store
+        self.project = tuple(project)
+        self.environ = environ
+        self.clear_keys = clear_keys
+        self._master: MasterKey | None = None
+        self._keys: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    # -- opening ---------------------------------------------------------------------------------
+    def master(self) -> MasterKey:
+        """The master key, checked against the store (which it creates if the project has none)."""
+        with self._lock:
+            if self._master is None:
+                self._master = self._open()
+            return self._master
+
+    def exists(self) -> bool:
+        with self.store.begin() as db:
+            return _master_row(db) is not None
+
+    def _open(self) -> MasterKey:
+        environ = os.environ if self.environ is None else self.environ
+        with self.store.begin() as db:
+            row = _master_row(db)
+        if row is None:
+            given = find_master_key(environ, self.project, create_default=True)
+            assert given is not None
+            with self._writing() as db:
+                # a store another process made meanwhile wins; it is then checked like any other
+                db.execute(
+                    sa.text(
+                        "INSERT INTO weir_master (id, key_id, nonce, sealed, created_at)"
+                        " VALUES (1, :key_id, :nonce, :sealed, :at) ON CONFLICT (id) DO NOTHING"
+                    ),
+                    {"key_id": given.key_id, **_seal(given, _CHECK, b"check"), "at": time.time()},
+                )
+                row = _master_row(db)
+            assert row is not None
+        else:
+            found = find_master_key(environ, self.project, create_default=False)
+            if found is None:
+                raise MasterKeyError(
+                    f"the key store of this project is sealed under master key {row[0]}, "
+                    "and no master key was given",
+                    f"set {MASTER_KEY} (hex or base64) or {MASTER_KEY_FILE} (a file outside the "
+                    f"project) to that master key ({default_key_file(environ)} does not exist); "
+                    "if it is lost, so are the project's keys: see docs/keys.md, Recovery",
+                )
+            given = found
+        _check(given, row)
+        self._adopt_clear_files(given)
+        return given
+
+    def _adopt_clear_files(self, master: MasterKey) -> None:
+        """Move keys kept in clear files into the store, with the same values, then remove them."""
+        if self.clear_keys is None:
+            return
+        for filename, (name, kind) in CLEAR_FILES.items():
+            path = self.clear_keys / filename
+            try:
+                value = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            stored = self._get(master, name, kind, _given(value))
+            if not hmac.compare_digest(stored, value):
+                raise MasterKeyError(
+                    f"{path} holds another {kind} key than the project's key store",
+                    f"the key store's is the one in use: move {path} out of the project "
+                    "(keep it if you need to read what it protected)",
+                )
+            path.unlink()
+        if self.clear_keys.is_dir() and not any(self.clear_keys.iterdir()):
+            self.clear_keys.rmdir()
+
+    # -- keys ------------------------------------------------------------------------------------
+    def key(
+        self,
+        name: str,
+        kind: KeyKind,
+        meta: Callable[[Connection], dict[str, Any]] | None = None,
+    ) -> bytes:
+        """The key ``name``, created (32 random bytes) if the store has none of that name.
+
+        ``meta`` gives the new key's meta inside the transaction that creates it.
+        """
+        cached = self._keys.get(name)
+        if cached is not None:
+            return cached
+        master = self.master()
+        make = meta or (lambda _db: {})
+        value = self._get(master, name, kind, lambda db: (make(db), os.urandom(KEY_BYTES)))
+        self._keys[name] = value
+        return value
+
+    def find(self, name: str) -> tuple[bytes, KeyInfo] | None:
+        """A key and its information if the store holds it; nothing is created."""
+        master = self.master()
+        with self.store.begin() as db:
+            row = _key_row(db, name)
+        if row is None:
+            return None
+        return _unseal_key(master, row), _info(row)
+
+    def subject_key(self, subject_id: str, create: bool = True) -> bytes | None:
+        """The data key of one subject (a customer, a person): None once destroyed or never made."""
+        name = f"subject:{subject_id}"
+        if create:
+            return self.key(name, "subject")
+        found = self.find(name)
+        return None if found is None else found[0]
+
+    def destroy_subject_key(self, subject_id: str) -> bool:
+        """Destroy a subject's data key, so what it encrypted can never be read again.
+
+        The row is deleted with SQLite's ``secure_delete`` and the write-ahead log
+        truncated, so the sealed key's bytes leave the database file too.
+        """
+        name = f"subject:{subject_id}"
+        with self._writing(scrub=True) as db:
+            deleted = db.execute(sa.text("DELETE FROM weir_keys WHERE name = :n"), {"n": name})
+        self._keys.pop(name, None)
+        self.store.scrub()
+        return bool(deleted.rowcount)
+
+    def info(self, kind: str | None = None) -> StoreInfo:
+        """The store and its keys (names, kinds, times, meta: never a value); no master key needed."""
+        if kind is not None and kind not in KEY_KINDS:
+            raise NotFoundError.among("key kind", kind, KEY_KINDS, f"use one of {KEY_KINDS}")
+        with self.store.begin() as db:
+            master = _master_row(db)
+            rows = db.execute(
+                sa.text(
+                    "SELECT name, kind, created_at, meta, nonce, sealed FROM weir_keys"
+                    + (" WHERE kind = :kind" if kind else "")
+                    + " ORDER BY kind, name"
+                ),
+                {"kind": kind},
+            ).all()
+            times = db.execute(
+                sa.text("SELECT created_at, rotated_at FROM weir_master WHERE id = 1")
+            ).first()
+        if master is None or times is None:
+            raise NotFoundError(
+                "this project has no key store yet", "any command that opens it makes one"
+            )
+        rotated = None if times[1] is None else float(times[1])
+        return StoreInfo(
+            str(master[0]), float(times[0]), rotated, tuple(_info(row) for row in rows)
+        )
+
+    # -- rotating --------------------------------------------------------------------------------
+    def rotate_master(self, new: MasterKey) -> Rotation:
+        """Re-seal every key and the check value under ``new``, in one transaction."""
+        old = self.master()
+        if new.key_id == old.key_id:
+            raise MasterKeyError(
+                f"the new master key ({new.source}) is the one the store is sealed under",
+                f"make a new key with `{_MAKE_KEY}`",
+            )
+        at = time.time()
+        with self._writing(exclusive=True) as db:
+            row = _master_row(db)
+            assert row is not None
+            _check(old, row)
+            keys = db.execute(
+                sa.text("SELECT name, kind, created_at, meta, nonce, sealed FROM weir_keys")
+            ).all()
+            for key in keys:
+                value = _unseal_key(old, key)
+                db.execute(
+                    sa.text(
+                        "UPDATE weir_keys SET nonce = :nonce, sealed = :sealed WHERE name = :n"
+                    ),
+                    {"n": key[0], **_seal(new, value, _associated(*key[:4]))},
+                )
+            db.execute(
+                sa.text(
+                    "UPDATE weir_master SET key_id = :key_id, nonce = :nonce, sealed = :sealed,"
+                    " rotated_at = :at WHERE id = 1"
+                ),
+                {"key_id": new.key_id, **_seal(new, _CHECK, b"check"), "at": at},
+            )
+        with self._lock:
+            self._master = new
+        return Rotation(old.key_id, new.key_id, len(keys), at)
+
+    # -- the database ----------------------------------------------------------------------------
+    def _get(
+        self,
+        master: MasterKey,
+        name: str,
+        kind: KeyKind,
+        make: Callable[[Connection], tuple[dict[str, Any], bytes]],
+    ) -> bytes:
+        with self.store.begin() as db:
+            row = _key_row(db, name)
+        if row is None:
+            with self._writing() as db:
+                current = _master_row(db)
+                assert current is not None
+                if current[0] != master.key_id:
+                    raise MasterKeyError(
+                        f"the master key was rotated while this process ran ({master.source} "
+                        f"is master key {master.key_id}, the store is now {current[0]})",
+                        f"restart it with {MASTER_KEY} or {MASTER_KEY_FILE} set to the new key",
+                    )
+                if _key_row(db, name) is None:
+                    meta, value = make(db)
+                    at, meta_text = time.time(), json.dumps(meta, sort_keys=True)
+                    db.execute(
+                        sa.text(
+                            "INSERT INTO weir_keys (name, kind, created_at, meta, nonce, sealed)"
+                            " VALUES (:n, :kind, :at, :meta, :nonce, :sealed)"
+                            " ON CONFLICT (name) DO NOTHING"
+                        ),
+                        {
+                            "n": name,
+                            "kind": kind,
+                            "at": at,
+                            "meta": meta_text,
+                            **_seal(master, value, _associated(name, kind, at, meta_text)),
+                        },
+                    )
+                row = _key_row(db, name)
+            assert row is not None
+        if row[1] != kind:
+            raise MasterKeyError(
+                f"the key store's key {name} is a {row[1]} key, not a {kind} key",
+                "the key store was altered: restore it from a backup",
+            )
+        return _unseal_key(master, row)
+
+    @contextmanager
+    def _writing(self, exclusive: bool = False, scrub: bool = False) -> Iterator[Connection]:
+        """A write transaction that creating a key and rotating the master key take in turn."""
+        with self.store.engine.connect() as db:
+            if db.dialect.name == "sqlite":
+                if scrub:
+                    db.exec_driver_sql("PRAGMA secure_delete = ON")
+                db.exec_driver_sql("BEGIN IMMEDIATE")
+            elif db.dialect.name == "postgresql":
+                share = "UPDATE" if exclusive else "SHARE"
+                db.execute(sa.text(f"SELECT id FROM weir_master WHERE id = 1 FOR {share}"))
+            try:
+                yield db
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+
+
+def _given(value: bytes) -> Callable[[Connection], tuple[dict[str, Any], bytes]]:
+    return lambda _db: ({"adopted": True}, value)
+
+
+def _master_row(db: Connection) -> Sequence[Any] | None:
+    return db.execute(sa.text("SELECT key_id, nonce, sealed FROM weir_master WHERE id = 1")).first()
+
+
+def _key_row(db: Connection, name: str) -> Sequence[Any] | None:
+    return db.execute(
+        sa.text(
+            "SELECT name, kind, created_at, meta, nonce, sealed FROM weir_keys WHERE name = :n"
+        ),
+        {"n": name},
+    ).first()
+
+
+def _info(row: Sequence[Any]) -> KeyInfo:
+    return KeyInfo(str(row[0]), row[1], float(row[2]), json.loads(row[3]))
+
+
+def _associated(name: str, kind: str, created_at: float, meta: str) -> bytes:
+    return json.dumps(["weir key", name, kind, float(created_at), meta]).encode("utf-8")
+
+
+def _seal(master: MasterKey, value: bytes, associated: bytes) -> dict[str, str]:
+    nonce = os.urandom(12)
+    sealed = AESGCM(master.secret).encrypt(nonce, value, associated)
+    return {"nonce": nonce.hex(), "sealed": base64.b64encode(sealed).decode("ascii")}
+
+
+def _unseal(master: MasterKey, nonce: str, sealed: str, associated: bytes) -> bytes:
+    return AESGCM(master.secret).decrypt(bytes.fromhex(nonce), base64.b64decode(sealed), associated)
+
+
+def _unseal_key(master: MasterKey, row: Sequence[Any]) -> bytes:
+    name, kind, created_at, meta, nonce, sealed = row
+    try:
+        return _unseal(master, nonce, sealed, _associated(name, kind, created_at, meta))
+    except (InvalidTag, ValueError, binascii.Error):
+        raise MasterKeyError(
+            f"the key store's key {name} does not open under master key {master.key_id}: "
+            "it, its name or its meta was altered",
+            "restore the key store (the weir_keys table) from a backup",
+        ) from None
+
+
+def _check(given: MasterKey, row: Sequence[Any]) -> None:
+    """The master key opens the store's check value, or a clear error says which key it needs."""
+    stored_id, nonce, sealed = row
+    if given.key_id != stored_id:
+        raise MasterKeyError(
+            f"the master key from {given.source} (id {given.key_id}) is not the one this "
+            f"project's key store is sealed under (id {stored_id})",
+            f"set {MASTER_KEY} or {MASTER_KEY_FILE} to master key {stored_id}; after a "
+            "rotation it is the new key. See docs/keys.md, Recovery",
+        )
+    try:
+        if _unseal(given, nonce, sealed, b"check") == _CHECK:
+            return
+    except (InvalidTag, ValueError, binascii.Error):
+        pass
+    raise MasterKeyError(
+        f"the key store's check value does not open under master key {stored_id} "
+        "(an AES-GCM tag failure): the store was altered",
+        "restore the key store (the weir_master and weir_keys tables) from a backup",
+    )
