@@ -74,6 +74,10 @@ def rows_by_table(found: dict[str, Any]) -> dict[str, int]:
     return {place["table"]: place["rows"] for place in found["places"]}
 
 
+# one question of each KPI of docs/kpis.md (the golden tests ask each in many ways)
+ONE_PER_KPI = list({entry["kpi"]: entry for entry in EXPECTED}.values())
+
+
 def kpi_answers(project: weir.Project) -> list[list[dict[str, Any]]]:
     return [
         project.kpis.answer(
@@ -83,7 +87,7 @@ def kpi_answers(project: weir.Project) -> list[list[dict[str, Any]]]:
             start=date.fromisoformat(entry["from"]),
             end=date.fromisoformat(entry["to"]),
         ).to_pylist()
-        for entry in EXPECTED
+        for entry in ONE_PER_KPI
     ]
 
 
@@ -127,13 +131,17 @@ class Erased:
     manifests_held_them: bool
 
 
-def build_and_erase(root: Path, catalog_uri: str | None = None) -> Erased:
+def build_and_erase(
+    root: Path, catalog_uri: str | None = None, sources: tuple[str, ...] | None = None
+) -> Erased:
+    """The golden retailer (or some of its ``sources``, without models), live events, then erasure."""
     weir.init_project(root)
-    shutil.copytree(GOLDEN, root / "landing", dirs_exist_ok=True)
+    for source in sources or [p.name for p in GOLDEN.iterdir()]:
+        shutil.copytree(GOLDEN / source, root / "landing" / source)
     if catalog_uri is not None:
         set_catalog(root, catalog_uri)
     project = weir.Project(root)
-    project.sources.ingest()
+    project.sources.ingest(list(sources) if sources else None)
     message = PERSONAL[-1]
     reports = post_live(
         project,
@@ -145,8 +153,9 @@ def build_and_erase(root: Path, catalog_uri: str | None = None) -> Erased:
         },
     )
     assert reports and all(r.result.counts.accepted == 1 for r in reports)
-    _, result = project.run(ingest=False)
-    assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
+    if sources is None:
+        _, result = project.run(ingest=False)
+        assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
     # an operator's query puts the e-mail in the audit log's SQL text
     project.access.query(
         f"SELECT customer_id FROM staging.customers WHERE email = '{EMAIL}'", "ada", role="admin"
@@ -157,7 +166,7 @@ def build_and_erase(root: Path, catalog_uri: str | None = None) -> Erased:
     # the smallest e-mail is a bound of the customers' manifests (kept in compressed Avro)
     before = scan(project.files.state_dir, {"email": KEPT[0]})
     manifests = any(hit.found_in == "avro" for hit in before.hits)
-    kpis = kpi_answers(project)
+    kpis = kpi_answers(project) if sources is None else []
     certificate = project.subjects.erase(subject, "GDPR art. 17 request, ticket 1234").as_dict()
     return Erased(root, project, found, kept_before, kpis, certificate, manifests)
 
@@ -285,10 +294,15 @@ def test_export_holds_every_layer_in_clear_and_is_audited(erased: Erased) -> Non
 
 
 def test_on_postgresql_metadata(tmp_path: Path, new_database: NewDatabase) -> None:
-    done = build_and_erase(tmp_path / "shop", new_database())
+    """The metadata on PostgreSQL: the erasure registry, the audit literals and VACUUM FULL there.
+
+    The customers' own sources only, without the models (the lake is the same on either).
+    """
+    sources = ("customers", "pos", "crm_interactions", "web_traffic")
+    done = build_and_erase(tmp_path / "shop", new_database(), sources)
     try:
         assert done.certificate["verified"], done.certificate["verification"]
-        assert kpi_answers(done.project) == done.kpis_before
+        assert done.certificate["metadata"]["audit_literals_erased"] == 1
         # the lake files and logs are under the folder; the metadata is on the server
         assert copies(done.root, PERSONAL) == []
         assert done.certificate["metadata"]["vacuumed"][0].startswith("weir_audit")
@@ -394,13 +408,13 @@ def _erase_cli(root: Path, crash_at: str | None) -> subprocess.CompletedProcess[
 
 def test_an_erasure_killed_at_any_step_is_finished_by_running_it_again(tmp_path: Path) -> None:
     root = weir.init_project(tmp_path / "shop")
-    for source in ("customers", "pos", "crm_interactions"):
+    for source in ("customers", "pos"):
         shutil.copytree(GOLDEN / source, root / "landing" / source)
     with weir.Project(root) as project:
-        project.sources.ingest(["customers", "pos", "crm_interactions"])
+        project.sources.ingest(["customers", "pos"])
         kept = rows_by_table(project.subjects.find(project.subjects.resolve(1)).as_dict())
     # killed (no clean-up: os._exit) after the record, mid-lake, and after the lake
-    for step in ("collect", "lake:staging.customers", "lake:raw.pos", "log", "metadata"):
+    for step in ("collect", "lake:staging.customers", "metadata"):
         killed = _erase_cli(root, step)
         assert killed.returncode == 137, killed.stderr
     finished = _erase_cli(root, None)

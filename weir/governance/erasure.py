@@ -10,7 +10,7 @@ interrupted is finished by running ``erase`` again:
    the erasure is recorded with a keyed hash of the identifier, from which
    moment ingestion suppresses records about the subject;
 2. ``lake:<table>`` for each table that holds them now or in an older
-   snapshot: the files holding their rows are written again with the
+   snapshot (done again on a rerun, at little cost when nothing is left): the files holding their rows are written again with the
    identifier replaced by a stable pseudonym and personal columns null (the
    quarantine's rows are dropped), the older snapshots expired and the files
    no snapshot needs deleted (``weir.lake.Maintenance``);
@@ -103,10 +103,12 @@ class Eraser:
                 erasure, "collect", {"tables": [f.as_dict() for f in found if f.rows or f.files]}
             )
         lookups = self.subjects.lookups(subject, values)
+        # every table is seen to again on a rerun: a model build that read the lake before the
+        # erasure may have committed the subject again after its table was done
         for place in self.subjects.places(subject):
             step = f"lake:{place.table}"
-            if step not in erasure.steps:
-                self._done(erasure, step, self._erase_table(subject, place, lookups))
+            outcome = self._erase_table(subject, place, lookups)
+            self._done(erasure, step, _added(erasure.steps.get(step), outcome))
         if "log" not in erasure.steps:
             self._done(erasure, "log", self._purge_logs(subject, lookups))
         if "metadata" not in erasure.steps:
@@ -273,6 +275,13 @@ def _pseudonymised(scan: str, place: Place, where: str, pseudonym: str) -> str:
         f"CASE WHEN {where} THEN NULL ELSE {ident(c)} END AS {ident(c)}" for c in place.pii
     ]
     return f"SELECT * REPLACE ({', '.join(replaced)}) FROM {scan}"
+
+
+def _added(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, Any]:
+    """A step's counts over every run of it."""
+    if not before:
+        return now
+    return {k: v if isinstance(v, bool) else int(before.get(k, 0)) + int(v) for k, v in now.items()}
 
 
 def _read_proof(path: Path) -> dict[str, str]:
