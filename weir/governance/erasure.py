@@ -10,7 +10,7 @@ interrupted is finished by running ``erase`` again:
    the erasure is recorded with a keyed hash of the identifier, from which
    moment ingestion suppresses records about the subject;
 2. ``lake:<table>`` for each table that holds them now or in an older
-   snapshot (done again on a rerun, at little cost when nothing is left): the files holding their rows are written again with the
+   snapshot: the files holding their rows are written again with the
    identifier replaced by a stable pseudonym and personal columns null (the
    quarantine's rows are dropped), the older snapshots expired and the files
    no snapshot needs deleted (``weir.lake.Maintenance``);
@@ -23,6 +23,11 @@ interrupted is finished by running ``erase`` again:
 5. ``certificate``: a verification scan of every file under the state folder,
    the certificate written to the audit log and the registry, and the proof
    values' file deleted.
+
+A rerun skips ``collect`` and does every other step again, each finding
+little left to do: a model build that read the lake before the erasure may
+have committed the subject again since, a query may have named them in the
+audit log since.
 """
 
 from __future__ import annotations
@@ -102,17 +107,22 @@ class Eraser:
             self._done(
                 erasure, "collect", {"tables": [f.as_dict() for f in found if f.rows or f.files]}
             )
+        elif not values:  # the file of values went missing: take what is left to find
+            values = self.subjects.proof_values(subject)
+            _write_proof(proof_file, values)
         lookups = self.subjects.lookups(subject, values)
-        # every table is seen to again on a rerun: a model build that read the lake before the
-        # erasure may have committed the subject again after its table was done
+        # Every step after the first is done again on a rerun, each finding little left to do:
+        # a model build that read the lake before the erasure may have committed the subject
+        # again after their table was done, a query may have named them in the audit log since.
         for place in self.subjects.places(subject):
             step = f"lake:{place.table}"
             outcome = self._erase_table(subject, place, lookups)
             self._done(erasure, step, _added(erasure.steps.get(step), outcome))
-        if "log" not in erasure.steps:
-            self._done(erasure, "log", self._purge_logs(subject, lookups))
-        if "metadata" not in erasure.steps:
-            self._done(erasure, "metadata", self._clean_metadata(list(values.values())))
+        self._done(
+            erasure, "log", _logs(erasure.steps.get("log"), self._purge_logs(subject, lookups))
+        )
+        metadata = self._clean_metadata(list(values.values()))
+        self._done(erasure, "metadata", _added(erasure.steps.get("metadata"), metadata))
         return self._certify(subject, erasure, values, proof_file)
 
     # -- steps ---------------------------------------------------------------------------
@@ -278,10 +288,25 @@ def _pseudonymised(scan: str, place: Place, where: str, pseudonym: str) -> str:
 
 
 def _added(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, Any]:
-    """A step's counts over every run of it."""
+    """A step's counts over every run of it (what is not a count: the latest run's)."""
     if not before:
         return now
-    return {k: v if isinstance(v, bool) else int(before.get(k, 0)) + int(v) for k, v in now.items()}
+    return {
+        k: int(before.get(k) or 0) + v if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in now.items()
+    }
+
+
+def _logs(before: list[dict[str, Any]] | None, now: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log step's counts per source over every run; ``pending``: the latest run's."""
+    merged = {log["source"]: log for log in before or []}
+    for log in now:
+        old = merged.get(log["source"])
+        merged[log["source"]] = (
+            {**_added(old, log), "pending": log["pending"]} if old is not None else log
+        )
+    sources = {log["source"] for log in now}
+    return [log if log["source"] in sources else {**log, "pending": 0} for log in merged.values()]
 
 
 def _read_proof(path: Path) -> dict[str, str]:
