@@ -30,10 +30,12 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from click.testing import CliRunner
 from conftest import NewDatabase, crm_event, files_under, land, web_event
 from golden.expected import DIMENSION_COLUMNS, EXPECTED
 
 import weir
+from weir.cli.main import cli
 from weir.errors import NotFoundError, ProjectError, QueryError
 from weir.governance.proof import scan
 from weir.serve.app import create_app
@@ -376,6 +378,25 @@ def test_unknown_ambiguous_and_malformed_subjects_are_clear_errors(tmp_path: Pat
         assert project.erasures.list() == []
         # nothing was changed: both customers are there as they were
         assert subjects.find(subjects.resolve(2)).rows == 2
+    # the command line says it in one line, without a traceback, and exits 1
+    runner = CliRunner()
+    ambiguous = runner.invoke(
+        cli,
+        [
+            "--project",
+            str(root),
+            "subject",
+            "erase",
+            "--email",
+            "shared@example.com",
+            "--reason",
+            "r",
+        ],
+    )
+    assert ambiguous.exit_code == 1 and "Traceback" not in ambiguous.output
+    assert ambiguous.stderr.strip().startswith("error: that email belongs to 2 customers")
+    found = runner.invoke(cli, ["--project", str(root), "subject", "find", "2", "--format", "json"])
+    assert found.exit_code == 0 and json.loads(found.stdout)["rows"] == 2
 
 
 # -- crash safety ----------------------------------------------------------------------------
