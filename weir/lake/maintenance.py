@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pyiceberg.manifest import DataFile
+from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.table import Table, _parquet_files_to_data_files
 
 from weir.errors import WeirError
@@ -74,13 +74,22 @@ class Maintenance:
     def history(self, layer: str, name: str) -> dict[int, frozenset[str]]:
         """Every snapshot the table keeps, with the data files it names (local paths)."""
         table = self.lake.table(layer, name)
-        return {
-            snapshot.snapshot_id: frozenset(
-                local_path(task.file.file_path)
-                for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
-            )
-            for snapshot in table.snapshots()
-        }
+        io = table.io
+        # snapshots share most of their manifests: each one is read once, not once a snapshot
+        live: dict[str, frozenset[str]] = {}
+        history: dict[int, frozenset[str]] = {}
+        for snapshot in table.snapshots():
+            files: set[str] = set()
+            for manifest in snapshot.manifests(io):
+                if manifest.manifest_path not in live:
+                    live[manifest.manifest_path] = frozenset(
+                        local_path(entry.data_file.file_path)
+                        for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)
+                        if entry.data_file.content == DataFileContent.DATA
+                    )
+                files |= live[manifest.manifest_path]
+            history[snapshot.snapshot_id] = frozenset(files)
+        return history
 
     def current(self, layer: str, name: str) -> list[str]:
         """The data files of the table's current snapshot."""
