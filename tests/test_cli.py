@@ -333,6 +333,7 @@ STATUS_FIELDS = {
     "accepted",
     "quarantined",
     "duplicates",
+    "suppressed",
     "in_quarantine",
     "reconciles",
     "last_batch",

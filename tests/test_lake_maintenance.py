@@ -18,7 +18,7 @@ import pytest
 
 from weir.engine.duckdb_engine import DuckDBEngine
 from weir.errors import NotFoundError
-from weir.lake import Lake
+from weir.lake import Lake, local_path
 from weir.lake.maintenance import Maintenance
 
 PEOPLE = [("c1", "alice.erased@example.com", 10), ("c2", "bob.kept@example.com", 20)]
@@ -114,3 +114,19 @@ def test_a_data_file_not_yet_committed_is_kept(people: tuple[Lake, DuckDBEngine,
         removed = Maintenance(lake).remove_unreferenced("raw", "people", grace=3600)
     assert removed == [str(old)]
     assert Path(pending.files[0]).exists()
+
+
+def test_history_names_the_files_of_each_snapshot(people: tuple[Lake, DuckDBEngine, Path]) -> None:
+    """Read manifest by manifest, it agrees with planning a scan of each snapshot."""
+    lake, _, _ = people
+    with lake.writing():
+        Maintenance(lake).rewrite("raw", "people", "n < 15")
+    table = lake.table("raw", "people")
+    planned = {
+        s.snapshot_id: frozenset(
+            local_path(t.file.file_path) for t in table.scan(snapshot_id=s.snapshot_id).plan_files()
+        )
+        for s in table.snapshots()
+    }
+    assert len(planned) == 4 and len(set(planned.values())) == 3
+    assert Maintenance(lake).history("raw", "people") == planned

@@ -9,6 +9,7 @@ its domain's operations and their auditing:
 - ``kpis``: the KPI definitions and their answers, flagged days;
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``keys``, ``keyring``: the key store, sealed under the master key; listing it, rotating that key;
+- ``subjects``: find, export and erase one person everywhere (``privacy:`` in weir.yml).
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
@@ -36,7 +37,7 @@ from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
-from weir.metadata.keys import KeyStore
+from weir.metadata.keys import ERASURE_KEY, KeyStore
 from weir.metadata.store import sqlite_url
 from weir.project import ProjectFiles, find_root, load_project
 
@@ -46,10 +47,12 @@ if TYPE_CHECKING:
     from weir.alerts import Alerts
     from weir.governance.access import Access
     from weir.governance.catalog import Catalog
+    from weir.governance.subjects import Subjects
     from weir.ingest import BatchResult, Ingestor
     from weir.ingest.batch import Progress
     from weir.ingest.ledger import Ledger
     from weir.ingest.service import Sources
+    from weir.metadata.erasures import ErasureRegistry
     from weir.metadata.keyring import KeyRing
     from weir.metrics.service import Kpis
     from weir.orchestrate import Orchestration
@@ -95,6 +98,12 @@ class Project:
         return KeyRing(self.keys, self.audit)
 
     @cached_property
+    def erasures(self) -> ErasureRegistry:
+        from weir.metadata.erasures import ErasureRegistry
+
+        return ErasureRegistry(self.store, lambda: self.keys.key(ERASURE_KEY, "erasure"))
+
+    @cached_property
     def ledger(self) -> Ledger:
         from weir.ingest.ledger import Ledger
 
@@ -111,6 +120,7 @@ class Project:
             PaymentTokenizer.from_keys(self.keys),
             self.progress,
             self.audit,
+            self.erasures,
         )
 
     @cached_property
@@ -148,6 +158,12 @@ class Project:
         from weir.governance.catalog import Catalog
 
         return Catalog(self.files, self.lake, self.access, self.models)
+
+    @cached_property
+    def subjects(self) -> Subjects:
+        from weir.governance.subjects import Subjects
+
+        return Subjects(self.files, self.lake, self.ledger, self.audit, self.models, self.erasures)
 
     @property
     def quality(self) -> Quality:

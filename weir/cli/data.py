@@ -78,6 +78,7 @@ def batch_row(result: Any) -> dict[str, Any]:
         "accepted": c.accepted,
         "quarantined": c.quarantined,
         "duplicates": c.duplicates,
+        "suppressed": c.suppressed,
         "seconds": round(result.seconds, 2),
         "batch": result.batch_id or "",
     }
@@ -207,6 +208,7 @@ def _source_row(s: Any) -> dict[str, Any]:
         "accepted": s.totals.accepted,
         "quarantined": s.totals.quarantined,
         "duplicates": s.totals.duplicates,
+        "suppressed": s.totals.suppressed,
         "in_quarantine": s.held,
         "reconciles": s.totals.reconciles(),
         "last_batch": last.batch_id if last else "",

@@ -6,7 +6,18 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import alerts, data, governance, keystore, models, quality, runs, serve, streams
+from weir.cli import (
+    alerts,
+    data,
+    governance,
+    keystore,
+    models,
+    privacy,
+    quality,
+    runs,
+    serve,
+    streams,
+)
 from weir.cli.app import cli
 
 for command in (
@@ -36,6 +47,7 @@ for command in (
     runs.backfill,
     runs.schedule,
     runs.worker,
+    privacy.subject,
 ):
     cli.add_command(command)
 

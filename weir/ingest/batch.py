@@ -5,8 +5,10 @@ table (``readers``); protect card data (``pci``); apply the contract
 (``contract``); decide each record's fate — quarantined (with every reason),
 duplicate (by key, within the batch and against staging), or accepted; write
 the three lake tables, each snapshot tagged with the batch; then mark the
-batch committed in the ledger together with its files. Counts reconcile:
-``received = accepted + quarantined + duplicates``.
+batch committed in the ledger together with its files. A record about an
+erased data subject (its identifier's keyed hash is in the erasure registry)
+is suppressed: counted, and written nowhere. Counts reconcile:
+``received = accepted + quarantined + duplicates + suppressed``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from weir.lake.catalog import files_property
 from weir.lake.filters import at_least, one_of
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
+from weir.metadata.erasures import ErasureRegistry
 from weir.project import ProjectFiles, SourceConfig
 
 Progress = Callable[[str, str], None]
@@ -70,8 +73,10 @@ class Ingestor:
         tokenizer: PaymentTokenizer,
         progress: Progress | None = None,
         audit: AuditLog | None = None,
+        erasures: ErasureRegistry | None = None,
     ) -> None:
         self.project = project
+        self.erasures = erasures
         self.lake = lake
         self.ledger = ledger
         self.tokenizer = tokenizer
@@ -273,6 +278,7 @@ class Ingestor:
                 ELSE 'duplicate' END AS _status
             FROM checked LEFT JOIN fresh USING (_seq)"""
         )
+        self._suppress_erased(con, source)
         totals = dict(con.execute("SELECT _status, count(*) FROM decided GROUP BY 1").fetchall())
         received = sum(totals.values())
         counts = Counts(
@@ -280,7 +286,10 @@ class Ingestor:
             accepted=totals.get("accepted", 0),
             quarantined=totals.get("quarantined", 0),
             duplicates=totals.get("duplicate", 0),
-            released=(received - totals.get("quarantined", 0)) if kind == "replay" else 0,
+            released=(received - totals.get("quarantined", 0) - totals.get("suppressed", 0))
+            if kind == "replay"
+            else 0,
+            suppressed=totals.get("suppressed", 0),
         )
         assert counts.reconciles(), counts
         self.ledger.start(batch_id, source.name, kind, started)
@@ -311,6 +320,21 @@ class Ingestor:
         if self.audit is not None:
             self.audit.append(_batch_entry(result, kind, sorted(snapshots), positions))
         return result
+
+    def _suppress_erased(self, con: Session, source: SourceConfig) -> None:
+        """Records naming an erased data subject become ``suppressed``: counted, stored nowhere."""
+        if self.erasures is None:
+            return
+        for subject, config in self.project.config.privacy.subjects.items():
+            column = config.sources.get(source.name)
+            if column is None:
+                continue
+            text = ident(column + "__text")
+            values = [v for (v,) in con.execute(f"SELECT DISTINCT {text} FROM decided").fetchall()]
+            erased = sorted(self.erasures.suppressed_in(subject, values))
+            if erased:
+                listed = ", ".join(lit(value) for value in erased)
+                con.execute(f"UPDATE decided SET _status = 'suppressed' WHERE {text} IN ({listed})")
 
     def _stored_keys_sql(
         self, contract: Contract, source: SourceConfig, since: float | None = None
@@ -385,8 +409,9 @@ class Ingestor:
             planned.append(
                 (
                     "raw",
-                    sum(totals.values()),
-                    f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status FROM decided",
+                    sum(totals.values()) - totals.get("suppressed", 0),
+                    f"SELECT {text}{last4}, _raw, _problem, _source_file, _offset, {ids}, _status "
+                    "FROM decided WHERE _status <> 'suppressed'",
                     None,
                 )
             )
@@ -499,6 +524,7 @@ def _batch_entry(
             "quarantined": counts.quarantined,
             "duplicates": counts.duplicates,
             "released": counts.released,
+            "suppressed": counts.suppressed,
             "positions": dict(positions or {}),
         },
     )

@@ -45,9 +45,10 @@ class Counts:
     quarantined: int = 0
     duplicates: int = 0
     released: int = 0  # replay only: quarantined records that left quarantine
+    suppressed: int = 0  # about an erased data subject: counted, never stored
 
     def reconciles(self) -> bool:
-        return self.received == self.accepted + self.quarantined + self.duplicates
+        return self.received == self.accepted + self.quarantined + self.duplicates + self.suppressed
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Ledger:
                 sa.text(
                     "UPDATE weir_batches SET status = 'committed', finished_at = :f, files = :n, "
                     "received = :r, accepted = :a, quarantined = :q, duplicates = :d, released = :x, "
-                    "seconds = :sec, snapshots = :snap WHERE batch_id = :b AND status = 'pending'"
+                    "suppressed = :sup, seconds = :sec, snapshots = :snap WHERE batch_id = :b AND status = 'pending'"
                 ),
                 {
                     "f": time.time(),
@@ -112,6 +113,7 @@ class Ledger:
                     "q": counts.quarantined,
                     "d": counts.duplicates,
                     "x": counts.released,
+                    "sup": counts.suppressed,
                     "sec": seconds,
                     "snap": json.dumps(snapshots),
                     "b": batch_id,
@@ -228,7 +230,12 @@ def _record(row: sa.RowMapping) -> BatchRecord:
         finished_at=row["finished_at"],
         files=row["files"],
         counts=Counts(
-            row["received"], row["accepted"], row["quarantined"], row["duplicates"], row["released"]
+            row["received"],
+            row["accepted"],
+            row["quarantined"],
+            row["duplicates"],
+            row["released"],
+            row["suppressed"],
         ),
         seconds=row["seconds"],
         snapshots=json.loads(row["snapshots"]) if row["snapshots"] else {},

@@ -64,6 +64,7 @@ class Sources:
                         "accepted": b.counts.accepted,
                         "quarantined": b.counts.quarantined,
                         "duplicates": b.counts.duplicates,
+                        "suppressed": b.counts.suppressed,
                     }
                     for b in written
                 }

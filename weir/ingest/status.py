@@ -34,7 +34,7 @@ class SourceStatus:
 
 def totals_of(batches: list[BatchRecord]) -> Counts:
     """A source's totals over committed batches; a replay moves records out of quarantine."""
-    received = accepted = quarantined = duplicates = 0
+    received = accepted = quarantined = duplicates = suppressed = 0
     for batch in batches:
         if batch.status != "committed":
             continue
@@ -42,11 +42,12 @@ def totals_of(batches: list[BatchRecord]) -> Counts:
         if batch.kind != "replay":  # files and stream batches take records in
             received += c.received
             quarantined += c.quarantined
-        else:
-            quarantined -= c.released
+        else:  # suppressed records leave quarantine as well as released ones
+            quarantined -= c.released + c.suppressed
         accepted += c.accepted
         duplicates += c.duplicates
-    return Counts(received, accepted, quarantined, duplicates)
+        suppressed += c.suppressed
+    return Counts(received, accepted, quarantined, duplicates, suppressed=suppressed)
 
 
 def source_statuses(project: ProjectFiles, lake: Lake, ledger: Ledger) -> list[SourceStatus]:

@@ -56,10 +56,14 @@ class Maintenance:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
 
-    def matching(self, layer: str, name: str, where: str) -> dict[str, int]:
-        """Data files of the current snapshot holding rows where ``where`` holds, with their counts."""
-        table = self.lake.table(layer, name)
-        files = _current_files(table)
+    def matching(
+        self, layer: str, name: str, where: str, files: Collection[str] | None = None
+    ) -> dict[str, int]:
+        """Data files holding rows where ``where`` holds, with their counts.
+
+        The current snapshot's files, or ``files`` (e.g. every file of ``history``).
+        """
+        files = _current_files(self.lake.table(layer, name)) if files is None else sorted(files)
         if not files:
             return {}
         scan = self.lake.engine.scan(files, file_column=FILE_COLUMN)
@@ -68,6 +72,32 @@ class Maintenance:
                 f"SELECT {FILE_COLUMN}, count(*) FROM {scan} WHERE ({where}) GROUP BY ALL"
             ).fetchall()
         return {str(path): int(count) for path, count in rows}
+
+    def history(self, layer: str, name: str) -> dict[int, frozenset[str]]:
+        """Every snapshot the table keeps, with the data files it names (local paths)."""
+        from pyiceberg.manifest import DataFileContent
+
+        table = self.lake.table(layer, name)
+        io = table.io
+        # snapshots share most of their manifests: each one is read once, not once a snapshot
+        live: dict[str, frozenset[str]] = {}
+        history: dict[int, frozenset[str]] = {}
+        for snapshot in table.snapshots():
+            files: set[str] = set()
+            for manifest in snapshot.manifests(io):
+                if manifest.manifest_path not in live:
+                    live[manifest.manifest_path] = frozenset(
+                        local_path(entry.data_file.file_path)
+                        for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)
+                        if entry.data_file.content == DataFileContent.DATA
+                    )
+                files |= live[manifest.manifest_path]
+            history[snapshot.snapshot_id] = frozenset(files)
+        return history
+
+    def current(self, layer: str, name: str) -> list[str]:
+        """The data files of the table's current snapshot."""
+        return _current_files(self.lake.table(layer, name))
 
     def rewrite(
         self,

@@ -57,9 +57,10 @@ MASTER_KEY_FILE = "WEIR_MASTER_KEY_FILE"
 NEW_MASTER_KEY = "WEIR_NEW_MASTER_KEY"  # the key a rotation moves to
 NEW_MASTER_KEY_FILE = "WEIR_NEW_MASTER_KEY_FILE"
 KEY_BYTES = 32
-KeyKind = Literal["mask", "card", "audit", "subject"]
+KeyKind = Literal["mask", "card", "audit", "subject", "erasure"]
 KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
 MASK_KEY, CARD_KEY, AUDIT_KEY = "mask", "card", "audit"
+ERASURE_KEY = "erasure"  # keyed hashes and pseudonyms of erased subjects
 # keys kept as clear files before the key store: adopted with the same value, then removed
 CLEAR_FILES: dict[str, tuple[str, KeyKind]] = {
     "mask.key": (MASK_KEY, "mask"),

@@ -28,6 +28,9 @@ AuditKind = Literal[
     "schedule.change",
     "keys.rotate",
     "audit.erase",
+    "subject.find",
+    "subject.export",
+    "subject.erase",
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 SQL_KINDS = frozenset({"query"})  # kinds whose action is SQL: kept as a template and its literals

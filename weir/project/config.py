@@ -16,6 +16,7 @@ from weir.project.alerts import AlertsConfig
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
+from weir.project.privacy import PrivacyConfig
 from weir.project.quality import FreshnessConfig, QualityConfig
 from weir.project.schedules import ScheduleList
 
@@ -187,6 +188,9 @@ class ProjectConfig(Strict):
     )
     schedules: ScheduleList = Field(
         default=[], description="what the project runs on its own (`weir worker`, `weir serve`)"
+    )
+    privacy: PrivacyConfig = Field(
+        default=PrivacyConfig(), description="data subjects: who a person is in each source"
     )
 
     @field_validator("users")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from weir.errors import ProjectError, UnknownName, WeirError
 from weir.project.base import FieldProblem
 from weir.project.config import ProjectConfig, SourceConfig
+from weir.project.privacy import check_subjects
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,6 +71,7 @@ def load_project(root: Path) -> ProjectFiles:
                 "give each source file its own name",
             )
         sources[source.name] = source
+    check_subjects(config.privacy, sources, PROJECT_FILE)
     return ProjectFiles(root=root, config=config, sources=sources)
 
 

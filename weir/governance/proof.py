@@ -1,0 +1,210 @@
+"""The verification scan of an erasure: is any of a person's values still readable anywhere?
+
+Walks every file under a folder (the project's state folder) and looks for
+each value, case-insensitively, in what the file holds as bytes, and also in
+what it holds once decoded, because a compressed format hides a value from a
+byte search:
+
+- Parquet (lake data files): every text column's values, decoded, and every
+  column chunk's statistics (its smallest and largest value);
+- Avro (Iceberg manifests, manifest lists): each block, decompressed (the
+  null and deflate codecs; a file in another codec is searched as bytes and
+  said to be), for each value's first 16 characters: a manifest keeps a text
+  column's bounds truncated to that;
+- everything else (the SQLite database with its ``-wal`` and ``-journal``
+  files and free pages, write-ahead log segments, metadata JSON, any DuckDB
+  file): the raw bytes.
+
+A hit names the file, how it was found and which value it was (by its label,
+e.g. ``customers.email``): never the value itself.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+AVRO_MAGIC = b"Obj\x01"
+BOUND_CHARACTERS = 16  # Iceberg's default truncate(16) of a manifest's text bounds
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One value found in one file: where (relative path), how (bytes, parquet, avro) and which."""
+
+    file: str
+    found_in: str
+    value: str  # the label of the value, never the value
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "found_in": self.found_in, "value": self.value}
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    files: int
+    bytes: int
+    hits: tuple[Hit, ...]
+    undecoded: tuple[str, ...]  # files searched as raw bytes only (an unknown Avro codec)
+
+    @property
+    def clean(self) -> bool:
+        return not self.hits
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            "hits": [hit.as_dict() for hit in self.hits],
+            "undecoded": list(self.undecoded),
+            "clean": self.clean,
+        }
+
+
+def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> ScanResult:
+    """Look for every value (label -> value) in every file under ``root``, but those in ``skip``."""
+    needles = {label: value.lower() for label, value in values.items() if value.strip()}
+    skipped = {path.resolve() for path in skip}
+    hits: list[Hit] = []
+    undecoded: list[str] = []
+    files = total = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.resolve() in skipped:
+            continue
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # removed while the scan walked (a flush, a clean-up)
+            continue
+        files += 1
+        total += len(data)
+        shown = str(path.relative_to(root))
+        found: dict[str, str] = {}
+        lowered = data.lower()
+        for label, needle in needles.items():
+            if needle.encode("utf-8") in lowered:
+                found.setdefault(label, "bytes")
+        if data.startswith(b"PAR1") and data.endswith(b"PAR1"):
+            for label in _in_parquet(data, needles):
+                found.setdefault(label, "parquet")
+        elif data.startswith(AVRO_MAGIC):
+            blocks = _avro_blocks(data)
+            if blocks is None:
+                undecoded.append(shown)
+            else:
+                for label, needle in needles.items():
+                    # Iceberg keeps a text column's bounds truncated to their first 16 characters
+                    prefix = needle[:BOUND_CHARACTERS].encode("utf-8")
+                    if any(prefix in block.lower() for block in blocks):
+                        found.setdefault(label, "avro")
+        hits += [Hit(shown, how, label) for label, how in sorted(found.items())]
+    return ScanResult(files, total, tuple(hits), tuple(undecoded))
+
+
+def _in_parquet(data: bytes, needles: Mapping[str, str]) -> set[str]:
+    """The labels whose value a Parquet file holds, in a text column or a chunk's statistics."""
+    found: set[str] = set()
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        table = parquet.read()
+    except (pa.ArrowException, OSError):
+        return found  # not readable as Parquet: the byte search above is what it gets
+    for column in table.columns:
+        for text in _texts(column):
+            lowered = pc.utf8_lower(text)
+            for label, needle in needles.items():
+                if label not in found and pc.any(pc.match_substring(lowered, needle)).as_py():
+                    found.add(label)
+    metadata = parquet.metadata
+    for group in range(metadata.num_row_groups):
+        for index in range(metadata.num_columns):
+            stats = metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            for bound in (stats.min, stats.max):
+                text = (
+                    bound.decode("utf-8", "replace") if isinstance(bound, bytes) else str(bound)
+                ).lower()
+                found.update(label for label, needle in needles.items() if needle in text)
+    return found
+
+
+def _texts(column: pa.ChunkedArray) -> Iterator[pa.ChunkedArray]:
+    """The text inside a column: itself, or the text items of a list column."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        yield column
+    elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        yield column.cast(pa.string(), safe=False)
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        yield from _texts(pc.list_flatten(column))
+    elif pa.types.is_struct(kind):
+        for index in range(kind.num_fields):
+            yield from _texts(pc.struct_field(column, [index]))
+
+
+def _avro_blocks(data: bytes) -> list[bytes] | None:
+    """The decompressed blocks of an Avro container file (header included); None: unknown codec."""
+    at = len(AVRO_MAGIC)
+    metadata: dict[str, bytes] = {}
+    try:
+        while True:
+            count, at = _long(data, at)
+            if count == 0:
+                break
+            if count < 0:
+                _, at = _long(data, at)  # a negative count is followed by the block's size
+                count = -count
+            for _ in range(count):
+                key, at = _bytes(data, at)
+                value, at = _bytes(data, at)
+                metadata[key.decode()] = value
+        sync = data[at : at + 16]
+        at += 16
+        codec = metadata.get("avro.codec", b"null").decode()
+        if codec not in ("null", "deflate"):
+            return None
+        blocks = [data[:at]]
+        while at < len(data):
+            _, at = _long(data, at)
+            size, at = _long(data, at)
+            block = data[at : at + size]
+            at += size
+            blocks.append(block if codec == "null" else zlib.decompress(block, -15))
+            if data[at : at + 16] != sync:
+                return None
+            at += 16
+        return blocks
+    except (IndexError, ValueError, zlib.error, struct.error, UnicodeDecodeError):
+        return None
+
+
+def _long(data: bytes, at: int) -> tuple[int, int]:
+    """An Avro long (zig-zag varint) at ``at``; and where the next field starts."""
+    shift = result = 0
+    while True:
+        byte = data[at]
+        at += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), at
+        shift += 7
+        if shift > 63:
+            raise ValueError("an Avro long longer than 10 bytes")
+
+
+def _bytes(data: bytes, at: int) -> tuple[bytes, int]:
+    size, at = _long(data, at)
+    if size < 0 or at + size > len(data):
+        raise ValueError("an Avro string past the end of the file")
+    return data[at : at + size], at + size
