@@ -13,6 +13,7 @@ its domain's operations and their auditing:
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
 - ``alerts``: alert rules, their incidents and the deliveries of their notices.
 - ``runs``, ``schedules``: orchestrated runs and the schedules that start them.
+- ``lifecycle``: retention (plan, run), the archive and legal holds.
 
 Results are plain data: Arrow tables (``.to_pandas()``, ``polars.from_arrow``)
 or frozen records. Opening a project reads its files and writes nothing
@@ -39,6 +40,7 @@ from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.service import Sources
 from weir.lake import Lake, SnapshotInfo
+from weir.lifecycle import Lifecycle
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
@@ -46,7 +48,7 @@ from weir.metadata.store import sqlite_url
 from weir.metrics.service import Kpis
 from weir.orchestrate import Orchestration
 from weir.orchestrate.checks import model_names
-from weir.orchestrate.handlers import ingest_step, models_step, quality_step
+from weir.orchestrate.handlers import ingest_step, lifecycle_step, models_step, quality_step
 from weir.project import ProjectFiles, find_root, load_project
 from weir.quality import Quality
 from weir.streams.service import Streams
@@ -90,6 +92,9 @@ class Project:
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
         )
         self.alerts = Alerts(self.files, self.store, self.lake, self.kpis, self.audit)
+        self.lifecycle = Lifecycle(
+            self.files, self.lake, self.store, self.ledger, self.audit, self.sources.recover
+        )
         self.orchestrate = Orchestration(
             self.files,
             self.store,
@@ -98,6 +103,7 @@ class Project:
                 "ingest": ingest_step(self.sources),
                 "models": models_step(self.models),
                 "quality": quality_step(self.quality.run),
+                "lifecycle": lifecycle_step(self.lifecycle),
             },
             lambda: model_names(self.root),
             interrupt=self.engine.interrupt_writers,

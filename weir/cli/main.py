@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import alerts, data, governance, models, quality, runs, serve, streams
+from weir.cli import alerts, data, governance, lifecycle, models, quality, runs, serve, streams
 from weir.cli.app import cli
 
 for command in (
@@ -35,6 +35,7 @@ for command in (
     runs.backfill,
     runs.schedule,
     runs.worker,
+    lifecycle.lifecycle,
 ):
     cli.add_command(command)
 

@@ -17,6 +17,7 @@ from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
 from weir.project.quality import FreshnessConfig, QualityConfig
+from weir.project.retention import RetentionConfig
 from weir.project.schedules import ScheduleList
 
 ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
@@ -187,6 +188,10 @@ class ProjectConfig(Strict):
     )
     schedules: ScheduleList = Field(
         default=[], description="what the project runs on its own (`weir worker`, `weir serve`)"
+    )
+    retention: RetentionConfig = Field(
+        default=RetentionConfig(),
+        description="how long each layer keeps rows, then archive or destroy (`weir lifecycle`)",
     )
 
     @field_validator("users")
