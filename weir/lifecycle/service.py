@@ -18,6 +18,7 @@ the rows the archive holds are destroyed (matched by ``_record_id``).
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -265,6 +266,7 @@ class Lifecycle:
                 {"where": rule.where(datetime.fromtimestamp(cutoff, UTC)), "age": rule.age_sql()},
             )
         )
+        _crash_point("started")
         return self._finish(action, now)
 
     def _finish(self, action: Action, now: datetime) -> Step:
@@ -296,6 +298,7 @@ class Lifecycle:
                     },
                 )
             verify_archive(folder, archived.rows)
+            _crash_point("archived")
             action = self.journal.move(
                 action, "destroying", archive=str(folder), rows=archived.rows
             )
@@ -306,6 +309,7 @@ class Lifecycle:
             self._purge(layer, name, self.retention.snapshots_for(name), now, source_table)
             expired = {(str(b), str(s)): int(n) for b, s, n in action.detail.get("expired", [])}
             action = self.journal.finish(action, expired)
+            _crash_point("finished")
             self.audit.append(
                 AuditEntry(
                     "lifecycle",
@@ -354,6 +358,7 @@ class Lifecycle:
                 detail={**action.detail, "expired": expired},
             )
             self.maintenance.rewrite(layer, name, where, summary={ACTION_TAG: action.action_id})
+            _crash_point("rewritten")
         elif tagged[-1] != "append":  # killed between the overwrite and its seal
             self.maintenance.seal(layer, name, {ACTION_TAG: action.action_id})
         return self.journal.move(action, "purging")
@@ -367,6 +372,7 @@ class Lifecycle:
             expired = self.maintenance.expire(layer, name, all_but_current=True)
         else:
             expired = self.maintenance.expire(layer, name, before=now - parse_duration(window))
+        _crash_point("expired")
         removed = self.maintenance.remove_unreferenced(
             layer, name, grace=0.0 if source_table else MODEL_GRACE
         )
@@ -503,3 +509,9 @@ def _iso(moment: float | None) -> str | None:
     if moment is None:
         return None
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
+
+
+def _crash_point(name: str) -> None:
+    """A test hook: WEIR_CRASH_AT=lifecycle:<name> ends the process right there, as a kill would."""
+    if os.environ.get("WEIR_CRASH_AT") == f"lifecycle:{name}":
+        os._exit(137)
