@@ -308,28 +308,16 @@ class Lifecycle:
             source_table = layer in RETAINED_LAYERS
             self._purge(layer, name, self.retention.snapshots_for(name), now, source_table)
             expired = {(str(b), str(s)): int(n) for b, s, n in action.detail.get("expired", [])}
+            # audited before it is marked done: a run cut short in between audits it once, here
+            if not self._audited(action.action_id):
+                self.audit.append(_destroyed(action, len({b for b, _ in expired})))
+            _crash_point("audited")
             action = self.journal.finish(action, expired)
-            _crash_point("finished")
-            self.audit.append(
-                AuditEntry(
-                    "lifecycle",
-                    f"lifecycle {action.kind} {action.dataset}",
-                    user=operator(),
-                    datasets=(action.dataset,),
-                    rows=action.rows,
-                    detail={
-                        "action": action.action_id,
-                        "run": action.run_id,
-                        "rule": action.rule,
-                        "older_than": _iso(action.cutoff),
-                        "rows": action.rows,
-                        "files": action.files,
-                        "archive": action.archive,
-                        "batches": len({b for b, _ in expired}),
-                    },
-                )
-            )
         return _step_of(action, "done", {})
+
+    def _audited(self, action_id: str) -> bool:
+        recent = self.audit.records(kind="lifecycle", limit=50)
+        return any((r.entry.detail or {}).get("action") == action_id for r in recent)
 
     def _destroy(self, action: Action, where: str) -> Action:
         """Rewrite the action's rows out of the table (only those its archive holds)."""
@@ -502,6 +490,27 @@ def _step_of(action: Action, note: str, holds: dict[str, Hold]) -> Step:
         hold.describe() if hold else None,
         action.archive,
         note,
+    )
+
+
+def _destroyed(action: Action, batches: int) -> AuditEntry:
+    """The audit record of one table's rows leaving the lake."""
+    return AuditEntry(
+        "lifecycle",
+        f"lifecycle {action.kind} {action.dataset}",
+        user=operator(),
+        datasets=(action.dataset,),
+        rows=action.rows,
+        detail={
+            "action": action.action_id,
+            "run": action.run_id,
+            "rule": action.rule,
+            "older_than": _iso(action.cutoff),
+            "rows": action.rows,
+            "files": action.files,
+            "archive": action.archive,
+            "batches": batches,
+        },
     )
 
 
