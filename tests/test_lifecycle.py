@@ -21,6 +21,7 @@ import weir
 from tests.conftest import drop_sections, land, pos_csv, pos_line
 from weir.cli.main import cli
 from weir.errors import NotFoundError, ProjectError, QueryError, UnknownName
+from weir.lake.maintenance import Maintenance
 from weir.lifecycle import HeldError, verify_archive
 
 NOW = datetime(2025, 1, 11, tzinfo=UTC)
@@ -171,6 +172,12 @@ def test_raw_destroyed_by_age_of_receipt_still_reconciles(tmp_path: Path) -> Non
         actions = {r.entry.action: r.entry.rows for r in records}
         assert actions["lifecycle destroy raw.pos"] == 56
         assert actions["lifecycle archive quarantine.pos"] == 1
+    shown = CliRunner().invoke(
+        cli, ["--project", str(root), "status", "--reconcile", "--format", "json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    states = {(r["source"], r["layer"]): r["state"] for r in json.loads(shown.output)}
+    assert states[("pos", "raw")] == "expired by retention"
 
 
 def test_a_legal_hold_stops_destruction_until_released(tmp_path: Path) -> None:
@@ -281,3 +288,17 @@ def test_a_schedule_runs_the_lifecycle_step(tmp_path: Path) -> None:
         assert _count(project, "staging.pos") == 0
         lines = [line.message for line in project.runs.logs(finished.run_id)]
         assert any("staging.pos: archive 55" in line for line in lines)
+
+
+def test_rows_gone_without_retention_are_a_mismatch(tmp_path: Path) -> None:
+    """Only what retention recorded counts as expired: a row lost any other way is reported."""
+    root = _shop(tmp_path, "", days=range(1, 3))  # day 1: 1 sale; day 2: 2 sales and a bad line
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        with project.lake.writing():
+            Maintenance(project.lake).rewrite("raw", "pos", "transaction_id = 'T01-0'")
+        [raw] = [c for c in project.sources.reconcile(["pos"]) if c.layer == "raw"]
+        assert raw.state == "mismatch"
+        assert raw.message.startswith("accepted 3 recorded, 2 in raw;")
+    shown = CliRunner().invoke(cli, ["--project", str(root), "status", "--reconcile"])
+    assert shown.exit_code == 1 and "1 mismatched" in shown.output
