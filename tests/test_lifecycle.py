@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import weir
-from tests.conftest import drop_sections, land, pos_csv, pos_line
+from tests.conftest import NewDatabase, drop_sections, land, pos_csv, pos_line
 from weir.cli.main import cli
 from weir.errors import NotFoundError, ProjectError, QueryError, UnknownName
 from weir.lake.maintenance import Maintenance
@@ -302,3 +302,20 @@ def test_rows_gone_without_retention_are_a_mismatch(tmp_path: Path) -> None:
         assert raw.message.startswith("accepted 3 recorded, 2 in raw;")
     shown = CliRunner().invoke(cli, ["--project", str(root), "status", "--reconcile"])
     assert shown.exit_code == 1 and "1 mismatched" in shown.output
+
+
+def test_on_postgresql_holds_archive_and_reconcile(
+    tmp_path: Path, new_database: NewDatabase
+) -> None:
+    root = _shop(tmp_path, POS_STAGING_5D + f"catalog_uri: {new_database()}\n", days=range(1, 7))
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        hold = project.lifecycle.holds.add("pos", "claim 2026-114")
+        [skipped] = project.lifecycle.run(now=NOW)
+        assert skipped.held and _count(project, "staging.pos") == 21  # 1 + 2 + … + 6
+        project.lifecycle.holds.release(hold.hold_id, "settled")
+        [done] = project.lifecycle.run(now=NOW)
+        assert done.rows == 15 and _ids(project, "staging.pos") == {f"T06-{i}" for i in range(6)}
+        checks = {c.layer: c.state for c in project.sources.reconcile(["pos"])}
+        assert checks["staging"] == "partly expired by retention" and checks["raw"] == "ok"
+        assert project.audit.verify().ok
