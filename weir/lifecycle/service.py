@@ -38,7 +38,7 @@ from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
 from weir.project import ProjectFiles
 from weir.project.durations import parse_duration
-from weir.project.retention import RETAINED_LAYERS
+from weir.project.retention import RETAINED_LAYERS, RetentionConfig
 from weir.streams.collector import STREAM_PREFIX, wal_folder
 from weir.streams.wal import segments
 
@@ -106,7 +106,7 @@ class Lifecycle:
         self.maintenance = Maintenance(lake)
 
     @property
-    def retention(self) -> Any:
+    def retention(self) -> RetentionConfig:
         return self.files.config.retention
 
     # -- plan -------------------------------------------------------------------------
@@ -121,23 +121,9 @@ class Lifecycle:
         for rule in table_rules(self.files):
             if rule.dataset in unfinished:
                 continue
-            found = self._matching(rule, now)
-            if found is not None:
-                rows, files, first, last, cutoff = found
-                hold = holds.get(rule.source.name)
-                steps.append(
-                    Step(
-                        rule.dataset,
-                        rule.rule.then,
-                        rule.describe(),
-                        rows,
-                        files,
-                        first,
-                        last,
-                        cutoff,
-                        hold.describe() if hold else None,
-                    )
-                )
+            step = self._due(rule, now, holds.get(rule.source.name))
+            if step is not None:
+                steps.append(step)
         steps += self._snapshot_steps(now, holds, act=False)
         steps += self._log_steps(now, holds, act=False)
         return steps
@@ -163,6 +149,7 @@ class Lifecycle:
         run_id = new_id("lc-")
         done: list[Step] = []
         with self.lake.writing(wait=60.0):
+            holds = self.holds.active()  # again, under the lock: a hold placed meanwhile counts
             unfinished = self.journal.unfinished()
             for action in unfinished.values():
                 if chosen is not None and action.source not in chosen:
@@ -178,25 +165,7 @@ class Lifecycle:
                 ):
                     continue
                 hold = holds.get(rule.source.name)
-                if hold is not None:
-                    found = self._matching(rule, now)
-                    if found is not None:
-                        rows, files, first, last, cutoff = found
-                        done.append(
-                            Step(
-                                rule.dataset,
-                                rule.rule.then,
-                                rule.describe(),
-                                rows,
-                                files,
-                                first,
-                                last,
-                                cutoff,
-                                hold.describe(),
-                            )
-                        )
-                    continue
-                step = self._act(rule, run_id, now)
+                step = self._due(rule, now, hold) if hold else self._act(rule, run_id, now)
                 if step is not None:
                     done.append(step)
             done += self._snapshot_steps(now, holds, act=True, chosen=chosen)
@@ -238,6 +207,26 @@ class Lifecycle:
         if row is None or not row[0]:
             return None
         return int(row[0]), int(row[1]), row[2], row[3], cutoff.timestamp()
+
+    def _due(self, rule: TableRule, now: datetime, hold: Hold | None) -> Step | None:
+        """The step the rule would take now (held, if ``hold``), or None when nothing is due."""
+        found = self._matching(rule, now)
+        if found is None:
+            return None
+        rows, files, first, last, cutoff = found
+        held = hold.describe() if hold else None
+        return Step(
+            rule.dataset,
+            rule.rule.then,
+            rule.describe(),
+            rows,
+            files,
+            first,
+            last,
+            cutoff,
+            held,
+            note="due",
+        )
 
     def _act(self, rule: TableRule, run_id: str, now: datetime) -> Step | None:
         found = self._matching(rule, now)
