@@ -40,7 +40,7 @@ def lifecycle_plan(obj: Context, fmt: OutputFormat) -> None:
     if fmt == "table" and not steps:
         console.print("nothing is due: no row, snapshot or log segment is past its rule")
         return
-    emit([s.as_row() for s in steps], fmt, title="retention plan")
+    emit([s.glance() if fmt == "table" else s.as_row() for s in steps], fmt, title="retention plan")
 
 
 @lifecycle.command("run")
@@ -64,7 +64,7 @@ def lifecycle_run(obj: Context, sources: tuple[str, ...], fmt: OutputFormat) -> 
     if fmt == "table" and not steps:
         console.print("nothing was due")
         return
-    emit([s.as_row() for s in steps], fmt, title="retention run")
+    emit([s.glance() if fmt == "table" else s.as_row() for s in steps], fmt, title="retention run")
 
 
 @lifecycle.group("hold")

@@ -63,6 +63,23 @@ class Step:
     archive: str | None = None
     note: str = ""
 
+    def glance(self) -> dict[str, Any]:
+        """What fits a terminal: the table, what happens, how much, of when, by which rule."""
+
+        def day(t: float | None) -> str:
+            return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d") if t else ""
+
+        unit = {"expire": "snapshots", "log": "segments"}.get(self.kind, "rows")
+        span = f"{day(self.time_from)} … {day(self.time_to)}" if self.time_from else ""
+        return {
+            "dataset": self.dataset,
+            "action": self.kind,
+            "count": f"{self.rows} {unit}" + (f" in {self.files} files" if self.files else ""),
+            "of": span,
+            "rule": self.rule,
+            "status": f"skipped: {self.held}" if self.held else self.note,
+        }
+
     def as_row(self) -> dict[str, Any]:
         def day(t: float | None) -> str:
             return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if t else ""
