@@ -10,6 +10,8 @@ is 2025-01-06 00:00: days 1 to 5 go (1 + 2 + 3 + 4 + 5 = 15 sales), days 6 to
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,11 +20,14 @@ import pytest
 from click.testing import CliRunner
 
 import weir
-from tests.conftest import NewDatabase, drop_sections, land, pos_csv, pos_line
+from tests.conftest import NewDatabase, drop_sections, land, pos_csv, pos_line, web_event
 from weir.cli.main import cli
 from weir.errors import NotFoundError, ProjectError, QueryError, UnknownName
 from weir.lake.maintenance import Maintenance
 from weir.lifecycle import HeldError, verify_archive
+from weir.streams.collector import wal_folder
+from weir.streams.consumers.base import events_table
+from weir.streams.wal import WriteAheadLog, read_log, segments
 
 NOW = datetime(2025, 1, 11, tzinfo=UTC)
 GONE = {f"T{d:02d}-{i}" for d in range(1, 6) for i in range(d)}  # 15
@@ -319,3 +324,38 @@ def test_on_postgresql_holds_archive_and_reconcile(
         checks = {c.layer: c.state for c in project.sources.reconcile(["pos"])}
         assert checks["staging"] == "partly expired by retention" and checks["raw"] == "ok"
         assert project.audit.verify().ok
+
+
+def test_collector_log_segments_the_lake_holds_go_and_the_others_stay(tmp_path: Path) -> None:
+    """Three sealed segments (two events each) and the open one: the lake holds the first two."""
+    root = _shop(tmp_path, "retention:\n  collector_log: 1d\n", days=range(1, 1))
+    folder = wal_folder(root / ".weir", "web_traffic")
+    log = WriteAheadLog(folder, fsync=False)
+    ends = []
+    for segment in range(3):
+        log.append([json.dumps(web_event(f"e{segment}-{i}")).encode() for i in range(2)])
+        log.seal()
+        ends.append(log.end)
+    log.close()
+    with weir.Project(root) as project:
+        stream = "collector:web_traffic"
+        events = [
+            (json.dumps(web_event(f"e{s}-{i}")), stream, s * 2 + i) for s in (0, 1) for i in (0, 1)
+        ]
+        project.sources.ingestor.ingest_events(
+            "web_traffic", events_table(events), {stream: str(ends[1])}
+        )
+        week_ago = time.time() - 7 * 86400
+        for _, path in segments(folder):
+            os.utime(path, (week_ago, week_ago))
+        [planned] = project.lifecycle.plan()
+        assert (planned.dataset, planned.kind, planned.rows) == ("wal/web_traffic", "log", 2)
+        assert "1 older segment(s) not yet in the lake are kept" in planned.note
+        [done] = project.lifecycle.run()
+        assert done.rows == 2 and done.note.startswith("done")
+        # the third sealed segment (not in the lake) and the open one are kept, and read whole
+        kept = segments(folder)
+        assert [base for base, _ in kept] == [ends[1], ends[2]]
+        assert [p for _, p in read_log(folder, ends[1], ends[2])] == [
+            json.dumps(web_event(f"e2-{i}")).encode() for i in range(2)
+        ]
