@@ -17,14 +17,12 @@ the rows the archive holds are destroyed (matched by ``_record_id``).
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from weir.ingest.ledger import Ledger
 from weir.lake import Lake
@@ -32,72 +30,19 @@ from weir.lake.maintenance import Maintenance
 from weir.lifecycle.archive import archive_files, verify_archive, write_archive
 from weir.lifecycle.holds import HeldError, Hold, Holds
 from weir.lifecycle.journal import Action, Journal, new_id
+from weir.lifecycle.logs import log_steps
 from weir.lifecycle.rules import TableRule, archive_root, check_retention, table_rules
+from weir.lifecycle.steps import Step
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
 from weir.project import ProjectFiles
 from weir.project.durations import parse_duration
 from weir.project.retention import RETAINED_LAYERS, RetentionConfig
-from weir.streams.collector import STREAM_PREFIX, wal_folder
-from weir.streams.wal import segments
 
 FILE = "_weir_file"
 ACTION_TAG = "weir.lifecycle.action"
 MODEL_GRACE = 3600.0  # a model run writes its files before it takes the lock to commit
-
-
-@dataclass(frozen=True)
-class Step:
-    """One thing retention does (or would do) to one table or log."""
-
-    dataset: str  # raw.pos, or wal/web_traffic for a collector log
-    kind: str  # archive, destroy, expire (old snapshots), log (segments)
-    rule: str
-    rows: int  # rows; snapshots for expire; segments for log
-    files: int = 0
-    time_from: float | None = None
-    time_to: float | None = None
-    cutoff: float | None = None
-    held: str | None = None  # the hold that stops it
-    archive: str | None = None
-    note: str = ""
-
-    def glance(self) -> dict[str, Any]:
-        """What fits a terminal: the table, what happens, how much, of when, by which rule."""
-
-        def day(t: float | None) -> str:
-            return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d") if t else ""
-
-        unit = {"expire": "snapshots", "log": "segments"}.get(self.kind, "rows")
-        span = f"{day(self.time_from)} … {day(self.time_to)}" if self.time_from else ""
-        return {
-            "dataset": self.dataset,
-            "action": self.kind,
-            "count": f"{self.rows} {unit}" + (f" in {self.files} files" if self.files else ""),
-            "of": span,
-            "rule": self.rule,
-            "status": f"skipped: {self.held}" if self.held else self.note,
-        }
-
-    def as_row(self) -> dict[str, Any]:
-        def day(t: float | None) -> str:
-            return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if t else ""
-
-        unit = {"expire": "snapshots", "log": "segments"}.get(self.kind, "rows")
-        return {
-            "dataset": self.dataset,
-            "action": self.kind,
-            "count": self.rows,
-            "unit": unit,
-            "files": self.files,
-            "from": day(self.time_from),
-            "to": day(self.time_to),
-            "older_than": day(self.cutoff),
-            "rule": self.rule,
-            "status": f"skipped: {self.held}" if self.held else self.note,
-            "archive": self.archive or "",
-        }
 
 
 class Lifecycle:
@@ -142,7 +87,7 @@ class Lifecycle:
             if step is not None:
                 steps.append(step)
         steps += self._snapshot_steps(now, holds, act=False)
-        steps += self._log_steps(now, holds, act=False)
+        steps += log_steps(self.files, self.ledger, self.audit, now, holds, False)
         return steps
 
     # -- run --------------------------------------------------------------------------
@@ -186,7 +131,7 @@ class Lifecycle:
                 if step is not None:
                     done.append(step)
             done += self._snapshot_steps(now, holds, act=True, chosen=chosen)
-            done += self._log_steps(now, holds, act=True, chosen=chosen)
+            done += log_steps(self.files, self.ledger, self.audit, now, holds, True, chosen)
         self.audit.append(
             AuditEntry(
                 "lifecycle",
@@ -419,62 +364,6 @@ class Lifecycle:
                             "files_deleted": removed,
                             "rule": rule,
                             "older_than": _iso(cut.timestamp()),
-                        },
-                    )
-                )
-            steps.append(step)
-        return steps
-
-    # -- the collector's log --------------------------------------------------------------
-    def _log_steps(
-        self, now: datetime, holds: dict[str, Hold], act: bool, chosen: set[str] | None = None
-    ) -> list[Step]:
-        steps = []
-        root = self.files.state_dir / "wal"
-        for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
-            name = folder.name
-            window = self.retention.log_for(name)
-            if window is None or (chosen is not None and name not in chosen):
-                continue
-            cut = (now - parse_duration(window)).timestamp()
-            stream = STREAM_PREFIX + name
-            committed = int(self.ledger.positions(stream).get(stream, "0"))
-            found = segments(wal_folder(self.files.state_dir, name))
-            # only a prefix goes (a log is read from its first segment on, without gaps), never
-            # the segment being written, never one holding a record the lake does not hold yet
-            doomed: list[Path] = []
-            waiting = 0
-            for index, ((_, path), (following, _)) in enumerate(itertools.pairwise(found)):
-                old = path.stat().st_mtime < cut
-                if following <= committed and old and len(doomed) == index:
-                    doomed.append(path)
-                elif old and following > committed:
-                    waiting += 1
-            if not doomed and not waiting:
-                continue
-            hold = holds.get(name)
-            note = f"{waiting} older segment(s) not yet in the lake are kept" if waiting else ""
-            step = Step(
-                f"wal/{name}",
-                "log",
-                f"collector_log: keep {window}",
-                len(doomed),
-                cutoff=cut,
-                held=hold.describe() if hold else None,
-                note=note,
-            )
-            if act and hold is None and doomed:
-                for path in doomed:
-                    path.unlink(missing_ok=True)
-                step = replace(step, note=("done; " + note) if note else "done")
-                self.audit.append(
-                    AuditEntry(
-                        "lifecycle",
-                        f"lifecycle log {name}",
-                        user=operator(),
-                        detail={
-                            "segments_deleted": [p.name for p in doomed],
-                            "kept_unflushed": waiting,
                         },
                     )
                 )
