@@ -9,12 +9,15 @@ is 2025-01-06 00:00: days 1 to 5 go (1 + 2 + 3 + 4 + 5 = 15 sales), days 6 to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -25,6 +28,7 @@ from weir.cli.main import cli
 from weir.errors import NotFoundError, ProjectError, QueryError, UnknownName
 from weir.lake.maintenance import Maintenance
 from weir.lifecycle import HeldError, verify_archive
+from weir.serve.app import create_app
 from weir.streams.collector import wal_folder
 from weir.streams.consumers.base import events_table
 from weir.streams.wal import WriteAheadLog, read_log, segments
@@ -359,3 +363,43 @@ def test_collector_log_segments_the_lake_holds_go_and_the_others_stay(tmp_path: 
         assert [p for _, p in read_log(folder, ends[1], ends[2])] == [
             json.dumps(web_event(f"e2-{i}")).encode() for i in range(2)
         ]
+
+
+def test_the_api_plans_and_holds_for_operators(tmp_path: Path) -> None:
+    root = _shop(tmp_path, POS_STAGING_5D, days=range(1, 3))
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        tokens = project.access.tokens()
+        _, admin = tokens.create("ada", "admin")
+        _, sales = tokens.create("sam", "sales")
+        app = create_app(project)
+
+        def call(method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
+            async def send() -> httpx.Response:
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://weir") as client:
+                    headers = {"Authorization": f"Bearer {token}"}
+                    return await client.request(method, url, headers=headers, **kwargs)
+
+            return asyncio.run(send())
+
+        assert call("GET", "/api/v1/lifecycle/plan", sales).status_code == 403
+        [step] = call("GET", "/api/v1/lifecycle/plan", admin).json()["steps"]
+        assert (step["dataset"], step["action"], step["count"]) == ("staging.pos", "archive", 3)
+        placed = call(
+            "POST", "/api/v1/lifecycle/holds", admin, json={"source": "pos", "reason": "claim"}
+        )
+        assert placed.status_code == 201 and placed.json()["by"] == "ada"
+        hold_id = placed.json()["hold_id"]
+        [step] = call("GET", "/api/v1/lifecycle/plan", admin).json()["steps"]
+        assert hold_id in step["held_by"]
+        missing = call(
+            "POST", "/api/v1/lifecycle/holds", admin, json={"source": "poss", "reason": "x"}
+        )
+        assert missing.status_code == 404 and "did you mean 'pos'" in missing.text
+        released = call("POST", f"/api/v1/lifecycle/holds/{hold_id}/release", admin, json={})
+        assert released.status_code == 200 and released.json()["released_by"] == "ada"
+        again = call("POST", f"/api/v1/lifecycle/holds/{hold_id}/release", admin, json={})
+        assert again.status_code == 400 and "already released" in again.text
+        assert call("GET", "/api/v1/lifecycle/holds", admin).json()["holds"] == []
+        assert len(call("GET", "/api/v1/lifecycle/holds?all=true", admin).json()["holds"]) == 1
