@@ -42,7 +42,9 @@ from weir.project.retention import RETAINED_LAYERS, RetentionConfig
 
 FILE = "_weir_file"
 ACTION_TAG = "weir.lifecycle.action"
-MODEL_GRACE = 3600.0  # a model run writes its files before it takes the lock to commit
+# A data file no snapshot names may be one a model run wrote and has not committed yet (it
+# takes the lock only to commit): such files are deleted once this old, or when named.
+GRACE = 3600.0
 
 
 class Lifecycle:
@@ -256,8 +258,8 @@ class Lifecycle:
         if action.state == "destroying":
             action = self._destroy(action, where)
         if action.state == "purging":
-            source_table = layer in RETAINED_LAYERS
-            self._purge(layer, name, self.retention.snapshots_for(name), now, source_table)
+            replaced = [str(path) for path in action.detail.get("replaced", [])]
+            self._purge(layer, name, self.retention.snapshots_for(name), now, replaced)
             expired = {(str(b), str(s)): int(n) for b, s, n in action.detail.get("expired", [])}
             # audited before it is marked done: a run cut short in between audits it once, here
             if not self._audited(action.action_id):
@@ -290,11 +292,14 @@ class Lifecycle:
                     f"SELECT _batch_id, {fate}, count(*) FROM {scan} WHERE {where} GROUP BY ALL"
                 ).fetchall()
             expired = [[str(b), str(s), int(n)] for b, s, n in counted]
+            # the files the rewrite will replace, named now: once no snapshot needs them they
+            # are deleted at once, not after the grace a model run's unpublished files get
+            replaced = sorted(self.maintenance.matching(layer, name, where))
             action = self.journal.move(
                 action,
                 "destroying",
                 rows=sum(n for _, _, n in expired),
-                detail={**action.detail, "expired": expired},
+                detail={**action.detail, "expired": expired, "replaced": replaced},
             )
             self.maintenance.rewrite(layer, name, where, summary={ACTION_TAG: action.action_id})
             _crash_point("rewritten")
@@ -303,7 +308,7 @@ class Lifecycle:
         return self.journal.move(action, "purging")
 
     def _purge(
-        self, layer: str, name: str, window: str | None, now: datetime, source_table: bool
+        self, layer: str, name: str, window: str | None, now: datetime, replaced: list[str]
     ) -> tuple[int, int]:
         """Expire snapshots older than the window (all but the current without one), then delete
         the files no snapshot names. Returns (snapshots expired, files deleted)."""
@@ -312,9 +317,7 @@ class Lifecycle:
         else:
             expired = self.maintenance.expire(layer, name, before=now - parse_duration(window))
         _crash_point("expired")
-        removed = self.maintenance.remove_unreferenced(
-            layer, name, grace=0.0 if source_table else MODEL_GRACE
-        )
+        removed = self.maintenance.remove_unreferenced(layer, name, also=replaced, grace=GRACE)
         return len(expired), len(removed)
 
     def _files(self, layer: str, name: str) -> list[str]:
@@ -351,7 +354,7 @@ class Lifecycle:
                 held=hold.describe() if hold else None,
             )
             if act and hold is None:
-                expired, removed = self._purge(layer, name, window, now, source_table)
+                expired, removed = self._purge(layer, name, window, now, [])
                 step = replace(step, rows=expired, files=removed, note="done")
                 self.audit.append(
                     AuditEntry(
