@@ -225,6 +225,9 @@ class Lifecycle:
     def _finish(self, action: Action, now: datetime) -> Step:
         layer, name = action.layer, action.source
         where = str(action.detail["where"])
+        if action.state != "purging" and not self._files(layer, name):
+            # the table holds no file any more (its rows left it another way): nothing to take
+            action = self.journal.move(action, "purging", rows=0)
         if action.state == "archiving":
             folder = archive_root(self.files) / layer / name / action.action_id
             scan = self.lake.engine.scan(self._files(layer, name))
