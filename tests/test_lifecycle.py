@@ -27,7 +27,7 @@ from tests.conftest import NewDatabase, drop_sections, land, pos_csv, pos_line, 
 from weir.cli.main import cli
 from weir.errors import NotFoundError, ProjectError, QueryError, UnknownName
 from weir.lake.maintenance import Maintenance
-from weir.lifecycle import HeldError, verify_archive
+from weir.lifecycle import ArchiveError, HeldError, verify_archive
 from weir.serve.app import create_app
 from weir.streams.collector import wal_folder
 from weir.streams.consumers.base import events_table
@@ -403,3 +403,17 @@ def test_the_api_plans_and_holds_for_operators(tmp_path: Path) -> None:
         assert again.status_code == 400 and "already released" in again.text
         assert call("GET", "/api/v1/lifecycle/holds", admin).json()["holds"] == []
         assert len(call("GET", "/api/v1/lifecycle/holds?all=true", admin).json()["holds"]) == 1
+
+
+def test_an_archive_that_cannot_be_written_destroys_nothing(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the archive folder should be\n")
+    root = _shop(tmp_path, POS_STAGING_5D + f"  archive_dir: {blocked}\n", days=range(1, 7))
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        with pytest.raises(ArchiveError, match="cannot write the archive") as failed:
+            project.lifecycle.run(now=NOW)
+        assert "retention.archive_dir" in (failed.value.fix or "")
+        assert _count(project, "staging.pos") == 21  # every row is still there
+        [waiting] = project.lifecycle.plan(now=NOW)
+        assert waiting.note.startswith("finishes the action a run left archiving")

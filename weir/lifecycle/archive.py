@@ -48,6 +48,17 @@ def write_archive(
     session: Session, select: str, folder: Path, manifest: dict[str, Any]
 ) -> Archived:
     """Write the rows of ``select`` under ``folder`` with their manifest (``manifest`` + files)."""
+    try:
+        return _write(session, select, folder, manifest)
+    except OSError as exc:
+        raise ArchiveError(
+            f"cannot write the archive in {folder}: {exc.strerror or exc}",
+            "check retention.archive_dir in weir.yml (a folder weir may write, with free space);"
+            " nothing was destroyed",
+        ) from exc
+
+
+def _write(session: Session, select: str, folder: Path, manifest: dict[str, Any]) -> Archived:
     if folder.exists():
         shutil.rmtree(folder)  # a run cut short: start the folder again
     written = [Path(p) for p in session.write_files(select, folder / "data")]
