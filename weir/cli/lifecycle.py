@@ -36,9 +36,15 @@ def lifecycle_plan(obj: Context, fmt: OutputFormat) -> None:
       weir lifecycle plan
       weir lifecycle plan --format json
     """
-    steps = obj.open().lifecycle.plan()
+    project = obj.open()
+    steps = project.lifecycle.plan()
     if fmt == "table" and not steps:
-        console.print("nothing is due: no row, snapshot or log segment is past its rule")
+        configured = project.files.config.retention.configured
+        console.print(
+            "nothing is due: no row, snapshot or log segment is past its rule"
+            if configured
+            else "no retention rules: add retention: to weir.yml (see docs/lifecycle.md)"
+        )
         return
     emit([s.glance() if fmt == "table" else s.as_row() for s in steps], fmt, title="retention plan")
 
