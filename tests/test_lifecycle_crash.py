@@ -3,9 +3,9 @@
 The shop of ``test_lifecycle`` (days 1 to 10, ``d`` sales on day ``d``, one bad
 line) with two rules at once: staging keeps 5 days then archives, quarantine
 keeps 5 days then is destroyed. A run is killed (``os._exit``, no clean-up, as
-SIGKILL) right after each step in turn: the action journalled, the archive
-written and verified, the rows rewritten out, the snapshots expired, the
-destruction audited. Each next run resumes where the last one stopped. In the
+SIGKILL) right after each step in turn: the action journalled, the rewrite's
+overwrite committed but not yet sealed, the archive written and verified, the
+rows rewritten out, the snapshots expired, the destruction audited. Each next run resumes where the last one stopped. In the
 end: staging holds exactly days 6 to 10, the one archive exactly days 1 to 5,
 raw all 56 records, every batch reconciles, each destruction is audited once.
 """
@@ -26,6 +26,7 @@ import pytest
 
 import weir
 from tests.test_lifecycle import GONE, KEPT, NOW, _count, _ids, _shop
+from weir.lake.maintenance import Maintenance
 from weir.lifecycle import verify_archive
 
 RULES = (
@@ -39,16 +40,21 @@ from datetime import datetime
 with weir.Project(sys.argv[1]) as project:
     project.lifecycle.run(now=datetime.fromisoformat(sys.argv[2]))
 """
-STEPS = ("started", "archived", "rewritten", "expired", "audited")
+STEPS = ("started", "seal", "archived", "rewritten", "expired", "audited")
 
 
 def _run(root: Path, crash_at: str | None) -> int:
-    """Run the lifecycle in a forked child (weir already imported: no start-up to pay for)."""
+    """Run the lifecycle in a forked child (weir already imported: no start-up to pay for).
+
+    ``crash_at="seal"`` ends the child between a rewrite's overwrite and its seal.
+    """
     child = os.fork()
     if child == 0:  # the child: never returns to the test
         code = 0
         try:
-            if crash_at:
+            if crash_at == "seal":
+                Maintenance.seal = lambda *_a, **_k: os._exit(137)  # type: ignore[method-assign]
+            elif crash_at:
                 os.environ["WEIR_CRASH_AT"] = f"lifecycle:{crash_at}"
             with weir.Project(root) as project:
                 project.lifecycle.run(now=NOW)
@@ -86,6 +92,11 @@ def _check_finished(root: Path) -> None:
     for part in (root / ".weir" / "lake" / "staging").rglob("*.parquet"):
         left |= set(pq.read_table(part, columns=["transaction_id"]).column(0).to_pylist())
     assert left == KEPT  # the old file is gone from disk, not only from the table
+    held = [
+        pq.read_metadata(p).num_rows
+        for p in (root / ".weir" / "lake" / "quarantine").rglob("*.parquet")
+    ]
+    assert sum(held) == 0  # the destroyed quarantine file too, though its rewrite was cut short
 
 
 def test_a_run_killed_after_each_step_is_finished_by_the_next(tmp_path: Path) -> None:

@@ -225,9 +225,9 @@ class Lifecycle:
     def _finish(self, action: Action, now: datetime) -> Step:
         layer, name = action.layer, action.source
         where = str(action.detail["where"])
-        if action.state != "purging" and not self._files(layer, name):
-            # the table holds no file any more (its rows left it another way): nothing to take
-            action = self.journal.move(action, "purging", rows=0)
+        if action.state == "archiving" and not self._files(layer, name):
+            # the table holds no file any more (its rows left it another way): nothing to keep
+            action = self.journal.move(action, "destroying", rows=0)
         if action.state == "archiving":
             folder = archive_root(self.files) / layer / name / action.action_id
             scan = self.lake.engine.scan(self._files(layer, name))
@@ -287,9 +287,10 @@ class Lifecycle:
             for s in self.lake.snapshots(layer, name)
             if s.summary.get(ACTION_TAG) == action.action_id
         ]
-        if not tagged:
+        files = self._files(layer, name)
+        if not tagged and files:
             fate = {"raw": "_status", "staging": "'accepted'", "quarantine": "'quarantined'"}[layer]
-            scan = self.lake.engine.scan(self._files(layer, name))
+            scan = self.lake.engine.scan(files)
             with self.lake.engine.writer() as session:
                 counted = session.execute(
                     f"SELECT _batch_id, {fate}, count(*) FROM {scan} WHERE {where} GROUP BY ALL"
@@ -306,7 +307,7 @@ class Lifecycle:
             )
             self.maintenance.rewrite(layer, name, where, summary={ACTION_TAG: action.action_id})
             _crash_point("rewritten")
-        elif tagged[-1] != "append":  # killed between the overwrite and its seal
+        elif tagged and tagged[-1] != "append":  # killed between the overwrite and its seal
             self.maintenance.seal(layer, name, {ACTION_TAG: action.action_id})
         return self.journal.move(action, "purging")
 
