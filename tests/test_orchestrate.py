@@ -437,7 +437,16 @@ def example(project_root: Path) -> Iterator[weir.Project]:
 
 def test_the_example_ships_its_schedules(example: weir.Project) -> None:
     states = {s.name: s for s in example.schedules.list()}
-    assert set(states) == {"pos_daily", "inventory_hourly", "sales_models", "web_models", "nightly"}
+    assert set(states) == {
+        "pos_daily",
+        "inventory_hourly",
+        "sales_models",
+        "web_models",
+        "nightly",
+        "retention_daily",
+    }
+    retention = next(s for s in example.files.config.schedules if s.name == "retention_daily")
+    assert retention.lifecycle and retention.cron == "15 3 * * *"
     assert states["sales_models"].after == ("pos", "inventory")
     nightly = next(s for s in example.files.config.schedules if s.name == "nightly")
     assert nightly.quality and nightly.select == []

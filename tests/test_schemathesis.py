@@ -68,6 +68,10 @@ API = [
     ("GET", "/api/v1/schedules"),
     ("GET", "/api/v1/schedules/{name}"),
     ("PATCH", "/api/v1/schedules/{name}"),
+    ("GET", "/api/v1/lifecycle/plan"),
+    ("GET", "/api/v1/lifecycle/holds"),
+    ("POST", "/api/v1/lifecycle/holds"),
+    ("POST", "/api/v1/lifecycle/holds/{hold_id}/release"),
 ]
 DOORS = [("POST", "/collect/v1/{source}"), *[("POST", f"/v1/{call}") for call in CALLS]]
 OPERATIONS = API + DOORS
@@ -88,6 +92,9 @@ FREE_TEXT = {
     "/api/v1/runs/{run_id}/rerun",
     "/api/v1/runs/{run_id}/cancel",
     "/api/v1/schedules/{name}",
+    # a source to hold, a hold to release: well-formed, naming nothing
+    "/api/v1/lifecycle/holds",
+    "/api/v1/lifecycle/holds/{hold_id}/release",
 }
 COLLECTED = ["web_traffic", "crm_interactions"]
 

@@ -10,6 +10,7 @@ its domain's operations and their auditing:
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``keys``, ``keyring``: the key store, sealed under the master key; listing it, rotating that key;
 - ``subjects``: find, export and erase one person everywhere (``privacy:`` in weir.yml).
+- ``lifecycle``: retention (plan, run), the archive and legal holds.
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from weir.ingest.batch import Progress
     from weir.ingest.ledger import Ledger
     from weir.ingest.service import Sources
+    from weir.lifecycle import Lifecycle
     from weir.metadata.erasures import ErasureRegistry
     from weir.metadata.keyring import KeyRing
     from weir.metrics.service import Kpis
@@ -165,6 +167,14 @@ class Project:
 
         return Subjects(self.files, self.lake, self.ledger, self.audit, self.models, self.erasures)
 
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        from weir.lifecycle import Lifecycle
+
+        return Lifecycle(
+            self.files, self.lake, self.store, self.ledger, self.audit, self.sources.recover
+        )
+
     @property
     def quality(self) -> Quality:
         return self._operations.quality
@@ -191,7 +201,12 @@ class Project:
         from weir.alerts import Alerts, signals
         from weir.orchestrate import Orchestration
         from weir.orchestrate.checks import model_names
-        from weir.orchestrate.handlers import ingest_step, models_step, quality_step
+        from weir.orchestrate.handlers import (
+            ingest_step,
+            lifecycle_step,
+            models_step,
+            quality_step,
+        )
         from weir.quality import Quality
 
         quality = Quality(
@@ -206,6 +221,7 @@ class Project:
                 "ingest": ingest_step(self.sources),
                 "models": models_step(self.models),
                 "quality": quality_step(quality.run),
+                "lifecycle": lifecycle_step(self.lifecycle),
             },
             lambda: model_names(self.root),
             interrupt=self.engine.interrupt_writers,

@@ -163,10 +163,17 @@ def sql(
     is_flag=True,
     help="Every column in the table (batches, files, last batch id, newest record, …).",
 )
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Count each batch's rows in the lake against its ledger counts (exit 1 on a mismatch).",
+)
 @format_option
 @click.pass_obj
 @guarded
-def status(obj: Context, only_streams: bool, wide: bool, fmt: OutputFormat) -> None:
+def status(
+    obj: Context, only_streams: bool, wide: bool, reconcile: bool, fmt: OutputFormat
+) -> None:
     """Per source: last batch, counts, freshness and state.
 
     The table shows what fits a terminal: records in / accepted / quarantined /
@@ -180,8 +187,26 @@ def status(obj: Context, only_streams: bool, wide: bool, fmt: OutputFormat) -> N
       weir status --wide
       weir status --format json
       weir status --streams
+      weir status --reconcile
     """
     project = obj.open()
+    if reconcile:
+        checks = project.sources.reconcile()
+        rows = [
+            {
+                "source": c.source,
+                "batch": c.batch_id,
+                "layer": c.layer,
+                "state": c.state,
+                "counts": c.message,
+            }
+            for c in checks
+        ]
+        bad = sum(1 for c in checks if c.state == "mismatch")
+        emit(rows, fmt, title=f"{len(checks)} checks, {bad} mismatched")
+        if bad:
+            sys.exit(1)
+        return
     statuses = project.sources.status()
     streams = [_stream_row(s) for s in project.streams.status()]
     if only_streams:

@@ -11,6 +11,7 @@ from weir.cli import (
     data,
     governance,
     keystore,
+    lifecycle,
     models,
     privacy,
     quality,
@@ -48,6 +49,7 @@ for command in (
     runs.schedule,
     runs.worker,
     privacy.subject,
+    lifecycle.lifecycle,
 ):
     cli.add_command(command)
 

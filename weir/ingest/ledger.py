@@ -208,6 +208,40 @@ class Ledger:
             rows = db.execute(sa.text(query), params).mappings().all()
         return [_record(row) for row in rows]
 
+    def record_expired(
+        self,
+        db: sa.Connection,
+        action_id: str,
+        source: str,
+        layer: str,
+        rows: Mapping[tuple[str, str], int],
+    ) -> None:
+        """Note, in the caller's transaction, the rows a retention action took out of a layer:
+        (batch id, fate) → rows. The batch's counts then still reconcile (``reconcile``)."""
+        if rows:
+            db.execute(
+                sa.text(
+                    "INSERT INTO weir_expired_rows (action_id, batch_id, source, layer, status, row_count) "
+                    "VALUES (:a, :b, :s, :l, :st, :n)"
+                ),
+                [
+                    {"a": action_id, "b": batch, "s": source, "l": layer, "st": status, "n": n}
+                    for (batch, status), n in rows.items()
+                ],
+            )
+
+    def expired(self, source: str, layer: str) -> dict[tuple[str, str], int]:
+        """(batch id, fate) → the rows of ``layer.source`` retention took out of the lake."""
+        with self.store.begin() as db:
+            found = db.execute(
+                sa.text(
+                    "SELECT batch_id, status, sum(row_count) FROM weir_expired_rows "
+                    "WHERE source = :s AND layer = :l GROUP BY batch_id, status"
+                ),
+                {"s": source, "l": layer},
+            )
+            return {(batch, status): int(n) for batch, status, n in found}
+
     def batch(self, batch_id: str) -> BatchRecord | None:
         with self.store.begin() as db:
             row = (

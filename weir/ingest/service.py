@@ -17,6 +17,7 @@ from weir.engine import table
 from weir.errors import NotFoundError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
+from weir.ingest.reconcile import BatchCheck, reconcile
 from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
 from weir.lake import LakeViews
 from weir.metadata.audit import AuditLog
@@ -82,6 +83,11 @@ class Sources:
 
     def status(self) -> list[SourceStatus]:
         return source_statuses(self.files, self.lake, self.ingestor.ledger)
+
+    def reconcile(self, sources: Sequence[str] | None = None) -> list[BatchCheck]:
+        """Each committed batch's counts checked against raw and staging (and each source's
+        quarantine); rows retention took out are counted as expired, not missing."""
+        return reconcile(self.files, self.lake, self.ingestor.ledger, list(sources or []) or None)
 
     def quarantine_summary(self) -> pa.Table:
         return quarantine_summary(self.lake, self.files)

@@ -150,12 +150,7 @@ class Maintenance:
             ):
                 overwrite.append_data_file(data_file)
         transaction.commit_transaction()
-        # The overwrite keeps a manifest of the files it deleted, column bounds and all; the
-        # next snapshot leaves a manifest of only deleted entries out, so commit an empty one.
-        transaction = table.refresh().transaction()
-        with transaction.update_snapshot(snapshot_properties=properties).fast_append():
-            pass
-        transaction.commit_transaction()
+        self.seal(layer, name, properties)
         current = table.refresh().current_snapshot()
         return Rewritten(
             identifier,
@@ -164,6 +159,20 @@ class Maintenance:
             tuple(written),
             current.snapshot_id if current is not None else None,
         )
+
+    def seal(self, layer: str, name: str, summary: Mapping[str, str] | None = None) -> None:
+        """Commit an empty snapshot after an overwrite, so no manifest names the files it dropped.
+
+        The overwrite keeps a manifest of the files it deleted, column bounds and all; the
+        next snapshot leaves a manifest of only deleted entries out. ``rewrite`` seals
+        itself; a caller whose process died between the two calls it again.
+        """
+        table = self.lake.table(layer, name)
+        transaction = table.transaction()
+        properties = {"weir.kind": "rewrite", **(summary or {})}
+        with transaction.update_snapshot(snapshot_properties=properties).fast_append():
+            pass
+        transaction.commit_transaction()
 
     def expire(
         self,

@@ -1,4 +1,4 @@
-"""The step handlers a project supplies from its own services: ingest, models, quality.
+"""The step handlers a project supplies from its own services: ingest, models, quality, lifecycle.
 
 Each turns a step's arguments into one call of the service that owns the work
 (``Sources.ingest``, ``Models.run``) and reports what it did for the step
@@ -12,6 +12,7 @@ from datetime import date
 from typing import Protocol
 
 from weir.ingest.service import Sources
+from weir.lifecycle import Lifecycle
 from weir.orchestrate.records import Handler, StepOutcome, StepRequest
 from weir.transform.runner import Window
 from weir.transform.service import Models
@@ -86,3 +87,20 @@ def quality_step(run_checks: Callable[[], Sequence[Judged]]) -> Handler:
         return StepOutcome(len(checks), f"{len(checks)} checks, {len(failing)} not ok")
 
     return judge
+
+
+def lifecycle_step(lifecycle: Lifecycle) -> Handler:
+    """Apply the retention rules; a part held by a legal hold is logged, not a failure."""
+
+    def retain(step: StepRequest) -> StepOutcome:
+        done = lifecycle.run()
+        for s in done:
+            state = f"skipped: {s.held}" if s.held else s.note or "done"
+            step.log(f"{s.dataset}: {s.kind} {s.rows} ({s.rule}) {state}")
+        rows = sum(s.rows for s in done if not s.held and s.kind in ("archive", "destroy"))
+        held = sum(1 for s in done if s.held)
+        return StepOutcome(
+            rows, f"{len(done) - held} retention actions, {rows} rows out of the lake, {held} held"
+        )
+
+    return retain

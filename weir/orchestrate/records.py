@@ -17,7 +17,7 @@ RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "abandoned"})
 Trigger = Literal["schedule", "manual", "rerun", "backfill", "input"]
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
-StepKind = Literal["ingest", "models", "quality"]
+StepKind = Literal["ingest", "models", "quality", "lifecycle"]
 STEP_KINDS: tuple[str, ...] = get_args(StepKind)
 StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "cancelled"]
 

@@ -52,6 +52,8 @@ def plan_of(schedule: ScheduleConfig) -> list[PlannedStep]:
         )
     if schedule.quality:
         steps.append(PlannedStep("quality", schedule.name, {"schedule": schedule.name}))
+    if schedule.lifecycle:
+        steps.append(PlannedStep("lifecycle", "retention", {}))
     return steps
 
 

@@ -18,6 +18,7 @@ from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
 from weir.project.privacy import PrivacyConfig
 from weir.project.quality import FreshnessConfig, QualityConfig
+from weir.project.retention import RetentionConfig
 from weir.project.schedules import ScheduleList
 
 ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
@@ -191,6 +192,10 @@ class ProjectConfig(Strict):
     )
     privacy: PrivacyConfig = Field(
         default=PrivacyConfig(), description="data subjects: who a person is in each source"
+    )
+    retention: RetentionConfig = Field(
+        default=RetentionConfig(),
+        description="how long each layer keeps rows, then archive or destroy (`weir lifecycle`)",
     )
 
     @field_validator("users")

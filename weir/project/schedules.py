@@ -61,6 +61,10 @@ class ScheduleConfig(Strict):
         "model that is due; left out, the schedule builds no models",
     )
     quality: bool = Field(default=False, description="run a quality pass as the last step")
+    lifecycle: bool = Field(
+        default=False,
+        description="apply the retention rules (`weir lifecycle run`) after the other steps",
+    )
     cron: str | None = Field(default=None, description="when, in the project's time zone")
     after: list[Name] = Field(
         default=[], description="run when a new batch of any of these sources is committed"
@@ -86,11 +90,11 @@ class ScheduleConfig(Strict):
                 f"schedule '{self.name}' says neither when (cron) nor after what (after)",
                 'add cron: "0 6 * * *" or after: [SOURCE]',
             )
-        if not self.sources and self.select is None and not self.quality:
+        if not self.sources and self.select is None and not self.quality and not self.lifecycle:
             raise FieldProblem(
                 "sources",
                 f"schedule '{self.name}' runs nothing",
-                "add sources: [...], select: [...] or quality: true",
+                "add sources: [...], select: [...], quality: true or lifecycle: true",
             )
         loop = sorted(set(self.sources) & set(self.after))
         if loop:

@@ -33,6 +33,7 @@ from weir.errors import Overloaded, WeirError
 from weir.serve.alerts import alerts_router
 from weir.serve.api import api_router
 from weir.serve.collector import collector_router
+from weir.serve.lifecycle import lifecycle_router
 from weir.serve.problems import error_body
 from weir.serve.quality import quality_router
 from weir.serve.runs import runs_router
@@ -206,6 +207,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(quality_router(app))
     app.include_router(alerts_router(app))
     app.include_router(runs_router(app))
+    app.include_router(lifecycle_router(app))
     app.add_middleware(RequestMetrics, registry=registry)
     return app
 

@@ -77,13 +77,7 @@ class WriteAheadLog:
 
     # -- opening --------------------------------------------------------------------
     def _segments(self) -> list[tuple[int, Path]]:
-        found = []
-        for path in self.folder.glob(f"*{SUFFIX}"):
-            try:
-                found.append((int(path.stem), path))
-            except ValueError:
-                continue
-        return sorted(found)
+        return segments(self.folder)
 
     def _recover(self, start_at: int) -> int:
         """Open the last segment for appending, cutting a torn tail; returns bytes cut."""
@@ -288,6 +282,17 @@ class WriteAheadLog:
         self._thread.join()
         os.close(self._fd)
         os.close(self._owner)  # closing the descriptor releases the lock
+
+
+def segments(folder: Path) -> list[tuple[int, Path]]:
+    """The log's segment files in ``folder``, as (position of their first byte, path), in order."""
+    found = []
+    for path in folder.glob(f"*{SUFFIX}"):
+        try:
+            found.append((int(path.stem), path))
+        except ValueError:
+            continue
+    return sorted(found)
 
 
 def read_log(folder: Path, start: int, stop: int | None = None) -> Iterator[tuple[int, bytes]]:

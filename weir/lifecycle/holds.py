@@ -1,0 +1,190 @@
+"""Legal holds: a source whose data no retention rule may destroy until the hold is released.
+
+A hold is kept in the metadata database (``weir_holds``) with who placed it,
+when and why; releasing it keeps the record (who, when, why released). Both
+are audited. While a hold is active, ``weir lifecycle run`` leaves the
+source's tables (raw, quarantine, staging: their rows and their old snapshots)
+and its collector log as they are, and says which hold stopped it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from weir.errors import NotFoundError, QueryError, WeirError
+from weir.metadata import MetadataStore
+from weir.metadata.audit import AuditEntry, AuditLog
+from weir.metadata.definition import operator
+from weir.project import ProjectFiles
+
+
+class HeldError(WeirError):
+    """Data under a legal hold was asked to be destroyed."""
+
+    code = "held"
+    status = 409
+
+
+@dataclass(frozen=True)
+class Hold:
+    hold_id: str
+    source: str | None
+    subject: str | None
+    reason: str
+    created_by: str
+    created_at: float
+    released_at: float | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+    def describe(self) -> str:
+        since = datetime.fromtimestamp(self.created_at, UTC).strftime("%Y-%m-%d")
+        return f"legal hold {self.hold_id} on {self.source} since {since} ({self.reason})"
+
+    def as_row(self) -> dict[str, object]:
+        def when(t: float | None) -> str:
+            return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds") if t else ""
+
+        return {
+            "hold": self.hold_id,
+            "source": self.source or "",
+            "reason": self.reason,
+            "by": self.created_by,
+            "since": when(self.created_at),
+            "released": when(self.released_at),
+            "released_by": self.released_by or "",
+            "release_reason": self.release_reason or "",
+        }
+
+
+class Holds:
+    """Place, list and release legal holds."""
+
+    def __init__(self, files: ProjectFiles, store: MetadataStore, audit: AuditLog) -> None:
+        self.files = files
+        self.store = store
+        self.audit = audit
+
+    def add(self, source: str, reason: str, user: str | None = None) -> Hold:
+        """Hold ``source``: retention destroys none of its data until the hold is released."""
+        self.files.source(source)  # an unknown name fails with a did-you-mean
+        reason = reason.strip()
+        if not reason:
+            raise QueryError(
+                "a legal hold needs a reason", 'say why: --reason "litigation 2026-114"'
+            )
+        hold = Hold(
+            f"h-{secrets.token_hex(4)}", source, None, reason, user or operator(), time.time()
+        )
+        with self.store.begin() as db:
+            db.execute(
+                sa.text(
+                    "INSERT INTO weir_holds (hold_id, source, subject, reason, created_by, created_at)"
+                    " VALUES (:h, :s, NULL, :r, :u, :t)"
+                ),
+                {
+                    "h": hold.hold_id,
+                    "s": source,
+                    "r": reason,
+                    "u": hold.created_by,
+                    "t": hold.created_at,
+                },
+            )
+        self.audit.append(
+            AuditEntry(
+                "hold.add",
+                f"lifecycle hold add --source {source}",
+                user=hold.created_by,
+                datasets=_datasets(source),
+                reason=reason,
+                detail={"hold": hold.hold_id, "source": source},
+            )
+        )
+        return hold
+
+    def release(self, hold_id: str, reason: str = "", user: str | None = None) -> Hold:
+        """End a hold; its record stays, with who released it and why."""
+        hold = self.get(hold_id)
+        if not hold.active:
+            raise QueryError(
+                f"hold {hold_id} was already released", "see `weir lifecycle hold list --all`"
+            )
+        who, now = user or operator(), time.time()
+        with self.store.begin() as db:
+            db.execute(
+                sa.text(
+                    "UPDATE weir_holds SET released_at = :t, released_by = :u, release_reason = :r"
+                    " WHERE hold_id = :h AND released_at IS NULL"
+                ),
+                {"t": now, "u": who, "r": reason.strip() or None, "h": hold_id},
+            )
+        self.audit.append(
+            AuditEntry(
+                "hold.release",
+                f"lifecycle hold release {hold_id}",
+                user=who,
+                datasets=_datasets(hold.source) if hold.source else (),
+                reason=reason.strip() or None,
+                detail={"hold": hold_id, "source": hold.source},
+            )
+        )
+        return self.get(hold_id)
+
+    def get(self, hold_id: str) -> Hold:
+        with self.store.begin() as db:
+            row = (
+                db.execute(sa.text("SELECT * FROM weir_holds WHERE hold_id = :h"), {"h": hold_id})
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(
+                f"no legal hold {hold_id}",
+                "see `weir lifecycle hold list`",
+                kind="hold",
+                name=hold_id,
+            )
+        return _hold(row)
+
+    def list(self, include_released: bool = False) -> list[Hold]:
+        query = "SELECT * FROM weir_holds"
+        if not include_released:
+            query += " WHERE released_at IS NULL"
+        with self.store.begin() as db:
+            rows = db.execute(sa.text(query + " ORDER BY created_at")).mappings().all()
+        return [_hold(row) for row in rows]
+
+    def active(self) -> dict[str, Hold]:
+        """source → its oldest active hold."""
+        found: dict[str, Hold] = {}
+        for hold in self.list():
+            if hold.source is not None:
+                found.setdefault(hold.source, hold)
+        return found
+
+
+def _datasets(source: str) -> tuple[str, ...]:
+    return tuple(f"{layer}.{source}" for layer in ("raw", "quarantine", "staging"))
+
+
+def _hold(row: sa.RowMapping) -> Hold:
+    return Hold(
+        row["hold_id"],
+        row["source"],
+        row["subject"],
+        row["reason"],
+        row["created_by"],
+        float(row["created_at"]),
+        None if row["released_at"] is None else float(row["released_at"]),
+        row["released_by"],
+        row["release_reason"],
+    )
