@@ -91,6 +91,15 @@ class Project:
         self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
         self.progress = progress
+        self._check()
+
+    def _check(self) -> None:
+        """What must fail at open, not hours later: a schedule naming a source or model that
+        does not exist, or a time zone that does not (the scheduler's own checks, run early)."""
+        from weir.orchestrate.checks import check_schedules, model_names, project_zone
+
+        project_zone(self.files)
+        check_schedules(self.files, lambda: model_names(self.root))
 
     # -- the services, each made when first used --------------------------------------
     @cached_property
