@@ -7,7 +7,7 @@ role cannot see.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -41,6 +41,19 @@ class DatasetInfo:
     freshness: datetime | None = None  # when its newest snapshot was committed
     row_count: int | None = None
     snapshot_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """A dataset's (or column's) lineage as a graph: ``edges`` run from what is read to what is written.
+
+    Only what the role may read is in it; a path through a dataset it may not
+    read is one edge from the visible node before to the visible node after.
+    """
+
+    focus: str
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -84,18 +97,7 @@ class Catalog:
 
     def lineage(self, principal: Principal, name: str) -> dict[str, object]:
         """Upstream and downstream of a dataset (or column), leaving out what the role cannot see."""
-        table = ".".join(name.split(".")[:2])
-        visible = self._visible(principal)
-        if table not in visible:
-            raise _no_dataset(name, visible)
-        column = ".".join(name.split(".")[2:])
-        if column and column not in self.lake.arrow_schema(*table.split(".")).names:
-            raise NotFoundError(
-                f"{table} has no column {column}",
-                f"see its columns at /api/v1/datasets/{table}",
-                kind="column",
-                name=name,
-            )
+        self._check_lineage(principal, name)
         found = self.models.lineage(name)
 
         policy = self.policy
@@ -109,6 +111,31 @@ class Catalog:
             "upstream": seen(found["upstream"]),
             "downstream": seen(found["downstream"]),
         }
+
+    def lineage_graph(self, principal: Principal, name: str) -> LineageGraph:
+        """The lineage of a dataset (or column) as nodes and edges, within what the role sees."""
+        self._check_lineage(principal, name)
+        focus, edges = self.models.lineage_edges(name)
+        policy = self.policy
+
+        def seen(node: str) -> bool:
+            return policy.can_read(principal.role, _table_of(node))
+
+        return LineageGraph(focus, *_bridged(focus, edges, seen))
+
+    def _check_lineage(self, principal: Principal, name: str) -> None:
+        table = ".".join(name.split(".")[:2])
+        visible = self._visible(principal)
+        if table not in visible:
+            raise _no_dataset(name, visible)
+        column = ".".join(name.split(".")[2:])
+        if column and column not in self.lake.arrow_schema(*table.split(".")).names:
+            raise NotFoundError(
+                f"{table} has no column {column}",
+                f"see its columns at /api/v1/datasets/{table}",
+                kind="column",
+                name=name,
+            )
 
     def _visible(self, principal: Principal) -> list[str]:
         available = [f"{layer}.{name}" for layer, name in self.lake.tables()]
@@ -166,3 +193,24 @@ def _table_of(name: str) -> str:
 def _no_dataset(name: str, visible: Sequence[str]) -> NotFoundError:
     """Not found, with the closest dataset the role may read (never one it may not)."""
     return NotFoundError.among("dataset", name, visible, "list them at /api/v1/datasets")
+
+
+def _bridged(
+    focus: str, edges: Sequence[tuple[str, str]], seen: Callable[[str], bool]
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The visible nodes and edges; a path through hidden nodes becomes one edge."""
+    after: dict[str, set[str]] = {}
+    for source, target in edges:
+        after.setdefault(source, set()).add(target)
+    nodes = {focus} | {n for edge in edges for n in edge if seen(n)}
+    kept: set[tuple[str, str]] = set()
+    for start in nodes:
+        stack, passed = list(after.get(start, ())), set()
+        while stack:
+            current = stack.pop()
+            if current in nodes:
+                kept.add((start, current))
+            elif current not in passed:  # hidden: look past it
+                passed.add(current)
+                stack.extend(after.get(current, ()))
+    return tuple(sorted(nodes)), tuple(sorted(kept))

@@ -74,10 +74,25 @@ class Sources:
         """Roll back every batch a crash left half-written; returns their ids."""
         return self.ingestor.recover()
 
-    def replay(self, source: str) -> BatchResult:
-        """Check held records against the current contract; those that pass move to staging."""
+    def replay(self, source: str, by: str | None = None) -> BatchResult:
+        """Check held records against the current contract; those that pass move to staging.
+
+        ``by`` is who asked (the audit record's user; default: the operator at the terminal).
+        """
+        self.files.source(source)
         self.ingestor.recover()
-        return self.ingestor.replay(source)
+        with self.audit.recording(
+            "ingest", f"quarantine replay {source}", by or operator()
+        ) as note:
+            result = self.ingestor.replay(source)
+            note.datasets = (f"staging.{source}",) if result.batch_id else ()
+            note.rows = result.counts.received
+            note.detail = {
+                "batch": result.batch_id,
+                "released": result.counts.released,
+                "still_held": result.counts.quarantined,
+            }
+        return result
 
     def status(self) -> list[SourceStatus]:
         return source_statuses(self.files, self.lake, self.ingestor.ledger)
@@ -93,31 +108,44 @@ class Sources:
                 f"nothing of {source} is in quarantine", "ingest it first: `weir ingest`"
             )
         views = LakeViews(self.lake)
-        held = f"quarantine.{source}"
-        query = (
-            exp.select(exp.Star(**{"except": [exp.column("_raw")]}), exp.column("_raw"))
-            .from_(table(source, "quarantine"))
-            .order_by("_source_file", "_offset")
-            .limit(int(limit))
-        )
-        if reason:
-            # any of the record's reasons contains the text
-            mentions = exp.func(
-                "list_contains",
-                exp.func(
-                    "list_transform",
-                    exp.column("_reasons"),
-                    exp.Lambda(
-                        this=exp.func("contains", exp.column("r"), exp.Literal.string(reason)),
-                        expressions=[exp.to_identifier("r")],
-                    ),
-                ),
-                exp.true(),
-            )
-            query = query.where(mentions)
-        session, _ = views.session([held])
+        session, _ = views.session([f"quarantine.{source}"])
         try:
+            query = quarantine_query(source, reason, limit)
             return views.run(session, query.sql("duckdb"))[0]
         finally:
             session.close()
             views.close()
+
+
+def quarantine_query(
+    source: str, reason: str | None = None, limit: int = 20, offset: int = 0
+) -> exp.Select:
+    """The held records of ``source`` in file order, ``_raw`` last; those of a reason if given.
+
+    A record matches ``reason`` when any of its reasons contains the text (the
+    rule's name, or a column's). The CLI runs it in clear; the web app through
+    the gateway, as the signed-in user.
+    """
+    query = (
+        exp.select(exp.Star(except_=[exp.column("_raw")]), exp.column("_raw"))
+        .from_(table(source, "quarantine"))
+        .order_by("_source_file", "_offset")
+        .limit(int(limit))
+    )
+    if offset:
+        query = query.offset(int(offset))
+    if reason:
+        mentions = exp.func(
+            "list_contains",
+            exp.func(
+                "list_transform",
+                exp.column("_reasons"),
+                exp.Lambda(
+                    this=exp.func("contains", exp.column("r"), exp.Literal.string(reason)),
+                    expressions=[exp.to_identifier("r")],
+                ),
+            ),
+            exp.true(),
+        )
+        query = query.where(mentions)
+    return query

@@ -354,12 +354,20 @@ class Quality:
             )
 
     def unflag(
-        self, day: date, kpi: str | None = None, user: str | None = None
+        self,
+        day: date,
+        kpi: str | None = None,
+        user: str | None = None,
+        reason: str | None = None,
     ) -> list[FlaggedDay]:
-        """Remove the flags of ``day`` (only those for ``kpi`` when given); returns them."""
+        """Remove the flags of ``day`` (only those for ``kpi`` when given); returns them.
+
+        ``reason`` (why the day counts again) goes on the audit record.
+        """
         who = user or operator()
         action = f"flags remove {day.isoformat()}" + (f" --kpi {kpi}" if kpi else "")
         with self.audit.recording("flag.remove", action, who) as note:
+            note.detail = {"reason": reason} if reason else None
             gone = self.kpis.flags.unflag(day, kpi)
             if not gone:
                 raise NotFoundError(

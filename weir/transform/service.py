@@ -14,7 +14,7 @@ from weir.metadata.audit import AuditLog
 from weir.metadata.definition import operator
 from weir.project import ProjectFiles
 from weir.transform.dag import ModelGraph
-from weir.transform.lineage import dataset_lineage
+from weir.transform.lineage import dataset_lineage, lineage_edges
 from weir.transform.model import load_models
 from weir.transform.runner import PlannedBuild, Progress, Runner, RunResult, Window
 from weir.transform.state import RunLog
@@ -71,3 +71,7 @@ class Models:
     def lineage(self, dataset: str) -> dict[str, object]:
         """Upstream and downstream datasets of ``dataset`` (``namespace.table[.column]``)."""
         return dataset_lineage(self.graph(), self.log.lineage(), dataset)
+
+    def lineage_edges(self, dataset: str) -> tuple[str, list[tuple[str, str]]]:
+        """The direct edges (read → written) around ``dataset`` (``namespace.table[.column]``)."""
+        return lineage_edges(self.graph(), self.log.lineage(), dataset)
