@@ -15,7 +15,7 @@ from typing import Any, cast
 from weir.errors import NotFoundError
 from weir.governance.access import Access
 from weir.governance.policy import Policy, Principal
-from weir.lake import Lake
+from weir.lake import Lake, SnapshotInfo
 from weir.project import ProjectFiles
 from weir.transform.model import Model, load_models
 from weir.transform.service import Models
@@ -94,6 +94,13 @@ class Catalog:
         if name not in visible:
             raise _no_dataset(name, visible)
         return self._describe(name, load_models(self.files.root), detailed=True)
+
+    def snapshots(self, principal: Principal, name: str, limit: int = 20) -> list[SnapshotInfo]:
+        """A dataset's newest snapshots (newest first): when, by which batch or build, how much."""
+        visible = self._visible(principal)
+        if name not in visible:
+            raise _no_dataset(name, visible)
+        return self.lake.snapshots(*name.split(".", 1))[::-1][:limit]
 
     def lineage(self, principal: Principal, name: str) -> dict[str, object]:
         """Upstream and downstream of a dataset (or column), leaving out what the role cannot see."""
