@@ -9,6 +9,7 @@ its domain's operations and their auditing:
 - ``kpis``: the KPI definitions and their answers, flagged days;
 - ``access``: roles and grants, tokens and write keys, reading as a principal;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
+- ``signin``: passwords and web sessions; ``dashboards``: the team dashboards as a principal;
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
 - ``alerts``: alert rules, their incidents and the deliveries of their notices.
@@ -35,6 +36,8 @@ from weir.engine import DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
 from weir.governance.access import Access
 from weir.governance.catalog import Catalog
+from weir.governance.dashboards import Dashboards
+from weir.governance.signin import SignIn
 from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
 from weir.ingest.batch import Progress
 from weir.ingest.service import Sources
@@ -86,6 +89,8 @@ class Project:
         self.kpis = Kpis(self.files, self.lake, self.store)
         self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
         self.catalog = Catalog(self.files, self.lake, self.access, self.models)
+        self.signin = SignIn(self.store, self.access, self.audit)
+        self.dashboards = Dashboards(self.files, self.access, self.kpis, self.lake)
         self.quality = Quality(
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
         )

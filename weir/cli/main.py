@@ -6,7 +6,7 @@ puts them together.
 
 from __future__ import annotations
 
-from weir.cli import alerts, data, governance, models, quality, runs, serve, streams
+from weir.cli import alerts, data, governance, models, quality, runs, serve, streams, users
 from weir.cli.app import cli
 
 for command in (
@@ -25,6 +25,7 @@ for command in (
     serve.serve,
     governance.token,
     governance.audit,
+    users.user,
     streams.keys,
     streams.consume,
     quality.quality,

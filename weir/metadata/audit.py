@@ -56,6 +56,9 @@ AuditKind = Literal[
     "flag.remove",
     "quality.run",
     "schedule.change",
+    "signin",
+    "signout",
+    "password.set",
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 GENESIS = "0" * 64  # the prev_hash of the first record
