@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weir.errors import NotFoundError, QueryError, WeirError
-from weir.serve.web import boards, home
+from weir.serve.web import audit, boards, catalog, home, panel, quality, quarantine, sql
 from weir.serve.web.auth import SignInNeeded, auth_router, current_user, signin_redirect
 from weir.serve.web.shell import NavLink, SecurityHeaders, Shell, WebUser, error_page, is_web
 from weir.workspace import Project
@@ -39,12 +39,20 @@ def install_web(app: FastAPI) -> None:
         project_name=project.files.config.name,
         links=[
             # pages of other modules add their link here: NavLink(label, href, shown)
+            NavLink("Control panel", "/panel", lambda user: user.operator),
+            NavLink("Catalog", "/catalog"),
+            NavLink("Quality and alerts", "/quality"),
+            NavLink("SQL", "/sql"),
+            NavLink("Audit", "/audit", lambda user: user.admin),
         ],
         dashboards=lambda user: _dashboard_links(project, user),
     )
+    app.state.web_shell.env.filters.update(panel.FILTERS)
     app.include_router(auth_router())
     app.include_router(home.router())
     app.include_router(boards.router())
+    for pages in (panel, quarantine, catalog, quality, sql, audit):
+        app.include_router(pages.router())
     _answer_errors_as_pages(app)
     app.add_middleware(SecurityHeaders)
 

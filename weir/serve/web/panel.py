@@ -65,12 +65,12 @@ def router() -> APIRouter:
     def runs(
         request: Request,
         user: Operator,
-        status: RunStatus | None = None,
-        schedule: Annotated[str | None, Query(max_length=63)] = None,
+        status: RunStatus | Literal[""] = "",
+        schedule: Annotated[str, Query(max_length=63)] = "",
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Response:
         project = project_of(request)
-        found = project.runs.list(status, None, schedule or None, PAGE, offset)
+        found = project.runs.list(status or None, None, schedule or None, PAGE, offset)
         live = any(not r.finished for r in found)
         return page(
             request,
@@ -80,8 +80,8 @@ def router() -> APIRouter:
             tabs=TABS,
             runs=found,
             statuses=RUN_STATUSES,
-            status=status,
-            schedule=schedule or "",
+            run_status=status,
+            schedule=schedule,
             schedules=[s.name for s in project.schedules.list()],
             models=sorted(project.models.graph().models),
             sources=sorted(project.files.sources),

@@ -11,7 +11,7 @@ rule — the same calls as ``/api/v1/flags`` and ``/api/v1/alerts/{rule}/silence
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
@@ -33,7 +33,7 @@ def router() -> APIRouter:
     @routes.get("")
     def quality(request: Request, user: User) -> Response:
         project = project_of(request)
-        context: dict[str, object] = {
+        context: dict[str, Any] = {
             "rules": project.alerts.status(),
             "incidents": project.alerts.incidents(limit=50),
             "deliveries": project.alerts.history(limit=30),
@@ -95,4 +95,3 @@ def router() -> APIRouter:
 
 def _see(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
-

@@ -90,8 +90,7 @@ def router() -> APIRouter:
         result = project_of(request).sources.replay(source, by=user.name)
         counts = result.counts
         target = (
-            f"/panel/quarantine/{source}?released={counts.released}"
-            f"&still_held={counts.quarantined}"
+            f"/panel/quarantine/{source}?released={counts.released}&still_held={counts.quarantined}"
         )
         return RedirectResponse(target, status_code=303)
 

@@ -13,10 +13,4 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
-  // a form whose button says data-confirm asks first (cancel a run, replay a quarantine)
-  for (const button of document.querySelectorAll("button[data-confirm]")) {
-    button.addEventListener("click", (event) => {
-      if (!window.confirm(button.dataset.confirm)) event.preventDefault();
-    });
-  }
 });
