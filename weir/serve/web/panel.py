@@ -50,7 +50,9 @@ class SourceRow:
     @property
     def freshness(self) -> str:
         seconds = self.ages.event if self.ages else None
-        return "no records yet" if seconds is None else f"{human_age(seconds)} ago"
+        if seconds is None:
+            return "no event time" if self.status.totals.accepted else "no records yet"
+        return f"{human_age(seconds)} ago"
 
     @property
     def arrival(self) -> str:
@@ -85,7 +87,7 @@ def router() -> APIRouter:
             schedules=[s.name for s in project.schedules.list()],
             models=sorted(project.models.graph().models),
             sources=sorted(project.files.sources),
-            counts=project.runs.status_counts(),
+            counts=[(k, n) for k, n in project.runs.status_counts().items() if n],
             offset=offset,
             next_offset=offset + PAGE if len(found) == PAGE else None,
             refresh=live,
