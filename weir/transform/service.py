@@ -28,7 +28,7 @@ class AuditResult:
 
     model: str
     audits: tuple[str, ...]  # what each audit checks, e.g. "not_null: [store_id]"
-    status: str | None  # of its newest build: built, failed, skipped; None: never built
+    status: str | None  # of its newest build that ran: built or failed; None: never built
     run_id: str | None
     rows: int | None
     error: str | None  # a failed audit (or build) says what failed, never the rows
@@ -86,7 +86,8 @@ class Models:
         """Each model, by name: its audits and its newest build's outcome."""
         newest: dict[str, dict[str, object]] = {}
         for build in self.log.builds(limit=10_000):  # newest run first
-            newest.setdefault(str(build["model"]), build)
+            if build["status"] in ("built", "failed"):  # the builds its audits ran on
+                newest.setdefault(str(build["model"]), build)
         results = []
         for name, model in sorted(self.graph().models.items()):
             build = newest.get(name, {})
