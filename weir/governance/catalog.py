@@ -17,7 +17,7 @@ from weir.governance.access import Access
 from weir.governance.policy import Policy, Principal
 from weir.lake import Lake, SnapshotInfo
 from weir.project import ProjectFiles
-from weir.transform.model import Model, load_models
+from weir.transform.model import Model
 from weir.transform.service import Models
 
 _INGESTED = ("raw", "staging", "quarantine")
@@ -83,7 +83,7 @@ class Catalog:
         """The datasets the principal's role may read, by name, one page at a time."""
         visible = self._visible(principal)
         chosen = visible[offset : offset + limit]
-        models = load_models(self.files.root)  # parsed once for the page, not per dataset
+        models = self.models.definitions()
         items = tuple(self._describe(name, models, detailed=False) for name in chosen)
         following = offset + len(chosen)
         return Page(items, len(visible), offset, following if following < len(visible) else None)
@@ -93,7 +93,7 @@ class Catalog:
         visible = self._visible(principal)
         if name not in visible:
             raise _no_dataset(name, visible)
-        return self._describe(name, load_models(self.files.root), detailed=True)
+        return self._describe(name, self.models.definitions(), detailed=True)
 
     def snapshots(self, principal: Principal, name: str, limit: int = 20) -> list[SnapshotInfo]:
         """A dataset's newest snapshots (newest first): when, by which batch or build, how much."""

@@ -17,10 +17,17 @@ from weir.engine import table
 from weir.errors import NotFoundError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
-from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
+from weir.ingest.status import (
+    SnapshotCache,
+    SourceStatus,
+    quarantine_summary,
+    source_statuses,
+)
 from weir.lake import LakeViews
 from weir.metadata.audit import AuditLog
 from weir.metadata.definition import operator
+
+_CACHED_SNAPSHOTS = 1000
 
 
 class Sources:
@@ -31,6 +38,9 @@ class Sources:
         self.files = ingestor.project
         self.lake = ingestor.lake
         self.audit = audit
+        # answers read from a table's snapshot (newest record, quarantine reasons), kept until
+        # the table moves on; a long-running server drops them all now and then
+        self._by_snapshot: SnapshotCache = {}
 
     @property
     def names(self) -> list[str]:
@@ -95,10 +105,16 @@ class Sources:
         return result
 
     def status(self) -> list[SourceStatus]:
-        return source_statuses(self.files, self.lake, self.ingestor.ledger)
+        return source_statuses(self.files, self.lake, self.ingestor.ledger, self._cache())
 
     def quarantine_summary(self) -> pa.Table:
-        return quarantine_summary(self.lake, self.files)
+        """Per source and reason: how many records are held."""
+        return quarantine_summary(self.lake, self.files, self._cache())
+
+    def _cache(self) -> SnapshotCache:
+        if len(self._by_snapshot) > _CACHED_SNAPSHOTS:
+            self._by_snapshot.clear()
+        return self._by_snapshot
 
     def quarantine(self, source: str, limit: int = 20, reason: str | None = None) -> pa.Table:
         """The records of ``source`` held in quarantine, with their reasons."""

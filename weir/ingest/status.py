@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
 from weir.engine import Session, ident
 from weir.ingest.ledger import BatchRecord, Counts, Ledger
-from weir.lake import Lake
+from weir.lake import Lake, Snapshot
 from weir.project import ProjectFiles
 
 
@@ -49,9 +50,18 @@ def totals_of(batches: list[BatchRecord]) -> Counts:
     return Counts(received, accepted, quarantined, duplicates)
 
 
-def source_statuses(project: ProjectFiles, lake: Lake, ledger: Ledger) -> list[SourceStatus]:
+# what a lake table's snapshot gave once, to reuse until the table has a new snapshot:
+# (layer, table, snapshot id) -> the answer
+SnapshotCache = dict[tuple[str, str, int | None], Any]
+
+
+def source_statuses(
+    project: ProjectFiles, lake: Lake, ledger: Ledger, cache: SnapshotCache | None = None
+) -> list[SourceStatus]:
+    """Every source's status; ``cache`` keeps each newest record time by the snapshot it read."""
     out = []
     tables = set(lake.tables())  # listed once, not asked table by table
+    cache = {} if cache is None else cache
     with lake.engine.writer() as con:
         for name, source in sorted(project.sources.items()):
             batches = ledger.batches(name)
@@ -65,7 +75,7 @@ def source_statuses(project: ProjectFiles, lake: Lake, ledger: Ledger) -> list[S
                     totals=totals_of(batches),
                     held=_count(lake, tables, "quarantine", name),
                     last_batch=batches[0] if batches else None,
-                    newest_record=_newest(con, lake, tables, name, source.time_column),
+                    newest_record=_newest(con, lake, tables, name, source.time_column, cache),
                 )
             )
     return out
@@ -81,11 +91,27 @@ def _count(lake: Lake, tables: set[tuple[str, str]], layer: str, name: str) -> i
 
 
 def _newest(
-    con: Session, lake: Lake, tables: set[tuple[str, str]], name: str, time_column: str | None
+    con: Session,
+    lake: Lake,
+    tables: set[tuple[str, str]],
+    name: str,
+    time_column: str | None,
+    cache: SnapshotCache,
 ) -> datetime | None:
     if time_column is None or ("staging", name) not in tables:
         return None
-    files = lake.data_files("staging", name, lake.snapshot_for("staging", name))
+    snapshot = lake.snapshot_for("staging", name)
+    key = ("staging", name, snapshot.snapshot_id if snapshot is not None else None)
+    if key not in cache:
+        cache[key] = _newest_in(con, lake, name, time_column, snapshot)
+    found: datetime | None = cache[key]
+    return found
+
+
+def _newest_in(
+    con: Session, lake: Lake, name: str, time_column: str, snapshot: Snapshot | None
+) -> datetime | None:
+    files = lake.data_files("staging", name, snapshot)
     if not files:
         return None
     # through Arrow: DuckDB's own conversion of a TIMESTAMPTZ to Python needs pytz,
@@ -99,24 +125,37 @@ def _newest(
     return datetime.combine(moment, datetime.min.time()).astimezone()
 
 
-def quarantine_summary(lake: Lake, project: ProjectFiles) -> pa.Table:
-    """Per source and reason: how many records are held."""
+def quarantine_summary(
+    lake: Lake, project: ProjectFiles, cache: SnapshotCache | None = None
+) -> pa.Table:
+    """Per source and reason: how many records are held (``cache``: counted once per snapshot)."""
     rows: list[dict[str, object]] = []
-    with lake.engine.writer() as con:
-        for name in sorted(project.sources):
-            if not lake.exists("quarantine", name):
-                continue
-            files = lake.data_files("quarantine", name, lake.snapshot_for("quarantine", name))
-            if not files:
-                continue
-            result = con.execute(
-                "SELECT regexp_replace(reason, '''[^'']*''', '…', 'g') AS reason, count(*) AS records "
-                f"FROM (SELECT unnest(_reasons) AS reason FROM {lake.engine.scan(files)}) GROUP BY 1 ORDER BY 2 DESC"
-            ).fetchall()
-            rows.extend({"source": name, "reason": reason, "records": n} for reason, n in result)
+    cache = {} if cache is None else cache
+    tables = set(lake.tables())  # listed once, not asked table by table
+    for name in sorted(project.sources):
+        if ("quarantine", name) not in tables:
+            continue
+        snapshot = lake.snapshot_for("quarantine", name)
+        key = ("quarantine", name, snapshot.snapshot_id if snapshot is not None else None)
+        if key not in cache:
+            cache[key] = _reasons_held(lake, name, snapshot)
+        rows.extend({"source": name, "reason": reason, "records": n} for reason, n in cache[key])
     return pa.Table.from_pylist(
         rows,
         schema=pa.schema(
             [("source", pa.string()), ("reason", pa.string()), ("records", pa.int64())]
         ),
     )
+
+
+def _reasons_held(lake: Lake, name: str, snapshot: Snapshot | None) -> list[tuple[str, int]]:
+    """Each reason (its quoted values left out) and how many held records of ``name`` give it."""
+    files = lake.data_files("quarantine", name, snapshot)
+    if not files:
+        return []
+    with lake.engine.writer() as con:
+        found = con.execute(
+            "SELECT regexp_replace(reason, '''[^'']*''', '…', 'g') AS reason, count(*) AS records "
+            f"FROM (SELECT unnest(_reasons) AS reason FROM {lake.engine.scan(files)}) GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+    return [(str(reason), int(n)) for reason, n in found]

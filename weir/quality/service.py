@@ -112,11 +112,15 @@ class Quality:
         return checks
 
     def freshness(
-        self, sources: Sequence[str] | None = None, now: float | None = None
+        self,
+        sources: Sequence[str] | None = None,
+        now: float | None = None,
+        found: dict[str, Ages] | None = None,
     ) -> list[Check]:
-        """The freshness of ``sources`` (all) with a contract, judged at ``now``."""
+        """The freshness of ``sources`` (all) with a contract, judged at ``now`` (from ``found``
+        ages when the caller has them)."""
         now = self.clock() if now is None else now
-        found = self._ages(now)
+        found = self._ages(now) if found is None else found
         checks = []
         for name in sources or sorted(self.files.sources):
             source = self.files.source(name)
@@ -265,7 +269,7 @@ class Quality:
         """Every source, stream and model (and what ``health_parts`` add), and its state."""
         now = self.clock() if now is None else now
         found = self._ages(now)
-        fresh = {c.subject: c for c in self.freshness(now=now)}
+        fresh = {c.subject: c for c in self.freshness(now=now, found=found)}
         latest = self.log.latest()
         items: list[HealthItem] = []
         for name in sorted(self.files.sources):

@@ -119,12 +119,25 @@ class Model:
         return self.header.kind
 
 
-def load_models(root: Path) -> dict[str, Model]:
+ParsedFiles = dict[Path, tuple[tuple[int, int], "Model"]]
+
+
+def load_models(root: Path, parsed: ParsedFiles | None = None) -> dict[str, Model]:
+    """The project's models by name; with ``parsed``, a file unchanged since (mtime, size) is not
+    parsed again, and ``parsed`` is brought up to date."""
     folder = root / MODELS_DIR
     models: dict[str, Model] = {}
+    seen: ParsedFiles = {}
     for path in sorted(folder.glob("*/*.sql")):
-        model = parse_model(path, root)
+        found = path.stat()
+        stamp = (found.st_mtime_ns, found.st_size)
+        known = parsed.get(path) if parsed is not None else None
+        model = known[1] if known is not None and known[0] == stamp else parse_model(path, root)
+        seen[path] = (stamp, model)
         models[model.name] = model
+    if parsed is not None:
+        parsed.clear()
+        parsed.update(seen)
     return models
 
 

@@ -17,7 +17,7 @@ from weir.project import ProjectFiles
 from weir.transform.dag import ModelGraph
 from weir.transform.kinds import describe_audit
 from weir.transform.lineage import dataset_lineage, lineage_edges
-from weir.transform.model import load_models
+from weir.transform.model import Model, ParsedFiles, load_models
 from weir.transform.runner import PlannedBuild, Progress, Runner, RunResult, Window
 from weir.transform.state import RunLog
 
@@ -50,11 +50,16 @@ class Models:
         self.log = RunLog(store)
         self.audit = audit
         self.progress = progress
+        self._parsed: ParsedFiles = {}  # each model file as last parsed, by its mtime and size
 
     def graph(self) -> ModelGraph:
         tables = frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
         ingested = frozenset(f"{layer}.{name}" for layer in LAYERS for name in self.files.sources)
-        return ModelGraph(load_models(self.files.root), tables | ingested)
+        return ModelGraph(self.definitions(), tables | ingested)
+
+    def definitions(self) -> dict[str, Model]:
+        """The models by name, as their files say now (a file is parsed again when it changed)."""
+        return load_models(self.files.root, self._parsed)
 
     def runner(self) -> Runner:
         return Runner(self.graph(), self.lake, self.log, self.progress)

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from weir.errors import QueryError
 from weir.ingest.status import SourceStatus
 from weir.orchestrate.records import RUN_STATUSES, Run, RunStatus
-from weir.quality.freshness import Ages, human_age
+from weir.quality.freshness import human_age
 from weir.serve.web.auth import project_of, require_operator
 from weir.serve.web.shell import WebUser, page
 from weir.streams.status import StreamStatus
@@ -40,24 +40,24 @@ PAGE = 50
 
 @dataclass(frozen=True)
 class SourceRow:
-    """A source as the panel shows it: its counts, last batch and how fresh it is."""
+    """A source as the panel shows it: its counts, its last batch, and health's judgement."""
 
     status: SourceStatus
-    ages: Ages | None
     state: str  # ok, warn, error (from health)
     detail: str
+    facts: dict[str, Any]
 
     @property
     def freshness(self) -> str:
-        seconds = self.ages.event if self.ages else None
-        if seconds is None:
+        age = self.facts.get("event_age")
+        if age is None:
             return "no event time" if self.status.totals.accepted else "no records yet"
-        return f"{human_age(seconds)} ago"
+        return f"{age} ago"
 
     @property
     def arrival(self) -> str:
-        seconds = self.ages.arrival if self.ages else None
-        return "no batch yet" if seconds is None else f"{human_age(seconds)} ago"
+        age = self.facts.get("arrival_age")
+        return "no batch yet" if age is None else f"{age} ago"
 
 
 def router() -> APIRouter:
@@ -199,18 +199,13 @@ def router() -> APIRouter:
     def sources(request: Request, user: Operator) -> Response:
         project = project_of(request)
         health = {(i.component, i.name): i for i in project.quality.health().items}
-        ages = project.quality.ages()
         rows = []
         for status in project.sources.status():
             item = health.get(("source", status.source))
-            rows.append(
-                SourceRow(
-                    status,
-                    ages.get(status.source),
-                    item.state if item else "ok",
-                    item.detail if item else "",
-                )
-            )
+            if item is None:
+                rows.append(SourceRow(status, "ok", "", {}))
+            else:
+                rows.append(SourceRow(status, item.state, item.detail, dict(item.facts)))
         return page(
             request,
             user,
