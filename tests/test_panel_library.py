@@ -14,7 +14,8 @@ from served import Served, build_served
 
 import weir
 from weir.errors import AccessDenied, NotFoundError
-from weir.governance.catalog import _bridged
+from weir.governance.catalog import LineageGraph, _bridged
+from weir.serve.web.lineage_svg import draw
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +152,34 @@ def test_replay_and_unflag_record_who_and_why(project_root: Path, project: weir.
     assert removed.entry.detail == {"reason": "the files arrived late"}
     with pytest.raises(NotFoundError, match="web_trafic"):
         project.sources.replay("web_trafic")
+
+
+def test_lineage_drawing_worked_by_hand() -> None:
+    graph = LineageGraph(
+        "m.c", ("s.a", "w.b", "m.c"), (("s.a", "m.c"), ("s.a", "w.b"), ("w.b", "m.c"))
+    )
+    drawing = draw(graph, lambda name: f"/catalog/{name}")
+    at = {b.name: (b.x, b.y) for b in drawing.boxes}
+    # columns by the longest path from a root: a → b → c; 10 margin, 250 wide, 70 apart
+    assert at == {"s.a": (10, 10), "w.b": (330, 10), "m.c": (650, 10)}
+    assert (drawing.width, drawing.height) == (10 + 3 * 250 + 2 * 70 + 10, 10 + 40 + 10)
+    wire = next(w for w in drawing.wires if (w.source, w.target) == ("s.a", "m.c"))
+    # from a's right side (10 + 250, 10 + 20) to c's left side, bent halfway
+    assert wire.d == "M260,30 C455,30 455,30 650,30"
+    assert [b.focus for b in drawing.boxes if b.focus] == [True]
+    assert next(b for b in drawing.boxes if b.focus).name == "m.c"
+
+
+@given(DAGS)
+def test_lineage_drawing_runs_left_to_right_without_overlaps(edges: list[tuple[int, int]]) -> None:
+    named = tuple(sorted({(f"l.t{a}", f"l.t{b}") for a, b in edges}))
+    nodes = tuple(sorted({"l.t0"} | {n for edge in named for n in edge}))
+    drawing = draw(LineageGraph("l.t0", nodes, named), lambda name: name)
+    at = {b.name: (b.x, b.y) for b in drawing.boxes}
+    assert len(set(at.values())) == len(at)  # one box per place
+    for source, target in named:
+        assert at[source][0] < at[target][0]  # what is read is left of what it feeds
+    assert all(
+        x >= 0 and x + drawing.box_w <= drawing.width and y + drawing.box_h <= drawing.height
+        for x, y in at.values()
+    )

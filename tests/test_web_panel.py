@@ -307,3 +307,30 @@ def test_audit_page_filters_and_verifies(app: object, site: Served) -> None:
     refused = admin.get("/audit", params={"outcome": "refused"}).text
     assert "✓ allowed" not in refused
     assert csrf_of(page)
+
+
+def test_bad_input_answers_a_page_that_says_what_to_do(app: object, site: Served) -> None:
+    admin, csrf = client_as(app, site, "admin")
+    missing = admin.get("/panel/runs/999999")
+    assert missing.status_code == 404 and "no run 999999" in missing.text
+    assert "weir runs list" in missing.text
+    unknown = admin.get("/panel/quarantine/poss")
+    assert unknown.status_code == 404 and "pos" in unknown.text
+    assert admin.get("/catalog/marts.nope").status_code == 404
+    assert admin.get("/catalog/marts.sales_daily", params={"column": "nope"}).status_code == 404
+    nothing = admin.post("/panel/runs", data={"csrf_token": csrf, "what": "models"})
+    assert nothing.status_code == 400 and "no model was chosen" in nothing.text
+    queued = admin.post(
+        "/panel/runs", data={"csrf_token": csrf, "what": "sources", "sources": ["stores"]}
+    )
+    run_id = queued.headers["location"].rsplit("/", 1)[1]
+    early = admin.post(f"/panel/runs/{run_id}/rerun", data={"csrf_token": csrf, "steps": "all"})
+    assert early.status_code == 400 and "re-run a finished run" in early.text
+    admin.post(f"/panel/runs/{run_id}/cancel", data={"csrf_token": csrf})
+    assert admin.get("/panel", params={"status": "nonsense"}).status_code in (400, 422)
+    no_sql = admin.post("/sql", data={"csrf_token": csrf, "sql": "  "})
+    assert no_sql.status_code == 400 and "there is no query to run" in no_sql.text
+    no_reason = admin.post(
+        "/quality/flags", data={"csrf_token": csrf, "day": "2025-01-14", "reason": ""}
+    )
+    assert no_reason.status_code in (400, 422)

@@ -145,15 +145,15 @@ def test_admin_pauses_a_schedule(browser: WebDriver, served: tuple[str, weir.Pro
     browser.get(f"{base}/panel/schedules")
     browser.find_element(By.CSS_SELECTOR, 'button[aria-label="Pause pos_daily"]').click()
     wait(browser).until(
-        lambda b: b.find_element(By.ID, "schedule-pos_daily").get_attribute("data-paused")
-        == "true"
+        lambda b: b.find_element(By.ID, "schedule-pos_daily").get_attribute("data-paused") == "true"
     )
     assert project.schedules.get("pos_daily").paused
     shoot(browser, "schedules")
     browser.find_element(By.CSS_SELECTOR, 'button[aria-label="Resume pos_daily"]').click()
     wait(browser).until(
-        lambda b: b.find_element(By.ID, "schedule-pos_daily").get_attribute("data-paused")
-        == "false"
+        lambda b: (
+            b.find_element(By.ID, "schedule-pos_daily").get_attribute("data-paused") == "false"
+        )
     )
 
 
