@@ -108,13 +108,15 @@ class SignIn:
             raise ProjectError(f"the password for {user} is only spaces", "choose another")
         hashed = self.hasher.hash(password)
         now = self.clock()
-        with self.audit.recording("password.set", f"password set for {user}", by or operator()):
-            with self.store.begin() as db:
-                db.execute(sa.text("DELETE FROM weir_passwords WHERE user_name = :u"), {"u": user})
-                db.execute(
-                    sa.text("INSERT INTO weir_passwords VALUES (:u, :h, :t)"),
-                    {"u": user, "h": hashed, "t": now},
-                )
+        with (
+            self.audit.recording("password.set", f"password set for {user}", by or operator()),
+            self.store.begin() as db,
+        ):
+            db.execute(sa.text("DELETE FROM weir_passwords WHERE user_name = :u"), {"u": user})
+            db.execute(
+                sa.text("INSERT INTO weir_passwords VALUES (:u, :h, :t)"),
+                {"u": user, "h": hashed, "t": now},
+            )
 
     def has_password(self, user: str) -> bool:
         return self._hash_of(user) is not None

@@ -48,9 +48,9 @@ def router() -> APIRouter:
             "dashboard.html",
             view.config.title,
             view=view,
-            tiles=[_tile(view, i, tile, answer) for i, (tile, answer) in enumerate(view.tiles)],
-            charts=[_chart(view, i, c, a) for i, (c, a) in enumerate(view.charts)],
-            tables=[_table(view, i, t.title, a) for i, (t, a) in enumerate(view.tables)],
+            tiles=[_tile(view, _at(view.config.tile_list(), t), t, a) for t, a in view.tiles],
+            charts=[_chart(view, _at(view.config.charts, c), c, a) for c, a in view.charts],
+            tables=[_table(view, _at(view.config.tables, t), t.title, a) for t, a in view.tables],
             options=options,
             query=_query(view.filters),
             flags=view.flags,
@@ -269,6 +269,11 @@ def _table(view: View, index: int, title: str, answer: Answer) -> dict[str, Any]
         "note": answer.note,
         "csv": f"/dashboards/{view.name}/table/{index + 1}.csv?{_query(view.filters)}",
     }
+
+
+def _at(items: list[Any], item: Any) -> int:
+    """An item's place in its dashboard file (what its CSV address numbers it by)."""
+    return items.index(item)
 
 
 def _kind(kind: pa.DataType) -> str:
