@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from served import USER_OF, Served, build_served
 
@@ -23,6 +24,8 @@ from weir.governance.signin import USER_FAILURES
 from weir.serve.app import create_app
 
 PASSWORD = "a long enough password"
+# argon2id as weir runs it, at a lower cost so that each check takes milliseconds, not 100s of them
+CHEAP_ARGON2 = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 TEAM_BOARDS = {
     "sales": "sales",
     "marketing": "marketing",
@@ -40,6 +43,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Served:
 @pytest.fixture(scope="module")
 def project(shop: Served) -> Iterator[weir.Project]:
     with shop.project() as opened:
+        opened.signin.hasher = CHEAP_ARGON2
         for user in USER_OF.values():
             opened.signin.set_password(user, PASSWORD)
         yield opened
@@ -135,6 +139,7 @@ def test_sign_in_is_held_after_repeated_refusals(project: weir.Project) -> None:
     signin = weir.governance.signin.SignIn(
         project.store, project.access, project.audit, clock=lambda: now[0]
     )
+    signin.hasher = CHEAP_ARGON2
     for _ in range(USER_FAILURES):
         with pytest.raises(AuthError):
             signin.with_password("oscar", "wrong password!", "10.0.0.7")
@@ -152,6 +157,7 @@ def test_sessions_expire_and_end_on_sign_out(project: weir.Project) -> None:
     signin = weir.governance.signin.SignIn(
         project.store, project.access, project.audit, clock=lambda: now[0]
     )
+    signin.hasher = CHEAP_ARGON2
     opened = signin.with_password("sue", PASSWORD, "10.0.0.9")
     assert signin.session(opened.session_id).principal.role == "support"
     now[0] += weir.governance.signin.IDLE + 1

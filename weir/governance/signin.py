@@ -93,7 +93,7 @@ class SignIn:
         self.clock = clock
         # argon2id with the library's defaults (RFC 9106's second recommendation: 64 MiB)
         self.hasher = PasswordHasher()
-        self._absent = self.hasher.hash(secrets.token_urlsafe(16))  # checked for unknown users
+        self._absent: str | None = None  # a hash checked for unknown users, made when needed
 
     # -- passwords ---------------------------------------------------------------------------
     def set_password(self, user: str, password: str, by: str | None = None) -> None:
@@ -130,7 +130,8 @@ class SignIn:
         principal: Principal | None = None
         stored = self._hash_of(user)
         try:
-            self.hasher.verify(stored or self._absent, password[:MAX_PASSWORD])
+            # a user without a password costs the same check: timing tells no names apart
+            self.hasher.verify(stored or self._absent_hash(), password[:MAX_PASSWORD])
             if stored is not None:
                 principal = self.access.policy().principal(user)
         except (VerificationError, InvalidHashError, WeirError):
@@ -138,7 +139,7 @@ class SignIn:
         if principal is None:
             self._refuse(user, client, "password", _REFUSED)
             raise AuthError(_REFUSED, "check both, or ask an admin: `weir user set-password NAME`")
-        if self.hasher.check_needs_rehash(stored or ""):
+        if stored is not None and self.hasher.check_needs_rehash(stored):
             self._store_rehash(user, password)
         return self._open(principal, "password", client)
 
@@ -319,6 +320,11 @@ class SignIn:
                 ),
                 {"t": now, "h": _digest(session_id)},
             )
+
+    def _absent_hash(self) -> str:
+        if self._absent is None:
+            self._absent = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._absent
 
     def _hash_of(self, user: str) -> str | None:
         with self.store.begin() as db:
