@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -303,3 +305,43 @@ def test_bad_filters_answer_a_page_that_says_what_to_do(app: Any) -> None:
     assert "is not a date" in answer.text and "2025-01-31" in answer.text
     unknown = browser.get("/dashboards/sales", params={"channel": "web"})
     assert unknown.status_code == 400 and "has no filter channel" in unknown.text
+
+
+def test_flagged_days_are_shaded_and_can_be_left_out(
+    app: Any, shop: Served, project: weir.Project
+) -> None:
+    day = date(2025, 1, 15)
+    project.quality.flag(day, "the <b>till</b> files of 15 January came in twice", kpi="net_sales")
+    try:
+        browser = signed_in(app, "sam")
+        query = {"from": "2025-01-06", "to": "2025-01-19", "grain": "week"}
+        page = browser.get("/dashboards/sales", params=query).text
+        # the reason is listed (as text) and the charts of net sales shade its week
+        assert "the &lt;b&gt;till&lt;/b&gt; files of 15 January came in twice" in page
+        spec = json.loads(re.search(r'id="chart-1-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+        assert spec["flags"] == [
+            {
+                "period": "2025-01-13",
+                "reason": "2025-01-15: the <b>till</b> files of 15 January came in twice",
+            }
+        ]
+        left_out = tiles(
+            browser.get("/dashboards/sales", params={**query, "flagged": "exclude"}).text
+        )
+        api = api_rows(app, shop, "sales", "net_sales", exclude_flagged="true", **query)
+        assert float(left_out["net_sales"]) == api[-1]["value"]
+        assert float(left_out["net_sales"]) < float(tiles(page)["net_sales"])
+    finally:
+        project.quality.unflag(day, "net_sales")
+
+
+def test_a_second_view_is_answered_from_the_cache_and_still_audited(
+    app: Any, project: weir.Project
+) -> None:
+    browser = signed_in(app, "fay")
+    browser.get("/dashboards/finance")
+    before = project.audit.records("kpi", "fay", limit=1)[0].seq
+    browser.get("/dashboards/finance")
+    after = project.audit.records("kpi", "fay", limit=5)
+    newer = [r for r in after if r.seq > before]
+    assert len(newer) == 1 and "as cached for this lake version" in newer[0].entry.action
