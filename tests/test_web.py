@@ -345,3 +345,18 @@ def test_a_second_view_is_answered_from_the_cache_and_still_audited(
     after = project.audit.records("kpi", "fay", limit=5)
     newer = [r for r in after if r.seq > before]
     assert len(newer) == 1 and "as cached for this lake version" in newer[0].entry.action
+
+
+def test_a_failure_is_a_page_for_a_browser_and_names_no_code(project: weir.Project) -> None:
+    app = create_app(project)
+
+    def broken() -> None:
+        raise ZeroDivisionError("division by zero in weir/secret_module.py")
+
+    app.add_api_route("/broken", broken)
+    browser = TestClient(app, base_url="http://weir", raise_server_exceptions=False)
+    page = browser.get("/broken", headers={"Accept": "text/html"})
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "the server failed to answer this page" in page.text
+    assert "ZeroDivision" not in page.text and "secret_module" not in page.text
+    assert browser.get("/broken").json()["error"]["code"] == "internal"  # not a browser: JSON
