@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from weir.errors import NotFoundError, ProjectError, QueryError
+from weir.errors import AccessDenied, NotFoundError, ProjectError, QueryError
 from weir.governance.access import Access
 from weir.governance.policy import Principal
 from weir.lake import Lake
@@ -183,12 +183,21 @@ class Dashboards:
             )
         view = View(name, board, filters, newest)
         counter: list[int] = [0, 0]
+        # what the role may not read is left out of its view, as if it were not there
+        readable = {k.name for k in self.access.kpis(principal)}
         for tile in board.tile_list():
-            view.tiles.append((tile, self.tile(principal, tile, filters, stamp, counter)))
+            if tile.kpi in readable:
+                view.tiles.append((tile, self.tile(principal, tile, filters, stamp, counter)))
         for chart in board.charts:
-            view.charts.append((chart, self.chart(principal, chart, filters, stamp, counter)))
+            if chart.kpi in readable:
+                view.charts.append((chart, self.chart(principal, chart, filters, stamp, counter)))
         for table in board.tables:
-            view.tables.append((table, self.table(principal, table, filters, stamp, counter)))
+            if table.kpi is None or table.kpi in readable:
+                try:
+                    answer = self.table(principal, table, filters, stamp, counter)
+                except (NotFoundError, AccessDenied):  # a query naming a table it may not read
+                    continue
+                view.tables.append((table, answer))
         kpis = {t.kpi for t in board.tile_list()} | {c.kpi for c in board.charts}
         view.flags = [
             f
@@ -217,11 +226,12 @@ class Dashboards:
         board = self.get(principal, name)
         stamp = self._stamp()
         counter = [0, 0]
-        items: Sequence[Any] = {
+        lists: dict[str, Sequence[Any]] = {
             "tile": board.tile_list(),
             "chart": board.charts,
             "table": board.tables,
-        }.get(kind, [])
+        }
+        items = lists.get(kind, [])
         if not 0 <= index < len(items):
             raise NotFoundError(f"the dashboard {name} has no {kind} {index + 1}", "see the page")
         if kind == "tile":
@@ -266,8 +276,8 @@ class Dashboards:
         stamp: Hashable,
         counter: list[int],
     ) -> Answer:
+        by: tuple[str, ...] = (chart.by,) if chart.by else ()
         if chart.kind == "line":
-            by = (chart.by,) if chart.by else ()
             return self._kpi_answer(
                 principal, chart.kpi, by, filters, filters.start, stamp, counter
             )
@@ -284,7 +294,6 @@ class Dashboards:
                 principal, chart.kpi, (), plain, plain.period_start(), stamp, counter
             )
         assert chart.by is not None
-        by: tuple[str, ...] = (chart.by,)
         if filters.value_of(chart.by) is not None and chart.drill:
             by = (chart.by, chart.drill)  # drilled down: the chosen value's parts
         return self._kpi_answer(

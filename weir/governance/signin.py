@@ -93,7 +93,7 @@ class SignIn:
         self.clock = clock
         # argon2id with the library's defaults (RFC 9106's second recommendation: 64 MiB)
         self.hasher = PasswordHasher()
-        self._absent = self.hasher.hash(secrets.token_urlsafe(16))  # checked for unknown users
+        self._absent: str | None = None  # a hash checked for unknown users, made when needed
 
     # -- passwords ---------------------------------------------------------------------------
     def set_password(self, user: str, password: str, by: str | None = None) -> None:
@@ -108,13 +108,15 @@ class SignIn:
             raise ProjectError(f"the password for {user} is only spaces", "choose another")
         hashed = self.hasher.hash(password)
         now = self.clock()
-        with self.audit.recording("password.set", f"password set for {user}", by or operator()):
-            with self.store.begin() as db:
-                db.execute(sa.text("DELETE FROM weir_passwords WHERE user_name = :u"), {"u": user})
-                db.execute(
-                    sa.text("INSERT INTO weir_passwords VALUES (:u, :h, :t)"),
-                    {"u": user, "h": hashed, "t": now},
-                )
+        with (
+            self.audit.recording("password.set", f"password set for {user}", by or operator()),
+            self.store.begin() as db,
+        ):
+            db.execute(sa.text("DELETE FROM weir_passwords WHERE user_name = :u"), {"u": user})
+            db.execute(
+                sa.text("INSERT INTO weir_passwords VALUES (:u, :h, :t)"),
+                {"u": user, "h": hashed, "t": now},
+            )
 
     def has_password(self, user: str) -> bool:
         return self._hash_of(user) is not None
@@ -128,7 +130,8 @@ class SignIn:
         principal: Principal | None = None
         stored = self._hash_of(user)
         try:
-            self.hasher.verify(stored or self._absent, password[:MAX_PASSWORD])
+            # a user without a password costs the same check: timing tells no names apart
+            self.hasher.verify(stored or self._absent_hash(), password[:MAX_PASSWORD])
             if stored is not None:
                 principal = self.access.policy().principal(user)
         except (VerificationError, InvalidHashError, WeirError):
@@ -136,7 +139,7 @@ class SignIn:
         if principal is None:
             self._refuse(user, client, "password", _REFUSED)
             raise AuthError(_REFUSED, "check both, or ask an admin: `weir user set-password NAME`")
-        if self.hasher.check_needs_rehash(stored or ""):
+        if stored is not None and self.hasher.check_needs_rehash(stored):
             self._store_rehash(user, password)
         return self._open(principal, "password", client)
 
@@ -317,6 +320,11 @@ class SignIn:
                 ),
                 {"t": now, "h": _digest(session_id)},
             )
+
+    def _absent_hash(self) -> str:
+        if self._absent is None:
+            self._absent = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._absent
 
     def _hash_of(self, user: str) -> str | None:
         with self.store.begin() as db:

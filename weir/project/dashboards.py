@@ -93,7 +93,7 @@ class Table(Strict):
 
     title: str
     kpi: str | None = None
-    by: list[str] = []
+    by: list[str] = Field(default=[], description="kpi: the dimensions of its rows")
     sql: str | None = Field(default=None, description="one read-only query over granted tables")
     format: ValueFormat = "number"
     description: str = ""
@@ -115,9 +115,9 @@ class DashboardConfig(Strict):
     roles: list[Name] = Field(min_length=1, description="roles that may open it (admin: all)")
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
     filters: Filters = Filters()
-    tiles: list[str | Tile] = []
-    charts: list[Chart] = []
-    tables: list[Table] = []
+    tiles: list[str | Tile] = Field(default=[], description="KPI tiles, in one row")
+    charts: list[Chart] = Field(default=[], description="charts, two to a row")
+    tables: list[Table] = Field(default=[], description="tables, below the charts")
 
     @field_validator("tiles")
     @classmethod

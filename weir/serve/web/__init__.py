@@ -70,6 +70,21 @@ def _answer_errors_as_pages(app: FastAPI) -> None:
         original = app.exception_handlers[kind]
         app.exception_handlers[kind] = _as_page(original)
     app.exception_handlers[SignInNeeded] = _sign_in_first
+    unexpected = app.exception_handlers[Exception]
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        # a browser is shown a page; nothing of the failed code is in either answer
+        if is_web(request.url.path) and "text/html" in request.headers.get("accept", ""):
+            error = WeirError(
+                "the server failed to answer this page",
+                "this is a bug in weir: the server log has the details",
+            )
+            error.status = 500
+            return await run_in_threadpool(error_page, request, None, error)
+        found = unexpected(request, exc)
+        return await found if isinstance(found, Awaitable) else found
+
+    app.exception_handlers[Exception] = failed
 
 
 def _as_page(original: Handler) -> Handler:

@@ -48,9 +48,9 @@ def router() -> APIRouter:
             "dashboard.html",
             view.config.title,
             view=view,
-            tiles=[_tile(view, i, tile, answer) for i, (tile, answer) in enumerate(view.tiles)],
-            charts=[_chart(view, i, c, a) for i, (c, a) in enumerate(view.charts)],
-            tables=[_table(view, i, t.title, a) for i, (t, a) in enumerate(view.tables)],
+            tiles=[_tile(view, _at(view.config.tile_list(), t), t, a) for t, a in view.tiles],
+            charts=[_chart(view, _at(view.config.charts, c), c, a) for c, a in view.charts],
+            tables=[_table(view, _at(view.config.tables, t), t.title, a) for t, a in view.tables],
             options=options,
             query=_query(view.filters),
             flags=view.flags,
@@ -218,11 +218,11 @@ def _chart(view: View, index: int, chart: Chart, answer: Answer) -> dict[str, An
             if f.concerns(kpi)
         ]
         if key:
-            title = chart.title or f"{_label(kpi)} by {_label(key)}"
+            title = chart.title or f"{_label(kpi)} by {_words(key)}"
     elif chart.kind == "bar":
         assert chart.by is not None
-        dimension = answer.by[-1] if answer.by else chart.by
-        drilled = dimension != chart.by
+        drilled = chart.drill is not None and view.filters.value_of(chart.by) is not None
+        dimension = chart.drill if drilled and chart.drill else chart.by
         spec["categories"] = [str(r.get(dimension)) for r in records]
         spec["values"] = [r.get("value") for r in records]
         if view.filters.compare:
@@ -232,10 +232,10 @@ def _chart(view: View, index: int, chart: Chart, answer: Answer) -> dict[str, An
                 f"/dashboards/{view.name}?{_query(view.filters, **{chart.by: c})}"
                 for c in spec["categories"]
             ]
-        title = chart.title or f"{_label(kpi)} by {_label(dimension)}"
+        title = chart.title or f"{_label(kpi)} by {_words(dimension)}"
         if drilled:
             chosen = view.filters.value_of(chart.by)
-            title = f"{_label(kpi)} by {_label(dimension)} in {chosen}"
+            title = f"{_label(kpi)} by {_words(dimension)} in {chosen}"
             spec["back"] = f"/dashboards/{view.name}?{_query(view.filters, **{chart.by: None})}"
     else:
         steps: dict[str, float] = {}
@@ -271,6 +271,11 @@ def _table(view: View, index: int, title: str, answer: Answer) -> dict[str, Any]
     }
 
 
+def _at(items: list[Any], item: Any) -> int:
+    """An item's place in its dashboard file (what its CSV address numbers it by)."""
+    return items.index(item)
+
+
 def _kind(kind: pa.DataType) -> str:
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
     return "number" if numeric else "text"
@@ -282,6 +287,10 @@ def _period_of(day: date, grain: str) -> str:
     if grain == "month":
         return day.replace(day=1).isoformat()
     return day.isoformat()
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
 
 
 def _label(name: str) -> str:
