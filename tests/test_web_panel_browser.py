@@ -9,32 +9,30 @@ it ends on to ``docs/screenshots/``.
 from __future__ import annotations
 
 import base64
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_web_browser
 import uvicorn
+from argon2 import PasswordHasher
 from panel_site import BROKEN_MODEL, FIXED_MODEL, MODEL_FILE, build_panel_site
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 from served import Served
 
 import weir
 from weir.serve.app import create_app
 from weir.serve.server import project_services
 
+# one headless Debian chromium for the module, set up as the dashboards' browser tests do
+browser = test_web_browser.browser
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PASSWORD = "correct horse battery staple"
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +43,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Served:
 @pytest.fixture(scope="module")
 def served(site: Served) -> Iterator[tuple[str, weir.Project]]:
     project = weir.Project(site.root)
+    project.signin.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     for user in ("ada", "ana"):
         project.signin.set_password(user, PASSWORD)
     server = uvicorn.Server(
@@ -67,21 +66,6 @@ def served(site: Served) -> Iterator[tuple[str, weir.Project]]:
     server.should_exit = True
     thread.join(30)
     project.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()) or not shutil.which("chromium"):
-        pytest.fail("Debian's chromium and chromium-driver are needed: `make setup` installs them")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1400,1000")
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
 
 
 def sign_in(browser: WebDriver, base: str, user: str) -> None:
