@@ -56,13 +56,18 @@ def test_rerun_a_failed_run_from_the_panel_until_it_succeeds(
     first = int(made.headers["location"].rsplit("/", 1)[1])
     queued = admin.get(f"/panel/runs/{first}").text
     assert 'data-status="queued"' in queued and 'http-equiv="refresh"' in queued
+    # the list refreshes its rows from its script, never the page (its forms keep their input)
+    listing = admin.get("/panel").text
+    assert 'data-live-runs="true"' in listing and 'http-equiv="refresh"' not in listing
     assert project.orchestrate.worker().run_once() is not None
 
     failed = admin.get(f"/panel/runs/{first}").text
     assert 'id="run-status" data-status="failed"' in failed
     assert "no_such_column" in failed and 'id="rerun-failed"' in failed
     assert 'http-equiv="refresh"' not in failed  # finished: no more refreshing
-    assert f'data-run="{first}" data-status="failed"' in admin.get("/panel?status=failed").text
+    finished = admin.get("/panel?status=failed").text
+    assert f'data-run="{first}" data-status="failed"' in finished
+    assert 'data-live-runs="false"' in finished
 
     (site.root / MODEL_FILE).write_text(FIXED_MODEL, encoding="utf-8")
     again = admin.post(f"/panel/runs/{first}/rerun", data={"csrf_token": csrf, "steps": "failed"})

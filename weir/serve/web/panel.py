@@ -90,7 +90,7 @@ def router() -> APIRouter:
             counts=[(k, n) for k, n in project.runs.status_counts().items() if n],
             offset=offset,
             next_offset=offset + PAGE if len(found) == PAGE else None,
-            refresh=live,
+            live=live,
         )
 
     @routes.get("/runs/{run_id}")
