@@ -193,6 +193,9 @@ def test_sources_streams_and_the_quarantine(
     assert re.search(r'id="replayed">Replayed: 1 record\(s\) now pass', shown)
     after = next(s for s in project.sources.status() if s.source == "crm_interactions")
     assert after.held == before.held - 1
+    # the reasons are counted once per snapshot of the quarantine: the replay made a new one
+    summary = admin.get("/panel/quarantine").text
+    assert "rating: 9 is above the maximum 5" not in summary
     assert project.audit.records("ingest", "ada", limit=1)[0].entry.action == (
         "quarantine replay crm_interactions"
     )
@@ -339,3 +342,32 @@ def test_bad_input_answers_a_page_that_says_what_to_do(app: object, site: Served
         "/quality/flags", data={"csrf_token": csrf, "day": "2025-01-14", "reason": ""}
     )
     assert no_reason.status_code in (400, 422)
+
+
+PAGES = (
+    "/panel",
+    "/panel/schedules",
+    "/panel/sources",
+    "/panel/quarantine",
+    "/panel/quarantine/pos",
+    "/catalog",
+    "/catalog/marts.sales_daily",
+    "/quality",
+    "/audit",
+    "/sql",
+)
+
+
+def test_every_page_has_the_policy_and_no_inline_script(app: object, site: Served) -> None:
+    admin, _ = client_as(app, site, "admin")
+    for path in PAGES:
+        page = admin.get(path)
+        assert page.status_code == 200, path
+        assert "script-src 'self'" in page.headers["content-security-policy"], path
+        scripts = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page.text)
+        assert all('type="application/json"' in s for s in scripts), (path, scripts)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", page.text), path
+        assert 'href="javascript:' not in page.text, path
+        # every form that changes something carries the session's token
+        for form in re.findall(r'<form method="post".*?</form>', page.text, re.S):
+            assert 'name="csrf_token"' in form, (path, form[:80])

@@ -53,6 +53,7 @@ def totals_of(batches: list[BatchRecord]) -> Counts:
 # what a lake table's snapshot gave once, to reuse until the table has a new snapshot:
 # (layer, table, snapshot id) -> the answer
 SnapshotCache = dict[tuple[str, str, int | None], Any]
+_UNKNOWN = object()  # not in the cache (None is an answer: no record yet)
 
 
 def source_statuses(
@@ -102,10 +103,13 @@ def _newest(
         return None
     snapshot = lake.snapshot_for("staging", name)
     key = ("staging", name, snapshot.snapshot_id if snapshot is not None else None)
-    if key not in cache:
-        cache[key] = _newest_in(con, lake, name, time_column, snapshot)
-    found: datetime | None = cache[key]
-    return found
+    found = cache.get(key, _UNKNOWN)  # one read: another thread may clear the cache meanwhile
+    if found is not _UNKNOWN:
+        known: datetime | None = found
+        return known
+    newest = _newest_in(con, lake, name, time_column, snapshot)
+    cache[key] = newest
+    return newest
 
 
 def _newest_in(
@@ -137,9 +141,10 @@ def quarantine_summary(
             continue
         snapshot = lake.snapshot_for("quarantine", name)
         key = ("quarantine", name, snapshot.snapshot_id if snapshot is not None else None)
-        if key not in cache:
-            cache[key] = _reasons_held(lake, name, snapshot)
-        rows.extend({"source": name, "reason": reason, "records": n} for reason, n in cache[key])
+        held = cache.get(key)  # one read: another thread may clear the cache meanwhile
+        if held is None:
+            held = cache[key] = _reasons_held(lake, name, snapshot)
+        rows.extend({"source": name, "reason": reason, "records": n} for reason, n in held)
     return pa.Table.from_pylist(
         rows,
         schema=pa.schema(
