@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,7 +64,7 @@ def source_statuses(
     out = []
     tables = set(lake.tables())  # listed once, not asked table by table
     cache = {} if cache is None else cache
-    with lake.engine.writer() as con:
+    with _Reader(lake) as reader:  # a session is opened only for what the cache lacks
         for name, source in sorted(project.sources.items()):
             batches = ledger.batches(name)
             committed = [b for b in batches if b.status == "committed"]
@@ -76,10 +77,30 @@ def source_statuses(
                     totals=totals_of(batches),
                     held=_count(lake, tables, "quarantine", name),
                     last_batch=batches[0] if batches else None,
-                    newest_record=_newest(con, lake, tables, name, source.time_column, cache),
+                    newest_record=_newest(reader, lake, tables, name, source.time_column, cache),
                 )
             )
     return out
+
+
+class _Reader:
+    """A DuckDB session opened when first asked for (opening one takes tens of ms)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.stack = ExitStack()
+        self.session: Session | None = None
+
+    def __call__(self) -> Session:
+        if self.session is None:
+            self.session = self.stack.enter_context(self.lake.engine.writer())
+        return self.session
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stack.close()
 
 
 def _count(lake: Lake, tables: set[tuple[str, str]], layer: str, name: str) -> int:
@@ -92,7 +113,7 @@ def _count(lake: Lake, tables: set[tuple[str, str]], layer: str, name: str) -> i
 
 
 def _newest(
-    con: Session,
+    reader: _Reader,
     lake: Lake,
     tables: set[tuple[str, str]],
     name: str,
@@ -107,7 +128,7 @@ def _newest(
     if found is not _UNKNOWN:
         known: datetime | None = found
         return known
-    newest = _newest_in(con, lake, name, time_column, snapshot)
+    newest = _newest_in(reader(), lake, name, time_column, snapshot)
     cache[key] = newest
     return newest
 
