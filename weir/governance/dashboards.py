@@ -137,7 +137,8 @@ class Dashboards:
 
     def readable(self, principal: Principal) -> set[str]:
         """The KPIs whose marts the principal's role may read (as ``Access.kpis`` says)."""
-        self.configs()
+        if self._configs is None:
+            self.configs()
         policy = self.access.policy()
         return {
             name
@@ -146,8 +147,10 @@ class Dashboards:
         }
 
     def definition(self, kpi: str) -> KpiDefinition:
-        """A KPI's definition, as of the files the dashboards were last checked against."""
-        self.configs()
+        """A KPI's definition, as of the files the dashboards were last checked against.
+
+        (Every public call checks the files first, through ``get``, ``visible`` or ``configs``.)
+        """
         found = self._catalogue.get(kpi)
         return found if found is not None else self.kpis.catalogue().get(kpi)
 
