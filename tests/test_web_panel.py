@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from conftest import web_event
 from panel_site import FIXED_MODEL, MODEL_FILE, build_panel_site, csrf_of, sign_in
 from served import Served
 from starlette.testclient import TestClient
@@ -371,3 +372,26 @@ def test_every_page_has_the_policy_and_no_inline_script(app: object, site: Serve
         # every form that changes something carries the session's token
         for form in re.findall(r'<form method="post".*?</form>', page.text, re.S):
             assert 'name="csrf_token"' in form, (path, form[:80])
+
+
+def test_streams_show_their_rate_and_backlog(
+    app: object, site: Served, project: weir.Project
+) -> None:
+    key = project.access.write_keys().create(["web_traffic"], "panel test").key
+    admin, _ = client_as(app, site, "admin")
+    events = [web_event(f"panel-{n}", session_id="panel") for n in range(3)]
+    posted = admin.post(
+        "/collect/v1/web_traffic", json=events, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert posted.status_code == 200, posted.text
+    collector = app.state.collector  # type: ignore[attr-defined]
+    assert collector.backlog("web_traffic") == 3  # logged, not yet in the lake
+    collector.flush("web_traffic")
+    page = admin.get("/panel/sources").text
+    row = re.search(r"<tr><th scope=\"row\">collector:web_traffic.*?</tr>", page, re.S)
+    assert row is not None, page[page.find("Streams") :][:400]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row.group(0))
+    status = next(s for s in project.streams.status() if s.stream == "collector:web_traffic")
+    # events/s over the last five minutes, and nothing left in the log
+    assert cells == [f"{status.events_per_second:,.2f}", "0"]
+    assert status.events_per_second > 0
