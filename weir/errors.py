@@ -140,3 +140,10 @@ class Overloaded(WeirError):
 
     def details(self) -> dict[str, object]:
         return {"retry_after": self.retry_after}
+
+
+class RateLimited(Overloaded):
+    """Too many attempts from one person or address (refused sign-ins): retry later."""
+
+    code = "rate_limited"
+    status = 429

@@ -11,6 +11,7 @@ its domain's operations and their auditing:
 - ``keys``, ``keyring``: the key store, sealed under the master key; listing it, rotating that key;
 - ``subjects``: find, export and erase one person everywhere (``privacy:`` in weir.yml).
 - ``lifecycle``: retention (plan, run), the archive and legal holds.
+- ``signin``: passwords and web sessions; ``dashboards``: the team dashboards as a principal;
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from weir.alerts import Alerts
     from weir.governance.access import Access
     from weir.governance.catalog import Catalog
+    from weir.governance.dashboards import Dashboards
+    from weir.governance.signin import SignIn
     from weir.governance.subjects import Subjects
     from weir.ingest import BatchResult, Ingestor
     from weir.ingest.batch import Progress
@@ -175,6 +178,18 @@ class Project:
         from weir.governance.subjects import Subjects
 
         return Subjects(self.files, self.lake, self.ledger, self.audit, self.models, self.erasures)
+
+    @cached_property
+    def signin(self) -> SignIn:
+        from weir.governance.signin import SignIn
+
+        return SignIn(self.store, self.access, self.audit)
+
+    @cached_property
+    def dashboards(self) -> Dashboards:
+        from weir.governance.dashboards import Dashboards
+
+        return Dashboards(self.files, self.access, self.kpis, self.lake)
 
     @cached_property
     def lifecycle(self) -> Lifecycle:

@@ -529,6 +529,7 @@ def demo(
 
 def _serve_demo(root: Path, directory: Path, port: int, speed: float) -> None:
     from weir.demo.live import LIVE_SOURCES, LiveReplay
+    from weir.demo.tour import set_demo_passwords
     from weir.serve.server import serve as run_server
     from weir.workspace import Project
 
@@ -536,9 +537,12 @@ def _serve_demo(root: Path, directory: Path, port: int, speed: float) -> None:
     key = project.access.write_keys().create(list(LIVE_SOURCES), note="the demo's live traffic")
     _, token = project.access.tokens().create("ada", "admin", expires="7d", note="the demo")
     url = f"http://127.0.0.1:{port}"
+    people = set_demo_passwords(project)
+    emit(people, "table", title=f"Sign in at {url}/ as one of (passwords shown only now)")
     console.print(
         f"\n[bold]Serving {directory}[/] at {url} — live web and CRM events arrive at "
         f"{speed:g}x real time (Ctrl-C stops)\n"
+        f"  Web app:    {url}/  (sign in with a user and password above)\n"
         f"  API docs:   {url}/api/v1/docs\n"
         f"  admin token (ada): {token}\n"
         f"  write key:  {key.key}\n"

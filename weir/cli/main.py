@@ -18,6 +18,7 @@ from weir.cli import (
     runs,
     serve,
     streams,
+    users,
 )
 from weir.cli.app import cli
 
@@ -37,6 +38,7 @@ for command in (
     serve.serve,
     governance.token,
     governance.audit,
+    users.user,
     streams.keys,
     keystore.keystore,
     streams.consume,

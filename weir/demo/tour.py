@@ -6,6 +6,7 @@ demo stays the front door to the whole platform.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -34,6 +35,34 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("inventory_turnover", "month", ("product_type",)),
     ("feedback_score", "month", ("channel",)),
 )
+
+
+# The demo's people: one user per team (and the admin), who sign in to the web app.
+DEMO_USERS: tuple[str, ...] = ("sam", "nina", "mia", "oscar", "sue", "fay", "ana", "ada")
+
+
+def set_demo_passwords(project: Project) -> list[dict[str, str]]:
+    """Give each demo user a new random password for the web app; returns who, role, password.
+
+    Printed once by ``weir demo --serve``; only their argon2 hashes are kept.
+    """
+    known = project.files.config.users
+    people = []
+    for user in DEMO_USERS:
+        if user not in known:
+            continue
+        password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
+        project.signin.set_password(user, password, by="weir demo")
+        config = known[user]
+        people.append(
+            {
+                "user": user,
+                "role": config.roles[0],
+                "who": config.description,
+                "password": password,
+            }
+        )
+    return people
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,10 @@ from weir.governance.policy import Policy, Principal, lake_columns
 from weir.governance.queries import GatewayQueries, QueryResult
 from weir.governance.sqlcheck import check_tree, lake_tables, parse_query
 from weir.governance.tokens import Tokens
+from weir.ingest.service import quarantine_query
 from weir.lake import Lake, LakeViews, Pin
 from weir.metadata import MetadataStore
-from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord
+from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord, VerifyResult
 from weir.metadata.keys import KeyStore
 from weir.metrics import KpiDefinition, kpi_sql
 from weir.metrics.query import KpiOptions
@@ -110,6 +111,45 @@ class Access:
         limit: int | None = None,
     ) -> QueryResult:
         """Run ``sql`` as the principal; the audit log records it whatever the outcome."""
+        return self._read(sql, sql, user, role, as_of, limit, trusted=False)
+
+    def quarantine(
+        self,
+        principal: Principal,
+        source: str,
+        reason: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> QueryResult:
+        """The records of ``source`` held in quarantine, as the principal may see them.
+
+        Through the gateway like any query (the role needs a grant on
+        ``quarantine.SOURCE``; masks apply), and audited; ``reason`` keeps the
+        records one of whose reasons contains it.
+        """
+        self.files.source(source)  # an unknown source fails with the closest name
+        if not self.lake.exists("quarantine", source):
+            raise NotFoundError(
+                f"nothing of {source} is in quarantine",
+                "every record of it passed its contract so far",
+                kind="dataset",
+                name=f"quarantine.{source}",
+            )
+        action = f"quarantine {source}" + (f" reason={reason}" if reason else "")
+        sql = quarantine_query(source, reason, limit, offset).sql("duckdb")
+        return self._read(sql, action, principal, None, None, None, trusted=True)
+
+    def _read(
+        self,
+        sql: str,
+        action: str,
+        user: str | Principal,
+        role: str | None,
+        as_of: datetime | str | None,
+        limit: int | None,
+        trusted: bool,
+    ) -> QueryResult:
+        """Check, run and audit ``sql`` as the principal (``trusted``: SQL weir wrote itself)."""
         started = time.perf_counter()
         name = user.user if isinstance(user, Principal) else user
         acting = user.role if isinstance(user, Principal) else role
@@ -117,11 +157,11 @@ class Access:
         try:
             principal = user if isinstance(user, Principal) else policy.principal(user, role)
             acting = principal.role
-            prepared = queries.prepare(sql, principal, as_of=Pin.at(as_of).as_of)
+            prepared = queries.prepare(sql, principal, Pin.at(as_of).as_of, trusted)
         except WeirError as exc:
             # refused before it ran: the user, the role, the SQL or a table it names
             self.audit.append(
-                _refusal("query", sql, name, acting, exc, started, _tables(sql), denied=True)
+                _refusal("query", action, name, acting, exc, started, _tables(sql), denied=True)
             )
             raise
         try:
@@ -129,10 +169,12 @@ class Access:
         except WeirError as exc:
             # allowed, then failed in the engine
             self.audit.append(
-                _refusal("query", sql, name, acting, exc, started, prepared.datasets, denied=False)
+                _refusal(
+                    "query", action, name, acting, exc, started, prepared.datasets, denied=False
+                )
             )
             raise
-        self.audit.append(_success("query", sql, principal, result))
+        self.audit.append(_success("query", action, principal, result))
         return result
 
     def kpis(self, principal: Principal) -> list[KpiDefinition]:
@@ -214,12 +256,20 @@ class Access:
         limit: int = 100,
     ) -> list[AuditRecord]:
         """The audit log, newest first; only for an admin role."""
+        self._admin_only(principal)
+        return self.audit.records(kind, user, allowed, before, limit)
+
+    def verify_audit(self, principal: Principal) -> VerifyResult:
+        """Walk the audit log's hash chain (``weir audit verify``); only for an admin role."""
+        self._admin_only(principal)
+        return self.audit.verify()
+
+    def _admin_only(self, principal: Principal) -> None:
         if not self.policy().is_admin(principal.role):
             raise AccessDenied(
                 f"role {principal.role} may not read the audit log",
                 "ask for a token of a role with admin: true in weir.yml",
             )
-        return self.audit.records(kind, user, allowed, before, limit)
 
     # -- the owner's SQL -----------------------------------------------------------------------
     def sql(

@@ -7,7 +7,7 @@ role cannot see.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -15,9 +15,9 @@ from typing import Any, cast
 from weir.errors import NotFoundError
 from weir.governance.access import Access
 from weir.governance.policy import Policy, Principal
-from weir.lake import Lake
+from weir.lake import Lake, SnapshotInfo
 from weir.project import ProjectFiles
-from weir.transform.model import Model, load_models
+from weir.transform.model import Model
 from weir.transform.service import Models
 
 _INGESTED = ("raw", "staging", "quarantine")
@@ -41,6 +41,19 @@ class DatasetInfo:
     freshness: datetime | None = None  # when its newest snapshot was committed
     row_count: int | None = None
     snapshot_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """A dataset's (or column's) lineage as a graph: ``edges`` run from what is read to what is written.
+
+    Only what the role may read is in it; a path through a dataset it may not
+    read is one edge from the visible node before to the visible node after.
+    """
+
+    focus: str
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -70,9 +83,7 @@ class Catalog:
         """The datasets the principal's role may read, by name, one page at a time."""
         visible = self._visible(principal)
         chosen = visible[offset : offset + limit]
-        models = load_models(
-            self.files.root, self.files.state_dir / "cache" / "models.json"
-        )  # parsed once for the page, not per dataset
+        models = self.models.definitions()
         items = tuple(self._describe(name, models, detailed=False) for name in chosen)
         following = offset + len(chosen)
         return Page(items, len(visible), offset, following if following < len(visible) else None)
@@ -82,26 +93,18 @@ class Catalog:
         visible = self._visible(principal)
         if name not in visible:
             raise _no_dataset(name, visible)
-        return self._describe(
-            name,
-            load_models(self.files.root, self.files.state_dir / "cache" / "models.json"),
-            detailed=True,
-        )
+        return self._describe(name, self.models.definitions(), detailed=True)
+
+    def snapshots(self, principal: Principal, name: str, limit: int = 20) -> list[SnapshotInfo]:
+        """A dataset's newest snapshots (newest first): when, by which batch or build, how much."""
+        visible = self._visible(principal)
+        if name not in visible:
+            raise _no_dataset(name, visible)
+        return self.lake.snapshots(*name.split(".", 1))[::-1][:limit]
 
     def lineage(self, principal: Principal, name: str) -> dict[str, object]:
         """Upstream and downstream of a dataset (or column), leaving out what the role cannot see."""
-        table = ".".join(name.split(".")[:2])
-        visible = self._visible(principal)
-        if table not in visible:
-            raise _no_dataset(name, visible)
-        column = ".".join(name.split(".")[2:])
-        if column and column not in self.lake.arrow_schema(*table.split(".")).names:
-            raise NotFoundError(
-                f"{table} has no column {column}",
-                f"see its columns at /api/v1/datasets/{table}",
-                kind="column",
-                name=name,
-            )
+        self._check_lineage(principal, name)
         found = self.models.lineage(name)
 
         policy = self.policy
@@ -115,6 +118,31 @@ class Catalog:
             "upstream": seen(found["upstream"]),
             "downstream": seen(found["downstream"]),
         }
+
+    def lineage_graph(self, principal: Principal, name: str) -> LineageGraph:
+        """The lineage of a dataset (or column) as nodes and edges, within what the role sees."""
+        self._check_lineage(principal, name)
+        focus, edges = self.models.lineage_edges(name)
+        policy = self.policy
+
+        def seen(node: str) -> bool:
+            return policy.can_read(principal.role, _table_of(node))
+
+        return LineageGraph(focus, *_bridged(focus, edges, seen))
+
+    def _check_lineage(self, principal: Principal, name: str) -> None:
+        table = ".".join(name.split(".")[:2])
+        visible = self._visible(principal)
+        if table not in visible:
+            raise _no_dataset(name, visible)
+        column = ".".join(name.split(".")[2:])
+        if column and column not in self.lake.arrow_schema(*table.split(".")).names:
+            raise NotFoundError(
+                f"{table} has no column {column}",
+                f"see its columns at /api/v1/datasets/{table}",
+                kind="column",
+                name=name,
+            )
 
     def _visible(self, principal: Principal) -> list[str]:
         available = [f"{layer}.{name}" for layer, name in self.lake.tables()]
@@ -172,3 +200,24 @@ def _table_of(name: str) -> str:
 def _no_dataset(name: str, visible: Sequence[str]) -> NotFoundError:
     """Not found, with the closest dataset the role may read (never one it may not)."""
     return NotFoundError.among("dataset", name, visible, "list them at /api/v1/datasets")
+
+
+def _bridged(
+    focus: str, edges: Sequence[tuple[str, str]], seen: Callable[[str], bool]
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The visible nodes and edges; a path through hidden nodes becomes one edge."""
+    after: dict[str, set[str]] = {}
+    for source, target in edges:
+        after.setdefault(source, set()).add(target)
+    nodes = {focus} | {n for edge in edges for n in edge if seen(n)}
+    kept: set[tuple[str, str]] = set()
+    for start in nodes:
+        stack, passed = list(after.get(start, ())), set()
+        while stack:
+            current = stack.pop()
+            if current in nodes:
+                kept.add((start, current))
+            elif current not in passed:  # hidden: look past it
+                passed.add(current)
+                stack.extend(after.get(current, ()))
+    return tuple(sorted(nodes)), tuple(sorted(kept))

@@ -18,10 +18,17 @@ from weir.errors import NotFoundError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
 from weir.ingest.reconcile import BatchCheck, reconcile
-from weir.ingest.status import SourceStatus, quarantine_summary, source_statuses
+from weir.ingest.status import (
+    SnapshotCache,
+    SourceStatus,
+    quarantine_summary,
+    source_statuses,
+)
 from weir.lake import LakeViews
 from weir.metadata.audit import AuditLog
 from weir.metadata.definition import operator
+
+_CACHED_SNAPSHOTS = 1000
 
 
 class Sources:
@@ -32,6 +39,9 @@ class Sources:
         self.files = ingestor.project
         self.lake = ingestor.lake
         self.audit = audit
+        # answers read from a table's snapshot (newest record, quarantine reasons), kept until
+        # the table moves on; a long-running server drops them all now and then
+        self._by_snapshot: SnapshotCache = {}
 
     @property
     def names(self) -> list[str]:
@@ -76,13 +86,28 @@ class Sources:
         """Roll back every batch a crash left half-written; returns their ids."""
         return self.ingestor.recover()
 
-    def replay(self, source: str) -> BatchResult:
-        """Check held records against the current contract; those that pass move to staging."""
+    def replay(self, source: str, by: str | None = None) -> BatchResult:
+        """Check held records against the current contract; those that pass move to staging.
+
+        ``by`` is who asked (the audit record's user; default: the operator at the terminal).
+        """
+        self.files.source(source)
         self.ingestor.recover()
-        return self.ingestor.replay(source)
+        with self.audit.recording(
+            "ingest", f"quarantine replay {source}", by or operator()
+        ) as note:
+            result = self.ingestor.replay(source)
+            note.datasets = (f"staging.{source}",) if result.batch_id else ()
+            note.rows = result.counts.received
+            note.detail = {
+                "batch": result.batch_id,
+                "released": result.counts.released,
+                "still_held": result.counts.quarantined,
+            }
+        return result
 
     def status(self) -> list[SourceStatus]:
-        return source_statuses(self.files, self.lake, self.ingestor.ledger)
+        return source_statuses(self.files, self.lake, self.ingestor.ledger, self._cache())
 
     def reconcile(self, sources: Sequence[str] | None = None) -> list[BatchCheck]:
         """Each committed batch's counts checked against raw and staging (and each source's
@@ -90,7 +115,13 @@ class Sources:
         return reconcile(self.files, self.lake, self.ingestor.ledger, list(sources or []) or None)
 
     def quarantine_summary(self) -> pa.Table:
-        return quarantine_summary(self.lake, self.files)
+        """Per source and reason: how many records are held."""
+        return quarantine_summary(self.lake, self.files, self._cache())
+
+    def _cache(self) -> SnapshotCache:
+        if len(self._by_snapshot) > _CACHED_SNAPSHOTS:
+            self._by_snapshot.clear()
+        return self._by_snapshot
 
     def quarantine(self, source: str, limit: int = 20, reason: str | None = None) -> pa.Table:
         """The records of ``source`` held in quarantine, with their reasons."""
@@ -100,31 +131,44 @@ class Sources:
                 f"nothing of {source} is in quarantine", "ingest it first: `weir ingest`"
             )
         views = LakeViews(self.lake)
-        held = f"quarantine.{source}"
-        query = (
-            exp.select(exp.Star(**{"except": [exp.column("_raw")]}), exp.column("_raw"))
-            .from_(table(source, "quarantine"))
-            .order_by("_source_file", "_offset")
-            .limit(int(limit))
-        )
-        if reason:
-            # any of the record's reasons contains the text
-            mentions = exp.func(
-                "list_contains",
-                exp.func(
-                    "list_transform",
-                    exp.column("_reasons"),
-                    exp.Lambda(
-                        this=exp.func("contains", exp.column("r"), exp.Literal.string(reason)),
-                        expressions=[exp.to_identifier("r")],
-                    ),
-                ),
-                exp.true(),
-            )
-            query = query.where(mentions)
-        session, _ = views.session([held])
+        session, _ = views.session([f"quarantine.{source}"])
         try:
+            query = quarantine_query(source, reason, limit)
             return views.run(session, query.sql("duckdb"))[0]
         finally:
             session.close()
             views.close()
+
+
+def quarantine_query(
+    source: str, reason: str | None = None, limit: int = 20, offset: int = 0
+) -> exp.Select:
+    """The held records of ``source`` in file order, ``_raw`` last; those of a reason if given.
+
+    A record matches ``reason`` when any of its reasons contains the text (the
+    rule's name, or a column's). The CLI runs it in clear; the web app through
+    the gateway, as the signed-in user.
+    """
+    query = (
+        exp.select(exp.Star(except_=[exp.column("_raw")]), exp.column("_raw"))
+        .from_(table(source, "quarantine"))
+        .order_by("_source_file", "_offset")
+        .limit(int(limit))
+    )
+    if offset:
+        query = query.offset(int(offset))
+    if reason:
+        mentions = exp.func(
+            "list_contains",
+            exp.func(
+                "list_transform",
+                exp.column("_reasons"),
+                exp.Lambda(
+                    this=exp.func("contains", exp.column("r"), exp.Literal.string(reason)),
+                    expressions=[exp.to_identifier("r")],
+                ),
+            ),
+            exp.true(),
+        )
+        query = query.where(mentions)
+    return query

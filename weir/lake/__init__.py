@@ -1,5 +1,7 @@
 """The lake component: Iceberg tables, snapshots, time travel, the write lock, lake tables as views."""
 
+from typing import TYPE_CHECKING
+
 from weir.lake.catalog import LAYERS, Lake, Layer, SnapshotInfo, TableWrite, local_path
 from weir.lake.filters import RowFilter
 from weir.lake.maintenance import Maintenance, Rewritten
@@ -19,3 +21,6 @@ __all__ = [
     "Timeout",
     "local_path",
 ]
+
+if TYPE_CHECKING:  # the lake's snapshot, for callers' annotations (pyiceberg loads on first use)
+    from pyiceberg.table.snapshots import Snapshot as Snapshot

@@ -112,11 +112,15 @@ class Quality:
         return checks
 
     def freshness(
-        self, sources: Sequence[str] | None = None, now: float | None = None
+        self,
+        sources: Sequence[str] | None = None,
+        now: float | None = None,
+        found: dict[str, Ages] | None = None,
     ) -> list[Check]:
-        """The freshness of ``sources`` (all) with a contract, judged at ``now``."""
+        """The freshness of ``sources`` (all) with a contract, judged at ``now`` (from ``found``
+        ages when the caller has them)."""
         now = self.clock() if now is None else now
-        found = self._ages(now)
+        found = self._ages(now) if found is None else found
         checks = []
         for name in sources or sorted(self.files.sources):
             source = self.files.source(name)
@@ -265,7 +269,7 @@ class Quality:
         """Every source, stream and model (and what ``health_parts`` add), and its state."""
         now = self.clock() if now is None else now
         found = self._ages(now)
-        fresh = {c.subject: c for c in self.freshness(now=now)}
+        fresh = {c.subject: c for c in self.freshness(now=now, found=found)}
         latest = self.log.latest()
         items: list[HealthItem] = []
         for name in sorted(self.files.sources):
@@ -354,12 +358,20 @@ class Quality:
             )
 
     def unflag(
-        self, day: date, kpi: str | None = None, user: str | None = None
+        self,
+        day: date,
+        kpi: str | None = None,
+        user: str | None = None,
+        reason: str | None = None,
     ) -> list[FlaggedDay]:
-        """Remove the flags of ``day`` (only those for ``kpi`` when given); returns them."""
+        """Remove the flags of ``day`` (only those for ``kpi`` when given); returns them.
+
+        ``reason`` (why the day counts again) goes on the audit record.
+        """
         who = user or operator()
         action = f"flags remove {day.isoformat()}" + (f" --kpi {kpi}" if kpi else "")
         with self.audit.recording("flag.remove", action, who) as note:
+            note.detail = {"reason": reason} if reason else None
             gone = self.kpis.flags.unflag(day, kpi)
             if not gone:
                 raise NotFoundError(

@@ -8,6 +8,7 @@ query qualified against the upstream tables' columns).
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -111,3 +112,27 @@ def _reads(graph: ModelGraph, name: str, table: str) -> bool:
             if dep in graph.models
         )
     )
+
+
+def lineage_edges(
+    graph: ModelGraph, columns: dict[str, dict[str, list[str]]], dataset: str
+) -> tuple[str, list[tuple[str, str]]]:
+    """The focus and the direct edges (read → written) of everything up- and downstream of it.
+
+    For a table, an edge is a model reading a table; for a column
+    (``ns.table.column``), an output column computed from an input column.
+    """
+    found = dataset_lineage(graph, columns, dataset)
+    focus = str(found["dataset"])
+    nodes = {focus, *cast(list[str], found["upstream"]), *cast(list[str], found["downstream"])}
+    edges: set[tuple[str, str]] = set()
+    if focus.count(".") == 1:
+        for name in nodes & set(graph.models):
+            edges.update((dep, name) for dep in graph.models[name].depends_on if dep in nodes)
+    else:
+        for owner, mapping in columns.items():
+            for name, sources in mapping.items():
+                target = f"{owner}.{name}"
+                if target in nodes:
+                    edges.update((source, target) for source in sources if source in nodes)
+    return focus, sorted(edges)

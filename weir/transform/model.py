@@ -128,15 +128,38 @@ class Model:
         return self.header.kind
 
 
-def load_models(root: Path, cache: Path | None = None) -> dict[str, Model]:
-    """Every model of the project; ``cache`` is the parse cache's file (none: parse them all)."""
+ParsedFiles = dict[Path, tuple[tuple[int, int], "Model"]]
+
+
+def load_models(
+    root: Path, cache: Path | None = None, parsed: ParsedFiles | None = None
+) -> dict[str, Model]:
+    """The project's models by name.
+
+    ``cache`` is the parse cache's file (by the SHA-256 of each SELECT; none:
+    parse them all). With ``parsed`` (kept by a long-lived caller), a file
+    unchanged since (mtime, size) is not even read again, and ``parsed`` is
+    brought up to date.
+    """
     folder = root / MODELS_DIR
-    parsed = _ParseCache(cache)
+    on_disk = _ParseCache(cache)
     models: dict[str, Model] = {}
+    seen: ParsedFiles = {}
     for path in sorted(folder.glob("*/*.sql")):
-        model = parse_model(path, root, parsed)
+        found = path.stat()
+        stamp = (found.st_mtime_ns, found.st_size)
+        known = parsed.get(path) if parsed is not None else None
+        if known is not None and known[0] == stamp:
+            model = known[1]
+        else:
+            model = parse_model(path, root, on_disk)
+        seen[path] = (stamp, model)
         models[model.name] = model
-    parsed.save()
+    on_disk.save()
+    if parsed is not None:
+        parsed.clear()
+        parsed.update(seen)
+    return models
     return models
 
 

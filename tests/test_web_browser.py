@@ -1,0 +1,213 @@
+"""The web app in a real browser: Debian's headless Chromium driven by Selenium.
+
+One served project (the golden retailer, a password per reference user, the
+server under Uvicorn on a free port) and one browser for the whole module. Each
+test signs in as a reference user and checks what a person would see; pages are
+written as screenshots to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from conftest import require_server
+from served import USER_OF, Served, build_served
+
+from weir.serve.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+PASSWORD = "browser test password"
+RANGE = "from=2025-01-06&to=2025-01-19&grain=week&compare=1"
+TEAMS = {  # role → its user and its dashboard
+    "sales": "sales",
+    "marketing": "marketing",
+    "operations": "operations",
+    "support": "support",
+    "finance": "finance",
+}
+
+webdriver = pytest.importorskip("selenium.webdriver")
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    require_server("chromium", "`make setup` installs Debian's chromium and chromium-driver")
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    return build_served(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def base_url(shop: Served) -> Iterator[str]:
+    """The project served by Uvicorn in a thread of this process, on a free port."""
+    with shop.project() as project:
+        project.signin.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        for user in USER_OF.values():
+            project.signin.set_password(user, PASSWORD)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(project), host="127.0.0.1", port=port, log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "the server did not start"
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1100",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(
+        options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER))
+    )
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def sign_in(browser: Any, base_url: str, user: str, password: str = PASSWORD) -> None:
+    """Sign out whoever is signed in, then sign in as ``user`` through the form."""
+    browser.delete_all_cookies()
+    browser.get(f"{base_url}/signin")
+    browser.find_element(By.ID, "user").send_keys(user)
+    browser.find_element(By.ID, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
+
+
+def ready(browser: Any) -> None:
+    """Wait until the page's script ran (charts drawn)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if browser.execute_script("return document.body.dataset.ready") == "true":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the page's script did not finish: {browser.current_url}")
+
+
+def screenshot(browser: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = browser.execute_script("return document.body.scrollHeight")
+    browser.set_window_size(1400, min(max(height + 40, 800), 3000))
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    browser.set_window_size(1400, 1100)
+
+
+def api_value(base_url: str, shop: Served, role: str, kpi: str) -> Any:
+    params = {"from": "2025-01-06", "to": "2025-01-19", "grain": "week"}
+    params["compare"] = "previous_period"
+    answer = httpx.get(f"{base_url}/api/v1/kpis/{kpi}", params=params, headers=shop.headers(role))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    names = [column["name"] for column in body["columns"]]
+    return body["rows"][-1][names.index("value")]
+
+
+@pytest.mark.parametrize("role", sorted(TEAMS))
+def test_each_team_signs_in_and_finds_its_numbers(
+    browser: Any, base_url: str, shop: Served, role: str
+) -> None:
+    sign_in(browser, base_url, USER_OF[role])
+    assert browser.current_url == f"{base_url}/"
+    browser.get(f"{base_url}/dashboards/{TEAMS[role]}?{RANGE}")
+    ready(browser)
+    tiles = browser.find_elements(By.CSS_SELECTOR, "[data-kpi]")
+    assert tiles, "no KPI tiles"
+    for tile in tiles:
+        kpi, value = tile.get_attribute("data-kpi"), tile.get_attribute("data-value")
+        expected = api_value(base_url, shop, role, kpi)
+        assert (float(value) if value else None) == expected, kpi
+    # every chart is drawn (ECharts' SVG) and every chart and table has its CSV
+    for plot in browser.find_elements(By.CSS_SELECTOR, "[data-chart]"):
+        assert plot.find_elements(By.TAG_NAME, "svg"), plot.get_attribute("data-chart")
+    exports = browser.find_elements(By.LINK_TEXT, "Export CSV")
+    assert len(exports) >= len(tiles)
+    screenshot(browser, f"dashboard-{TEAMS[role]}")
+    # another team's dashboard is not found, and not in the top bar
+    other = next(board for r, board in TEAMS.items() if r != role)
+    assert browser.find_elements(By.CSS_SELECTOR, f'nav a[href="/dashboards/{other}"]') == []
+    browser.get(f"{base_url}/dashboards/{other}")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+
+
+def test_a_filter_and_a_drill_down_change_the_numbers(
+    browser: Any, base_url: str, shop: Served
+) -> None:
+    sign_in(browser, base_url, "sam")
+    browser.get(f"{base_url}/dashboards/sales?{RANGE}")
+    ready(browser)
+    before = _tile(browser, "net_sales")
+    # choosing a region in the filter row applies it (the script submits the form)
+    select = browser.find_element(By.CSS_SELECTOR, 'select[name="region"]')
+    select.find_element(By.CSS_SELECTOR, 'option[value="North"]').click()
+    _wait(lambda: "region=North" in browser.current_url)
+    ready(browser)
+    north = _tile(browser, "net_sales")
+    assert 0 < north < before
+    # the bar chart of regions now shows North's stores: the drill-down
+    titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, ".chart h2")]
+    assert "Net sales by store id in North" in titles
+    screenshot(browser, "dashboard-sales-north")
+
+
+def test_a_wrong_password_is_refused(browser: Any, base_url: str) -> None:
+    sign_in(browser, base_url, "sam", "not the password at all")
+    assert browser.current_url.startswith(f"{base_url}/signin")
+    problem = browser.find_element(By.CSS_SELECTOR, ".problem").text
+    assert "not right" in problem
+    screenshot(browser, "signin-refused")
+
+
+def test_markup_is_shown_as_text(browser: Any, base_url: str) -> None:
+    attack = '<img src=x id="injected"><script>window.pwned=1</script>'
+    sign_in(browser, base_url, attack, "whatever it is")
+    assert browser.find_elements(By.ID, "injected") == []
+    assert browser.execute_script("return window.pwned === undefined")
+    assert browser.find_element(By.ID, "user").get_attribute("value") == attack[:63]
+    with pytest.raises(NoAlertPresentException):
+        _ = browser.switch_to.alert.text
+
+
+def _tile(browser: Any, kpi: str) -> float:
+    tile = browser.find_element(By.CSS_SELECTOR, f'[data-kpi="{kpi}"]')
+    return float(tile.get_attribute("data-value"))
+
+
+def _wait(condition: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)

@@ -1,0 +1,175 @@
+/* weir's web app: charts from the JSON blocks beside them, sortable tables, filters that
+   apply on change, and fetch calls that carry the session's CSRF token. No inline script:
+   the Content-Security-Policy allows only files served by weir. */
+"use strict";
+
+const weir = (() => {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+  // a colour-blind-safe palette (Okabe-Ito), the same name keeping the same colour
+  const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"];
+  const colours = new Map();
+  const colourOf = (name) => {
+    if (!colours.has(name)) colours.set(name, PALETTE[colours.size % PALETTE.length]);
+    return colours.get(name);
+  };
+  const SYMBOLS = { USD: "$", EUR: "€", GBP: "£", JPY: "¥", INR: "₹" };
+
+  function format(value, kind, currency) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "—";
+    const n = Number(value);
+    const num = (x, d) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    switch (kind) {
+      case "currency": return (n < 0 ? "-" : "") + (SYMBOLS[currency] || currency + " ") + num(Math.abs(n), 2);
+      case "share": return num(n * 100, 1) + " %";
+      case "percent": return num(n, 1) + " %";
+      case "count": return num(Math.round(n), 0);
+      case "hours": return num(n, 1) + " h";
+      case "seconds": return num(n, 0) + " s";
+      case "days": return num(n, 1) + " days";
+      default: return Math.abs(n) < 1000 ? num(n, 2) : num(n, 0);
+    }
+  }
+
+  /** fetch with the session's CSRF token on every state-changing request */
+  function send(url, options = {}) {
+    const headers = new Headers(options.headers || {});
+    headers.set("X-CSRF-Token", csrf());
+    return fetch(url, { credentials: "same-origin", ...options, headers });
+  }
+
+  function axisFormatter(spec) {
+    return (v) => format(v, spec.format === "currency" ? "count" : spec.format, spec.currency);
+  }
+
+  function lineOption(spec) {
+    const series = spec.series.map((s) => ({
+      name: s.name, type: "line", data: s.values, showSymbol: spec.periods.length < 40,
+      itemStyle: { color: colourOf(s.name) }, lineStyle: { color: colourOf(s.name) },
+    }));
+    if (spec.previous) {
+      series.push({ name: "previous period", type: "line", data: spec.previous, showSymbol: false,
+        lineStyle: { type: "dashed", color: "#777" }, itemStyle: { color: "#777" } });
+    }
+    if (spec.flags && spec.flags.length && series.length) {
+      series[0].markArea = {
+        itemStyle: { color: "rgba(213, 94, 0, 0.15)" },
+        label: { show: false },
+        tooltip: { formatter: (p) => "Flagged: " + p.data.reason },
+        data: spec.flags.map((f) => [{ xAxis: f.period, reason: f.reason }, { xAxis: f.period }]),
+      };
+    }
+    return {
+      tooltip: { trigger: "axis", valueFormatter: (v) => format(v, spec.format, spec.currency) },
+      legend: { type: "scroll", bottom: 0 },
+      grid: { left: 64, right: 16, top: 16, bottom: 48 },
+      xAxis: { type: "category", data: spec.periods, name: spec.grain },
+      yAxis: { type: "value", axisLabel: { formatter: axisFormatter(spec) } },
+      series,
+    };
+  }
+
+  function barOption(spec) {
+    const series = [{ name: "this period", type: "bar", data: spec.values, itemStyle: { color: (p) => colourOf(p.name) } }];
+    if (spec.previous) series.push({ name: "previous period", type: "bar", data: spec.previous, itemStyle: { color: "#bbb" } });
+    return {
+      tooltip: { trigger: "axis", valueFormatter: (v) => format(v, spec.format, spec.currency) },
+      legend: { bottom: 0 },
+      grid: { left: 64, right: 16, top: 16, bottom: 72 },
+      xAxis: { type: "category", data: spec.categories, axisLabel: { rotate: spec.categories.length > 8 ? 40 : 0 } },
+      yAxis: { type: "value", min: 0, axisLabel: { formatter: axisFormatter(spec) } },
+      series,
+    };
+  }
+
+  function funnelOption(spec) {
+    return {
+      tooltip: { trigger: "item", formatter: (p) => `${p.name}: ${format(p.value, "count")}` },
+      series: [{ type: "funnel", sort: "none", left: "10%", width: "80%", minSize: "10%",
+        label: { formatter: (p) => `${p.name}: ${format(p.value, "count")}` },
+        data: spec.steps.map((s, i) => ({ name: s.name, value: s.value, itemStyle: { color: PALETTE[i % PALETTE.length] } })) }],
+    };
+  }
+
+  function drawCharts() {
+    if (typeof echarts === "undefined") return;
+    document.querySelectorAll("[data-chart]").forEach((el) => {
+      const spec = JSON.parse(document.getElementById(el.dataset.chart + "-data").textContent);
+      const chart = echarts.init(el, null, { renderer: "svg" });
+      const option = spec.kind === "line" ? lineOption(spec) : spec.kind === "bar" ? barOption(spec) : funnelOption(spec);
+      chart.setOption({ animation: false, ...option });
+      if (spec.links) {
+        el.classList.add("drillable");
+        chart.on("click", (p) => { if (spec.links[p.dataIndex]) window.location.assign(spec.links[p.dataIndex]); });
+      }
+      window.addEventListener("resize", () => chart.resize());
+    });
+  }
+
+  function drawSparks() {
+    document.querySelectorAll("[data-spark]").forEach((el) => {
+      const values = JSON.parse(el.dataset.spark).map((v) => (v === null ? NaN : Number(v)));
+      const known = values.filter((v) => !Number.isNaN(v));
+      if (known.length < 2) return;
+      const lo = Math.min(...known), hi = Math.max(...known), w = 120, h = 28;
+      const x = (i) => (i * w) / (values.length - 1);
+      const y = (v) => (hi === lo ? h / 2 : h - ((v - lo) * (h - 4)) / (hi - lo) - 2);
+      const points = values.map((v, i) => (Number.isNaN(v) ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`)).filter(Boolean);
+      const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+      svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+      svg.setAttribute("aria-hidden", "true");
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+      line.setAttribute("points", points.join(" "));
+      line.setAttribute("class", "sparkline");
+      svg.appendChild(line);
+      el.appendChild(svg);
+    });
+  }
+
+  function sortableTables() {
+    document.querySelectorAll("table.sortable").forEach((table) => {
+      table.querySelectorAll("th button.sort").forEach((button, column) => {
+        button.addEventListener("click", () => {
+          const body = table.tBodies[0];
+          const ascending = button.dataset.order !== "asc";
+          table.querySelectorAll("th button.sort").forEach((b) => { delete b.dataset.order; b.parentElement.removeAttribute("aria-sort"); });
+          button.dataset.order = ascending ? "asc" : "desc";
+          button.parentElement.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+          const key = (row) => {
+            const cell = row.cells[column];
+            if (!cell) return "";
+            return cell.dataset.sort !== undefined ? Number(cell.dataset.sort) : cell.textContent;
+          };
+          const rows = Array.from(body.rows).sort((a, b) => {
+            const ka = key(a), kb = key(b);
+            const order = typeof ka === "number" && typeof kb === "number" ? ka - kb : String(ka).localeCompare(String(kb));
+            return ascending ? order : -order;
+          });
+          rows.forEach((r) => body.appendChild(r));
+        });
+      });
+    });
+  }
+
+  function filtersApplyOnChange() {
+    document.querySelectorAll("form.filters select").forEach((select) => {
+      select.addEventListener("change", () => select.form.requestSubmit());
+    });
+  }
+
+  function confirmForms() {
+    document.querySelectorAll("form[data-confirm]").forEach((form) => {
+      form.addEventListener("submit", (event) => { if (!window.confirm(form.dataset.confirm)) event.preventDefault(); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    drawSparks();
+    drawCharts();
+    sortableTables();
+    filtersApplyOnChange();
+    confirmForms();
+    document.body.dataset.ready = "true";
+  });
+
+  return { send, format, csrf };
+})();
