@@ -316,12 +316,15 @@ def test_flagged_days_are_shaded_and_can_be_left_out(
         browser = signed_in(app, "sam")
         query = {"from": "2025-01-06", "to": "2025-01-19", "grain": "week"}
         page = browser.get("/dashboards/sales", params=query).text
-        # the reason is listed (as text) and the charts of net sales shade its week
+        # the reason is listed (as text) and the charts of net sales shade the day
         assert "the &lt;b&gt;till&lt;/b&gt; files of 15 January came in twice" in page
-        spec = json.loads(re.search(r'id="chart-1-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+        block = re.search(r'id="chart-1-data">(.*?)</script>', page, re.S)
+        assert block is not None and "<b>" not in block.group(1)  # markup escaped in JSON too
+        spec = json.loads(block.group(1))
         assert spec["flags"] == [
             {
-                "period": "2025-01-13",
+                "start": "2025-01-15",
+                "end": "2025-01-16",
                 "reason": "2025-01-15: the <b>till</b> files of 15 January came in twice",
             }
         ]
