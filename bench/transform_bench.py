@@ -23,6 +23,7 @@ import weir
 from weir.demo.generate import generate
 from weir.lake import LakeViews
 from weir.transform.kinds import OPEN_END, OPEN_START, build_sql
+from weir.transform.state import ModelBuild
 
 DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 START = date(2025, 1, 1)
@@ -122,4 +123,33 @@ def run_transform_bench(work: Path, days: int) -> None:
         "< 10 % " + ("met" if share < 0.10 else "missed"),
     )
     table.add_row("    (ingesting that day)", f"{one_day_ingest:.1f}", "", "", "")
+    console.print(table)
+    for title, result, seconds in (
+        ("full build", full, full_seconds),
+        ("one new day", incremental, incremental_seconds),
+    ):
+        _where_the_time_goes(console, title, result.builds, seconds)
+
+
+def _where_the_time_goes(
+    console: Console, title: str, builds: list[ModelBuild], seconds: float
+) -> None:
+    """The models that took the most of a run, with what each built and why."""
+    table = Table(title=f"Where the time goes: {title} ({seconds:.1f} s), the slowest models")
+    for column in ("model", "kind", "status", "s", "share", "rows", "interval", "reason"):
+        table.add_column(column, justify="right" if column in ("s", "share", "rows") else "left")
+    ranked = sorted(builds, key=lambda b: b.seconds or 0.0, reverse=True)
+    for build in ranked[:8]:
+        table.add_row(
+            build.model,
+            build.kind,
+            build.status,
+            f"{build.seconds or 0.0:.2f}",
+            f"{(build.seconds or 0.0) / seconds:.0%}",
+            f"{build.rows:,}" if build.rows is not None else "",
+            " … ".join(build.interval) if build.interval else "",
+            build.reason[:48],
+        )
+    accounted = sum(b.seconds or 0.0 for b in builds)
+    table.caption = f"models {accounted:.1f} s of {seconds:.1f} s; the rest is planning and state"
     console.print(table)

@@ -282,3 +282,40 @@ def test_bad_models_fail_with_the_file_and_a_fix(project_root: Path) -> None:
     write_model(project_root, "warehouse.other", "SELECT * FROM warehouse.broken\n")
     with weir.Project(project_root) as project, pytest.raises(ProjectError, match="cycle"):
         project.models.plan()
+
+
+def test_spacing_comments_and_keyword_case_do_not_rebuild_a_model(shop: Path) -> None:
+    """A model's fingerprint is its SQL's tokens: reformatting is not a change, a literal is."""
+    with weir.Project(shop) as project:
+        project.run()
+    header, body = SALES_DAILY.split("*/\n")
+    body = body.replace("SELECT", "select  -- the day's sales\n").replace("FROM", "\n\n  from")
+    reformatted = f"{header}*/\n{body};\n"
+    assert reformatted != SALES_DAILY
+    write_model(shop, "marts.sales_daily", reformatted)
+    with weir.Project(shop) as project:
+        assert {p.model: p.reason for p in project.models.plan()}["marts.sales_daily"] == (
+            "up to date"
+        )
+    write_model(shop, "marts.sales_daily", reformatted.replace("AS units", 'AS "Units"'))
+    with weir.Project(shop) as project:
+        assert {p.model: p.reason for p in project.models.plan()}["marts.sales_daily"] == (
+            "changed SQL"
+        )
+
+
+def test_the_parse_cache_gives_what_parsing_gives(shop: Path) -> None:
+    """Models loaded through the cache, from a damaged cache, and without one are the same."""
+    from weir.transform import load_models
+
+    cache = shop / ".weir" / "cache" / "models.json"
+    fresh = load_models(shop)
+    assert load_models(shop, cache) == fresh  # writes the cache
+    assert cache.exists()
+    assert load_models(shop, cache) == fresh  # reads it
+    write_model(shop, "marts.sales_daily", SALES_DAILY.replace("AS cogs", "AS cogs, 1 AS one"))
+    edited = load_models(shop)
+    assert edited["marts.sales_daily"].fingerprint != fresh["marts.sales_daily"].fingerprint
+    assert load_models(shop, cache) == edited
+    cache.write_text('{"version": "damaged', encoding="utf-8")
+    assert load_models(shop, cache) == edited

@@ -25,43 +25,51 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
-import pyarrow as pa
-
-from weir.alerts import Alerts, signals
 from weir.engine import DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
-from weir.governance.access import Access
-from weir.governance.catalog import Catalog
-from weir.governance.dashboards import Dashboards
-from weir.governance.signin import SignIn
-from weir.ingest import BatchResult, Ingestor, Ledger, PaymentTokenizer
-from weir.ingest.batch import Progress
-from weir.ingest.service import Sources
 from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
 from weir.metadata.store import sqlite_url
-from weir.metrics.service import Kpis
-from weir.orchestrate import Orchestration
-from weir.orchestrate.checks import model_names
-from weir.orchestrate.handlers import ingest_step, models_step, quality_step
 from weir.project import ProjectFiles, find_root, load_project
-from weir.quality import Quality
-from weir.streams.service import Streams
-from weir.transform import RunResult
-from weir.transform.runner import Window
-from weir.transform.service import Models
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from weir.alerts import Alerts
+    from weir.governance.access import Access
+    from weir.governance.catalog import Catalog
+    from weir.governance.dashboards import Dashboards
+    from weir.governance.signin import SignIn
+    from weir.ingest import BatchResult, Ingestor
+    from weir.ingest.batch import Progress
+    from weir.ingest.ledger import Ledger
+    from weir.ingest.service import Sources
+    from weir.metrics.service import Kpis
+    from weir.orchestrate import Orchestration
+    from weir.orchestrate.service import Runs, Schedules
+    from weir.quality import Quality
+    from weir.streams.service import Streams
+    from weir.transform import RunResult
+    from weir.transform.runner import Window
+    from weir.transform.service import Models
 
 EXAMPLES = ("retail",)
 
 
 class Project:
-    """An opened project: its files, its lake, its metadata, and the services over them."""
+    """An opened project: its files, its lake, its metadata, and the services over them.
+
+    Each service is made (and its modules imported) when first used, so a
+    command pays only for what it uses: planning the models does not load
+    the collector, the alert channels or the scheduler.
+    """
 
     def __init__(self, path: str | Path = ".", progress: Progress | None = None) -> None:
         root = find_root(Path(path))
@@ -71,45 +79,128 @@ class Project:
         uri = self.files.config.catalog_uri or sqlite_url(state / "catalog.db")
         self.store = MetadataStore(uri)
         self.engine: Engine = DuckDBEngine()
-        with self.store.setting_up():  # the catalog creates its tables in a new database
-            self.lake = Lake(uri, state / "lake", self.engine, state / "write.lock")
+        # the lake's catalog creates its tables in a new database while holding setting_up
+        self.lake = Lake(
+            uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
+        )
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root))
-        self.ledger = Ledger(self.store)
-        ingestor = Ingestor(
+        self.progress = progress
+
+    # -- the services, each made when first used --------------------------------------
+    @cached_property
+    def ledger(self) -> Ledger:
+        from weir.ingest.ledger import Ledger
+
+        return Ledger(self.store)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        from weir.ingest import Ingestor, PaymentTokenizer
+
+        return Ingestor(
             self.files,
             self.lake,
             self.ledger,
-            PaymentTokenizer.for_state_dir(state),
-            progress,
+            PaymentTokenizer.for_state_dir(self.files.state_dir),
+            self.progress,
             self.audit,
         )
-        self.sources = Sources(ingestor, self.audit)
-        self.streams = Streams(ingestor)
-        self.models = Models(self.files, self.lake, self.store, self.audit, progress)
-        self.kpis = Kpis(self.files, self.lake, self.store)
-        self.access = Access(self.files, self.lake, self.store, self.audit, self.kpis)
-        self.catalog = Catalog(self.files, self.lake, self.access, self.models)
-        self.signin = SignIn(self.store, self.access, self.audit)
-        self.dashboards = Dashboards(self.files, self.access, self.kpis, self.lake)
-        self.quality = Quality(
+
+    @cached_property
+    def sources(self) -> Sources:
+        from weir.ingest.service import Sources
+
+        return Sources(self.ingestor, self.audit)
+
+    @cached_property
+    def streams(self) -> Streams:
+        from weir.streams.service import Streams
+
+        return Streams(self.ingestor)
+
+    @cached_property
+    def models(self) -> Models:
+        from weir.transform.service import Models
+
+        return Models(self.files, self.lake, self.store, self.audit, self.progress)
+
+    @cached_property
+    def kpis(self) -> Kpis:
+        from weir.metrics.service import Kpis
+
+        return Kpis(self.files, self.lake, self.store)
+
+    @cached_property
+    def access(self) -> Access:
+        from weir.governance.access import Access
+
+        return Access(self.files, self.lake, self.store, self.audit, self.kpis)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from weir.governance.catalog import Catalog
+
+        return Catalog(self.files, self.lake, self.access, self.models)
+
+    @cached_property
+    def signin(self) -> SignIn:
+        from weir.governance.signin import SignIn
+
+        return SignIn(self.store, self.access, self.audit)
+
+    @cached_property
+    def dashboards(self) -> Dashboards:
+        from weir.governance.dashboards import Dashboards
+
+        return Dashboards(self.files, self.access, self.kpis, self.lake)
+
+    @property
+    def quality(self) -> Quality:
+        return self._operations.quality
+
+    @property
+    def alerts(self) -> Alerts:
+        return self._operations.alerts
+
+    @property
+    def orchestrate(self) -> Orchestration:
+        return self._operations.orchestrate
+
+    @property
+    def runs(self) -> Runs:
+        return self._operations.orchestrate.runs
+
+    @property
+    def schedules(self) -> Schedules:
+        return self._operations.orchestrate.schedules
+
+    @cached_property
+    def _operations(self) -> _Operations:
+        """Quality, alerts and orchestration: made together, as they signal one another."""
+        from weir.alerts import Alerts, signals
+        from weir.orchestrate import Orchestration
+        from weir.orchestrate.checks import model_names
+        from weir.orchestrate.handlers import ingest_step, models_step, quality_step
+        from weir.quality import Quality
+
+        quality = Quality(
             self.files, self.store, self.audit, self.sources, self.streams, self.models, self.kpis
         )
-        self.alerts = Alerts(self.files, self.store, self.lake, self.kpis, self.audit)
-        self.orchestrate = Orchestration(
+        alerts = Alerts(self.files, self.store, self.lake, self.kpis, self.audit)
+        orchestrate = Orchestration(
             self.files,
             self.store,
             self.audit,
             {
                 "ingest": ingest_step(self.sources),
                 "models": models_step(self.models),
-                "quality": quality_step(self.quality.run),
+                "quality": quality_step(quality.run),
             },
             lambda: model_names(self.root),
             interrupt=self.engine.interrupt_writers,
         )
-        self.runs = self.orchestrate.runs
-        self.schedules = self.orchestrate.schedules
-        signals.connect(self.alerts, self.quality, self.streams, self.orchestrate)
+        signals.connect(alerts, quality, self.streams, orchestrate)
+        return _Operations(quality, alerts, orchestrate)
 
     @property
     def root(self) -> Path:
@@ -138,8 +229,11 @@ class Project:
         return self.lake.snapshots(layer, name)
 
     def close(self) -> None:
-        self.alerts.close()
-        self.access.close()
+        made = self.__dict__
+        if "_operations" in made:
+            self.alerts.close()
+        if "access" in made:
+            self.access.close()
         self.store.dispose()
         self.lake.close()
 
@@ -148,6 +242,13 @@ class Project:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+class _Operations:
+    def __init__(self, quality: Quality, alerts: Alerts, orchestrate: Orchestration) -> None:
+        self.quality = quality
+        self.alerts = alerts
+        self.orchestrate = orchestrate
 
 
 def init_project(target: Path, example: str | None = "retail") -> Path:

@@ -154,5 +154,5 @@ class Engine(ABC):
         """A session that reads nothing, for checking what a statement names."""
 
     @abstractmethod
-    def scan(self, files: Sequence[str]) -> str:
-        """SQL reading a snapshot's data files as one relation."""
+    def scan(self, files: Sequence[str], file_column: str | None = None) -> str:
+        """SQL reading a snapshot's data files as one relation (with each row's file, if named)."""

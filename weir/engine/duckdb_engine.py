@@ -210,10 +210,11 @@ def _guarded(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         yield from reader
 
 
-def scan(files: Sequence[str]) -> str:
+def scan(files: Sequence[str], file_column: str | None = None) -> str:
     """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns)."""
     listed = ", ".join(lit(f) for f in files)
-    return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+    named = f", filename = {lit(file_column)}" if file_column else ""
+    return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true{named})"
 
 
 class DuckDBEngine(Engine):
@@ -289,8 +290,8 @@ class DuckDBEngine(Engine):
                 )
             )
 
-    def scan(self, files: Sequence[str]) -> str:
-        return scan(files)
+    def scan(self, files: Sequence[str], file_column: str | None = None) -> str:
+        return scan(files, file_column)
 
 
 # DuckDB types Arrow has no faithful type for: DuckDB hands a UHUGEINT over as a

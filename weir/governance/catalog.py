@@ -70,7 +70,9 @@ class Catalog:
         """The datasets the principal's role may read, by name, one page at a time."""
         visible = self._visible(principal)
         chosen = visible[offset : offset + limit]
-        models = load_models(self.files.root)  # parsed once for the page, not per dataset
+        models = load_models(
+            self.files.root, self.files.state_dir / "cache" / "models.json"
+        )  # parsed once for the page, not per dataset
         items = tuple(self._describe(name, models, detailed=False) for name in chosen)
         following = offset + len(chosen)
         return Page(items, len(visible), offset, following if following < len(visible) else None)
@@ -80,7 +82,11 @@ class Catalog:
         visible = self._visible(principal)
         if name not in visible:
             raise _no_dataset(name, visible)
-        return self._describe(name, load_models(self.files.root), detailed=True)
+        return self._describe(
+            name,
+            load_models(self.files.root, self.files.state_dir / "cache" / "models.json"),
+            detailed=True,
+        )
 
     def lineage(self, principal: Principal, name: str) -> dict[str, object]:
         """Upstream and downstream of a dataset (or column), leaving out what the role cannot see."""

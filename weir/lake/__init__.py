@@ -1,7 +1,8 @@
 """The lake component: Iceberg tables, snapshots, time travel, the write lock, lake tables as views."""
 
-from weir.lake.catalog import LAYERS, Lake, Layer, Snapshot, SnapshotInfo, TableWrite, local_path
+from weir.lake.catalog import LAYERS, Lake, Layer, SnapshotInfo, TableWrite, local_path
 from weir.lake.filters import RowFilter
+from weir.lake.maintenance import Maintenance, Rewritten
 from weir.lake.query import LakeViews, Pin, Timeout
 
 __all__ = [
@@ -9,9 +10,10 @@ __all__ = [
     "Lake",
     "LakeViews",
     "Layer",
+    "Maintenance",
     "Pin",
+    "Rewritten",
     "RowFilter",
-    "Snapshot",
     "SnapshotInfo",
     "TableWrite",
     "Timeout",

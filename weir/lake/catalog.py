@@ -11,36 +11,40 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import pyarrow as pa
 import sqlalchemy as sa
-from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import BooleanExpression
-from pyiceberg.manifest import DataFile
-from pyiceberg.table import Table, _parquet_files_to_data_files
-from pyiceberg.table.snapshots import Snapshot as Snapshot  # the lake's snapshot, for callers
-from pyiceberg.transforms import DayTransform
 
 from weir.engine import Engine, Session
 from weir.errors import NotFoundError
 from weir.lake.lock import WriteLock
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.table import Table
+    from pyiceberg.table.snapshots import Snapshot
 
 Layer = Literal["raw", "quarantine", "staging"]
 LAYERS: tuple[str, ...] = get_args(Layer)
 # Namespaces of the models' tables (warehouse, marts, …) are created on first use.
 
 BATCH_PROPERTY = "weir.batch_id"
+# the time (ms since the epoch) a table's kept history starts at, once snapshots were expired
+HISTORY_STARTS = "weir.history-starts-ms"
 
 
 @dataclass(frozen=True)
@@ -64,32 +68,68 @@ class SnapshotInfo:
     summary: dict[str, str]
 
 
+CATALOG_NAME = "weir"
+# the Iceberg SQL catalog's table of tables (pyiceberg's, compatible with Iceberg's JDBC catalog)
+_TABLES = sa.table(
+    "iceberg_tables",
+    sa.column("catalog_name"),
+    sa.column("table_namespace"),
+    sa.column("table_name"),
+    sa.column("metadata_location"),
+)
+
+
 class Lake:
-    """The Iceberg catalog of one project."""
+    """The Iceberg catalog of one project.
+
+    The catalog (and pyiceberg with it) is loaded when a table is first read
+    or written: listing the tables and their versions is one query of the
+    catalog's table of tables, so planning the models imports no pyiceberg.
+    ``setting_up`` is held while a new catalog database gets its tables.
+    """
 
     def __init__(
-        self, catalog_uri: str, warehouse: Path, engine: Engine, lock_file: Path | None = None
+        self,
+        catalog_uri: str,
+        warehouse: Path,
+        engine: Engine,
+        lock_file: Path | None = None,
+        setting_up: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         warehouse.mkdir(parents=True, exist_ok=True)
         self.warehouse = warehouse
         self.engine = engine
-        self.lock = WriteLock(lock_file or warehouse.parent / "write.lock")
+        self.lock = WriteLock(lock_file or warehouse.parent / "write.lock", self._changed)
+        self.changes = (lock_file or warehouse.parent / "write.lock").with_name("lake.changed")
+        self._versions: tuple[tuple[int, int], dict[tuple[str, str], str]] | None = None
+        self.catalog_uri = catalog_uri
+        self.setting_up = setting_up
         # as the metadata store: a pooled connection to a server is tested before use
-        server = sa.make_url(catalog_uri).get_backend_name() != "sqlite"
-        self.catalog = SqlCatalog(
-            "weir",
-            uri=catalog_uri,
-            # a plain path: pyiceberg takes a file:// URI's path as it is, %-escapes and all
-            warehouse=str(warehouse),
-            pool_pre_ping="true" if server else "false",
-        )
-        for layer in LAYERS:
-            with contextlib.suppress(NamespaceAlreadyExistsError):
-                self.catalog.create_namespace(layer)
+        self.server = sa.make_url(catalog_uri).get_backend_name() != "sqlite"
+        self.db = sa.create_engine(catalog_uri, pool_pre_ping=self.server)
         # tables loaded to be read (never committed to), by name, each at the version it was
         # loaded at: a reader loads a table's metadata again only once it has a new version
         self._read: dict[tuple[str, str], Table] = {}
         self._read_lock = threading.Lock()
+
+    @cached_property
+    def catalog(self) -> SqlCatalog:
+        """The Iceberg SQL catalog, made (with its tables and the layers' namespaces) on first use."""
+        from pyiceberg.catalog.sql import SqlCatalog
+        from pyiceberg.exceptions import NamespaceAlreadyExistsError
+
+        with self.setting_up():
+            catalog = SqlCatalog(
+                CATALOG_NAME,
+                uri=self.catalog_uri,
+                # a plain path: pyiceberg takes a file:// URI's path as it is, %-escapes and all
+                warehouse=str(self.warehouse),
+                pool_pre_ping="true" if self.server else "false",
+            )
+            for layer in LAYERS:
+                with contextlib.suppress(NamespaceAlreadyExistsError):
+                    catalog.create_namespace(layer)
+        return catalog
 
     @contextmanager
     def writing(self, wait: float = 0.0) -> Iterator[None]:
@@ -99,10 +139,14 @@ class Lake:
 
     def close(self) -> None:
         """Close the catalog's database connections (on PostgreSQL, each is a server process)."""
-        self.catalog.engine.dispose()
+        if "catalog" in self.__dict__:
+            self.catalog.engine.dispose()
+        self.db.dispose()
 
     # -- tables -----------------------------------------------------------------
     def table(self, layer: str, name: str) -> Table:
+        from pyiceberg.exceptions import NoSuchTableError
+
         try:
             return self.catalog.load_table(f"{layer}.{name}")
         except NoSuchTableError:
@@ -115,11 +159,15 @@ class Lake:
 
     def drop(self, layer: str, name: str) -> None:
         """Forget a table (its files stay until clean-up): a model whose columns changed starts anew."""
+        from pyiceberg.exceptions import NoSuchTableError
+
         with contextlib.suppress(NoSuchTableError):
             self.catalog.drop_table(f"{layer}.{name}")
 
     def exists(self, layer: str, name: str) -> bool:
-        return self.catalog.table_exists(f"{layer}.{name}")
+        if self._signal() is not None:
+            return (layer, name) in self.versions()
+        return self._location(layer, name) is not None
 
     def tables(self) -> list[tuple[str, str]]:
         """Every table of the lake as (layer, name), in one read of the catalog."""
@@ -129,15 +177,65 @@ class Lake:
         """Every table and its current metadata file, which changes with each commit.
 
         One query of the catalog's table of tables (the Iceberg SQL catalog's own
-        ``iceberg_tables``), whoever committed, in this process or another.
+        ``iceberg_tables``), whoever committed, in this process or another. On a
+        SQLite catalog the answer is kept until the lake's change signal moves:
+        every writer moves it when it lets go of the write lock, so a reader
+        learns of a commit from one ``stat`` instead of a query per table.
         """
+        signal = self._signal()
+        with self._read_lock:
+            kept = self._versions
+        if signal is not None and kept is not None and kept[0] == signal:
+            return kept[1]
         query = sa.select(
-            IcebergTables.table_namespace,
-            IcebergTables.table_name,
-            IcebergTables.metadata_location,
-        ).where(IcebergTables.catalog_name == self.catalog.name)
-        with self.catalog.engine.connect() as db:
-            return {(layer, name): location or "" for layer, name, location in db.execute(query)}
+            _TABLES.c.table_namespace, _TABLES.c.table_name, _TABLES.c.metadata_location
+        ).where(_TABLES.c.catalog_name == CATALOG_NAME)
+        rows = self._catalog_query(query)
+        versions = {(layer, name): location or "" for layer, name, location in rows}
+        if signal is not None:
+            with self._read_lock:
+                self._versions = (signal, versions)
+        return versions
+
+    def _signal(self) -> tuple[int, int] | None:
+        """The lake's change signal (the signal file's inode and change time), when it can be trusted.
+
+        Only a SQLite catalog, whose writers all share this state folder, is read
+        through it; a catalog on a server may have writers on other hosts.
+        """
+        if self.server:
+            return None
+        try:
+            stat = os.stat(self.changes)
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def _changed(self) -> None:
+        """Move the change signal: a new file in its place (a new inode, whatever the clock)."""
+        temporary = self.changes.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_bytes(os.urandom(8))
+        os.replace(temporary, self.changes)
+
+    def _location(self, layer: str, name: str) -> str | None:
+        """A table's current metadata file; None when the catalog has no such table."""
+        query = sa.select(_TABLES.c.metadata_location).where(
+            _TABLES.c.catalog_name == CATALOG_NAME,
+            _TABLES.c.table_namespace == layer,
+            _TABLES.c.table_name == name,
+        )
+        rows = self._catalog_query(query)
+        return str(rows[0][0] or "") if rows else None
+
+    def _catalog_query(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """Rows of a query of the catalog's tables; none while the catalog has no tables yet."""
+        try:
+            with self.db.connect() as db:
+                return [tuple(row) for row in db.execute(query)]
+        except sa.exc.DBAPIError as exc:
+            if "catalog" in self.__dict__ or not _missing_table(exc):
+                raise
+            return []
 
     def reading(self, layer: str, name: str) -> Table:
         """The table at its current version, to read: loaded again only after a commit.
@@ -145,13 +243,11 @@ class Lake:
         Never commit to it: a writer loads the table itself (``table``), so a table
         shared by readers is never changed under them.
         """
-        query = sa.select(IcebergTables.metadata_location).where(
-            IcebergTables.catalog_name == self.catalog.name,
-            IcebergTables.table_namespace == layer,
-            IcebergTables.table_name == name,
+        location = (
+            self.versions().get((layer, name))
+            if self._signal() is not None
+            else self._location(layer, name)
         )
-        with self.catalog.engine.connect() as db:
-            location = db.execute(query).scalar()
         with self._read_lock:
             known = self._read.get((layer, name))
         if known is not None and location is not None and known.metadata_location == location:
@@ -162,6 +258,9 @@ class Lake:
         return table
 
     def ensure(self, layer: str, name: str, schema: pa.Schema, day_of: str | None = None) -> Table:
+        from pyiceberg.exceptions import NamespaceAlreadyExistsError
+        from pyiceberg.transforms import DayTransform
+
         identifier = f"{layer}.{name}"
         with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace_if_not_exists(layer)
@@ -300,6 +399,8 @@ class Lake:
                 return []  # rows deleted by delete files: a plain rewrite would bring them back
             if task.file.file_size_in_bytes < small_bytes:
                 groups.setdefault(str(task.file.partition), []).append(task.file)
+        from pyiceberg.table import _parquet_files_to_data_files
+
         chosen = {key: files for key, files in groups.items() if len(files) > min_files}
         if not chosen:
             return []
@@ -345,7 +446,19 @@ class Lake:
                 )
             return snapshot
         if as_of is not None:
-            return table.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
+            asked = int(as_of.timestamp() * 1000)
+            starts = table.properties.get(HISTORY_STARTS)
+            if starts is not None and asked < int(starts):
+                kept = datetime.fromtimestamp(int(starts) / 1000).astimezone()
+                raise NotFoundError(
+                    f"{layer}.{name} keeps its history from {kept.isoformat(timespec='seconds')} on:"
+                    f" the snapshots before it were expired (retention or erasure),"
+                    f" so it cannot be read as of {as_of.isoformat(timespec='seconds')}",
+                    f"ask for a time at or after {kept.isoformat(timespec='seconds')}",
+                    kind="snapshot",
+                    name=f"{layer}.{name}@{as_of.isoformat()}",
+                )
+            return table.snapshot_as_of_timestamp(asked)
         return table.current_snapshot()
 
     def data_files(
@@ -379,6 +492,12 @@ class Lake:
             kind="snapshot",
             name=str(snapshot_id),
         )
+
+
+def _missing_table(error: sa.exc.DBAPIError) -> bool:
+    """Whether a catalog query failed because the catalog's tables do not exist yet."""
+    text = str(error.orig).lower()
+    return "no such table" in text or "does not exist" in text
 
 
 def _ancestry(table: Table) -> Iterable[Snapshot]:

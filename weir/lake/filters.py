@@ -13,6 +13,7 @@ from pyiceberg.expressions import (
     AlwaysTrue,
     And,
     BooleanExpression,
+    EqualTo,
     GreaterThanOrEqual,
     In,
     LessThan,
@@ -35,6 +36,11 @@ def at_least(column: str, value: Any) -> RowFilter:
 def between(column: str, low: Any, high: Any) -> RowFilter:
     """Rows whose ``column`` is at least ``low`` and less than ``high``."""
     return And(GreaterThanOrEqual(column, low), LessThan(column, high))  # type: ignore[call-arg,arg-type]
+
+
+def equal(column: str, value: Any) -> RowFilter:
+    """Rows whose ``column`` is ``value``."""
+    return EqualTo(column, value)  # type: ignore[call-arg,arg-type]
 
 
 def one_of(column: str, values: Sequence[Any]) -> RowFilter:

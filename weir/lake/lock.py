@@ -6,7 +6,9 @@ a broker consumer, ``weir ingest`` and ``weir run`` never interleave their
 snapshots. It is a lock file beside the lake (``flock``, released by the
 kernel when a process dies); it is re-entrant within the thread that holds
 it, so a batch holds it across its steps and its commits take it again at no
-cost. The file names the holder, for the message another writer gets.
+cost. The file names the holder, for the message another writer gets. Its
+holder tells ``on_release`` before letting go (the lake moves its change
+signal there, so readers learn that something may have been committed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -26,8 +28,9 @@ from weir.errors import LockedError
 class WriteLock:
     """The write lock of one lake (``path`` is its lock file)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_release: Callable[[], None] | None = None) -> None:
         self.path = path
+        self.on_release = on_release  # told before the lock is let go, as its holder
         self._mutex = threading.RLock()
         self._depth = 0
         self._handle: IO[str] | None = None
@@ -48,7 +51,11 @@ class WriteLock:
             finally:
                 self._depth -= 1
                 if self._depth == 0 and self._handle is not None:
-                    fcntl.flock(self._handle, fcntl.LOCK_UN)
+                    try:
+                        if self.on_release is not None:
+                            self.on_release()
+                    finally:
+                        fcntl.flock(self._handle, fcntl.LOCK_UN)
                     self._handle.close()
                     self._handle = None
         finally:

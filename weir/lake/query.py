@@ -21,13 +21,17 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from weir.engine import Interrupted, Session
 from weir.engine import table as table_sql
 from weir.errors import QueryError
-from weir.lake.catalog import Lake, Snapshot
+from weir.lake.catalog import Lake
+
+if TYPE_CHECKING:
+    from pyiceberg.table.snapshots import Snapshot
 
 _CACHE_SIZE = 1024
 

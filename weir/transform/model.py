@@ -4,13 +4,20 @@ The header is the file's leading block comment; the dependencies come from
 parsing the SELECT with SQLGlot (every ``namespace.table`` it reads), so a
 model is plain SQL with no templating. Incremental models read the interval
 being built through the DuckDB parameters ``$start`` and ``$end``.
+
+What parsing a SELECT yields (the tables it reads, its fingerprint) is kept
+in a cache file under the project's state, by the SHA-256 of its text: a
+project opened again parses only the models whose SQL changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -18,6 +25,8 @@ import sqlglot
 import yaml
 from pydantic import Field, ValidationError, model_validator
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokenizer_core import Token, TokenType
 
 from weir.errors import ProjectError
 from weir.project.base import Strict
@@ -119,16 +128,19 @@ class Model:
         return self.header.kind
 
 
-def load_models(root: Path) -> dict[str, Model]:
+def load_models(root: Path, cache: Path | None = None) -> dict[str, Model]:
+    """Every model of the project; ``cache`` is the parse cache's file (none: parse them all)."""
     folder = root / MODELS_DIR
+    parsed = _ParseCache(cache)
     models: dict[str, Model] = {}
     for path in sorted(folder.glob("*/*.sql")):
-        model = parse_model(path, root)
+        model = parse_model(path, root, parsed)
         models[model.name] = model
+    parsed.save()
     return models
 
 
-def parse_model(path: Path, root: Path) -> Model:
+def parse_model(path: Path, root: Path, cache: _ParseCache | None = None) -> Model:
     shown = str(path.relative_to(root))
     namespace, table = path.parent.name, path.stem
     if namespace in RESERVED_NAMESPACES:
@@ -145,27 +157,103 @@ def parse_model(path: Path, root: Path) -> Model:
         )
     text = path.read_text(encoding="utf-8")
     header, body = _split_header(text, shown)
-    try:
-        statements = [s for s in sqlglot.parse(body, read="duckdb") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise ProjectError(
-            f"{shown}: the SQL does not parse: {_first_line(exc)}", "fix the syntax"
-        ) from None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise ProjectError(f"{shown}: a model is exactly one SELECT", "remove other statements")
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    known = cache.get(digest) if cache is not None else None
+    if known is None:
+        known = _parse_select(body, shown)
+        if cache is not None:
+            cache.put(digest, known)
+    tables, sql_digest = known
     return Model(
         name=f"{namespace}.{table}",
         path=path,
         header=header,
         sql=body.strip().rstrip(";"),
-        depends_on=tuple(sorted(tables_read(statements[0]))),
-        fingerprint=_fingerprint(statements[0], header),
+        depends_on=tables,
+        fingerprint=hashlib.sha256(
+            f"{sql_digest}\n{header.model_dump_json()}".encode()
+        ).hexdigest()[:16],
     )
 
 
-def _fingerprint(tree: exp.Expr, header: ModelHeader) -> str:
-    canonical = tree.sql(dialect="duckdb", normalize=True)
-    return hashlib.sha256(f"{canonical}\n{header.model_dump_json()}".encode()).hexdigest()[:16]
+def _parse_select(body: str, shown: str) -> tuple[tuple[str, ...], str]:
+    """The tables a model's SELECT reads, and a digest of its tokens (comments and spacing aside)."""
+    try:
+        tokens = _DUCKDB.tokenize(body)
+        statements = [s for s in _DUCKDB.parser().parse(tokens, body) if s is not None]
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
+        raise ProjectError(
+            f"{shown}: the SQL does not parse: {_first_line(exc)}", "fix the syntax"
+        ) from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ProjectError(f"{shown}: a model is exactly one SELECT", "remove other statements")
+    return tuple(sorted(tables_read(statements[0]))), _token_digest(tokens)
+
+
+_DUCKDB = Dialect.get_or_raise("duckdb")
+# tokens whose text is case-insensitive in DuckDB: keywords and unquoted names
+_AS_WRITTEN = {TokenType.STRING, TokenType.IDENTIFIER, TokenType.NUMBER}
+
+
+def _token_digest(tokens: list[Token]) -> str:
+    """SHA-256 of the statement's tokens: comments, spacing, the case of keywords and
+    unquoted names, and a trailing semicolon make no difference."""
+    while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        tokens = tokens[:-1]
+    digest = hashlib.sha256()
+    for token in tokens:
+        text = token.text if token.token_type in _AS_WRITTEN else token.text.lower()
+        digest.update(f"{token.token_type.name}\x1f{text}\x1e".encode())
+    return digest.hexdigest()
+
+
+class _ParseCache:
+    """What parsing each SELECT gave, by the SHA-256 of its text, in one JSON file.
+
+    Written whole (to a temporary file, then renamed) when something new was
+    parsed; entries of SQL no model has any more are dropped then. A cache
+    written by another SQLGlot version, or unreadable, is ignored.
+    """
+
+    VERSION = f"1/sqlglot {version('sqlglot')}"
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, tuple[tuple[str, ...], str]] = {}
+        self.used: set[str] = set()
+        self.changed = False
+        if path is None:
+            return
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(saved, dict) or saved.get("version") != self.VERSION:
+            return
+        for digest, (tables, sql_digest) in saved.get("models", {}).items():
+            self.entries[digest] = (tuple(tables), str(sql_digest))
+
+    def get(self, digest: str) -> tuple[tuple[str, ...], str] | None:
+        self.used.add(digest)
+        return self.entries.get(digest)
+
+    def put(self, digest: str, parsed: tuple[tuple[str, ...], str]) -> None:
+        self.entries[digest] = parsed
+        self.changed = True
+
+    def save(self) -> None:
+        if self.path is None or not (self.changed or set(self.entries) - self.used):
+            return
+        kept = {d: [list(t), s] for d, (t, s) in self.entries.items() if d in self.used}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            temporary.write_text(
+                json.dumps({"version": self.VERSION, "models": kept}), encoding="utf-8"
+            )
+            os.replace(temporary, self.path)
+        except OSError:
+            temporary.unlink(missing_ok=True)  # a cache that cannot be written is only slower
 
 
 def tables_read(tree: exp.Expr) -> set[str]:

@@ -16,12 +16,22 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TypedDict, Unpack
 
-from weir.engine import EngineError, Session
+from sqlglot import exp
+
+from weir.engine import EngineError, Session, ident, lit
 from weir.lake import Lake, LakeViews, Pin, RowFilter, TableWrite
 from weir.lake.catalog import same_columns
-from weir.lake.filters import between, every_row
+from weir.lake.filters import between, equal, every_row
 from weir.transform.dag import ModelGraph
-from weir.transform.kinds import OPEN_END, OPEN_START, audit_sql, build_sql, describe_audit
+from weir.transform.kinds import (
+    OPEN_END,
+    OPEN_START,
+    Since,
+    audit_sql,
+    build_sql,
+    describe_audit,
+    scd2_extracts_sql,
+)
 from weir.transform.lineage import column_lineage
 from weir.transform.model import Model
 from weir.transform.state import ModelBuild, ModelState, RunLog, new_run_id
@@ -38,6 +48,9 @@ class Window(TypedDict, total=False):
 
 
 SAMPLE_ROWS = 5
+# an SCD2 model's watermark is "<last extract>|<extracts built>"
+SCD2_MARK = "|"
+SCD2_REBUILT = "; an extract at or before the last one built arrived: every extract rebuilt"
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,9 @@ class Runner:
         if model.kind == "incremental_by_time" and state.watermark is not None:
             since = date.fromisoformat(state.watermark) - timedelta(days=model.header.lookback)
             return build(reason, (since.isoformat(), OPEN_END))
+        last = _scd2_watermark(state.watermark) if model.kind == "scd2" else None
+        if last is not None and not upstream:
+            return build(reason, (last[0], OPEN_END))  # the extracts after the last one built
         return build(reason)
 
     # -- running -------------------------------------------------------------------
@@ -198,18 +214,22 @@ class Runner:
         self.progress(model.name, item.reason)
         inputs = self._inputs(model)
         params: dict[str, object] = {}
-        if item.interval is not None:
+        if item.interval is not None and model.kind == "incremental_by_time":
             params = {"start": item.interval[0], "end": item.interval[1]}
         try:
-            columns = [name for name, _ in con.columns(model.sql, _named(model.sql, params))]
-            sql = build_sql(model, columns)
+            typed = con.columns(model.sql, _named(model.sql, params))
+            columns = [name for name, _ in typed]
+            since = self._scd2_since(con, model, item, context.states.get(model.name), typed)
+            if model.kind == "scd2" and since is None and item.interval is not None:
+                item = PlannedBuild(item.model, item.kind, True, item.reason + SCD2_REBUILT, None)
+            sql = build_sql(model, columns, since)
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE weir_new AS {sql}", _named(sql, params)
             ).fetchall()
         except EngineError as exc:
             error = exc.what.strip().splitlines()[0]
             return self._failed(run_id, model, item, started, inputs, f"the SQL failed: {error}")
-        failure = self._audit(con, model)
+        failure = self._audit(con, model, since is not None)
         if failure is not None:
             message, sample = failure
             return self._failed(run_id, model, item, started, inputs, message, sample)
@@ -271,10 +291,43 @@ class Runner:
         self.log.record(run_id, build, None)
         return build
 
-    def _audit(self, con: Session, model: Model) -> tuple[str, list[dict[str, object]]] | None:
+    def _scd2_since(
+        self,
+        con: Session,
+        model: Model,
+        item: PlannedBuild,
+        before: ModelState | None,
+        typed: list[tuple[str, str]],
+    ) -> Since | None:
+        """The last extract built, when only newer ones arrived since; None means build it all.
+
+        An extract at or before the last one built (a late or replayed file)
+        changes history, so then the model is built again from every extract.
+        """
+        if model.kind != "scd2" or item.interval is None or before is None:
+            return None
+        last = _scd2_watermark(before.watermark)
+        if last is None:
+            return None
+        extract, count = last
+        column = str(model.header.valid_from)
+        version = ident(column)
+        (held,) = con.execute(
+            f"SELECT count(DISTINCT {version}) FROM ({model.sql}) AS model"
+            f" WHERE {version} <= CAST({lit(extract)} AS {dict(typed)[column]})"
+        ).fetchall()
+        if int(held[0]) != count:
+            return None
+        return Since(extract, dict(typed)[column])
+
+    def _audit(
+        self, con: Session, model: Model, incremental: bool = False
+    ) -> tuple[str, list[dict[str, object]]] | None:
         for audit in model.header.audits:
             if audit.row_count_change is not None:
-                failure = self._row_count_change(con, model, audit.row_count_change.max_pct)
+                failure = self._row_count_change(
+                    con, model, audit.row_count_change.max_pct, incremental
+                )
                 if failure is not None:
                     return failure
                 continue
@@ -292,7 +345,7 @@ class Runner:
         return None
 
     def _row_count_change(
-        self, con: Session, model: Model, max_pct: float
+        self, con: Session, model: Model, max_pct: float, incremental: bool = False
     ) -> tuple[str, list[dict[str, object]]] | None:
         if model.kind == "incremental_by_time" or not self.lake.exists(
             model.namespace, model.table
@@ -303,6 +356,9 @@ class Runner:
             int(snapshot.summary.get("total-records", "0")) if snapshot and snapshot.summary else 0
         )
         after = _scalar(con, "SELECT count(*) FROM weir_new")
+        if incremental:  # the new rows replace the current versions only
+            this = exp.to_table(model.name).sql("duckdb")
+            after += before - _scalar(con, f"SELECT count(*) FROM {this} WHERE is_current")
         if before == 0:
             return None
         change = abs(after - before) * 100.0 / before
@@ -356,6 +412,8 @@ class Runner:
     def _replaced(self, model: Model, item: PlannedBuild) -> RowFilter:
         if item.interval is None or item.interval == (OPEN_START, OPEN_END):
             return every_row()
+        if model.kind == "scd2":
+            return equal("is_current", True)
         column = str(model.header.time_column)
         kind = self.lake.arrow_schema(model.namespace, model.table).field(column).type
         low, high = item.interval
@@ -370,6 +428,9 @@ class Runner:
         item: PlannedBuild,
         before: ModelState | None,
     ) -> str | None:
+        if model.kind == "scd2":
+            newest, count = con.execute(scd2_extracts_sql(model)).fetchall()[0]
+            return None if newest is None else f"{newest}{SCD2_MARK}{int(count)}"
         if model.kind != "incremental_by_time":
             return None
         column = str(model.header.time_column)
@@ -442,6 +503,14 @@ class _RunContext:
             self.reshaped.add(model.name)
             return None
         return self.lineages.get(model.name) or None
+
+
+def _scd2_watermark(watermark: str | None) -> tuple[str, int] | None:
+    """An SCD2 model's watermark: its last extract (as text) and how many extracts it has built."""
+    if watermark is None or SCD2_MARK not in watermark:
+        return None
+    extract, _, count = watermark.rpartition(SCD2_MARK)
+    return (extract, int(count)) if count.isdigit() else None
 
 
 def _named(sql: str, params: dict[str, object]) -> dict[str, object]:

@@ -40,7 +40,8 @@ class Models:
     def graph(self) -> ModelGraph:
         tables = frozenset(f"{layer}.{name}" for layer, name in self.lake.tables())
         ingested = frozenset(f"{layer}.{name}" for layer in LAYERS for name in self.files.sources)
-        return ModelGraph(load_models(self.files.root), tables | ingested)
+        cache = self.files.state_dir / "cache" / "models.json"
+        return ModelGraph(load_models(self.files.root, cache), tables | ingested)
 
     def runner(self) -> Runner:
         return Runner(self.graph(), self.lake, self.log, self.progress)

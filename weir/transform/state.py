@@ -23,7 +23,9 @@ class ModelState:
     model: str
     kind: str
     fingerprint: str
-    watermark: str | None  # incremental: the newest day built (ISO date)
+    watermark: (
+        str | None
+    )  # incremental: the newest day built (ISO); scd2: "<last extract>|<extracts>"
     inputs: dict[str, int | None]  # upstream table → snapshot id it was built from
     snapshot_id: int | None
     run_id: str
