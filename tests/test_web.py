@@ -363,3 +363,16 @@ def test_a_failure_is_a_page_for_a_browser_and_names_no_code(project: weir.Proje
     assert "the server failed to answer this page" in page.text
     assert "ZeroDivision" not in page.text and "secret_module" not in page.text
     assert browser.get("/broken").json()["error"]["code"] == "internal"  # not a browser: JSON
+
+
+def test_an_export_of_nothing_or_of_another_teams_dashboard_is_not_found(app: Any) -> None:
+    browser = signed_in(app, "sue")
+    assert browser.get("/dashboards/support/chart/1.csv").status_code == 200
+    for path in (
+        "/dashboards/support/chart/99.csv",
+        "/dashboards/support/chart/0.csv",
+        "/dashboards/support/slide/1.csv",
+        "/dashboards/finance/tile/1.csv",
+    ):
+        assert browser.get(path).status_code == 404, path
+    assert browser.get("/dashboards/support/chart/one.csv").status_code == 400
