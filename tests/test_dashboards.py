@@ -130,3 +130,18 @@ def test_set_password_from_the_command_line(project_root: Path) -> None:
             input="short\n",
         )
         assert short.exit_code == 1 and "characters" in short.output
+
+
+def test_the_demo_gives_each_team_a_password(project: weir.Project) -> None:
+    from argon2 import PasswordHasher
+
+    from weir.demo.tour import set_demo_passwords
+
+    project.signin.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    people = set_demo_passwords(project)
+    roles = {p["role"] for p in people}
+    assert roles >= {"sales", "marketing", "operations", "support", "finance", "admin"}
+    assert len({p["password"] for p in people}) == len(people)  # each its own
+    sam = next(p for p in people if p["user"] == "sam")
+    session = project.signin.with_password("sam", sam["password"], "127.0.0.1")
+    assert session.principal.role == "sales"

@@ -12,14 +12,18 @@ import multiprocessing
 import os
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from conftest import NewDatabase
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import weir
-from weir.errors import AuthError
+from weir.errors import AuthError, RateLimited
+from weir.serve.web.auth import safe_next
 
 PASSWORD = "shared by two processes"
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -103,3 +107,48 @@ def test_a_process_killed_while_signing_in_leaves_every_session_whole(
         # and the project goes on signing people in
         again = project.signin.with_password("oscar", PASSWORD, "10.1.1.4")
         assert project.signin.session(again.session_id).principal.user == "oscar"
+
+
+def test_one_address_is_held_after_refusals_for_many_users(project_root: Path) -> None:
+    now = [3_000_000.0]
+    with weir.Project(project_root) as project:
+        signin = weir.governance.signin.SignIn(
+            project.store, project.access, project.audit, clock=lambda: now[0]
+        )
+        signin.hasher = CHEAP
+        signin.set_password("fay", PASSWORD)
+        for i in range(weir.governance.signin.CLIENT_FAILURES):
+            with pytest.raises(AuthError):
+                signin.with_password(f"guess{i}", "password guess", "192.0.2.1")
+        with pytest.raises(RateLimited, match=r"address 192\.0\.2\.1"):
+            signin.with_password("fay", PASSWORD, "192.0.2.1")
+        # another address is not held, and the held one is free once the window moved on
+        assert signin.with_password("fay", PASSWORD, "192.0.2.2").principal.user == "fay"
+        now[0] += weir.governance.signin.WINDOW + 1
+        assert signin.with_password("fay", PASSWORD, "192.0.2.1").principal.user == "fay"
+        held = project.audit.records("signin", allowed=False, limit=1)[0]
+        assert held.entry.reason is not None and held.entry.reason.startswith("held:")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_a_sign_in_never_sends_a_browser_to_another_site(target: str) -> None:
+    chosen = safe_next(target)
+    parts = urlsplit(chosen.replace("\\", "/"))
+    assert chosen.startswith("/") and not chosen.startswith("//")
+    assert not parts.scheme and not parts.netloc
+    assert all(ord(ch) >= 0x20 for ch in chosen)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/\t/evil.example",
+        "javascript:x",
+    ],
+)
+def test_known_open_redirects_are_refused(target: str) -> None:
+    assert safe_next(target) == "/"

@@ -316,12 +316,15 @@ def test_flagged_days_are_shaded_and_can_be_left_out(
         browser = signed_in(app, "sam")
         query = {"from": "2025-01-06", "to": "2025-01-19", "grain": "week"}
         page = browser.get("/dashboards/sales", params=query).text
-        # the reason is listed (as text) and the charts of net sales shade its week
+        # the reason is listed (as text) and the charts of net sales shade the day
         assert "the &lt;b&gt;till&lt;/b&gt; files of 15 January came in twice" in page
-        spec = json.loads(re.search(r'id="chart-1-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+        block = re.search(r'id="chart-1-data">(.*?)</script>', page, re.S)
+        assert block is not None and "<b>" not in block.group(1)  # markup escaped in JSON too
+        spec = json.loads(block.group(1))
         assert spec["flags"] == [
             {
-                "period": "2025-01-13",
+                "start": "2025-01-15",
+                "end": "2025-01-16",
                 "reason": "2025-01-15: the <b>till</b> files of 15 January came in twice",
             }
         ]
@@ -360,3 +363,16 @@ def test_a_failure_is_a_page_for_a_browser_and_names_no_code(project: weir.Proje
     assert "the server failed to answer this page" in page.text
     assert "ZeroDivision" not in page.text and "secret_module" not in page.text
     assert browser.get("/broken").json()["error"]["code"] == "internal"  # not a browser: JSON
+
+
+def test_an_export_of_nothing_or_of_another_teams_dashboard_is_not_found(app: Any) -> None:
+    browser = signed_in(app, "sue")
+    assert browser.get("/dashboards/support/chart/1.csv").status_code == 200
+    for path in (
+        "/dashboards/support/chart/99.csv",
+        "/dashboards/support/chart/0.csv",
+        "/dashboards/support/slide/1.csv",
+        "/dashboards/finance/tile/1.csv",
+    ):
+        assert browser.get(path).status_code == 404, path
+    assert browser.get("/dashboards/support/chart/one.csv").status_code == 400

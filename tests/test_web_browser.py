@@ -182,12 +182,34 @@ def test_a_filter_and_a_drill_down_change_the_numbers(
     screenshot(browser, "dashboard-sales-north")
 
 
-def test_a_wrong_password_is_refused(browser: Any, base_url: str) -> None:
+def test_a_wrong_password_is_refused_and_audited(browser: Any, base_url: str, shop: Served) -> None:
     sign_in(browser, base_url, "sam", "not the password at all")
     assert browser.current_url.startswith(f"{base_url}/signin")
     problem = browser.find_element(By.CSS_SELECTOR, ".problem").text
     assert "not right" in problem
     screenshot(browser, "signin-refused")
+    with shop.project() as project:
+        refused = project.audit.records("signin", "sam", allowed=False, limit=1)[0]
+    assert refused.entry.reason == "refused: the user name or the password is not right"
+
+
+def test_a_charts_export_link_gives_the_rows_it_draws(
+    browser: Any, base_url: str, shop: Served
+) -> None:
+    sign_in(browser, base_url, "fay")
+    browser.get(f"{base_url}/dashboards/finance?{RANGE}")
+    ready(browser)
+    card = browser.find_element(By.ID, "chart-1-card")
+    href = card.find_element(By.LINK_TEXT, "Export CSV").get_attribute("href")
+    session = browser.get_cookie("weir_session")["value"]
+    exported = httpx.get(href, cookies={"weir_session": session})
+    assert exported.status_code == 200
+    lines = exported.text.strip().splitlines()
+    assert lines[0].split(",")[:3] == ['"period"', '"channel"', '"value"']
+    # the rows the chart's table view shows, one per line of the CSV
+    card.find_element(By.TAG_NAME, "summary").click()
+    shown = card.find_elements(By.CSS_SELECTOR, "table.rows tbody tr")
+    assert len(shown) == len(lines) - 1 > 0
 
 
 def test_markup_is_shown_as_text(browser: Any, base_url: str) -> None:

@@ -370,7 +370,7 @@ class Dashboards:
             counter,
         )
         for dimension, value in chosen:
-            keep = [str(v) == value for v in rows.column(dimension).to_pylist()]
+            keep = [shown(v) == value for v in rows.column(dimension).to_pylist()]
             rows = rows.filter(pa.array(keep, pa.bool_()))
         note = f"not split by {', '.join(skipped)}: the filter does not apply" if skipped else ""
         return Answer(kpi, rows, asked, note)
@@ -426,6 +426,11 @@ class Dashboards:
             self._cache[key] = (table, truncated)
             while len(self._cache) > CACHE_ANSWERS:
                 self._cache.popitem(last=False)
+
+
+def shown(value: Any) -> str:
+    """A dimension's value as a filter names it (a missing value is ``(none)``)."""
+    return "(none)" if value is None else str(value)
 
 
 def _check(name: str, board: DashboardConfig, catalogue: dict[str, KpiDefinition]) -> None:

@@ -121,7 +121,7 @@ def auth_router() -> APIRouter:
     @router.get("/signin")
     async def signin_form(request: Request, next: str = "/") -> Response:
         if await current_user(request) is not None:
-            return RedirectResponse(_safe_next(next), 303)
+            return RedirectResponse(safe_next(next), 303)
         return _form(request, next)
 
     @router.post("/signin")
@@ -153,7 +153,7 @@ def auth_router() -> APIRouter:
             return response
         except AuthError as exc:
             return _form(request, next, f"Not signed in: {exc.what}.", 401, user)
-        response = RedirectResponse(_safe_next(next), 303)
+        response = RedirectResponse(safe_next(next), 303)
         response.set_cookie(
             SESSION_COOKIE,
             session.session_id,
@@ -190,7 +190,7 @@ def _form(
         "Sign in",
         status=status,
         signin_csrf=token,
-        next=_safe_next(next_path),
+        next=safe_next(next_path),
         problem=problem,
         name=name,
     )
@@ -215,10 +215,14 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def _safe_next(target: str) -> str:
+def safe_next(target: str) -> str:
     """Only a path of this site: never another host (an open redirect)."""
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    # browsers read a backslash as a slash ("/\\evil.example" is another host) and drop
+    # tabs and newlines: a path with any of them is not followed
+    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return "/"
     return target
 

@@ -11,7 +11,7 @@ the CSV of exactly the rows it draws.
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from weir.errors import QueryError
-from weir.governance.dashboards import Answer, Filters, View
+from weir.governance.dashboards import Answer, Filters, View, shown
 from weir.project.dashboards import Chart
 from weir.serve.api import json_rows
 from weir.serve.web.auth import project_of, require_user
@@ -123,9 +123,7 @@ def _view(project: Any, user: WebUser, name: str, request: Request) -> tuple[Vie
         seen: set[str] = set()
         for _item, answer in [*view.tiles, *view.charts, *view.tables]:
             if dimension in answer.rows.column_names:
-                seen.update(
-                    str(v) for v in answer.rows.column(dimension).to_pylist() if v is not None
-                )
+                seen.update(shown(v) for v in answer.rows.column(dimension).to_pylist())
         chosen = filters.value_of(dimension)
         if chosen:
             seen.add(chosen)
@@ -195,10 +193,12 @@ def _chart(view: View, index: int, chart: Chart, answer: Answer) -> dict[str, An
     if chart.kind == "line":
         periods = sorted({r["period"] for r in records if r.get("period")})
         spec["periods"] = periods
+        spec["start"] = view.filters.start.isoformat()
+        spec["end"] = (view.filters.end + timedelta(days=1)).isoformat()
         groups: dict[str, dict[str, Any]] = {}
         key = chart.by
         for r in records:
-            name = str(r.get(key)) if key else _label(kpi)
+            name = shown(r.get(key)) if key else _label(kpi)
             groups.setdefault(name, {})[r["period"]] = r
         ranked = sorted(
             groups, key=lambda g: -sum(abs(v.get("value") or 0) for v in groups[g].values())
@@ -212,8 +212,12 @@ def _chart(view: View, index: int, chart: Chart, answer: Answer) -> dict[str, An
             spec["previous"] = [
                 groups.get(_label(kpi), {}).get(p, {}).get("previous_value") for p in periods
             ]
-        spec["flags"] = [
-            {"period": _period_of(f.day, view.filters.grain), "reason": f"{f.day}: {f.reason}"}
+        spec["flags"] = [  # the flagged day itself, shaded from its start to the next day's
+            {
+                "start": f.day.isoformat(),
+                "end": (f.day + timedelta(days=1)).isoformat(),
+                "reason": f"{f.day}: {f.reason}",
+            }
             for f in view.flags
             if f.concerns(kpi)
         ]
@@ -223,7 +227,7 @@ def _chart(view: View, index: int, chart: Chart, answer: Answer) -> dict[str, An
         assert chart.by is not None
         drilled = chart.drill is not None and view.filters.value_of(chart.by) is not None
         dimension = chart.drill if drilled and chart.drill else chart.by
-        spec["categories"] = [str(r.get(dimension)) for r in records]
+        spec["categories"] = [shown(r.get(dimension)) for r in records]
         spec["values"] = [r.get("value") for r in records]
         if view.filters.compare:
             spec["previous"] = [r.get("previous_value") for r in records]
@@ -279,14 +283,6 @@ def _at(items: list[Any], item: Any) -> int:
 def _kind(kind: pa.DataType) -> str:
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
     return "number" if numeric else "text"
-
-
-def _period_of(day: date, grain: str) -> str:
-    if grain == "week":
-        return date.fromordinal(day.toordinal() - day.weekday()).isoformat()
-    if grain == "month":
-        return day.replace(day=1).isoformat()
-    return day.isoformat()
 
 
 def _words(name: str) -> str:

@@ -208,7 +208,8 @@ def format_value(value: Any, kind: str = "number", currency: str = "USD") -> str
     if kind == "currency":
         symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
         sign = "-" if number < 0 else ""
-        return f"{sign}{symbol}{abs(number):,.2f}"
+        cents = 2 if abs(number) < 10_000 else 0  # a large amount reads better whole
+        return f"{sign}{symbol}{abs(number):,.{cents}f}"
     if kind == "share":
         return f"{number * 100:,.1f} %"
     if kind == "percent":
@@ -235,6 +236,8 @@ def format_change(change: Any, change_pct: Any, kind: str = "number", currency: 
     absolute = format_value(abs(change), kind, currency)
     if kind == "share":  # a change of a share is in percentage points
         absolute = f"{abs(change) * 100:,.1f} pts"
+    elif kind == "percent":
+        absolute = f"{abs(change):,.1f} pts"
     relative = f" ({abs(change_pct) * 100:,.1f} %)" if change_pct is not None else ""
     return f"{arrow} {word} {absolute}{relative}"
 

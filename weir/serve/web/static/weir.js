@@ -42,27 +42,30 @@ const weir = (() => {
   }
 
   function lineOption(spec) {
+    // a time axis: each period at its first day, and flagged days as bands of their own
+    const points = (values) => spec.periods.map((p, i) => [p, values[i]]);
     const series = spec.series.map((s) => ({
-      name: s.name, type: "line", data: s.values, showSymbol: spec.periods.length < 40,
+      name: s.name, type: "line", data: points(s.values), showSymbol: spec.periods.length < 40,
       itemStyle: { color: colourOf(s.name) }, lineStyle: { color: colourOf(s.name) },
     }));
     if (spec.previous) {
-      series.push({ name: "previous period", type: "line", data: spec.previous, showSymbol: false,
+      series.push({ name: "previous period", type: "line", data: points(spec.previous), showSymbol: false,
         lineStyle: { type: "dashed", color: "#777" }, itemStyle: { color: "#777" } });
     }
     if (spec.flags && spec.flags.length && series.length) {
       series[0].markArea = {
-        itemStyle: { color: "rgba(213, 94, 0, 0.15)" },
+        silent: false,
+        itemStyle: { color: "rgba(213, 94, 0, 0.18)" },
         label: { show: false },
-        tooltip: { formatter: (p) => "Flagged: " + p.data.reason },
-        data: spec.flags.map((f) => [{ xAxis: f.period, reason: f.reason }, { xAxis: f.period }]),
+        tooltip: { trigger: "item", formatter: (p) => "Flagged " + p.data.reason },
+        data: spec.flags.map((f) => [{ xAxis: f.start, reason: f.reason }, { xAxis: f.end }]),
       };
     }
     return {
       tooltip: { trigger: "axis", valueFormatter: (v) => format(v, spec.format, spec.currency) },
       legend: { type: "scroll", bottom: 0 },
-      grid: { left: 64, right: 16, top: 16, bottom: 48 },
-      xAxis: { type: "category", data: spec.periods, name: spec.grain },
+      grid: { left: 64, right: 24, top: 16, bottom: 48 },
+      xAxis: { type: "time", name: spec.grain, min: spec.start, max: spec.end },
       yAxis: { type: "value", axisLabel: { formatter: axisFormatter(spec) } },
       series,
     };
