@@ -87,6 +87,7 @@ def run_peers_build_bench(work: Path, days: int) -> None:
     venv = tools_venv(work, DBT_SQLMESH, console)
     landing = _landing(work, days + 1)
     last, new_day = START + timedelta(days=days - 1), START + timedelta(days=days)
+    after = new_day + timedelta(days=1)
     base = work / f"peers-build-{days}d"
     shutil.rmtree(base, ignore_errors=True)
     root = base / "weir"
@@ -113,11 +114,11 @@ def run_peers_build_bench(work: Path, days: int) -> None:
     sqlmesh = Tool(
         "SQLMesh",
         venv.described(("sqlmesh", "sqlglot", "duckdb")),
-        f"sqlmesh plan --auto-apply --end {last}, then sqlmesh run --end {new_day}",
+        f"sqlmesh plan --auto-apply --execution-time {new_day}, then sqlmesh run --execution-time {after}",
     )
     dbt_root, sqlmesh_root = base / "dbt", base / "sqlmesh"
     translated = dbt_project(dbt_root, dbt_root / "dbt.duckdb", scd2)
-    sqlmesh_project(sqlmesh_root, sqlmesh_root / "sqlmesh.duckdb", START.isoformat(), scd2)
+    sqlmesh_project(sqlmesh_root, sqlmesh_root / "peer.duckdb", START.isoformat(), scd2)
     for tool, key in ((dbt, "dbt"), (sqlmesh, "sqlmesh")):
         tool.error = venv.errors.get(key)
     commands = {
@@ -152,7 +153,7 @@ def run_peers_build_bench(work: Path, days: int) -> None:
                 }
         for tool, key, folder, database in (
             (dbt, "dbt", dbt_root, dbt_root / "dbt.duckdb"),
-            (sqlmesh, "sqlmesh", sqlmesh_root, sqlmesh_root / "sqlmesh.duckdb"),
+            (sqlmesh, "sqlmesh", sqlmesh_root, sqlmesh_root / "peer.duckdb"),
         ):
             if tool.error:
                 continue

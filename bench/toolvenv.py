@@ -167,7 +167,7 @@ def tools_venv(work: Path, pins: Pins, console: Console) -> Venv:
         made = timed([sys.executable, "-m", "venv", "--clear", str(venv)], work)
         if made.error:
             return Venv(venv, {}, {t: f"python -m venv failed: {made.error}" for t in pins.tools})
-    versions = _versions(python, pins)
+    versions = installed_versions(venv, pins)
     wanted = [
         tool
         for tool, requirements in pins.tools.items()
@@ -187,7 +187,7 @@ def tools_venv(work: Path, pins: Pins, console: Console) -> Venv:
                 alone = timed(pip + pins.tools[tool], work)
                 if alone.error:
                     errors[tool] = f"pip install failed: {alone.error}"
-        versions = _versions(python, pins)
+        versions = installed_versions(venv, pins)
     for tool, probe in pins.probes.items():
         if tool not in errors and not _present(venv, probe):
             errors[tool] = f"{probe} is not in {venv}"
@@ -213,7 +213,9 @@ def _present(venv: Path, probe: str) -> bool:
     return found.stdout.strip() == "True"
 
 
-def _versions(python: Path, pins: Pins) -> dict[str, str]:
+def installed_versions(venv: Path, pins: Pins) -> dict[str, str]:
+    """The versions of ``pins``' distributions installed in ``venv`` (none if it is not there)."""
+    python = venv / "bin" / "python"
     if not python.exists():
         return {}
     names = sorted({*pins.shown, *(_name(r) for rs in pins.tools.values() for r in rs)})

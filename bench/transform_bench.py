@@ -123,3 +123,11 @@ def run_transform_bench(work: Path, days: int) -> None:
     )
     table.add_row("    (ingesting that day)", f"{one_day_ingest:.1f}", "", "", "")
     console.print(table)
+    for label, run, missed in (
+        ("full build", full, full_seconds / floor > 1.3),
+        ("one new day", incremental, share >= 0.10),
+    ):
+        if missed:
+            slowest = sorted(run.builds, key=lambda b: -b.seconds)[:5]
+            shown = ", ".join(f"{b.model} {b.seconds:.1f} s" for b in slowest)
+            console.print(f"{label}: the slowest models: {shown}", markup=False)
