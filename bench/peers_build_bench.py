@@ -282,6 +282,12 @@ def _print(
             verdicts.append(f"{step} faster than both: {'met' if mine < min(theirs) else 'missed'}")
     console.print(table)
     console.print("targets: " + "; ".join(verdicts or ["not measured"]), markup=False)
+    console.print(
+        "no-op: weir plans from the snapshots its last run read and builds nothing; SQLMesh "
+        "finds no missing interval; dbt has no plan of what changed, so `dbt run` rebuilds "
+        "every table model and re-runs the incremental models' last days.",
+        markup=False,
+    )
     for tool in tools:
         console.print(f"{tool.name}: {tool.version}; {tool.commands}", markup=False)
         if tool.error:
