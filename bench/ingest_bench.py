@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+from ingest_phases import IngestRun, ingest_pos
 from rich.console import Console
 from rich.table import Table
 
@@ -62,16 +63,11 @@ def _floor(files: list[str], out: Path) -> float:
     return seconds
 
 
-def _weir(work: Path, pos: Path, label: str) -> tuple[float, int]:
+def _weir(work: Path, pos: Path, label: str) -> IngestRun:
     root = work / f"project-{label}"
+    run = ingest_pos(root, pos)
     shutil.rmtree(root, ignore_errors=True)
-    weir.init_project(root)
-    with weir.Project(root) as project:
-        started = time.perf_counter()
-        [result] = project.sources.ingest(["pos"], path=pos)
-        seconds = time.perf_counter() - started
-    shutil.rmtree(root, ignore_errors=True)
-    return seconds, result.counts.received
+    return run
 
 
 def run_ingest_bench(work: Path, sizes: str) -> None:
@@ -89,13 +85,15 @@ def run_ingest_bench(work: Path, sizes: str) -> None:
         "target",
     ):
         table.add_column(column, justify="right", no_wrap=True)
+    misses: list[str] = []
     for size in sizes.split(","):
         rows = _parse_size(size)
         console.print(f"preparing {size} POS rows…")
         pos, _days = _landing(work, rows)
         files = sorted(str(p) for p in pos.glob("*.csv"))
         floor = _floor(files, work / "floor.parquet")
-        seconds, received = _weir(work, pos, size)
+        run = _weir(work, pos, size)
+        seconds, received = run.seconds, run.received
         ratio = seconds / floor
         met = received / seconds >= 1_000_000 and ratio <= 2.0
         table.add_row(
@@ -108,4 +106,8 @@ def run_ingest_bench(work: Path, sizes: str) -> None:
             f"{ratio:.2f}x",
             "met" if met else "missed",
         )
+        if not met:
+            misses.append(f"{size}: weir's time by phase: {run.where_the_time_goes()}")
     console.print(table)
+    for miss in misses:
+        console.print(miss, markup=False)

@@ -22,17 +22,16 @@ Target: weir's cold load + plan at least 5x faster than both.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import toolvenv
 from models500_projects import (
     ROWS,
     check_sql,
@@ -44,19 +43,12 @@ from models500_projects import (
 )
 from rich.console import Console
 from rich.table import Table
+from toolvenv import DBT_SQLMESH, Timed, tool_env, tools_venv
 
 import weir
 
 MODELS = 500
 TARGET = 5.0
-# The versions checked to install from PyPI here (`pip index versions …`). dbt-core is
-# pinned below 1.12: 1.12.x needs dbt-core-experimental-parser, whose sdist downloads
-# its wheel from GitHub while building (it fails where GitHub is out of reach, as here).
-PINS = {
-    "dbt": ["dbt-duckdb==1.11.1", "dbt-core==1.11.16"],
-    "sqlmesh": ["sqlmesh==0.236.4"],
-}
-DISTRIBUTIONS = {"dbt": ["dbt-core", "dbt-duckdb"], "sqlmesh": ["sqlmesh"]}
 TIMEOUT = 900.0
 COLD_RUNS = 3  # the cold load + plan is the median of this many runs
 
@@ -87,17 +79,6 @@ print(*con.execute(sys.argv[2]).fetchall()[0])
 
 
 @dataclass
-class Timed:
-    seconds: float | None
-    error: str | None = None
-    output: str = ""
-    runs: list[float] = field(default_factory=list)
-
-    def shown(self) -> str:
-        return f"{self.seconds:.2f}" if self.seconds is not None else "failed"
-
-
-@dataclass
 class Figures:
     tool: str
     version: str
@@ -113,101 +94,12 @@ class Figures:
     notes: list[str] = field(default_factory=list)
 
 
-# -- the chain ---------------------------------------------------------------------
-def _first_error_line(text: str) -> str:
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    found = next((line for line in lines if re.search(r"(^error\b|error:)", line, re.I)), None)
-    line = found or (lines[-1] if lines else "no output")
-    return line if len(line) <= 160 else line[:159] + "…"
-
-
-def _timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Timed:
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        return Timed(None, f"timed out after {TIMEOUT:.0f} s")
-    except OSError as exc:
-        return Timed(None, str(exc).splitlines()[0])
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        return Timed(None, _first_error_line(done.stderr + "\n" + done.stdout), done.stdout)
-    return Timed(seconds, None, done.stdout)
-
-
-def _tool_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(
-        {
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DBT_PROFILES_DIR": str(root),
-            "DO_NOT_TRACK": "1",
-            "SQLMESH__DISABLE_ANONYMIZED_ANALYTICS": "true",
-            "NO_COLOR": "1",
-            "TERM": "dumb",
-        }
-    )
-    return env
-
-
-def _tools_venv(work: Path, console: Console) -> tuple[Path, dict[str, str], dict[str, str]]:
-    """The tools' venv, created and filled once; returns it, the versions and install errors."""
-    venv = work / "tools-venv"
-    python = venv / "bin" / "python"
-    errors: dict[str, str] = {}
-    if not python.exists():
-        console.print(f"creating {venv} …")
-        made = _timed([sys.executable, "-m", "venv", "--clear", str(venv)], work)
-        if made.error:
-            return venv, {}, {tool: f"python -m venv failed: {made.error}" for tool in PINS}
-    versions = _versions(python)
-    wanted = [
-        tool
-        for tool, pins in PINS.items()
-        if not (venv / "bin" / tool).exists()
-        or any(versions.get(p.split("==")[0]) != p.split("==")[1] for p in pins)
-    ]
-    if wanted:
-        console.print(f"installing {', '.join(p for t in wanted for p in PINS[t])} into {venv} …")
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        together = _timed(pip + [p for tool in wanted for p in PINS[tool]], work)
-        if together.error:  # one at a time, so one failure leaves the other tool
-            for tool in wanted:
-                alone = _timed(pip + PINS[tool], work)
-                if alone.error:
-                    errors[tool] = f"pip install failed: {alone.error}"
-        versions = _versions(python)
-    for tool in PINS:
-        if tool not in errors and not (venv / "bin" / tool).exists():
-            errors[tool] = f"no {tool} executable in {venv}"
-    return venv, versions, errors
-
-
-def _versions(python: Path) -> dict[str, str]:
-    if not python.exists():
-        return {}
-    names = [d for ds in DISTRIBUTIONS.values() for d in ds] + ["duckdb", "sqlglot"]
-    script = (
-        "import importlib.metadata as m\n"
-        f"for n in {names!r}:\n"
-        "    try: print(n, m.version(n))\n"
-        "    except m.PackageNotFoundError: pass\n"
-    )
-    done = subprocess.run([str(python), "-c", script], capture_output=True, text=True)
-    return dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
-
-
 # -- the three tools ---------------------------------------------------------------
 Check = Callable[[Timed], Timed]
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Timed:
+    return toolvenv.timed(command, cwd, env, TIMEOUT)
 
 
 def _cold(
@@ -221,7 +113,7 @@ def _cold(
     runs: list[Timed] = []
     for _ in range(COLD_RUNS):
         reset()
-        timed = check(_timed(command, cwd, env))
+        timed = check(_run(command, cwd, env))
         if timed.error:
             return timed
         runs.append(timed)
@@ -264,7 +156,7 @@ def _weir(base: Path, models: int, console: Console) -> Figures:
     figures.cold = _cold(
         plan, root, None, lambda: shutil.rmtree(root / ".weir", ignore_errors=True), planned(models)
     )
-    figures.warm = planned(models)(_timed(plan, root))
+    figures.warm = planned(models)(_run(plan, root))
     started = time.perf_counter()
     with weir.Project(root) as project:
         items = project.models.plan()
@@ -273,14 +165,14 @@ def _weir(base: Path, models: int, console: Console) -> Figures:
         f"{time.perf_counter() - started:.2f} s"
     )
     console.print("weir: full build …")
-    figures.build = _timed([sys.executable, "-c", WEIR_RUN, str(root)], root)
+    figures.build = _run([sys.executable, "-c", WEIR_RUN, str(root)], root)
     if figures.build.error is None and figures.build.output.split() != [
         str(models),
         str(models),
         "True",
     ]:
         figures.build.error = f"run reported {figures.build.output.strip()!r}"
-    figures.noop = planned(0)(_timed(plan, root))
+    figures.noop = planned(0)(_run(plan, root))
     started = time.perf_counter()
     with weir.Project(root) as project:
         items = project.models.plan()
@@ -301,7 +193,7 @@ def _dbt(
     shutil.rmtree(root, ignore_errors=True)
     dbt_project(root, models)
     dbt = str(venv / "bin" / "dbt")
-    env = _tool_env(root)
+    env = tool_env(root)
     figures = Figures(
         "dbt-duckdb",
         f"dbt-core {versions.get('dbt-core')}, dbt-duckdb {versions.get('dbt-duckdb')} "
@@ -327,11 +219,11 @@ def _dbt(
     figures.cold = _cold(
         ls, root, env, lambda: shutil.rmtree(root / "target", ignore_errors=True), listed
     )
-    figures.warm = listed(_timed(ls, root, env))
+    figures.warm = listed(_run(ls, root, env))
     shutil.rmtree(root / "target", ignore_errors=True)
-    parse = _timed([dbt, "parse"], root, env)
-    ls_after = listed(_timed(ls, root, env))
-    compile_ = _timed([dbt, "compile"], root, env)
+    parse = _run([dbt, "parse"], root, env)
+    ls_after = listed(_run(ls, root, env))
+    compile_ = _run([dbt, "compile"], root, env)
     figures.notes.append(
         f"also: `dbt parse` cold {parse.shown()} s, then `dbt ls` {ls_after.shown()} s "
         f"(the pair: {_sum(parse, ls_after)} s); `dbt compile` warm (renders the {models} "
@@ -339,8 +231,8 @@ def _dbt(
         + "".join(f" [{t.error}]" for t in (parse, ls_after, compile_) if t.error)
     )
     console.print("dbt: run …")
-    figures.build = _timed([dbt, "run"], root, env)
-    figures.noop = listed(_timed(ls, root, env))
+    figures.build = _run([dbt, "run"], root, env)
+    figures.noop = listed(_run(ls, root, env))
     if figures.build.error is None:
         figures.check = _duckdb_check(venv, root / "dbt.duckdb", f"bench.{model_name(models - 1)}")
     return figures
@@ -358,7 +250,7 @@ def _sqlmesh(
     root = base / "sqlmesh_project"
     shutil.rmtree(root, ignore_errors=True)
     sqlmesh_project(root, models)
-    env = _tool_env(root)
+    env = tool_env(root)
     figures = Figures(
         "SQLMesh",
         f"sqlmesh {versions.get('sqlmesh')} (sqlglot {versions.get('sqlglot')}, "
@@ -390,13 +282,13 @@ def _sqlmesh(
 
     console.print("SQLMesh: plan (cold, warm) …")
     figures.cold = _cold(plan, root, env, reset, planned(models))
-    figures.warm = planned(models)(_timed(plan, root, env))
+    figures.warm = planned(models)(_run(plan, root, env))
     console.print("SQLMesh: plan --auto-apply …")
     sqlmesh = str(venv / "bin" / "sqlmesh")
-    figures.build = _timed(
+    figures.build = _run(
         [sqlmesh, "--paths", str(root), "plan", "--auto-apply", "--no-prompts"], root, env
     )
-    figures.noop = planned(0)(_timed(plan, root, env))
+    figures.noop = planned(0)(_run(plan, root, env))
     if figures.build.error is None:
         figures.check = _duckdb_check(
             venv, root / "warehouse.duckdb", f"bench.{model_name(models - 1)}"
@@ -405,7 +297,7 @@ def _sqlmesh(
 
 
 def _duckdb_check(venv: Path, database: Path, table: str) -> str:
-    done = _timed(
+    done = _run(
         [str(venv / "bin" / "python"), "-c", DUCKDB_CHECK, str(database), check_sql(table)],
         database.parent,
     )
@@ -427,7 +319,8 @@ def run_models500_bench(work: Path, sizes: str, models: int = MODELS) -> None:
     base = work / f"models{models}"
     base.mkdir(parents=True, exist_ok=True)
     console = Console(width=160)
-    venv, versions, errors = _tools_venv(work, console)
+    made = tools_venv(work, DBT_SQLMESH, console)
+    venv, versions, errors = made.path, made.versions, made.errors
     results = [_weir(base, models, console)]
     for key, tool, measure in (("dbt", "dbt-duckdb", _dbt), ("sqlmesh", "SQLMesh", _sqlmesh)):
         if key in errors:

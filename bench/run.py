@@ -1,7 +1,9 @@
-"""weir's benchmarks: each prints a table comparing weir with its floor, side by side in one run.
+"""weir's benchmarks: each prints a table comparing weir with its floor and its peers, in one run.
 
-    make bench                   # everything
-    .venv/bin/python bench/run.py --only ingest --sizes 1M
+    make bench                   # everything, and docs/benchmarks.md written from the run
+    .venv/bin/python bench/run.py --only ingest --sizes 1M --no-write-doc
+    .venv/bin/python bench/run.py --only dlt --only contract --peer-sizes 1M,10M
+    .venv/bin/python bench/run.py --only scale --scale-sizes 1M,10M,60M
 
 Figures depend on the machine; the targets are stated beside them.
 """
@@ -16,20 +18,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_bench import run_cli_bench
 from collector_bench import run_collector_bench
+from contract_bench import run_contract_bench
+from dlt_bench import run_dlt_bench
 from gateway_bench import run_gateway_bench
 from ingest_bench import run_ingest_bench
 from models500_bench import run_models500_bench
+from peers_build_bench import run_peers_build_bench
 from quality_bench import run_quality_bench
+from report import Recorder, write
+from scale_bench import run_scale_bench
 from transform_bench import run_transform_bench
 
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 BENCHES = {
     "cli": lambda args: run_cli_bench(args.work, args.cli_days),
     "collector": lambda args: run_collector_bench(args.work, args.seconds, args.connections),
+    "contract": lambda args: run_contract_bench(args.work, args.peer_sizes),
+    "dlt": lambda args: run_dlt_bench(args.work, args.peer_sizes),
     "gateway": lambda args: run_gateway_bench(args.work, args.gateway_days),
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
     "models500": lambda args: run_models500_bench(args.work, args.sizes),
+    "peers-build": lambda args: run_peers_build_bench(args.work, args.peer_days),
     "quality": lambda args: run_quality_bench(
         args.work, args.quality_days, args.quality_scale, args.quality_landing
+    ),
+    "scale": lambda args: run_scale_bench(
+        args.work,
+        args.scale_sizes,
+        args.doc.parent / "benchmarks-scale.png" if args.write_doc else None,
     ),
     "transform": lambda args: run_transform_bench(args.work, args.days),
 }
@@ -75,14 +91,47 @@ def main() -> None:
         help="Files already generated (e.g. `weir generate`) for the quality benchmark to build.",
     )
     parser.add_argument(
+        "--peer-sizes",
+        default="250K",
+        help="POS rows for the dlt and contract benchmarks, comma-separated (e.g. 1M,10M).",
+    )
+    parser.add_argument(
+        "--peer-days",
+        type=int,
+        default=7,
+        help="Days of data for the example models built by weir, dbt and SQLMesh.",
+    )
+    parser.add_argument(
+        "--scale-sizes",
+        default="250K,1M",
+        help="POS rows of the scale curve, comma-separated (the README quotes 1M,10M,60M).",
+    )
+    parser.add_argument(
+        "--write-doc",
+        action=argparse.BooleanOptionalAction,
+        help="Write every table of the run, the machine and the versions to --doc "
+        "(default: on when every benchmark runs, off with --only).",
+    )
+    parser.add_argument(
+        "--doc", type=Path, default=DOCS / "benchmarks.md", help="The page --write-doc writes."
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         default=Path(__file__).resolve().parent / ".work",
         help="Scratch folder (generated files are kept here between runs).",
     )
     args = parser.parse_args()
+    if args.write_doc is None:
+        args.write_doc = not args.only
+    recorder = Recorder()
     for name in args.only or sorted(BENCHES):
-        BENCHES[name](args)
+        with recorder.section(name):
+            BENCHES[name](args)
+    if args.write_doc:
+        chart = args.doc.parent / "benchmarks-scale.png"
+        write(args.doc, recorder, " ".join(sys.argv[1:]), args.work, chart)
+        print(f"wrote {args.doc}")
 
 
 if __name__ == "__main__":

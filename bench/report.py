@@ -1,0 +1,168 @@
+"""``docs/benchmarks.md``, written from a run of ``bench/run.py``: every table it printed.
+
+The benchmarks print with rich as they always do; while they run, what they
+print is also kept (``Recorder``: a tee of ``sys.stdout``, one section per
+benchmark, colours stripped) and the page is written at the end with the
+machine (cores, memory, CPU model, OS), the date, the options of the run and
+the versions of weir, DuckDB and every peer found in the bench's venvs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from io import StringIO
+from pathlib import Path
+from typing import TextIO
+
+from toolvenv import DBT_SQLMESH, DLT, VALIDATORS, installed_versions
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+TITLES = {
+    "cli": "weir at a terminal",
+    "collector": "The HTTP collector",
+    "contract": "The POS contract's checks: weir, pandera, Great Expectations",
+    "dlt": "Loading files: weir ingest and dlt",
+    "gateway": "The SQL gateway and the API",
+    "ingest": "Ingest against its floor",
+    "models500": "500 chained models: weir, dbt-duckdb, SQLMesh",
+    "peers-build": "The example project's models: weir, dbt-duckdb, SQLMesh",
+    "quality": "The quality detector",
+    "scale": "The scale curve",
+    "transform": "The full build and one new day against their floor",
+}
+WHAT = {
+    "cli": "how long a person waits for each `weir` command (a new process), beside Python importing weir's CLI.",
+    "collector": "events per second through the HTTP collector, beside a trivial ASGI endpoint.",
+    "contract": "the POS contract's rules (types, required, ranges, not-future, the discount rule) on the same rows: weir's contract step (in-process, through the library) against pandera and Great Expectations on a pandas DataFrame of the same text.",
+    "dlt": "the POS files loaded into DuckDB by `weir ingest` and by dlt (its CSV reader, its Arrow path; schema contract `freeze`), each a new process: rows/s, rows landed, peak memory.",
+    "gateway": "the SQL gateway's check-and-rewrite time and the API's overhead, beside plain DuckDB.",
+    "ingest": "`weir ingest` of the POS files against a plain DuckDB copy of them to Parquet; when the target is missed, the time of each phase.",
+    "models500": "500 chained SQL models: load + plan and the full build, weir against dbt-duckdb and SQLMesh.",
+    "peers-build": "the example project's own models translated for dbt-duckdb and SQLMesh, built from the same staging rows: full build, one new day, no-op; the marts' row counts compared.",
+    "quality": "the quality detector on a year with planted incidents: recall, precision, false flags.",
+    "scale": "every source ingested and the full build at growing sizes, beside their floors; the chart below.",
+    "transform": "the example project's full build against the same SQL on plain DuckDB, and one new day against the full build.",
+}
+
+
+class _Tee:
+    """``sys.stdout`` that also writes into the current section."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.section: StringIO | None = None
+
+    def write(self, text: str) -> int:
+        if self.section is not None:
+            self.section.write(text)
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
+
+    def fileno(self) -> int:
+        return self.out.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return self.out.encoding
+
+
+class Recorder:
+    """What each benchmark printed, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.sections: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        tee = _Tee(sys.stdout)
+        tee.section = StringIO()
+        sys.stdout = tee  # type: ignore[assignment]
+        try:
+            yield
+        except Exception as exc:  # one benchmark failing must not lose the others' figures
+            self.failed[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            print(f"{name} failed: {self.failed[name]}", file=tee.out)
+        finally:
+            sys.stdout = tee.out
+            self.sections[name] = ANSI.sub("", tee.section.getvalue())
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
+        model = found.group(1).strip() if found else platform.processor() or model
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        found = re.search(r"^MemTotal:\s*(\d+) kB", meminfo.read_text(), re.M)
+        memory = f"{int(found.group(1)) / 2**20:.1f} GiB" if found else memory
+    release = Path("/etc/os-release")
+    system = platform.platform()
+    if release.exists():
+        found = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', release.read_text(), re.M)
+        system = f"{found.group(1)} ({platform.system()} {platform.release()})" if found else system
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "CPU": model,
+        "OS": system,
+        "Python": platform.python_version(),
+    }
+
+
+def versions(work: Path) -> dict[str, str]:
+    """weir's own and every peer's version, as installed where each runs."""
+    found: dict[str, str] = {}
+    for name in ("weir", "duckdb", "pyiceberg", "sqlglot", "pyarrow"):
+        with suppress(PackageNotFoundError):
+            found[f"{name} (weir)"] = version(name)
+    for pins in (DBT_SQLMESH, DLT, VALIDATORS):
+        for name, value in installed_versions(work / pins.venv, pins).items():
+            found[f"{name} ({pins.venv})"] = value
+    return found
+
+
+def write(path: Path, recorder: Recorder, options: str, work: Path, chart: Path | None) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`bench/run.py --write-doc`): the tables below are what that run",
+        "printed, weir beside its floor and its peers, with the ratio and the target (met or",
+        "missed). Figures depend on the machine and on what else it was doing; each table says",
+        "what it measures. Run one benchmark with `.venv/bin/python bench/run.py --only NAME`",
+        "(add `--write-doc` to write this page from it). The peers (dbt-duckdb, SQLMesh, dlt, pandera,",
+        "Great Expectations) and matplotlib are installed at pinned versions into their own",
+        "virtual environments under `bench/.work`, never into weir's.",
+        "",
+        "## This run",
+        "",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- command: `bench/run.py {options}`",
+    ]
+    lines += [f"- {key}: {value}" for key, value in machine().items()]
+    lines += ["", "| package | version |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in versions(work).items()]
+    for name, text in recorder.sections.items():
+        lines += ["", f"## {TITLES.get(name, name)}", "", WHAT.get(name, ""), ""]
+        if name in recorder.failed:
+            lines += [f"**Not measured**: {recorder.failed[name]}", ""]
+        kept = [line.rstrip() for line in text.splitlines() if "▕" not in line]
+        lines += ["```text", *kept, "```"]
+        if name == "scale" and chart is not None and chart.exists():
+            lines += ["", f"![The scale curve]({chart.name})"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
