@@ -92,6 +92,7 @@ class Project:
             uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
         )
         self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
+        self.keys.master()  # without its master key a project does not open (nothing is written)
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
         self.progress = progress
         self._check()
