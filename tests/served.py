@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import uvicorn
 
 import weir
 
@@ -38,6 +44,30 @@ class Served:
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@contextmanager
+def serving(project: weir.Project, services: bool = True, port: int = 0) -> Iterator[str]:
+    """``weir serve``'s app on 127.0.0.1 in a thread (its background services too, unless
+    ``services`` is False): yields its base URL; stopping it flushes what the collector holds."""
+    from weir.serve.app import create_app
+    from weir.serve.server import project_services
+
+    app = create_app(project, project_services(project)) if services else create_app(project)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def build_served(base: Path) -> Served:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import date
 from pathlib import Path
 
-import uvicorn
+from served import serving
 
 import weir
 from weir.demo.generate import generate
 from weir.demo.live import LIVE_SOURCES, LiveEvent, LiveReplay, day_of_events, restamped
-from weir.serve import create_app
-from weir.serve.server import project_services
 from weir.workspace import init_project
 
 
@@ -50,28 +47,13 @@ def test_live_traffic_lands_in_the_lake_once(tmp_path: Path) -> None:
         handle.write("\ncollector:\n  flush_seconds: 0.2\n")
     project = weir.Project(root)
     key = project.access.write_keys().create(list(LIVE_SOURCES), "live test").key
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(project, project_services(project)),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    # a whole day in about two seconds
-    live = LiveReplay(root / "landing", f"http://127.0.0.1:{port}", key, speed=43_200, tick=0.1)
-    live.start()
-    time.sleep(3)
-    live.stop()
-    server.should_exit = True  # stopping the server flushes what its log still holds
-    thread.join(30)
+    with serving(project) as base:
+        # a whole day in about two seconds
+        live = LiveReplay(root / "landing", base, key, speed=43_200, tick=0.1)
+        live.start()
+        time.sleep(3)
+        live.stop()
+    # stopping the server flushed what its log still held
     try:
         assert live.sent.get("web_traffic", 0) > 0 and live.sent.get("crm_interactions", 0) > 0
         for source in LIVE_SOURCES:

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import gzip
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,17 +22,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from segment.analytics import Client
 from segment.analytics.request import APIError
+from served import serving
 
 import weir
 from weir.project.loader import load_project
 from weir.project.segment import SegmentMapping
 from weir.serve.app import create_app
-from weir.serve.server import project_services
 from weir.streams.segment import map_message, map_messages
 from weir.workspace import init_project
 
@@ -73,22 +71,10 @@ def served(tmp_path: Path) -> Iterator[Running]:
     key = (
         project.access.write_keys().create(["web_traffic", "crm_interactions"], "segment test").key
     )
-    app = create_app(project, project_services(project))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Running(f"http://127.0.0.1:{port}", key, project)
+        with serving(project) as base:
+            yield Running(base, key, project)
     finally:
-        server.should_exit = True
-        thread.join(20)
         project.close()
 
 

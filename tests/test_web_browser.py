@@ -8,8 +8,6 @@ written as screenshots to docs/screenshots/ for the README.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from conftest import require_server
-from served import USER_OF, Served, build_served
-
-from weir.serve.app import create_app
+from served import USER_OF, Served, build_served, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -56,24 +51,8 @@ def base_url(shop: Served) -> Iterator[str]:
         project.signin.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         for user in USER_OF.values():
             project.signin.set_password(user, PASSWORD)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(project), host="127.0.0.1", port=port, log_level="warning"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "the server did not start"
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with serving(project, services=False) as base:
+            yield base
 
 
 @pytest.fixture(scope="module")

@@ -9,25 +9,20 @@ it ends on to ``docs/screenshots/``.
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import test_web_browser
-import uvicorn
 from argon2 import PasswordHasher
 from panel_site import BROKEN_MODEL, FIXED_MODEL, MODEL_FILE, build_panel_site
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from served import Served
+from served import Served, serving
 
 import weir
-from weir.serve.app import create_app
-from weir.serve.server import project_services
 
 # one headless Debian chromium for the module, set up as the dashboards' browser tests do
 browser = test_web_browser.browser
@@ -46,25 +41,8 @@ def served(site: Served) -> Iterator[tuple[str, weir.Project]]:
     project.signin.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     for user in ("ada", "ana"):
         project.signin.set_password(user, PASSWORD)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(project, project_services(project)),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", project
-    server.should_exit = True
-    thread.join(30)
+    with serving(project) as base:
+        yield base, project
     project.close()
 
 

@@ -18,14 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
-
 from weir.engine import ident
 from weir.errors import ProjectError, UnknownName
 from weir.ingest.contract import EXTRACT_DATE_SQL, Contract
 from weir.project import ProjectFiles, SourceConfig
 from weir.project.durations import parse_duration
-from weir.project.loader import PROJECT_FILE, _line_of
+from weir.project.loader import where_in_config
 from weir.project.retention import RETAINED_LAYERS, RetentionRule
 
 
@@ -104,7 +102,7 @@ def check_retention(files: ProjectFiles) -> None:
     for name in retention.sources:
         if name not in files.sources:
             found = UnknownName.among("source", name, files.sources, "see sources/", quoted=True)
-            where = _where(files.root, ("retention", "sources", name))
+            where = where_in_config(files.root, ("retention", "sources", name))
             raise ProjectError(f"{where}: retention.sources: {found.what}", found.fix)
     window = parse_duration(files.config.collector.dedupe_window)
     collected = files.config.collector.sources
@@ -115,19 +113,9 @@ def check_retention(files: ProjectFiles) -> None:
             own = name in retention.sources and retention.sources[name].staging is not None
             loc = ("retention", "sources", name, "staging") if own else ("retention", "staging")
             raise ProjectError(
-                f"{_where(files.root, loc)}: staging of {name} is kept {rule.keep}, less than "
+                f"{where_in_config(files.root, loc)}: staging of {name} is kept {rule.keep}, less than "
                 f"the collector's dedupe_window ({files.config.collector.dedupe_window}): an event "
                 "re-sent after its row was destroyed would be taken in again",
                 f"keep staging at least {files.config.collector.dedupe_window}, "
                 "or shorten collector.dedupe_window",
             )
-
-
-def _where(root: Path, loc: tuple[str, ...]) -> str:
-    """``weir.yml:LINE`` of a field, as far as the file can be followed."""
-    try:
-        tree = yaml.compose((root / PROJECT_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return PROJECT_FILE
-    line = _line_of(tree, loc)
-    return f"{PROJECT_FILE}:{line}" if line else PROJECT_FILE

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from weir.errors import ProjectError, UnknownName
 from weir.project import ProjectFiles
-from weir.project.loader import PROJECT_FILE, _line_of
+from weir.project.loader import where_in_config
 from weir.transform.model import MODELS_DIR
 
 
@@ -24,7 +22,7 @@ def project_zone(files: ProjectFiles) -> ZoneInfo:
     try:
         return ZoneInfo(files.config.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        where = _where(files.root, ("timezone",))
+        where = where_in_config(files.root, ("timezone",))
         raise ProjectError(
             f"{where}: timezone: '{files.config.timezone}' is not a time zone",
             "write an IANA name, e.g. Europe/Berlin or UTC",
@@ -55,16 +53,7 @@ def check_schedules(files: ProjectFiles, models: Callable[[], Iterable[str]]) ->
 def _fail(
     files: ProjectFiles, loc: tuple[Any, ...], kind: str, name: str, known: Iterable[str]
 ) -> None:
-    where = _where(files.root, loc)
+    where = where_in_config(files.root, loc)
     found = UnknownName.among(kind, name, known, f"see the {kind}s of the project", quoted=True)
     field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
     raise ProjectError(f"{where}: {field}: {found.what}", found.fix)
-
-
-def _where(root: Path, loc: tuple[Any, ...]) -> str:
-    try:
-        tree = yaml.compose((root / PROJECT_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return PROJECT_FILE
-    line = _line_of(tree, loc)
-    return f"{PROJECT_FILE}:{line}" if line else PROJECT_FILE

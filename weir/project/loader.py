@@ -145,6 +145,16 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def where_in_config(root: Path, loc: tuple[Any, ...]) -> str:
+    """``weir.yml:LINE`` of a field (``loc``: its path), as far as the file can be followed."""
+    try:
+        tree = yaml.compose((root / PROJECT_FILE).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return PROJECT_FILE
+    line = _line_of(tree, loc)
+    return f"{PROJECT_FILE}:{line}" if line else PROJECT_FILE
+
+
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line of ``loc`` in a composed YAML tree, as deep as it can be followed."""
     best = None
