@@ -99,11 +99,16 @@ class Project:
 
     def _check(self) -> None:
         """What must fail at open, not hours later: a schedule naming a source or model that
-        does not exist, or a time zone that does not (the scheduler's own checks, run early)."""
+        does not exist, a time zone that does not, a retention rule for a source that does not
+        (the scheduler's and the life cycle's own checks, run early)."""
         from weir.orchestrate.checks import check_schedules, model_names, project_zone
 
         project_zone(self.files)
         check_schedules(self.files, lambda: model_names(self.root))
+        if "retention" in self.files.config.model_fields_set:
+            from weir.lifecycle.rules import check_retention
+
+            check_retention(self.files)  # sources it names, staging kept past the dedupe window
 
     # -- the services, each made when first used --------------------------------------
     @cached_property

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import sqlglot.errors
 from sqlglot import exp
+
+# What parsing SQL that does not parse raises. SQLGlot's compiled parser raises a
+# TypeError on some malformed input (``1 ->``) where the pure-Python one raises a
+# ParseError: both mean the text is not SQL weir can read.
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    sqlglot.errors.ParseError,
+    sqlglot.errors.TokenError,
+    TypeError,
+)
 
 DIALECT = "duckdb"
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from weir.engine.sql import PARSE_ERRORS
 from weir.errors import AccessDenied, QueryError
 
 # Node types a read query is made of (functions are checked by name, below).
@@ -146,7 +147,7 @@ def parse_query(sql: str) -> exp.Expr:
     """One read-only statement, or QueryError."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+    except PARSE_ERRORS:
         raise QueryError("cannot parse the SQL", "check the syntax near the error") from None
     except RecursionError:
         raise QueryError("the SQL is nested too deeply", "flatten it with CTEs (WITH …)") from None

@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from weir.engine import ident, lit
+from weir.engine.sql import PARSE_ERRORS
 from weir.errors import ProjectError
 from weir.project.config import ColumnConfig, SourceConfig
 
@@ -271,7 +272,7 @@ def _check_rule(source: SourceConfig, name: str, check: str) -> None:
     where = f"sources/{source.name}.yml: rules.{name}"
     try:
         tree = sqlglot.parse_one(check, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
+    except PARSE_ERRORS as exc:
         raise ProjectError(
             f"{where}: the check does not parse: {exc}", "write a SQL boolean expression"
         ) from None

@@ -17,6 +17,7 @@ import sqlglot
 from pydantic import AfterValidator, Field
 from sqlglot import exp
 
+from weir.engine.sql import PARSE_ERRORS
 from weir.errors import ProjectError, UnknownName
 from weir.project.base import Strict
 from weir.project.config import Team
@@ -40,7 +41,7 @@ def _expression(text: str) -> str:
     """One SQL expression, nothing around it: KPI SQL puts it in parentheses as it is."""
     try:
         sqlglot.parse_one(text, read="duckdb", into=exp.Condition)
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+    except PARSE_ERRORS:
         raise ValueError(
             f"'{text}' is not one SQL expression (check its brackets and quotes)"
         ) from None

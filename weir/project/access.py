@@ -18,6 +18,7 @@ import sqlglot
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
+from weir.engine.sql import PARSE_ERRORS
 from weir.project.base import FieldProblem, Name, Strict
 
 PiiMask = Literal["hash", "redact"]
@@ -59,7 +60,7 @@ def parse_row_filter(predicate: str) -> exp.Expr:
     """The predicate as a SQLGlot tree; ValueError when it is not a plain boolean expression."""
     try:
         tree = sqlglot.parse_one(predicate, read="duckdb", into=exp.Condition)
-    except sqlglot.errors.ParseError as exc:
+    except PARSE_ERRORS as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
         raise ValueError(f"not a SQL expression: {first}") from None
     for node in tree.walk():

@@ -21,13 +21,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import sqlglot
 import yaml
 from pydantic import Field, ValidationError, model_validator
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokenizer_core import Token, TokenType
 
+from weir.engine.sql import PARSE_ERRORS
 from weir.errors import ProjectError
 from weir.project.base import Strict
 from weir.project.config import Team
@@ -204,7 +204,7 @@ def _parse_select(body: str, shown: str) -> tuple[tuple[str, ...], str]:
     try:
         tokens = _DUCKDB.tokenize(body)
         statements = [s for s in _DUCKDB.parser().parse(tokens, body) if s is not None]
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as exc:
+    except PARSE_ERRORS as exc:
         raise ProjectError(
             f"{shown}: the SQL does not parse: {_first_line(exc)}", "fix the syntax"
         ) from None
