@@ -111,13 +111,19 @@ def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> 
 def _in_parquet(data: bytes, needles: Mapping[str, str]) -> set[str]:
     """The labels whose value a Parquet file holds, in a text column or a chunk's statistics."""
     found: set[str] = set()
+    if not needles:
+        return found
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         table = parquet.read()
     except (pa.ArrowException, OSError):
         return found  # not readable as Parquet: the byte search above is what it gets
+    # one search for every value at once per column; which value it was, only on a hit
+    anyone = "|".join(_escaped(needle) for needle in needles.values())
     for column in table.columns:
         for text in _texts(column):
+            if not pc.any(pc.match_substring_regex(text, anyone, ignore_case=True)).as_py():
+                continue
             lowered = pc.utf8_lower(text)
             for label, needle in needles.items():
                 if label not in found and pc.any(pc.match_substring(lowered, needle)).as_py():
@@ -134,6 +140,14 @@ def _in_parquet(data: bytes, needles: Mapping[str, str]) -> set[str]:
                 ).lower()
                 found.update(label for label, needle in needles.items() if needle in text)
     return found
+
+
+def _escaped(text: str) -> str:
+    """``text`` as a regular expression (RE2) matching itself."""
+    return "".join(f"\\{ch}" if ch in _SPECIAL else ch for ch in text)
+
+
+_SPECIAL = frozenset(".^$*+?()[]{}|\\-")
 
 
 def _texts(column: pa.ChunkedArray) -> Iterator[pa.ChunkedArray]:
