@@ -69,9 +69,19 @@ class ScanResult:
         }
 
 
-def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> ScanResult:
-    """Look for every value (label -> value) in every file under ``root``, but those in ``skip``."""
+def scan(
+    root: Path,
+    values: Mapping[str, str],
+    skip: Collection[Path] = (),
+    whole_only: Collection[str] = (),
+) -> ScanResult:
+    """Look for every value (label -> value) in every file under ``root``, but those in ``skip``.
+
+    ``whole_only``: labels of values whose first 16 characters other people's data
+    shares (a stock phrase), looked for whole in manifests too.
+    """
     needles = {label: value.lower() for label, value in values.items() if value.strip()}
+    whole = set(whole_only)
     skipped = {path.resolve() for path in skip}
     hits: list[Hit] = []
     undecoded: list[str] = []
@@ -101,7 +111,8 @@ def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> 
             else:
                 for label, needle in needles.items():
                     # Iceberg keeps a text column's bounds truncated to their first 16 characters
-                    prefix = needle[:BOUND_CHARACTERS].encode("utf-8")
+                    cut = None if label in whole else BOUND_CHARACTERS
+                    prefix = needle[:cut].encode("utf-8")
                     if any(prefix in block.lower() for block in blocks):
                         found.setdefault(label, "avro")
         hits += [Hit(shown, how, label) for label, how in sorted(found.items())]

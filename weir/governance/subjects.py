@@ -29,6 +29,7 @@ from weir.engine import ident, lit
 from weir.errors import NotFoundError, QueryError
 from weir.governance.erasure import Certificate, Eraser
 from weir.governance.policy import SOURCE_LAYERS, Policy, lake_columns
+from weir.governance.proof import BOUND_CHARACTERS
 from weir.ingest.ledger import Ledger
 from weir.lake import Lake, Maintenance
 from weir.metadata.audit import AuditEntry, AuditLog
@@ -325,6 +326,28 @@ class Subjects:
                         label = f"{source_name}.{name}"
                         values[label if number == 1 else f"{label}#{number}"] = value
         return values
+
+    def shared_prefixes(self, values: dict[str, str]) -> set[str]:
+        """Labels of values whose first 16 characters another record of their source begins with.
+
+        A manifest keeps text bounds cut to 16 characters; such a prefix of a stock
+        phrase is no evidence of one person, so the scan looks for those values whole.
+        """
+        shared: set[str] = set()
+        for label, value in values.items():
+            source, _, column = label.split("#")[0].partition(".")
+            files = self._current("raw", source)
+            if len(value) <= BOUND_CHARACTERS or not files:
+                continue
+            with self.lake.engine.writer() as session:
+                row = session.execute(
+                    f"SELECT count(*) FROM {self.lake.engine.scan(files)} WHERE"
+                    f" starts_with(lower(trim(CAST({ident(column)} AS VARCHAR))), ?)",
+                    [value[:BOUND_CHARACTERS].lower()],
+                ).fetchone()
+            if row and row[0]:
+                shared.add(label)
+        return shared
 
     def lookups(self, subject: Subject, values: dict[str, str]) -> list[str]:
         """The subject's lookup values (their e-mail, phone) among ``values``."""
