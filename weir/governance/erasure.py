@@ -217,7 +217,12 @@ class Eraser:
     ) -> Certificate:
         erasure = self.registry.find(subject.kind, subject.id) or erasure
         steps = erasure.steps
-        result = scan(self.state_dir, values, skip=[proof_file])
+        result = scan(
+            self.state_dir,
+            values,
+            skip=[proof_file],
+            whole_only=self.subjects.shared_prefixes(values),
+        )
         tables = [
             {"table": step.removeprefix("lake:"), **outcome}
             for step, outcome in sorted(steps.items())

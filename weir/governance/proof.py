@@ -69,9 +69,19 @@ class ScanResult:
         }
 
 
-def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> ScanResult:
-    """Look for every value (label -> value) in every file under ``root``, but those in ``skip``."""
+def scan(
+    root: Path,
+    values: Mapping[str, str],
+    skip: Collection[Path] = (),
+    whole_only: Collection[str] = (),
+) -> ScanResult:
+    """Look for every value (label -> value) in every file under ``root``, but those in ``skip``.
+
+    ``whole_only``: labels of values whose first 16 characters other people's data
+    shares (a stock phrase), looked for whole in manifests too.
+    """
     needles = {label: value.lower() for label, value in values.items() if value.strip()}
+    whole = set(whole_only)
     skipped = {path.resolve() for path in skip}
     hits: list[Hit] = []
     undecoded: list[str] = []
@@ -101,7 +111,8 @@ def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> 
             else:
                 for label, needle in needles.items():
                     # Iceberg keeps a text column's bounds truncated to their first 16 characters
-                    prefix = needle[:BOUND_CHARACTERS].encode("utf-8")
+                    cut = None if label in whole else BOUND_CHARACTERS
+                    prefix = needle[:cut].encode("utf-8")
                     if any(prefix in block.lower() for block in blocks):
                         found.setdefault(label, "avro")
         hits += [Hit(shown, how, label) for label, how in sorted(found.items())]
@@ -111,13 +122,19 @@ def scan(root: Path, values: Mapping[str, str], skip: Collection[Path] = ()) -> 
 def _in_parquet(data: bytes, needles: Mapping[str, str]) -> set[str]:
     """The labels whose value a Parquet file holds, in a text column or a chunk's statistics."""
     found: set[str] = set()
+    if not needles:
+        return found
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         table = parquet.read()
     except (pa.ArrowException, OSError):
         return found  # not readable as Parquet: the byte search above is what it gets
+    # one search for every value at once per column; which value it was, only on a hit
+    anyone = "|".join(_escaped(needle) for needle in needles.values())
     for column in table.columns:
         for text in _texts(column):
+            if not pc.any(pc.match_substring_regex(text, anyone, ignore_case=True)).as_py():
+                continue
             lowered = pc.utf8_lower(text)
             for label, needle in needles.items():
                 if label not in found and pc.any(pc.match_substring(lowered, needle)).as_py():
@@ -134,6 +151,14 @@ def _in_parquet(data: bytes, needles: Mapping[str, str]) -> set[str]:
                 ).lower()
                 found.update(label for label, needle in needles.items() if needle in text)
     return found
+
+
+def _escaped(text: str) -> str:
+    """``text`` as a regular expression (RE2) matching itself."""
+    return "".join(f"\\{ch}" if ch in _SPECIAL else ch for ch in text)
+
+
+_SPECIAL = frozenset(".^$*+?()[]{}|\\-")
 
 
 def _texts(column: pa.ChunkedArray) -> Iterator[pa.ChunkedArray]:

@@ -29,6 +29,7 @@ from weir.engine import ident, lit
 from weir.errors import NotFoundError, QueryError
 from weir.governance.erasure import Certificate, Eraser
 from weir.governance.policy import SOURCE_LAYERS, Policy, lake_columns
+from weir.governance.proof import BOUND_CHARACTERS
 from weir.ingest.ledger import Ledger
 from weir.lake import Lake, Maintenance
 from weir.metadata.audit import AuditEntry, AuditLog
@@ -291,7 +292,10 @@ class Subjects:
         """The subject's personal text values the verification scan looks for (label -> value).
 
         Every text value of their sources' personal-data columns that is not one of a
-        list of allowed values (``enum``), of at least ``MIN_PROOF`` characters.
+        list of allowed values (``enum``), of at least ``MIN_PROOF`` characters, and that
+        no other person's record of that source holds: a value others share (a stock
+        reply "Refund issued.", a common last name) is no evidence of this person, and
+        finding it in someone else's row proves nothing.
         """
         values: dict[str, str] = {}
         for source_name, column in subject.config.sources.items():
@@ -301,30 +305,49 @@ class Subjects:
                 for c in source.columns
                 if c.classification == "pii" and c.type == "string" and not c.enum
             ]
-            if not texts:
+            raw = self._all_files("raw", source_name)
+            if not texts or not raw:
                 continue
             where = Place("raw", source_name, (column,), (), True).where(subject, [])
-            for layer in ("raw", "staging"):
-                files = self._all_files(layer, source_name)
-                if not files:
-                    continue
-                picked = ", ".join(f"CAST({ident(c)} AS VARCHAR)" for c in texts)
-                with self.lake.engine.writer() as session:
+            scan = self.lake.engine.scan(raw)
+            found: dict[str, set[str]] = {}
+            with self.lake.engine.writer() as session:
+                for name in texts:
+                    text = f"trim(CAST({ident(name)} AS VARCHAR))"
                     rows = session.execute(
-                        f"SELECT DISTINCT {picked} FROM {self.lake.engine.scan(files)} WHERE {where}"
-                        if layer == "raw"
-                        else f"SELECT DISTINCT {picked} FROM {self.lake.engine.scan(files)}"
-                        f" WHERE {ident(column)} = {subject.literal()}"
+                        f"SELECT DISTINCT {text} AS v FROM {scan} WHERE {where}"
+                        f" AND length({text}) >= {MIN_PROOF}"
+                        f" EXCEPT SELECT DISTINCT {text} FROM {scan} WHERE NOT ({where})"
                     ).fetchall()
-                for row in rows:
-                    for name, value in zip(texts, row, strict=True):
-                        if value is not None and len(value.strip()) >= MIN_PROOF:
-                            known = set(values.values())
-                            if value.strip() not in known:
-                                label = f"{source_name}.{name}"
-                                n = sum(1 for k in values if k.split("#")[0] == label)
-                                values[label if n == 0 else f"{label}#{n + 1}"] = value.strip()
+                    found[name] = {str(row[0]) for row in rows if row[0] is not None}
+            for name in texts:
+                for number, value in enumerate(sorted(found[name]), start=1):
+                    if value not in values.values():
+                        label = f"{source_name}.{name}"
+                        values[label if number == 1 else f"{label}#{number}"] = value
         return values
+
+    def shared_prefixes(self, values: dict[str, str]) -> set[str]:
+        """Labels of values whose first 16 characters another record of their source begins with.
+
+        A manifest keeps text bounds cut to 16 characters; such a prefix of a stock
+        phrase is no evidence of one person, so the scan looks for those values whole.
+        """
+        shared: set[str] = set()
+        for label, value in values.items():
+            source, _, column = label.split("#")[0].partition(".")
+            files = self._current("raw", source)
+            if len(value) <= BOUND_CHARACTERS or not files:
+                continue
+            with self.lake.engine.writer() as session:
+                row = session.execute(
+                    f"SELECT count(*) FROM {self.lake.engine.scan(files)} WHERE"
+                    f" starts_with(lower(trim(CAST({ident(column)} AS VARCHAR))), ?)",
+                    [value[:BOUND_CHARACTERS].lower()],
+                ).fetchone()
+            if row and row[0]:
+                shared.add(label)
+        return shared
 
     def lookups(self, subject: Subject, values: dict[str, str]) -> list[str]:
         """The subject's lookup values (their e-mail, phone) among ``values``."""
