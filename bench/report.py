@@ -158,7 +158,8 @@ def write(path: Path, recorder: Recorder, options: str, work: Path, chart: Path 
     lines += ["", "| package | version |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in versions(work).items()]
     for name, text in recorder.sections.items():
-        lines += ["", f"## {TITLES.get(name, name)}", "", WHAT.get(name, ""), ""]
+        what = WHAT.get(name, "")
+        lines += ["", f"## {TITLES.get(name, name)}", "", what[:1].upper() + what[1:], ""]
         if name in recorder.failed:
             lines += [f"**Not measured**: {recorder.failed[name]}", ""]
         kept = [line.rstrip() for line in text.splitlines() if "▕" not in line]
