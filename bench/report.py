@@ -47,7 +47,7 @@ WHAT = {
     "models500": "500 chained SQL models: load + plan and the full build, weir against dbt-duckdb and SQLMesh.",
     "peers-build": "the example project's own models translated for dbt-duckdb and SQLMesh, built from the same staging rows: full build, one new day, no-op; the marts' row counts compared.",
     "quality": "the quality detector on a year with planted incidents: recall, precision, false flags.",
-    "scale": "every source ingested and the full build at growing sizes, beside their floors; the chart below.",
+    "scale": "the POS files ingested, then the full build over every source, at growing sizes, beside their floors; the chart below.",
     "transform": "the example project's full build against the same SQL on plain DuckDB, and one new day against the full build.",
 }
 
