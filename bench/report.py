@@ -47,7 +47,7 @@ WHAT = {
     "models500": "500 chained SQL models: load + plan and the full build, weir against dbt-duckdb and SQLMesh.",
     "peers-build": "the example project's own models translated for dbt-duckdb and SQLMesh, built from the same staging rows: full build, one new day, no-op; the marts' row counts compared.",
     "quality": "the quality detector on a year with planted incidents: recall, precision, false flags.",
-    "scale": "every source ingested and the full build at growing sizes, beside their floors; the chart below.",
+    "scale": "the POS files ingested, then the full build over every source, at growing sizes, beside their floors; the chart below.",
     "transform": "the example project's full build against the same SQL on plain DuckDB, and one new day against the full build.",
 }
 
@@ -158,7 +158,8 @@ def write(path: Path, recorder: Recorder, options: str, work: Path, chart: Path 
     lines += ["", "| package | version |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in versions(work).items()]
     for name, text in recorder.sections.items():
-        lines += ["", f"## {TITLES.get(name, name)}", "", WHAT.get(name, ""), ""]
+        what = WHAT.get(name, "")
+        lines += ["", f"## {TITLES.get(name, name)}", "", what[:1].upper() + what[1:], ""]
         if name in recorder.failed:
             lines += [f"**Not measured**: {recorder.failed[name]}", ""]
         kept = [line.rstrip() for line in text.splitlines() if "▕" not in line]

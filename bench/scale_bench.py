@@ -177,5 +177,5 @@ def _chart(work: Path, points: list[Point], out: Path, console: Console) -> None
         [venv.python, str(HERE / "peer_scripts" / "scale_chart.py"), str(spec), str(out)], work
     )
     console.print(
-        f"chart: {out}" if drawn.error is None else f"no chart: {drawn.error}", markup=False
+        f"chart: {out.name}" if drawn.error is None else f"no chart: {drawn.error}", markup=False
     )

@@ -58,7 +58,8 @@ def pandera_failing(data: pd.DataFrame, spec: dict[str, Any]) -> set[int]:
         if column["enum"] is not None:
             checks.append(pa.Check.isin(column["enum"]))
         if column["regex"] is not None:
-            checks.append(pa.Check.str_fullmatch(column["regex"]))
+            # weir's patterns match the whole value (regexp_full_match)
+            checks.append(pa.Check(lambda s, r=column["regex"]: s.str.fullmatch(r), name="pattern"))
         if column["required"] and column["type"] == "string":
             checks.append(pa.Check(lambda s: s.str.strip().str.len() > 0, element_wise=False))
         dtype = {"int": "Int64", "float": float, "epoch": float, "string": str}[column["type"]]
