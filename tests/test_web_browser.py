@@ -84,6 +84,13 @@ def sign_in(browser: Any, base_url: str, user: str, password: str = PASSWORD) ->
     browser.find_element(By.ID, "user").send_keys(user)
     browser.find_element(By.ID, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
+    # the answer has come when a session cookie is set or the form says what was wrong
+    _wait(
+        lambda: (
+            browser.get_cookie("weir_session") is not None
+            or bool(browser.find_elements(By.CSS_SELECTOR, ".problem"))
+        )
+    )
 
 
 def ready(browser: Any) -> None:
