@@ -16,6 +16,7 @@ import pytest
 import test_web_browser
 from argon2 import PasswordHasher
 from panel_site import BROKEN_MODEL, FIXED_MODEL, MODEL_FILE, build_panel_site
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -55,7 +56,14 @@ def sign_in(browser: WebDriver, base: str, user: str) -> None:
 
 
 def wait(browser: WebDriver, seconds: float = 30) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(browser, seconds, poll_frequency=0.2)
+    """Wait for a condition; an element found just before the page was replaced is looked for
+    again (a form's answer reloads the page)."""
+    return WebDriverWait(
+        browser,
+        seconds,
+        poll_frequency=0.2,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
 
 
 def shoot(browser: WebDriver, name: str) -> None:
