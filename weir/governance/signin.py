@@ -274,16 +274,7 @@ class SignIn:
             if count >= limit:
                 wait = max(1, int(first + WINDOW - now) + 1)
                 reason = f"{count} refused sign-ins of {who} in {WINDOW // 60} minutes"
-                self.audit.append(
-                    AuditEntry(
-                        "signin",
-                        f"sign in with {method} from {client}",
-                        user or None,
-                        allowed=False,
-                        reason=f"held: {reason}",
-                        detail={"method": method, "client": client},
-                    )
-                )
+                self.audit.append(_not_signed_in(user, client, method, f"held: {reason}"))
                 raise RateLimited(
                     f"too many refused sign-ins ({reason})",
                     f"wait {wait // 60 + 1} minutes, or ask an admin to set a new password",
@@ -300,16 +291,7 @@ class SignIn:
                 sa.text("INSERT INTO weir_signin_failures VALUES (:t, :u, :c)"),
                 {"t": now, "u": user, "c": client},
             )
-        self.audit.append(
-            AuditEntry(
-                "signin",
-                f"sign in with {method} from {client}",
-                user or None,
-                allowed=False,
-                reason=f"refused: {reason}",
-                detail={"method": method, "client": client},
-            )
-        )
+        self.audit.append(_not_signed_in(user, client, method, f"refused: {reason}"))
 
     def _end(self, session_id: str, now: float) -> None:
         with self.store.begin() as db:
@@ -339,3 +321,15 @@ class SignIn:
                 sa.text("UPDATE weir_passwords SET hash = :h WHERE user_name = :u"),
                 {"h": self.hasher.hash(password), "u": user},
             )
+
+
+def _not_signed_in(user: str, client: str, method: Method, reason: str) -> AuditEntry:
+    """The audit record of a sign-in refused or held back."""
+    return AuditEntry(
+        "signin",
+        f"sign in with {method} from {client}",
+        user or None,
+        allowed=False,
+        reason=reason,
+        detail={"method": method, "client": client},
+    )
