@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -45,6 +46,20 @@ def master_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
     os.environ.pop("WEIR_MASTER_KEY_FILE", None)
     os.environ.update({name: value for name, value in saved.items() if value is not None})
+
+
+def bytes_outside(*paths: Path) -> bytes:
+    """The bytes of files, read by another process (those of them that exist).
+
+    Reading a SQLite database's files in the process that has it open would drop
+    that process's locks on them (POSIX drops a process's locks on a file when it
+    closes any descriptor of it), and a writer elsewhere could then reset the
+    write-ahead log's index under the open connections.
+    """
+    present = [str(path) for path in paths if path.exists()]
+    if not present:
+        return b""
+    return subprocess.run(["cat", *present], capture_output=True, check=True).stdout
 
 
 def under_ci() -> bool:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import NewDatabase
+from conftest import NewDatabase, bytes_outside
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,11 +46,7 @@ def execute(database: Path, sql: str, *args: object) -> None:
 
 
 def database_bytes(folder: Path) -> bytes:
-    return b"".join(
-        (folder / name).read_bytes()
-        for name in ("catalog.db", "catalog.db-wal")
-        if (folder / name).exists()
-    )
+    return bytes_outside(folder / "catalog.db", folder / "catalog.db-wal")
 
 
 def test_sql_is_stored_as_a_template_and_read_back_whole(log: AuditLog, tmp_path: Path) -> None:

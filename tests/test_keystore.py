@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import MASTERCARD, VISA, NewDatabase, land, pos_csv, pos_line
+from conftest import MASTERCARD, VISA, NewDatabase, bytes_outside, land, pos_csv, pos_line
 
 import weir
 from weir.cli.main import cli
@@ -68,7 +68,7 @@ def test_keys_round_trip_sealed_and_never_in_clear(tmp_path: Path) -> None:
         ("subject:customer-7", "subject"),
     ]
     assert info.master_key_id == MasterKey(A, "test").key_id and info.rotated_at is None
-    data = (tmp_path / "catalog.db").read_bytes()
+    data = bytes_outside(tmp_path / "catalog.db", tmp_path / "catalog.db-wal")
     for secret in (mask, subject, A):
         assert secret not in data and secret.hex().encode() not in data
     assert not (tmp_path / "cfg").exists()  # a key from the environment: no default file
@@ -262,7 +262,7 @@ def test_clear_key_files_are_adopted_with_the_same_values(tmp_path: Path) -> Non
             for c in (VISA, MASTERCARD)
         ]
     assert tokens.column("card_number").to_pylist() == made
-    data = (root / ".weir" / "catalog.db").read_bytes()
+    data = bytes_outside(root / ".weir" / "catalog.db", root / ".weir" / "catalog.db-wal")
     assert mask not in data and card not in data
 
 

@@ -17,20 +17,35 @@ byte search:
 
 A hit names the file, how it was found and which value it was (by its label,
 e.g. ``customers.email``): never the value itself.
+
+The walk runs in a child process. SQLite holds POSIX locks on its database
+files, and POSIX drops every lock a process holds on a file when the process
+closes *any* descriptor of it: reading the database's bytes in the process
+that has it open would silently release its connections' locks, and another
+process's writer could then reset the shared write-ahead-log index under
+them, leaving them reading, or worse writing over, pages that are no longer
+there. The child holds no connection, so its reads disturb nothing. The
+values reach it on its standard input, never its command line.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from weir.errors import ProjectError
 
 AVRO_MAGIC = b"Obj\x01"
 BOUND_CHARACTERS = 16  # Iceberg's default truncate(16) of a manifest's text bounds
@@ -68,6 +83,15 @@ class ScanResult:
             "clean": self.clean,
         }
 
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> ScanResult:
+        return cls(
+            int(saved["files"]),
+            int(saved["bytes"]),
+            tuple(Hit(**hit) for hit in saved["hits"]),
+            tuple(saved["undecoded"]),
+        )
+
 
 def scan(
     root: Path,
@@ -78,8 +102,38 @@ def scan(
     """Look for every value (label -> value) in every file under ``root``, but those in ``skip``.
 
     ``whole_only``: labels of values whose first 16 characters other people's data
-    shares (a stock phrase), looked for whole in manifests too.
+    shares (a stock phrase), looked for whole in manifests too. The files are read
+    by a child process (see the module's docstring).
     """
+    request = {
+        "root": str(root),
+        "values": dict(values),
+        "skip": [str(path) for path in skip],
+        "whole_only": list(whole_only),
+    }
+    child = subprocess.run(
+        [sys.executable, "-m", "weir.governance.proof"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        last = (child.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ProjectError(
+            f"the verification scan of {root} stopped: {last}",
+            "run the command again; the erasure itself is done and the scan repeats it safely",
+        )
+    return ScanResult.from_dict(json.loads(child.stdout))
+
+
+def scan_here(
+    root: Path,
+    values: Mapping[str, str],
+    skip: Collection[Path] = (),
+    whole_only: Collection[str] = (),
+) -> ScanResult:
+    """``scan`` in this process: only where no database under ``root`` is open here."""
     needles = {label: value.lower() for label, value in values.items() if value.strip()}
     whole = set(whole_only)
     skipped = {path.resolve() for path in skip}
@@ -233,3 +287,18 @@ def _bytes(data: bytes, at: int) -> tuple[bytes, int]:
     if size < 0 or at + size > len(data):
         raise ValueError("an Avro string past the end of the file")
     return data[at : at + size], at + size
+
+
+def _main() -> None:
+    request = json.load(sys.stdin)
+    result = scan_here(
+        Path(request["root"]),
+        request["values"],
+        [Path(path) for path in request["skip"]],
+        request["whole_only"],
+    )
+    json.dump(result.as_dict(), sys.stdout)
+
+
+if __name__ == "__main__":
+    _main()
