@@ -27,11 +27,14 @@ browser:
 demo: setup
 	$(BIN)/weir demo --dir demo-project --days 56 --serve
 
+# one worker per core; a test file's tests stay together (its fixtures are built once)
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
+
 test: setup
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-all: setup
-	$(BIN)/python -m pytest -m ''
+	$(PYTEST) -m ''
 
 lint: setup
 	$(BIN)/ruff check weir tests bench

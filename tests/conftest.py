@@ -17,6 +17,10 @@ from typing import Any, NoReturn
 
 import pytest
 
+# The CLI's tables are as wide as COLUMNS when piped; tests read them, so every run
+# sees the same width (pytest-xdist's workers would otherwise say 80).
+os.environ["COLUMNS"] = "160"
+
 import weir
 from weir.ingest import BatchResult, Counts
 
