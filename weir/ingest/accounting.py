@@ -36,7 +36,10 @@ def account_for_files(
     counted = []
     for entry in files:
         path = root / entry.path
-        got = returned.get(str(path), 0)
+        # a spreadsheet's records are placed by sheet: <file>#<sheet>
+        got = returned.get(str(path), 0) + sum(
+            n for name, n in returned.items() if name.startswith(f"{path}#")
+        )
         if (
             entry.lines is not None
             and entry.records is not None

@@ -27,7 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from weir.engine import Session, ident, lit
+from weir.errors import WeirError
 from weir.ingest.records import JSON_BLANK, csv_records
+from weir.ingest.sheets import read_sheets
 from weir.project.config import SourceConfig
 
 Protect = Callable[[str], str]
@@ -61,6 +63,9 @@ def load_files(
         "json": _load_json_array,
         "xml": _load_xml,
         "parquet": _load_parquet,
+        "xlsx": _load_sheets,
+        "ods": _load_sheets,
+        "rest": _load_jsonl,  # a REST source's pages are landed as JSON lines
     }
     if files:
         readers[source.format](con, source, list(files), protect)
@@ -137,7 +142,9 @@ def _csv_header(path: Path, source: SourceConfig) -> tuple[str, ...] | None:
     return tuple(name.strip() for name in row)
 
 
-def _header_problem(header: list[str], expected: list[str]) -> str | None:
+def _header_problem(
+    header: list[str], expected: list[str], cells: dict[str, str] | None = None
+) -> str | None:
     unknown = [h for h in header if h not in expected]
     missing = [e for e in expected if e not in header]
     if not unknown and not missing and len(header) == len(set(header)):
@@ -146,7 +153,8 @@ def _header_problem(header: list[str], expected: list[str]) -> str | None:
     for name in unknown:
         close = difflib.get_close_matches(name, missing, n=1)
         hint = f" (renamed from '{close[0]}'?)" if close else ""
-        parts.append(f"unknown column '{name}'{hint}")
+        where = f" in cell {cells[name]}" if cells and name in cells else ""
+        parts.append(f"unknown column '{name}'{where}{hint}")
     parts += [f"missing column '{name}'" for name in missing]
     if len(header) != len(set(header)):
         parts.append("a column appears twice")
@@ -470,6 +478,49 @@ def _xml_record(element: object) -> dict[str, str | None]:
     for key, value in element.attrib.items():  # type: ignore[attr-defined]
         record.setdefault(key, value)
     return record
+
+
+# -- Spreadsheets ----------------------------------------------------------------------
+def _load_sheets(con: Session, source: SourceConfig, files: list[Path], protect: Protect) -> None:
+    for path in files:
+        try:
+            sheets = list(read_sheets(path, source))
+        except WeirError as exc:
+            insert_lines(con, _whole_workbook_problem(path, f"{exc.what}: {exc.fix}"))
+            continue
+        for sheet in sheets:
+            cells = dict(zip(sheet.header, sheet.cells, strict=True))
+            problem = _header_problem(sheet.header, source.column_names, cells)
+            texts = pa.table(
+                {
+                    "_source_file": [f"{path}#{sheet.name}"] * len(sheet.rows),
+                    "_offset": pa.array([n for n, _ in sheet.rows], pa.int64()),
+                    "_raw": pa.array(
+                        [
+                            json.dumps(dict(zip(sheet.header, v, strict=True)))
+                            for _, v in sheet.rows
+                        ],
+                        pa.string(),
+                    ),
+                }
+            )
+            con.register("weir_sheet_rows", texts)
+            try:
+                _insert_json(con, source, "SELECT * FROM weir_sheet_rows", [], protect, problem)
+            finally:
+                con.unregister("weir_sheet_rows")
+
+
+def _whole_workbook_problem(path: Path, problem: str) -> pa.Table:
+    """A workbook that cannot be read (or lacks a sheet): one record naming it, nothing lost."""
+    return pa.table(
+        {
+            "_raw": pa.array([json.dumps({"file": path.name})], pa.string()),
+            "_problem": pa.array([problem], pa.string()),
+            "_source_file": pa.array([str(path)], pa.string()),
+            "_offset": pa.array([0], pa.int64()),
+        }
+    )
 
 
 # -- Parquet -----------------------------------------------------------------------------

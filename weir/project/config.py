@@ -16,6 +16,7 @@ from weir.project.alerts import AlertsConfig
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
+from weir.project.extract import RestOptions, SheetOptions
 from weir.project.privacy import PrivacyConfig
 from weir.project.quality import FreshnessConfig, QualityConfig
 from weir.project.retention import RetentionConfig
@@ -25,7 +26,7 @@ ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
 
 Classification = Literal["pii", "pci"]
-SourceFormat = Literal["csv", "jsonl", "json", "xml", "parquet"]
+SourceFormat = Literal["csv", "jsonl", "json", "xml", "parquet", "xlsx", "ods", "rest"]
 SOURCE_FORMATS: tuple[str, ...] = get_args(SourceFormat)
 SourceKind = Literal["events", "entity"]
 Team = Literal["sales", "marketing", "operations", "support", "finance", "data"]
@@ -114,6 +115,12 @@ class SourceConfig(Strict):
     )
     csv: CsvOptions = CsvOptions()
     xml: XmlOptions | None = None
+    rest: RestOptions | None = Field(
+        default=None, description="format rest: the API, its auth, pages and cursor"
+    )
+    sheet: SheetOptions = Field(
+        default=SheetOptions(), description="format xlsx/ods: which sheets, the header row"
+    )
     columns: list[ColumnConfig] = Field(min_length=1)
     rules: list[RuleConfig] = Field(default_factory=list)
     freshness: FreshnessConfig | None = Field(
@@ -148,6 +155,21 @@ class SourceConfig(Strict):
             raise FieldProblem("partition_by_day", "partition_by_day needs a time_column")
         if self.format == "xml" and self.xml is None:
             raise FieldProblem("format", "an xml source needs xml: {record_tag: ...}")
+        if self.format == "rest":
+            if self.rest is None:
+                raise FieldProblem("format", "a rest source needs rest: {url: ...}")
+            if not self.location.endswith("*.jsonl"):
+                raise FieldProblem(
+                    "location",
+                    "a rest source lands its pages as JSON lines: the location must end in *.jsonl",
+                    f"e.g. location: landing/{self.name}/*.jsonl",
+                )
+            if self.rest.incremental and self.rest.incremental.field not in names:
+                raise FieldProblem(
+                    "rest",
+                    f"incremental.field '{self.rest.incremental.field}' is not a column",
+                    f"use one of: {', '.join(names)}",
+                )
         return self
 
     def column(self, name: str) -> ColumnConfig:

@@ -1,0 +1,198 @@
+"""Spreadsheets (.xlsx, .ods) as a source: typed cells, merged and empty cells, several sheets,
+a header below a title, a renamed column, and bad cells quarantined by sheet and row.
+
+The workbooks are written in each test with openpyxl and odfpy (dev dependencies)
+and ingested through ``Project.ingest``, the same batch path as every file format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import assert_counts, ingest_one, land, rows
+
+import weir
+from weir.ingest.sheets import column_letter
+
+PNL = """\
+name: pnl
+description: The accounting system's monthly export, one sheet per month.
+owner: finance
+format: {format}
+location: landing/pnl/*.{format}
+key: [month, line]
+sheet: {{sheets: {sheets}, header_row: 2}}
+columns:
+  - {{name: month, type: string, nullable: false}}
+  - {{name: line, type: string, nullable: false}}
+  - {{name: amount, type: float}}
+  - {{name: booked, type: date}}
+  - {{name: posted_at, type: epoch}}
+"""
+
+HEADER = ["month", "line", "amount", "booked", "posted_at"]
+# 2024-01-31 12:00 UTC: 2024-01-01 is 1704067200, plus 30 days (2592000 s) and 12 h (43200 s)
+NOON_JAN_31 = 1706702400
+
+
+def add_source(root: Path, fmt: str, sheets: str = "all") -> None:
+    (root / "sources" / "pnl.yml").write_text(PNL.format(format=fmt, sheets=sheets))
+
+
+def january(book: openpyxl.Workbook) -> None:
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Jan"
+    sheet.append(["Profit and loss, January"])  # a title above the header
+    sheet.append(HEADER)
+    noon = dt.datetime(2024, 1, 31, 12, 0)
+    sheet.append(["2024-01", "revenue", 1000, dt.date(2024, 1, 31), noon])
+    sheet.append([None, "cogs", 400.5, dt.date(2024, 1, 31), noon])
+    sheet.append([None, "taxes", "abc", dt.date(2024, 1, 31), noon])  # text in a number cell
+    sheet.append([])  # an empty row is no record
+    sheet.append(["2024-01", "other", None, 45000, None])  # a number in a date cell
+    sheet.merge_cells("A3:A5")  # the month written once beside its rows
+
+
+def test_xlsx_typed_merged_empty_cells_and_a_renamed_column(project_root: Path) -> None:
+    add_source(project_root, "xlsx")
+    book = openpyxl.Workbook()
+    january(book)
+    feb = book.create_sheet("Feb")
+    feb.append(["Profit and loss, February"])
+    feb.append(["month", "line", "amnt", "booked", "posted_at"])  # amount renamed
+    feb.append(["2024-02", "revenue", 900, dt.date(2024, 2, 29), None])
+    feb.append(["2024-02", "cogs", 300, dt.date(2024, 2, 29), None])
+    path = project_root / "landing" / "pnl" / "pnl_2024.xlsx"
+    path.parent.mkdir(parents=True)
+    book.save(path)
+
+    with weir.Project(project_root) as project:
+        result = ingest_one(project, "pnl")
+        # Jan: 4 records (the empty row is none), 2 good; Feb: 2, both held for the renamed column
+        assert_counts(result, received=6, accepted=2, quarantined=4, duplicates=0)
+        assert rows(
+            project,
+            "SELECT month, line, amount, booked, epoch(posted_at)::BIGINT AS posted, _source_file "
+            "FROM staging.pnl ORDER BY line DESC",
+        ) == [
+            {
+                "month": "2024-01",
+                "line": "revenue",
+                "amount": 1000.0,
+                "booked": dt.date(2024, 1, 31),
+                "posted": NOON_JAN_31,
+                "_source_file": "landing/pnl/pnl_2024.xlsx#Jan",
+            },
+            {
+                "month": "2024-01",  # filled from the merged cell above
+                "line": "cogs",
+                "amount": 400.5,
+                "booked": dt.date(2024, 1, 31),
+                "posted": NOON_JAN_31,
+                "_source_file": "landing/pnl/pnl_2024.xlsx#Jan",
+            },
+        ]
+        held = rows(
+            project,
+            "SELECT _source_file, _offset, month, _reasons FROM quarantine.pnl "
+            "ORDER BY _source_file, _offset",
+        )
+    renamed = (
+        "file header does not match the contract: unknown column 'amnt' in cell C2 "
+        "(renamed from 'amount'?), missing column 'amount'; fix the export, or the contract "
+        "and then `weir quarantine replay`"
+    )
+    assert held == [
+        {"_source_file": "landing/pnl/pnl_2024.xlsx#Feb", "_offset": 3, "month": "2024-02",
+         "_reasons": [renamed]},
+        {"_source_file": "landing/pnl/pnl_2024.xlsx#Feb", "_offset": 4, "month": "2024-02",
+         "_reasons": [renamed]},
+        {"_source_file": "landing/pnl/pnl_2024.xlsx#Jan", "_offset": 5, "month": "2024-01",
+         "_reasons": ["amount: 'abc' is not a float"]},
+        {"_source_file": "landing/pnl/pnl_2024.xlsx#Jan", "_offset": 7, "month": "2024-01",
+         "_reasons": ["booked: '45000' is not a date (YYYY-MM-DD)"]},
+    ]  # fmt: skip
+
+
+def test_a_missing_sheet_is_one_held_record_naming_the_sheets(project_root: Path) -> None:
+    add_source(project_root, "xlsx", sheets="[Mar]")
+    book = openpyxl.Workbook()
+    january(book)
+    path = project_root / "landing" / "pnl" / "pnl_2024.xlsx"
+    path.parent.mkdir(parents=True)
+    book.save(path)
+    land(project_root, "pnl", "broken.xlsx", b"PK\x03\x04 not really a workbook")
+    with weir.Project(project_root) as project:
+        result = ingest_one(project, "pnl")
+        assert_counts(result, received=2, accepted=0, quarantined=2, duplicates=0)
+        held = rows(project, "SELECT _source_file, _reasons FROM quarantine.pnl ORDER BY 1")
+    assert held[1] == {
+        "_source_file": "landing/pnl/pnl_2024.xlsx",
+        "_reasons": [
+            "pnl_2024.xlsx has no sheet 'Mar'; its sheets: Jan: rename the sheet in the export, "
+            "or list the right ones in sheet: {sheets: [...]}"
+        ],
+    }
+    assert held[0]["_reasons"][0].startswith("unreadable spreadsheet broken.xlsx")
+
+
+def test_ods_dates_numbers_and_text(project_root: Path) -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    def cell(value: object) -> TableCell:
+        if value is None:
+            return TableCell()
+        if isinstance(value, dt.date):
+            made = TableCell(valuetype="date", datevalue=value.isoformat())
+        elif isinstance(value, int | float):
+            made = TableCell(valuetype="float", value=value)
+        else:
+            made = TableCell(valuetype="string")
+        made.addElement(P(text=str(value)))
+        return made
+
+    add_source(project_root, "ods", sheets="[Jan]")
+    document = OpenDocumentSpreadsheet()
+    table = Table(name="Jan")
+    for values in (
+        ["Profit and loss"],
+        HEADER,
+        ["2024-01", "revenue", 1000, dt.date(2024, 1, 31), dt.date(2024, 1, 31)],
+        ["2024-01", "cogs", 12.25, None, None],
+        ["2024-01", "fees", "n/a", None, None],
+    ):
+        row = TableRow()
+        for value in values:
+            row.addElement(cell(value))
+        table.addElement(row)
+    document.spreadsheet.addElement(table)
+    path = project_root / "landing" / "pnl" / "pnl_2024.ods"
+    path.parent.mkdir(parents=True)
+    document.save(str(path))
+    with weir.Project(project_root) as project:
+        result = ingest_one(project, "pnl")
+        assert_counts(result, received=3, accepted=2, quarantined=1, duplicates=0)
+        assert rows(
+            project,
+            "SELECT line, amount, booked, epoch(posted_at)::BIGINT AS posted FROM staging.pnl ORDER BY 1",
+        ) == [
+            {"line": "cogs", "amount": 12.25, "booked": None, "posted": None},
+            # 2024-01-31 00:00 UTC: 1704067200 + 30 * 86400
+            {"line": "revenue", "amount": 1000.0, "booked": dt.date(2024, 1, 31), "posted": 1706659200},
+        ]  # fmt: skip
+        assert rows(project, "SELECT _offset, _reasons FROM quarantine.pnl") == [
+            {"_offset": 5, "_reasons": ["amount: 'n/a' is not a float"]}
+        ]
+
+
+@pytest.mark.parametrize(
+    ("index", "letters"), [(0, "A"), (25, "Z"), (26, "AA"), (701, "ZZ"), (702, "AAA")]
+)
+def test_column_letters(index: int, letters: str) -> None:
+    assert column_letter(index) == letters
