@@ -38,6 +38,7 @@ from weir.ingest.readers import (
     load_files,
     records_columns,
 )
+from weir.ingest.rest import fetch_and_land, position_key
 from weir.lake import Lake, Layer, TableWrite
 from weir.lake.catalog import files_property
 from weir.lake.filters import at_least, one_of
@@ -88,6 +89,7 @@ class Ingestor:
         source = self.project.source(source_name)
         with self.writing():
             started = time.time()
+            positions = self._extract(source) if source.format == "rest" and not paths else None
             files, skipped = self.discover(source, paths)
             if not files:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started, skipped)
@@ -104,7 +106,9 @@ class Ingestor:
                 self._protect_text(con, source, table)
                 root = str(self.project.root) + "/"
                 relation = f"(SELECT * REPLACE (replace(_source_file, {lit(root)}, '') AS _source_file), rowid AS _seq FROM {table})"
-                return self._decide_and_commit(con, source, relation, files, started, "ingest")
+                return self._decide_and_commit(
+                    con, source, relation, files, started, "ingest", positions
+                )
             finally:
                 con.close()
 
@@ -212,6 +216,11 @@ class Ingestor:
                     batch_id, "aborted", "interrupted before it committed; rolled back"
                 )
             return pending
+
+    def _extract(self, source: SourceConfig) -> dict[str, str] | None:
+        """A REST source's pages since its committed cursor, landed; the cursor to commit."""
+        key = position_key(source)
+        return fetch_and_land(self.project.root, source, self.ledger.positions(key).get(key))
 
     def discover(
         self, source: SourceConfig, paths: Sequence[Path] | None = None
