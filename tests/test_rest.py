@@ -8,6 +8,7 @@ nothing committed.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -239,3 +240,70 @@ def test_killed_before_the_ledger_commit_the_extract_is_read_again_once(project_
             assert_counts(result, received=10, accepted=5, quarantined=0, duplicates=5)
             assert rows(project, "SELECT count(*) AS n FROM staging.parcels") == [{"n": 5}]
             assert cursor(project) == "2026-01-01T00:00:05Z"
+
+
+def test_sources_test_shows_a_first_page_and_stores_nothing(project_root: Path) -> None:
+    from click.testing import CliRunner
+
+    from weir.cli.main import cli
+
+    bad = {"id": 6, "status": "lost", "updated_at": "2026-01-01T00:00:06Z"}
+    with rest_api([*FIVE, bad]) as api:
+        add_source(project_root, api, "cursor")
+        result = CliRunner().invoke(
+            cli, ["--project", str(project_root), "sources", "test", "parcels", "--format", "json"]
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == [
+            {"at": 0, "id": "1", "status": "created", "updated_at": "2026-01-01T00:00:01Z", "_reasons": []},
+            {"at": 1, "id": "2", "status": "created", "updated_at": "2026-01-01T00:00:02Z", "_reasons": []},
+        ]  # fmt: skip
+        assert len(api.asked) == 1  # one page only
+        assert landed(project_root) == []
+        with weir.Project(project_root) as project:
+            assert cursor(project) is None
+            assert project.sources.ingestor.ledger.batches("parcels") == []
+            sampled = project.sources.sample("parcels", limit=10)
+        assert sampled.origin == f"{api.url}/parcels/cursor: the first page held 2 record(s)"
+
+
+def test_sources_discover_proposes_a_contract_from_an_api_answer(project_root: Path) -> None:
+    from click.testing import CliRunner
+
+    from weir.cli.main import cli
+
+    with rest_api(FIVE) as api:
+        args = [
+            "--project",
+            str(project_root),
+            "sources",
+            "discover",
+            f"{api.url}/parcels/cursor",
+            "--name",
+            "parcels",
+        ]
+        result = CliRunner().invoke(cli, [*args, "--token-env", "PARCELS_TOKEN", "--write"])
+        assert result.exit_code == 0, result.output
+        written = (project_root / "sources" / "parcels.yml").read_text()
+        assert written == result.stdout
+        assert written == (
+            "name: parcels\n"
+            f"description: Records of {api.url}/parcels/cursor, proposed by weir sources discover; review it\n"
+            "format: rest\n"
+            "location: landing/parcels/*.jsonl\n"
+            "key:\n- id\n"
+            "rest:\n"
+            f"  url: {api.url}/parcels/cursor\n"
+            "  records: data.items\n"
+            "  pagination:\n    style: cursor\n    next: meta.next_cursor\n"
+            "columns:\n"
+            "  - {name: id, type: int, nullable: false}\n"
+            "  - {name: status, type: string, nullable: false}\n"
+            "  - {name: updated_at, type: string, nullable: false}\n"
+        )
+        again = CliRunner().invoke(cli, [*args, "--token-env", "PARCELS_TOKEN", "--write"])
+        assert again.exit_code == 1
+        assert "sources/parcels.yml exists already" in again.stderr
+        # the proposal is a source weir can ingest as it stands (after adding auth)
+        with weir.Project(project_root) as project:
+            assert project.files.source("parcels").rest is not None

@@ -8,6 +8,7 @@ and ingested through ``Project.ingest``, the same batch path as every file forma
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import openpyxl
@@ -196,3 +197,57 @@ def test_ods_dates_numbers_and_text(project_root: Path) -> None:
 )
 def test_column_letters(index: int, letters: str) -> None:
     assert column_letter(index) == letters
+
+
+def test_sources_test_and_discover_on_a_workbook(project_root: Path) -> None:
+    from click.testing import CliRunner
+
+    from weir.cli.main import cli
+
+    add_source(project_root, "xlsx", sheets="[Jan]")
+    book = openpyxl.Workbook()
+    january(book)
+    path = project_root / "landing" / "pnl" / "pnl_2024.xlsx"
+    path.parent.mkdir(parents=True)
+    book.save(path)
+    base = ["--project", str(project_root), "sources"]
+    shown = CliRunner().invoke(cli, [*base, "test", "pnl", "--limit", "3", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    posted = str(NOON_JAN_31)
+    assert json.loads(shown.stdout) == [
+        {"at": 3, "month": "2024-01", "line": "revenue", "amount": "1000", "booked": "2024-01-31",
+         "posted_at": posted, "_reasons": []},
+        {"at": 4, "month": "2024-01", "line": "cogs", "amount": "400.5", "booked": "2024-01-31",
+         "posted_at": posted, "_reasons": []},
+        {"at": 5, "month": "2024-01", "line": "taxes", "amount": "abc", "booked": "2024-01-31",
+         "posted_at": posted, "_reasons": ["amount: 'abc' is not a float"]},
+    ]  # fmt: skip
+    with weir.Project(project_root) as project:
+        assert project.sources.ingestor.ledger.batches("pnl") == []
+
+    plain = openpyxl.Workbook()
+    sheet = plain.active
+    assert sheet is not None
+    sheet.title = "Q1"
+    sheet.append(["Store ID", "Opened", "Revenue", "Open Sundays", "Manager"])
+    sheet.append([1, dt.date(2020, 5, 1), 1200.5, True, "Ann"])
+    sheet.append([2, dt.date(2021, 3, 9), 800, False, None])
+    export = project_root / "stores_export.xlsx"
+    plain.save(export)
+    proposed = CliRunner().invoke(cli, [*base, "discover", str(export)])
+    assert proposed.exit_code == 0, proposed.output
+    assert proposed.stdout == (
+        "name: stores_export\n"
+        "description: Records of stores_export.xlsx, proposed by weir sources discover; review it\n"
+        "format: xlsx\n"
+        "location: landing/stores_export/*.xlsx\n"
+        "key:\n- store_id\n"
+        "sheet:\n  sheets:\n  - Q1\n"
+        "columns:\n"
+        "  - {name: store_id, type: int, nullable: false}\n"
+        "  - {name: opened, type: date, nullable: false}\n"
+        "  - {name: revenue, type: float, nullable: false}\n"
+        "  - {name: open_sundays, type: bool, nullable: false}\n"
+        "  - {name: manager, type: string}\n"
+    )
+    assert not (project_root / "sources" / "stores_export.yml").exists()

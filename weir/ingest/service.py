@@ -14,9 +14,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from weir.engine import table
-from weir.errors import NotFoundError
+from weir.errors import NotFoundError, WeirError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
+from weir.ingest.probe import Proposal, Sample, propose, sample
 from weir.ingest.reconcile import BatchCheck, reconcile
 from weir.ingest.status import (
     SnapshotCache,
@@ -81,6 +82,44 @@ class Sources:
                 }
             }
         return batches
+
+    def sample(self, source: str, limit: int = 10) -> Sample:
+        """What the next ingest of ``source`` would read: its connection and first records.
+
+        Stores nothing: no file is landed, no batch started, no cursor moved.
+        """
+        config = self.files.source(source)
+        con = self.lake.engine.writer()
+        try:
+            return sample(
+                con,
+                self.files.root,
+                config,
+                self.ingestor.ledger,
+                self.ingestor.tokenizer.protect_sql(
+                    [c.name for c in config.columns if c.classification == "pci"]
+                ),
+                limit,
+            )
+        finally:
+            con.close()
+
+    def discover(
+        self, target: str, name: str | None = None, write: bool = False, token: str | None = None
+    ) -> tuple[Proposal, Path | None]:
+        """A proposed contract for an API's answer or a spreadsheet; written to
+        ``sources/<name>.yml`` if ``write`` (never over an existing file)."""
+        proposal = propose(target, name, {"token": token} if token else None)
+        if not write:
+            return proposal, None
+        path = self.files.root / "sources" / f"{proposal.name}.yml"
+        if path.exists():
+            raise WeirError(
+                f"sources/{proposal.name}.yml exists already",
+                "give another --name, or leave out --write and compare by hand",
+            )
+        path.write_text(proposal.text, encoding="utf-8")
+        return proposal, path
 
     def recover(self) -> list[str]:
         """Roll back every batch a crash left half-written; returns their ids."""
