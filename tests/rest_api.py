@@ -4,7 +4,7 @@
 style weir knows (``page``, ``offset``, ``cursor``, ``link``), records ordered
 by ``(updated_at, id)`` and filtered by ``updated_since`` (strictly later). It
 wants a bearer token. Each request takes the next fault of a script (``429``,
-``500``, ``timeout``; then none); after a 429 it refuses, with another 429,
+``500``, ``timeout``, ``slow``; then none); after a 429 it refuses, with another 429,
 anything asked before its ``Retry-After`` has passed, as a real rate limiter
 does. ``change_after_first_page`` changes a record once the first page is
 served, the way a record moves while a client pages through an API.
@@ -71,6 +71,8 @@ def rest_api(records: list[dict[str, Any]]) -> Iterator[Api]:
                 )
             if fault == "500":
                 return self._answer(500, {"error": "internal"})
+            if fault == "slow":
+                time.sleep(0.2)  # within the client's timeout: answered, late
             if fault == "timeout":
                 time.sleep(1.0)  # beyond the client's timeout
                 return self._answer(200, {"data": {"items": []}})

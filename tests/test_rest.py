@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_counts, ingest_one, rows
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_api import TOKEN, Api, rest_api
 
 import weir
@@ -307,3 +309,48 @@ def test_sources_discover_proposes_a_contract_from_an_api_answer(project_root: P
         # the proposal is a source weir can ingest as it stands (after adding auth)
         with weir.Project(project_root) as project:
             assert project.files.source("parcels").rest is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 99)), max_size=30))
+def test_landing_order_keeps_every_record_and_puts_each_keys_newest_first(
+    served: list[tuple[int, int]],
+) -> None:
+    import yaml
+
+    from weir.project.config import SourceConfig
+
+    text = PARCELS.format(
+        url="http://127.0.0.1:9", style="page", pagination="{style: none}", retries=0
+    )
+    client = RestClient(SourceConfig(**yaml.safe_load(text)), env={"PARCELS_TOKEN": "t"})
+    records = [{"id": key, "version": n} for n, (key, _) in enumerate(served)]
+    landed_texts = client._newest_first(records)
+    landed_records = [json.loads(t) for t in landed_texts]
+    # every served record is landed exactly once
+    assert sorted(r["version"] for r in landed_records) == list(range(len(served)))
+    # each key's first landed record is its last served one
+    for key in {r["id"] for r in records}:
+        first = next(r for r in landed_records if r["id"] == key)
+        assert first["version"] == max(r["version"] for r in records if r["id"] == key)
+
+
+def test_sigkill_in_the_middle_of_an_extract_lands_and_commits_nothing(project_root: Path) -> None:
+    import signal
+    import time
+
+    with rest_api(FIVE) as api:
+        add_source(project_root, api, "page")
+        api.faults = ["slow"] * 10
+        child = subprocess.Popen([sys.executable, "-c", CRASHING, str(project_root)])
+        while len(api.asked) < 2 and child.poll() is None:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert landed(project_root) == []
+        api.faults = []
+        with weir.Project(project_root) as project:
+            assert project.sources.ingestor.ledger.batches("parcels") == []
+            result = ingest_one(project, "parcels")
+            assert_counts(result, received=5, accepted=5, quarantined=0, duplicates=0)
+            assert cursor(project) == "2026-01-01T00:00:05Z"

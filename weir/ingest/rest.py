@@ -215,6 +215,8 @@ def land_extract(root: Path, source: SourceConfig, extract: Extract) -> Path | N
         return None
     folder = root / Path(source.location).parent
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f".{source.name}_*.partial"):
+        stale.unlink()  # a process killed while landing; the ingest holds the writer lock
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S.%fZ")
     final = folder / f"{source.name}_{stamp}.jsonl"
     hidden = folder / f".{final.name}.partial"
