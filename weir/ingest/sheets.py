@@ -35,7 +35,7 @@ class Sheet:
     name: str
     header: list[str]
     cells: list[str]  # where each header name stands, e.g. C1
-    rows: list[tuple[int, list[str | None]]]
+    rows: list[tuple[int, tuple[str | None, ...]]]
 
 
 def column_letter(index: int) -> str:
@@ -100,14 +100,23 @@ def _sheet(sheet: Any, name: str, header_row: int, types: Mapping[str, str]) -> 
     ]
     header = [heads[i] for i in used]
     cells = [f"{column_letter(i)}{header_row}" for i in used]
-    rows = []
-    for number, row in enumerate(grid[header_row:], start=header_row + 1):
-        values = [
-            _text(row[i], types.get(header[k], "string")) if i < len(row) else None
-            for k, i in enumerate(used)
+    # column by column: one conversion per column type, not a type test per cell
+    body = grid[header_row:]
+    converted = [
+        [_text(row[i], kind) if i < len(row) else None for row in body]
+        for i, kind in zip(used, (types.get(h, "string") for h in header), strict=True)
+    ]
+    rows = (
+        [
+            (number, values)
+            for number, values in zip(
+                range(header_row + 1, header_row + 1 + len(body)), zip(*converted, strict=True)
+            )
+            if any(v is not None for v in values)
         ]
-        if any(v is not None for v in values):
-            rows.append((number, values))
+        if converted
+        else []
+    )
     return Sheet(name, header, cells, rows)
 
 
@@ -117,7 +126,12 @@ def _plain(value: Any) -> str:
 
 def _text(value: Any, kind: str) -> str | None:
     """A typed cell as the text the contract casts for a column of type ``kind``."""
-    if value is None or value == "":
+    kind_of = type(value)
+    if kind_of is str:  # the common cases first: text, then numbers
+        return value or None  # type: ignore[no-any-return]
+    if kind_of is float:
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
