@@ -14,6 +14,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import assert_counts, ingest_one, land, rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import weir
 from weir.ingest.sheets import column_letter
@@ -102,6 +104,10 @@ def test_xlsx_typed_merged_empty_cells_and_a_renamed_column(project_root: Path) 
             "SELECT _source_file, _offset, month, _reasons FROM quarantine.pnl "
             "ORDER BY _source_file, _offset",
         )
+        # the ledger's counts match raw, staging and quarantine
+        assert {c.state for c in project.sources.reconcile(["pnl"])} == {"ok"}
+        [entry] = project.sources.ingestor.ledger.known_files("pnl").values()
+        assert len(entry) == 1
     renamed = (
         "file header does not match the contract: unknown column 'amnt' in cell C2 "
         "(renamed from 'amount'?), missing column 'amount'; fix the export, or the contract "
@@ -251,3 +257,55 @@ def test_sources_test_and_discover_on_a_workbook(project_root: Path) -> None:
         "  - {name: manager, type: string}\n"
     )
     assert not (project_root / "sources" / "stores_export.yml").exists()
+
+
+CELL = st.one_of(
+    st.none(),
+    st.text(alphabet="abc xyz", max_size=4),
+    st.integers(-1000, 1000),
+    st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: round(f, 3)),
+    st.dates(dt.date(1990, 1, 1), dt.date(2100, 1, 1)),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(CELL, min_size=3, max_size=3), max_size=12))
+def test_every_row_with_a_value_is_one_record_in_place(
+    tmp_path: Path, grid: list[list[object]]
+) -> None:
+    import yaml
+
+    from weir.ingest.sheets import read_sheets
+    from weir.project.config import SourceConfig
+
+    config = yaml.safe_load(PNL.format(format="xlsx", sheets="all"))
+    config["sheet"] = {"sheets": "all", "header_row": 1}
+    config["columns"] = [{"name": n, "type": "string"} for n in ("a", "b", "c")]
+    config["key"] = ["a"]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["a", "b", "c"])
+    for row in grid:
+        sheet.append(row)
+    path = tmp_path / "grid.xlsx"
+    book.save(path)
+    [read] = read_sheets(path, SourceConfig(**config))
+    expected = [
+        (n + 2, row) for n, row in enumerate(grid) if any(v is not None and v != "" for v in row)
+    ]
+    assert [number for number, _ in read.rows] == [number for number, _ in expected]
+    for (_, values), (_, cells) in zip(read.rows, expected, strict=True):
+        for value, cell in zip(values, cells, strict=True):
+            if cell is None or cell == "":
+                assert value is None
+            elif isinstance(cell, dt.date):
+                assert value == cell.isoformat()
+            elif isinstance(cell, float) and not cell.is_integer():
+                assert float(value or "nan") == cell
+            elif isinstance(cell, int | float):
+                assert value == str(int(cell))
+            else:
+                assert value == cell

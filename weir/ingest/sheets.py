@@ -110,7 +110,9 @@ def _sheet(sheet: Any, name: str, header_row: int, types: Mapping[str, str]) -> 
         [
             (number, values)
             for number, values in zip(
-                range(header_row + 1, header_row + 1 + len(body)), zip(*converted, strict=True)
+                range(header_row + 1, header_row + 1 + len(body)),
+                zip(*converted, strict=True),
+                strict=True,
             )
             if any(v is not None for v in values)
         ]
