@@ -100,7 +100,7 @@ def _sheet(sheet: Any, name: str, header_row: int, types: Mapping[str, str]) -> 
     ]
     header = [heads[i] for i in used]
     cells = [f"{column_letter(i)}{header_row}" for i in used]
-    # column by column: one conversion per column type, not a type test per cell
+    # column by column: each column's type is looked up once
     body = grid[header_row:]
     converted = [
         [_text(row[i], kind) if i < len(row) else None for row in body]
