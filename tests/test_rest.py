@@ -354,3 +354,23 @@ def test_sigkill_in_the_middle_of_an_extract_lands_and_commits_nothing(project_r
             result = ingest_one(project, "parcels")
             assert_counts(result, received=5, accepted=5, quarantined=0, duplicates=0)
             assert cursor(project) == "2026-01-01T00:00:05Z"
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    import email.utils
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    from weir.ingest.rest import _retry_after
+
+    def answer(value: str | None) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": value} if value else {})
+
+    assert _retry_after(answer("7"), 0.5) == 7.0
+    assert _retry_after(answer(None), 0.5) == 0.5
+    assert _retry_after(answer("soon"), 0.5) == 0.5
+    past = email.utils.format_datetime(datetime.now(UTC) - timedelta(minutes=1), usegmt=True)
+    assert _retry_after(answer(past), 0.5) == 0.0
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    assert 3500 < _retry_after(answer(later), 0.5) <= 3600
