@@ -348,12 +348,20 @@ def test_sigkill_in_the_middle_of_an_extract_lands_and_commits_nothing(project_r
         child.send_signal(signal.SIGKILL)
         child.wait()
         assert landed(project_root) == []
+        # a landing a dead process left half-written is cleared; one a live process writes is not
+        folder = project_root / "landing" / "parcels"
+        folder.mkdir(parents=True)
+        dead = folder / f".parcels_old.jsonl.{2**22 + 7}.partial"
+        live = folder / f".parcels_now.jsonl.{os.getpid()}.partial"
+        dead.write_text('{"id": 1')
+        live.write_text('{"id": 2')
         api.faults = []
         with weir.Project(project_root) as project:
             assert project.sources.ingestor.ledger.batches("parcels") == []
             result = ingest_one(project, "parcels")
             assert_counts(result, received=5, accepted=5, quarantined=0, duplicates=0)
             assert cursor(project) == "2026-01-01T00:00:05Z"
+        assert not dead.exists() and live.exists()
 
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:

@@ -87,9 +87,11 @@ class Ingestor:
     # -- public -------------------------------------------------------------------
     def ingest(self, source_name: str, paths: Sequence[Path] | None = None) -> BatchResult:
         source = self.project.source(source_name)
+        # a REST extract is fetched before the lake's write lock is taken: a slow API must not
+        # hold up the other writers (a stream's flush waits for the lock only so long)
+        positions = self._extract(source) if source.format == "rest" and not paths else None
         with self.writing():
             started = time.time()
-            positions = self._extract(source) if source.format == "rest" and not paths else None
             files, skipped = self.discover(source, paths)
             if not files:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started, skipped)

@@ -7,8 +7,9 @@ a cursor in the answer, or the ``Link`` header). A 429 is waited out (its
 is retried with a doubling backoff; a page that still fails ends the extract
 with an error and nothing landed, so nothing of it is stored.
 
-Only a complete extract is landed: written to a hidden file, flushed, then
-renamed into the source's landing folder, where the normal batch path
+The extract is fetched before the lake's write lock is taken (a slow API
+holds up no other writer). Only a complete extract is landed: written to a
+hidden file, flushed, then renamed into the source's landing folder, where the normal batch path
 ingests it like any JSON-lines file (contract, de-duplication, quarantine).
 The raw answer's records stay replayable from that file. The new cursor (the
 greatest value of the incremental field) is committed in the ledger in the
@@ -216,10 +217,11 @@ def land_extract(root: Path, source: SourceConfig, extract: Extract) -> Path | N
     folder = root / Path(source.location).parent
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(f".{source.name}_*.partial"):
-        stale.unlink()  # a process killed while landing; the ingest holds the writer lock
+        if not _alive(stale):
+            stale.unlink(missing_ok=True)  # a process killed while landing
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S.%fZ")
     final = folder / f"{source.name}_{stamp}.jsonl"
-    hidden = folder / f".{final.name}.partial"
+    hidden = folder / f".{final.name}.{os.getpid()}.partial"
     with hidden.open("w", encoding="utf-8") as out:
         for text in extract.records:
             out.write(text + "\n")
@@ -241,6 +243,18 @@ def fetch_and_land(
 
 
 # -- helpers -------------------------------------------------------------------------
+def _alive(partial: Path) -> bool:
+    """Whether the process that is writing ``partial`` (its pid is in the name) still runs."""
+    try:
+        pid = int(partial.name.rsplit(".", 2)[-2])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def _credentials(
     source: SourceConfig, env: Mapping[str, str]
 ) -> tuple[dict[str, str], dict[str, str], httpx.BasicAuth | None]:
