@@ -198,6 +198,39 @@ def test_a_charts_export_link_gives_the_rows_it_draws(
     assert len(shown) == len(lines) - 1 > 0
 
 
+def test_a_tile_explains_itself_in_one_click(browser: Any, base_url: str, shop: Served) -> None:
+    sign_in(browser, base_url, "ada")
+    browser.get(f"{base_url}/dashboards/sales?{RANGE}")
+    ready(browser)
+    tile = browser.find_element(By.CSS_SELECTOR, '[data-kpi="net_sales"]')
+    value = float(tile.get_attribute("data-value"))
+    url = browser.current_url
+    tile.find_element(By.LINK_TEXT, "Why this number?").click()
+    _wait(lambda: bool(browser.find_elements(By.ID, "explain-panel")))
+    assert browser.current_url == url  # htmx put the panel in the page: no navigation
+    found = browser.find_element(By.ID, "explain-panel")
+    assert found.find_element(By.CSS_SELECTOR, ".definition").text == (
+        "Sum of POS revenue minus discounts"
+    )
+    assert 'FROM "marts"."sales_daily"' in found.find_element(By.CSS_SELECTOR, "pre.sql").text
+    sources = [a.text for a in found.find_elements(By.CSS_SELECTOR, ".lineage-list a.source")]
+    assert "staging.pos.revenue" in sources
+    shown = [
+        int(row.get_attribute("data-snapshot"))
+        for row in found.find_elements(By.CSS_SELECTOR, "#explain-snapshots tr[data-snapshot]")
+    ]
+    with shop.project() as project:
+        kept = {s.snapshot_id for s in project.lake.snapshots("marts", "sales_daily")}
+    assert shown and set(shown) <= kept
+    screenshot(browser, "explain-panel")
+    # the link answers the same value again, as of those snapshots
+    found.find_element(By.CSS_SELECTOR, "a.reproduce").click()
+    _wait(lambda: "/kpis/net_sales" in browser.current_url)
+    assert "as_of=" in browser.current_url
+    again = browser.find_element(By.CSS_SELECTOR, ".value[data-value]").get_attribute("data-value")
+    assert float(again) == value == 736.0  # the golden week of 2025-01-13
+
+
 def test_markup_is_shown_as_text(browser: Any, base_url: str) -> None:
     attack = '<img src=x id="injected"><script>window.pwned=1</script>'
     sign_in(browser, base_url, attack, "whatever it is")

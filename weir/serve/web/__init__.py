@@ -22,7 +22,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weir.errors import NotFoundError, QueryError, WeirError
-from weir.serve.web import audit, boards, catalog, home, panel, quality, quarantine, sql
+from weir.serve.web import (
+    audit,
+    boards,
+    catalog,
+    explain,
+    home,
+    panel,
+    quality,
+    quarantine,
+    sql,
+)
 from weir.serve.web.auth import SignInNeeded, auth_router, current_user, signin_redirect
 from weir.serve.web.shell import NavLink, SecurityHeaders, Shell, WebUser, error_page, is_web
 from weir.workspace import Project
@@ -51,6 +61,7 @@ def install_web(app: FastAPI) -> None:
     app.include_router(auth_router())
     app.include_router(home.router())
     app.include_router(boards.router())
+    app.include_router(explain.router())
     for pages in (panel, quarantine, catalog, quality, sql, audit):
         app.include_router(pages.router())
     _answer_errors_as_pages(app)

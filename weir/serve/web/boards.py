@@ -67,7 +67,7 @@ def router() -> APIRouter:
         project = project_of(request)
 
         def rows() -> Answer:
-            filters = _filters(project, user, name, request)
+            filters = filters_of(project, user, name, request)
             return project.dashboards.item(user.principal, name, kind, number - 1, filters)
 
         answer = await run_in_threadpool(rows)
@@ -87,7 +87,7 @@ def router() -> APIRouter:
 
 
 # -- the filters in the address ------------------------------------------------------------------
-def _filters(project: Any, user: WebUser, name: str, request: Request) -> Filters:
+def filters_of(project: Any, user: WebUser, name: str, request: Request) -> Filters:
     """The filters the address asks for, over the dashboard's defaults."""
     default: Filters = project.dashboards.default_filters(user.principal, name)
     params = request.query_params
@@ -116,7 +116,7 @@ def _date(text: str | None, name: str) -> date | None:
 
 
 def _view(project: Any, user: WebUser, name: str, request: Request) -> tuple[View, dict[str, Any]]:
-    filters = _filters(project, user, name, request)
+    filters = filters_of(project, user, name, request)
     view: View = project.dashboards.view(user.principal, name, filters)
     options: dict[str, list[str]] = {}
     for dimension in view.config.filters.dimensions:
@@ -266,6 +266,7 @@ def _table(view: View, index: int, title: str, answer: Answer) -> dict[str, Any]
     return {
         "number": index + 1,
         "title": title,
+        "kpi": answer.kpi.name if answer.kpi else None,
         "columns": answer.rows.column_names,
         "types": [_kind(f.type) for f in answer.rows.schema],
         "rows": json_rows(answer.rows),

@@ -165,7 +165,26 @@ const weir = (() => {
     });
   }
 
+  /** the explain panel: focused when htmx brings it, emptied by its Close link */
+  function explainPanel() {
+    const target = document.getElementById("explain");
+    if (!target) return;
+    document.body.addEventListener("htmx:afterSwap", (event) => {
+      if (event.detail.target !== target) return;
+      target.querySelector("#explain-panel")?.focus({ preventScroll: true });
+      target.dataset.loaded = "true";
+    });
+    target.addEventListener("click", (event) => {
+      const close = event.target.closest("[data-close-explain]");
+      if (!close) return;
+      event.preventDefault();
+      target.replaceChildren();
+      delete target.dataset.loaded;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    explainPanel();
     drawSparks();
     drawCharts();
     sortableTables();
