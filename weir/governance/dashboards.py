@@ -16,6 +16,7 @@ A dashboard a role may not open is not found, like a dataset outside its grants.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -289,6 +290,32 @@ class Dashboards:
         if not 0 <= index < len(items):
             raise NotFoundError(f"the dashboard {name} has no {kind} {index + 1}", "see the page")
         return items[index]
+
+    def version(self, principal: Principal, name: str) -> str:
+        """The version of what the dashboard shows: it changes when its answers may.
+
+        The current version of each mart its KPIs read (of every table when it
+        has a table of SQL), the flagged days of its KPIs and the policy; cheap
+        enough to ask every few seconds (the lake's versions are kept until its
+        change signal moves). A live page asks again only when this changed.
+        """
+        board = self.get(principal, name)
+        kpis = {t.kpi for t in board.tile_list()} | {c.kpi for c in board.charts}
+        kpis |= {t.kpi for t in board.tables if t.kpi is not None}
+        marts = {m for k in kpis for m in marts_of(self.definition(k))}
+        every = any(t.sql is not None for t in board.tables)
+        versions = sorted(
+            (f"{layer}.{table}", location)
+            for (layer, table), location in self.lake.versions().items()
+            if every or f"{layer}.{table}" in marts
+        )
+        flags = sorted(
+            (f.day.isoformat(), f.dataset, f.kpi or "")
+            for f in self.kpis.flags.entries()
+            if any(f.concerns(k) for k in kpis)
+        )
+        text = repr((versions, flags, hash(self.access.policy())))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def newest_day(
         self, principal: Principal, board: DashboardConfig, stamp: Hashable | None = None

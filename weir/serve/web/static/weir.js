@@ -93,9 +93,17 @@ const weir = (() => {
     };
   }
 
-  function drawCharts() {
+  const drawn = new Set();  // the charts on the page, resized with the window
+  window.addEventListener("resize", () => drawn.forEach((chart) => {
+    if (chart.getDom().isConnected) chart.resize();
+    else { chart.dispose(); drawn.delete(chart); }  // replaced by a live page's new numbers
+  }));
+
+  function drawCharts(root) {
     if (typeof echarts === "undefined") return;
-    document.querySelectorAll("[data-chart]").forEach((el) => {
+    root.querySelectorAll("[data-chart]").forEach((el) => {
+      if (el.dataset.drawn) return;
+      el.dataset.drawn = "true";
       const spec = JSON.parse(document.getElementById(el.dataset.chart + "-data").textContent);
       const chart = echarts.init(el, null, { renderer: "svg" });
       const option = spec.kind === "line" ? lineOption(spec) : spec.kind === "bar" ? barOption(spec) : funnelOption(spec);
@@ -104,12 +112,14 @@ const weir = (() => {
         el.classList.add("drillable");
         chart.on("click", (p) => { if (spec.links[p.dataIndex]) window.location.assign(spec.links[p.dataIndex]); });
       }
-      window.addEventListener("resize", () => chart.resize());
+      drawn.add(chart);
     });
   }
 
-  function drawSparks() {
-    document.querySelectorAll("[data-spark]").forEach((el) => {
+  function drawSparks(root) {
+    root.querySelectorAll("[data-spark]").forEach((el) => {
+      if (el.dataset.drawn) return;
+      el.dataset.drawn = "true";
       const values = JSON.parse(el.dataset.spark).map((v) => (v === null ? NaN : Number(v)));
       const known = values.filter((v) => !Number.isNaN(v));
       if (known.length < 2) return;
@@ -128,8 +138,10 @@ const weir = (() => {
     });
   }
 
-  function sortableTables() {
-    document.querySelectorAll("table.sortable").forEach((table) => {
+  function sortableTables(root) {
+    root.querySelectorAll("table.sortable").forEach((table) => {
+      if (table.dataset.sortable) return;
+      table.dataset.sortable = "true";
       table.querySelectorAll("th button.sort").forEach((button, column) => {
         button.addEventListener("click", () => {
           const body = table.tBodies[0];
@@ -183,11 +195,32 @@ const weir = (() => {
     });
   }
 
+  /** a live dashboard: what htmx brings is drawn; "updated N s ago" counts from the last change */
+  function liveDashboard() {
+    let updated = Date.now();
+    document.body.addEventListener("htmx:load", (event) => {
+      const root = event.target;
+      if (!(root instanceof Element)) return;
+      drawSparks(root);
+      drawCharts(root);
+      sortableTables(root);
+      if (root.id === "board-tiles") updated = Date.now();
+    });
+    const ago = () => {
+      const label = document.querySelector("#live [data-updated]");
+      if (!label) return;
+      const seconds = Math.round((Date.now() - updated) / 1000);
+      label.textContent = seconds < 2 ? "updated just now" : `updated ${seconds} s ago`;
+    };
+    window.setInterval(ago, 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     explainPanel();
-    drawSparks();
-    drawCharts();
-    sortableTables();
+    liveDashboard();
+    drawSparks(document);
+    drawCharts(document);
+    sortableTables(document);
     filtersApplyOnChange();
     confirmForms();
     document.body.dataset.ready = "true";
