@@ -236,6 +236,50 @@ def test_a_tile_explains_itself_in_one_click(browser: Any, base_url: str, shop: 
     assert float(again) == value == 736.0  # the golden week of 2025-01-13
 
 
+def test_the_dashboard_and_a_chart_download_as_png(
+    browser: Any, base_url: str, tmp_path: Path
+) -> None:
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    sign_in(browser, base_url, "fay")
+    browser.get(f"{base_url}/dashboards/finance?{RANGE}")
+    ready(browser)
+    # the page's width at 1 pixel a CSS pixel, and its height
+    width, height = browser.execute_script(
+        "const m = document.getElementById('main'); return [m.offsetWidth, m.offsetHeight]"
+    )
+    browser.find_element(By.CSS_SELECTOR, "[data-board-png]").click()
+    board = _downloaded(tmp_path, "finance-2025-01-06-2025-01-19.png")
+    assert _png_size(board) == (width, height)
+    assert len(board) > 20_000  # tiles, charts and tables, not an empty picture
+    browser.find_element(By.CSS_SELECTOR, '[data-chart-png="chart-1"]').click()
+    chart = _downloaded(tmp_path, "finance-chart-1.png")
+    plot = browser.find_element(By.CSS_SELECTOR, '[data-chart="chart-1"]')
+    assert _png_size(chart) == (plot.size["width"] * 2, plot.size["height"] * 2)
+    assert len(chart) > 5_000
+    # Print / PDF: the print stylesheet leaves out the top bar, the filters and the buttons
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        for hidden in (".topbar", "form.filters", "[data-print]", ".tile .why"):
+            assert not browser.find_element(By.CSS_SELECTOR, hidden).is_displayed(), hidden
+        assert browser.find_element(By.CSS_SELECTOR, ".tiles").is_displayed()
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+
+def _downloaded(folder: Path, name: str) -> bytes:
+    path = folder / name
+    _wait(lambda: path.exists() and path.stat().st_size > 0, seconds=30)
+    return path.read_bytes()
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """The width and height a PNG's header gives (the signature checked)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def test_markup_is_shown_as_text(browser: Any, base_url: str) -> None:
     attack = '<img src=x id="injected"><script>window.pwned=1</script>'
     sign_in(browser, base_url, attack, "whatever it is")

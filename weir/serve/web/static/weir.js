@@ -129,10 +129,15 @@ const weir = (() => {
       const points = values.map((v, i) => (Number.isNaN(v) ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`)).filter(Boolean);
       const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
       svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+      svg.setAttribute("preserveAspectRatio", "none");
       svg.setAttribute("aria-hidden", "true");
       const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
       line.setAttribute("points", points.join(" "));
       line.setAttribute("class", "sparkline");
+      // drawn by attributes too, so that a picture of the page (Download PNG) has it
+      line.setAttribute("fill", "none");
+      line.setAttribute("stroke", PALETTE[0]);
+      line.setAttribute("stroke-width", "1.5");
       svg.appendChild(line);
       el.appendChild(svg);
     });
@@ -195,6 +200,62 @@ const weir = (() => {
     });
   }
 
+  /** save a data URL as a file */
+  function download(url, filename) {
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = filename;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  }
+
+  /** a chart as PNG: ECharts' own getDataURL (SVG, as the chart is drawn), onto a canvas */
+  function chartPng(id, filename) {
+    const chart = Array.from(drawn).find((c) => c.getDom().dataset.chart === id);
+    if (!chart) return;
+    const ratio = 2;
+    const width = chart.getWidth(), height = chart.getHeight();
+    const image = new Image();
+    image.onload = () => {
+      const canvas = document.createElement("canvas");
+      canvas.width = width * ratio;
+      canvas.height = height * ratio;
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, canvas.width, canvas.height);
+      context.drawImage(image, 0, 0, canvas.width, canvas.height);
+      download(canvas.toDataURL("image/png"), filename);
+    };
+    image.src = chart.getDataURL({ type: "svg", backgroundColor: "#fff" });
+  }
+
+  /** the whole dashboard as PNG (html-to-image, vendored), without its buttons and links */
+  function boardPng(button) {
+    if (typeof htmlToImage === "undefined") return;
+    const main = document.getElementById("main");
+    button.disabled = true;
+    htmlToImage.toPng(main, {
+      backgroundColor: "#f6f7f9",
+      pixelRatio: 1,
+      filter: (node) => !(node.classList && node.classList.contains("noprint")),
+    }).then((url) => download(url, button.dataset.boardPng))
+      .catch(() => window.alert("The picture could not be made: use Print / PDF instead."))
+      .finally(() => { button.disabled = false; });
+  }
+
+  function exports() {
+    document.addEventListener("click", (event) => {
+      const target = event.target instanceof Element ? event.target : null;
+      if (!target) return;
+      if (target.closest("[data-print]")) window.print();
+      const chart = target.closest("[data-chart-png]");
+      if (chart) chartPng(chart.dataset.chartPng, chart.dataset.filename);
+      const board = target.closest("[data-board-png]");
+      if (board) boardPng(board);
+    });
+  }
+
   /** a live dashboard: what htmx brings is drawn; "updated N s ago" counts from the last change */
   function liveDashboard() {
     let updated = Date.now();
@@ -218,6 +279,7 @@ const weir = (() => {
   document.addEventListener("DOMContentLoaded", () => {
     explainPanel();
     liveDashboard();
+    exports();
     drawSparks(document);
     drawCharts(document);
     sortableTables(document);
