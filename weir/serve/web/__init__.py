@@ -1,8 +1,8 @@
 """The web app ``weir serve`` serves at ``/``: sign-in, the shell, the team dashboards.
 
 ``install_web(app)`` adds it to the server's application: the page routers
-(one per page module), the static files (``/static``, the vendored ECharts
-with its licence), the top bar's links, the security headers, and errors of
+(one per page module), the static files (``/static``, the vendored ECharts,
+htmx and html-to-image with their licences, listed in ``static/vendor/VERSIONS``), the top bar's links, the security headers, and errors of
 web paths answered as pages rather than JSON. To add a page: write a module
 with a ``router()`` of routes that take ``Depends(require_user)`` (or
 ``require_operator``/``require_admin``) and answer ``page(...)``, then list its
