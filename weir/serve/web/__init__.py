@@ -2,8 +2,9 @@
 
 ``install_web(app)`` adds it to the server's application: the page routers
 (one per page module), the static files (``/static``, the vendored ECharts,
-htmx and html-to-image with their licences, listed in ``static/vendor/VERSIONS``), the top bar's links, the security headers, and errors of
-web paths answered as pages rather than JSON. To add a page: write a module
+htmx and html-to-image with their licences, listed in
+``static/vendor/VERSIONS``), the top bar's links, the security headers, and
+errors of web paths answered as pages rather than JSON. To add a page: write a module
 with a ``router()`` of routes that take ``Depends(require_user)`` (or
 ``require_operator``/``require_admin``) and answer ``page(...)``, then list its
 router and its top-bar link in ``install_web`` below.
