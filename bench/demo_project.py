@@ -18,13 +18,13 @@ from weir.demo.generate import generate
 START = "2025-01-01"
 
 
-def built_project(root: Path, days: int, seed: int, console: Console) -> Path:
+def built_project(root: Path, days: int, seed: int, console: Console, scale: float = 1.0) -> Path:
     if (root / ".built").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
     weir.init_project(root)
-    console.print(f"generating and building {days} days of the reference retailer…")
-    generate(root / "landing", days=days, scale=1.0, seed=seed, start=date.fromisoformat(START))
+    console.print(f"generating and building {days} days of the reference retailer at {scale}…")
+    generate(root / "landing", days=days, scale=scale, seed=seed, start=date.fromisoformat(START))
     with weir.Project(root) as project:
         _, result = project.run()
         assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]

@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --only ingest --sizes 1M --no-write-doc
     .venv/bin/python bench/run.py --only dlt --only contract --peer-sizes 1M,10M
     .venv/bin/python bench/run.py --only scale --scale-sizes 1M,10M,60M
+    .venv/bin/python bench/run.py --only pages --pages-days 90 --pages-scale 0.5
 
 Figures depend on the machine; the targets are stated beside them.
 """
@@ -23,6 +24,7 @@ from dlt_bench import run_dlt_bench
 from gateway_bench import run_gateway_bench
 from ingest_bench import run_ingest_bench
 from models500_bench import run_models500_bench
+from pages_bench import run_pages_bench
 from peers_build_bench import run_peers_build_bench
 from quality_bench import run_quality_bench
 from report import Recorder, write
@@ -38,6 +40,7 @@ BENCHES = {
     "gateway": lambda args: run_gateway_bench(args.work, args.gateway_days),
     "ingest": lambda args: run_ingest_bench(args.work, args.sizes),
     "models500": lambda args: run_models500_bench(args.work, args.sizes),
+    "pages": lambda args: run_pages_bench(args.work, args.pages_days, args.pages_scale),
     "peers-build": lambda args: run_peers_build_bench(args.work, args.peer_days),
     "quality": lambda args: run_quality_bench(
         args.work, args.quality_days, args.quality_scale, args.quality_landing
@@ -89,6 +92,15 @@ def main() -> None:
         "--quality-landing",
         type=Path,
         help="Files already generated (e.g. `weir generate`) for the quality benchmark to build.",
+    )
+    parser.add_argument(
+        "--pages-days", type=int, default=365, help="Days of data for the web pages benchmark."
+    )
+    parser.add_argument(
+        "--pages-scale",
+        type=float,
+        default=1.0,
+        help="Scale of the web pages benchmark's retailer (1.0: ~10 M POS lines a year).",
     )
     parser.add_argument(
         "--peer-sizes",

@@ -427,6 +427,23 @@ def test_a_batch_cut_short_by_a_crash_is_rolled_back_and_redone(
         assert status.held == 1 + earlier_batch
 
 
+def test_the_status_kept_between_batches_follows_each_new_one(
+    project_root: Path, project: weir.Project
+) -> None:
+    land(project_root, "pos", "pos_2025-01-01_store001.csv", pos_csv(pos_line("t1")))
+    ingest_one(project, "pos")
+    first = status_of(project, "pos")
+    assert status_of(project, "pos") == first  # asked again with nothing new: the same
+    assert (first.batches, first.totals.received) == (1, 1)
+    land(project_root, "pos", "pos_2025-01-02_store001.csv", pos_csv(pos_line("t2"), "bad"))
+    ingest_one(project, "pos")
+    second = status_of(project, "pos")
+    assert (second.batches, second.totals.received, second.held) == (2, 3, 1)
+    # a batch started and left pending (by another process) is seen too
+    project.ledger.start("by-another-process", "pos", "ingest", time.time())
+    assert status_of(project, "pos").last_batch.batch_id == "by-another-process"  # type: ignore[union-attr]
+
+
 # -- time travel --------------------------------------------------------------------------------
 def moment() -> datetime:
     time.sleep(0.02)  # snapshots are stamped in milliseconds

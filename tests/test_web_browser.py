@@ -57,6 +57,11 @@ def base_url(shop: Served) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+def chromium() -> Iterator[Any]:
+    """A headless Chromium driven by Selenium, quit when the generator ends."""
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in (
@@ -196,6 +201,83 @@ def test_a_charts_export_link_gives_the_rows_it_draws(
     card.find_element(By.TAG_NAME, "summary").click()
     shown = card.find_elements(By.CSS_SELECTOR, "table.rows tbody tr")
     assert len(shown) == len(lines) - 1 > 0
+
+
+def test_a_tile_explains_itself_in_one_click(browser: Any, base_url: str, shop: Served) -> None:
+    sign_in(browser, base_url, "ada")
+    browser.get(f"{base_url}/dashboards/sales?{RANGE}")
+    ready(browser)
+    tile = browser.find_element(By.CSS_SELECTOR, '[data-kpi="net_sales"]')
+    value = float(tile.get_attribute("data-value"))
+    url = browser.current_url
+    tile.find_element(By.LINK_TEXT, "Why this number?").click()
+    _wait(lambda: bool(browser.find_elements(By.ID, "explain-panel")))
+    assert browser.current_url == url  # htmx put the panel in the page: no navigation
+    found = browser.find_element(By.ID, "explain-panel")
+    assert found.find_element(By.CSS_SELECTOR, ".definition").text == (
+        "Sum of POS revenue minus discounts"
+    )
+    assert 'FROM "marts"."sales_daily"' in found.find_element(By.CSS_SELECTOR, "pre.sql").text
+    sources = [a.text for a in found.find_elements(By.CSS_SELECTOR, ".lineage-list a.source")]
+    assert "staging.pos.revenue" in sources
+    shown = [
+        int(row.get_attribute("data-snapshot"))
+        for row in found.find_elements(By.CSS_SELECTOR, "#explain-snapshots tr[data-snapshot]")
+    ]
+    with shop.project() as project:
+        kept = {s.snapshot_id for s in project.lake.snapshots("marts", "sales_daily")}
+    assert shown and set(shown) <= kept
+    screenshot(browser, "explain-panel")
+    # the link answers the same value again, as of those snapshots
+    found.find_element(By.CSS_SELECTOR, "a.reproduce").click()
+    _wait(lambda: "/kpis/net_sales" in browser.current_url)
+    assert "as_of=" in browser.current_url
+    again = browser.find_element(By.CSS_SELECTOR, ".value[data-value]").get_attribute("data-value")
+    assert float(again) == value == 736.0  # the golden week of 2025-01-13
+
+
+def test_the_dashboard_and_a_chart_download_as_png(
+    browser: Any, base_url: str, tmp_path: Path
+) -> None:
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    sign_in(browser, base_url, "fay")
+    browser.get(f"{base_url}/dashboards/finance?{RANGE}")
+    ready(browser)
+    # the page's width at 1 pixel a CSS pixel, and its height
+    width, height = browser.execute_script(
+        "const m = document.getElementById('main'); return [m.offsetWidth, m.offsetHeight]"
+    )
+    browser.find_element(By.CSS_SELECTOR, "[data-board-png]").click()
+    board = _downloaded(tmp_path, "finance-2025-01-06-2025-01-19.png")
+    assert _png_size(board) == (width, height)
+    assert len(board) > 20_000  # tiles, charts and tables, not an empty picture
+    browser.find_element(By.CSS_SELECTOR, '[data-chart-png="chart-1"]').click()
+    chart = _downloaded(tmp_path, "finance-chart-1.png")
+    plot = browser.find_element(By.CSS_SELECTOR, '[data-chart="chart-1"]')
+    assert _png_size(chart) == (plot.size["width"] * 2, plot.size["height"] * 2)
+    assert len(chart) > 5_000
+    # Print / PDF: the print stylesheet leaves out the top bar, the filters and the buttons
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        for hidden in (".topbar", "form.filters", "[data-print]", ".tile .why"):
+            assert not browser.find_element(By.CSS_SELECTOR, hidden).is_displayed(), hidden
+        assert browser.find_element(By.CSS_SELECTOR, ".tiles").is_displayed()
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+
+def _downloaded(folder: Path, name: str) -> bytes:
+    path = folder / name
+    _wait(lambda: path.exists() and path.stat().st_size > 0, seconds=30)
+    return path.read_bytes()
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """The width and height a PNG's header gives (the signature checked)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def test_markup_is_shown_as_text(browser: Any, base_url: str) -> None:

@@ -11,7 +11,8 @@ its domain's operations and their auditing:
 - ``keys``, ``keyring``: the key store, sealed under the master key; listing it, rotating that key;
 - ``subjects``: find, export and erase one person everywhere (``privacy:`` in weir.yml).
 - ``lifecycle``: retention (plan, run), the archive and legal holds.
-- ``signin``: passwords and web sessions; ``dashboards``: the team dashboards as a principal;
+- ``signin``: passwords and web sessions; ``dashboards``: the team dashboards as a principal
+  (``explanations``: what is behind each of their numbers);
 - ``catalog``: the datasets a principal may read, their schema and lineage;
 - ``audit``: the tamper-evident audit log;
 - ``quality``: freshness, volume, drift and KPI anomaly checks, health, flagged days.
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from weir.governance.access import Access
     from weir.governance.catalog import Catalog
     from weir.governance.dashboards import Dashboards
+    from weir.governance.explain import Explanations
     from weir.governance.signin import SignIn
     from weir.governance.subjects import Subjects
     from weir.ingest import BatchResult, Ingestor
@@ -196,6 +198,12 @@ class Project:
         from weir.governance.dashboards import Dashboards
 
         return Dashboards(self.files, self.access, self.kpis, self.lake)
+
+    @cached_property
+    def explanations(self) -> Explanations:
+        from weir.governance.explain import Explanations
+
+        return Explanations(self.dashboards, self.catalog, self.kpis, self.lake)
 
     @cached_property
     def lifecycle(self) -> Lifecycle:

@@ -16,6 +16,7 @@ A dashboard a role may not open is not found, like a dataset outside its grants.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -82,6 +83,21 @@ class Answer:
     by: tuple[str, ...]
     note: str = ""  # e.g. a filter this KPI cannot take
     truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What one tile, chart or table asks of its KPI: the question its answer comes from."""
+
+    kpi: KpiDefinition
+    grain: str
+    by: tuple[str, ...]  # the dimensions asked by (those chosen in the filters among them)
+    start: date
+    end: date
+    compare: bool
+    exclude_flagged: bool
+    chosen: tuple[tuple[str, str], ...] = ()  # the rows kept: (dimension, value)
+    skipped: tuple[str, ...] = ()  # dimensions of the filters this KPI does not have
 
 
 @dataclass
@@ -236,10 +252,36 @@ class Dashboards:
         self, principal: Principal, name: str, kind: str, index: int, filters: Filters
     ) -> Answer:
         """The answer behind one tile, chart or table (``kind``, its 0-based ``index``)."""
-        board = self.get(principal, name)
+        found = self._item(principal, name, kind, index)
         stamp = self._stamp()
         counter = [0, 0]
-        lists: dict[str, Sequence[Any]] = {
+        if isinstance(found, Tile):
+            return self.tile(principal, found, filters, stamp, counter)
+        if isinstance(found, Chart):
+            return self.chart(principal, found, filters, stamp, counter)
+        return self.table(principal, found, filters, stamp, counter)
+
+    def asked(
+        self, principal: Principal, name: str, kind: str, index: int, filters: Filters
+    ) -> Asked:
+        """The KPI question behind one tile, chart or KPI table, as its answer asks it.
+
+        Not found when the role may not read the KPI's marts, as for its answer.
+        """
+        found = self._item(principal, name, kind, index)
+        plan = _plan(found, filters)
+        if plan is None:
+            raise NotFoundError(
+                f"{kind} {index + 1} of the dashboard {name} is a query, not a KPI",
+                f"its SQL is in dashboards/{name}.yml",
+            )
+        if plan[0] not in self.readable(principal):
+            raise NotFoundError(f"the dashboard {name} has no {kind} {index + 1}", "see the page")
+        return self._asked(*plan)
+
+    def _item(self, principal: Principal, name: str, kind: str, index: int) -> Tile | Chart | Table:
+        board = self.get(principal, name)
+        lists: dict[str, Sequence[Tile | Chart | Table]] = {
             "tile": board.tile_list(),
             "chart": board.charts,
             "table": board.tables,
@@ -247,11 +289,33 @@ class Dashboards:
         items = lists.get(kind, [])
         if not 0 <= index < len(items):
             raise NotFoundError(f"the dashboard {name} has no {kind} {index + 1}", "see the page")
-        if kind == "tile":
-            return self.tile(principal, items[index], filters, stamp, counter)
-        if kind == "chart":
-            return self.chart(principal, items[index], filters, stamp, counter)
-        return self.table(principal, items[index], filters, stamp, counter)
+        return items[index]
+
+    def version(self, principal: Principal, name: str) -> str:
+        """The version of what the dashboard shows: it changes when its answers may.
+
+        The current version of each mart its KPIs read (of every table when it
+        has a table of SQL), the flagged days of its KPIs and the policy; cheap
+        enough to ask every few seconds (the lake's versions are kept until its
+        change signal moves). A live page asks again only when this changed.
+        """
+        board = self.get(principal, name)
+        kpis = {t.kpi for t in board.tile_list()} | {c.kpi for c in board.charts}
+        kpis |= {t.kpi for t in board.tables if t.kpi is not None}
+        marts = {m for k in kpis for m in marts_of(self.definition(k))}
+        every = any(t.sql is not None for t in board.tables)
+        versions = sorted(
+            (f"{layer}.{table}", location)
+            for (layer, table), location in self.lake.versions().items()
+            if every or f"{layer}.{table}" in marts
+        )
+        flags = sorted(
+            (f.day.isoformat(), f.dataset, f.kpi or "")
+            for f in self.kpis.flags.entries()
+            if any(f.concerns(k) for k in kpis)
+        )
+        text = repr((versions, flags, hash(self.access.policy())))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def newest_day(
         self, principal: Principal, board: DashboardConfig, stamp: Hashable | None = None
@@ -279,7 +343,9 @@ class Dashboards:
         counter: list[int],
     ) -> Answer:
         """The KPI at the filters' grain over the range; its last row is the tile's value."""
-        return self._kpi_answer(principal, tile.kpi, (), filters, filters.start, stamp, counter)
+        plan = _plan(tile, filters)
+        assert plan is not None
+        return self._kpi_answer(principal, *plan, stamp, counter)
 
     def chart(
         self,
@@ -289,29 +355,9 @@ class Dashboards:
         stamp: Hashable,
         counter: list[int],
     ) -> Answer:
-        by: tuple[str, ...] = (chart.by,) if chart.by else ()
-        if chart.kind == "line":
-            return self._kpi_answer(
-                principal, chart.kpi, by, filters, filters.start, stamp, counter
-            )
-        if chart.kind == "funnel":
-            plain = Filters(
-                filters.start,
-                filters.end,
-                filters.grain,
-                False,
-                filters.exclude_flagged,
-                filters.dimensions,
-            )
-            return self._kpi_answer(
-                principal, chart.kpi, (), plain, plain.period_start(), stamp, counter
-            )
-        assert chart.by is not None
-        if filters.value_of(chart.by) is not None and chart.drill:
-            by = (chart.by, chart.drill)  # drilled down: the chosen value's parts
-        return self._kpi_answer(
-            principal, chart.kpi, by, filters, filters.period_start(), stamp, counter
-        )
+        plan = _plan(chart, filters)
+        assert plan is not None
+        return self._kpi_answer(principal, *plan, stamp, counter)
 
     def table(
         self,
@@ -321,16 +367,9 @@ class Dashboards:
         stamp: Hashable,
         counter: list[int],
     ) -> Answer:
-        if table.kpi is not None:
-            return self._kpi_answer(
-                principal,
-                table.kpi,
-                tuple(table.by),
-                filters,
-                filters.period_start(),
-                stamp,
-                counter,
-            )
+        plan = _plan(table, filters)
+        if plan is not None:
+            return self._kpi_answer(principal, *plan, stamp, counter)
         assert table.sql is not None
         key = ("sql", stamp, principal.role, table.sql)
         cached = self._cached(key)
@@ -353,27 +392,41 @@ class Dashboards:
         stamp: Hashable,
         counter: list[int],
     ) -> Answer:
-        kpi = self.definition(name)
-        chosen = [(d, v) for d, v in filters.dimensions if d in kpi.dimensions]
-        skipped = [d for d, _ in filters.dimensions if d not in kpi.dimensions]
-        asked = tuple(dict.fromkeys([*by, *(d for d, _ in chosen)]))
+        asked = self._asked(name, by, filters, start)
         rows = self._ask(
             principal,
             name,
+            asked.grain,
+            asked.by,
+            asked.start,
+            asked.end,
+            asked.compare,
+            asked.exclude_flagged,
+            stamp,
+            counter,
+        )
+        for dimension, value in asked.chosen:
+            keep = [shown(v) == value for v in rows.column(dimension).to_pylist()]
+            rows = rows.filter(pa.array(keep, pa.bool_()))
+        skipped = asked.skipped
+        note = f"not split by {', '.join(skipped)}: the filter does not apply" if skipped else ""
+        return Answer(asked.kpi, rows, asked.by, note)
+
+    def _asked(self, name: str, by: tuple[str, ...], filters: Filters, start: date) -> Asked:
+        kpi = self.definition(name)
+        chosen = tuple((d, v) for d, v in filters.dimensions if d in kpi.dimensions)
+        skipped = tuple(d for d, _ in filters.dimensions if d not in kpi.dimensions)
+        return Asked(
+            kpi,
             filters.grain,
-            asked,
+            tuple(dict.fromkeys([*by, *(d for d, _ in chosen)])),
             start,
             filters.end,
             filters.compare,
             filters.exclude_flagged,
-            stamp,
-            counter,
+            chosen,
+            skipped,
         )
-        for dimension, value in chosen:
-            keep = [shown(v) == value for v in rows.column(dimension).to_pylist()]
-            rows = rows.filter(pa.array(keep, pa.bool_()))
-        note = f"not split by {', '.join(skipped)}: the filter does not apply" if skipped else ""
-        return Answer(kpi, rows, asked, note)
 
     def _ask(
         self,
@@ -426,6 +479,35 @@ class Dashboards:
             self._cache[key] = (table, truncated)
             while len(self._cache) > CACHE_ANSWERS:
                 self._cache.popitem(last=False)
+
+
+def _plan(
+    item: Tile | Chart | Table, filters: Filters
+) -> tuple[str, tuple[str, ...], Filters, date] | None:
+    """What an item asks its KPI: name, dimensions, filters and first day (None: a SQL table)."""
+    if isinstance(item, Tile):
+        return item.kpi, (), filters, filters.start
+    if isinstance(item, Table):
+        if item.kpi is None:
+            return None
+        return item.kpi, tuple(item.by), filters, filters.period_start()
+    by: tuple[str, ...] = (item.by,) if item.by else ()
+    if item.kind == "line":
+        return item.kpi, by, filters, filters.start
+    if item.kind == "funnel":
+        plain = Filters(
+            filters.start,
+            filters.end,
+            filters.grain,
+            False,
+            filters.exclude_flagged,
+            filters.dimensions,
+        )
+        return item.kpi, (), plain, plain.period_start()
+    assert item.by is not None
+    if filters.value_of(item.by) is not None and item.drill:
+        by = (item.by, item.drill)  # drilled down: the chosen value's parts
+    return item.kpi, by, filters, filters.period_start()
 
 
 def shown(value: Any) -> str:

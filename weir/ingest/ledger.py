@@ -178,6 +178,17 @@ class Ledger:
                 {"s": status, "f": time.time(), "e": error, "b": batch_id},
             )
 
+    def version(self) -> tuple[object, ...]:
+        """What changes whenever a batch starts, commits or fails, or retention expires rows."""
+        with self.store.begin() as db:
+            row = db.execute(
+                sa.text(
+                    "SELECT count(*), max(started_at), max(finished_at), "
+                    "(SELECT count(*) FROM weir_expired_rows) FROM weir_batches"
+                )
+            ).one()
+        return tuple(row)
+
     def pending(self) -> list[str]:
         with self.store.begin() as db:
             rows = db.execute(sa.text("SELECT batch_id FROM weir_batches WHERE status = 'pending'"))

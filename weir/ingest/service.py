@@ -7,7 +7,7 @@ leaves one ``ingest`` record with each batch's counts (and each batch its own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,6 +43,7 @@ class Sources:
         # answers read from a table's snapshot (newest record, quarantine reasons), kept until
         # the table moves on; a long-running server drops them all now and then
         self._by_snapshot: SnapshotCache = {}
+        self._status: tuple[Hashable, list[SourceStatus]] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -146,7 +147,18 @@ class Sources:
         return result
 
     def status(self) -> list[SourceStatus]:
-        return source_statuses(self.files, self.lake, self.ingestor.ledger, self._cache())
+        """Every source's status, kept while the lake and the ledger stay as they were.
+
+        Whether they did is one query of the ledger and the lake's versions (a
+        ``stat`` of its change signal), instead of every batch of every source.
+        """
+        key = (tuple(sorted(self.lake.versions().items())), self.ingestor.ledger.version())
+        kept = self._status
+        if kept is not None and kept[0] == key:
+            return list(kept[1])
+        found = source_statuses(self.files, self.lake, self.ingestor.ledger, self._cache())
+        self._status = (key, found)
+        return list(found)
 
     def reconcile(self, sources: Sequence[str] | None = None) -> list[BatchCheck]:
         """Each committed batch's counts checked against raw and staging (and each source's

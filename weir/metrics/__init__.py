@@ -1,6 +1,12 @@
 """The metrics component: KPI definitions and the queries that answer them."""
 
-from weir.metrics.definitions import GRAINS, Catalogue, KpiDefinition, load_catalogue
+from weir.metrics.definitions import (
+    GRAINS,
+    Catalogue,
+    KpiDefinition,
+    columns_read,
+    load_catalogue,
+)
 from weir.metrics.query import KpiQuestion, answer, ask, kpi_sql
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "KpiQuestion",
     "answer",
     "ask",
+    "columns_read",
     "kpi_sql",
     "load_catalogue",
 ]

@@ -122,3 +122,30 @@ def load_catalogue(root: Path) -> Catalogue:
                 )
             kpis[kpi.name] = kpi
     return Catalogue(kpis)
+
+
+def columns_read(kpi: KpiDefinition) -> dict[str, list[str]]:
+    """The columns of each mart a KPI reads (its time column first), by mart.
+
+    Read from its expressions: value, secondary figures, steps, ``where`` and
+    the period figures; a name the KPI defines itself (a period figure) is not
+    a column. Figures from another mart count under their own mart.
+    """
+    own = [kpi.value, *(s.value for s in kpi.steps), *kpi.period_figures.values()]
+    own += [e for e in kpi.secondary.values() if isinstance(e, str)]
+    if kpi.where:
+        own.append(kpi.where)
+    found: dict[str, list[str]] = {kpi.mart: [kpi.time, *_columns(own, set(kpi.period_figures))]}
+    for figure in kpi.secondary.values():
+        if isinstance(figure, Figure):
+            known = found.setdefault(figure.mart, [])
+            known += [figure.time, *_columns([figure.value], set())]
+    return {mart: list(dict.fromkeys(names)) for mart, names in found.items()}
+
+
+def _columns(expressions: list[str], defined: set[str]) -> list[str]:
+    names: list[str] = []
+    for text in expressions:
+        tree = sqlglot.parse_one(text, read="duckdb", into=exp.Condition)
+        names += [c.name for c in tree.find_all(exp.Column) if c.name not in defined]
+    return names

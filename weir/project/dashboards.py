@@ -18,6 +18,7 @@ the dashboards are opened (``weir.governance.dashboards``)::
     tables:
       - {title: Products, kpi: net_sales, by: [product_type, product_id]}
       - {title: Out of stock, sql: "SELECT … FROM marts.stock_daily WHERE …"}
+    refresh: 15s                               # over streamed data: new numbers on their own
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ class DashboardConfig(Strict):
     tiles: list[str | Tile] = Field(default=[], description="KPI tiles, in one row")
     charts: list[Chart] = Field(default=[], description="charts, two to a row")
     tables: list[Table] = Field(default=[], description="tables, below the charts")
+    refresh: Duration | None = Field(
+        default=None,
+        description="while the page is open, look for new data this often (e.g. 15s): "
+        "for a dashboard over streamed data; left out, the page shows what it was opened with",
+    )
 
     @field_validator("tiles")
     @classmethod

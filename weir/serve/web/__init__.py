@@ -1,9 +1,10 @@
 """The web app ``weir serve`` serves at ``/``: sign-in, the shell, the team dashboards.
 
 ``install_web(app)`` adds it to the server's application: the page routers
-(one per page module), the static files (``/static``, the vendored ECharts
-with its licence), the top bar's links, the security headers, and errors of
-web paths answered as pages rather than JSON. To add a page: write a module
+(one per page module), the static files (``/static``, the vendored ECharts,
+htmx and html-to-image with their licences, listed in
+``static/vendor/VERSIONS``), the top bar's links, the security headers, and
+errors of web paths answered as pages rather than JSON. To add a page: write a module
 with a ``router()`` of routes that take ``Depends(require_user)`` (or
 ``require_operator``/``require_admin``) and answer ``page(...)``, then list its
 router and its top-bar link in ``install_web`` below.
@@ -22,7 +23,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weir.errors import NotFoundError, QueryError, WeirError
-from weir.serve.web import audit, boards, catalog, home, panel, quality, quarantine, sql
+from weir.serve.web import (
+    audit,
+    boards,
+    catalog,
+    explain,
+    home,
+    panel,
+    quality,
+    quarantine,
+    sql,
+)
 from weir.serve.web.auth import SignInNeeded, auth_router, current_user, signin_redirect
 from weir.serve.web.shell import NavLink, SecurityHeaders, Shell, WebUser, error_page, is_web
 from weir.workspace import Project
@@ -51,6 +62,7 @@ def install_web(app: FastAPI) -> None:
     app.include_router(auth_router())
     app.include_router(home.router())
     app.include_router(boards.router())
+    app.include_router(explain.router())
     for pages in (panel, quarantine, catalog, quality, sql, audit):
         app.include_router(pages.router())
     _answer_errors_as_pages(app)

@@ -24,13 +24,14 @@ from starlette.concurrency import run_in_threadpool
 from weir.errors import QueryError
 from weir.governance.dashboards import Answer, Filters, View, shown
 from weir.project.dashboards import Chart
+from weir.project.durations import parse_duration
 from weir.serve.api import json_rows
 from weir.serve.web.auth import project_of, require_user
-from weir.serve.web.shell import SECURITY_HEADERS, WebUser, page
+from weir.serve.web.shell import SECURITY_HEADERS, WebUser, page, shell_of
 
 GRAINS = ("day", "week", "month")
 MAX_SERIES = 7  # lines of one chart; the rest are left out, and the chart says so
-_RESERVED = {"from", "to", "grain", "compare", "flagged"}
+_RESERVED = {"from", "to", "grain", "compare", "flagged", "v"}  # v: a live page's version
 
 
 def router() -> APIRouter:
@@ -41,20 +42,25 @@ def router() -> APIRouter:
         request: Request, name: str, user: Annotated[WebUser, Depends(require_user)]
     ) -> Response:
         project = project_of(request)
-        view, options = await run_in_threadpool(_view, project, user, name, request)
-        return page(
-            request,
-            user,
-            "dashboard.html",
-            view.config.title,
-            view=view,
-            tiles=[_tile(view, _at(view.config.tile_list(), t), t, a) for t, a in view.tiles],
-            charts=[_chart(view, _at(view.config.charts, c), c, a) for c, a in view.charts],
-            tables=[_table(view, _at(view.config.tables, t), t.title, a) for t, a in view.tables],
-            options=options,
-            query=_query(view.filters),
-            flags=view.flags,
-        )
+        version, view, options = await run_in_threadpool(_versioned, project, user, name, request)
+        context = _context(view, options, version, request)
+        return page(request, user, "dashboard.html", view.config.title, **context)
+
+    @routes.get("/dashboards/{name}/live")
+    async def live(
+        request: Request, name: str, user: Annotated[WebUser, Depends(require_user)]
+    ) -> Response:
+        """What changed since version ``v``: nothing (204), or the tiles, charts and tables."""
+        project = project_of(request)
+        seen = request.query_params.get("v", "")
+        version = await run_in_threadpool(project.dashboards.version, user.principal, name)
+        if version == seen:
+            return Response(status_code=204, headers={"cache-control": "no-store"})
+        version, view, options = await run_in_threadpool(_versioned, project, user, name, request)
+        context = _context(view, options, version, request)
+        html = shell_of(request).env.get_template("_live.html").render(**context)
+        headers = {**SECURITY_HEADERS, "cache-control": "no-store"}
+        return Response(html, media_type="text/html", headers=headers)
 
     @routes.get("/dashboards/{name}/{kind}/{number}.csv")
     async def export(
@@ -67,7 +73,7 @@ def router() -> APIRouter:
         project = project_of(request)
 
         def rows() -> Answer:
-            filters = _filters(project, user, name, request)
+            filters = filters_of(project, user, name, request)
             return project.dashboards.item(user.principal, name, kind, number - 1, filters)
 
         answer = await run_in_threadpool(rows)
@@ -87,7 +93,7 @@ def router() -> APIRouter:
 
 
 # -- the filters in the address ------------------------------------------------------------------
-def _filters(project: Any, user: WebUser, name: str, request: Request) -> Filters:
+def filters_of(project: Any, user: WebUser, name: str, request: Request) -> Filters:
     """The filters the address asks for, over the dashboard's defaults."""
     default: Filters = project.dashboards.default_filters(user.principal, name)
     params = request.query_params
@@ -116,7 +122,7 @@ def _date(text: str | None, name: str) -> date | None:
 
 
 def _view(project: Any, user: WebUser, name: str, request: Request) -> tuple[View, dict[str, Any]]:
-    filters = _filters(project, user, name, request)
+    filters = filters_of(project, user, name, request)
     view: View = project.dashboards.view(user.principal, name, filters)
     options: dict[str, list[str]] = {}
     for dimension in view.config.filters.dimensions:
@@ -129,6 +135,34 @@ def _view(project: Any, user: WebUser, name: str, request: Request) -> tuple[Vie
             seen.add(chosen)
         options[dimension] = sorted(seen)
     return view, options
+
+
+def _versioned(
+    project: Any, user: WebUser, name: str, request: Request
+) -> tuple[str, View, dict[str, Any]]:
+    # the version first: a change while the view is answered is seen by the next look
+    version: str = project.dashboards.version(user.principal, name)
+    return (version, *_view(project, user, name, request))
+
+
+def _context(view: View, options: dict[str, Any], version: str, request: Request) -> dict[str, Any]:
+    """What dashboard.html (and _live.html, its live parts) draws."""
+    refresh = view.config.refresh
+    asked = [(k, v) for k, v in request.query_params.multi_items() if k != "v"]
+    return {
+        "view": view,
+        "tiles": [_tile(view, _at(view.config.tile_list(), t), t, a) for t, a in view.tiles],
+        "charts": [_chart(view, _at(view.config.charts, c), c, a) for c, a in view.charts],
+        "tables": [_table(view, _at(view.config.tables, t), t.title, a) for t, a in view.tables],
+        "options": options,
+        "query": _query(view.filters),
+        "flags": view.flags,
+        # the address keeps the filters as asked: a default range follows the newest day
+        "live": f"/dashboards/{view.name}/live?{urlencode([*asked, ('v', version)])}"
+        if refresh
+        else None,
+        "every": f"{max(parse_duration(refresh).total_seconds(), 1):g}s" if refresh else None,
+    }
 
 
 def _query(filters: Filters, **changes: str | None) -> str:
@@ -266,6 +300,7 @@ def _table(view: View, index: int, title: str, answer: Answer) -> dict[str, Any]
     return {
         "number": index + 1,
         "title": title,
+        "kpi": answer.kpi.name if answer.kpi else None,
         "columns": answer.rows.column_names,
         "types": [_kind(f.type) for f in answer.rows.schema],
         "rows": json_rows(answer.rows),

@@ -93,9 +93,17 @@ const weir = (() => {
     };
   }
 
-  function drawCharts() {
+  const drawn = new Set();  // the charts on the page, resized with the window
+  window.addEventListener("resize", () => drawn.forEach((chart) => {
+    if (chart.getDom().isConnected) chart.resize();
+    else { chart.dispose(); drawn.delete(chart); }  // replaced by a live page's new numbers
+  }));
+
+  function drawCharts(root) {
     if (typeof echarts === "undefined") return;
-    document.querySelectorAll("[data-chart]").forEach((el) => {
+    root.querySelectorAll("[data-chart]").forEach((el) => {
+      if (el.dataset.drawn) return;
+      el.dataset.drawn = "true";
       const spec = JSON.parse(document.getElementById(el.dataset.chart + "-data").textContent);
       const chart = echarts.init(el, null, { renderer: "svg" });
       const option = spec.kind === "line" ? lineOption(spec) : spec.kind === "bar" ? barOption(spec) : funnelOption(spec);
@@ -104,12 +112,14 @@ const weir = (() => {
         el.classList.add("drillable");
         chart.on("click", (p) => { if (spec.links[p.dataIndex]) window.location.assign(spec.links[p.dataIndex]); });
       }
-      window.addEventListener("resize", () => chart.resize());
+      drawn.add(chart);
     });
   }
 
-  function drawSparks() {
-    document.querySelectorAll("[data-spark]").forEach((el) => {
+  function drawSparks(root) {
+    root.querySelectorAll("[data-spark]").forEach((el) => {
+      if (el.dataset.drawn) return;
+      el.dataset.drawn = "true";
       const values = JSON.parse(el.dataset.spark).map((v) => (v === null ? NaN : Number(v)));
       const known = values.filter((v) => !Number.isNaN(v));
       if (known.length < 2) return;
@@ -119,17 +129,24 @@ const weir = (() => {
       const points = values.map((v, i) => (Number.isNaN(v) ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`)).filter(Boolean);
       const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
       svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+      svg.setAttribute("preserveAspectRatio", "none");
       svg.setAttribute("aria-hidden", "true");
       const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
       line.setAttribute("points", points.join(" "));
       line.setAttribute("class", "sparkline");
+      // drawn by attributes too, so that a picture of the page (Download PNG) has it
+      line.setAttribute("fill", "none");
+      line.setAttribute("stroke", PALETTE[0]);
+      line.setAttribute("stroke-width", "1.5");
       svg.appendChild(line);
       el.appendChild(svg);
     });
   }
 
-  function sortableTables() {
-    document.querySelectorAll("table.sortable").forEach((table) => {
+  function sortableTables(root) {
+    root.querySelectorAll("table.sortable").forEach((table) => {
+      if (table.dataset.sortable) return;
+      table.dataset.sortable = "true";
       table.querySelectorAll("th button.sort").forEach((button, column) => {
         button.addEventListener("click", () => {
           const body = table.tBodies[0];
@@ -165,10 +182,107 @@ const weir = (() => {
     });
   }
 
+  /** the explain panel: focused when htmx brings it, emptied by its Close link */
+  function explainPanel() {
+    const target = document.getElementById("explain");
+    if (!target) return;
+    document.body.addEventListener("htmx:afterSwap", (event) => {
+      if (event.detail.target !== target) return;
+      target.querySelector("#explain-panel")?.focus({ preventScroll: true });
+      target.dataset.loaded = "true";
+    });
+    target.addEventListener("click", (event) => {
+      const close = event.target.closest("[data-close-explain]");
+      if (!close) return;
+      event.preventDefault();
+      target.replaceChildren();
+      delete target.dataset.loaded;
+    });
+  }
+
+  /** save a data URL as a file */
+  function download(url, filename) {
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = filename;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  }
+
+  /** a chart as PNG: ECharts' own getDataURL (SVG, as the chart is drawn), onto a canvas */
+  function chartPng(id, filename) {
+    const chart = Array.from(drawn).find((c) => c.getDom().dataset.chart === id);
+    if (!chart) return;
+    const ratio = 2;
+    const width = chart.getWidth(), height = chart.getHeight();
+    const image = new Image();
+    image.onload = () => {
+      const canvas = document.createElement("canvas");
+      canvas.width = width * ratio;
+      canvas.height = height * ratio;
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, canvas.width, canvas.height);
+      context.drawImage(image, 0, 0, canvas.width, canvas.height);
+      download(canvas.toDataURL("image/png"), filename);
+    };
+    image.src = chart.getDataURL({ type: "svg", backgroundColor: "#fff" });
+  }
+
+  /** the whole dashboard as PNG (html-to-image, vendored), without its buttons and links */
+  function boardPng(button) {
+    if (typeof htmlToImage === "undefined") return;
+    const main = document.getElementById("main");
+    button.disabled = true;
+    htmlToImage.toPng(main, {
+      backgroundColor: "#f6f7f9",
+      pixelRatio: 1,
+      filter: (node) => !(node.classList && node.classList.contains("noprint")),
+    }).then((url) => download(url, button.dataset.boardPng))
+      .catch(() => window.alert("The picture could not be made: use Print / PDF instead."))
+      .finally(() => { button.disabled = false; });
+  }
+
+  function exports() {
+    document.addEventListener("click", (event) => {
+      const target = event.target instanceof Element ? event.target : null;
+      if (!target) return;
+      if (target.closest("[data-print]")) window.print();
+      const chart = target.closest("[data-chart-png]");
+      if (chart) chartPng(chart.dataset.chartPng, chart.dataset.filename);
+      const board = target.closest("[data-board-png]");
+      if (board) boardPng(board);
+    });
+  }
+
+  /** a live dashboard: what htmx brings is drawn; "updated N s ago" counts from the last change */
+  function liveDashboard() {
+    let updated = Date.now();
+    document.body.addEventListener("htmx:load", (event) => {
+      const root = event.target;
+      if (!(root instanceof Element)) return;
+      drawSparks(root);
+      drawCharts(root);
+      sortableTables(root);
+      if (root.id === "board-tiles") updated = Date.now();
+    });
+    const ago = () => {
+      const label = document.querySelector("#live [data-updated]");
+      if (!label) return;
+      const seconds = Math.round((Date.now() - updated) / 1000);
+      label.textContent = seconds < 2 ? "updated just now" : `updated ${seconds} s ago`;
+    };
+    window.setInterval(ago, 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
-    drawSparks();
-    drawCharts();
-    sortableTables();
+    explainPanel();
+    liveDashboard();
+    exports();
+    drawSparks(document);
+    drawCharts(document);
+    sortableTables(document);
     filtersApplyOnChange();
     confirmForms();
     document.body.dataset.ready = "true";
