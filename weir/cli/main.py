@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from weir.cli import (
     alerts,
+    catalog,
     data,
     governance,
     keystore,
@@ -52,6 +53,7 @@ for command in (
     runs.worker,
     privacy.subject,
     lifecycle.lifecycle,
+    catalog.catalog,
 ):
     cli.add_command(command)
 
