@@ -213,31 +213,38 @@ class PiiScan:
         self, datasets: Iterable[str] | None = None, flagged_only: bool = True
     ) -> list[Finding]:
         """The latest scan's findings (only flagged ones unless ``flagged_only`` is false)."""
-        query = "SELECT * FROM weir_pii_findings"
-        if flagged_only:
-            query += " WHERE flagged = :yes"
-        with self.store.begin() as db:
-            rows = (
-                db.execute(sa.text(query + " ORDER BY dataset, column_name, kind"), {"yes": True})
-                .mappings()
-                .all()
-            )
-        wanted = None if datasets is None else set(datasets)
-        return [
-            Finding(
-                row["dataset"],
-                row["column_name"],
-                cast(Kind, row["kind"]),
-                int(row["matches"]),
-                int(row["sampled"]),
-                float(row["confidence"]),
-                row["classification"],
-                bool(row["flagged"]),
-                float(row["scanned_at"]),
-            )
-            for row in rows
-            if wanted is None or row["dataset"] in wanted
-        ]
+        return read_findings(self.store, datasets, flagged_only)
+
+
+def read_findings(
+    store: MetadataStore, datasets: Iterable[str] | None = None, flagged_only: bool = True
+) -> list[Finding]:
+    """The findings kept by the latest scan of each table, by table, column and kind."""
+    query = "SELECT * FROM weir_pii_findings"
+    if flagged_only:
+        query += " WHERE flagged = :yes"
+    with store.begin() as db:
+        rows = (
+            db.execute(sa.text(query + " ORDER BY dataset, column_name, kind"), {"yes": True})
+            .mappings()
+            .all()
+        )
+    wanted = None if datasets is None else set(datasets)
+    return [
+        Finding(
+            row["dataset"],
+            row["column_name"],
+            cast(Kind, row["kind"]),
+            int(row["matches"]),
+            int(row["sampled"]),
+            float(row["confidence"]),
+            row["classification"],
+            bool(row["flagged"]),
+            float(row["scanned_at"]),
+        )
+        for row in rows
+        if wanted is None or row["dataset"] in wanted
+    ]
 
 
 def count_kinds(values: Iterable[str | None]) -> Counter[Kind]:
