@@ -75,8 +75,9 @@ class Certificate:
 class Eraser:
     """Runs (or finishes) the erasure of one subject."""
 
-    def __init__(self, subjects: Subjects) -> None:
+    def __init__(self, subjects: Subjects, user: str | None = None) -> None:
         self.subjects = subjects
+        self.user = user or operator()  # who asked: the requester and certifier of record
         self.lake = subjects.lake
         self.registry = subjects.erasures
         self.state_dir = subjects.files.state_dir
@@ -103,7 +104,7 @@ class Eraser:
                     "check the id with `weir subject find`",
                 )
             _write_proof(proof_file, values)
-            erasure = self.registry.begin(subject.kind, subject.id, reason.strip(), operator())
+            erasure = self.registry.begin(subject.kind, subject.id, reason.strip(), self.user)
             self._done(
                 erasure, "collect", {"tables": [f.as_dict() for f in found if f.rows or f.files]}
             )
@@ -236,7 +237,7 @@ class Eraser:
             "subject_hash": erasure.subject_hash,
             "reason": erasure.reason,
             "requested_by": erasure.requested_by,
-            "certified_by": operator(),
+            "certified_by": self.user,
             "started_at": erasure.started_at,
             "finished_at": time.time(),
             "found": steps.get("collect", {}).get("tables", []),
@@ -258,7 +259,7 @@ class Eraser:
             AuditEntry(
                 "subject.erase",
                 f"erase {subject.kind}",
-                user=operator(),
+                user=self.user,
                 datasets=tuple(t["table"] for t in tables),
                 rows=body["rows"],
                 reason=erasure.reason,
