@@ -41,6 +41,9 @@ class PlanAnswer(Strict):
 class HoldItem(Strict):
     hold_id: str
     source: str
+    subject: str | None = Field(
+        default=None, description="a held person: their kind and identifier's keyed hash"
+    )
     reason: str
     by: str
     since: str
@@ -83,6 +86,7 @@ def _hold(hold: Hold) -> HoldItem:
     return HoldItem(
         hold_id=hold.hold_id,
         source=hold.source or "",
+        subject=hold.held if hold.subject else None,
         reason=hold.reason,
         by=hold.created_by,
         since=str(row["since"]),
