@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from weir.engine import ident
 from weir.errors import NotFoundError, QueryError
-from weir.governance.detect import Kind, confidence, covered, kinds_in
+from weir.governance.detect import Kind, card_shaped, confidence, covered, kinds_in
 from weir.governance.policy import Policy
 from weir.lake import Lake
 from weir.metadata import MetadataStore
@@ -248,17 +248,26 @@ def read_findings(
 
 
 def count_kinds(values: Iterable[str | None]) -> Counter[Kind]:
-    """How many of ``values`` hold each kind (a value holding two kinds counts for both)."""
+    """How many of ``values`` hold each kind (a value holding two kinds counts for both).
+
+    Card numbers count only when at least half of the card-shaped values pass
+    the Luhn check: a tenth of any long numbers pass it by chance.
+    """
     counts: Counter[Kind] = Counter()
-    seen: dict[str, frozenset[Kind]] = {}
+    shaped = 0
+    seen: dict[str, tuple[frozenset[Kind], bool]] = {}
     for value in values:
         if not value:
             continue
         text = value[:_LONGEST]
-        kinds = seen.get(text)
-        if kinds is None:
-            kinds = seen[text] = kinds_in(text)
-        counts.update(kinds)
+        known = seen.get(text)
+        if known is None:
+            kinds = kinds_in(text)
+            known = seen[text] = (kinds, "card" in kinds or card_shaped(text))
+        counts.update(known[0])
+        shaped += known[1]
+    if counts["card"] * 2 < shaped:
+        del counts["card"]
     return counts
 
 
