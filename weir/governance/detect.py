@@ -17,7 +17,8 @@ too, so that an order number or a long id is not taken for one:
 - ``address``: a house number and a street (``12 Baker Street``, ``4 rue de la
   Paix``) or a street and its number (``Hauptstraße 5``, ``Kerkweg 12``).
 
-No third-party library: these rules are short, checked by property tests,
+The Luhn check is ingestion's (``weir.ingest.pci``, which redacts card
+numbers from free text). No third-party library: these rules are short, checked by property tests,
 and cost nothing per value; a phone library would weigh more than the rest
 of the scan and answer the same question (does this parse as a number).
 ``PII_KINDS`` are what a column classified ``pii`` is expected to hold;
@@ -29,6 +30,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Literal, get_args
+
+from weir.ingest.pci import luhn_valid as luhn_ok
 
 Kind = Literal["email", "card", "iban", "ip", "phone", "address"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -75,17 +78,6 @@ _ADDRESS = re.compile(
     r"gracht|plein|vej|gatan|vägen) \d{1,4}[a-z]?\b",
     re.UNICODE,
 )
-
-
-def luhn_ok(digits: str) -> bool:
-    """Whether a string of digits ends in its Luhn check digit."""
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        d = ord(char) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def iban_ok(text: str) -> bool:

@@ -71,6 +71,19 @@ class Certificate:
     def as_dict(self) -> dict[str, Any]:
         return self.body
 
+    def summary(self) -> str:
+        """One line: which erasure, how much it removed, and whether the scan certified it."""
+        body = self.body
+        scan = body.get("verification", {})
+        found = "no copy found" if scan.get("clean") else f"{len(scan.get('hits', []))} hit(s)"
+        return (
+            f"erasure {body['erasure']} of a {body['subject']}: {body['rows']} row(s) in "
+            f"{len(body['tables'])} table(s), {body['files_removed']} file(s) and "
+            f"{body['snapshots_expired']} snapshot(s) removed; verification of "
+            f"{scan.get('files', 0)} file(s): {found} — "
+            + ("certified" if self.verified else "NOT verified")
+        )
+
 
 class Eraser:
     """Runs (or finishes) the erasure of one subject."""
