@@ -12,6 +12,7 @@ alert rule fires for it and resolves once a later scan no longer flags it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -20,10 +21,12 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import crm_event, jsonl, land
 from test_api import Client
+from test_web import CHEAP_ARGON2, PASSWORD, signed_in
 
 import weir
 from weir.cli.main import cli
 from weir.errors import NotFoundError, QueryError
+from weir.serve.app import create_app
 
 EMAIL = "ann.lee@example.com"
 LEAKED = "bob@example.org"
@@ -171,3 +174,18 @@ def test_a_pii_found_rule_fires_then_resolves(scanned: weir.Project) -> None:
         db.execute(sa.text("UPDATE weir_pii_findings SET flagged = :no"), {"no": False})
     later = scanned.alerts.evaluate(now.replace(hour=10))
     assert {i.subject for i in later.resolved if i.rule == "personal_data"} == set(opened)
+
+
+def test_the_web_catalog_marks_the_column(scanned: weir.Project) -> None:
+    scanned.catalog.scan()
+    scanned.signin.hasher = CHEAP_ARGON2
+    scanned.signin.set_password("ada", PASSWORD)
+    browser = signed_in(create_app(scanned), "ada")
+    page = browser.get("/catalog/raw.crm_interactions")
+    assert page.status_code == 200
+    row = re.search(r'<tr data-column="case_id".*?</tr>', page.text, flags=re.S)
+    assert row is not None
+    assert 'data-finding="card"' in row.group() and "looks like card: 1/4" in row.group()
+    message = re.search(r'<tr data-column="message_excerpt".*?</tr>', page.text, flags=re.S)
+    assert message is not None and "data-finding" not in message.group()
+    assert not [v for v in VALUES if v in page.text]
