@@ -42,7 +42,8 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 # nothing signed in, so the sales and web tables (and their time travel) stay as built.
 ERASED_CUSTOMER_SQL = """
 SELECT min(c.customer_id) AS customer_id FROM staging.customers c
-WHERE NOT EXISTS (SELECT 1 FROM staging.pos p WHERE p.customer_id = c.customer_id)
+WHERE c.customer_id > 0  -- an erased customer's pseudonym is negative
+  AND NOT EXISTS (SELECT 1 FROM staging.pos p WHERE p.customer_id = c.customer_id)
   AND NOT EXISTS (SELECT 1 FROM staging.orders o WHERE o.customer_id = c.customer_id)
   AND NOT EXISTS (SELECT 1 FROM staging.web_traffic w WHERE w.user_id = c.customer_id)
 """
