@@ -15,17 +15,20 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import crm_event, jsonl, land
+from conftest import NewDatabase, crm_event, jsonl, land
 from test_api import Client
+from test_subjects import set_catalog
 from test_web import CHEAP_ARGON2, PASSWORD, signed_in
 
 import weir
 from weir.cli.main import cli
 from weir.errors import NotFoundError, QueryError
+from weir.lifecycle.holds import HeldError
 from weir.serve.app import create_app
 
 EMAIL = "ann.lee@example.com"
@@ -189,3 +192,22 @@ def test_the_web_catalog_marks_the_column(scanned: weir.Project) -> None:
     message = re.search(r'<tr data-column="message_excerpt".*?</tr>', page.text, flags=re.S)
     assert message is not None and "data-finding" not in message.group()
     assert not [v for v in VALUES if v in page.text]
+
+
+def test_on_postgresql_metadata(tmp_path: Path, new_database: NewDatabase) -> None:
+    """The findings and the subject holds kept on PostgreSQL (the lake is the same on either)."""
+    root = weir.init_project(tmp_path / "shop")
+    set_catalog(root, new_database())
+    land(root, "crm_interactions", "crm_2025-01-01.jsonl", jsonl(crm_event("e1", case_id=CARD)))
+    with weir.Project(root) as project:
+        project.sources.ingest(["crm_interactions"])
+        project.catalog.scan()
+        flagged = [(f.dataset, f.column, f.kind) for f in project.catalog.findings()]
+        assert flagged == [
+            ("raw.crm_interactions", "case_id", "card"),
+            ("staging.crm_interactions", "case_id", "card"),
+        ]
+        hold = project.lifecycle.holds.add_subject(project.subjects.resolve(7), "claim 114")
+        with pytest.raises(HeldError):
+            project.subjects.erase(project.subjects.resolve(7), "GDPR art. 17")
+        assert project.lifecycle.holds.for_subject(project.subjects.resolve(7)) == hold
