@@ -177,3 +177,24 @@ def test_bad_requests_are_the_standard_error_and_echo_no_value(
         default=str,
     ).lower()
     assert not [e for e in [*EMAILS, "nobody@example.com"] if e in logged]
+
+
+def test_the_api_holds_a_person(shop: weir.Project, api: Client, admin: dict[str, str]) -> None:
+    placed = api.post(
+        "/api/v1/lifecycle/holds", json={"subject": 4, "reason": "claim 7"}, headers=admin
+    )
+    assert placed.status_code == 201, placed.text
+    body = placed.json()
+    assert body["source"] == "" and body["subject"].startswith("customer #")
+    refused = api.post("/api/v1/subjects/erase", json={"id": 4, "reason": "r"}, headers=admin)
+    assert refused.status_code == 409 and body["hold_id"] in refused.json()["error"]["message"]
+    both = api.post(
+        "/api/v1/lifecycle/holds",
+        json={"subject": 4, "source": "pos", "reason": "x"},
+        headers=admin,
+    )
+    assert both.status_code == 422 and "either a source or a subject" in both.text
+    released = api.post(
+        f"/api/v1/lifecycle/holds/{body['hold_id']}/release", json={}, headers=admin
+    )
+    assert released.status_code == 200 and released.json()["released"]
