@@ -110,3 +110,31 @@ def test_the_cli_reads_the_demo(tour: DemoTour) -> None:
         sum(r["records"] for r in reasons if r["source"] == "pos")
         >= tour.manifest.sources["pos"].quarantined
     )
+
+
+def test_the_demo_ends_with_one_customer_erased(tour: DemoTour) -> None:
+    assert tour.erased is not None and tour.erasure is not None
+    certificate = tour.erasure.as_dict()
+    assert tour.erasure.verified and certificate["rows"] > 0
+    line = tour.erasure.summary()
+    assert line.startswith(f"erasure {certificate['erasure']} of a customer: ")
+    assert line.endswith("no copy found — certified")
+    with weir.Project(tour.project) as project:
+        # the customer bought and browsed nothing: the sales and web tables were not rewritten
+        tables = {t["table"] for t in certificate["tables"]}
+        assert not {t for t in tables if t.endswith((".pos", ".orders", ".web_traffic"))}
+        assert "staging.customers" in tables
+        found = project.subjects.find(project.subjects.resolve(tour.erased))
+        assert found.rows == 0 and found.erased is not None and found.erased["state"] == "done"
+        # the example keeps retention rules: the plan reads them
+        assert project.files.config.retention.configured
+        project.lifecycle.plan()
+
+
+def test_the_scan_finds_the_emails_in_support_messages(tour: DemoTour) -> None:
+    with weir.Project(tour.project) as project:
+        result = project.catalog.scan(["staging.crm_interactions"], sample=5000)
+    emails = [f for f in result.findings if (f.column, f.kind) == ("message_excerpt", "email")]
+    assert emails and emails[0].matches > 0
+    # the contract classifies the message pii: found, and expected there
+    assert not emails[0].flagged and emails[0].classification == "pii"

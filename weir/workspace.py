@@ -185,7 +185,15 @@ class Project:
     def subjects(self) -> Subjects:
         from weir.governance.subjects import Subjects
 
-        return Subjects(self.files, self.lake, self.ledger, self.audit, self.models, self.erasures)
+        return Subjects(
+            self.files,
+            self.lake,
+            self.ledger,
+            self.audit,
+            self.models,
+            self.erasures,
+            guard=lambda subject: self.lifecycle.holds.check_erasable(subject),
+        )
 
     @cached_property
     def signin(self) -> SignIn:
@@ -210,7 +218,13 @@ class Project:
         from weir.lifecycle import Lifecycle
 
         return Lifecycle(
-            self.files, self.lake, self.store, self.ledger, self.audit, self.sources.recover
+            self.files,
+            self.lake,
+            self.store,
+            self.ledger,
+            self.audit,
+            self.sources.recover,
+            self.erasures,
         )
 
     @property

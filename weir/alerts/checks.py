@@ -7,16 +7,22 @@
   latest day up to the evaluation time, firing when the stock is zero or at
   or below the pair's restock threshold, read through the lake as every
   other reader does;
-- ``audit_failed``: the audit log's hash chain, verified.
+- ``audit_failed``: the audit log's hash chain, verified;
+- ``pii_found``: each column the latest catalog scan (``weir catalog scan``)
+  flagged, holding personal or card data its classification does not declare;
+  resolved when a later scan no longer flags it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from weir.alerts.records import Condition, as_utc
+from weir.governance.scan import Finding, read_findings
 from weir.lake import Lake, LakeViews
+from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditLog
 from weir.metrics.service import Kpis
 from weir.project.alerts import AlertRuleConfig
@@ -133,3 +139,41 @@ def audit_chain(audit: AuditLog, now: datetime) -> list[Condition]:
             "audit_failed", AUDIT_SUBJECT, not result.ok, str(result), "critical", now, detail
         )
     ]
+
+
+def pii_found(store: MetadataStore, still_open: Iterable[str], now: datetime) -> list[Condition]:
+    """One condition per column the latest scan flagged; open ones no longer flagged resolve.
+
+    The subject is ``layer.table.column``; card data is an error, the rest a warning.
+    """
+    by_column: dict[str, list[Finding]] = {}
+    for finding in read_findings(store):
+        by_column.setdefault(f"{finding.dataset}.{finding.column}", []).append(finding)
+    found = []
+    for subject, findings in by_column.items():
+        kinds = ", ".join(
+            f"{f.kind} in {f.matches} of {f.sampled} sampled values (confidence {f.confidence:g})"
+            for f in findings
+        )
+        declared = findings[0].classification or "not classified"
+        card = any(f.kind == "card" for f in findings)
+        detail: dict[str, Any] = {
+            "dataset": findings[0].dataset,
+            "column": findings[0].column,
+            "classification": findings[0].classification,
+            "kinds": {f.kind: f.matches for f in findings},
+            "sampled": findings[0].sampled,
+        }
+        message = (
+            f"{subject} ({declared}) holds {kinds}: classify it in its contract, or fix it upstream"
+        )
+        found.append(
+            Condition(
+                "pii_found", subject, True, message, "error" if card else "warning", now, detail
+            )
+        )
+    for subject in still_open:
+        if subject not in by_column:
+            message = f"{subject}: no longer flagged by the latest scan"
+            found.append(Condition("pii_found", subject, False, message, "warning", now, {}))
+    return found

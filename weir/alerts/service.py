@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from weir.alerts.channels import Channels, DeliveryError
-from weir.alerts.checks import audit_chain, kpi_threshold, stockouts
+from weir.alerts.checks import audit_chain, kpi_threshold, pii_found, stockouts
 from weir.alerts.records import (
     Clock,
     Condition,
@@ -51,7 +51,7 @@ from weir.project.durations import parse_duration
 from weir.project.loader import PROJECT_FILE
 
 logger = logging.getLogger("weir.alerts")
-COMPUTED = ("kpi_threshold", "stockout", "audit_failed")
+COMPUTED = ("kpi_threshold", "stockout", "audit_failed", "pii_found")
 # how long a delivery being sent is held by its sender (another process leaves it alone)
 CLAIM = timedelta(minutes=5)
 # the key of a condition's detail a rule's filter also matches, by rule kind
@@ -292,6 +292,16 @@ class Alerts:
             found.extend(_checked("stockout", lambda: stockouts(self.lake, now)))
         if "audit_failed" in kinds:
             found.extend(_checked("audit_failed", lambda: audit_chain(self.audit, now)))
+        if "pii_found" in kinds:
+            still_open = {
+                subject
+                for rule in self.config.rules
+                if rule.kind == "pii_found"
+                for subject in self.store.open_incidents(rule.name)
+            }
+            found.extend(
+                _checked("pii_found", lambda: pii_found(self.store.store, still_open, now))
+            )
         return found
 
     def _move(

@@ -506,6 +506,12 @@ def demo(
             for rule, found in sorted(firing.items())
         ]
         emit(rows, "table", title=f"Alerts firing (each in {directory}/.weir/alerts.log)")
+    if tour.erasure is not None:
+        console.print(
+            f"Erased customer {tour.erased} ({tour.erasure.body['reason']}) in "
+            f"{tour.erase_seconds:.1f} s: {tour.erasure.summary()}",
+            highlight=False,
+        )
     console.print(
         "\n[bold]Try next[/]\n"
         f"  .venv/bin/weir -p {directory} health\n"
@@ -519,7 +525,14 @@ def demo(
         f"  .venv/bin/weir -p {directory} kpi --list\n"
         f"  .venv/bin/weir -p {directory} kpi net_sales --grain week --by region\n"
         f"  .venv/bin/weir -p {directory} lineage marts.sales_daily.net_sales\n"
-        f"  .venv/bin/weir -p {directory} plan"
+        f"  .venv/bin/weir -p {directory} plan\n"
+        f"  .venv/bin/weir -p {directory} catalog scan\n"
+        f"  .venv/bin/weir -p {directory} lifecycle plan\n"
+        + (
+            f"  .venv/bin/weir -p {directory} subject find {tour.erased}"
+            if tour.erased is not None
+            else f"  .venv/bin/weir -p {directory} subject find 1"
+        )
     )
     if not tour.reconciled or (tour.run is not None and not tour.run.ok):
         sys.exit(1)

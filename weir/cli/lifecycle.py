@@ -86,19 +86,40 @@ def hold() -> None:
 
 
 @hold.command("add")
-@click.option("--source", required=True, help="The source whose data is held.")
+@click.option("--source", help="The source whose data is held.")
+@click.option("--subject", "subject_id", metavar="ID", help="The person held (their id).")
+@click.option("--kind", help="The kind of subject, when weir.yml declares several.")
 @click.option("--reason", required=True, help="Why (a case number, a request).")
 @format_option
 @click.pass_obj
 @guarded
-def hold_add(obj: Context, source: str, reason: str, fmt: OutputFormat) -> None:
-    """Place a legal hold on a source (audited). Holds on one person are not available yet.
+def hold_add(
+    obj: Context,
+    source: str | None,
+    subject_id: str | None,
+    kind: str | None,
+    reason: str,
+    fmt: OutputFormat,
+) -> None:
+    """Place a legal hold on a source, or on one person (audited).
+
+    A held source's data is not destroyed by retention; a held person may not
+    be erased (`weir subject erase` refuses, changing nothing).
 
     \b
     Examples:
       weir lifecycle hold add --source crm_interactions --reason "claim 2026-114"
+      weir lifecycle hold add --subject 42 --reason "claim 2026-114"
     """
-    placed = obj.open().lifecycle.holds.add(source, reason)
+    if (source is None) == (subject_id is None):
+        raise click.UsageError("hold either --source NAME or --subject ID")
+    project = obj.open()
+    holds = project.lifecycle.holds
+    if subject_id is not None:
+        placed = holds.add_subject(project.subjects.resolve(subject_id, kind=kind), reason)
+    else:
+        assert source is not None
+        placed = holds.add(source, reason)
     emit([placed.as_row()], fmt, title="hold placed")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from weir.cli import (
     alerts,
+    catalog,
     data,
     governance,
     keystore,
@@ -54,6 +55,7 @@ for command in (
     privacy.subject,
     lifecycle.lifecycle,
     sources.sources,
+    catalog.catalog,
 ):
     cli.add_command(command)
 

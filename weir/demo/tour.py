@@ -22,6 +22,7 @@ from weir.alerts.records import Incident as AlertIncident
 from weir.demo.generate import Manifest, generate
 from weir.demo.generate.incidents import Incident
 from weir.errors import ProjectError
+from weir.governance.erasure import Certificate
 from weir.ingest import BatchResult
 from weir.ingest.batch import Progress
 from weir.transform import RunResult
@@ -35,6 +36,18 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("inventory_turnover", "month", ("product_type",)),
     ("feedback_score", "month", ("channel",)),
 )
+
+
+# The demo's last step erases one customer: the first one who bought nothing and browsed
+# nothing signed in, so the sales and web tables (and their time travel) stay as built.
+ERASED_CUSTOMER_SQL = """
+SELECT min(c.customer_id) AS customer_id FROM staging.customers c
+WHERE c.customer_id > 0  -- an erased customer's pseudonym is negative
+  AND NOT EXISTS (SELECT 1 FROM staging.pos p WHERE p.customer_id = c.customer_id)
+  AND NOT EXISTS (SELECT 1 FROM staging.orders o WHERE o.customer_id = c.customer_id)
+  AND NOT EXISTS (SELECT 1 FROM staging.web_traffic w WHERE w.user_id = c.customer_id)
+"""
+ERASURE_REASON = "GDPR art. 17 request (the demo's erased customer)"
 
 
 # The demo's people: one user per team (and the admin), who sign in to the web app.
@@ -78,6 +91,9 @@ class DemoTour:
     watched: tuple[dict[str, Any], ...] = ()  # each planted incident, and what weir made of it
     alerts: tuple[AlertIncident, ...] = ()
     watch_seconds: float = 0.0
+    erased: str | None = None  # the erased customer's id
+    erasure: Certificate | None = None
+    erase_seconds: float = 0.0
 
     def summary_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -173,6 +189,9 @@ def run_demo(
         flags = project.quality.flags()
         watched = tuple(_watched(i, flags, raised, project) for i in manifest.incidents)
         watch_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        erased, erasure = _erase_one(project) if run.ok else (None, None)
+        erase_seconds = time.perf_counter() - started
     return DemoTour(
         folder,
         manifest,
@@ -185,7 +204,21 @@ def run_demo(
         watched,
         raised,
         watch_seconds,
+        erased,
+        erasure,
+        erase_seconds,
     )
+
+
+def _erase_one(project: Project) -> tuple[str | None, Certificate | None]:
+    """Erase the demo's customer (a right-to-erasure request), as `weir subject erase` does."""
+    if not project.files.config.privacy.subjects or not project.lake.exists("staging", "customers"):
+        return None, None
+    [row] = project.sql(ERASED_CUSTOMER_SQL).to_pylist()
+    if row["customer_id"] is None:
+        return None, None
+    subject = project.subjects.resolve(row["customer_id"], kind="customer")
+    return subject.id, project.subjects.erase(subject, ERASURE_REASON)
 
 
 def _watched(

@@ -1,8 +1,9 @@
 """The catalog: the datasets a principal may read, their schema, owners, freshness and lineage.
 
 What a role may not read is answered as not found. Each column carries its
-classification (PII, PCI) as the policy sees it; lineage leaves out what the
-role cannot see.
+classification (PII, PCI) as the policy sees it, and what the latest scan for
+personal data found in it where no classification says so
+(``weir.governance.scan``); lineage leaves out what the role cannot see.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, cast
 from weir.errors import NotFoundError
 from weir.governance.access import Access
 from weir.governance.policy import Policy, Principal
+from weir.governance.scan import DEFAULT_SAMPLE, Finding, PiiScan, ScanResult
 from weir.lake import Lake, SnapshotInfo
 from weir.project import ProjectFiles
 from weir.transform.model import Model
@@ -29,6 +31,7 @@ class ColumnInfo:
     type: str
     classification: str | None
     description: str
+    findings: tuple[Finding, ...] = ()  # flagged by the latest scan: unclassified personal data
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,29 @@ class Catalog:
     @property
     def policy(self) -> Policy:
         return self.access.policy()
+
+    @property
+    def pii_scan(self) -> PiiScan:
+        return PiiScan(self.lake, self.policy, self.access.store, self.access.audit)
+
+    def scan(
+        self,
+        datasets: Sequence[str] | None = None,
+        sample: int = DEFAULT_SAMPLE,
+        user: str | None = None,
+    ) -> ScanResult:
+        """Sample the tables for personal and card data their classification does not declare."""
+        return self.pii_scan.run(datasets, sample, user)
+
+    def findings(
+        self, principal: Principal | None = None, all_kinds: bool = False
+    ) -> list[Finding]:
+        """The latest scan's flagged findings (``all_kinds``: those a classification covers too).
+
+        With a principal, only those of the datasets its role may read.
+        """
+        visible = None if principal is None else self._visible(principal)
+        return self.pii_scan.findings(visible, flagged_only=not all_kinds)
 
     def datasets(self, principal: Principal, offset: int = 0, limit: int = 100) -> Page:
         """The datasets the principal's role may read, by name, one page at a time."""
@@ -154,12 +180,16 @@ class Catalog:
         if not detailed:
             return DatasetInfo(name, layer, owner, description)
         classes = self.policy.classification(name)
+        flagged: dict[str, list[Finding]] = {}
+        for finding in self.pii_scan.findings([name]):
+            flagged.setdefault(finding.column, []).append(finding)
         columns = tuple(
             ColumnInfo(
                 field.name,
                 str(field.type),
                 classes.get(field.name),
                 column_notes.get(field.name, ""),
+                tuple(flagged.get(field.name, ())),
             )
             for field in self.lake.arrow_schema(layer, table)
         )

@@ -71,12 +71,26 @@ class Certificate:
     def as_dict(self) -> dict[str, Any]:
         return self.body
 
+    def summary(self) -> str:
+        """One line: which erasure, how much it removed, and whether the scan certified it."""
+        body = self.body
+        scan = body.get("verification", {})
+        found = "no copy found" if scan.get("clean") else f"{len(scan.get('hits', []))} hit(s)"
+        return (
+            f"erasure {body['erasure']} of a {body['subject']}: {body['rows']} row(s) in "
+            f"{len(body['tables'])} table(s), {body['files_removed']} file(s) and "
+            f"{body['snapshots_expired']} snapshot(s) removed; verification of "
+            f"{scan.get('files', 0)} file(s): {found} — "
+            + ("certified" if self.verified else "NOT verified")
+        )
+
 
 class Eraser:
     """Runs (or finishes) the erasure of one subject."""
 
-    def __init__(self, subjects: Subjects) -> None:
+    def __init__(self, subjects: Subjects, user: str | None = None) -> None:
         self.subjects = subjects
+        self.user = user or operator()  # who asked: the requester and certifier of record
         self.lake = subjects.lake
         self.registry = subjects.erasures
         self.state_dir = subjects.files.state_dir
@@ -103,7 +117,7 @@ class Eraser:
                     "check the id with `weir subject find`",
                 )
             _write_proof(proof_file, values)
-            erasure = self.registry.begin(subject.kind, subject.id, reason.strip(), operator())
+            erasure = self.registry.begin(subject.kind, subject.id, reason.strip(), self.user)
             self._done(
                 erasure, "collect", {"tables": [f.as_dict() for f in found if f.rows or f.files]}
             )
@@ -236,7 +250,7 @@ class Eraser:
             "subject_hash": erasure.subject_hash,
             "reason": erasure.reason,
             "requested_by": erasure.requested_by,
-            "certified_by": operator(),
+            "certified_by": self.user,
             "started_at": erasure.started_at,
             "finished_at": time.time(),
             "found": steps.get("collect", {}).get("tables", []),
@@ -258,7 +272,7 @@ class Eraser:
             AuditEntry(
                 "subject.erase",
                 f"erase {subject.kind}",
-                user=operator(),
+                user=self.user,
                 datasets=tuple(t["table"] for t in tables),
                 rows=body["rows"],
                 reason=erasure.reason,

@@ -143,13 +143,16 @@ class Subjects:
         audit: AuditLog,
         models: Models,
         erasures: ErasureRegistry,
+        guard: Callable[[Subject], None] | None = None,
     ) -> None:
+        """``guard``: asked before an erasure; it raises to refuse one (a legal hold)."""
         self.files = files
         self.lake = lake
         self.ledger = ledger
         self.audit = audit
         self.models = models
         self.erasures = erasures
+        self.guard = guard
 
     # -- who -----------------------------------------------------------------------------
     def kinds(self) -> list[str]:
@@ -355,7 +358,7 @@ class Subjects:
         return [v for k, v in values.items() if k.split("#")[0] in labels]
 
     # -- find ----------------------------------------------------------------------------
-    def find(self, subject: Subject) -> SubjectReport:
+    def find(self, subject: Subject, user: str | None = None) -> SubjectReport:
         """Every place the subject's data lives, with counts; audited."""
         erasure = self.erasures.find(subject.kind, subject.id)
         values = self.proof_values(subject)
@@ -380,7 +383,7 @@ class Subjects:
             AuditEntry(
                 "subject.find",
                 f"find {subject.kind}",
-                user=operator(),
+                user=user or operator(),
                 datasets=tuple(f.table for f in found),
                 rows=report.rows,
                 detail={"subject_hash": self.erasures.digest(subject.kind, subject.id)},
@@ -445,7 +448,7 @@ class Subjects:
         return int(row[0]) if row else 0
 
     # -- export --------------------------------------------------------------------------
-    def export(self, subject: Subject) -> dict[str, Any]:
+    def export(self, subject: Subject, user: str | None = None) -> dict[str, Any]:
         """Everything weir holds about the subject, every layer, in clear; audited."""
         values = self.proof_values(subject)
         lookups = self.lookups(subject, values)
@@ -471,7 +474,7 @@ class Subjects:
             AuditEntry(
                 "subject.export",
                 f"export {subject.kind}",
-                user=operator(),
+                user=user or operator(),
                 datasets=tuple(sorted(tables)),
                 rows=count,
                 detail={"subject_hash": self.erasures.digest(subject.kind, subject.id)},
@@ -491,9 +494,14 @@ class Subjects:
         history = Maintenance(self.lake).history(layer, name)
         return sorted(frozenset().union(*history.values())) if history else []
 
-    def erase(self, subject: Subject, reason: str) -> Certificate:
-        """Erase the subject everywhere (or finish an interrupted erasure); the certificate."""
-        return Eraser(self).erase(subject, reason)
+    def erase(self, subject: Subject, reason: str, user: str | None = None) -> Certificate:
+        """Erase the subject everywhere (or finish an interrupted erasure); the certificate.
+
+        Refused, with nothing changed, while the guard objects (a legal hold on them).
+        """
+        if self.guard is not None:
+            self.guard(subject)
+        return Eraser(self, user).erase(subject, reason)
 
 
 def log_matcher(

@@ -5,6 +5,15 @@ when and why; releasing it keeps the record (who, when, why released). Both
 are audited. While a hold is active, ``weir lifecycle run`` leaves the
 source's tables (raw, quarantine, staging: their rows and their old snapshots)
 and its collector log as they are, and says which hold stopped it.
+
+A hold can also name one data subject (``weir lifecycle hold add --subject
+42``): while it is active, erasing that person (``weir subject erase``) is
+refused and changes nothing. The hold names them by the keyed hash of their
+identifier (as the erasure registry does), never the identifier itself.
+Retention is not narrowed by a subject hold: it destroys rows by their age,
+table by table, and a keyed hash cannot be matched against a table's rows;
+hold the sources that carry the person when their rows must outlive the
+rules.
 """
 
 from __future__ import annotations
@@ -17,9 +26,11 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from weir.errors import NotFoundError, QueryError, WeirError
+from weir.governance.subjects import Subject
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
+from weir.metadata.erasures import ErasureRegistry
 from weir.project import ProjectFiles
 
 
@@ -46,9 +57,17 @@ class Hold:
     def active(self) -> bool:
         return self.released_at is None
 
+    @property
+    def held(self) -> str:
+        """What is held: the source, or ``customer #1a2b3c4d5e6f`` (its identifier's keyed hash)."""
+        if self.source is not None:
+            return self.source
+        kind, _, digest = (self.subject or "").partition(":")
+        return f"{kind} #{digest[:12]}"
+
     def describe(self) -> str:
         since = datetime.fromtimestamp(self.created_at, UTC).strftime("%Y-%m-%d")
-        return f"legal hold {self.hold_id} on {self.source} since {since} ({self.reason})"
+        return f"legal hold {self.hold_id} on {self.held} since {since} ({self.reason})"
 
     def as_row(self) -> dict[str, object]:
         def when(t: float | None) -> str:
@@ -57,6 +76,7 @@ class Hold:
         return {
             "hold": self.hold_id,
             "source": self.source or "",
+            "subject": self.held if self.subject else "",
             "reason": self.reason,
             "by": self.created_by,
             "since": when(self.created_at),
@@ -69,10 +89,17 @@ class Hold:
 class Holds:
     """Place, list and release legal holds."""
 
-    def __init__(self, files: ProjectFiles, store: MetadataStore, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        files: ProjectFiles,
+        store: MetadataStore,
+        audit: AuditLog,
+        erasures: ErasureRegistry | None = None,
+    ) -> None:
         self.files = files
         self.store = store
         self.audit = audit
+        self.erasures = erasures
 
     def add(self, source: str, reason: str, user: str | None = None) -> Hold:
         """Hold ``source``: retention destroys none of its data until the hold is released."""
@@ -111,6 +138,66 @@ class Holds:
         )
         return hold
 
+    def add_subject(self, subject: Subject, reason: str, user: str | None = None) -> Hold:
+        """Hold one person: erasing them is refused until the hold is released."""
+        reason = reason.strip()
+        if not reason:
+            raise QueryError(
+                "a legal hold needs a reason", 'say why: --reason "litigation 2026-114"'
+            )
+        held = self._subject_key(subject)
+        hold = Hold(
+            f"h-{secrets.token_hex(4)}", None, held, reason, user or operator(), time.time()
+        )
+        with self.store.begin() as db:
+            db.execute(
+                sa.text(
+                    "INSERT INTO weir_holds (hold_id, source, subject, reason, created_by, created_at)"
+                    " VALUES (:h, NULL, :s, :r, :u, :t)"
+                ),
+                {
+                    "h": hold.hold_id,
+                    "s": held,
+                    "r": reason,
+                    "u": hold.created_by,
+                    "t": hold.created_at,
+                },
+            )
+        self.audit.append(
+            AuditEntry(
+                "hold.add",
+                f"lifecycle hold add --subject ({subject.kind})",
+                user=hold.created_by,
+                reason=reason,
+                detail={"hold": hold.hold_id, "subject": hold.held},
+            )
+        )
+        return hold
+
+    def for_subject(self, subject: Subject) -> Hold | None:
+        """The oldest active hold on this person, if any."""
+        held = self._subject_key(subject)
+        return next((h for h in self.list() if h.subject == held), None)
+
+    def check_erasable(self, subject: Subject) -> None:
+        """A HeldError (nothing changed) when a legal hold covers this person."""
+        hold = self.for_subject(subject)
+        if hold is not None:
+            raise HeldError(
+                f"{subject.kind} {subject.id} is under {hold.describe()}: "
+                "they may not be erased while it lasts; nothing was changed",
+                f"release the hold first (`weir lifecycle hold release {hold.hold_id}`) "
+                "once the matter it preserves evidence for allows it",
+            )
+
+    def _subject_key(self, subject: Subject) -> str:
+        if self.erasures is None:
+            raise QueryError(
+                "holds on one person need the project's erasure key",
+                "open the project with weir.Project to place them",
+            )
+        return f"{subject.kind}:{self.erasures.digest(subject.kind, subject.id)}"
+
     def release(self, hold_id: str, reason: str = "", user: str | None = None) -> Hold:
         """End a hold; its record stays, with who released it and why."""
         hold = self.get(hold_id)
@@ -134,7 +221,9 @@ class Holds:
                 user=who,
                 datasets=_datasets(hold.source) if hold.source else (),
                 reason=reason.strip() or None,
-                detail={"hold": hold_id, "source": hold.source},
+                detail={"hold": hold_id, "source": hold.source}
+                if hold.source
+                else {"hold": hold_id, "subject": hold.held},
             )
         )
         return self.get(hold_id)

@@ -36,6 +36,7 @@ from weir.lifecycle.steps import Step
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
+from weir.metadata.erasures import ErasureRegistry
 from weir.project import ProjectFiles
 from weir.project.durations import parse_duration
 from weir.project.retention import RETAINED_LAYERS, RetentionConfig
@@ -58,6 +59,7 @@ class Lifecycle:
         ledger: Ledger,
         audit: AuditLog,
         recover: Callable[[], object],
+        erasures: ErasureRegistry | None = None,
     ) -> None:
         check_retention(files)
         self.files = files
@@ -65,7 +67,7 @@ class Lifecycle:
         self.ledger = ledger
         self.audit = audit
         self.recover = recover
-        self.holds = Holds(files, store, audit)
+        self.holds = Holds(files, store, audit, erasures)
         self.journal = Journal(store, ledger)
         self.maintenance = Maintenance(lake)
 

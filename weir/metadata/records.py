@@ -37,6 +37,7 @@ AuditKind = Literal[
     "subject.find",
     "subject.export",
     "subject.erase",
+    "catalog.scan",
 ]
 AUDIT_KINDS: tuple[str, ...] = get_args(AuditKind)
 SQL_KINDS = frozenset({"query"})  # kinds whose action is SQL: kept as a template and its literals

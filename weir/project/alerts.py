@@ -43,6 +43,7 @@ RuleKind = Literal[
     "stockout",
     "audit_failed",
     "stream_failed",
+    "pii_found",
 ]
 RULE_KINDS: tuple[str, ...] = get_args(RuleKind)
 Severity = Literal["info", "warning", "error", "critical"]

@@ -17,7 +17,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -116,11 +116,34 @@ class DatasetPage(Strict):
     next_offset: int | None
 
 
+class ColumnFinding(Strict):
+    kind: str = Field(description="email, phone, card, iban, ip or address")
+    matches: int = Field(description="sampled values that look like it (never a value)")
+    sampled: int
+    confidence: float
+
+
 class DatasetColumn(Strict):
     name: str
     type: str
     classification: str | None
     description: str
+    findings: list[ColumnFinding] = Field(
+        default=[],
+        description="personal data the latest scan found that no classification declares",
+    )
+
+
+class PiiFinding(ColumnFinding):
+    dataset: str
+    column: str
+    classification: str | None
+    flagged: bool
+    scanned_at: datetime
+
+
+class PiiFindings(Strict):
+    findings: list[PiiFinding]
 
 
 class DatasetDetail(DatasetSummary):
@@ -272,12 +295,44 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
                     type=c.type,
                     classification=c.classification,
                     description=c.description,
+                    findings=[
+                        ColumnFinding(
+                            kind=f.kind,
+                            matches=f.matches,
+                            sampled=f.sampled,
+                            confidence=f.confidence,
+                        )
+                        for f in c.findings
+                    ],
                 )
                 for c in d.columns
             ],
             freshness=d.freshness,
             row_count=d.row_count,
             snapshot_id=d.snapshot_id,
+        )
+
+    @router.get(
+        "/catalog/findings",
+        tags=["catalog"],
+        summary="What the latest scan found: personal data in columns not classified for it",
+    )
+    def findings(caller: Caller, all: bool = False) -> PiiFindings:
+        return PiiFindings(
+            findings=[
+                PiiFinding(
+                    dataset=f.dataset,
+                    column=f.column,
+                    kind=f.kind,
+                    matches=f.matches,
+                    sampled=f.sampled,
+                    confidence=f.confidence,
+                    classification=f.classification,
+                    flagged=f.flagged,
+                    scanned_at=datetime.fromtimestamp(f.scanned_at, UTC),
+                )
+                for f in project.catalog.findings(caller, all_kinds=all)
+            ]
         )
 
     @router.get(

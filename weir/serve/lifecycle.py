@@ -2,7 +2,8 @@
 
 ``GET /api/v1/lifecycle/plan`` says what retention would archive, destroy or
 expire now, and why; ``GET``/``POST /api/v1/lifecycle/holds`` list and place
-legal holds and ``POST /api/v1/lifecycle/holds/{hold_id}/release`` ends one.
+legal holds (on a source, or on one person: their erasure is refused while
+it lasts) and ``POST /api/v1/lifecycle/holds/{hold_id}/release`` ends one.
 Each route is one call into ``project.lifecycle``; placing and releasing a hold
 are audited under the caller's name. Running retention is left to
 ``weir lifecycle run`` and the schedules, which hold the project's write lock.
@@ -11,7 +12,7 @@ are audited under the caller's name. Running retention is left to
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from weir.governance.policy import Principal
 from weir.lifecycle import Hold, Step
@@ -41,6 +42,9 @@ class PlanAnswer(Strict):
 class HoldItem(Strict):
     hold_id: str
     source: str
+    subject: str | None = Field(
+        default=None, description="a held person: their kind and identifier's keyed hash"
+    )
     reason: str
     by: str
     since: str
@@ -54,8 +58,18 @@ class HoldList(Strict):
 
 
 class HoldRequest(Strict):
-    source: Name
+    """A source, or one person (by id; ``kind`` when weir.yml declares several kinds)."""
+
+    source: Name | None = None
+    subject: str | int | None = Field(default=None, description="a person's identifier")
+    kind: str | None = Field(default=None, max_length=63, description="the kind of subject")
     reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "HoldRequest":
+        if (self.source is None) == (self.subject is None):
+            raise ValueError("hold either a source or a subject")
+        return self
 
 
 class ReleaseRequest(Strict):
@@ -83,6 +97,7 @@ def _hold(hold: Hold) -> HoldItem:
     return HoldItem(
         hold_id=hold.hold_id,
         source=hold.source or "",
+        subject=hold.held if hold.subject else None,
         reason=hold.reason,
         by=hold.created_by,
         since=str(row["since"]),
@@ -128,11 +143,16 @@ def lifecycle_router(app: FastAPI) -> APIRouter:
 
     @router.post(
         "/lifecycle/holds",
-        summary="Hold a source: retention destroys none of its data until released",
+        summary="Hold a source (retention destroys none of its data) or a person (not erased)",
         status_code=201,
     )
     def add_hold(body: HoldRequest, caller: Operator) -> HoldItem:
-        return _hold(project.lifecycle.holds.add(body.source, body.reason, caller.user))
+        holds = project.lifecycle.holds
+        if body.subject is not None:
+            held = project.subjects.resolve(body.subject, kind=body.kind)
+            return _hold(holds.add_subject(held, body.reason, caller.user))
+        assert body.source is not None
+        return _hold(holds.add(body.source, body.reason, caller.user))
 
     @router.post("/lifecycle/holds/{hold_id}/release", summary="Release a legal hold")
     def release_hold(

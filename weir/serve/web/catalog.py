@@ -4,7 +4,8 @@ The list and each dataset's page make the same calls as ``/api/v1/datasets``
 and ``/api/v1/lineage`` (``project.catalog``) as the signed-in user: a dataset
 outside the role is not found, and the lineage graph leaves out (and bridges)
 what the role cannot read. A dataset's page shows its columns with their
-types, classification and descriptions, its owner, freshness, row count and
+types, classification (and what the latest scan for personal data
+flagged in it) and descriptions, its owner, freshness, row count and
 newest snapshots, and the lineage of the dataset or of one of its columns,
 drawn as an SVG whose boxes link up- and downstream.
 """
