@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from weir.lifecycle import Lifecycle
     from weir.metadata.erasures import ErasureRegistry
     from weir.metadata.keyring import KeyRing
+    from weir.metadata.pii import PiiCipher
     from weir.metrics.service import Kpis
     from weir.orchestrate import Orchestration
     from weir.orchestrate.service import Runs, Schedules
@@ -94,6 +95,10 @@ class Project:
         self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
         self.keys.master()  # without its master key a project does not open (nothing is written)
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
+        if self.files.config.privacy.encrypt_pii:
+            from weir.ingest.sealing import SourceSealing
+
+            self.lake.sealing = SourceSealing(self.files, self.cipher)
         self.progress = progress
         self._check()
 
@@ -122,6 +127,12 @@ class Project:
         from weir.metadata.erasures import ErasureRegistry
 
         return ErasureRegistry(self.store, lambda: self.keys.key(ERASURE_KEY, "erasure"))
+
+    @cached_property
+    def cipher(self) -> PiiCipher:
+        from weir.metadata.pii import PiiCipher
+
+        return PiiCipher(self.keys, lambda kind, value: self.erasures.digest(kind, value))
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -183,7 +194,9 @@ class Project:
     def subjects(self) -> Subjects:
         from weir.governance.subjects import Subjects
 
-        return Subjects(self.files, self.lake, self.ledger, self.audit, self.models, self.erasures)
+        return Subjects(
+            self.files, self.lake, self.ledger, self.audit, self.models, self.erasures, self.cipher
+        )
 
     @cached_property
     def signin(self) -> SignIn:

@@ -31,10 +31,11 @@ from weir.governance.erasure import Certificate, Eraser
 from weir.governance.policy import SOURCE_LAYERS, Policy, lake_columns
 from weir.governance.proof import BOUND_CHARACTERS
 from weir.ingest.ledger import Ledger
-from weir.lake import Lake, Maintenance
+from weir.lake import Lake, Maintenance, opened_scan
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
 from weir.metadata.erasures import ErasureRegistry
+from weir.metadata.pii import PiiCipher
 from weir.project import ProjectFiles
 from weir.project.privacy import SubjectConfig
 from weir.streams.collector import STREAM_PREFIX, wal_folder
@@ -143,13 +144,16 @@ class Subjects:
         audit: AuditLog,
         models: Models,
         erasures: ErasureRegistry,
+        cipher: PiiCipher | None = None,
     ) -> None:
+        """``cipher``: the subjects' data keys, destroyed first when one of them is erased."""
         self.files = files
         self.lake = lake
         self.ledger = ledger
         self.audit = audit
         self.models = models
         self.erasures = erasures
+        self.cipher = cipher
 
     # -- who -----------------------------------------------------------------------------
     def kinds(self) -> list[str]:
@@ -238,9 +242,10 @@ class Subjects:
             if not files:
                 continue
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, layer, source, files)
                 rows = session.execute(
                     f"SELECT DISTINCT CAST({ident(id_column)} AS VARCHAR) FROM"
-                    f" {self.lake.engine.scan(files)} WHERE lower(trim({ident(column)})) ="
+                    f" {scan} WHERE lower(trim({ident(column)})) ="
                     f" lower(trim(?)) AND {ident(id_column)} IS NOT NULL",
                     [value],
                 ).fetchall()
@@ -309,9 +314,9 @@ class Subjects:
             if not texts or not raw:
                 continue
             where = Place("raw", source_name, (column,), (), True).where(subject, [])
-            scan = self.lake.engine.scan(raw)
             found: dict[str, set[str]] = {}
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, "raw", source_name, raw)
                 for name in texts:
                     text = f"trim(CAST({ident(name)} AS VARCHAR))"
                     rows = session.execute(
@@ -340,8 +345,9 @@ class Subjects:
             if len(value) <= BOUND_CHARACTERS or not files:
                 continue
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, "raw", source, files)
                 row = session.execute(
-                    f"SELECT count(*) FROM {self.lake.engine.scan(files)} WHERE"
+                    f"SELECT count(*) FROM {scan} WHERE"
                     f" starts_with(lower(trim(CAST({ident(column)} AS VARCHAR))), ?)",
                     [value[:BOUND_CHARACTERS].lower()],
                 ).fetchone()
@@ -455,8 +461,9 @@ class Subjects:
             if not files:
                 continue
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, place.layer, place.name, files)
                 rows = session.arrow(
-                    f"SELECT * FROM {self.lake.engine.scan(files)} WHERE {place.where(subject, lookups)}"
+                    f"SELECT * FROM {scan} WHERE {place.where(subject, lookups)}"
                 ).to_pylist()
             if rows:
                 tables[place.table] = [json.loads(json.dumps(row, default=str)) for row in rows]
@@ -490,6 +497,13 @@ class Subjects:
             return []
         history = Maintenance(self.lake).history(layer, name)
         return sorted(frozenset().union(*history.values())) if history else []
+
+    def destroy_key(self, subject: Subject) -> bool:
+        """Destroy the subject's data key: every sealed value of theirs reads as NULL at once,
+        in every snapshot and backup. False when they had none (nothing of theirs was sealed)."""
+        if self.cipher is None or not self.cipher.has_key(subject.kind, subject.id):
+            return False
+        return self.cipher.destroy(subject.kind, subject.id)
 
     def erase(self, subject: Subject, reason: str) -> Certificate:
         """Erase the subject everywhere (or finish an interrupted erasure); the certificate."""

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
 
+    from weir.lake.sealing import Sealing
+
 Layer = Literal["raw", "quarantine", "staging"]
 LAYERS: tuple[str, ...] = get_args(Layer)
 # Namespaces of the models' tables (warehouse, marts, …) are created on first use.
@@ -111,6 +113,8 @@ class Lake:
         # loaded at: a reader loads a table's metadata again only once it has a new version
         self._read: dict[tuple[str, str], Table] = {}
         self._read_lock = threading.Lock()
+        # seals personal data as it is written and opens it as it is read (see lake.sealing)
+        self.sealing: Sealing | None = None
 
     @cached_property
     def catalog(self) -> SqlCatalog:
@@ -300,6 +304,8 @@ class Lake:
         the table. A day-partitioned table gets one folder per day of ``day_of``.
         """
         select = session.portable(select)
+        if self.sealing is not None:
+            select = self.sealing.seal(session, layer, name, select)
         table = self.ensure(layer, name, session.lake_schema(select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not

@@ -71,6 +71,11 @@ class PrivacyConfig(Strict):
     subjects: dict[Name, SubjectConfig] = Field(
         default={}, description="kinds of data subjects, by name (customer)"
     )
+    encrypt_pii: bool = Field(
+        default=False,
+        description="store each subject's personal fields encrypted under a key of their own, "
+        "so destroying the key at erasure makes every copy unreadable (crypto-shredding)",
+    )
 
 
 def check_subjects(privacy: PrivacyConfig, sources: Mapping[str, SourceConfig], shown: str) -> None:

@@ -1,0 +1,169 @@
+"""Personal data sealed per data subject: AES-256-GCM under one key per subject (crypto-shredding).
+
+A personal value is stored as one text token::
+
+    wpii1.<ref>.<base64url(nonce || ciphertext || tag)>
+
+``ref`` names the subject without revealing them: the first 32 hex characters
+of the keyed hash the erasure registry keeps of their identifier (HMAC-SHA256
+under the project's erasure key). The subject's data key is the key store's
+``subject:<ref>`` (32 random bytes, sealed under the master key); the nonce is
+12 random bytes per value, and ``wpii1.<ref>`` is the associated data, so a
+token moved to another subject does not open.
+
+Destroying a subject's key makes every token of theirs unreadable at once, in
+the current files, in old snapshots and in every backup: a token whose key is
+gone opens as NULL (a typed null, so a column keeps its type and an aggregate
+skips it). Keys are read from the store in bulk and kept for ``KEY_TTL``
+seconds: another process sees a destroyed key gone within that time, this
+process at once.
+
+A value that is not a token opens as itself (data written before sealing was
+turned on); sealing a token again leaves it as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import pyarrow as pa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from weir.metadata.keys import KeyStore
+
+PREFIX = "wpii1."
+REF_CHARS = 32
+KEY_TTL = 2.0  # seconds a key read from the store is used before it is read again
+_NONCE = 12
+
+
+@dataclass
+class _Cached:
+    cipher: AESGCM | None  # None: the subject has no key (destroyed, or never made)
+    at: float
+
+
+class PiiCipher:
+    """Seals and opens personal values, one key per subject, vectorised over Arrow arrays."""
+
+    def __init__(self, keys: KeyStore, digest: Callable[[str, object], str]) -> None:
+        """``digest``: the erasure registry's keyed hash of a subject's identifier."""
+        self.keys = keys
+        self.digest = digest
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def ref(self, kind: str, subject_id: object) -> str:
+        """The name a subject's tokens carry (and their key's name in the key store)."""
+        return self.digest(kind, subject_id)[:REF_CHARS]
+
+    # -- values ------------------------------------------------------------------------
+    def seal(self, kind: str, ids: pa.Array, values: pa.Array) -> pa.Array:
+        """Each value sealed under the key of the subject on its row (made if they have none).
+
+        A null value, a row whose subject is unknown (null or blank identifier) and a
+        value that is already a token are left as they are.
+        """
+        id_list, value_list = ids.to_pylist(), values.to_pylist()
+        refs: dict[str, str] = {}
+        for subject, value in zip(id_list, value_list, strict=True):
+            if _sealable(subject, value) and subject not in refs:
+                refs[subject] = self.ref(kind, subject)
+        if not refs:
+            return values.cast(pa.string())
+        ciphers = self._ciphers(set(refs.values()), create=True)
+        nonces = os.urandom(_NONCE * len(value_list))
+        out: list[str | None] = []
+        for row, (subject, value) in enumerate(zip(id_list, value_list, strict=True)):
+            if not _sealable(subject, value):
+                out.append(value)
+                continue
+            ref = refs[subject]
+            cipher = ciphers[ref]
+            assert cipher is not None
+            head = PREFIX + ref
+            nonce = nonces[row * _NONCE : (row + 1) * _NONCE]
+            body = cipher.encrypt(nonce, value.encode("utf-8"), head.encode("ascii"))
+            out.append(f"{head}.{base64.urlsafe_b64encode(nonce + body).decode('ascii')}")
+        return pa.array(out, pa.string())
+
+    def open(self, values: pa.Array) -> pa.Array:
+        """Each token opened; NULL where its subject's key is gone; other values as they are."""
+        value_list = values.to_pylist()
+        refs = {_ref(v) for v in value_list if isinstance(v, str) and v.startswith(PREFIX)}
+        if not refs:
+            return values.cast(pa.string())
+        ciphers = self._ciphers(refs, create=False)
+        out: list[str | None] = []
+        for value in value_list:
+            if not (isinstance(value, str) and value.startswith(PREFIX)):
+                out.append(value)
+                continue
+            cipher = ciphers.get(_ref(value))
+            out.append(None if cipher is None else _decrypt(cipher, value))
+        return pa.array(out, pa.string())
+
+    # -- keys --------------------------------------------------------------------------
+    def destroy(self, kind: str, subject_id: object) -> bool:
+        """Destroy one subject's key (every token of theirs reads as NULL from now on)."""
+        ref = self.ref(kind, subject_id)
+        destroyed = self.keys.destroy_subject_key(ref)
+        with self._lock:
+            self._cache[ref] = _Cached(None, time.monotonic())
+        return destroyed
+
+    def has_key(self, kind: str, subject_id: object) -> bool:
+        return self.keys.subject_key(self.ref(kind, subject_id), create=False) is not None
+
+    def _ciphers(self, refs: Collection[str], create: bool) -> dict[str, AESGCM | None]:
+        now = time.monotonic()
+        found: dict[str, AESGCM | None] = {}
+        with self._lock:
+            for ref in refs:
+                cached = self._cache.get(ref)
+                fresh = cached is not None and now - cached.at < KEY_TTL
+                if cached is not None and fresh and (cached.cipher is not None or not create):
+                    found[ref] = cached.cipher
+        wanted = [ref for ref in refs if ref not in found]
+        if wanted:
+            keys = self.keys.subject_keys(wanted, create=create)
+            with self._lock:
+                for ref in wanted:
+                    key = keys.get(ref)
+                    cipher = None if key is None else AESGCM(key)
+                    self._cache[ref] = _Cached(cipher, now)
+                    found[ref] = cipher
+        return found
+
+
+def is_token(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def _sealable(subject: object, value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and not value.startswith(PREFIX)
+        and subject is not None
+        and str(subject).strip() != ""
+    )
+
+
+def _ref(token: str) -> str:
+    return token[len(PREFIX) : len(PREFIX) + REF_CHARS]
+
+
+def _decrypt(cipher: AESGCM, token: str) -> str | None:
+    head, _, body = token.rpartition(".")
+    try:
+        raw = base64.urlsafe_b64decode(body)
+        return cipher.decrypt(raw[:_NONCE], raw[_NONCE:], head.encode("ascii")).decode("utf-8")
+    except (InvalidTag, ValueError, binascii.Error, UnicodeError):
+        return None  # altered: as unreadable as an erased value
