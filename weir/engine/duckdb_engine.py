@@ -133,8 +133,8 @@ class DuckDBSession(Session):
         with _engine_errors():
             known = self._con.execute(
                 "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
-            ).fetchone()
-            if known and known[0]:
+            ).fetchall()
+            if known[0][0]:
                 return
             self._con.create_function(
                 name,
