@@ -114,11 +114,11 @@ def test_no_personal_value_is_in_clear_in_any_source_file(sealed: Sealed) -> Non
     assert leaks == []
     # the customers' own files hold one sealed token per personal field of every row
     staging = pq.read_table(
-        [
+        next(
             p
             for p in (sealed.project.files.state_dir / "lake" / "staging").rglob("*.parquet")
             if "customers" in p.parts and "customer_demographics" not in p.parts
-        ][0]
+        )
     )
     for column in ("first_name", "last_name", "email", "phone", "address"):
         assert all(v.startswith(PREFIX) for v in staging.column(column).to_pylist())
