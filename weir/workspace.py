@@ -96,9 +96,11 @@ class Project:
         self.keys.master()  # without its master key a project does not open (nothing is written)
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
         if self.files.config.privacy.encrypt_pii:
+            from weir.governance.sealing import ProjectSealing
             from weir.ingest.sealing import SourceSealing
 
-            self.lake.sealing = SourceSealing(self.files, self.cipher)
+            sources = SourceSealing(self.files, self.cipher)
+            self.lake.sealing = ProjectSealing(self.files, self.lake, sources, lambda: self.models)
         self.progress = progress
         self._check()
 

@@ -280,7 +280,7 @@ class Subjects:
             ids = tuple(
                 f.name
                 for f in schema
-                if _reaches(lineage, dataset, f.name, roots)
+                if reaches(lineage, dataset, f.name, roots)
                 and (
                     str(f.type).startswith(("int", "uint"))
                     if subject.integer
@@ -531,7 +531,7 @@ def log_matcher(
     return matches
 
 
-def _reaches(
+def reaches(
     lineage: dict[str, dict[str, list[str]]], dataset: str, column: str, roots: set[str]
 ) -> bool:
     """Whether ``dataset.column`` is computed from one of ``roots`` (through any models)."""

@@ -80,7 +80,7 @@ class SourceSealing:
         columns = [c for c in plan.columns if c in present]
         if not columns or plan.subject not in present:
             return select
-        session.add_function(SEAL_FUNCTION, self._seal, 3)
+        session.add_function(SEAL_FUNCTION, self.seal_values, 3)
         subject = f"CAST({ident(plan.subject)} AS VARCHAR)"
         replaced = ", ".join(
             f"{SEAL_FUNCTION}({lit(plan.kind)}, {subject}, CAST({ident(c)} AS VARCHAR))"
@@ -96,7 +96,7 @@ class SourceSealing:
         session.add_function(OPEN_FUNCTION, self.cipher.open, 1)
         return {c: f"{OPEN_FUNCTION}({ident(c)})" for c in plan.columns}
 
-    def _seal(
+    def seal_values(
         self, kinds: pa.ChunkedArray, ids: pa.ChunkedArray, values: pa.ChunkedArray
     ) -> pa.Array:
         if len(values) == 0:
