@@ -8,15 +8,15 @@ lineage from a source's identifier column). A model without such a column
 names no subject, and is written as it is computed. Only text columns are
 sealed (a number keeps its type).
 
-The plan of a table is worked out as it is written (from the lineage of the
-build writing it) and, for reading, from the lineage the last builds
-recorded; both are kept for the life of the process.
+The plan of a table is worked out as it is written (from the lineage the
+build writing it passes along) and, for reading, from the lineage the last
+builds recorded; it is kept for the life of the process.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from weir.engine import Session, ident, lit
 from weir.governance.policy import Policy
@@ -24,7 +24,6 @@ from weir.governance.subjects import reaches
 from weir.ingest.sealing import OPEN_FUNCTION, SEAL_FUNCTION, SealPlan, SourceSealing
 from weir.lake import LAYERS, Lake
 from weir.project import ProjectFiles
-from weir.transform.lineage import column_lineage
 from weir.transform.service import Models
 
 _TEXT = ("VARCHAR",)
@@ -47,11 +46,18 @@ class ProjectSealing:
         self._plans: dict[tuple[str, str], SealPlan | None] = {}
         self._lock = threading.Lock()
 
-    def seal(self, session: Session, layer: str, name: str, select: str) -> str:
+    def seal(
+        self,
+        session: Session,
+        layer: str,
+        name: str,
+        select: str,
+        lineage: Mapping[str, Sequence[str]] | None = None,
+    ) -> str:
         if layer in LAYERS:
             return self.sources.seal(session, layer, name, select)
         types = dict(session.columns(select))
-        plan = self._model_plan(layer, name, types, session)
+        plan = self._model_plan(layer, name, types, lineage)
         with self._lock:
             self._plans[(layer, name)] = plan
         if plan is None:
@@ -85,7 +91,11 @@ class ProjectSealing:
         return {c: f"{OPEN_FUNCTION}({ident(c)})" for c in plan.columns}
 
     def _model_plan(
-        self, layer: str, name: str, types: Mapping[str, str], session: Session | None
+        self,
+        layer: str,
+        name: str,
+        types: Mapping[str, str],
+        fresh: Mapping[str, Sequence[str]] | None,
     ) -> SealPlan | None:
         privacy = self.files.config.privacy
         if not privacy.encrypt_pii or not privacy.subjects:
@@ -93,11 +103,8 @@ class ProjectSealing:
         dataset = f"{layer}.{name}"
         models = self._models()
         lineage = {k: dict(v) for k, v in models.log.lineage().items()}
-        model = models.definitions().get(dataset)
-        if session is not None and model is not None:
-            fresh = column_lineage(session, model)
-            if fresh:
-                lineage[dataset] = fresh
+        if fresh:  # the build writing the table knows its lineage before the log does
+            lineage[dataset] = {column: list(read) for column, read in fresh.items()}
         for kind, subject in privacy.subjects.items():
             roots = {
                 f"{source_layer}.{s}.{c}"

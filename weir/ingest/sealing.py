@@ -17,7 +17,7 @@ age) keep their type and are not sealed; the erasure's rewrite removes them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -72,7 +72,14 @@ class SourceSealing:
             return SealPlan(kind, column, sealed + (TEXT_ONLY if text else ()))
         return None
 
-    def seal(self, session: Session, layer: str, name: str, select: str) -> str:
+    def seal(
+        self,
+        session: Session,
+        layer: str,
+        name: str,
+        select: str,
+        lineage: Mapping[str, Sequence[str]] | None = None,
+    ) -> str:
         plan = self.plan(layer, name)
         if plan is None:
             return select

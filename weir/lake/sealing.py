@@ -20,8 +20,16 @@ if TYPE_CHECKING:
 
 
 class Sealing(Protocol):
-    def seal(self, session: Session, layer: str, name: str, select: str) -> str:
-        """``select`` with the table's personal columns sealed (as it is when nothing is)."""
+    def seal(
+        self,
+        session: Session,
+        layer: str,
+        name: str,
+        select: str,
+        lineage: Mapping[str, Sequence[str]] | None = None,
+    ) -> str:
+        """``select`` with the table's personal columns sealed (as it is when nothing is);
+        ``lineage``: a model's column → the columns it is computed from."""
         ...
 
     def opened(self, session: Session, layer: str, name: str) -> Mapping[str, str]:
