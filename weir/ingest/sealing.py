@@ -6,7 +6,9 @@ classifies ``pii`` is written sealed under the key of the subject on its row
 and so is ``_raw``, the record as it arrived), and in staging for the text
 fields. The subject is the one ``privacy.subjects`` names for the source
 (the first kind that lists it); a row whose identifier is missing or blank
-has no subject, and its fields are kept as they came.
+has no subject, and its fields are kept as they came. A column of the
+source's ``key`` is not sealed (de-duplication compares it), and a source
+without personal fields keeps ``_raw`` as it is.
 
 Reading opens them: a lake table shown as a view (models, the gateway, ``weir
 sql``) shows the clear value while the subject's key exists, and NULL once it
@@ -64,11 +66,15 @@ class SourceSealing:
                 continue
             source = self.project.source(name)
             text = layer != "staging"
+            # a key column stays comparable: de-duplication matches it against staging
+            kept = {column, *source.key}
             sealed = tuple(
                 c.name
                 for c in source.columns
-                if c.classification == "pii" and c.name != column and (text or c.type == "string")
+                if c.classification == "pii" and c.name not in kept and (text or c.type == "string")
             )
+            if not sealed:
+                return None  # no personal field: the record as it arrived holds none either
             return SealPlan(kind, column, sealed + (TEXT_ONLY if text else ()))
         return None
 

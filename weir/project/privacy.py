@@ -77,6 +77,18 @@ class PrivacyConfig(Strict):
         "so destroying the key at erasure makes every copy unreadable (crypto-shredding)",
     )
 
+    @model_validator(mode="after")
+    def _encrypting_needs_subjects(self) -> PrivacyConfig:
+        if self.encrypt_pii and not self.subjects:
+            raise FieldProblem(
+                "encrypt_pii",
+                "encrypt_pii seals personal data under a key per subject, and no subject is "
+                "defined",
+                "define who a subject is under privacy.subjects (key, sources), "
+                "or set encrypt_pii: false",
+            )
+        return self
+
 
 def check_subjects(privacy: PrivacyConfig, sources: Mapping[str, SourceConfig], shown: str) -> None:
     """Every source and column a subject names exists, and identifiers share one type."""
