@@ -156,10 +156,15 @@ class DuckDBSession(Session):
         schema, name = view
         target = table(name, schema)
         shown = "*"
-        if computed:
-            replaced = ", ".join(f"{sql} AS {ident(column)}" for column, sql in computed.items())
-            shown = f"* REPLACE ({replaced})"
         with _engine_errors():
+            if computed and files:  # an older snapshot may lack a column added since
+                base = self._con.execute(f"SELECT * FROM {scan(files)} LIMIT 0")
+                present = {str(c[0]) for c in base.description or []}
+                base.fetchall()
+                computed = {c: sql for c, sql in computed.items() if c in present}
+            if computed:
+                replaced = ", ".join(f"{sql} AS {ident(c)}" for c, sql in computed.items())
+                shown = f"* REPLACE ({replaced})"
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
             if files:
                 self._con.execute(

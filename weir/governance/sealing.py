@@ -10,12 +10,15 @@ sealed (a number keeps its type).
 
 The plan of a table is worked out as it is written (from the lineage the
 build writing it passes along) and, for reading, from the lineage the last
-builds recorded; it is kept for the life of the process.
+builds recorded, again after ``PLAN_TTL`` seconds (another process's build
+may have changed it). A column sealed once and no longer is still opened
+where an older file holds a token (a value that is not one opens as itself).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from weir.engine import Session, ident, lit
@@ -27,6 +30,7 @@ from weir.project import ProjectFiles
 from weir.transform.service import Models
 
 _TEXT = ("VARCHAR",)
+PLAN_TTL = 30.0  # seconds a plan worked out for reading is used (a build elsewhere may change it)
 
 
 class ProjectSealing:
@@ -43,7 +47,7 @@ class ProjectSealing:
         self.lake = lake
         self.sources = sources
         self._models = models
-        self._plans: dict[tuple[str, str], SealPlan | None] = {}
+        self._plans: dict[tuple[str, str], tuple[SealPlan | None, float]] = {}
         self._lock = threading.Lock()
 
     def seal(
@@ -59,7 +63,7 @@ class ProjectSealing:
         types = dict(session.columns(select))
         plan = self._model_plan(layer, name, types, lineage)
         with self._lock:
-            self._plans[(layer, name)] = plan
+            self._plans[(layer, name)] = (plan, time.monotonic())
         if plan is None:
             return select
         session.add_function(SEAL_FUNCTION, self.sources.seal_values, 3)
@@ -74,9 +78,9 @@ class ProjectSealing:
         if layer in LAYERS:
             return self.sources.opened(session, layer, name)
         with self._lock:
-            known = (layer, name) in self._plans
-            plan = self._plans.get((layer, name))
-        if not known:
+            known = self._plans.get((layer, name))
+        plan = known[0] if known is not None else None
+        if known is None or time.monotonic() - known[1] > PLAN_TTL:
             schema = self.lake.arrow_schema(layer, name)
             types = {
                 f.name: "VARCHAR" if str(f.type) in ("string", "large_string") else str(f.type)
@@ -84,7 +88,7 @@ class ProjectSealing:
             }
             plan = self._model_plan(layer, name, types, None)
             with self._lock:
-                self._plans[(layer, name)] = plan
+                self._plans[(layer, name)] = (plan, time.monotonic())
         if plan is None:
             return {}
         session.add_function(OPEN_FUNCTION, self.sources.cipher.open, 1)
