@@ -405,6 +405,15 @@ class KeyStore:
             found.update(self._subject_rows(master, missing))  # another process's key wins
         return {wanted[name]: value for name, value in found.items()}
 
+    def subject_keys_version(self) -> tuple[int, float]:
+        """How many subject keys there are and when the newest was made: it changes whenever one
+        is made or destroyed, so a process can tell its copies are still good with one query."""
+        with self.store.begin() as db:
+            row = db.execute(
+                sa.text("SELECT count(*), max(created_at) FROM weir_keys WHERE kind = 'subject'")
+            ).first()
+        return (0, 0.0) if row is None else (int(row[0]), float(row[1] or 0.0))
+
     def _subject_rows(self, master: MasterKey, names: Sequence[str]) -> dict[str, bytes]:
         select = sa.text(
             "SELECT name, kind, created_at, meta, nonce, sealed FROM weir_keys"

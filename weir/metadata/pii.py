@@ -14,9 +14,9 @@ token moved to another subject does not open.
 Destroying a subject's key makes every token of theirs unreadable at once, in
 the current files, in old snapshots and in every backup: a token whose key is
 gone opens as NULL (a typed null, so a column keeps its type and an aggregate
-skips it). Keys are read from the store in bulk and kept for ``KEY_TTL``
-seconds: another process sees a destroyed key gone within that time, this
-process at once.
+skips it). Keys are read from the store in bulk and kept while the store's
+subject keys are unchanged (one query every ``KEY_TTL`` seconds tells): another
+process sees a destroyed key gone within that time, this process at once.
 
 A value that is not a token opens as itself (data written before sealing was
 turned on); sealing a token again leaves it as it is.
@@ -30,7 +30,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 import pyarrow as pa
 from cryptography.exceptions import InvalidTag
@@ -40,14 +39,8 @@ from weir.metadata.keys import KeyStore
 
 PREFIX = "wpii1."
 REF_CHARS = 32
-KEY_TTL = 2.0  # seconds a key read from the store is used before it is read again
+KEY_TTL = 2.0  # seconds between checks that the keys read from the store are still there
 _NONCE = 12
-
-
-@dataclass
-class _Cached:
-    cipher: AESGCM | None  # None: the subject has no key (destroyed, or never made)
-    at: float
 
 
 class PiiCipher:
@@ -57,7 +50,10 @@ class PiiCipher:
         """``digest``: the erasure registry's keyed hash of a subject's identifier."""
         self.keys = keys
         self.digest = digest
-        self._cache: dict[str, _Cached] = {}
+        # ref -> the subject's cipher, None when they have no key (destroyed, or never made)
+        self._cache: dict[str, AESGCM | None] = {}
+        self._version: tuple[int, float] | None = None  # the key store's, when last checked
+        self._checked = float("-inf")
         self._lock = threading.Lock()
 
     def ref(self, kind: str, subject_id: object) -> str:
@@ -116,31 +112,39 @@ class PiiCipher:
         ref = self.ref(kind, subject_id)
         destroyed = self.keys.destroy_subject_key(ref)
         with self._lock:
-            self._cache[ref] = _Cached(None, time.monotonic())
+            self._cache[ref] = None
         return destroyed
 
     def has_key(self, kind: str, subject_id: object) -> bool:
         return self.keys.subject_key(self.ref(kind, subject_id), create=False) is not None
 
     def _ciphers(self, refs: Collection[str], create: bool) -> dict[str, AESGCM | None]:
-        now = time.monotonic()
+        self._check_version()
         found: dict[str, AESGCM | None] = {}
         with self._lock:
             for ref in refs:
-                cached = self._cache.get(ref)
-                fresh = cached is not None and now - cached.at < KEY_TTL
-                if cached is not None and fresh and (cached.cipher is not None or not create):
-                    found[ref] = cached.cipher
+                if ref in self._cache and (self._cache[ref] is not None or not create):
+                    found[ref] = self._cache[ref]
         wanted = [ref for ref in refs if ref not in found]
         if wanted:
             keys = self.keys.subject_keys(wanted, create=create)
             with self._lock:
                 for ref in wanted:
                     key = keys.get(ref)
-                    cipher = None if key is None else AESGCM(key)
-                    self._cache[ref] = _Cached(cipher, now)
-                    found[ref] = cipher
+                    found[ref] = self._cache[ref] = None if key is None else AESGCM(key)
         return found
+
+    def _check_version(self) -> None:
+        """Forget every key read once the store's subject keys changed (checked every KEY_TTL s)."""
+        now = time.monotonic()
+        if now - self._checked < KEY_TTL:
+            return
+        version = self.keys.subject_keys_version()
+        with self._lock:
+            if version != self._version:
+                self._cache.clear()
+                self._version = version
+            self._checked = now
 
 
 def is_token(value: object) -> bool:
