@@ -41,6 +41,8 @@ PREFIX = "wpii1."
 REF_CHARS = 32
 KEY_TTL = 2.0  # seconds between checks that the keys read from the store are still there
 _NONCE = 12
+_AT, _END = len(PREFIX), len(PREFIX) + REF_CHARS  # where a token's ref is
+_REFS_KEPT = 1_000_000  # identifiers whose ref is remembered (then forgotten all at once)
 
 
 class PiiCipher:
@@ -55,10 +57,16 @@ class PiiCipher:
         self._version: tuple[int, float] | None = None  # the key store's, when last checked
         self._checked = float("-inf")
         self._lock = threading.Lock()
+        self._refs: dict[tuple[str, object], str] = {}
 
     def ref(self, kind: str, subject_id: object) -> str:
         """The name a subject's tokens carry (and their key's name in the key store)."""
-        return self.digest(kind, subject_id)[:REF_CHARS]
+        known = self._refs.get((kind, subject_id))
+        if known is None:
+            if len(self._refs) >= _REFS_KEPT:
+                self._refs.clear()
+            known = self._refs[(kind, subject_id)] = self.digest(kind, subject_id)[:REF_CHARS]
+        return known
 
     # -- values ------------------------------------------------------------------------
     def seal(self, kind: str, ids: pa.Array, values: pa.Array) -> pa.Array:
@@ -68,42 +76,51 @@ class PiiCipher:
         value that is already a token are left as they are.
         """
         id_list, value_list = ids.to_pylist(), values.to_pylist()
-        refs: dict[str, str] = {}
-        for subject, value in zip(id_list, value_list, strict=True):
-            if _sealable(subject, value) and subject not in refs:
-                refs[subject] = self.ref(kind, subject)
-        if not refs:
+        rows = [
+            (row, subject)
+            for row, (subject, value) in enumerate(zip(id_list, value_list, strict=True))
+            if _sealable(subject, value)
+        ]
+        if not rows:
             return values.cast(pa.string())
+        refs = {subject: self.ref(kind, subject) for _, subject in rows}
         ciphers = self._ciphers(set(refs.values()), create=True)
-        nonces = os.urandom(_NONCE * len(value_list))
-        out: list[str | None] = []
-        for row, (subject, value) in enumerate(zip(id_list, value_list, strict=True)):
-            if not _sealable(subject, value):
-                out.append(value)
-                continue
-            ref = refs[subject]
-            cipher = ciphers[ref]
+        nonces = os.urandom(_NONCE * len(rows))
+        out: list[str | None] = list(value_list)
+        encode = base64.urlsafe_b64encode
+        for number, (row, subject) in enumerate(rows):
+            head = PREFIX + refs[subject]
+            cipher = ciphers[refs[subject]]
             assert cipher is not None
-            head = PREFIX + ref
-            nonce = nonces[row * _NONCE : (row + 1) * _NONCE]
-            body = cipher.encrypt(nonce, value.encode("utf-8"), head.encode("ascii"))
-            out.append(f"{head}.{base64.urlsafe_b64encode(nonce + body).decode('ascii')}")
+            nonce = nonces[number * _NONCE : (number + 1) * _NONCE]
+            body = cipher.encrypt(nonce, value_list[row].encode(), head.encode())
+            out[row] = head + "." + encode(nonce + body).decode()
         return pa.array(out, pa.string())
 
     def open(self, values: pa.Array) -> pa.Array:
         """Each token opened; NULL where its subject's key is gone; other values as they are."""
         value_list = values.to_pylist()
-        refs = {_ref(v) for v in value_list if isinstance(v, str) and v.startswith(PREFIX)}
+        refs = {v[_AT:_END] for v in value_list if v is not None and v.startswith(PREFIX)}
         if not refs:
             return values.cast(pa.string())
         ciphers = self._ciphers(refs, create=False)
+        decode = base64.urlsafe_b64decode
         out: list[str | None] = []
         for value in value_list:
-            if not (isinstance(value, str) and value.startswith(PREFIX)):
+            if value is None or not value.startswith(PREFIX):
                 out.append(value)
                 continue
-            cipher = ciphers.get(_ref(value))
-            out.append(None if cipher is None else _decrypt(cipher, value))
+            cipher = ciphers.get(value[_AT:_END])
+            if cipher is None:
+                out.append(None)
+                continue
+            try:
+                raw = decode(value[_END + 1 :])
+                out.append(
+                    cipher.decrypt(raw[:_NONCE], raw[_NONCE:], value[:_END].encode()).decode()
+                )
+            except (InvalidTag, ValueError, binascii.Error, UnicodeError):
+                out.append(None)  # altered: as unreadable as an erased value
         return pa.array(out, pa.string())
 
     # -- keys --------------------------------------------------------------------------
@@ -158,16 +175,3 @@ def _sealable(subject: object, value: object) -> bool:
         and subject is not None
         and str(subject).strip() != ""
     )
-
-
-def _ref(token: str) -> str:
-    return token[len(PREFIX) : len(PREFIX) + REF_CHARS]
-
-
-def _decrypt(cipher: AESGCM, token: str) -> str | None:
-    head, _, body = token.rpartition(".")
-    try:
-        raw = base64.urlsafe_b64decode(body)
-        return cipher.decrypt(raw[:_NONCE], raw[_NONCE:], head.encode("ascii")).decode("utf-8")
-    except (InvalidTag, ValueError, binascii.Error, UnicodeError):
-        return None  # altered: as unreadable as an erased value
