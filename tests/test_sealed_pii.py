@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import crm_event, edit_source, jsonl, land
 from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -298,3 +299,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def test_a_quarantined_sealed_record_is_replayed_in_clear(project_root: Path) -> None:
+    """Quarantine keeps the record as it arrived, sealed; a replay opens it to check it again."""
+    message = "My parcel from order 88 never arrived"
+    land(
+        project_root,
+        "crm_interactions",
+        "crm_2025-01-01T10.jsonl",
+        jsonl(crm_event("e1", rating=9, message_excerpt=message), crm_event("e2")),
+    )
+    with weir.Project(project_root) as project:
+        result = project.sources.ingest(["crm_interactions"])[0]
+        assert (result.counts.accepted, result.counts.quarantined) == (1, 1)
+    held = parquet_text(project_root / ".weir", ("raw", "quarantine"))
+    assert held and not [f for f, data in held.items() if b"never arrived" in data]
+    edit_source(project_root, "crm_interactions", "min: 1, max: 5,", "min: 1, max: 10,")
+    with weir.Project(project_root) as project:
+        replayed = project.sources.replay("crm_interactions")
+        assert replayed.counts.accepted == 1
+        got = rows(
+            project, "SELECT message_excerpt FROM staging.crm_interactions WHERE event_id = 'e1'"
+        )
+        assert got == [{"message_excerpt": message}]
