@@ -323,3 +323,18 @@ def test_a_quarantined_sealed_record_is_replayed_in_clear(project_root: Path) ->
             project, "SELECT message_excerpt FROM staging.crm_interactions WHERE event_id = 'e1'"
         )
         assert got == [{"message_excerpt": message}]
+
+
+def test_subject_keys_are_made_and_read_in_bulk_and_their_version_moves(
+    cipher: PiiCipher,
+) -> None:
+    keys = cipher.keys
+    made = keys.subject_keys(["bulk-a", "bulk-b"], create=True)
+    assert sorted(made) == ["bulk-a", "bulk-b"] and len(set(made.values())) == 2
+    assert keys.subject_keys(["bulk-a", "bulk-b", "bulk-c"], create=False) == made
+    assert keys.subject_key("bulk-a", create=False) == made["bulk-a"]  # one key, either way
+    before = keys.subject_keys_version()
+    assert keys.destroy_subject_key("bulk-a")
+    after = keys.subject_keys_version()
+    assert after != before and after[0] == before[0] - 1
+    assert keys.subject_keys(["bulk-a"], create=False) == {}
