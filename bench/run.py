@@ -29,6 +29,7 @@ from peers_build_bench import run_peers_build_bench
 from quality_bench import run_quality_bench
 from report import Recorder, write
 from scale_bench import run_scale_bench
+from sealing_bench import run_sealing_bench
 from transform_bench import run_transform_bench
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -51,6 +52,7 @@ BENCHES = {
         args.doc.parent / "benchmarks-scale.png" if args.write_doc else None,
     ),
     "transform": lambda args: run_transform_bench(args.work, args.days),
+    "sealing": lambda args: run_sealing_bench(args.work, args.sealing_rows),
 }
 
 
@@ -117,6 +119,12 @@ def main() -> None:
         "--scale-sizes",
         default="250K,1M",
         help="POS rows of the scale curve, comma-separated (the README quotes 1M,10M,60M).",
+    )
+    parser.add_argument(
+        "--sealing-rows",
+        type=int,
+        default=100_000,
+        help="Customers ingested and queried with sealing off and on (the sealing benchmark).",
     )
     parser.add_argument(
         "--write-doc",

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from weir.lifecycle import Lifecycle
     from weir.metadata.erasures import ErasureRegistry
     from weir.metadata.keyring import KeyRing
+    from weir.metadata.pii import PiiCipher
     from weir.metrics.service import Kpis
     from weir.orchestrate import Orchestration
     from weir.orchestrate.service import Runs, Schedules
@@ -96,6 +97,12 @@ class Project:
         self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
         self.keys.master()  # without its master key a project does not open (nothing is written)
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
+        if self.files.config.privacy.encrypt_pii:
+            from weir.governance.sealing import ProjectSealing
+            from weir.ingest.sealing import SourceSealing
+
+            sources = SourceSealing(self.files, self.cipher)
+            self.lake.sealing = ProjectSealing(self.files, self.lake, sources, lambda: self.models)
         self.progress = progress
         self._check()
 
@@ -124,6 +131,12 @@ class Project:
         from weir.metadata.erasures import ErasureRegistry
 
         return ErasureRegistry(self.store, lambda: self.keys.key(ERASURE_KEY, "erasure"))
+
+    @cached_property
+    def cipher(self) -> PiiCipher:
+        from weir.metadata.pii import PiiCipher
+
+        return PiiCipher(self.keys, lambda kind, value: self.erasures.digest(kind, value))
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -192,6 +205,7 @@ class Project:
             self.audit,
             self.models,
             self.erasures,
+            self.cipher,
             guard=lambda subject: self.lifecycle.holds.check_erasable(subject),
         )
 

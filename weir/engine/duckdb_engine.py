@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Self
 
 import duckdb
 import pyarrow as pa
+from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from weir.engine import errors
 from weir.engine.base import Capabilities, Engine, Session
@@ -128,15 +129,47 @@ class DuckDBSession(Session):
         with _engine_errors():
             self._con.unregister(name)
 
+    def add_function(self, name: str, function: Callable[..., pa.Array], arguments: int) -> None:
+        with _engine_errors():
+            known = self._con.execute(
+                "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
+            ).fetchall()
+            if known[0][0]:
+                return
+            self._con.create_function(
+                name,
+                function,
+                ["VARCHAR"] * arguments,
+                "VARCHAR",
+                type=PythonUDFType.ARROW,
+                null_handling=FunctionNullHandling.SPECIAL,
+                side_effects=False,
+            )
+
     def show_table(
-        self, view: tuple[str, str], files: Sequence[str], empty: pa.Schema
+        self,
+        view: tuple[str, str],
+        files: Sequence[str],
+        empty: pa.Schema,
+        computed: Mapping[str, str] | None = None,
     ) -> list[str]:
         schema, name = view
         target = table(name, schema)
+        shown = "*"
         with _engine_errors():
+            if computed and files:  # an older snapshot may lack a column added since
+                base = self._con.execute(f"SELECT * FROM {scan(files)} LIMIT 0")
+                present = {str(c[0]) for c in base.description or []}
+                base.fetchall()
+                computed = {c: sql for c, sql in computed.items() if c in present}
+            if computed:
+                replaced = ", ".join(f"{sql} AS {ident(c)}" for c, sql in computed.items())
+                shown = f"* REPLACE ({replaced})"
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
             if files:
-                self._con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {scan(files)}")
+                self._con.execute(
+                    f"CREATE OR REPLACE VIEW {target} AS SELECT {shown} FROM {scan(files)}"
+                )
             else:
                 holder = table(f"_empty_{name}", schema)
                 self._con.register("_weir_empty", empty.empty_table())
@@ -146,7 +179,9 @@ class DuckDBSession(Session):
                     )
                 finally:
                     self._con.unregister("_weir_empty")
-                self._con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {holder}")
+                self._con.execute(
+                    f"CREATE OR REPLACE VIEW {target} AS SELECT {shown} FROM {holder}"
+                )
             described = self._con.execute(f"SELECT * FROM {target} LIMIT 0").description or []
         return [str(column[0]) for column in described]
 

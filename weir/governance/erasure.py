@@ -124,6 +124,10 @@ class Eraser:
         elif not values:  # the file of values went missing: take what is left to find
             values = self.subjects.proof_values(subject)
             _write_proof(proof_file, values)
+        if "key" not in erasure.steps:
+            # first the key: what was sealed under it is unreadable everywhere from now on,
+            # old snapshots and backups included; the purge below then removes the ciphertext
+            self._done(erasure, "key", {"destroyed": self.subjects.destroy_key(subject)})
         lookups = self.subjects.lookups(subject, values)
         # Every step after the first is done again on a rerun, each finding little left to do:
         # a model build that read the lake before the erasure may have committed the subject
@@ -261,6 +265,7 @@ class Eraser:
             "collector_log": steps.get("log", []),
             "collector_pending": pending,
             "metadata": steps.get("metadata", {}),
+            "key_destroyed": bool(steps.get("key", {}).get("destroyed", False)),
             "verification": {
                 **result.as_dict(),
                 "folder": str(self.state_dir),

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
+
+    from weir.lake.sealing import Sealing
 
 Layer = Literal["raw", "quarantine", "staging"]
 LAYERS: tuple[str, ...] = get_args(Layer)
@@ -111,6 +113,8 @@ class Lake:
         # loaded at: a reader loads a table's metadata again only once it has a new version
         self._read: dict[tuple[str, str], Table] = {}
         self._read_lock = threading.Lock()
+        # seals personal data as it is written and opens it as it is read (see lake.sealing)
+        self.sealing: Sealing | None = None
 
     @cached_property
     def catalog(self) -> SqlCatalog:
@@ -293,13 +297,18 @@ class Lake:
         batch_id: str,
         day_of: str | None = None,
         rows: int | None = None,
+        lineage: Mapping[str, Sequence[str]] | None = None,
     ) -> TableWrite:
         """Write the rows of ``select`` as Parquet files in the table's folder (not yet committed).
 
         The engine writes the files (DuckDB in parallel); ``commit`` adds them to
         the table. A day-partitioned table gets one folder per day of ``day_of``.
+        ``lineage`` (a model's column → the columns it is computed from) tells the
+        lake's ``sealing`` which columns hold personal data.
         """
         select = session.portable(select)
+        if self.sealing is not None:
+            select = self.sealing.seal(session, layer, name, select, lineage)
         table = self.ensure(layer, name, session.lake_schema(select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not

@@ -363,6 +363,69 @@ class KeyStore:
         found = self.find(name)
         return None if found is None else found[0]
 
+    def subject_keys(self, subject_ids: Collection[str], create: bool) -> dict[str, bytes]:
+        """The data keys of several subjects, read in one query (and made in one transaction
+        with ``create``); a subject whose key was destroyed or never made is left out."""
+        master = self.master()
+        wanted = {f"subject:{subject_id}": subject_id for subject_id in subject_ids}
+        found = self._subject_rows(master, list(wanted))
+        missing = [name for name in wanted if name not in found]
+        if create and missing:
+            with self._writing() as db:
+                current = _master_row(db)
+                assert current is not None
+                if current[0] != master.key_id:
+                    raise MasterKeyError(
+                        f"the master key was rotated while this process ran ({master.source} "
+                        f"is master key {master.key_id}, the store is now {current[0]})",
+                        f"restart it with {MASTER_KEY} or {MASTER_KEY_FILE} set to the new key",
+                    )
+                at, meta = time.time(), json.dumps({}, sort_keys=True)
+                insert = sa.text(
+                    "INSERT INTO weir_keys (name, kind, created_at, meta, nonce, sealed)"
+                    " VALUES (:n, 'subject', :at, :meta, :nonce, :sealed)"
+                    " ON CONFLICT (name) DO NOTHING"
+                )
+                db.execute(
+                    insert,
+                    [
+                        {
+                            "n": name,
+                            "at": at,
+                            "meta": meta,
+                            **_seal(
+                                master,
+                                os.urandom(KEY_BYTES),
+                                _associated(name, "subject", at, meta),
+                            ),
+                        }
+                        for name in missing
+                    ],
+                )
+            found.update(self._subject_rows(master, missing))  # another process's key wins
+        return {wanted[name]: value for name, value in found.items()}
+
+    def subject_keys_version(self) -> tuple[int, float]:
+        """How many subject keys there are and when the newest was made: it changes whenever one
+        is made or destroyed, so a process can tell its copies are still good with one query."""
+        with self.store.begin() as db:
+            row = db.execute(
+                sa.text("SELECT count(*), max(created_at) FROM weir_keys WHERE kind = 'subject'")
+            ).first()
+        return (0, 0.0) if row is None else (int(row[0]), float(row[1] or 0.0))
+
+    def _subject_rows(self, master: MasterKey, names: Sequence[str]) -> dict[str, bytes]:
+        select = sa.text(
+            "SELECT name, kind, created_at, meta, nonce, sealed FROM weir_keys"
+            " WHERE name IN :names AND kind = 'subject'"
+        ).bindparams(sa.bindparam("names", expanding=True))
+        found: dict[str, bytes] = {}
+        with self.store.begin() as db:
+            for start in range(0, len(names), 500):
+                for row in db.execute(select, {"names": names[start : start + 500]}):
+                    found[str(row[0])] = _unseal_key(master, row)
+        return found
+
     def destroy_subject_key(self, subject_id: str) -> bool:
         """Destroy a subject's data key, so what it encrypted can never be read again."""
         return self.destroy_subject_keys([subject_id]) == 1
