@@ -33,13 +33,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
-from weir.engine import DuckDBEngine, Engine
+from weir.engine import DataKey, DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
 from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
-from weir.metadata.keys import ERASURE_KEY, KeyStore
+from weir.metadata.keys import AT_REST_KEY, ERASURE_KEY, KeyStore
 from weir.metadata.store import sqlite_url
 from weir.project import ProjectFiles, find_root, load_project
 
@@ -86,13 +86,16 @@ class Project:
         state.mkdir(parents=True, exist_ok=True)
         uri = self.files.config.catalog_uri or sqlite_url(state / "catalog.db")
         self.store = MetadataStore(uri)
-        self.engine: Engine = DuckDBEngine()
+        self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
+        self.keys.master()  # without its master key a project does not open (nothing is written)
+        at_rest = None
+        if self.files.config.encryption.at_rest:
+            at_rest = DataKey(self.keys.key(AT_REST_KEY, "at_rest"))
+        self.engine: Engine = DuckDBEngine(at_rest)
         # the lake's catalog creates its tables in a new database while holding setting_up
         self.lake = Lake(
             uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
         )
-        self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
-        self.keys.master()  # without its master key a project does not open (nothing is written)
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
         self.progress = progress
         self._check()

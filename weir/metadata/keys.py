@@ -1,7 +1,8 @@
 """The key store: every secret key of a project, sealed under a master key kept outside it.
 
 A project's keys (the masking key, the card tokenisation key, the audit log's
-HMAC key, and one data key per subject for crypto-erasure) are rows of the
+HMAC key, the data key of the lake's files when they are encrypted at rest, and
+one data key per subject for crypto-erasure) are rows of the
 metadata database (``weir_keys``), each encrypted with AES-256-GCM under the
 master key. The key's name, kind, creation time and meta are the associated
 data: a sealed key moved to another name, or its meta changed, no longer opens.
@@ -57,10 +58,11 @@ MASTER_KEY_FILE = "WEIR_MASTER_KEY_FILE"
 NEW_MASTER_KEY = "WEIR_NEW_MASTER_KEY"  # the key a rotation moves to
 NEW_MASTER_KEY_FILE = "WEIR_NEW_MASTER_KEY_FILE"
 KEY_BYTES = 32
-KeyKind = Literal["mask", "card", "audit", "subject", "erasure"]
+KeyKind = Literal["mask", "card", "audit", "subject", "erasure", "at_rest"]
 KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
 MASK_KEY, CARD_KEY, AUDIT_KEY = "mask", "card", "audit"
 ERASURE_KEY = "erasure"  # keyed hashes and pseudonyms of erased subjects
+AT_REST_KEY = "at_rest"  # encrypts the lake's data files (``encryption: {at_rest: true}``)
 # keys kept as clear files before the key store: adopted with the same value, then removed
 CLEAR_FILES: dict[str, tuple[str, KeyKind]] = {
     "mask.key": (MASK_KEY, "mask"),
