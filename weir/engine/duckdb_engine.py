@@ -184,6 +184,7 @@ class DuckDBSession(Session):
         """``write_files`` with the lake's data key: DuckDB computes, pyarrow encrypts and writes."""
         assert self._at_rest is not None
         with _engine_errors():
+            self._con.abort()  # the unread rest of an earlier execute's result is not wanted
             reader = self._con.sql(select).to_arrow_reader(ROW_GROUP_ROWS)
             day = "_day" if partition_by is not None else None
             return write_encrypted(_guarded(reader), reader.schema, folder, self._at_rest, day)

@@ -222,6 +222,7 @@ class Eraser:
             values,
             skip=[proof_file],
             whole_only=self.subjects.shared_prefixes(values),
+            key=self.lake.engine.at_rest,
         )
         tables = [
             {"table": step.removeprefix("lake:"), **outcome}
