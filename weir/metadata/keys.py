@@ -43,7 +43,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -52,6 +52,9 @@ from sqlalchemy.engine import Connection
 
 from weir.errors import NotFoundError, ProjectError
 from weir.metadata.store import MetadataStore
+
+if TYPE_CHECKING:
+    from weir.metadata.dbkey import DatabaseKey
 
 MASTER_KEY = "WEIR_MASTER_KEY"
 MASTER_KEY_FILE = "WEIR_MASTER_KEY_FILE"
@@ -251,13 +254,16 @@ class KeyStore:
         project: Sequence[Path],
         environ: Mapping[str, str] | None = None,
         clear_keys: Path | None = None,
+        database_key: DatabaseKey | None = None,
     ) -> None:
         """``project``: the folders a master key file may not be in (the project's, its state's);
-        ``clear_keys``: the folder of keys kept in clear files before, adopted on first open."""
+        ``clear_keys``: the folder of keys kept in clear files before, adopted on first open;
+        ``database_key``: the sealed key of the database, when it is encrypted at rest."""
         self.store = store
         self.project = tuple(project)
         self.environ = environ
         self.clear_keys = clear_keys
+        self.database_key = database_key
         self._master: MasterKey | None = None
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -427,6 +433,8 @@ class KeyStore:
                 f"make a new key with `{_MAKE_KEY}`",
             )
         at = time.time()
+        if self.database_key is not None:  # the database opens with either key meanwhile
+            self.database_key.add(old, new)
         with self._writing(exclusive=True) as db:
             row = _master_row(db)
             assert row is not None
@@ -449,6 +457,8 @@ class KeyStore:
                 ),
                 {"key_id": new.key_id, **_seal(new, _CHECK, b"check"), "at": at},
             )
+        if self.database_key is not None:
+            self.database_key.keep_only(new)
         with self._lock:
             self._master = new
         return Rotation(old.key_id, new.key_id, len(keys), at)
