@@ -165,7 +165,7 @@ def scan_here(
         if data.startswith(b"PAR1") and data.endswith(b"PAR1"):
             for label in _in_parquet(data, needles):
                 found.setdefault(label, "parquet")
-        elif data.startswith(b"PAR1") and data.endswith(b"PARE"):  # an encrypted footer
+        elif data.startswith(b"PARE") and data.endswith(b"PARE"):  # encrypted, footer and all
             if key is None:
                 undecoded.append(shown)
             else:
