@@ -15,8 +15,13 @@ with a clear error.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -282,3 +287,47 @@ def test_encrypted_files_hold_every_row_one_day_each(
         ]
     assert sorted(back, key=repr) == sorted(rows, key=repr)
     assert len(written) == len({r[2] for r in rows})
+
+
+CRASHING = """
+import sys, weir
+weir.Project(sys.argv[1]).sources.ingest(["pos"])
+"""
+
+
+def test_an_encrypted_batch_killed_at_random_moments_is_whole_or_absent(tmp_path: Path) -> None:
+    root = weir.init_project(tmp_path / "shop")
+    turn_on(root)
+    lines = [
+        pos_line(f"T{i:05d}", timestamp=1735732800 + i, card_number=PERSONAL["card"])
+        for i in range(3000)
+    ]
+    for day in range(3):
+        land(root, "pos", f"pos_2025-01-0{day + 1}_store001.csv", pos_csv(*lines))
+    rng = random.Random(20261207)
+    for _ in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CRASHING, str(root)], stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(0.5, 4.0))
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        with weir.Project(root) as project:
+            project.sources.recover()
+            committed = [b for b in project.ledger.batches("pos") if b.status == "committed"]
+            tables = set(project.lake.tables())
+            staged = (
+                project.sql("SELECT count(*) AS n FROM staging.pos").to_pylist()[0]["n"]
+                if ("staging", "pos") in tables
+                else 0
+            )
+        assert staged == sum(b.counts.accepted for b in committed)
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        # the three files hold the same transactions: one copy of each is kept
+        assert project.sql("SELECT count(*) AS n FROM staging.pos").to_pylist() == [{"n": 3000}]
+    for path in files_under(root / ".weir"):
+        assert PERSONAL["card"].encode() not in path.read_bytes()
+        if path.suffix == ".parquet":
+            assert path.read_bytes()[-4:] == b"PARE", path
