@@ -331,3 +331,14 @@ def test_an_encrypted_batch_killed_at_random_moments_is_whole_or_absent(tmp_path
         assert PERSONAL["card"].encode() not in path.read_bytes()
         if path.suffix == ".parquet":
             assert path.read_bytes()[-4:] == b"PARE", path
+
+
+def test_an_erasure_keeps_the_values_it_looks_for_encrypted(tmp_path: Path) -> None:
+    from weir.governance.erasure import _read_proof, _write_proof
+
+    key, path = DataKey(os.urandom(32)), tmp_path / "keys" / "erasure-1.json"
+    _write_proof(path, {"email": EMAIL}, key)
+    assert EMAIL.encode() not in path.read_bytes()
+    assert _read_proof(path, key) == {"email": EMAIL}
+    _write_proof(path, {"email": EMAIL}, None)  # a project without encryption at rest
+    assert _read_proof(path, None) == {"email": EMAIL}

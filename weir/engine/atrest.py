@@ -28,6 +28,7 @@ key over many files is safe far beyond any lake's size (2**32 pages).
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_NAME = "weir_at_rest"  # the name the engine's sessions know the key by
 ROW_GROUP_ROWS = 122_880
@@ -69,6 +71,15 @@ class DataKey:
 
     def read(self, path: str | Path) -> pa.Table:
         return pq.read_table(str(path), decryption_properties=self.decryption())
+
+    def seal(self, data: bytes, purpose: bytes) -> bytes:
+        """``data`` encrypted (AES-256-GCM, a random nonce first), bound to ``purpose``."""
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self.secret).encrypt(nonce, data, purpose)
+
+    def unseal(self, sealed: bytes, purpose: bytes) -> bytes:
+        """What ``seal`` sealed for ``purpose``; ``InvalidTag`` if it was altered."""
+        return AESGCM(self.secret).decrypt(sealed[:12], sealed[12:], purpose)
 
 
 def num_rows(path: str | Path, key: DataKey | None) -> int:
