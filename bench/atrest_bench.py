@@ -95,7 +95,12 @@ def _measure(work: Path, landing: Path, on: bool, repeat: int) -> dict[str, floa
 def run_atrest_bench(work: Path, days: int = 14, repeat: int = 5) -> None:
     console = Console(width=150)
     work.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("WEIR_MASTER_KEY", secrets.token_hex(32))
+    if not os.environ.get("WEIR_MASTER_KEY") and not os.environ.get("WEIR_MASTER_KEY_FILE"):
+        master = work / "atrest-master.key"  # kept beside the projects, to open them again
+        if not master.exists():
+            master.write_text(secrets.token_hex(32), encoding="ascii")
+            master.chmod(0o600)
+        os.environ["WEIR_MASTER_KEY_FILE"] = str(master)
     landing = _landing(work, days, console)
     off = _measure(work, landing, False, repeat)
     on = _measure(work, landing, True, repeat)

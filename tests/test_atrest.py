@@ -342,3 +342,31 @@ def test_an_erasure_keeps_the_values_it_looks_for_encrypted(tmp_path: Path) -> N
     assert _read_proof(path, key) == {"email": EMAIL}
     _write_proof(path, {"email": EMAIL}, None)  # a project without encryption at rest
     assert _read_proof(path, None) == {"email": EMAIL}
+
+
+def test_large_row_groups_read_back_whole_filtered_and_sorted(tmp_path: Path) -> None:
+    lake = _lake(tmp_path, DataKey(os.urandom(32)))
+    rows = 300_000  # three row groups, each column chunk far past one default page
+    with lake.engine.writer() as session:
+        written = lake.write_parquet(
+            session,
+            "staging",
+            "t",
+            f"SELECT i AS id, i % 7 AS q, 'name ' || (i % 50000) AS name FROM range({rows}) r(i)",
+            "b1",
+        )
+    lake.commit("b1", [written], {})
+    files = lake.data_files("staging", "t", lake.snapshot_for("staging", "t"))
+    scan_sql = lake.engine.scan(files)
+    with lake.engine.writer() as session:
+        whole = session.execute(
+            f"SELECT count(*), sum(id), sum(q), count(DISTINCT name) FROM {scan_sql}"
+        ).fetchone()
+        filtered = session.execute(f"SELECT count(*) FROM {scan_sql} WHERE q = 3").fetchone()
+        top = session.execute(f"SELECT id FROM {scan_sql} ORDER BY id DESC LIMIT 2").fetchall()
+    # sum(id) = n(n-1)/2; q = i % 7 is 0..6 (21) in each of the 42,857 full weeks of
+    # 0..299,998, and 0 for the one row left (299,999 = 7 * 42,857)
+    assert whole == (rows, rows * (rows - 1) // 2, 21 * 42_857 + 0, 50_000)
+    assert filtered == (len(range(3, rows, 7)),)
+    assert top == [(rows - 1,), (rows - 2,)]
+    lake.close()

@@ -355,6 +355,14 @@ def _project_name(folder: Path) -> str:
 def _at_rest_key(wanted: bool, keys: KeyStore, lake: Lake) -> DataKey | None:
     """The data key of the lake's files when ``encryption.at_rest`` is on; a clear error when the
     setting is not the one the lake was made with (its files are all encrypted, or none is)."""
+    from weir.engine.atrest import supported
+
+    if wanted and not supported():
+        raise ProjectError(
+            "encryption.at_rest needs a pyarrow that writes Parquet with a direct key "
+            "and a bounded page size",
+            "upgrade pyarrow: `pip install -U 'pyarrow>=26'`",
+        )
     stored = keys.find(AT_REST_KEY)
     if wanted and stored is None and lake.tables():
         raise ProjectError(

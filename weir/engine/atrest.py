@@ -14,9 +14,11 @@ Who does what, and why (DuckDB 2.0 and pyarrow as pinned):
   extension (weir loads no extension); its built-in fallback refuses to
   write, since its nonces would not be secure.
 - DuckDB reads them (``PRAGMA add_parquet_key`` + ``encryption_config``), but
-  a filter pushed into an encrypted scan fails its AES tag check, so an
-  encrypted scan is a subquery the optimizer does not push filters through
-  (``OFFSET 0``): a query reads every row group of the files it names.
+  fails the AES tag of any data page after the first of a column chunk, and of
+  a scan a filter was pushed into. So each column chunk is written as one
+  data page, and an encrypted scan is a subquery the optimizer does not push
+  filters through (``OFFSET 0``): a query reads every row group of the files
+  it names.
 - pyiceberg cannot read an encrypted footer, so the lake reads each new
   file's footer itself (``footer``) to give Iceberg its row count and
   statistics.
@@ -28,6 +30,7 @@ key over many files is safe far beyond any lake's size (2**32 pages).
 from __future__ import annotations
 
 import base64
+import inspect
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,6 +44,22 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_NAME = "weir_at_rest"  # the name the engine's sessions know the key by
 ROW_GROUP_ROWS = 122_880
+# one data page per column chunk (and a dictionary that never falls back to plain pages):
+# DuckDB fails the AES tag of every data page of an encrypted chunk after its first
+ONE_PAGE: dict[str, int] = {
+    "data_page_size": 1 << 40,
+    "max_rows_per_page": ROW_GROUP_ROWS,
+    "dictionary_pagesize_limit": 1 << 40,
+}
+
+
+def supported() -> bool:
+    """Whether this pyarrow can write what DuckDB reads: a direct key, one page per chunk."""
+    return hasattr(pe, "create_encryption_properties") and (
+        "max_rows_per_page" in inspect.signature(pq.ParquetWriter.__init__).parameters
+    )
+
+
 _NO_DAY = "NULL"
 
 
@@ -116,6 +135,7 @@ def write_encrypted(
                 kept,
                 compression="zstd",
                 encryption_properties=key.encryption(),
+                **ONE_PAGE,
             )
         return writers[name]
 
