@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import files_under, land, pos_csv, pos_line
+from conftest import drop_sections, files_under, land, pos_csv, pos_line
 from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,6 +45,7 @@ from weir.errors import ProjectError
 from weir.governance.proof import scan
 from weir.lake import Lake, TableWrite
 from weir.lake.filters import every_row, one_of
+from weir.lifecycle import verify_archive
 from weir.metadata.keys import MasterKeyError
 from weir.metadata.store import sqlite_url
 
@@ -370,3 +371,31 @@ def test_large_row_groups_read_back_whole_filtered_and_sorted(tmp_path: Path) ->
     assert filtered == (len(range(3, rows, 7)),)
     assert top == [(rows - 1,), (rows - 2,)]
     lake.close()
+
+
+def test_an_archive_is_written_encrypted_and_verified_with_the_key(tmp_path: Path) -> None:
+    root = weir.init_project(tmp_path / "shop")
+    drop_sections(root, "schedules", "alerts")
+    turn_on(root)
+    with (root / "weir.yml").open("a", encoding="utf-8") as config:
+        config.write(
+            "retention:\n  sources:\n    pos:\n      staging: {keep: 5d, then: archive, age: event}\n"
+        )
+    for day in range(1, 11):  # day d has d sales at noon: days 1..5 (15 sales) go
+        noon = int(datetime(2025, 1, day, 12, tzinfo=UTC).timestamp())
+        lines = [pos_line(f"T{day:02d}-{i}", timestamp=noon) for i in range(day)]
+        land(root, "pos", f"pos_2025-01-{day:02d}_store001.csv", pos_csv(*lines))
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        [done] = project.lifecycle.run(now=datetime(2025, 1, 11, tzinfo=UTC))
+        assert (done.kind, done.rows, done.note) == ("archive", 15, "done")
+        folder = Path(done.archive or "")
+        key = project.engine.at_rest
+        assert key is not None and verify_archive(folder, 15, key).rows == 15
+        parts = sorted(folder.glob("part-*.parquet"))
+        assert parts and all(part.read_bytes()[-4:] == b"PARE" for part in parts)
+        archived = {
+            i for part in parts for i in key.read(part).column("transaction_id").to_pylist()
+        }
+        assert archived == {f"T{d:02d}-{i}" for d in range(1, 6) for i in range(d)}
+        assert project.sql("SELECT count(*) AS n FROM staging.pos").to_pylist() == [{"n": 40}]
