@@ -142,7 +142,8 @@ def test_filters_and_time_travel_read_the_encrypted_files(sealed: Sealed) -> Non
     [before] = project.sql(count).to_pylist()
     old = project.lake.snapshot_for("staging", "pos")
     assert old is not None
-    land(sealed.root, "pos", "pos_2025-01-20_store001.csv", pos_csv(pos_line("T-LATE-1")))
+    late_sale = pos_line("T-LATE-1", product_id=101, timestamp=1737288000)  # 2025-01-19 12:00
+    land(sealed.root, "pos", "pos_2025-01-19_store001_late.csv", pos_csv(late_sale))
     [result] = project.sources.ingest(["pos"])
     assert result.counts.accepted == 1
     assert project.sql(count).to_pylist() == [{"n": before["n"] + 1}]
@@ -151,6 +152,11 @@ def test_filters_and_time_travel_read_the_encrypted_files(sealed: Sealed) -> Non
     late = "SELECT transaction_id FROM staging.pos WHERE transaction_id LIKE 'T-LATE%'"
     assert project.sql(late).to_pylist() == [{"transaction_id": "T-LATE-1"}]
     assert project.sql(late, snapshot=old.snapshot_id).to_pylist() == []
+    # an incremental build deletes its window's rows from encrypted files and writes them again
+    run = project.models.run()
+    assert run.ok, [(b.model, b.error) for b in run.builds if b.status == "failed"]
+    operations = [snapshot.operation for snapshot in project.lake.snapshots("marts", "sales_daily")]
+    assert operations[-2:] == ["delete", "append"]
 
 
 def test_a_wrong_or_missing_master_key_stops_at_open(
