@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,11 @@ def _certificate(
     return builder.sign(signer, hashes.SHA256())
 
 
+def _run(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{argv[-1]} failed: {done.stdout}{done.stderr}"
+
+
 def _pem(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -90,9 +96,11 @@ class TlsServer:
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
+def tls_server() -> Iterator[TlsServer]:
     initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
-    folder = tmp_path_factory.mktemp("pgtls")
+    # a folder of its own in the system's temporary folder, which the server's user can reach
+    # (pytest's folders are its owner's only)
+    folder = Path(tempfile.mkdtemp(prefix="weir-pgtls-"))
     data = folder / "data"
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     ca_key, server_key, other_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
@@ -114,22 +122,15 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     if as_postgres:
         for path in (folder, certificate, secret):
             shutil.chown(path, "postgres", "postgres")
-        top = tmp_path_factory.getbasetemp().parent  # pytest's own folder, made 0700
-        for parent in [p for p in folder.parents if p.is_relative_to(top)]:
-            parent.chmod(parent.stat().st_mode | 0o011)  # the server must reach its folder
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    subprocess.run(
-        [*as_postgres, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
+    _run([*as_postgres, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"])
     options = (
         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c ssl=on"
         f" -c ssl_cert_file={certificate} -c ssl_key_file={secret}"
     )
-    subprocess.run(
+    _run(
         [
             *as_postgres,
             pg_ctl,
@@ -141,9 +142,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
             str(folder / "log"),
             "-w",
             "start",
-        ],
-        check=True,
-        capture_output=True,
+        ]
     )
     try:
         yield TlsServer(port, ca_file, other_file)
@@ -151,6 +150,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
         subprocess.run(
             [*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
         )
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_every_catalog_connection_is_encrypted_under_verify_full(
