@@ -384,7 +384,7 @@ def _metadata_database(
     state: Path, project: Sequence[Path], at_rest: bool
 ) -> tuple[str, DatabaseKey | None]:
     """The URL of the project's own metadata database, and its key file when it is encrypted."""
-    from weir.metadata.dbkey import KEY_FILE, DatabaseKey, is_sqlite, sqlcipher_url
+    from weir.metadata.dbkey import KEY_FILE, DatabaseKey, sqlcipher_url
 
     path, sealed = state / "catalog.db", DatabaseKey(state / KEY_FILE)
     made = path.exists() and path.stat().st_size > 0
@@ -396,18 +396,16 @@ def _metadata_database(
                 "set `encryption: {at_rest: true}` in weir.yml again",
             )
         return sqlite_url(path), None
-    if made and is_sqlite(path):
+    if made and not sealed.exists():
+        # which it is, is not read from the file: reading a SQLite file in a process that has
+        # it open would drop that process's locks on it
         raise ProjectError(
             "weir.yml turns encryption.at_rest on, but this project's metadata database "
-            f"{path} was made without it",
+            f"{path} was made without it (or its key file {sealed.path} is missing)",
             "encryption at rest is chosen when a project is made: set encryption.at_rest back "
-            "to false, or make a new project with it on and ingest the landing files there",
-        )
-    if made and not sealed.exists():
-        raise MasterKeyError(
-            f"the key file of the encrypted metadata database {path} ({sealed.path}) is missing",
-            "restore it from the backup taken with the database: without it the database "
-            "cannot be opened",
+            "to false, or make a new project with it on and ingest the landing files there; "
+            f"if the project was made with it, restore {sealed.path.name} from the backup "
+            "taken with the database",
         )
     if importlib.util.find_spec("sqlcipher3") is None:
         raise ProjectError(

@@ -41,12 +41,6 @@ def sqlcipher_url(path: Path, key: bytes) -> str:
     return url
 
 
-def is_sqlite(path: Path) -> bool:
-    """Whether ``path`` is a plain (unencrypted) SQLite database."""
-    with path.open("rb") as handle:
-        return handle.read(16) == b"SQLite format 3\x00"
-
-
 class DatabaseKey:
     """The sealed key file of one encrypted database."""
 
