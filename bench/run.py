@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from atrest_bench import run_atrest_bench
 from cli_bench import run_cli_bench
 from collector_bench import run_collector_bench
 from contract_bench import run_contract_bench
@@ -34,6 +35,7 @@ from transform_bench import run_transform_bench
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BENCHES = {
+    "atrest": lambda args: run_atrest_bench(args.work, args.atrest_days),
     "cli": lambda args: run_cli_bench(args.work, args.cli_days),
     "collector": lambda args: run_collector_bench(args.work, args.seconds, args.connections),
     "contract": lambda args: run_contract_bench(args.work, args.peer_sizes),
@@ -74,6 +76,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--connections", type=int, default=64, help="Client connections of the collector load."
+    )
+    parser.add_argument(
+        "--atrest-days",
+        type=int,
+        default=14,
+        help="Days of data for the encryption-at-rest benchmark.",
     )
     parser.add_argument(
         "--gateway-days", type=int, default=14, help="Days of data for the gateway benchmark."

@@ -20,6 +20,8 @@ from typing import Any, Self
 
 import pyarrow as pa
 
+from weir.engine.atrest import DataKey
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -134,6 +136,9 @@ class Engine(ABC):
     """Opens sessions. One instance per project; sessions are cheap and short-lived."""
 
     capabilities: Capabilities
+    # the key of the lake's data files when they are encrypted at rest: every session reads
+    # and writes them with it
+    at_rest: DataKey | None = None
 
     @abstractmethod
     def writer(self, threads: int | None = None) -> Session:

@@ -30,6 +30,7 @@ from pyiceberg.expressions import BooleanExpression
 
 from weir.engine import Engine, Session
 from weir.errors import NotFoundError
+from weir.lake import atrest
 from weir.lake.lock import WriteLock
 
 if TYPE_CHECKING:
@@ -344,9 +345,14 @@ class Lake:
                 continue
             table = self.table(write.layer, write.name)
             transaction = table.transaction()
-            if write.delete is not None:
+            key = self.engine.at_rest
+            if write.delete is not None and key is not None:
+                atrest.delete_rows(transaction, table, write.delete, summary, key)
+            elif write.delete is not None:
                 transaction.delete(write.delete, snapshot_properties=summary)
-            if write.files:
+            if write.files and key is not None:
+                atrest.add_files(transaction, list(write.files), summary, key)
+            elif write.files:
                 transaction.add_files(
                     list(write.files), snapshot_properties=summary, check_duplicate_files=False
                 )
@@ -408,8 +414,6 @@ class Lake:
                 return []  # rows deleted by delete files: a plain rewrite would bring them back
             if task.file.file_size_in_bytes < small_bytes:
                 groups.setdefault(str(task.file.partition), []).append(task.file)
-        from pyiceberg.table import _parquet_files_to_data_files
-
         chosen = {key: files for key, files in groups.items() if len(files) > min_files}
         if not chosen:
             return []
@@ -426,10 +430,8 @@ class Lake:
             for files in chosen.values():
                 for data_file in files:
                     rewrite.delete_data_file(data_file)
-            for data_file in _parquet_files_to_data_files(
-                table_metadata=transaction.table_metadata,
-                file_paths=list(written.values()),
-                io=table.io,
+            for data_file in atrest.data_files(
+                transaction.table_metadata, written.values(), table.io, self.engine.at_rest
             ):
                 rewrite.append_data_file(data_file)
         transaction.commit_transaction()
