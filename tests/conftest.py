@@ -150,6 +150,15 @@ def project_root(tmp_path: Path) -> Path:
     return weir.init_project(tmp_path / "shop")
 
 
+def encrypt_pii(root: Path) -> Path:
+    """Turn on the sealing of personal data per subject, which the example leaves off."""
+    config = root / "weir.yml"
+    text = config.read_text(encoding="utf-8")
+    assert "  encrypt_pii: false\n" in text
+    config.write_text(text.replace("  encrypt_pii: false\n", "  encrypt_pii: true\n"), "utf-8")
+    return root
+
+
 @pytest.fixture
 def project(project_root: Path) -> Iterator[weir.Project]:
     with weir.Project(project_root) as opened:

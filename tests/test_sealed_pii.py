@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import crm_event, edit_source, jsonl, land
+from conftest import crm_event, edit_source, encrypt_pii, jsonl, land
 from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -303,6 +303,7 @@ def _plain(value: Any) -> Any:
 
 def test_a_quarantined_sealed_record_is_replayed_in_clear(project_root: Path) -> None:
     """Quarantine keeps the record as it arrived, sealed; a replay opens it to check it again."""
+    encrypt_pii(project_root)
     message = "My parcel from order 88 never arrived"
     land(
         project_root,

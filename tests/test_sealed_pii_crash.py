@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from conftest import encrypt_pii
 
 import weir
 
@@ -64,7 +65,7 @@ def _check(root: Path) -> int:
 
 
 def test_sigkill_while_sealing_leaves_whole_batches_whose_values_open(tmp_path: Path) -> None:
-    root = weir.init_project(tmp_path / "shop")
+    root = encrypt_pii(weir.init_project(tmp_path / "shop"))
     _land_customers(root)
     rng = random.Random(20261207)
     for _ in range(3):
