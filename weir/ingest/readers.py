@@ -61,6 +61,7 @@ def load_files(
         "json": _load_json_array,
         "xml": _load_xml,
         "parquet": _load_parquet,
+        "database": _load_jsonl,  # a database extract lands as JSON lines of text values
     }
     if files:
         readers[source.format](con, source, list(files), protect)

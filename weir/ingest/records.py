@@ -260,7 +260,7 @@ def _counter(source: SourceConfig) -> Counter | None:
         if source.csv.encoding == "utf-16":
             return _Utf16CsvCounter(source)
         return _CsvCounter(_byte_splitter(source))
-    if source.format == "jsonl":
+    if source.format in ("jsonl", "database"):  # a database extract lands as JSON lines
         return _JsonLinesCounter()
     return None
 
@@ -413,7 +413,7 @@ def lost_records(
     missing = counted - returned
     if missing <= 0:
         return _rows(path, [], [])
-    if source.format not in ("csv", "jsonl"):
+    if source.format not in ("csv", "jsonl", "database"):
         return _rows(
             path,
             [(n, None) for n in range(returned, counted)],

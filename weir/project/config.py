@@ -16,6 +16,7 @@ from weir.project.alerts import AlertsConfig
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.collector import CollectorConfig
 from weir.project.consumers import ConsumerConfig
+from weir.project.database import DatabaseConfig
 from weir.project.privacy import PrivacyConfig
 from weir.project.quality import FreshnessConfig, QualityConfig
 from weir.project.retention import RetentionConfig
@@ -25,7 +26,7 @@ ColumnType = Literal["string", "int", "float", "bool", "epoch", "date"]
 COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
 
 Classification = Literal["pii", "pci"]
-SourceFormat = Literal["csv", "jsonl", "json", "xml", "parquet"]
+SourceFormat = Literal["csv", "jsonl", "json", "xml", "parquet", "database"]
 SOURCE_FORMATS: tuple[str, ...] = get_args(SourceFormat)
 SourceKind = Literal["events", "entity"]
 Team = Literal["sales", "marketing", "operations", "support", "finance", "data"]
@@ -105,7 +106,10 @@ class SourceConfig(Strict):
         ),
     )
     format: SourceFormat
-    location: str = Field(description="glob of the source's files, relative to the project")
+    location: str = Field(
+        default="",
+        description="glob of the source's files, relative to the project (not for a database)",
+    )
     schedule: str = Field(default="daily", description="a hint: hourly, daily, or a cron line")
     key: list[Name] = Field(min_length=1)
     time_column: Name | None = None
@@ -114,6 +118,9 @@ class SourceConfig(Strict):
     )
     csv: CsvOptions = CsvOptions()
     xml: XmlOptions | None = None
+    database: DatabaseConfig | None = Field(
+        default=None, description="format database: the URL, the table or query, the cursor"
+    )
     columns: list[ColumnConfig] = Field(min_length=1)
     rules: list[RuleConfig] = Field(default_factory=list)
     freshness: FreshnessConfig | None = Field(
@@ -148,7 +155,29 @@ class SourceConfig(Strict):
             raise FieldProblem("partition_by_day", "partition_by_day needs a time_column")
         if self.format == "xml" and self.xml is None:
             raise FieldProblem("format", "an xml source needs xml: {record_tag: ...}")
+        self._check_database(names)
         return self
+
+    def _check_database(self, names: list[str]) -> None:
+        if self.format != "database":
+            if self.database is not None:
+                raise FieldProblem("database", "database: applies to format database only")
+            if not self.location:
+                raise FieldProblem("location", "a file source needs a location (a glob)")
+            return
+        if self.database is None:
+            raise FieldProblem(
+                "format",
+                "a database source needs database: {url: ..., table: ...}",
+                "see docs/sources.md, 'Database tables'",
+            )
+        if self.location:
+            raise FieldProblem("location", "a database source has no location: it reads its table")
+        cursor = self.database.cursor
+        if cursor is not None and cursor not in names:
+            raise FieldProblem(
+                "database", f"cursor '{cursor}' is not a column", f"use one of: {', '.join(names)}"
+            )
 
     def column(self, name: str) -> ColumnConfig:
         for column in self.columns:

@@ -1,0 +1,388 @@
+"""Database tables as a source: extract a table or a query to a landed file, then one batch.
+
+An extract reads the source's table (or query) through SQLAlchemy with a
+server-side cursor, ``chunk_size`` rows at a time, and writes the rows as JSON
+lines of text values under ``<state_dir>/extracts/<source>/`` — the file the
+normal batch path then reads, checks and commits, and that stays behind so raw
+can be replayed. Memory holds one chunk, never the table.
+
+An incremental extract reads the rows whose cursor column is after the cursor
+stored with the source's last committed batch (less the lookback, for
+transactions that committed late). The new cursor is recorded in the same
+metadata transaction that commits the batch (``Ledger.positions``), so a crash
+or a rerun neither skips nor repeats a row: an extract that did not commit
+leaves the stored cursor where it was, and its half-written file is removed
+by the next one. Rows read again within the lookback are duplicates by key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from weir.errors import NotFoundError, WeirError
+from weir.ingest.ledger import FileEntry, Ledger
+from weir.project import ColumnConfig, ProjectFiles, SourceConfig
+from weir.project.database import PLACEHOLDER, DatabaseConfig
+from weir.project.durations import parse_duration
+
+POSITION_PREFIX = "database:"
+EXTRACTS = "extracts"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where an incremental extract stopped: the newest cursor value read, and its kind."""
+
+    value: str
+    kind: str  # datetime | date | int | float | decimal | str
+
+    def text(self) -> str:
+        return json.dumps({"value": self.value, "kind": self.kind}, sort_keys=True)
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        stored = json.loads(text)
+        return cls(str(stored["value"]), str(stored["kind"]))
+
+    @classmethod
+    def of(cls, value: Any) -> Cursor:
+        if isinstance(value, datetime):
+            return cls(value.isoformat(), "datetime")
+        if isinstance(value, date):
+            return cls(value.isoformat(), "date")
+        if isinstance(value, bool):
+            return cls(str(int(value)), "int")
+        if isinstance(value, int):
+            return cls(str(value), "int")
+        if isinstance(value, float):
+            return cls(repr(value), "float")
+        if isinstance(value, Decimal):
+            return cls(str(value), "decimal")
+        return cls(str(value), "str")
+
+    def since(self, lookback: str | int | None, source: str) -> Any:
+        """The value rows must be after: the cursor, less the lookback."""
+        where = f"sources/{source}.yml: database.lookback"
+        if self.kind in ("datetime", "date", "str"):
+            moment: datetime | date | None = None
+            if self.kind == "date":
+                moment = date.fromisoformat(self.value)
+            else:
+                try:
+                    moment = datetime.fromisoformat(self.value)
+                except ValueError:
+                    moment = None
+            if lookback is None or lookback == 0:
+                return moment if moment is not None else self.value
+            if isinstance(lookback, int) or moment is None:
+                raise WeirError(
+                    f"{where}: the cursor holds times, and a lookback of {lookback!r} is not a duration",
+                    "write the lookback as a duration: lookback: 15m",
+                )
+            earlier = moment - parse_duration(lookback)
+            # a text cursor (SQLite's times) compares as text: give it back in its own shape
+            return earlier if self.kind != "str" else _like(self.value, earlier)
+        number: int | float | Decimal = (
+            int(self.value)
+            if self.kind == "int"
+            else Decimal(self.value)
+            if self.kind == "decimal"
+            else float(self.value)
+        )
+        if lookback is None:
+            return number
+        if not isinstance(lookback, int):
+            raise WeirError(
+                f"{where}: the cursor holds numbers, and a lookback of '{lookback}' is a duration",
+                "write the lookback as a number of cursor steps: lookback: 100",
+            )
+        return number - lookback
+
+
+def _like(shape: str, moment: datetime | date) -> str:
+    if isinstance(moment, datetime):
+        return moment.isoformat(sep=" " if " " in shape else "T")
+    return moment.isoformat()
+
+
+# -- connecting -------------------------------------------------------------------------
+def resolve_url(source: SourceConfig) -> str:
+    """The source's URL with each ``${VAR}`` replaced from the environment."""
+    config = _config(source)
+
+    def value(match: re.Match[str]) -> str:
+        name = match[1]
+        found = os.environ.get(name)
+        if found is None:
+            raise WeirError(
+                f"source {source.name}: the environment variable {name} is not set "
+                f"(sources/{source.name}.yml names it in database.url)",
+                f"set {name} in the environment weir runs in (export {name}=...)",
+            )
+        return found
+
+    return PLACEHOLDER.sub(value, config.url)
+
+
+def connect(source: SourceConfig) -> sa.Engine:
+    """An engine for the source's database (nothing is connected yet)."""
+    url = resolve_url(source)
+    try:
+        return sa.create_engine(url, pool_pre_ping=False)
+    except Exception as exc:  # a bad URL or a driver that is not installed
+        raise WeirError(
+            f"source {source.name}: cannot use its database URL ({_safe(exc, url)})",
+            "check database.url (e.g. postgresql+psycopg://user@host/db, "
+            "mysql+pymysql://user@host/db, sqlite:///shop.db) and install the driver: "
+            "pip install 'weir[databases]'",
+        ) from None
+
+
+def _safe(exc: BaseException, url: str) -> str:
+    """An error's text without the URL's password."""
+    text = " ".join(str(exc).split()).split(" (Background on this error")[0]
+    parsed = _parsed(url)
+    if parsed is not None and parsed.password:
+        text = text.replace(str(parsed.password), "***")
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _parsed(url: str) -> sa.URL | None:
+    try:
+        return sa.make_url(url)
+    except Exception:
+        return None
+
+
+def _config(source: SourceConfig) -> DatabaseConfig:
+    if source.database is None:
+        raise WeirError(f"source {source.name} is not a database source", "give a database source")
+    return source.database
+
+
+# -- reading ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Chunk:
+    """Rows read from the server at once, as the contract's text values."""
+
+    records: list[dict[str, str | None]]
+    last: Any  # the last row's cursor value (incremental), else None
+
+
+def read_chunks(
+    source: SourceConfig, since: Any = None, limit: int | None = None
+) -> Iterator[Chunk]:
+    """The source's rows (after ``since`` for an incremental extract), ``chunk_size`` at a time.
+
+    A server-side cursor streams the rows; each chunk is turned into the
+    contract's text values before the next is fetched.
+    """
+    config = _config(source)
+    engine = connect(source)
+    url = resolve_url(source)
+    try:
+        with engine.connect() as conn:
+            query = _select(conn, source, since, limit)
+            streamed = conn.execution_options(stream_results=True, max_row_buffer=config.chunk_size)
+            result = streamed.execute(query)
+            names = list(result.keys())
+            _check_columns(source, names)
+            columns = [source.column(name) for name in names]
+            cursor_at = names.index(config.cursor) if config.cursor else None
+            for rows in result.partitions(config.chunk_size):
+                records = [
+                    {c.name: as_text(v, c) for c, v in zip(columns, row, strict=True)}
+                    for row in rows
+                ]
+                last = rows[-1][cursor_at] if cursor_at is not None and rows else None
+                yield Chunk(records, last)
+    except sa.exc.SQLAlchemyError as exc:
+        raise WeirError(
+            f"source {source.name}: reading {_what(config)} failed ({_safe(exc, url)})",
+            "check that the server is up, the table or query exists and the user may read it",
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _what(config: DatabaseConfig) -> str:
+    return f"table {config.table}" if config.table else "its query"
+
+
+def _select(conn: sa.Connection, source: SourceConfig, since: Any, limit: int | None) -> Any:
+    config = _config(source)
+    if config.table is not None:
+        schema, _, name = config.table.rpartition(".")
+        try:
+            table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
+        except sa.exc.NoSuchTableError:
+            known = sa.inspect(conn).get_table_names(schema=schema or None)
+            raise NotFoundError(
+                f"source {source.name}: the database has no table {config.table}",
+                f"check database.table in sources/{source.name}.yml"
+                + (f"; its tables: {', '.join(sorted(known)[:10])}" if known else ""),
+                kind="table",
+                name=config.table,
+            ) from None
+        missing = [n for n in source.column_names if n not in table.c]
+        if missing:
+            raise WeirError(
+                f"source {source.name}: table {config.table} has no column "
+                f"{', '.join(missing)} of the contract",
+                f"its columns: {', '.join(table.c.keys())}; fix columns in sources/{source.name}.yml",
+            )
+        selected: Any = sa.select(*[table.c[n] for n in source.column_names])
+        cursor: Any = table.c[config.cursor] if config.cursor else None
+    else:
+        assert config.query is not None
+        inner = sa.text(config.query).columns().subquery("weir_query")
+        selected = sa.select(sa.literal_column("*")).select_from(inner)
+        cursor = sa.column(config.cursor) if config.cursor else None
+    if cursor is not None:
+        if since is not None:
+            selected = selected.where(cursor > sa.bindparam("weir_since", since))
+        selected = selected.where(cursor.is_not(None)).order_by(cursor)
+    if limit is not None:
+        selected = selected.limit(limit)
+    return selected
+
+
+def _check_columns(source: SourceConfig, names: Sequence[str]) -> None:
+    unknown = [n for n in names if n not in source.column_names]
+    missing = [n for n in source.column_names if n not in names]
+    if unknown or missing:
+        parts = ([f"returns {', '.join(unknown)}, not in the contract"] if unknown else []) + (
+            [f"lacks {', '.join(missing)}"] if missing else []
+        )
+        raise WeirError(
+            f"source {source.name}: the query {' and '.join(parts)}",
+            f"make the query return exactly the contract's columns "
+            f"({', '.join(source.column_names)}), or fix columns in sources/{source.name}.yml",
+        )
+
+
+def as_text(value: Any, column: ColumnConfig) -> str | None:
+    """A database value as the text the contract checks (an epoch's seconds, a date's ISO)."""
+    if value is None:
+        return None
+    if column.type == "epoch":
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return str(value)
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            return repr(moment.timestamp())
+        if isinstance(value, date):
+            return repr(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp())
+    if column.type == "date":
+        if isinstance(value, datetime):
+            return value.date().isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+# -- landing ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Landed:
+    """An extract written to a file: the file (None when no row was read) and the new cursor."""
+
+    file: FileEntry | None
+    positions: dict[str, str]
+
+
+def position_key(source: SourceConfig) -> str:
+    return f"{POSITION_PREFIX}{source.name}"
+
+
+def stored_cursor(ledger: Ledger, source: SourceConfig) -> Cursor | None:
+    """The cursor committed with the source's last batch, if any."""
+    key = position_key(source)
+    text = ledger.positions(key).get(key)
+    return Cursor.parse(text) if text else None
+
+
+def extract_folder(files: ProjectFiles, source: SourceConfig) -> Path:
+    return files.state_dir / EXTRACTS / source.name
+
+
+def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger) -> Landed:
+    """Extract the source's new rows to a JSON-lines file under the state folder.
+
+    Files a crashed extract left (not taken in by a committed batch) are
+    removed first; the cursor is only returned, to be committed with the batch.
+    """
+    config = _config(source)
+    folder = extract_folder(files, source)
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(files.root, folder, source, ledger)
+    since = since_for(source, ledger)
+    now = datetime.now(UTC)
+    stem = re.sub(r"[^A-Za-z0-9_.]", "_", config.table or "query")
+    path = folder / f"{stem}_{now:%Y-%m-%dT%H%M%S}Z_{secrets.token_hex(3)}.jsonl"
+    digest = hashlib.sha256()
+    count, last = 0, None
+    with path.open("wb") as handle:
+        for chunk in read_chunks(source, since):
+            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk.records)
+            encoded = data.encode("utf-8")
+            handle.write(encoded)
+            digest.update(encoded)
+            count += len(chunk.records)
+            if chunk.last is not None:
+                last = chunk.last
+        handle.flush()
+        os.fsync(handle.fileno())
+    positions = {position_key(source): Cursor.of(last).text()} if last is not None else {}
+    if count == 0:
+        path.unlink()
+        return Landed(None, {})
+    stat = path.stat()
+    shown = path.relative_to(files.root) if path.is_relative_to(files.root) else path
+    entry = FileEntry(str(shown), digest.hexdigest(), stat.st_size, stat.st_mtime_ns, count)
+    return Landed(entry, positions)
+
+
+def _remove_leftovers(root: Path, folder: Path, source: SourceConfig, ledger: Ledger) -> None:
+    known = ledger.known_files(source.name)
+    for path in folder.glob("*.jsonl"):
+        shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        if shown not in known:
+            path.unlink()
+
+
+def database_sample(source: SourceConfig, limit: int) -> list[dict[str, str | None]]:
+    """The first ``limit`` rows the source would read now, as text; nothing is stored."""
+    rows: list[dict[str, str | None]] = []
+    for chunk in read_chunks(source, None, limit):
+        rows.extend(chunk.records)
+    return rows[:limit]
+
+
+def since_for(source: SourceConfig, ledger: Ledger) -> Any:
+    """Where the next incremental extract of ``source`` starts (None: from the start)."""
+    config = _config(source)
+    stored = stored_cursor(ledger, source) if config.mode == "incremental" else None
+    return stored.since(config.lookback, source.name) if stored is not None else None
