@@ -353,6 +353,8 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger) -> Landed:
             count += len(chunk.records)
             if chunk.last is not None:
                 last = chunk.last
+            if os.environ.get("WEIR_CRASH_AT") == "extract":  # a test hook: die mid-extract
+                os._exit(137)
         handle.flush()
         os.fsync(handle.fileno())
     positions = {position_key(source): Cursor.of(last).text()} if last is not None else {}
