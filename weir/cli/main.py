@@ -17,6 +17,7 @@ from weir.cli import (
     quality,
     runs,
     serve,
+    sources,
     streams,
     users,
 )
@@ -52,6 +53,7 @@ for command in (
     runs.worker,
     privacy.subject,
     lifecycle.lifecycle,
+    sources.sources,
 ):
     cli.add_command(command)
 

@@ -120,37 +120,51 @@ def _like(shape: str, moment: datetime | date) -> str:
 # -- connecting -------------------------------------------------------------------------
 def resolve_url(source: SourceConfig) -> str:
     """The source's URL with each ``${VAR}`` replaced from the environment."""
-    config = _config(source)
+    where = f"source {source.name}: ", f"sources/{source.name}.yml names it in database.url"
+    return expand_url(_config(source).url, *where)
+
+
+def expand_url(url: str, prefix: str = "", named: str = "the URL names it") -> str:
+    """``url`` with each ``${VAR}`` replaced from the environment; a missing one is named."""
 
     def value(match: re.Match[str]) -> str:
         name = match[1]
         found = os.environ.get(name)
         if found is None:
             raise WeirError(
-                f"source {source.name}: the environment variable {name} is not set "
-                f"(sources/{source.name}.yml names it in database.url)",
+                f"{prefix}the environment variable {name} is not set ({named})",
                 f"set {name} in the environment weir runs in (export {name}=...)",
             )
         return found
 
-    return PLACEHOLDER.sub(value, config.url)
+    return PLACEHOLDER.sub(value, url)
 
 
 def connect(source: SourceConfig) -> sa.Engine:
     """An engine for the source's database (nothing is connected yet)."""
-    url = resolve_url(source)
+    return engine_for(resolve_url(source), f"source {source.name}: ")
+
+
+def engine_for(url: str, prefix: str = "") -> sa.Engine:
+    """An engine for ``url`` (secrets already filled in); a bad URL or driver is explained."""
     try:
-        return sa.create_engine(url, pool_pre_ping=False)
+        return sa.create_engine(url)
     except Exception as exc:  # a bad URL or a driver that is not installed
         raise WeirError(
-            f"source {source.name}: cannot use its database URL ({_safe(exc, url)})",
+            f"{prefix}cannot use the database URL ({safe_error(exc, url)})",
             "check database.url (e.g. postgresql+psycopg://user@host/db, "
             "mysql+pymysql://user@host/db, sqlite:///shop.db) and install the driver: "
             "pip install 'weir[databases]'",
         ) from None
 
 
-def _safe(exc: BaseException, url: str) -> str:
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown: without its password."""
+    parsed = _parsed(url)
+    return parsed.render_as_string(hide_password=True) if parsed is not None else "(a URL)"
+
+
+def safe_error(exc: BaseException, url: str) -> str:
     """An error's text without the URL's password."""
     text = " ".join(str(exc).split()).split(" (Background on this error")[0]
     parsed = _parsed(url)
@@ -210,7 +224,7 @@ def read_chunks(
                 yield Chunk(records, last)
     except sa.exc.SQLAlchemyError as exc:
         raise WeirError(
-            f"source {source.name}: reading {_what(config)} failed ({_safe(exc, url)})",
+            f"source {source.name}: reading {_what(config)} failed ({safe_error(exc, url)})",
             "check that the server is up, the table or query exists and the user may read it",
         ) from None
     finally:
@@ -375,10 +389,12 @@ def _remove_leftovers(root: Path, folder: Path, source: SourceConfig, ledger: Le
             path.unlink()
 
 
-def database_sample(source: SourceConfig, limit: int) -> list[dict[str, str | None]]:
-    """The first ``limit`` rows the source would read now, as text; nothing is stored."""
+def database_sample(
+    source: SourceConfig, limit: int, since: Any = None
+) -> list[dict[str, str | None]]:
+    """The first ``limit`` rows the source would read (after ``since``), as text; nothing is stored."""
     rows: list[dict[str, str | None]] = []
-    for chunk in read_chunks(source, None, limit):
+    for chunk in read_chunks(source, since, limit):
         rows.extend(chunk.records)
     return rows[:limit]
 

@@ -17,6 +17,7 @@ from weir.engine import table
 from weir.errors import NotFoundError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
+from weir.ingest.probe import Probe, test_source
 from weir.ingest.reconcile import BatchCheck, reconcile
 from weir.ingest.status import (
     SnapshotCache,
@@ -81,6 +82,25 @@ class Sources:
                 }
             }
         return batches
+
+    def test(self, source: str, limit: int = 10) -> tuple[Probe, pa.Table]:
+        """Reach ``source`` as an ingest would and read a sample, checked; nothing is stored.
+
+        Returns where it reached and the sample (the contract's text values and
+        each record's reasons; classified values withheld).
+        """
+        config = self.files.source(source)
+        with self.audit.recording("ingest", f"sources test {source}", operator()) as note:
+            session = self.lake.engine.writer()
+            try:
+                probe, sample = test_source(
+                    self.files, config, self.ingestor.ledger, session, limit
+                )
+            finally:
+                session.close()
+            note.rows = sample.num_rows
+            note.detail = {"reached": probe.reached, "stored": 0}
+        return probe, sample
 
     def recover(self) -> list[str]:
         """Roll back every batch a crash left half-written; returns their ids."""
