@@ -7,6 +7,7 @@ naive in the database and read as UTC.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -20,11 +21,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
+from conftest import assert_counts, rows, scalar
 
 import weir
-from tests.conftest import assert_counts, rows, scalar
+from weir.cli.main import cli
 from weir.errors import ProjectError, WeirError
 from weir.ingest.database import read_chunks
+from weir.ingest.probe import DiscoverOptions, discover, save_proposal
 
 T0 = datetime(2026, 1, 1, 10, 0, 0)
 EPOCH_T0 = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC).timestamp()
@@ -256,6 +260,83 @@ def test_a_password_in_the_project_files_is_refused(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "holds a password" in message and "${VAR}" in message
     assert "s3cret-Value" not in message
+
+
+def test_sources_test_shows_a_checked_sample_and_stores_nothing(shop: Shop, tmp_path: Path) -> None:
+    shop.insert((1, 10, "5", T0), (2, 11, "abc", T0 + timedelta(hours=1)))
+    root = make_project(tmp_path, shop.url)
+    with weir.Project(root) as project:
+        probe, sample = project.sources.test("purchase_orders", limit=5)
+        assert "table purchase_orders at " in probe.reached
+        assert probe.reads == "every row, in updated_at order (no cursor stored yet)"
+        assert [(r["po_id"], r["quantity"], r["_reasons"]) for r in sample.to_pylist()] == [
+            ("1", "5", ""),
+            ("2", "abc", "quantity: 'abc' is not an int"),
+        ]
+        # nothing stored: no batch, no lake table, no landed extract
+        assert project.ingestor.ledger.batches("purchase_orders") == []
+        assert not project.lake.exists("raw", "purchase_orders")
+    assert not list((root / ".weir").glob("extracts/purchase_orders/*"))
+    # after an ingest, a test shows what the next extract would read: only the newer rows
+    ingest(root)
+    shop.insert((3, 12, "7", T0 + timedelta(hours=2)))
+    with weir.Project(root) as project:
+        probe, sample = project.sources.test("purchase_orders", limit=5)
+    assert probe.reads.startswith("the rows with updated_at after 2026-01-01")
+    assert [r["po_id"] for r in sample.to_pylist()] == ["3"]
+
+
+def test_discover_proposes_a_contract_that_ingests(shop: Shop, tmp_path: Path) -> None:
+    shop.insert((1, 10, "5", T0), (2, 11, "6", T0))
+    proposal = discover(shop.url, DiscoverOptions(table="purchase_orders"))
+    assert proposal.name == "purchase_orders"
+    lines = proposal.text.splitlines()
+    assert lines[lines.index("database:") + 2 :][:4] == [
+        '  table: "purchase_orders"',
+        "  mode: incremental",
+        "  cursor: updated_at",
+        "  lookback: 15m",
+    ]
+    assert lines[lines.index("columns:") :] == [
+        "columns:",
+        "  - {name: po_id, type: int, nullable: false}",
+        "  - {name: supplier_id, type: int}",
+        "  - {name: quantity, type: string}",
+        "  - {name: updated_at, type: epoch, nullable: false}",
+    ]
+    assert "key: [po_id, updated_at]" in lines
+    root = weir.init_project(tmp_path / "project", None)
+    save_proposal(root, proposal)
+    with pytest.raises(WeirError, match="already exists"):
+        save_proposal(root, proposal)
+    assert_counts(ingest(root), received=2, accepted=2, quarantined=0, duplicates=0)
+
+
+@pytest.mark.parametrize("server", ["postgresql"], indirect=True)
+def test_discover_never_writes_a_password(shop: Shop) -> None:
+    url = sa.make_url(shop.url).set(password="pw-in-clear")  # the server trusts its users
+    proposal = discover(url.render_as_string(hide_password=False), DiscoverOptions(name="po"))
+    assert "pw-in-clear" not in proposal.text
+    assert ":${PO_PASSWORD}@" in proposal.text
+    assert any("set PO_PASSWORD in the environment" in note for note in proposal.notes)
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_the_sources_commands(shop: Shop, tmp_path: Path) -> None:
+    shop.insert((1, 10, "5", T0))
+    root = weir.init_project(tmp_path / "project", None)
+    runner = CliRunner()
+    found = runner.invoke(cli, ["--project", str(root), "sources", "discover", shop.url, "--write"])
+    assert found.exit_code == 0, found.output
+    assert (root / "sources" / "purchase_orders.yml").is_file()
+    tested = runner.invoke(
+        cli, ["--project", str(root), "sources", "test", "purchase_orders", "--format", "json"]
+    )
+    assert tested.exit_code == 0, tested.output
+    assert [r["po_id"] for r in json.loads(tested.stdout)] == ["1"]
+    missing = runner.invoke(cli, ["sources", "discover", "sqlite:///${WEIR_T_NOT_SET}"])
+    assert missing.exit_code == 1
+    assert "environment variable WEIR_T_NOT_SET is not set" in missing.stderr
 
 
 CRASH_SCRIPT = """
