@@ -262,6 +262,64 @@ def test_a_password_in_the_project_files_is_refused(tmp_path: Path) -> None:
     assert "s3cret-Value" not in message
 
 
+ENTITY = """
+name: suppliers
+kind: entity
+format: database
+database: {{url: "{url}", table: purchase_orders}}
+key: [po_id]
+columns:
+  - {{name: po_id, type: int, nullable: false}}
+  - {{name: supplier_id, type: int}}
+  - {{name: quantity, type: int}}
+  - {{name: updated_at, type: epoch}}
+"""
+
+DIM = """/*
+kind: scd2
+unique_key: [po_id]
+valid_from: valid_from
+*/
+SELECT po_id, quantity, _extract_date AS valid_from FROM staging.suppliers
+"""
+
+
+def test_a_row_deleted_between_full_extracts_closes_its_version(
+    shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = weir.init_project(tmp_path / "project", None)
+    (root / "sources" / "suppliers.yml").write_text(ENTITY.format(url=shop.url), encoding="utf-8")
+    (root / "models" / "warehouse").mkdir(parents=True)
+    (root / "models" / "warehouse" / "dim_po.sql").write_text(DIM, encoding="utf-8")
+    shop.insert((1, 10, "5", T0), (2, 11, "6", T0), (3, 12, "7", T0))
+    day = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+    with weir.Project(root) as project:
+        for offset in range(2):
+            monkeypatch.setattr(
+                "weir.ingest.database._now", lambda o=offset: day + timedelta(days=o)
+            )
+            [result] = project.sources.ingest(["suppliers"])
+            assert_counts(
+                result, received=3 - offset, accepted=3 - offset, quarantined=0, duplicates=0
+            )
+            # the next day: po 2 is deleted, po 3 changes
+            shop.update(3, quantity="8")
+            with shop.engine.begin() as conn:
+                conn.execute(shop.table.delete().where(shop.table.c.po_id == 2))
+        project.run()
+        versions = rows(
+            project,
+            "SELECT po_id, quantity, valid_from::VARCHAR AS f, valid_to::VARCHAR AS t "
+            "FROM warehouse.dim_po ORDER BY 1, 3",
+        )
+    assert [tuple(v.values()) for v in versions] == [
+        (1, 5, "2026-03-01", None),
+        (2, 6, "2026-03-01", "2026-03-02"),  # gone from the extract of 2026-03-02: closed
+        (3, 7, "2026-03-01", "2026-03-02"),
+        (3, 8, "2026-03-02", None),
+    ]
+
+
 def test_sources_test_shows_a_checked_sample_and_stores_nothing(shop: Shop, tmp_path: Path) -> None:
     shop.insert((1, 10, "5", T0), (2, 11, "abc", T0 + timedelta(hours=1)))
     root = make_project(tmp_path, shop.url)

@@ -353,7 +353,7 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger) -> Landed:
     folder.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(files.root, folder, source, ledger)
     since = since_for(source, ledger)
-    now = datetime.now(UTC)
+    now = _now()
     stem = re.sub(r"[^A-Za-z0-9_.]", "_", config.table or "query")
     path = folder / f"{stem}_{now:%Y-%m-%dT%H%M%S}Z_{secrets.token_hex(3)}.jsonl"
     digest = hashlib.sha256()
@@ -379,6 +379,11 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger) -> Landed:
     shown = path.relative_to(files.root) if path.is_relative_to(files.root) else path
     entry = FileEntry(str(shown), digest.hexdigest(), stat.st_size, stat.st_mtime_ns, count)
     return Landed(entry, positions)
+
+
+def _now() -> datetime:
+    """The extract's time; its UTC day dates an entity source's extract (its file's name)."""
+    return datetime.now(UTC)
 
 
 def _remove_leftovers(root: Path, folder: Path, source: SourceConfig, ledger: Ledger) -> None:
