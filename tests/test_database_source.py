@@ -171,6 +171,15 @@ def test_full_then_incremental_extract_and_a_rerun_repeats_nothing(
 
     # nothing changed: a rerun reads no row and makes no batch
     assert ingest(root).batch_id is None
+    with weir.Project(root) as project:
+        # the cursor is stored with the batches, and the source is not listed as a stream
+        assert project.streams.status() == []
+        [status] = project.sources.status()
+        assert (status.source, status.format, status.totals.received) == (
+            "purchase_orders",
+            "database",
+            4,
+        )
 
     # an update (a new version of po 1) and an insert: the two rows after the cursor
     shop.update(1, quantity="6", updated_at=T0 + 4 * hour)
