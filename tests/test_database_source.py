@@ -329,6 +329,65 @@ def test_a_row_deleted_between_full_extracts_closes_its_version(
     ]
 
 
+DELETES = """
+name: purchase_orders
+format: database
+database:
+  url: "{url}"
+  table: purchase_orders
+  mode: incremental
+  cursor: updated_at
+  deletes: {{flag: deleted, every: 1d}}
+key: [po_id, updated_at]
+columns:
+  - {{name: po_id, type: int, nullable: false}}
+  - {{name: supplier_id, type: int, nullable: false}}
+  - {{name: quantity, type: int, nullable: false}}
+  - {{name: updated_at, type: epoch, nullable: false}}
+  - {{name: deleted, type: bool, nullable: false}}
+"""
+
+
+def test_a_deleted_row_becomes_a_tombstone(
+    shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = weir.init_project(tmp_path / "project", None)
+    (root / "sources" / "purchase_orders.yml").write_text(
+        DELETES.format(url=shop.url), encoding="utf-8"
+    )
+    shop.insert((1, 10, "5", T0), (2, 11, "6", T0), (3, 12, "7", T0))
+    day = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+
+    def at(moment: datetime) -> None:
+        monkeypatch.setattr("weir.ingest.database._now", lambda: moment)
+
+    at(day)  # the first check runs with the first extract: nothing staged, nothing gone
+    assert_counts(ingest(root), received=3, accepted=3, quarantined=0, duplicates=0)
+    with shop.engine.begin() as conn:
+        conn.execute(shop.table.delete().where(shop.table.c.po_id == 2))
+    shop.insert((4, 13, "8", T0 + timedelta(hours=1)))
+    at(day + timedelta(hours=1))  # within a day of the last check: no comparison yet
+    assert_counts(ingest(root), received=1, accepted=1, quarantined=0, duplicates=0)
+    at(day + timedelta(days=1))  # due: po 2 is gone from the table and gets a tombstone
+    assert_counts(ingest(root), received=1, accepted=1, quarantined=0, duplicates=0)
+    at(day + timedelta(days=2))  # due again: po 2 already has its tombstone, nothing new
+    assert ingest(root).batch_id is None
+    with weir.Project(root) as project:
+        versions = rows(
+            project,
+            "SELECT po_id, supplier_id, quantity, epoch(updated_at) AS at, deleted "
+            "FROM staging.purchase_orders ORDER BY po_id, updated_at",
+        )
+    tombstone_at = (day + timedelta(days=1)).timestamp()
+    assert [tuple(v.values()) for v in versions] == [
+        (1, 10, 5, EPOCH_T0, False),
+        (2, 11, 6, EPOCH_T0, False),
+        (2, 11, 6, tombstone_at, True),  # the last version again, stamped and flagged
+        (3, 12, 7, EPOCH_T0, False),
+        (4, 13, 8, EPOCH_T0 + 3600, False),
+    ]
+
+
 def test_sources_test_shows_a_checked_sample_and_stores_nothing(shop: Shop, tmp_path: Path) -> None:
     shop.insert((1, 10, "5", T0), (2, 11, "abc", T0 + timedelta(hours=1)))
     root = make_project(tmp_path, shop.url)

@@ -97,7 +97,7 @@ class Ingestor:
                         f"run `weir ingest {source.name}` without --path",
                     )
                 # the extract lands as a file; its cursor commits with the batch
-                landed = land(self.project, source, self.ledger)
+                landed = land(self.project, source, self.ledger, self.lake)
                 files, skipped = ([landed.file] if landed.file else []), 0
                 positions = landed.positions or None
             else:

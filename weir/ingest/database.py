@@ -33,6 +33,8 @@ import sqlalchemy as sa
 
 from weir.errors import NotFoundError, WeirError
 from weir.ingest.ledger import FileEntry, Ledger
+from weir.ingest.tombstones import tombstones
+from weir.lake import Lake
 from weir.project import ColumnConfig, ProjectFiles, SourceConfig
 from weir.project.database import PLACEHOLDER, DatabaseConfig
 from weir.project.durations import parse_duration
@@ -215,11 +217,15 @@ def read_chunks(
             _check_columns(source, names)
             columns = [source.column(name) for name in names]
             cursor_at = names.index(config.cursor) if config.cursor else None
+            flag = config.deletes.flag if config.deletes else None
             for rows in result.partitions(config.chunk_size):
                 records = [
                     {c.name: as_text(v, c) for c, v in zip(columns, row, strict=True)}
                     for row in rows
                 ]
+                if flag is not None:
+                    for record in records:
+                        record[flag] = "false"  # weir's column: true only for a tombstone
                 last = rows[-1][cursor_at] if cursor_at is not None and rows else None
                 yield Chunk(records, last)
     except sa.exc.SQLAlchemyError as exc:
@@ -231,11 +237,43 @@ def read_chunks(
         engine.dispose()
 
 
+def read_keys(source: SourceConfig, keys: Sequence[str]) -> Iterator[list[dict[str, str | None]]]:
+    """Every row's ``keys`` (as the contract's text), ``chunk_size`` rows at a time."""
+    config = _config(source)
+    engine = connect(source)
+    url = resolve_url(source)
+    columns = [source.column(k) for k in keys]
+    try:
+        with engine.connect() as conn:
+            inner = _select(conn, source, None, None, unordered=True).subquery("weir_rows")
+            query = sa.select(*[inner.c[k] for k in keys])
+            streamed = conn.execution_options(stream_results=True, max_row_buffer=config.chunk_size)
+            for rows in streamed.execute(query).partitions(config.chunk_size):
+                yield [
+                    {c.name: as_text(v, c) for c, v in zip(columns, row, strict=True)}
+                    for row in rows
+                ]
+    except sa.exc.SQLAlchemyError as exc:
+        raise WeirError(
+            f"source {source.name}: reading the keys of {_what(config)} failed "
+            f"({safe_error(exc, url)})",
+            "check that the server is up and the user may read the table",
+        ) from None
+    finally:
+        engine.dispose()
+
+
 def _what(config: DatabaseConfig) -> str:
     return f"table {config.table}" if config.table else "its query"
 
 
-def _select(conn: sa.Connection, source: SourceConfig, since: Any, limit: int | None) -> Any:
+def _select(
+    conn: sa.Connection,
+    source: SourceConfig,
+    since: Any,
+    limit: int | None,
+    unordered: bool = False,
+) -> Any:
     config = _config(source)
     if config.table is not None:
         schema, _, name = config.table.rpartition(".")
@@ -250,21 +288,21 @@ def _select(conn: sa.Connection, source: SourceConfig, since: Any, limit: int | 
                 kind="table",
                 name=config.table,
             ) from None
-        missing = [n for n in source.column_names if n not in table.c]
+        missing = [n for n in read_columns(source) if n not in table.c]
         if missing:
             raise WeirError(
                 f"source {source.name}: table {config.table} has no column "
                 f"{', '.join(missing)} of the contract",
                 f"its columns: {', '.join(table.c.keys())}; fix columns in sources/{source.name}.yml",
             )
-        selected: Any = sa.select(*[table.c[n] for n in source.column_names])
+        selected: Any = sa.select(*[table.c[n] for n in read_columns(source)])
         cursor: Any = table.c[config.cursor] if config.cursor else None
     else:
         assert config.query is not None
         inner = sa.text(config.query).columns().subquery("weir_query")
         selected = sa.select(sa.literal_column("*")).select_from(inner)
         cursor = sa.column(config.cursor) if config.cursor else None
-    if cursor is not None:
+    if cursor is not None and not unordered:
         if since is not None:
             selected = selected.where(cursor > sa.bindparam("weir_since", since))
         selected = selected.where(cursor.is_not(None)).order_by(cursor)
@@ -273,9 +311,17 @@ def _select(conn: sa.Connection, source: SourceConfig, since: Any, limit: int | 
     return selected
 
 
+def read_columns(source: SourceConfig) -> list[str]:
+    """The contract's columns read from the database (a deletion flag is weir's own)."""
+    config = _config(source)
+    flag = config.deletes.flag if config.deletes else None
+    return [n for n in source.column_names if n != flag]
+
+
 def _check_columns(source: SourceConfig, names: Sequence[str]) -> None:
-    unknown = [n for n in names if n not in source.column_names]
-    missing = [n for n in source.column_names if n not in names]
+    expected = read_columns(source)
+    unknown = [n for n in names if n not in expected]
+    missing = [n for n in expected if n not in names]
     if unknown or missing:
         parts = ([f"returns {', '.join(unknown)}, not in the contract"] if unknown else []) + (
             [f"lacks {', '.join(missing)}"] if missing else []
@@ -283,7 +329,7 @@ def _check_columns(source: SourceConfig, names: Sequence[str]) -> None:
         raise WeirError(
             f"source {source.name}: the query {' and '.join(parts)}",
             f"make the query return exactly the contract's columns "
-            f"({', '.join(source.column_names)}), or fix columns in sources/{source.name}.yml",
+            f"({', '.join(expected)}), or fix columns in sources/{source.name}.yml",
         )
 
 
@@ -342,11 +388,14 @@ def extract_folder(files: ProjectFiles, source: SourceConfig) -> Path:
     return files.state_dir / EXTRACTS / source.name
 
 
-def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger) -> Landed:
+def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger, lake: Lake) -> Landed:
     """Extract the source's new rows to a JSON-lines file under the state folder.
 
     Files a crashed extract left (not taken in by a committed batch) are
     removed first; the cursor is only returned, to be committed with the batch.
+    When the source's key comparison is due, the tombstones of the rows gone
+    from the table follow the rows (``tombstones``), and the check's time is
+    returned with the cursor.
     """
     config = _config(source)
     folder = extract_folder(files, source)
@@ -369,9 +418,18 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger) -> Landed:
                 last = chunk.last
             if os.environ.get("WEIR_CRASH_AT") == "extract":  # a test hook: die mid-extract
                 os._exit(137)
+        checked = _deletions_due(source, ledger, now)
+        if checked:
+            for tombstone in tombstones(lake, source, folder, now, read_keys):
+                encoded = (json.dumps(tombstone, ensure_ascii=False) + "\n").encode("utf-8")
+                handle.write(encoded)
+                digest.update(encoded)
+                count += 1
         handle.flush()
         os.fsync(handle.fileno())
     positions = {position_key(source): Cursor.of(last).text()} if last is not None else {}
+    if checked:
+        positions[deletes_key(source)] = repr(now.timestamp())
     if count == 0:
         path.unlink()
         return Landed(None, {})
@@ -379,6 +437,21 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger) -> Landed:
     shown = path.relative_to(files.root) if path.is_relative_to(files.root) else path
     entry = FileEntry(str(shown), digest.hexdigest(), stat.st_size, stat.st_mtime_ns, count)
     return Landed(entry, positions)
+
+
+def deletes_key(source: SourceConfig) -> str:
+    return f"{POSITION_PREFIX}{source.name}:deletes"
+
+
+def _deletions_due(source: SourceConfig, ledger: Ledger, now: datetime) -> bool:
+    """Whether the source's key comparison is due (never ran, or ran ``every`` ago or more)."""
+    config = _config(source)
+    if config.deletes is None:
+        return False
+    key = deletes_key(source)
+    last = ledger.positions(key).get(key)
+    every = parse_duration(config.deletes.every).total_seconds()
+    return last is None or now.timestamp() - float(last) >= every
 
 
 def _now() -> datetime:

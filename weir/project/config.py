@@ -178,6 +178,23 @@ class SourceConfig(Strict):
             raise FieldProblem(
                 "database", f"cursor '{cursor}' is not a column", f"use one of: {', '.join(names)}"
             )
+        deletes = self.database.deletes
+        if deletes is not None:
+            flag = next((c for c in self.columns if c.name == deletes.flag), None)
+            if flag is None or flag.type != "bool" or flag.name in self.key:
+                raise FieldProblem(
+                    "database",
+                    f"deletes.flag '{deletes.flag}' must name a bool column of the contract, "
+                    "not in the key",
+                    f"add - {{name: {deletes.flag}, type: bool}} to columns",
+                )
+            if cursor is None or self.column(cursor).type != "epoch" or cursor not in self.key:
+                raise FieldProblem(
+                    "database",
+                    "deletes needs a time cursor (an epoch column) that is part of the key, "
+                    "so that a tombstone is a new version of its row",
+                    f"key: [{', '.join(k for k in self.key if k != cursor)}, {cursor}]",
+                )
 
     def column(self, name: str) -> ColumnConfig:
         for column in self.columns:

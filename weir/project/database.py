@@ -19,6 +19,16 @@ ExtractMode = Literal["full", "incremental"]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+class DeleteCheck(Strict):
+    """How an incremental source finds rows deleted from its table: a periodic key comparison."""
+
+    flag: Name = Field(
+        description="a bool column of the contract that the table does not hold: false for "
+        "each row read, true for a tombstone"
+    )
+    every: Duration = Field(default="1d", description="how often the keys are compared")
+
+
 class DatabaseConfig(Strict):
     """Where a database source reads: a table or a query, whole or after a cursor."""
 
@@ -39,6 +49,11 @@ class DatabaseConfig(Strict):
         description="incremental: read again this far behind the cursor (a duration for a "
         "time cursor, a number for a numeric one), for transactions that commit late",
     )
+    deletes: DeleteCheck | None = Field(
+        default=None,
+        description="incremental: compare the table's keys with staging's now and then; "
+        "a key gone from the table gets a tombstone",
+    )
     chunk_size: int = Field(
         default=10_000, ge=1, description="rows fetched from the server at a time"
     )
@@ -54,6 +69,13 @@ class DatabaseConfig(Strict):
         if self.mode == "full" and (self.cursor is not None or self.lookback is not None):
             field = "cursor" if self.cursor is not None else "lookback"
             raise FieldProblem(field, f"{field} applies to incremental extracts only")
+        if self.mode == "full" and self.deletes is not None:
+            raise FieldProblem(
+                "deletes",
+                "deletes applies to incremental extracts only",
+                "a full extract of an entity source needs none: a deleted row is missing "
+                "from the next day's extract",
+            )
         if isinstance(self.lookback, int) and self.lookback < 0:
             raise FieldProblem("lookback", "a lookback is zero or more")
         _check_no_secret(self.url)
