@@ -378,6 +378,13 @@ def test_a_deleted_row_becomes_a_tombstone(
             "SELECT po_id, supplier_id, quantity, epoch(updated_at) AS at, deleted "
             "FROM staging.purchase_orders ORDER BY po_id, updated_at",
         )
+        current = rows(
+            project,
+            "SELECT po_id FROM (SELECT * EXCLUDE (deleted) FROM staging.purchase_orders "
+            "QUALIFY row_number() OVER (PARTITION BY po_id ORDER BY updated_at DESC) = 1 "
+            "AND NOT deleted) ORDER BY po_id",
+        )
+    assert [r["po_id"] for r in current] == [1, 3, 4]  # the current state leaves po 2 out
     tombstone_at = (day + timedelta(days=1)).timestamp()
     assert [tuple(v.values()) for v in versions] == [
         (1, 10, 5, EPOCH_T0, False),
@@ -463,6 +470,27 @@ def test_the_sources_commands(shop: Shop, tmp_path: Path) -> None:
     missing = runner.invoke(cli, ["sources", "discover", "sqlite:///${WEIR_T_NOT_SET}"])
     assert missing.exit_code == 1
     assert "environment variable WEIR_T_NOT_SET is not set" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        ("deletes: {flag: deleted, every: 1d}", "deletes: {flag: quantity}", "must name a bool"),
+        ("key: [po_id, updated_at]", "key: [po_id]", "part of the key"),
+        ("mode: incremental", "mode: full", "applies to incremental extracts only"),
+        ("  table: purchase_orders\n", "", "give a table or a query"),
+        ("  cursor: updated_at\n", "", "needs a cursor column"),
+    ],
+)
+def test_a_database_source_that_does_not_hold_together_is_refused(
+    tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    root = weir.init_project(tmp_path / "project", None)
+    text = DELETES.format(url="sqlite:///shop.db")
+    assert old in text
+    (root / "sources" / "purchase_orders.yml").write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(ProjectError, match=says):
+        weir.Project(root)
 
 
 CRASH_SCRIPT = """
