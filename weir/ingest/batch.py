@@ -117,11 +117,16 @@ class Ingestor:
                 self._protect_text(con, source, table)
                 root = str(self.project.root) + "/"
                 relation = f"(SELECT * REPLACE (replace(_source_file, {lit(root)}, '') AS _source_file), rowid AS _seq FROM {table})"
-                return self._decide_and_commit(
+                result = self._decide_and_commit(
                     con, source, relation, files, started, "ingest", positions
                 )
             finally:
                 con.close()
+            if source.format == "database":
+                # raw holds every record now: the extract's file goes, so no copy of a
+                # person's data stays outside the lake (an erasure reaches the lake)
+                (self.project.root / files[0].path).unlink(missing_ok=True)
+            return result
 
     def ingest_events(
         self,

@@ -3,16 +3,16 @@
 An extract reads the source's table (or query) through SQLAlchemy with a
 server-side cursor, ``chunk_size`` rows at a time, and writes the rows as JSON
 lines of text values under ``<state_dir>/extracts/<source>/`` — the file the
-normal batch path then reads, checks and commits, and that stays behind so raw
-can be replayed. Memory holds one chunk, never the table.
+normal batch path then reads, checks and commits (raw then holds every record
+as read, and the file goes). Memory holds one chunk, never the table.
 
 An incremental extract reads the rows whose cursor column is after the cursor
 stored with the source's last committed batch (less the lookback, for
 transactions that committed late). The new cursor is recorded in the same
 metadata transaction that commits the batch (``Ledger.positions``), so a crash
 or a rerun neither skips nor repeats a row: an extract that did not commit
-leaves the stored cursor where it was, and its half-written file is removed
-by the next one. Rows read again within the lookback are duplicates by key.
+leaves the stored cursor where it was, and its file is removed by the next
+one. Rows read again within the lookback are duplicates by key.
 """
 
 from __future__ import annotations
@@ -391,8 +391,7 @@ def extract_folder(files: ProjectFiles, source: SourceConfig) -> Path:
 def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger, lake: Lake) -> Landed:
     """Extract the source's new rows to a JSON-lines file under the state folder.
 
-    Files a crashed extract left (not taken in by a committed batch) are
-    removed first; the cursor is only returned, to be committed with the batch.
+    Files an earlier extract left behind are removed first; the cursor is only returned, to be committed with the batch.
     When the source's key comparison is due, the tombstones of the rows gone
     from the table follow the rows (``tombstones``), and the check's time is
     returned with the cursor.
@@ -400,7 +399,7 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger, lake: Lake) 
     config = _config(source)
     folder = extract_folder(files, source)
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(files.root, folder, source, ledger)
+    _remove_leftovers(folder)
     since = since_for(source, ledger)
     now = _now()
     stem = re.sub(r"[^A-Za-z0-9_.]", "_", config.table or "query")
@@ -459,12 +458,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _remove_leftovers(root: Path, folder: Path, source: SourceConfig, ledger: Ledger) -> None:
-    known = ledger.known_files(source.name)
+def _remove_leftovers(folder: Path) -> None:
+    """Files an extract left: one that crashed before its commit, or one committed (raw
+    holds its records) whose removal a crash cut short."""
     for path in folder.glob("*.jsonl"):
-        shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-        if shown not in known:
-            path.unlink()
+        path.unlink()
 
 
 def database_sample(
