@@ -57,7 +57,9 @@ class Sources:
             self.files.source(name)  # fail before any work on an unknown name
         if path is not None and not sources:
             # every source: those with a file under the path (none of them is an error)
-            configs = [self.files.source(name) for name in names]
+            configs = [
+                c for c in map(self.files.source, names) if c.format != "database"
+            ]  # a database source has no files
             names = [c.name for c in configs if matches_under(c, path)]
             if not names:
                 raise unmatched_folder(path if path.is_absolute() else Path.cwd() / path, configs)
