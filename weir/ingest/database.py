@@ -40,6 +40,7 @@ from weir.project.database import PLACEHOLDER, DatabaseConfig
 from weir.project.durations import parse_duration
 
 POSITION_PREFIX = "database:"
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # a time without a zone is read as UTC
 EXTRACTS = "extracts"
 
 
@@ -335,8 +336,15 @@ def _check_columns(source: SourceConfig, names: Sequence[str]) -> None:
 
 def as_text(value: Any, column: ColumnConfig) -> str | None:
     """A database value as the text the contract checks (an epoch's seconds, a date's ISO)."""
+    kind = type(value)  # the common cases first: this runs once per value read
+    if kind is str and column.type != "epoch":
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
     if value is None:
         return None
+    if kind is datetime and value.tzinfo is None and column.type == "epoch":
+        return repr((value - _NAIVE_EPOCH).total_seconds())
     if column.type == "epoch":
         if isinstance(value, str):
             try:
