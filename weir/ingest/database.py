@@ -338,7 +338,7 @@ def as_text(value: Any, column: ColumnConfig) -> str | None:
     """A database value as the text the contract checks (an epoch's seconds, a date's ISO)."""
     kind = type(value)  # the common cases first: this runs once per value read
     if kind is str and column.type != "epoch":
-        return value  # type: ignore[no-any-return]
+        return str(value)
     if kind is int:
         return str(value)
     if value is None:
