@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from atrest_bench import run_atrest_bench
 from cli_bench import run_cli_bench
 from collector_bench import run_collector_bench
 from contract_bench import run_contract_bench
@@ -29,10 +30,12 @@ from peers_build_bench import run_peers_build_bench
 from quality_bench import run_quality_bench
 from report import Recorder, write
 from scale_bench import run_scale_bench
+from sealing_bench import run_sealing_bench
 from transform_bench import run_transform_bench
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BENCHES = {
+    "atrest": lambda args: run_atrest_bench(args.work, args.atrest_days),
     "cli": lambda args: run_cli_bench(args.work, args.cli_days),
     "collector": lambda args: run_collector_bench(args.work, args.seconds, args.connections),
     "contract": lambda args: run_contract_bench(args.work, args.peer_sizes),
@@ -51,6 +54,7 @@ BENCHES = {
         args.doc.parent / "benchmarks-scale.png" if args.write_doc else None,
     ),
     "transform": lambda args: run_transform_bench(args.work, args.days),
+    "sealing": lambda args: run_sealing_bench(args.work, args.sealing_rows),
 }
 
 
@@ -72,6 +76,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--connections", type=int, default=64, help="Client connections of the collector load."
+    )
+    parser.add_argument(
+        "--atrest-days",
+        type=int,
+        default=14,
+        help="Days of data for the encryption-at-rest benchmark.",
     )
     parser.add_argument(
         "--gateway-days", type=int, default=14, help="Days of data for the gateway benchmark."
@@ -117,6 +127,12 @@ def main() -> None:
         "--scale-sizes",
         default="250K,1M",
         help="POS rows of the scale curve, comma-separated (the README quotes 1M,10M,60M).",
+    )
+    parser.add_argument(
+        "--sealing-rows",
+        type=int,
+        default=100_000,
+        help="Customers ingested and queried with sealing off and on (the sealing benchmark).",
     )
     parser.add_argument(
         "--write-doc",

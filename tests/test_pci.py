@@ -8,12 +8,14 @@ import io
 import json
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import (
     AMEX,
     MASTERCARD,
@@ -270,7 +272,20 @@ def readable_bytes(path: Path) -> bytes:
     return data
 
 
-def test_no_card_number_is_stored_anywhere(project_root: Path, project: weir.Project) -> None:
+@pytest.fixture
+def unsealed(project_root: Path) -> Iterator[weir.Project]:
+    """The example project with its personal data not sealed: the scan below reads it in clear,
+    so it proves the cards were redacted, not that they were encrypted."""
+    path = project_root / "weir.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["privacy"]["encrypt_pii"] = False
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    with weir.Project(project_root) as opened:
+        yield opened
+
+
+def test_no_card_number_is_stored_anywhere(project_root: Path, unsealed: weir.Project) -> None:
+    project = unsealed
     discover = "6011111111111117"  # written with an expiry right after it
     pos_cards = [VISA, MASTERCARD, AMEX, "4012888888881881", "5105105105105100"]
     crm_cards = ["4222222222222", "3566002020360505", discover, "6011000990139424"]

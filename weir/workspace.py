@@ -26,6 +26,8 @@ or frozen records. Opening a project reads its files and writes nothing
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,13 +36,21 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
-from weir.engine import DuckDBEngine, Engine
+from weir.engine import DataKey, DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
 from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
-from weir.metadata.keys import ERASURE_KEY, KeyStore
+from weir.metadata.keys import (
+    AT_REST_KEY,
+    ERASURE_KEY,
+    MASTER_KEY,
+    MASTER_KEY_FILE,
+    KeyStore,
+    MasterKeyError,
+    find_master_key,
+)
 from weir.metadata.store import sqlite_url
 from weir.project import ProjectFiles, find_root, load_project
 
@@ -59,8 +69,10 @@ if TYPE_CHECKING:
     from weir.ingest.ledger import Ledger
     from weir.ingest.service import Sources
     from weir.lifecycle import Lifecycle
+    from weir.metadata.dbkey import DatabaseKey
     from weir.metadata.erasures import ErasureRegistry
     from weir.metadata.keyring import KeyRing
+    from weir.metadata.pii import PiiCipher
     from weir.metrics.service import Kpis
     from weir.orchestrate import Orchestration
     from weir.orchestrate.service import Runs, Schedules
@@ -86,16 +98,31 @@ class Project:
         self.files: ProjectFiles = load_project(root)
         state = self.files.state_dir
         state.mkdir(parents=True, exist_ok=True)
-        uri = self.files.config.catalog_uri or sqlite_url(state / "catalog.db")
+        uri, database_key = self.files.config.catalog_uri, None
+        if uri is None:  # the project's own SQLite file: a SQLCipher one when encrypted at rest
+            uri, database_key = _metadata_database(
+                state, (root, state), self.files.config.encryption.at_rest
+            )
         self.store = MetadataStore(uri)
         self.engine: Engine = DuckDBEngine()
         # the lake's catalog creates its tables in a new database while holding setting_up
         self.lake = Lake(
             uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
         )
-        self.keys = KeyStore(self.store, (root, state), clear_keys=state / "keys")
+        self.keys = KeyStore(
+            self.store, (root, state), clear_keys=state / "keys", database_key=database_key
+        )
         self.keys.master()  # without its master key a project does not open (nothing is written)
+        self.engine.at_rest = _at_rest_key(
+            self.files.config.encryption.at_rest, self.keys, self.lake
+        )
         self.audit = AuditLog(self.store, state / HEAD_FILE, ProjectDefinition(root), self.keys)
+        if self.files.config.privacy.encrypt_pii:
+            from weir.governance.sealing import ProjectSealing
+            from weir.ingest.sealing import SourceSealing
+
+            sources = SourceSealing(self.files, self.cipher)
+            self.lake.sealing = ProjectSealing(self.files, self.lake, sources, lambda: self.models)
         self.progress = progress
         self._check()
 
@@ -124,6 +151,12 @@ class Project:
         from weir.metadata.erasures import ErasureRegistry
 
         return ErasureRegistry(self.store, lambda: self.keys.key(ERASURE_KEY, "erasure"))
+
+    @cached_property
+    def cipher(self) -> PiiCipher:
+        from weir.metadata.pii import PiiCipher
+
+        return PiiCipher(self.keys, lambda kind, value: self.erasures.digest(kind, value))
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -192,6 +225,7 @@ class Project:
             self.audit,
             self.models,
             self.erasures,
+            self.cipher,
             guard=lambda subject: self.lifecycle.holds.check_erasable(subject),
         )
 
@@ -352,3 +386,73 @@ def init_project(target: Path, example: str | None = "retail") -> Path:
 def _project_name(folder: Path) -> str:
     cleaned = "".join(ch if ch.isalnum() else "_" for ch in folder.name.lower()).strip("_")
     return cleaned if cleaned and cleaned[0].isalpha() else f"project_{cleaned}"
+
+
+def _at_rest_key(wanted: bool, keys: KeyStore, lake: Lake) -> DataKey | None:
+    """The data key of the lake's files when ``encryption.at_rest`` is on; a clear error when the
+    setting is not the one the lake was made with (its files are all encrypted, or none is)."""
+    from weir.engine.atrest import supported
+
+    if wanted and not supported():
+        raise ProjectError(
+            "encryption.at_rest needs a pyarrow that writes Parquet with a direct key "
+            "and a bounded page size",
+            "upgrade pyarrow: `pip install -U 'pyarrow>=26'`",
+        )
+    stored = keys.find(AT_REST_KEY)
+    if wanted and stored is None and lake.tables():
+        raise ProjectError(
+            "weir.yml turns encryption.at_rest on, but this project's lake was made without it "
+            "and holds unencrypted tables",
+            "encryption at rest is chosen when a project is made: set encryption.at_rest back "
+            "to false, or make a new project with it on and ingest the landing files there",
+        )
+    if not wanted and stored is not None:
+        raise ProjectError(
+            "this project's lake is encrypted at rest (its key store holds the at-rest data "
+            "key), but weir.yml does not turn encryption.at_rest on",
+            "set `encryption: {at_rest: true}` in weir.yml again",
+        )
+    return DataKey(keys.key(AT_REST_KEY, "at_rest")) if wanted else None
+
+
+def _metadata_database(
+    state: Path, project: Sequence[Path], at_rest: bool
+) -> tuple[str, DatabaseKey | None]:
+    """The URL of the project's own metadata database, and its key file when it is encrypted."""
+    from weir.metadata.dbkey import KEY_FILE, DatabaseKey, sqlcipher_url
+
+    path, sealed = state / "catalog.db", DatabaseKey(state / KEY_FILE)
+    made = path.exists() and path.stat().st_size > 0
+    if not at_rest:
+        if sealed.exists():
+            raise ProjectError(
+                f"this project's metadata database {path} is encrypted at rest, but weir.yml "
+                "does not turn encryption.at_rest on",
+                "set `encryption: {at_rest: true}` in weir.yml again",
+            )
+        return sqlite_url(path), None
+    if made and not sealed.exists():
+        # which it is, is not read from the file: reading a SQLite file in a process that has
+        # it open would drop that process's locks on it
+        raise ProjectError(
+            "weir.yml turns encryption.at_rest on, but this project's metadata database "
+            f"{path} was made without it (or its key file {sealed.path} is missing)",
+            "encryption at rest is chosen when a project is made: set encryption.at_rest back "
+            "to false, or make a new project with it on and ingest the landing files there; "
+            f"if the project was made with it, restore {sealed.path.name} from the backup "
+            "taken with the database",
+        )
+    if importlib.util.find_spec("sqlcipher3") is None:
+        raise ProjectError(
+            "encryption.at_rest needs SQLCipher for the metadata database, and it is not installed",
+            "install it with weir: `pip install 'weir[atrest]'`",
+        )
+    master = find_master_key(os.environ, project, create_default=not made)
+    if master is None:
+        raise MasterKeyError(
+            f"the metadata database {path} is encrypted at rest and no master key was given",
+            f"set {MASTER_KEY} (hex or base64) or {MASTER_KEY_FILE} (a file outside the "
+            "project) to the project's master key",
+        )
+    return sqlcipher_url(path, sealed.open(master)), sealed

@@ -155,8 +155,9 @@ def erase(
 ) -> None:
     """Erase a person everywhere and print the erasure certificate.
 
-    Their identifier becomes a stable pseudonym and their personal data is
-    removed from every layer, older snapshot, the collector's log and the
+    With privacy.encrypt_pii their data key is destroyed first, so what was
+    sealed under it is unreadable everywhere at once. Their identifier becomes
+    a stable pseudonym and their personal data is removed from every layer, older snapshot, the collector's log and the
     metadata; a scan of every file under the state folder then looks for
     their values. Interrupted, it finishes the job when run again.
 
@@ -191,6 +192,8 @@ def _print_certificate(body: dict[str, Any]) -> None:
             f"collector log {log['source']}: {log['segments_deleted']} segment(s) deleted,"
             f" {log['pending']} record(s) not yet flushed"
         )
+    if body.get("key_destroyed"):
+        console.print("data key destroyed: every sealed value of theirs is unreadable everywhere")
     metadata = body["metadata"]
     literals = metadata.get("audit_literals_erased")
     console.print(

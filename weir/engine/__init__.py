@@ -4,6 +4,7 @@ No module outside this package imports an engine's library. DuckDB is the
 default (``DuckDBEngine``); another engine is one more class here.
 """
 
+from weir.engine.atrest import DataKey, num_rows
 from weir.engine.base import Capabilities, Engine, Session
 from weir.engine.duckdb_engine import DuckDBEngine
 from weir.engine.errors import (
@@ -21,6 +22,7 @@ __all__ = [
     "BindError",
     "Capabilities",
     "ConversionError",
+    "DataKey",
     "DuckDBEngine",
     "Engine",
     "EngineError",
@@ -31,5 +33,6 @@ __all__ = [
     "Session",
     "ident",
     "lit",
+    "num_rows",
     "table",
 ]

@@ -13,12 +13,14 @@ tested for by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
 import pyarrow as pa
+
+from weir.engine.atrest import DataKey
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,25 @@ class Session(ABC):
 
     @abstractmethod
     def show_table(
-        self, view: tuple[str, str], files: Sequence[str], empty: pa.Schema
+        self,
+        view: tuple[str, str],
+        files: Sequence[str],
+        empty: pa.Schema,
+        computed: Mapping[str, str] | None = None,
     ) -> list[str]:
         """(Re)define ``schema.name`` as a view over a snapshot's data files; returns its columns.
 
         With no file (no snapshot yet, or none at that time) the view is an empty
-        table of the lake table's columns and types.
+        table of the lake table's columns and types. ``computed``: columns the view
+        shows as an SQL expression of the stored column instead (personal data opened).
         """
+
+    def add_function(self, name: str, function: Callable[..., pa.Array], arguments: int) -> None:
+        """Make ``function`` (text Arrow arrays in, a text Arrow array out) callable as ``name``.
+
+        Registering a name again keeps the first function.
+        """
+        raise NotImplementedError(f"this engine cannot call a host function ({name})")
 
     @abstractmethod
     def write_files(self, select: str, folder: Path, partition_by: str | None = None) -> list[str]:
@@ -122,6 +136,9 @@ class Engine(ABC):
     """Opens sessions. One instance per project; sessions are cheap and short-lived."""
 
     capabilities: Capabilities
+    # the key of the lake's data files when they are encrypted at rest: every session reads
+    # and writes them with it
+    at_rest: DataKey | None = None
 
     @abstractmethod
     def writer(self, threads: int | None = None) -> Session:

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Self
 
 import duckdb
 import pyarrow as pa
+from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from weir.engine import errors
+from weir.engine.atrest import KEY_NAME, ROW_GROUP_ROWS, DataKey, write_encrypted
 from weir.engine.base import Capabilities, Engine, Session
 from weir.engine.sql import ident, lit, table
 
@@ -85,8 +87,9 @@ def _engine_errors() -> Iterator[None]:
 class DuckDBSession(Session):
     """One DuckDB connection (or cursor)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, at_rest: DataKey | None = None) -> None:
         self._con = con
+        self._at_rest = at_rest  # the lake's files are encrypted with it (read and written)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Self:
         with _engine_errors():
@@ -128,15 +131,51 @@ class DuckDBSession(Session):
         with _engine_errors():
             self._con.unregister(name)
 
+    def add_function(self, name: str, function: Callable[..., pa.Array], arguments: int) -> None:
+        with _engine_errors():
+            known = self._con.execute(
+                "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]
+            ).fetchall()
+            if known[0][0]:
+                return
+            self._con.create_function(
+                name,
+                function,
+                ["VARCHAR"] * arguments,
+                "VARCHAR",
+                type=PythonUDFType.ARROW,
+                null_handling=FunctionNullHandling.SPECIAL,
+                side_effects=False,
+            )
+
     def show_table(
-        self, view: tuple[str, str], files: Sequence[str], empty: pa.Schema
+        self,
+        view: tuple[str, str],
+        files: Sequence[str],
+        empty: pa.Schema,
+        computed: Mapping[str, str] | None = None,
     ) -> list[str]:
         schema, name = view
         target = table(name, schema)
+        shown = "*"
         with _engine_errors():
+            if computed and files:  # an older snapshot may lack a column added since
+                encrypted = self._at_rest is not None
+                base = self._con.execute(
+                    f"SELECT * FROM {scan(files, encrypted=encrypted)} LIMIT 0"
+                )
+                present = {str(c[0]) for c in base.description or []}
+                base.fetchall()
+                computed = {c: sql for c, sql in computed.items() if c in present}
+            if computed:
+                replaced = ", ".join(f"{sql} AS {ident(c)}" for c, sql in computed.items())
+                shown = f"* REPLACE ({replaced})"
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
             if files:
-                self._con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {scan(files)}")
+                self._con.execute(
+                    f"CREATE OR REPLACE VIEW {target} AS SELECT {shown} FROM "
+                    f"{scan(files, encrypted=self._at_rest is not None)}"
+                )
             else:
                 holder = table(f"_empty_{name}", schema)
                 self._con.register("_weir_empty", empty.empty_table())
@@ -146,7 +185,9 @@ class DuckDBSession(Session):
                     )
                 finally:
                     self._con.unregister("_weir_empty")
-                self._con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {holder}")
+                self._con.execute(
+                    f"CREATE OR REPLACE VIEW {target} AS SELECT {shown} FROM {holder}"
+                )
             described = self._con.execute(f"SELECT * FROM {target} LIMIT 0").description or []
         return [str(column[0]) for column in described]
 
@@ -160,6 +201,8 @@ class DuckDBSession(Session):
             options += ", PARTITION_BY (_day), OVERWRITE_OR_IGNORE"
         else:
             options += ", FILE_SIZE_BYTES '512MB'"
+        if self._at_rest is not None:
+            return self._write_encrypted(select, folder, partition_by)
         with _engine_errors():
             ordered = self._con.execute(
                 "SELECT current_setting('preserve_insertion_order')"
@@ -172,6 +215,15 @@ class DuckDBSession(Session):
             finally:
                 self._con.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
         return sorted(str(p) for p in folder.rglob("*.parquet"))
+
+    def _write_encrypted(self, select: str, folder: Path, partition_by: str | None) -> list[str]:
+        """``write_files`` with the lake's data key: DuckDB computes, pyarrow encrypts and writes."""
+        assert self._at_rest is not None
+        with _engine_errors():
+            self._con.abort()  # the unread rest of an earlier execute's result is not wanted
+            reader = self._con.sql(select).to_arrow_reader(ROW_GROUP_ROWS)
+            day = "_day" if partition_by is not None else None
+            return write_encrypted(_guarded(reader), reader.schema, folder, self._at_rest, day)
 
     def lake_schema(self, select: str) -> pa.Schema:
         with _engine_errors():
@@ -195,7 +247,7 @@ class DuckDBSession(Session):
 
     def cursor(self) -> DuckDBSession:
         with _engine_errors():
-            return DuckDBSession(self._con.cursor())
+            return DuckDBSession(self._con.cursor(), self._at_rest)
 
     def interrupt(self) -> None:
         self._con.interrupt()
@@ -210,11 +262,21 @@ def _guarded(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         yield from reader
 
 
-def scan(files: Sequence[str], file_column: str | None = None) -> str:
-    """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns)."""
+def scan(files: Sequence[str], file_column: str | None = None, encrypted: bool = False) -> str:
+    """DuckDB SQL reading a snapshot's data files (paths of partitioned tables carry no columns).
+
+    Encrypted files are read with the session's data key, in a subquery no filter is
+    pushed into (DuckDB fails the AES tag of an encrypted scan that filters).
+    """
     listed = ", ".join(lit(f) for f in files)
     named = f", filename = {lit(file_column)}" if file_column else ""
-    return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true{named})"
+    if not encrypted:
+        return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true{named})"
+    key = f", encryption_config = {{footer_key: {lit(KEY_NAME)}}}"
+    return (
+        f"(SELECT * FROM read_parquet([{listed}], hive_partitioning = false,"
+        f" union_by_name = true{named}{key}) OFFSET 0)"
+    )
 
 
 class DuckDBEngine(Engine):
@@ -222,18 +284,20 @@ class DuckDBEngine(Engine):
 
     capabilities = CAPABILITIES
 
-    def __init__(self) -> None:
+    def __init__(self, at_rest: DataKey | None = None) -> None:
+        self.at_rest = at_rest  # the key of the lake's data files, when they are encrypted
         # the open writer sessions of each thread, so a run's work can be interrupted
         self._writers: dict[int, weakref.WeakSet[DuckDBSession]] = {}
         self._writers_lock = threading.Lock()
 
     def writer(self, threads: int | None = None) -> DuckDBSession:
-        session = DuckDBSession(duckdb.connect(config=dict(_NO_EXTENSIONS)))
+        session = DuckDBSession(duckdb.connect(config=dict(_NO_EXTENSIONS)), self.at_rest)
         with self._writers_lock:
             for gone in [key for key, sessions in self._writers.items() if not sessions]:
                 del self._writers[gone]
             self._writers.setdefault(threading.get_ident(), weakref.WeakSet()).add(session)
         session.execute("SET TimeZone = 'UTC'")
+        _add_key(session, self.at_rest)
         if threads:
             session.execute(f"SET threads = {int(threads)}")
         return session
@@ -262,8 +326,9 @@ class DuckDBEngine(Engine):
         if threads:
             config["threads"] = int(threads)
         with _engine_errors():
-            session = DuckDBSession(duckdb.connect(config=config))
+            session = DuckDBSession(duckdb.connect(config=config), self.at_rest)
         try:
+            _add_key(session, self.at_rest)
             session.execute(
                 "SET allowed_directories = ?", [[str(p).rstrip("/") + "/" for p in allowed]]
             )
@@ -291,7 +356,13 @@ class DuckDBEngine(Engine):
             )
 
     def scan(self, files: Sequence[str], file_column: str | None = None) -> str:
-        return scan(files, file_column)
+        return scan(files, file_column, encrypted=self.at_rest is not None)
+
+
+def _add_key(session: DuckDBSession, key: DataKey | None) -> None:
+    """Let ``session`` read files encrypted with ``key`` (before its configuration is locked)."""
+    if key is not None:
+        session.execute(f"PRAGMA add_parquet_key({lit(KEY_NAME)}, {lit(key.text)})")
 
 
 # DuckDB types Arrow has no faithful type for: DuckDB hands a UHUGEINT over as a

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from weir.engine import ident
+from weir.engine import DataKey, ident
 from weir.errors import NotFoundError, QueryError
 from weir.governance.proof import scan
 from weir.lake import Maintenance
@@ -105,7 +105,7 @@ class Eraser:
         if erasure is not None and erasure.state == "done" and erasure.certificate is not None:
             return Certificate({**erasure.certificate, "already_erased": True})
         proof_file = self._proof_file(subject)
-        values = _read_proof(proof_file)
+        values = _read_proof(proof_file, self.lake.engine.at_rest)
         if erasure is None:
             values = {**values, **self.subjects.proof_values(subject)}
             found = list(
@@ -116,14 +116,18 @@ class Eraser:
                     f"no {subject.kind} {subject.id} anywhere in the lake; nothing was erased",
                     "check the id with `weir subject find`",
                 )
-            _write_proof(proof_file, values)
+            _write_proof(proof_file, values, self.lake.engine.at_rest)
             erasure = self.registry.begin(subject.kind, subject.id, reason.strip(), self.user)
             self._done(
                 erasure, "collect", {"tables": [f.as_dict() for f in found if f.rows or f.files]}
             )
         elif not values:  # the file of values went missing: take what is left to find
             values = self.subjects.proof_values(subject)
-            _write_proof(proof_file, values)
+            _write_proof(proof_file, values, self.lake.engine.at_rest)
+        if "key" not in erasure.steps:
+            # first the key: what was sealed under it is unreadable everywhere from now on,
+            # old snapshots and backups included; the purge below then removes the ciphertext
+            self._done(erasure, "key", {"destroyed": self.subjects.destroy_key(subject)})
         lookups = self.subjects.lookups(subject, values)
         # Every step after the first is done again on a rerun, each finding little left to do:
         # a model build that read the lake before the erasure may have committed the subject
@@ -236,6 +240,7 @@ class Eraser:
             values,
             skip=[proof_file],
             whole_only=self.subjects.shared_prefixes(values),
+            key=self.lake.engine.at_rest,
         )
         tables = [
             {"table": step.removeprefix("lake:"), **outcome}
@@ -261,6 +266,7 @@ class Eraser:
             "collector_log": steps.get("log", []),
             "collector_pending": pending,
             "metadata": steps.get("metadata", {}),
+            "key_destroyed": bool(steps.get("key", {}).get("destroyed", False)),
             "verification": {
                 **result.as_dict(),
                 "folder": str(self.state_dir),
@@ -328,20 +334,26 @@ def _logs(before: list[dict[str, Any]] | None, now: list[dict[str, Any]]) -> lis
     return [log if log["source"] in sources else {**log, "pending": 0} for log in merged.values()]
 
 
-def _read_proof(path: Path) -> dict[str, str]:
+_PROOF = b"weir erasure proof values"
+
+
+def _read_proof(path: Path, key: DataKey | None) -> dict[str, str]:
     try:
-        return dict(json.loads(path.read_text("utf-8")))
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
+    return dict(json.loads(data if key is None else key.unseal(data, _PROOF)))
 
 
-def _write_proof(path: Path, values: dict[str, str]) -> None:
-    """The proof values, written whole (a temporary file renamed), readable by the owner only."""
+def _write_proof(path: Path, values: dict[str, str], key: DataKey | None) -> None:
+    """The proof values, written whole (a temporary file renamed), readable by the owner only;
+    encrypted with the lake's data key when the project is encrypted at rest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(values, handle)
+    data = json.dumps(values).encode("utf-8")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data if key is None else key.seal(data, _PROOF))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)

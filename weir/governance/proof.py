@@ -6,7 +6,9 @@ what it holds once decoded, because a compressed format hides a value from a
 byte search:
 
 - Parquet (lake data files): every text column's values, decoded, and every
-  column chunk's statistics (its smallest and largest value);
+  column chunk's statistics (its smallest and largest value); a file encrypted
+  at rest is decrypted with the lake's data key first (without the key it is
+  said to be undecoded);
 - Avro (Iceberg manifests, manifest lists): each block, decompressed (the
   null and deflate codecs; a file in another codec is searched as bytes and
   said to be), for each value's first 16 characters: a manifest keeps a text
@@ -45,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from weir.engine import DataKey
 from weir.errors import ProjectError
 
 AVRO_MAGIC = b"Obj\x01"
@@ -98,18 +101,21 @@ def scan(
     values: Mapping[str, str],
     skip: Collection[Path] = (),
     whole_only: Collection[str] = (),
+    key: DataKey | None = None,
 ) -> ScanResult:
     """Look for every value (label -> value) in every file under ``root``, but those in ``skip``.
 
     ``whole_only``: labels of values whose first 16 characters other people's data
-    shares (a stock phrase), looked for whole in manifests too. The files are read
-    by a child process (see the module's docstring).
+    shares (a stock phrase), looked for whole in manifests too. ``key``: the lake's
+    data key, when its files are encrypted at rest. The files are read by a child
+    process (see the module's docstring).
     """
     request = {
         "root": str(root),
         "values": dict(values),
         "skip": [str(path) for path in skip],
         "whole_only": list(whole_only),
+        "key": key.secret.hex() if key is not None else None,  # on stdin, never argv
     }
     child = subprocess.run(
         [sys.executable, "-m", "weir.governance.proof"],
@@ -132,6 +138,7 @@ def scan_here(
     values: Mapping[str, str],
     skip: Collection[Path] = (),
     whole_only: Collection[str] = (),
+    key: DataKey | None = None,
 ) -> ScanResult:
     """``scan`` in this process: only where no database under ``root`` is open here."""
     needles = {label: value.lower() for label, value in values.items() if value.strip()}
@@ -158,6 +165,12 @@ def scan_here(
         if data.startswith(b"PAR1") and data.endswith(b"PAR1"):
             for label in _in_parquet(data, needles):
                 found.setdefault(label, "parquet")
+        elif data.startswith(b"PARE") and data.endswith(b"PARE"):  # encrypted, footer and all
+            if key is None:
+                undecoded.append(shown)
+            else:
+                for label in _in_parquet(data, needles, key):
+                    found.setdefault(label, "parquet")
         elif data.startswith(AVRO_MAGIC):
             blocks = _avro_blocks(data)
             if blocks is None:
@@ -173,13 +186,14 @@ def scan_here(
     return ScanResult(files, total, tuple(hits), tuple(undecoded))
 
 
-def _in_parquet(data: bytes, needles: Mapping[str, str]) -> set[str]:
+def _in_parquet(data: bytes, needles: Mapping[str, str], key: DataKey | None = None) -> set[str]:
     """The labels whose value a Parquet file holds, in a text column or a chunk's statistics."""
     found: set[str] = set()
     if not needles:
         return found
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
+        decryption = key.decryption() if key is not None else None
+        parquet = pq.ParquetFile(io.BytesIO(data), decryption_properties=decryption)
         table = parquet.read()
     except (pa.ArrowException, OSError):
         return found  # not readable as Parquet: the byte search above is what it gets
@@ -296,6 +310,7 @@ def _main() -> None:
         request["values"],
         [Path(path) for path in request["skip"]],
         request["whole_only"],
+        DataKey(bytes.fromhex(request["key"])) if request.get("key") else None,
     )
     json.dump(result.as_dict(), sys.stdout)
 

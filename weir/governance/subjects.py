@@ -31,10 +31,11 @@ from weir.governance.erasure import Certificate, Eraser
 from weir.governance.policy import SOURCE_LAYERS, Policy, lake_columns
 from weir.governance.proof import BOUND_CHARACTERS
 from weir.ingest.ledger import Ledger
-from weir.lake import Lake, Maintenance
+from weir.lake import Lake, Maintenance, opened_scan
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
 from weir.metadata.erasures import ErasureRegistry
+from weir.metadata.pii import PiiCipher
 from weir.project import ProjectFiles
 from weir.project.privacy import SubjectConfig
 from weir.streams.collector import STREAM_PREFIX, wal_folder
@@ -143,15 +144,18 @@ class Subjects:
         audit: AuditLog,
         models: Models,
         erasures: ErasureRegistry,
+        cipher: PiiCipher | None = None,
         guard: Callable[[Subject], None] | None = None,
     ) -> None:
-        """``guard``: asked before an erasure; it raises to refuse one (a legal hold)."""
+        """``cipher``: the subjects' data keys, destroyed first when one of them is erased;
+        ``guard``: asked before an erasure; it raises to refuse one (a legal hold)."""
         self.files = files
         self.lake = lake
         self.ledger = ledger
         self.audit = audit
         self.models = models
         self.erasures = erasures
+        self.cipher = cipher
         self.guard = guard
 
     # -- who -----------------------------------------------------------------------------
@@ -241,9 +245,10 @@ class Subjects:
             if not files:
                 continue
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, layer, source, files)
                 rows = session.execute(
                     f"SELECT DISTINCT CAST({ident(id_column)} AS VARCHAR) FROM"
-                    f" {self.lake.engine.scan(files)} WHERE lower(trim({ident(column)})) ="
+                    f" {scan} WHERE lower(trim({ident(column)})) ="
                     f" lower(trim(?)) AND {ident(id_column)} IS NOT NULL",
                     [value],
                 ).fetchall()
@@ -278,7 +283,7 @@ class Subjects:
             ids = tuple(
                 f.name
                 for f in schema
-                if _reaches(lineage, dataset, f.name, roots)
+                if reaches(lineage, dataset, f.name, roots)
                 and (
                     str(f.type).startswith(("int", "uint"))
                     if subject.integer
@@ -312,9 +317,9 @@ class Subjects:
             if not texts or not raw:
                 continue
             where = Place("raw", source_name, (column,), (), True).where(subject, [])
-            scan = self.lake.engine.scan(raw)
             found: dict[str, set[str]] = {}
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, "raw", source_name, raw)
                 for name in texts:
                     text = f"trim(CAST({ident(name)} AS VARCHAR))"
                     rows = session.execute(
@@ -343,8 +348,9 @@ class Subjects:
             if len(value) <= BOUND_CHARACTERS or not files:
                 continue
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, "raw", source, files)
                 row = session.execute(
-                    f"SELECT count(*) FROM {self.lake.engine.scan(files)} WHERE"
+                    f"SELECT count(*) FROM {scan} WHERE"
                     f" starts_with(lower(trim(CAST({ident(column)} AS VARCHAR))), ?)",
                     [value[:BOUND_CHARACTERS].lower()],
                 ).fetchone()
@@ -458,8 +464,9 @@ class Subjects:
             if not files:
                 continue
             with self.lake.engine.writer() as session:
+                scan = opened_scan(self.lake, session, place.layer, place.name, files)
                 rows = session.arrow(
-                    f"SELECT * FROM {self.lake.engine.scan(files)} WHERE {place.where(subject, lookups)}"
+                    f"SELECT * FROM {scan} WHERE {place.where(subject, lookups)}"
                 ).to_pylist()
             if rows:
                 tables[place.table] = [json.loads(json.dumps(row, default=str)) for row in rows]
@@ -494,6 +501,13 @@ class Subjects:
         history = Maintenance(self.lake).history(layer, name)
         return sorted(frozenset().union(*history.values())) if history else []
 
+    def destroy_key(self, subject: Subject) -> bool:
+        """Destroy the subject's data key: every sealed value of theirs reads as NULL at once,
+        in every snapshot and backup. False when they had none (nothing of theirs was sealed)."""
+        if self.cipher is None or not self.cipher.has_key(subject.kind, subject.id):
+            return False
+        return self.cipher.destroy(subject.kind, subject.id)
+
     def erase(self, subject: Subject, reason: str, user: str | None = None) -> Certificate:
         """Erase the subject everywhere (or finish an interrupted erasure); the certificate.
 
@@ -525,7 +539,7 @@ def log_matcher(
     return matches
 
 
-def _reaches(
+def reaches(
     lineage: dict[str, dict[str, list[str]]], dataset: str, column: str, roots: set[str]
 ) -> bool:
     """Whether ``dataset.column`` is computed from one of ``roots`` (through any models)."""

@@ -40,7 +40,7 @@ from weir.ingest.readers import (
     records_columns,
 )
 from weir.ingest.rest import fetch_and_land, position_key
-from weir.lake import Lake, Layer, TableWrite
+from weir.lake import Lake, Layer, TableWrite, opened_scan
 from weir.lake.catalog import files_property
 from weir.lake.filters import at_least, one_of
 from weir.metadata.audit import AuditEntry, AuditLog
@@ -218,7 +218,9 @@ class Ingestor:
                 )
                 if not files:
                     return BatchResult(source.name, None, 0, Counts(), time.time() - started)
-                held = _load_held(con, source, self.lake.engine.scan(files))
+                held = _load_held(
+                    con, source, opened_scan(self.lake, con, "quarantine", source.name, files)
+                )
                 self.progress(source.name, f"replaying {held} record(s)")
                 relation = "(SELECT *, rowid AS _seq FROM weir_held)"
                 return self._decide_and_commit(con, source, relation, [], started, "replay")

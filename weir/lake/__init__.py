@@ -6,6 +6,7 @@ from weir.lake.catalog import LAYERS, Lake, Layer, SnapshotInfo, TableWrite, loc
 from weir.lake.filters import RowFilter
 from weir.lake.maintenance import Maintenance, Rewritten
 from weir.lake.query import LakeViews, Pin, Timeout
+from weir.lake.sealing import Sealing, opened_scan
 
 __all__ = [
     "LAYERS",
@@ -16,10 +17,12 @@ __all__ = [
     "Pin",
     "Rewritten",
     "RowFilter",
+    "Sealing",
     "SnapshotInfo",
     "TableWrite",
     "Timeout",
     "local_path",
+    "opened_scan",
 ]
 
 if TYPE_CHECKING:  # the lake's snapshot, for callers' annotations (pyiceberg loads on first use)

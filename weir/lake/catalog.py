@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,7 @@ from pyiceberg.expressions import BooleanExpression
 
 from weir.engine import Engine, Session
 from weir.errors import NotFoundError
+from weir.lake import atrest
 from weir.lake.lock import WriteLock
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
+
+    from weir.lake.sealing import Sealing
 
 Layer = Literal["raw", "quarantine", "staging"]
 LAYERS: tuple[str, ...] = get_args(Layer)
@@ -111,6 +114,8 @@ class Lake:
         # loaded at: a reader loads a table's metadata again only once it has a new version
         self._read: dict[tuple[str, str], Table] = {}
         self._read_lock = threading.Lock()
+        # seals personal data as it is written and opens it as it is read (see lake.sealing)
+        self.sealing: Sealing | None = None
 
     @cached_property
     def catalog(self) -> SqlCatalog:
@@ -293,13 +298,18 @@ class Lake:
         batch_id: str,
         day_of: str | None = None,
         rows: int | None = None,
+        lineage: Mapping[str, Sequence[str]] | None = None,
     ) -> TableWrite:
         """Write the rows of ``select`` as Parquet files in the table's folder (not yet committed).
 
         The engine writes the files (DuckDB in parallel); ``commit`` adds them to
         the table. A day-partitioned table gets one folder per day of ``day_of``.
+        ``lineage`` (a model's column → the columns it is computed from) tells the
+        lake's ``sealing`` which columns hold personal data.
         """
         select = session.portable(select)
+        if self.sealing is not None:
+            select = self.sealing.seal(session, layer, name, select, lineage)
         table = self.ensure(layer, name, session.lake_schema(select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
@@ -335,9 +345,14 @@ class Lake:
                 continue
             table = self.table(write.layer, write.name)
             transaction = table.transaction()
-            if write.delete is not None:
+            key = self.engine.at_rest
+            if write.delete is not None and key is not None:
+                atrest.delete_rows(transaction, table, write.delete, summary, key)
+            elif write.delete is not None:
                 transaction.delete(write.delete, snapshot_properties=summary)
-            if write.files:
+            if write.files and key is not None:
+                atrest.add_files(transaction, list(write.files), summary, key)
+            elif write.files:
                 transaction.add_files(
                     list(write.files), snapshot_properties=summary, check_duplicate_files=False
                 )
@@ -399,8 +414,6 @@ class Lake:
                 return []  # rows deleted by delete files: a plain rewrite would bring them back
             if task.file.file_size_in_bytes < small_bytes:
                 groups.setdefault(str(task.file.partition), []).append(task.file)
-        from pyiceberg.table import _parquet_files_to_data_files
-
         chosen = {key: files for key, files in groups.items() if len(files) > min_files}
         if not chosen:
             return []
@@ -417,10 +430,8 @@ class Lake:
             for files in chosen.values():
                 for data_file in files:
                     rewrite.delete_data_file(data_file)
-            for data_file in _parquet_files_to_data_files(
-                table_metadata=transaction.table_metadata,
-                file_paths=list(written.values()),
-                io=table.io,
+            for data_file in atrest.data_files(
+                transaction.table_metadata, written.values(), table.io, self.engine.at_rest
             ):
                 rewrite.append_data_file(data_file)
         transaction.commit_transaction()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from weir.errors import WeirError
+from weir.lake import atrest
 from weir.lake.catalog import HISTORY_STARTS, Lake, local_path
 
 if TYPE_CHECKING:
@@ -120,8 +121,6 @@ class Maintenance:
                 f"{identifier} has delete files; rows cannot be rewritten file by file",
                 f"compact the table first (`weir lake compact {identifier}`)",
             )
-        from pyiceberg.table import _parquet_files_to_data_files
-
         found = self.matching(layer, name, where)
         if not found:
             return Rewritten(identifier, 0, (), (), None)
@@ -145,8 +144,8 @@ class Maintenance:
         with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
             for path in found:
                 overwrite.delete_data_file(by_path[path])
-            for data_file in _parquet_files_to_data_files(
-                table_metadata=transaction.table_metadata, file_paths=written, io=table.io
+            for data_file in atrest.data_files(
+                transaction.table_metadata, written, table.io, self.lake.engine.at_rest
             ):
                 overwrite.append_data_file(data_file)
         transaction.commit_transaction()

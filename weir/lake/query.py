@@ -206,7 +206,11 @@ class LakeViews:
     def _show_one(self, session: Session, dataset: str, snapshot: Snapshot | None) -> list[str]:
         layer, name = dataset.split(".")
         files = self._files(dataset, snapshot)
-        return session.show_table(self.view(dataset), files, self.lake.arrow_schema(layer, name))
+        sealing = self.lake.sealing
+        opened = sealing.opened(session, layer, name) if sealing is not None else None
+        return session.show_table(
+            self.view(dataset), files, self.lake.arrow_schema(layer, name), opened
+        )
 
     def _files(self, dataset: str, snapshot: Snapshot | None) -> list[str]:
         """The data files of one snapshot of a table; planned once per snapshot."""

@@ -21,9 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from weir.engine import Session
+from weir.engine import DataKey, Session, num_rows
 from weir.errors import WeirError
 
 MANIFEST = "manifest.json"
@@ -45,11 +43,15 @@ class Archived:
 
 
 def write_archive(
-    session: Session, select: str, folder: Path, manifest: dict[str, Any]
+    session: Session,
+    select: str,
+    folder: Path,
+    manifest: dict[str, Any],
+    key: DataKey | None = None,
 ) -> Archived:
     """Write the rows of ``select`` under ``folder`` with their manifest (``manifest`` + files)."""
     try:
-        return _write(session, select, folder, manifest)
+        return _write(session, select, folder, manifest, key)
     except OSError as exc:
         raise ArchiveError(
             f"cannot write the archive in {folder}: {exc.strerror or exc}",
@@ -58,18 +60,20 @@ def write_archive(
         ) from exc
 
 
-def _write(session: Session, select: str, folder: Path, manifest: dict[str, Any]) -> Archived:
+def _write(
+    session: Session, select: str, folder: Path, manifest: dict[str, Any], key: DataKey | None
+) -> Archived:
     if folder.exists():
         shutil.rmtree(folder)  # a run cut short: start the folder again
     written = [Path(p) for p in session.write_files(select, folder / "data")]
-    files = []
+    files: list[dict[str, Any]] = []
     for number, path in enumerate(sorted(written)):
         target = folder / f"part-{number}.parquet"
         path.rename(target)
         files.append(
             {
                 "path": target.name,
-                "rows": pq.ParquetFile(target).metadata.num_rows,
+                "rows": num_rows(target, key),
                 "bytes": target.stat().st_size,
                 "sha256": _sha256(target),
             }
@@ -93,7 +97,7 @@ def _write(session: Session, select: str, folder: Path, manifest: dict[str, Any]
     return Archived(folder, rows, tuple(files))
 
 
-def verify_archive(folder: Path, rows: int | None = None) -> Archived:
+def verify_archive(folder: Path, rows: int | None = None, key: DataKey | None = None) -> Archived:
     """Read an archive back: every file's checksum and rows against its manifest (and ``rows``)."""
     path = folder / MANIFEST
     try:
@@ -112,7 +116,7 @@ def verify_archive(folder: Path, rows: int | None = None) -> Archived:
                 f"{part} does not match its checksum in the archive's manifest",
                 "the archive was changed or lost; run `weir lifecycle run` again to write it anew",
             )
-        count = pq.ParquetFile(part).metadata.num_rows
+        count = num_rows(part, key)
         if count != entry["rows"]:
             raise ArchiveError(
                 f"{part} holds {count} rows, its manifest says {entry['rows']}",

@@ -254,8 +254,9 @@ class Lifecycle:
                         },
                         "snapshot_id": action.snapshot_id,
                     },
+                    self.lake.engine.at_rest,
                 )
-            verify_archive(folder, archived.rows)
+            verify_archive(folder, archived.rows, self.lake.engine.at_rest)
             _crash_point("archived")
             action = self.journal.move(
                 action, "destroying", archive=str(folder), rows=archived.rows
@@ -281,7 +282,9 @@ class Lifecycle:
         """Rewrite the action's rows out of the table (only those its archive holds)."""
         layer, name = action.layer, action.source
         if action.archive is not None:
-            verify_archive(Path(action.archive), action.rows)  # again: nothing goes unarchived
+            verify_archive(
+                Path(action.archive), action.rows, self.lake.engine.at_rest
+            )  # again: nothing goes unarchived
             kept = self.lake.engine.scan(archive_files(Path(action.archive)))
             where = f"({where}) AND _record_id IN (SELECT _record_id FROM {kept})"
         tagged = [

@@ -1,7 +1,8 @@
 """The key store: every secret key of a project, sealed under a master key kept outside it.
 
 A project's keys (the masking key, the card tokenisation key, the audit log's
-HMAC key, and one data key per subject for crypto-erasure) are rows of the
+HMAC key, the data key of the lake's files when they are encrypted at rest, and
+one data key per subject for crypto-erasure) are rows of the
 metadata database (``weir_keys``), each encrypted with AES-256-GCM under the
 master key. The key's name, kind, creation time and meta are the associated
 data: a sealed key moved to another name, or its meta changed, no longer opens.
@@ -42,7 +43,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -52,15 +53,19 @@ from sqlalchemy.engine import Connection
 from weir.errors import NotFoundError, ProjectError
 from weir.metadata.store import MetadataStore
 
+if TYPE_CHECKING:
+    from weir.metadata.dbkey import DatabaseKey
+
 MASTER_KEY = "WEIR_MASTER_KEY"
 MASTER_KEY_FILE = "WEIR_MASTER_KEY_FILE"
 NEW_MASTER_KEY = "WEIR_NEW_MASTER_KEY"  # the key a rotation moves to
 NEW_MASTER_KEY_FILE = "WEIR_NEW_MASTER_KEY_FILE"
 KEY_BYTES = 32
-KeyKind = Literal["mask", "card", "audit", "subject", "erasure"]
+KeyKind = Literal["mask", "card", "audit", "subject", "erasure", "at_rest"]
 KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
 MASK_KEY, CARD_KEY, AUDIT_KEY = "mask", "card", "audit"
 ERASURE_KEY = "erasure"  # keyed hashes and pseudonyms of erased subjects
+AT_REST_KEY = "at_rest"  # encrypts the lake's data files (``encryption: {at_rest: true}``)
 # keys kept as clear files before the key store: adopted with the same value, then removed
 CLEAR_FILES: dict[str, tuple[str, KeyKind]] = {
     "mask.key": (MASK_KEY, "mask"),
@@ -249,13 +254,16 @@ class KeyStore:
         project: Sequence[Path],
         environ: Mapping[str, str] | None = None,
         clear_keys: Path | None = None,
+        database_key: DatabaseKey | None = None,
     ) -> None:
         """``project``: the folders a master key file may not be in (the project's, its state's);
-        ``clear_keys``: the folder of keys kept in clear files before, adopted on first open."""
+        ``clear_keys``: the folder of keys kept in clear files before, adopted on first open;
+        ``database_key``: the sealed key of the database, when it is encrypted at rest."""
         self.store = store
         self.project = tuple(project)
         self.environ = environ
         self.clear_keys = clear_keys
+        self.database_key = database_key
         self._master: MasterKey | None = None
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -363,6 +371,69 @@ class KeyStore:
         found = self.find(name)
         return None if found is None else found[0]
 
+    def subject_keys(self, subject_ids: Collection[str], create: bool) -> dict[str, bytes]:
+        """The data keys of several subjects, read in one query (and made in one transaction
+        with ``create``); a subject whose key was destroyed or never made is left out."""
+        master = self.master()
+        wanted = {f"subject:{subject_id}": subject_id for subject_id in subject_ids}
+        found = self._subject_rows(master, list(wanted))
+        missing = [name for name in wanted if name not in found]
+        if create and missing:
+            with self._writing() as db:
+                current = _master_row(db)
+                assert current is not None
+                if current[0] != master.key_id:
+                    raise MasterKeyError(
+                        f"the master key was rotated while this process ran ({master.source} "
+                        f"is master key {master.key_id}, the store is now {current[0]})",
+                        f"restart it with {MASTER_KEY} or {MASTER_KEY_FILE} set to the new key",
+                    )
+                at, meta = time.time(), json.dumps({}, sort_keys=True)
+                insert = sa.text(
+                    "INSERT INTO weir_keys (name, kind, created_at, meta, nonce, sealed)"
+                    " VALUES (:n, 'subject', :at, :meta, :nonce, :sealed)"
+                    " ON CONFLICT (name) DO NOTHING"
+                )
+                db.execute(
+                    insert,
+                    [
+                        {
+                            "n": name,
+                            "at": at,
+                            "meta": meta,
+                            **_seal(
+                                master,
+                                os.urandom(KEY_BYTES),
+                                _associated(name, "subject", at, meta),
+                            ),
+                        }
+                        for name in missing
+                    ],
+                )
+            found.update(self._subject_rows(master, missing))  # another process's key wins
+        return {wanted[name]: value for name, value in found.items()}
+
+    def subject_keys_version(self) -> tuple[int, float]:
+        """How many subject keys there are and when the newest was made: it changes whenever one
+        is made or destroyed, so a process can tell its copies are still good with one query."""
+        with self.store.begin() as db:
+            row = db.execute(
+                sa.text("SELECT count(*), max(created_at) FROM weir_keys WHERE kind = 'subject'")
+            ).first()
+        return (0, 0.0) if row is None else (int(row[0]), float(row[1] or 0.0))
+
+    def _subject_rows(self, master: MasterKey, names: Sequence[str]) -> dict[str, bytes]:
+        select = sa.text(
+            "SELECT name, kind, created_at, meta, nonce, sealed FROM weir_keys"
+            " WHERE name IN :names AND kind = 'subject'"
+        ).bindparams(sa.bindparam("names", expanding=True))
+        found: dict[str, bytes] = {}
+        with self.store.begin() as db:
+            for start in range(0, len(names), 500):
+                for row in db.execute(select, {"names": names[start : start + 500]}):
+                    found[str(row[0])] = _unseal_key(master, row)
+        return found
+
     def destroy_subject_key(self, subject_id: str) -> bool:
         """Destroy a subject's data key, so what it encrypted can never be read again."""
         return self.destroy_subject_keys([subject_id]) == 1
@@ -425,6 +496,8 @@ class KeyStore:
                 f"make a new key with `{_MAKE_KEY}`",
             )
         at = time.time()
+        if self.database_key is not None:  # the database opens with either key meanwhile
+            self.database_key.add(old, new)
         with self._writing(exclusive=True) as db:
             row = _master_row(db)
             assert row is not None
@@ -447,6 +520,8 @@ class KeyStore:
                 ),
                 {"key_id": new.key_id, **_seal(new, _CHECK, b"check"), "at": at},
             )
+        if self.database_key is not None:
+            self.database_key.keep_only(new)
         with self._lock:
             self._master = new
         return Rotation(old.key_id, new.key_id, len(keys), at)

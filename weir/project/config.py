@@ -238,6 +238,16 @@ class SourceConfig(Strict):
         return [c.name for c in self.columns]
 
 
+class EncryptionConfig(Strict):
+    """``encryption:``: what weir encrypts on disk with the project's keys."""
+
+    at_rest: bool = Field(
+        default=False,
+        description="encrypt the lake's data files and archives (Parquet modular encryption, "
+        "AES-GCM) with a data key from the key store",
+    )
+
+
 class ProjectConfig(Strict):
     """``weir.yml``: the project's own settings."""
 
@@ -273,6 +283,9 @@ class ProjectConfig(Strict):
     retention: RetentionConfig = Field(
         default=RetentionConfig(),
         description="how long each layer keeps rows, then archive or destroy (`weir lifecycle`)",
+    )
+    encryption: EncryptionConfig = Field(
+        default=EncryptionConfig(), description="encryption at rest (`at_rest: true`)"
     )
 
     @field_validator("users")

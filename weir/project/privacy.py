@@ -71,6 +71,23 @@ class PrivacyConfig(Strict):
     subjects: dict[Name, SubjectConfig] = Field(
         default={}, description="kinds of data subjects, by name (customer)"
     )
+    encrypt_pii: bool = Field(
+        default=False,
+        description="store each subject's personal fields encrypted under a key of their own, "
+        "so destroying the key at erasure makes every copy unreadable (crypto-shredding)",
+    )
+
+    @model_validator(mode="after")
+    def _encrypting_needs_subjects(self) -> PrivacyConfig:
+        if self.encrypt_pii and not self.subjects:
+            raise FieldProblem(
+                "encrypt_pii",
+                "encrypt_pii seals personal data under a key per subject, and no subject is "
+                "defined",
+                "define who a subject is under privacy.subjects (key, sources), "
+                "or set encrypt_pii: false",
+            )
+        return self
 
 
 def check_subjects(privacy: PrivacyConfig, sources: Mapping[str, SourceConfig], shown: str) -> None:

@@ -234,10 +234,11 @@ class Runner:
             message, sample = failure
             return self._failed(run_id, model, item, started, inputs, message, sample)
         rows = _scalar(con, "SELECT count(*) FROM weir_new")
-        snapshot_id = self._publish(con, run_id, model, item, inputs)
         state_before = context.states.get(model.name)
-        watermark = self._watermark(con, model, item, state_before)
+        # before publishing: the lake seals the columns lineage finds personal as it writes
         lineage = context.lineage_of(model, state_before) or column_lineage(con, model)
+        snapshot_id = self._publish(con, run_id, model, item, inputs, lineage)
+        watermark = self._watermark(con, model, item, state_before)
         build = ModelBuild(
             model.name,
             model.kind,
@@ -378,6 +379,7 @@ class Runner:
         model: Model,
         item: PlannedBuild,
         inputs: dict[str, int | None],
+        lineage: dict[str, list[str]],
     ) -> int | None:
         day_of = model.header.time_column if model.kind == "incremental_by_time" else None
         schema = con.lake_schema("SELECT * FROM weir_new")
@@ -387,7 +389,13 @@ class Runner:
             if replaces_all and not same_columns(current, schema):
                 self.lake.drop(model.namespace, model.table)  # new columns or types: a new table
         write = self.lake.write_parquet(
-            con, model.namespace, model.table, "SELECT * FROM weir_new", run_id, day_of
+            con,
+            model.namespace,
+            model.table,
+            "SELECT * FROM weir_new",
+            run_id,
+            day_of,
+            lineage=lineage,
         )
         delete = self._replaced(model, item)
         properties = {
