@@ -139,6 +139,48 @@ def new_database() -> Iterator[NewDatabase]:
         admin.close()
 
 
+MARIADB = os.environ.get("WEIR_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture(scope="module")
+def new_mariadb() -> Iterator[NewDatabase]:
+    """Creates empty databases on the MariaDB (or MySQL) server (``WEIR_TEST_MARIADB``) and
+    gives their SQLAlchemy URLs; drops them all at the end. Without a server: fails under CI."""
+    try:
+        import pymysql
+        import sqlalchemy as sa
+    except ImportError as exc:
+        require_server("pymysql", f"the MariaDB tests need the databases extra (PyMySQL): {exc}")
+    base = sa.make_url(MARIADB)
+    try:
+        admin = pymysql.connect(
+            host=base.host,
+            port=base.port or 3306,
+            user=base.username,
+            password=base.password or "",
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except pymysql.err.OperationalError as exc:
+        require_server("MariaDB", f"no server at {MARIADB} ({exc}); set WEIR_TEST_MARIADB")
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"weir_t_{secrets.token_hex(5)}"
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE {name}")
+        created.append(name)
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield create
+    finally:
+        with admin.cursor() as cursor:
+            for name in created:
+                cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()
+
+
 def spaced(card: str) -> str:
     """A card number as people write it: groups of four digits."""
     return " ".join(card[i : i + 4] for i in range(0, len(card), 4))

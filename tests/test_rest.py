@@ -265,8 +265,9 @@ def test_sources_test_shows_a_first_page_and_stores_nothing(project_root: Path) 
         with weir.Project(project_root) as project:
             assert cursor(project) is None
             assert project.sources.ingestor.ledger.batches("parcels") == []
-            sampled = project.sources.sample("parcels", limit=10)
-        assert sampled.origin == f"{api.url}/parcels/cursor: the first page held 2 record(s)"
+            probe, _ = project.sources.test("parcels", limit=10)
+        assert probe.reached == f"{api.url}/parcels/cursor: the first page held 2 record(s)"
+        assert probe.reads == "every record (no cursor stored yet)"
 
 
 def test_sources_discover_proposes_a_contract_from_an_api_answer(project_root: Path) -> None:
@@ -305,7 +306,7 @@ def test_sources_discover_proposes_a_contract_from_an_api_answer(project_root: P
         )
         again = CliRunner().invoke(cli, [*args, "--token-env", "PARCELS_TOKEN", "--write"])
         assert again.exit_code == 1
-        assert "sources/parcels.yml exists already" in again.stderr
+        assert "sources/parcels.yml already exists" in again.stderr
         # the proposal is a source weir can ingest as it stands (after adding auth)
         with weir.Project(project_root) as project:
             assert project.files.source("parcels").rest is not None

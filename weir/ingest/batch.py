@@ -28,6 +28,7 @@ from weir.engine import Session, ident, lit
 from weir.errors import WeirError
 from weir.ingest.accounting import account_for_files
 from weir.ingest.contract import DUCKDB_TYPES, Contract
+from weir.ingest.database import land
 from weir.ingest.files import new_files
 from weir.ingest.ledger import BatchKind, Counts, FileEntry, Ledger, new_batch_id
 from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
@@ -92,7 +93,18 @@ class Ingestor:
         positions = self._extract(source) if source.format == "rest" and not paths else None
         with self.writing():
             started = time.time()
-            files, skipped = self.discover(source, paths)
+            if source.format == "database":
+                if paths:
+                    raise WeirError(
+                        f"source {source.name} reads a database table, not files",
+                        f"run `weir ingest {source.name}` without --path",
+                    )
+                # the extract lands as a file; its cursor commits with the batch
+                landed = land(self.project, source, self.ledger, self.lake)
+                files, skipped = ([landed.file] if landed.file else []), 0
+                positions = landed.positions or None
+            else:
+                files, skipped = self.discover(source, paths)
             if not files:
                 return BatchResult(source.name, None, 0, Counts(), time.time() - started, skipped)
             self.progress(source.name, f"reading {len(files)} file(s)")
@@ -108,11 +120,16 @@ class Ingestor:
                 self._protect_text(con, source, table)
                 root = str(self.project.root) + "/"
                 relation = f"(SELECT * REPLACE (replace(_source_file, {lit(root)}, '') AS _source_file), rowid AS _seq FROM {table})"
-                return self._decide_and_commit(
+                result = self._decide_and_commit(
                     con, source, relation, files, started, "ingest", positions
                 )
             finally:
                 con.close()
+            if source.format == "database":
+                # raw holds every record now: the extract's file goes, so no copy of a
+                # person's data stays outside the lake (an erasure reaches the lake)
+                (self.project.root / files[0].path).unlink(missing_ok=True)
+            return result
 
     def ingest_events(
         self,

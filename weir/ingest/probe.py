@@ -1,17 +1,16 @@
-"""Look before ingesting: a source's sample (``weir sources test``) and a proposed contract
-from an API answer or a spreadsheet (``weir sources discover``). Neither stores anything.
+"""``weir sources test`` and ``weir sources discover``: one table per command that a format plugs into.
 
-A sample reads what the next ingest would read (a REST source's first page
-from its committed cursor; a file source's first new file), through the same
-reader and contract as a batch, and shows each record's fields and the reasons
-it would be held. Card numbers are tokenised as in a batch and personal fields
-are withheld: a sample prints nothing a batch would not store.
+``test`` reaches a source the way an ingest would and shows a sample of what
+it would read (a file source's first new file, a REST source's first page from
+its committed cursor, a database table's rows after its cursor), checked
+against its contract, storing nothing: no file landed, no batch, no cursor
+moved. ``discover`` looks at a database table, an API's answer or a
+spreadsheet and proposes a contract for a person to review: types come from
+what was seen, not from a schema.
 
-A proposal names the records' fields with the types their values suggest, a
-key (the first field named ``id`` or ``*_id`` that is always present and
-unique, else the first always-present unique field), and for an API the path
-to the records and the pagination the answer shows. It is for a person to
-review, not to trust: types come from the values seen, not from a schema.
+Each format brings one function: a ``Tester`` (keyed by the source's
+``format``) and a ``Discoverer`` (keyed by what the target is: ``rest`` for an
+http(s) URL, ``database`` for another URL, a file's extension for a file).
 """
 
 from __future__ import annotations
@@ -20,113 +19,226 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow as pa
 import yaml
 
 from weir.engine import Session, ident
 from weir.errors import WeirError
 from weir.ingest.contract import Contract
-from weir.ingest.files import new_files
 from weir.ingest.ledger import Ledger
-from weir.ingest.readers import Protect, load_events, load_files
-from weir.ingest.rest import RestClient, position_key
-from weir.ingest.sheets import column_letter
-from weir.project.config import SourceConfig
+from weir.ingest.readers import load_events, read_files, records_columns
+from weir.project import ProjectFiles, SourceConfig
 
-SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
-class Sample:
-    """What the next ingest of a source would read: where from, and its first records."""
+class Probe:
+    """What ``weir sources test`` found: where it reached, and a sample of what it would read."""
 
     source: str
-    origin: str  # the API's answer or the file read
-    records: pa.Table  # the contract's fields as read, and each record's reasons
+    reached: str  # e.g. "table purchase_orders at postgresql+psycopg://weir:***@db/shop"
+    reads: str  # what an ingest would read now, e.g. "rows with updated_at after …"
+    records: list[dict[str, Any]]  # the sample: the contract's text values and each _offset
 
 
-def sample(
-    con: Session,
-    root: Path,
-    source: SourceConfig,
-    ledger: Ledger,
-    protect: Protect,
-    limit: int = 10,
-) -> Sample:
-    """Read the start of what the next ingest would read; store nothing."""
-    if source.format == "rest":
-        key = position_key(source)
-        extract = RestClient(source).extract(ledger.positions(key).get(key), max_pages=1)
-        events = pa.table(
-            {
-                "_raw": pa.array(extract.records[:limit], pa.string()),
-                "_source_file": pa.array([source.name] * min(limit, len(extract.records))),
-                "_offset": pa.array(range(min(limit, len(extract.records))), pa.int64()),
-            }
-        )
-        table = load_events(con, source, events, protect)
-        assert source.rest is not None
-        origin = f"{source.rest.url}: the first page held {len(extract.records)} record(s)" + (
-            f" after {extract.retries} retries" if extract.retries else ""
-        )
-    else:
-        files, skipped = new_files(root, source, ledger)
-        if not files:
-            raise WeirError(
-                f"source {source.name} has no new file under {source.location}"
-                + (f" ({skipped} taken in already)" if skipped else ""),
-                "land a file there, or check location in "
-                f"sources/{source.name}.yml; a sample reads what the next ingest would read",
-            )
-        table = load_files(con, source, [root / files[0].path], protect)
-        origin = f"{files[0].path} (1 of {len(files)} new file(s))"
-    checked = Contract(source).checked_sql(f"(SELECT *, rowid AS _seq FROM {table})", time.time())
-    shown = ", ".join(
-        f"CASE WHEN {ident(c.name + '__text')} IS NOT NULL THEN '(withheld: pii)' END AS {ident(c.name)}"
-        if c.classification == "pii"
-        else f"{ident(c.name + '__text')} AS {ident(c.name)}"
-        for c in source.columns
-    )
-    records = con.arrow(
-        f"SELECT _offset AS at, {shown}, _reasons FROM ({checked}) ORDER BY _seq LIMIT {int(limit)}"
-    )
-    return Sample(source.name, origin, records)
-
-
-# -- proposing a contract -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Proposal:
-    """A proposed ``sources/<name>.yml``."""
+    """A proposed contract: the source's name, its YAML text, and what to review in it."""
 
     name: str
     text: str
-    records: int  # how many records the proposal was made from
+    notes: tuple[str, ...] = ()  # e.g. how many records it was made from, a secret to set
 
 
-def propose(target: str, name: str | None = None, env: Mapping[str, str] | None = None) -> Proposal:
-    """A contract for the records at ``target``: an API's URL or a spreadsheet file."""
-    if target.startswith(("http://", "https://")):
-        return _propose_api(target, name, env or {})
-    path = Path(target)
-    if path.suffix.lower() in SHEET_SUFFIXES:
-        if not path.is_file():
-            raise WeirError(f"no file at {path}", "give the path of a spreadsheet")
-        return _propose_sheet(path, name)
-    raise WeirError(
-        f"cannot propose a contract from {target}",
-        "give an API's URL (http:// or https://) or a spreadsheet (.xlsx, .xls, .ods)",
+@dataclass(frozen=True)
+class DiscoverOptions:
+    table: str | None = None  # a database's table (schema.table), when it holds several
+    name: str | None = None  # the source's name (default: from the table, the URL or the file)
+    token: str | None = None  # a bearer token for an API that needs one
+
+
+Tester = Callable[[ProjectFiles, SourceConfig, Ledger, Session, int], Probe]
+Discoverer = Callable[[str, DiscoverOptions], Proposal]
+
+
+def _testers() -> dict[str, Tester]:
+    from weir.ingest.database_probe import test_database
+
+    files: Tester = test_files
+    return {
+        "csv": files,
+        "jsonl": files,
+        "json": files,
+        "xml": files,
+        "parquet": files,
+        "xlsx": files,
+        "ods": files,
+        "rest": test_rest,
+        "database": test_database,
+    }
+
+
+def _discoverers() -> dict[str, Discoverer]:
+    from weir.ingest.database_probe import discover_database
+
+    sheet: Discoverer = discover_sheet
+    return {
+        "database": discover_database,
+        "rest": discover_api,
+        **{suffix: sheet for suffix in SHEET_SUFFIXES},
+    }
+
+
+def test_source(
+    files: ProjectFiles, source: SourceConfig, ledger: Ledger, session: Session, limit: int
+) -> tuple[Probe, pa.Table]:
+    """Reach ``source`` and read up to ``limit`` records; each checked against the contract."""
+    tester = _testers().get(source.format)
+    if tester is None:
+        raise WeirError(
+            f"`weir sources test` cannot test {source.format} sources yet",
+            "ingest a small sample instead: `weir ingest NAME`",
+        )
+    probe = tester(files, source, ledger, session, limit)
+    return probe, checked_sample(session, source, probe.records)
+
+
+def target_kind(target: str) -> str:
+    """What ``target`` is: ``rest`` (http/https URL), ``database`` (another URL) or a file type."""
+    scheme = target.split("://", 1)[0].lower() if "://" in target else ""
+    if scheme in ("http", "https"):
+        return "rest"
+    if scheme:
+        return "database"
+    return Path(target).suffix.lstrip(".").lower() or "file"
+
+
+def discover(target: str, options: DiscoverOptions) -> Proposal:
+    """A proposed contract for ``target`` (a database or API URL, or a spreadsheet), to review."""
+    kind = target_kind(target)
+    discoverers = _discoverers()
+    found = discoverers.get(kind)
+    if found is None:
+        raise WeirError(
+            f"`weir sources discover` cannot propose a contract for a {kind} target yet",
+            "give a database URL (such as postgresql+psycopg://user@host/db), an API's URL "
+            f"(http:// or https://) or a spreadsheet (.{', .'.join(SHEET_SUFFIXES)})",
+        )
+    return found(target, options)
+
+
+# -- files ------------------------------------------------------------------------------
+def test_files(
+    files: ProjectFiles, source: SourceConfig, ledger: Ledger, session: Session, limit: int
+) -> Probe:
+    """The first new file of a file source, read as an ingest would read it."""
+    from weir.ingest.files import new_files
+
+    waiting, skipped = new_files(files.root, source, ledger)
+    if not waiting:
+        raise WeirError(
+            f"no new file of source {source.name} matches {source.location} "
+            f"({skipped} already ingested)",
+            f"land a file under {source.location}, or check location in sources/{source.name}.yml",
+        )
+    first = waiting[0]
+    read = read_files(session, source, [files.root / first.path])
+    return Probe(
+        source.name,
+        f"{len(waiting)} new file(s) under {source.location}",
+        f"the first, {first.path}",
+        _records(read, source, limit),
     )
 
 
-def _propose_api(url: str, name: str | None, env: Mapping[str, str]) -> Proposal:
-    headers = {"Authorization": f"Bearer {env['token']}"} if env.get("token") else {}
+def _records(read: pa.Table, source: SourceConfig, limit: int) -> list[dict[str, Any]]:
+    names = [n for n, _ in records_columns(source) if n in read.column_names]
+    records: list[dict[str, Any]] = read.select(names).slice(0, limit).to_pylist()
+    return records
+
+
+# -- REST -------------------------------------------------------------------------------
+def test_rest(
+    files: ProjectFiles, source: SourceConfig, ledger: Ledger, session: Session, limit: int
+) -> Probe:
+    """The first page an ingest would fetch (from the committed cursor), split as a batch would."""
+    from weir.ingest.readers import TABLE
+    from weir.ingest.rest import RestClient, position_key
+
+    assert source.rest is not None
+    key = position_key(source)
+    cursor = ledger.positions(key).get(key)
+    extract = RestClient(source).extract(cursor, max_pages=1)
+    shown = extract.records[:limit]
+    events = pa.table(
+        {
+            "_raw": pa.array(shown, pa.string()),
+            "_source_file": pa.array([source.name] * len(shown), pa.string()),
+            "_offset": pa.array(range(len(shown)), pa.int64()),
+        }
+    )
+    load_events(session, source, events)
+    read = session.arrow(f"SELECT * FROM {TABLE} ORDER BY rowid")
+    reached = f"{source.rest.url}: the first page held {len(extract.records)} record(s)" + (
+        f" after {extract.retries} retries" if extract.retries else ""
+    )
+    reads = (
+        f"the records after cursor {cursor}" if cursor else "every record (no cursor stored yet)"
+    )
+    return Probe(source.name, reached, reads, _records(read, source, limit))
+
+
+# -- the sample, checked ------------------------------------------------------------------
+def checked_sample(
+    session: Session, source: SourceConfig, records: list[dict[str, Any]]
+) -> pa.Table:
+    """The sample's text values, where each was read (``at``), and each record's reasons.
+
+    Classified values (pii, pci) are withheld: a sample shows a source's shape,
+    never a person's data or a card number.
+    """
+    columns = records_columns(source)
+    table = pa.table(
+        {
+            name: pa.array(
+                [r.get(name) for r in records], pa.int64() if kind == "BIGINT" else pa.string()
+            )
+            for name, kind in columns
+        }
+    ).append_column("_seq", pa.array(range(len(records)), pa.int64()))
+    session.register("weir_sample", table)
+    try:
+        contract = Contract(source)
+        checked = contract.checked_sql("weir_sample", time.time())
+        shown = ", ".join(
+            f"{ident(c.name + '__text')} AS {ident(c.name)}"
+            if c.classification is None
+            else f"CASE WHEN {ident(c.name + '__text')} IS NULL THEN NULL "
+            f"ELSE '(withheld: {c.classification})' END AS {ident(c.name)}"
+            for c in source.columns
+        )
+        return session.arrow(
+            f"SELECT _offset AS at, {shown}, _reasons FROM ({checked}) ORDER BY _seq"
+        )
+    finally:
+        session.unregister("weir_sample")
+
+
+# -- proposing a contract from an API answer or a spreadsheet -------------------------
+SHEET_SUFFIXES = ("xlsx", "xlsm", "xls", "ods")
+
+
+def discover_api(url: str, options: DiscoverOptions) -> Proposal:
+    """A contract for the records an API answers at ``url``: fields, key, records path, pages."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
     try:
         response = httpx.get(url, headers=headers, timeout=30, follow_redirects=True)
     except httpx.HTTPError as exc:
@@ -151,7 +263,7 @@ def _propose_api(url: str, name: str | None, env: Mapping[str, str]) -> Proposal
         if following:
             pagination = {"style": "cursor", "next": following}
     base = url.split("?", 1)[0]
-    stem = name or _name(base.rstrip("/").rsplit("/", 1)[-1])
+    stem = options.name or _name(base.rstrip("/").rsplit("/", 1)[-1])
     rest: dict[str, Any] = {"url": base}
     if path:
         rest["records"] = path
@@ -173,8 +285,15 @@ def _propose_api(url: str, name: str | None, env: Mapping[str, str]) -> Proposal
     return _proposal(stem, head, fields, len(rows), {"rest": rest})
 
 
-def _propose_sheet(path: Path, name: str | None) -> Proposal:
+def discover_sheet(target: str, options: DiscoverOptions) -> Proposal:
+    """A contract for the first sheet of the spreadsheet at ``target``: its header row's fields."""
     from python_calamine import CalamineWorkbook
+
+    from weir.ingest.sheets import column_letter
+
+    path = Path(target)
+    if not path.is_file():
+        raise WeirError(f"no file at {path}", "give the path of a spreadsheet")
 
     try:
         book = CalamineWorkbook.from_path(str(path))
@@ -197,7 +316,7 @@ def _propose_sheet(path: Path, name: str | None) -> Proposal:
             n += 1
             field = f"{_name(title)}_{n}"
         fields[field] = [row[i] if i < len(row) and row[i] != "" else None for row in grid[1:]]
-    stem = name or _name(path.stem)
+    stem = options.name or _name(path.stem)
     suffix = path.suffix.lower().lstrip(".")
     head = {
         "name": stem,
@@ -231,7 +350,7 @@ def _proposal(
         "  - {" + ", ".join(f"{k}: {_plain(v)}" for k, v in c.items()) + "}\n" for c in columns
     )
     SourceConfig(**yaml.safe_load(text))  # the proposal is a valid source
-    return Proposal(stem, text, count)
+    return Proposal(stem, text, (f"proposed from {count} record(s)",))
 
 
 def _plain(value: Any) -> str:
@@ -309,3 +428,27 @@ def _name(text: str) -> str:
     if not name or not name[0].isalpha():
         name = f"f_{name}" if name else "field"
     return name[:63]
+
+
+def save_proposal(start: Path, proposal: Proposal) -> Path:
+    """Write ``proposal`` as ``sources/<name>.yml`` of the project holding ``start``.
+
+    An existing file is never replaced; the text is checked as a contract first.
+    """
+    from weir.project.loader import SOURCES_DIR, find_root, load_model
+
+    root = find_root(start)
+    path = root / SOURCES_DIR / f"{proposal.name}.yml"
+    if path.exists():
+        raise WeirError(
+            f"{path.relative_to(root)} already exists",
+            "give another --name, or print the proposal (without --write) and merge it by hand",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(proposal.text, encoding="utf-8")
+    try:
+        load_model(path, SourceConfig, root)
+    except WeirError:
+        path.unlink()
+        raise
+    return path

@@ -66,6 +66,7 @@ def load_files(
         "xlsx": _load_sheets,
         "ods": _load_sheets,
         "rest": _load_jsonl,  # a REST source's pages are landed as JSON lines
+        "database": _load_jsonl,  # a database extract lands as JSON lines of text values
     }
     if files:
         readers[source.format](con, source, list(files), protect)

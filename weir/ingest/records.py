@@ -260,7 +260,8 @@ def _counter(source: SourceConfig) -> Counter | None:
         if source.csv.encoding == "utf-16":
             return _Utf16CsvCounter(source)
         return _CsvCounter(_byte_splitter(source))
-    if source.format in ("jsonl", "rest"):  # a REST source's pages land as JSON lines
+    # a REST source's pages and a database extract land as JSON lines
+    if source.format in ("jsonl", "rest", "database"):
         return _JsonLinesCounter()
     return None
 
@@ -413,7 +414,7 @@ def lost_records(
     missing = counted - returned
     if missing <= 0:
         return _rows(path, [], [])
-    if source.format not in ("csv", "jsonl", "rest"):
+    if source.format not in ("csv", "jsonl", "rest", "database"):
         return _rows(
             path,
             [(n, None) for n in range(returned, counted)],

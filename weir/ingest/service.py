@@ -14,10 +14,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from weir.engine import table
-from weir.errors import NotFoundError, WeirError
+from weir.errors import NotFoundError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
-from weir.ingest.probe import Proposal, Sample, propose, sample
+from weir.ingest.probe import DiscoverOptions, Probe, Proposal, discover, save_proposal, test_source
 from weir.ingest.reconcile import BatchCheck, reconcile
 from weir.ingest.status import (
     SnapshotCache,
@@ -58,7 +58,9 @@ class Sources:
             self.files.source(name)  # fail before any work on an unknown name
         if path is not None and not sources:
             # every source: those with a file under the path (none of them is an error)
-            configs = [self.files.source(name) for name in names]
+            configs = [
+                c for c in map(self.files.source, names) if c.format != "database"
+            ]  # a database source has no files
             names = [c.name for c in configs if matches_under(c, path)]
             if not names:
                 raise unmatched_folder(path if path.is_absolute() else Path.cwd() / path, configs)
@@ -84,43 +86,32 @@ class Sources:
             }
         return batches
 
-    def sample(self, source: str, limit: int = 10) -> Sample:
-        """What the next ingest of ``source`` would read: its connection and first records.
+    def test(self, source: str, limit: int = 10) -> tuple[Probe, pa.Table]:
+        """Reach ``source`` as an ingest would and read a sample, checked; nothing is stored.
 
-        Stores nothing: no file is landed, no batch started, no cursor moved.
+        Returns where it reached and the sample (the contract's text values and
+        each record's reasons; classified values withheld).
         """
         config = self.files.source(source)
-        con = self.lake.engine.writer()
-        try:
-            return sample(
-                con,
-                self.files.root,
-                config,
-                self.ingestor.ledger,
-                self.ingestor.tokenizer.protect_sql(
-                    [c.name for c in config.columns if c.classification == "pci"]
-                ),
-                limit,
-            )
-        finally:
-            con.close()
+        with self.audit.recording("ingest", f"sources test {source}", operator()) as note:
+            session = self.lake.engine.writer()
+            try:
+                probe, sample = test_source(
+                    self.files, config, self.ingestor.ledger, session, limit
+                )
+            finally:
+                session.close()
+            note.rows = sample.num_rows
+            note.detail = {"reached": probe.reached, "stored": 0}
+        return probe, sample
 
     def discover(
-        self, target: str, name: str | None = None, write: bool = False, token: str | None = None
+        self, target: str, options: DiscoverOptions, write: bool = False
     ) -> tuple[Proposal, Path | None]:
-        """A proposed contract for an API's answer or a spreadsheet; written to
-        ``sources/<name>.yml`` if ``write`` (never over an existing file)."""
-        proposal = propose(target, name, {"token": token} if token else None)
-        if not write:
-            return proposal, None
-        path = self.files.root / "sources" / f"{proposal.name}.yml"
-        if path.exists():
-            raise WeirError(
-                f"sources/{proposal.name}.yml exists already",
-                "give another --name, or leave out --write and compare by hand",
-            )
-        path.write_text(proposal.text, encoding="utf-8")
-        return proposal, path
+        """A proposed contract for a database table, an API's answer or a spreadsheet;
+        saved as ``sources/<name>.yml`` if ``write`` (never over an existing file)."""
+        proposal = discover(target, options)
+        return proposal, save_proposal(self.files.root, proposal) if write else None
 
     def recover(self) -> list[str]:
         """Roll back every batch a crash left half-written; returns their ids."""

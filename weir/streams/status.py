@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from weir.ingest.database import POSITION_PREFIX as DATABASE_CURSOR
 from weir.ingest.ledger import Ledger
 from weir.project import ProjectFiles
 from weir.project.consumers import consumer_stream
@@ -56,6 +57,8 @@ def stream_statuses(
     now = time.time() if now is None else now
     streams: dict[str, tuple[str, float | None]] = {}  # stream → (source, last commit)
     for key, source, committed_at in _positions(ledger):
+        if key.startswith(DATABASE_CURSOR):
+            continue  # a database source's cursor: a batch source, shown with the sources
         stream = _stream_of(key)
         _, last = streams.get(stream, (source, None))
         streams[stream] = (source, max(committed_at, last or 0.0))
