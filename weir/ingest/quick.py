@@ -134,19 +134,30 @@ class QuickCheck:
         return cls(source)
 
     def check(self, event: str, now_epoch: float) -> Clean | None:
-        """The SQL path's outcome for ``event`` if it is plainly clean, else None."""
+        """The SQL path's outcome for the JSON text ``event`` if it is plainly clean, else None."""
         try:
-            return self._check(event, now_epoch)
+            pairs = _decoder.decode(event)
+            if not isinstance(pairs, tuple):
+                return None  # not an object: a reason
+            fields = dict(pairs)
+            if len(fields) != len(pairs):
+                return None  # a repeated field: which one counts is the SQL's to say
+            return self._check(fields, now_epoch)
         except (_Unsure, ValueError, RecursionError):
             return None
 
-    def _check(self, event: str, now_epoch: float) -> Clean:
-        pairs = _decoder.decode(event)
-        if not isinstance(pairs, tuple):
-            raise _Unsure  # not an object: a reason
-        fields = dict(pairs)
-        if len(fields) != len(pairs) or not self._names.issuperset(fields):
-            raise _Unsure  # a repeated or an unknown field
+    def check_document(self, event: object, now_epoch: float) -> Clean | None:
+        """``check`` of an event already parsed (by ``json.loads``) from the text it is sent as."""
+        if not isinstance(event, dict):
+            return None
+        try:
+            return self._check(event, now_epoch)
+        except (_Unsure, ValueError):
+            return None
+
+    def _check(self, fields: dict[str, object], now_epoch: float) -> Clean:
+        if not self._names.issuperset(fields):
+            raise _Unsure  # an unknown field: a reason
         texts: dict[str, str | None] = {}
         values: dict[str, object] = {}
         for column in self._columns:
@@ -201,8 +212,9 @@ class QuickCheck:
         return parts[0] if len(parts) == 1 else "\x1f".join(parts)
 
     def _content_hash(self, texts: dict[str, str | None]) -> str:
-        joined = "\x1f".join("\\N" if texts[c.name] is None else texts[c.name] for c in self._columns)  # type: ignore[misc]
-        return "h_" + hashlib.md5(joined.encode()).hexdigest()  # noqa: S324 - the SQL's md5
+        parts = [texts[c.name] for c in self._columns]
+        joined = "\x1f".join("\\N" if part is None else part for part in parts)
+        return "h_" + hashlib.md5(joined.encode()).hexdigest()
 
     def _moment(self, values: dict[str, object]) -> float | None:
         if self._time is None:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable, Sequence
 from itertools import accumulate
+from typing import Any, overload
 
 from weir.errors import TooLarge, WeirError
 
@@ -54,7 +56,37 @@ def utf8_text(body: bytes, refusal: type[WeirError], fix: str) -> str:
         raise refusal(f"the body is not UTF-8 (byte {exc.start})", fix) from None
 
 
-def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
+class Events(Sequence[str]):
+    """A JSON body's events: each one's text, written only when first asked for.
+
+    The parsed values are kept (``documents``): the contract's fast path reads
+    them as they are, so an event it decides is never written back to text.
+    """
+
+    def __init__(self, documents: list[Any], dumps: Callable[[Any], str]) -> None:
+        self.documents = documents
+        self._dumps = dumps
+        self._texts: list[str | None] = [None] * len(documents)
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[at] for at in range(*index.indices(len(self)))]
+        text = self._texts[index]
+        if text is None:
+            text = self._texts[index] = self._dumps(self.documents[index])
+        return text
+
+
+def parse_events(body: bytes, content_type: str | None = None) -> Sequence[str]:
     """The events of a request body, each as its JSON text."""
     kind = (content_type or "").split(";", 1)[0].strip().lower()
     text = utf8_text(body, BadBody, "send the events as UTF-8 JSON").removeprefix("\ufeff")
@@ -81,13 +113,13 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
         raise too_many_digits(BadBody) from None
     dumps = _dumps_checked if _SURROGATE.search(text) else _dumps
     if isinstance(document, list):
-        return [dumps(element) for element in document]
+        return Events(document, dumps)
     if not isinstance(document, dict):
         raise BadBody(
             f"the body is a JSON {_KINDS.get(type(document), 'value')}, not an event",
             "send a JSON object (one event), a JSON array (one event each), or NDJSON",
         )
-    return [dumps(document)]
+    return Events([document], dumps)
 
 
 _KINDS = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}

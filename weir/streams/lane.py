@@ -35,6 +35,7 @@ from weir.ingest.batch import Ingestor
 from weir.ingest.contract import Contract
 from weir.ingest.quick import QuickCheck
 from weir.project import SourceConfig
+from weir.streams.body import Events
 from weir.streams.wal import Appended, WriteAheadLog, peek_log
 
 ACCEPTED, QUARANTINED, DUPLICATE, CUT = 0, 1, 2, 3
@@ -533,18 +534,22 @@ class Lane:
         An event the contract's fast path finds plainly clean is decided there; the
         others (all of them, for a contract that is not simple) go to the SQL path.
         """
-        texts = [text for request in group for text in request.texts]
-        rows: list[Row | None] = [None] * len(texts)
+        events = [(request.texts, at) for request in group for at in range(len(request.texts))]
+        rows: list[Row | None] = [None] * len(events)
         quick = self.quick
         if quick is not None:
-            for index, text in enumerate(texts):
-                clean = quick.check(text, clock)
+            for index, (texts, at) in enumerate(events):
+                clean = (
+                    quick.check_document(texts.documents[at], clock)
+                    if isinstance(texts, Events)
+                    else quick.check(texts[at], clock)
+                )
                 if clean is not None:
                     rows[index] = ([], clean.key, clean.moment, clean.text, ())
         unsure = [index for index, row in enumerate(rows) if row is None]
         if unsure:
-            checked = self.check_in_sql(con, [texts[index] for index in unsure], clock)
-            for index, row in zip(unsure, checked, strict=True):
+            sent = [events[index][0][events[index][1]] for index in unsure]
+            for index, row in zip(unsure, self.check_in_sql(con, sent, clock), strict=True):
                 rows[index] = row
         return [row for row in rows if row is not None]
 
