@@ -27,7 +27,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from weir.ingest.contract import FUTURE_TOLERANCE_SECONDS
 from weir.ingest.pci import SUSPECT
@@ -51,8 +51,7 @@ class _Unsure(Exception):
     """The event is not plainly clean: the SQL path decides it."""
 
 
-@dataclass(frozen=True)
-class Clean:
+class Clean(NamedTuple):
     """What the SQL path gives a clean event: its key, event time and the log's JSON text."""
 
     key: str
@@ -79,16 +78,9 @@ def _near(value: float, bound: float) -> bool:
     return abs(value - bound) <= 1e-6 * max(1.0, abs(bound))
 
 
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    config: ColumnConfig
-    regex: re.Pattern[str] | None
-    enum: frozenset[str] | None
-    pii: bool
-
-
 Read = tuple[str | None, object]  # the field's text, and its typed value (None: null)
+# a field's value (never None) and the batch's clock -> its text and typed value
+FieldCheck = Callable[[object, float], Read]
 
 
 class QuickCheck:
@@ -96,26 +88,19 @@ class QuickCheck:
 
     def __init__(self, source: SourceConfig) -> None:
         self.source = source
-        self._columns = [
-            _Column(
+        self._plan = [
+            (
                 c.name,
-                c,
-                re.compile(c.regex) if c.regex is not None else None,
-                frozenset(c.enum) if c.enum is not None else None,
-                c.classification == "pii" and c.type == "string",
+                _compile(c),
+                not c.nullable,
+                ("{" if index == 0 else ",") + json.dumps(c.name, ensure_ascii=False) + ":",
             )
-            for c in source.columns
+            for index, c in enumerate(source.columns)
         ]
         self._names = frozenset(source.column_names)
-        self._key = list(source.key)
-        self._fill = {name for name in source.key if source.column(name).nullable}
-        self._time = source.time_column
-        self._readers: dict[str, Callable[[object], Read]] = {
-            "string": _read_string,
-            "int": _read_int,
-            "float": _read_float,
-            "epoch": _read_epoch,
-        }
+        names = source.column_names
+        self._key = [(names.index(name), source.column(name).nullable) for name in source.key]
+        self._time = names.index(source.time_column) if source.time_column else None
 
     @classmethod
     def of(cls, source: SourceConfig) -> QuickCheck | None:
@@ -158,74 +143,93 @@ class QuickCheck:
     def _check(self, fields: dict[str, object], now_epoch: float) -> Clean:
         if not self._names.issuperset(fields):
             raise _Unsure  # an unknown field: a reason
-        texts: dict[str, str | None] = {}
-        values: dict[str, object] = {}
-        for column in self._columns:
-            config = column.config
-            raw = fields.get(column.name)
-            text, value = (None, None) if raw is None else self._readers[config.type](raw)
-            if value is None:
-                if not config.nullable:
+        texts: list[str | None] = []
+        values: list[object] = []
+        parts: list[str] = []  # the log's text: DuckDB's to_json of the struct of the texts
+        get = fields.get
+        for name, check, required, prefix in self._plan:
+            raw = get(name)
+            if raw is None:
+                if required:
                     raise _Unsure  # missing: a reason
-            elif config.type == "string":
-                assert isinstance(value, str)
-                if not config.nullable and not _SOLID.search(value):
-                    raise _Unsure  # maybe only blanks: whether trim takes it all is the SQL's say
-                if column.enum is not None and value not in column.enum:
-                    raise _Unsure
-                if column.regex is not None and column.regex.fullmatch(value) is None:
-                    raise _Unsure
-                if column.pii and _SUSPECT.search(value):
-                    raise _Unsure  # maybe a card number: the SQL path redacts it
-            else:
-                assert isinstance(value, (int, float))
-                self._bounds(config, value, now_epoch)
-            texts[column.name] = text
-            values[column.name] = value
-        return Clean(self._key_of(texts, values), self._moment(values), _dumps(texts))
-
-    @staticmethod
-    def _bounds(config: ColumnConfig, value: float, now_epoch: float) -> None:
-        exact = config.type == "int"
-        for bound, below in ((config.min, True), (config.max, False)):
-            if bound is None:
+                texts.append(None)
+                values.append(None)
+                parts.append(prefix + "null")
                 continue
-            if not exact and _near(value, bound):
-                raise _Unsure
-            if (value < bound) if below else (value > bound):
-                raise _Unsure
-        if config.not_future:
-            limit = now_epoch + FUTURE_TOLERANCE_SECONDS
-            if _near(value, limit) or value > limit:
-                raise _Unsure
-
-    def _key_of(self, texts: dict[str, str | None], values: dict[str, object]) -> str:
-        parts = []
-        for name in self._key:
-            value = values[name]
-            if value is None:
-                if name not in self._fill:
-                    raise _Unsure  # a required key that is missing is a reason
-                parts.append(self._content_hash(texts))
+            text, value = check(raw, now_epoch)
+            texts.append(text)
+            values.append(value)
+            if text is None:
+                parts.append(prefix + "null")
+            elif '"' in text or "\\" in text:
+                parts.append(prefix + json.dumps(text, ensure_ascii=False))
             else:
+                parts.append(prefix + '"' + text + '"')
+        moment = None if self._time is None else values[self._time]
+        return Clean(self._key_of(texts, values), moment, "".join(parts) + "}")  # type: ignore[arg-type]
+
+    def _key_of(self, texts: list[str | None], values: list[object]) -> str:
+        parts = []
+        for index, fill in self._key:
+            value = values[index]
+            if value is not None:
                 parts.append(str(value))
+            elif fill:
+                joined = "\x1f".join("\\N" if text is None else text for text in texts)
+                parts.append("h_" + hashlib.md5(joined.encode()).hexdigest())
+            else:
+                raise _Unsure  # a required key that is missing is a reason
         return parts[0] if len(parts) == 1 else "\x1f".join(parts)
 
-    def _content_hash(self, texts: dict[str, str | None]) -> str:
-        parts = [texts[c.name] for c in self._columns]
-        joined = "\x1f".join("\\N" if part is None else part for part in parts)
-        return "h_" + hashlib.md5(joined.encode()).hexdigest()
 
-    def _moment(self, values: dict[str, object]) -> float | None:
-        if self._time is None:
-            return None
-        value = values[self._time]  # an epoch column's value is its epoch() already
-        return None if value is None else float(value)  # type: ignore[arg-type]
+def _compile(column: ColumnConfig) -> FieldCheck:
+    """The check of one field's value (not None) against its column's rules."""
+    required = not column.nullable
+    if column.type == "string":
+        enum = frozenset(column.enum) if column.enum is not None else None
+        fullmatch = re.compile(column.regex).fullmatch if column.regex is not None else None
+        pii = column.classification == "pii"
 
+        def string(value: object, _now: float) -> Read:
+            if not isinstance(value, str) or _UNSAFE_TEXT.search(value):
+                raise _Unsure
+            if value == "":
+                if required:
+                    raise _Unsure  # '' is missing
+                return "", None
+            if required and not _SOLID.search(value):
+                raise _Unsure  # maybe only blanks: whether trim takes it all is the SQL's say
+            if enum is not None and value not in enum:
+                raise _Unsure
+            if fullmatch is not None and fullmatch(value) is None:
+                raise _Unsure
+            if pii and _SUSPECT.search(value):
+                raise _Unsure  # maybe a card number: the SQL path redacts it
+            return value, value
 
-def _dumps(texts: dict[str, str | None]) -> str:
-    # DuckDB's to_json of a struct of texts: the same as this once no control character is left
-    return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
+        return string
+    read = _READERS[column.type]
+    exact = column.type == "int"
+    low, high, not_future = column.min, column.max, column.not_future
+
+    def number(raw: object, now_epoch: float) -> Read:
+        text, value = read(raw)
+        if value is None:
+            if required:
+                raise _Unsure
+            return text, None
+        assert isinstance(value, (int, float))
+        if low is not None and (value < low or (not exact and _near(value, low))):
+            raise _Unsure
+        if high is not None and (value > high or (not exact and _near(value, high))):
+            raise _Unsure
+        if not_future:
+            limit = now_epoch + FUTURE_TOLERANCE_SECONDS
+            if value > limit or _near(value, limit):
+                raise _Unsure
+        return text, value
+
+    return number
 
 
 def _simple_regex(pattern: str) -> bool:
@@ -236,11 +240,6 @@ def _string_text(raw: object) -> str:
     if not isinstance(raw, str) or _UNSAFE_TEXT.search(raw):
         raise _Unsure
     return raw
-
-
-def _read_string(raw: object) -> Read:
-    text = _string_text(raw)
-    return (text, None) if text == "" else (text, text)
 
 
 def _number_text(raw: object, pattern: re.Pattern[str]) -> tuple[str, float | int] | None:
@@ -287,6 +286,13 @@ def _read_epoch(raw: object) -> Read:
     if not 0.0 <= value < _EPOCH_LIMIT:
         raise _Unsure  # out of range, or before 1970 (rounded differently): the SQL's call
     return text, _epoch(value)
+
+
+_READERS: dict[str, Callable[[object], Read]] = {
+    "int": _read_int,
+    "float": _read_float,
+    "epoch": _read_epoch,
+}
 
 
 def _epoch(seconds: float) -> float:
