@@ -95,10 +95,11 @@ def parse_events(body: bytes, content_type: str | None = None) -> Sequence[str]:
         raise BadBody("the body is empty", "send a JSON object, a JSON array, or NDJSON")
     if kind in NDJSON_TYPES:
         return _lines(text)
-    check_nesting(text, MAX_DEPTH + (stripped[0] == "["), BadBody)  # + 1: an array of events
+    depth = MAX_DEPTH + (stripped[0] == "[")  # + 1: an array of events
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
+        check_nesting(text, depth, BadBody)  # too deep is said first, as for a valid body
         if kind != "application/json" and exc.msg == "Extra data" and stripped[0] == "{":
             return _lines(text)  # no type said, and more than one object: NDJSON
         hint = "send a JSON object, a JSON array of objects, or NDJSON (application/x-ndjson)"
@@ -109,8 +110,12 @@ def parse_events(body: bytes, content_type: str | None = None) -> Sequence[str]:
             f"(character {exc.pos})",
             hint,
         ) from None
-    except ValueError:  # only the integer digits limit is a ValueError not a JSONDecodeError
+    except (ValueError, RecursionError):
+        # too deep for Python's parser, or only the integer digits limit (a ValueError)
+        check_nesting(text, depth, BadBody)
         raise too_many_digits(BadBody) from None
+    if _deeper(document, depth):
+        check_nesting(text, depth, BadBody)  # says how deep, from the text
     dumps = _dumps_checked if _SURROGATE.search(text) else _dumps
     if isinstance(document, list):
         return Events(document, dumps)
@@ -142,6 +147,30 @@ def check_nesting(text: str, limit: int, error: type[WeirError]) -> None:
             f"an event may nest at most {MAX_DEPTH}",
             "flatten the events, or send deep structures as JSON text in a string field",
         )
+
+
+def _deeper(document: object, limit: int) -> bool:
+    """Whether a parsed body nests objects and arrays more than ``limit`` levels deep.
+
+    The parsed values tell it level by level (an event of plain fields is two
+    levels in an array); the text is scanned, by ``check_nesting``, only to
+    refuse a body that is too deep.
+    """
+    level = [document]
+    depth = 0
+    while level:
+        containers = [value for value in level if isinstance(value, (list, dict))]
+        if not containers:
+            return False
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            inner
+            for value in containers
+            for inner in (value.values() if isinstance(value, dict) else value)
+        ]
+    return False
 
 
 def too_many_digits(error: type[WeirError]) -> WeirError:
