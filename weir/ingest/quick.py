@@ -38,7 +38,6 @@ _SIMPLE_TYPES = ("string", "int", "float", "epoch")
 # classes "[:", no "{,n}", no possessive or stacked quantifiers, escapes of punctuation only
 _REGEX_CHARS = re.compile(r"(?:[^\\]|\\[^A-Za-z0-9])*")
 _REGEX_UNSAFE = re.compile(r"\(\?|\[:|\{,|[*+?}][*+{]|\}\?")
-_UNSAFE_TEXT = re.compile("[\x00-\x1f\ud800-\udfff]")  # escaped differently, or not Unicode
 _SOLID = re.compile(r"[\w!-~]")  # a character no trim removes
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,15}")
 _FLOAT_TEXT = re.compile(r"[+-]?[0-9]{1,15}(?:\.[0-9]{1,9})?")
@@ -191,8 +190,8 @@ def _compile(column: ColumnConfig) -> FieldCheck:
         pii = column.classification == "pii"
 
         def string(value: object, _now: float) -> Read:
-            if not isinstance(value, str) or _UNSAFE_TEXT.search(value):
-                raise _Unsure
+            if type(value) is not str or not value.isprintable():
+                raise _Unsure  # not text, or a control character (escaped apart) or surrogate
             if value == "":
                 if required:
                     raise _Unsure  # '' is missing
@@ -210,15 +209,29 @@ def _compile(column: ColumnConfig) -> FieldCheck:
         return string
     read = _READERS[column.type]
     exact = column.type == "int"
+    epoch = column.type == "epoch"
     low, high, not_future = column.min, column.max, column.not_future
 
     def number(raw: object, now_epoch: float) -> Read:
-        text, value = read(raw)
-        if value is None:
-            if required:
+        text: str | None
+        value: int | float
+        if type(raw) is float and not exact:  # the common case, read inline
+            text = repr(raw)
+            if "e" in text or "n" in text:  # an exponent, inf or nan: written differently
                 raise _Unsure
-            return text, None
-        assert isinstance(value, (int, float))
+            value = raw
+            if epoch:
+                if not 0.0 <= value < _EPOCH_LIMIT:
+                    raise _Unsure
+                value = _epoch(value)
+        else:
+            read_text, read_value = read(raw)
+            if read_value is None:
+                if required:
+                    raise _Unsure
+                return read_text, None
+            assert isinstance(read_value, (int, float))
+            text, value = read_text, read_value
         if low is not None and (value < low or (not exact and _near(value, low))):
             raise _Unsure
         if high is not None and (value > high or (not exact and _near(value, high))):
@@ -237,7 +250,7 @@ def _simple_regex(pattern: str) -> bool:
 
 
 def _string_text(raw: object) -> str:
-    if not isinstance(raw, str) or _UNSAFE_TEXT.search(raw):
+    if type(raw) is not str or not raw.isprintable():
         raise _Unsure
     return raw
 
