@@ -101,13 +101,21 @@ class CollectorMetrics:
             ["source", "fate"],
             registry=registry,
         )
+        self._counters: dict[str, tuple[Counter, ...]] = {}
         registry.register(self)  # type: ignore[arg-type]
 
     def received(self, source: str, accepted: int, quarantined: int, duplicates: int) -> None:
-        self.events.labels(source, "received").inc(accepted + quarantined + duplicates)
-        self.events.labels(source, "accepted").inc(accepted)
-        self.events.labels(source, "quarantined").inc(quarantined)
-        self.events.labels(source, "duplicate").inc(duplicates)
+        counters = self._counters.get(source)
+        if counters is None:  # a label lookup per request and fate costs more than counting
+            counters = self._counters[source] = tuple(
+                self.events.labels(source, fate)
+                for fate in ("received", "accepted", "quarantined", "duplicate")
+            )
+        received, accepted_, quarantined_, duplicate = counters
+        received.inc(accepted + quarantined + duplicates)
+        accepted_.inc(accepted)
+        quarantined_.inc(quarantined)
+        duplicate.inc(duplicates)
 
     def collect(self) -> Iterator[Metric]:
         stats = self.collector.stats()
