@@ -42,6 +42,9 @@ ACCEPTED, QUARANTINED, DUPLICATE, CUT = 0, 1, 2, 3
 # verdict, batch clock, event time (NaN: none), key length, last-4 extras length
 HEADER = struct.Struct("<BddII")
 ORIGIN = "collector"
+# From this many events in a group the contract's DuckDB pass (a fixed ~15 ms, then ~5 µs
+# an event, without holding the GIL) costs less than the fast path's ~5 µs an event in Python
+QUICK_GROUP_EVENTS = 2_000
 DAY = 86400
 
 
@@ -532,12 +535,13 @@ class Lane:
         """The contract's outcome for every event of the group, in order.
 
         An event the contract's fast path finds plainly clean is decided there; the
-        others (all of them, for a contract that is not simple) go to the SQL path.
+        others (all of them, for a contract that is not simple, or in a group so large
+        that DuckDB's pass costs less per event) go to the SQL path.
         """
         events = [(request.texts, at) for request in group for at in range(len(request.texts))]
         rows: list[Row | None] = [None] * len(events)
         quick = self.quick
-        if quick is not None:
+        if quick is not None and len(events) < QUICK_GROUP_EVENTS:
             for index, (texts, at) in enumerate(events):
                 clean = (
                     quick.check_document(texts.documents[at], clock)
