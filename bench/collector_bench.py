@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -134,10 +135,34 @@ async def _load(
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of process ``pid`` and its children (the flush process), from /proc (Linux)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _run_load(
-    port: int, path: str, key: str, events: int, seconds: float, connections: int
+    port: int,
+    path: str,
+    key: str,
+    events: int,
+    seconds: float,
+    connections: int,
+    server: int | None = None,
 ) -> dict[str, float]:
-    """One load run in a separate process, so it does not share the server's interpreter."""
+    """One load run in a separate process, so it does not share the server's interpreter.
+
+    With ``server`` (its pid), also the server's CPU time per request: on a shared
+    machine a rate says how much CPU the server got, this what it needed.
+    """
+    before = _cpu_seconds(server) if server is not None else 0.0
     output = subprocess.run(
         [
             sys.executable,
@@ -149,7 +174,11 @@ def _run_load(
         check=True,
         text=True,
     ).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
+    figures = dict(json.loads(output.strip().splitlines()[-1]))
+    if server is not None:
+        requests = figures["requests_per_s"] * seconds
+        figures["cpu_ms"] = 1000 * (_cpu_seconds(server) - before) / max(requests, 1)
+    return figures
 
 
 # -- servers -------------------------------------------------------------------------------------
@@ -222,7 +251,13 @@ def run_collector_bench(work: Path, seconds: float = 10.0, connections: int = 64
                     ports[name], "/collect/v1/web_traffic", key, events, 2.0, connections
                 )  # warm up
                 figures[(name, shape)] = _run_load(
-                    ports[name], "/collect/v1/web_traffic", key, events, seconds, connections
+                    ports[name],
+                    "/collect/v1/web_traffic",
+                    key,
+                    events,
+                    seconds,
+                    connections,
+                    servers[name].pid,
                 )
     finally:
         for process in servers.values():
@@ -241,6 +276,8 @@ def run_collector_bench(work: Path, seconds: float = 10.0, connections: int = 64
         "p50 ms",
         "p99 ms",
         "floor p99 ms",
+        "weir CPU ms/req",
+        "floor CPU ms/req",
     ):
         table.add_column(column, justify="right")
     for shape in SHAPES:
@@ -254,6 +291,8 @@ def run_collector_bench(work: Path, seconds: float = 10.0, connections: int = 64
             f"{ours['p50_ms']:.1f}",
             f"{ours['p99_ms']:.1f}",
             f"{floor['p99_ms']:.1f}",
+            f"{ours.get('cpu_ms', math.nan):.2f}",
+            f"{floor.get('cpu_ms', math.nan):.2f}",
         )
     console.print(table)
     console.print(

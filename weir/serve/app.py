@@ -12,6 +12,7 @@ consumers) is a ``Service``: started with the application, stopped with it.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
@@ -112,6 +113,16 @@ class RequestMetrics:
             self.seconds.labels(method, template).observe(time.perf_counter() - started)
 
 
+# weir exports its own Prometheus metrics; FastAPI's OpenTelemetry bridge (in the releases
+# that have one) would look up the global providers on every request, a tenth of the
+# collector's time, for nothing
+_NO_FRAMEWORK_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
 def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     """The ASGI application serving ``project``; ``services`` run while it runs."""
 
@@ -136,6 +147,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        **_NO_FRAMEWORK_TELEMETRY,
     )
     registry = CollectorRegistry()
     app.state.project = project

@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable, Sequence
 from itertools import accumulate
+from typing import Any, overload
 
 from weir.errors import TooLarge, WeirError
 
@@ -54,7 +56,37 @@ def utf8_text(body: bytes, refusal: type[WeirError], fix: str) -> str:
         raise refusal(f"the body is not UTF-8 (byte {exc.start})", fix) from None
 
 
-def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
+class Events(Sequence[str]):
+    """A JSON body's events: each one's text, written only when first asked for.
+
+    The parsed values are kept (``documents``): the contract's fast path reads
+    them as they are, so an event it decides is never written back to text.
+    """
+
+    def __init__(self, documents: list[Any], dumps: Callable[[Any], str]) -> None:
+        self.documents = documents
+        self._dumps = dumps
+        self._texts: list[str | None] = [None] * len(documents)
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[at] for at in range(*index.indices(len(self)))]
+        text = self._texts[index]
+        if text is None:
+            text = self._texts[index] = self._dumps(self.documents[index])
+        return text
+
+
+def parse_events(body: bytes, content_type: str | None = None) -> Sequence[str]:
     """The events of a request body, each as its JSON text."""
     kind = (content_type or "").split(";", 1)[0].strip().lower()
     text = utf8_text(body, BadBody, "send the events as UTF-8 JSON").removeprefix("\ufeff")
@@ -63,10 +95,11 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
         raise BadBody("the body is empty", "send a JSON object, a JSON array, or NDJSON")
     if kind in NDJSON_TYPES:
         return _lines(text)
-    check_nesting(text, MAX_DEPTH + (stripped[0] == "["), BadBody)  # + 1: an array of events
+    depth = MAX_DEPTH + (stripped[0] == "[")  # + 1: an array of events
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
+        check_nesting(text, depth, BadBody)  # too deep is said first, as for a valid body
         if kind != "application/json" and exc.msg == "Extra data" and stripped[0] == "{":
             return _lines(text)  # no type said, and more than one object: NDJSON
         hint = "send a JSON object, a JSON array of objects, or NDJSON (application/x-ndjson)"
@@ -77,17 +110,21 @@ def parse_events(body: bytes, content_type: str | None = None) -> list[str]:
             f"(character {exc.pos})",
             hint,
         ) from None
-    except ValueError:  # only the integer digits limit is a ValueError not a JSONDecodeError
+    except (ValueError, RecursionError):
+        # too deep for Python's parser, or only the integer digits limit (a ValueError)
+        check_nesting(text, depth, BadBody)
         raise too_many_digits(BadBody) from None
+    if _deeper(document, depth):
+        check_nesting(text, depth, BadBody)  # says how deep, from the text
     dumps = _dumps_checked if _SURROGATE.search(text) else _dumps
     if isinstance(document, list):
-        return [dumps(element) for element in document]
+        return Events(document, dumps)
     if not isinstance(document, dict):
         raise BadBody(
             f"the body is a JSON {_KINDS.get(type(document), 'value')}, not an event",
             "send a JSON object (one event), a JSON array (one event each), or NDJSON",
         )
-    return [dumps(document)]
+    return Events([document], dumps)
 
 
 _KINDS = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
@@ -110,6 +147,30 @@ def check_nesting(text: str, limit: int, error: type[WeirError]) -> None:
             f"an event may nest at most {MAX_DEPTH}",
             "flatten the events, or send deep structures as JSON text in a string field",
         )
+
+
+def _deeper(document: object, limit: int) -> bool:
+    """Whether a parsed body nests objects and arrays more than ``limit`` levels deep.
+
+    The parsed values tell it level by level (an event of plain fields is two
+    levels in an array); the text is scanned, by ``check_nesting``, only to
+    refuse a body that is too deep.
+    """
+    level = [document]
+    depth = 0
+    while level:
+        containers = [value for value in level if isinstance(value, (list, dict))]
+        if not containers:
+            return False
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            inner
+            for value in containers
+            for inner in (value.values() if isinstance(value, dict) else value)
+        ]
+    return False
 
 
 def too_many_digits(error: type[WeirError]) -> WeirError:

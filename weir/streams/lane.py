@@ -33,13 +33,18 @@ from weir.engine import Session, ident
 from weir.errors import Overloaded, WeirError
 from weir.ingest.batch import Ingestor
 from weir.ingest.contract import Contract
+from weir.ingest.quick import QuickCheck
 from weir.project import SourceConfig
+from weir.streams.body import Events
 from weir.streams.wal import Appended, WriteAheadLog, peek_log
 
 ACCEPTED, QUARANTINED, DUPLICATE, CUT = 0, 1, 2, 3
 # verdict, batch clock, event time (NaN: none), key length, last-4 extras length
 HEADER = struct.Struct("<BddII")
 ORIGIN = "collector"
+# From this many events in a group the contract's DuckDB pass (a fixed ~15 ms, then ~5 µs
+# an event, without holding the GIL) costs less than the fast path's ~5 µs an event in Python
+QUICK_GROUP_EVENTS = 2_000
 DAY = 86400
 
 
@@ -134,7 +139,8 @@ class _Group:
     clock: float  # the batch's clock: the contract's "now", and its dedupe window
 
 
-Rows = list[tuple[list[str], str | None, float | None, str, tuple[str | None, ...]]]
+Row = tuple[list[str], str | None, float | None, str, tuple[str | None, ...]]
+Rows = list[Row]
 
 
 class Lane:
@@ -156,6 +162,7 @@ class Lane:
         self.ingestor = ingestor
         self.wal = wal
         self.contract = Contract(source)
+        self.quick = QuickCheck.of(source)  # None: every event is checked in SQL
         self.card_columns = [c.name for c in source.columns if c.classification == "pci"]
         self.window_seconds = window_seconds
         self.flush_events = flush_events
@@ -525,8 +532,34 @@ class Lane:
         return parts
 
     def _check(self, con: Session, group: list[_Request], clock: float) -> Rows:
-        """The batch path's protection and contract over every event of the group, in order."""
-        texts = [text for request in group for text in request.texts]
+        """The contract's outcome for every event of the group, in order.
+
+        An event the contract's fast path finds plainly clean is decided there; the
+        others (all of them, for a contract that is not simple, or in a group so large
+        that DuckDB's pass costs less per event) go to the SQL path.
+        """
+        events = [(request.texts, at) for request in group for at in range(len(request.texts))]
+        rows: list[Row | None] = [None] * len(events)
+        quick = self.quick
+        if quick is not None and len(events) < QUICK_GROUP_EVENTS:
+            for index, (texts, at) in enumerate(events):
+                clean = (
+                    quick.check_document(texts.documents[at], clock)
+                    if isinstance(texts, Events)
+                    else quick.check(texts[at], clock)
+                )
+                if clean is not None:
+                    rows[index] = ([], clean.key, clean.moment, clean.text, ())
+        unsure = [index for index, row in enumerate(rows) if row is None]
+        if unsure:
+            sent = [events[index][0][events[index][1]] for index in unsure]
+            for index, row in zip(unsure, self.check_in_sql(con, sent, clock), strict=True):
+                rows[index] = row
+        return [row for row in rows if row is not None]
+
+    def check_in_sql(self, con: Session, texts: list[str], clock: float) -> Rows:
+        """The batch path's own protection and contract over ``texts``, in order: the one
+        definition of a verdict (the fast path is proven against it)."""
         events = pa.table(
             {
                 "_source_file": pa.array([ORIGIN] * len(texts), pa.string()),
