@@ -31,7 +31,7 @@ grain: [transaction_id]
 audits:
   - unique: [transaction_id]
 */
-SELECT p.transaction_id, CAST(p.timestamp AS DATE) AS sale_date, p.store_id, p.quantity,
+SELECT p.transaction_id, CAST(p."timestamp" AS DATE) AS sale_date, p.store_id, p.quantity,
        p.revenue - coalesce(p.discount_applied, 0) AS net_sales, p.quantity * d.cost_price AS cogs
 FROM staging.pos AS p
 LEFT JOIN warehouse.dim_product AS d
@@ -254,6 +254,9 @@ def test_lineage_follows_columns_through_models(shop: Path) -> None:
             "staging.pos.revenue",
             "warehouse.fact_sales_lines.net_sales",
         ]
+        # a column the SQL quotes (p."timestamp") is named as the table names it
+        sale_date = project.models.lineage("warehouse.fact_sales_lines.sale_date")
+        assert sale_date["upstream"] == ["staging.pos.timestamp"]
         cost = project.models.lineage("warehouse.dim_product.cost_price")
         assert "marts.sales_daily.cogs" in cost["downstream"]
         table = project.models.lineage("warehouse.fact_sales_lines")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from weir.errors import LockedError
 from weir.streams.wal import SUFFIX, _fsync_dir, _own, read_log
+from weir.streams.wal import segments as listed
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,7 @@ class LogPurge:
 
 def segments(folder: Path) -> list[tuple[int, int, Path]]:
     """(first position, end position, path) of each segment of the log in ``folder``."""
-    found = sorted(
-        (int(path.stem), path) for path in folder.glob(f"*{SUFFIX}") if path.stem.isdigit()
-    )
-    return [(base, base + path.stat().st_size, path) for base, path in found]
+    return [(base, base + path.stat().st_size, path) for base, path in listed(folder)]
 
 
 def count_matching(folder: Path, matches: Callable[[bytes], bool]) -> tuple[int, int]:

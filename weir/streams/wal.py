@@ -286,13 +286,9 @@ class WriteAheadLog:
 
 def segments(folder: Path) -> list[tuple[int, Path]]:
     """The log's segment files in ``folder``, as (position of their first byte, path), in order."""
-    found = []
-    for path in folder.glob(f"*{SUFFIX}"):
-        try:
-            found.append((int(path.stem), path))
-        except ValueError:
-            continue
-    return sorted(found)
+    return sorted(
+        (int(path.stem), path) for path in folder.glob(f"*{SUFFIX}") if path.stem.isdigit()
+    )
 
 
 def read_log(folder: Path, start: int, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -302,12 +298,10 @@ def read_log(folder: Path, start: int, stop: int | None = None) -> Iterator[tupl
     it the log is read as another process sees it while its writer appends: reading
     ends at the first record not yet wholly written.
     """
-    segments = sorted(
-        (int(path.stem), path) for path in folder.glob(f"*{SUFFIX}") if path.stem.isdigit()
-    )
-    for index, (base, path) in enumerate(segments):
-        last = index + 1 == len(segments)
-        limit = segments[index + 1][0] if not last else (stop if stop is not None else None)
+    found = segments(folder)
+    for index, (base, path) in enumerate(found):
+        last = index + 1 == len(found)
+        limit = found[index + 1][0] if not last else (stop if stop is not None else None)
         if (limit is not None and limit <= start) or (stop is not None and base >= stop):
             continue
         offset = max(start - base, 0)
@@ -337,11 +331,9 @@ def peek_log(folder: Path, start: int) -> Iterator[tuple[int, int]]:
     it takes no lock, holds one record at a time, checks no checksum, and a
     record not yet wholly written (a torn tail) ends it.
     """
-    segments = sorted(
-        (int(path.stem), path) for path in folder.glob(f"*{SUFFIX}") if path.stem.isdigit()
-    )
-    for index, (base, path) in enumerate(segments):
-        following = segments[index + 1][0] if index + 1 < len(segments) else None
+    found = segments(folder)
+    for index, (base, path) in enumerate(found):
+        following = found[index + 1][0] if index + 1 < len(found) else None
         if following is not None and following <= start:
             continue
         with path.open("rb") as handle:

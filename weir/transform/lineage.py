@@ -45,7 +45,8 @@ def _sources(node: Node) -> set[str]:
     for item in node.walk():
         if not item.downstream and isinstance(item.source, exp.Table):
             table = item.source
-            column = item.name.split(".")[-1]
+            # the node is named as the SQL names it (``pos."timestamp"``): the column, unquoted
+            column = exp.to_column(item.name, dialect="duckdb").name
             if table.db:
                 found.add(f"{table.db}.{table.name}.{column}")
     return found
