@@ -380,14 +380,7 @@ class KeyStore:
         missing = [name for name in wanted if name not in found]
         if create and missing:
             with self._writing() as db:
-                current = _master_row(db)
-                assert current is not None
-                if current[0] != master.key_id:
-                    raise MasterKeyError(
-                        f"the master key was rotated while this process ran ({master.source} "
-                        f"is master key {master.key_id}, the store is now {current[0]})",
-                        f"restart it with {MASTER_KEY} or {MASTER_KEY_FILE} set to the new key",
-                    )
+                _still_current(db, master)
                 at, meta = time.time(), json.dumps({}, sort_keys=True)
                 insert = sa.text(
                     "INSERT INTO weir_keys (name, kind, created_at, meta, nonce, sealed)"
@@ -538,14 +531,7 @@ class KeyStore:
             row = _key_row(db, name)
         if row is None:
             with self._writing() as db:
-                current = _master_row(db)
-                assert current is not None
-                if current[0] != master.key_id:
-                    raise MasterKeyError(
-                        f"the master key was rotated while this process ran ({master.source} "
-                        f"is master key {master.key_id}, the store is now {current[0]})",
-                        f"restart it with {MASTER_KEY} or {MASTER_KEY_FILE} set to the new key",
-                    )
+                _still_current(db, master)
                 if _key_row(db, name) is None:
                     meta, value = make(db)
                     at, meta_text = time.time(), json.dumps(meta, sort_keys=True)
@@ -593,6 +579,18 @@ class KeyStore:
 
 def _given(value: bytes) -> Callable[[Connection], tuple[dict[str, Any], bytes]]:
     return lambda _db: ({"adopted": True}, value)
+
+
+def _still_current(db: Connection, master: MasterKey) -> None:
+    """Refuse to write under ``master`` once the store was rotated to another master key."""
+    current = _master_row(db)
+    assert current is not None
+    if current[0] != master.key_id:
+        raise MasterKeyError(
+            f"the master key was rotated while this process ran ({master.source} "
+            f"is master key {master.key_id}, the store is now {current[0]})",
+            f"restart it with {MASTER_KEY} or {MASTER_KEY_FILE} set to the new key",
+        )
 
 
 def _master_row(db: Connection) -> Sequence[Any] | None:
