@@ -107,6 +107,37 @@ def test_token_matches_python_hmac_for_any_key_and_card(key: bytes, cards: list[
     assert duckdb_tokens(PaymentTokenizer(key), cards) == [python_token(key, c) for c in cards]
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=100),
+    values=st.lists(
+        st.one_of(
+            st.none(),
+            st.text(max_size=30),
+            st.from_regex(r"[0-9]([ -]?[0-9]){12,18}", fullmatch=True),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_records_protected_in_python_get_duckdbs_tokens_and_last4(
+    key: bytes, values: list[str | None]
+) -> None:
+    """A database extract's chunks are protected in Python before they are written: the
+    tokens and last four digits are exactly those the file path computes in DuckDB."""
+    assume(all(v is None or "\x00" not in v for v in values))
+    tokenizer = PaymentTokenizer(key)
+    with duckdb.connect() as con:
+        con.register("cards", pa.table({"card": pa.array(values, pa.string())}))
+        got = con.sql(
+            f"SELECT {tokenizer.token_sql('card')}, {PaymentTokenizer.last4_sql('card')} FROM cards"
+        ).fetchall()
+    records: list[dict[str, str | None]] = [{"card": v, "note": v} for v in values]
+    tokenizer.protect_records(records, ["card"], ["note"])
+    assert [(r["card"], r["card_last4"]) for r in records] == [tuple(row) for row in got]
+    assert [r["note"] for r in records] == [None if v is None else redact_cards(v) for v in values]
+
+
 def test_last4() -> None:
     with duckdb.connect() as con:
         con.register("cards", pa.table({"card": [spaced(VISA), "5555-5555-5555-4444", "12", None]}))

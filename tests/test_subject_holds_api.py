@@ -75,6 +75,24 @@ def test_a_held_subject_is_not_erased_and_nothing_changes(
     assert hold.held in placed.output
     subjects = shop.subjects
     before = subjects.find(subjects.resolve(3)).as_dict()
+    # finding them shows the hold: its id, reason, since when, and how to release it
+    [shown] = before["holds"]
+    release = f'weir lifecycle hold release {hold.hold_id} --reason "..."'
+    assert shown["hold"] == hold.hold_id and shown["reason"] == "claim 114"
+    assert shown["release"] == release and shown["by"] == hold.created_by
+    assert shown["release_api"] == f"POST /api/v1/lifecycle/holds/{hold.hold_id}/release"
+    assert shown["since"][:10] == hold.describe().split(" since ")[1][:10]
+    listed = runner.invoke(cli, ["--project", root, "subject", "find", "3"])
+    assert listed.exit_code == 0, listed.output
+    said = " ".join(listed.stdout.split())
+    assert f"under legal hold {hold.hold_id} since {shown['since'][:10]} (claim 114," in said
+    assert f"release it with `{release}`" in said
+    as_json = runner.invoke(cli, ["--project", root, "subject", "find", "3", "--format", "json"])
+    assert json.loads(as_json.stdout)["holds"] == [shown]
+    answer = api.post("/api/v1/subjects/find", json={"id": 3}, headers=admin)
+    assert answer.status_code == 200 and answer.json()["holds"] == [shown]
+    # another person's find names no hold
+    assert subjects.find(subjects.resolve(4)).as_dict()["holds"] == []
     with pytest.raises(HeldError, match=f"customer 3 is under legal hold {hold.hold_id}"):
         subjects.erase(subjects.resolve(3), "GDPR art. 17")
     refused = runner.invoke(
@@ -92,6 +110,7 @@ def test_a_held_subject_is_not_erased_and_nothing_changes(
     assert after["places"] == before["places"] and after["rows"] == before["rows"] > 0
     # released, the same request erases them
     shop.lifecycle.holds.release(hold.hold_id, "claim settled")
+    assert subjects.find(subjects.resolve(3)).holds == ()  # released: no longer shown
     done = api.post("/api/v1/subjects/erase", json={"id": 3, "reason": "r"}, headers=admin)
     assert done.status_code == 200, done.text
     assert done.json()["verified"] is True and done.json()["requested_by"] == "ada"

@@ -227,6 +227,7 @@ class Project:
             self.erasures,
             self.cipher,
             guard=lambda subject: self.lifecycle.holds.check_erasable(subject),
+            held=lambda subject: self.lifecycle.holds.subject_notice(subject),
         )
 
     @cached_property

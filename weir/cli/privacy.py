@@ -82,6 +82,13 @@ def find(
     console.print(f"audit records naming them: {report.audit_records}")
     if report.erased:
         console.print(f"erasure {report.erased['erasure']}: {report.erased['state']}")
+    for hold in report.holds:
+        console.print(
+            f"under legal hold {hold['hold']} since {hold['since'][:10]} ({hold['reason']}, "
+            f"placed by {hold['by']}): they may not be erased while it lasts; "
+            f"release it with `{hold['release']}`",
+            markup=False,
+        )
 
 
 @subject.command("export")

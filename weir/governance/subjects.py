@@ -115,6 +115,7 @@ class SubjectReport:
     audit_records: int
     erased: dict[str, Any] | None = None
     notes: tuple[str, ...] = field(default=())
+    holds: tuple[dict[str, str], ...] = field(default=())  # active legal holds on the person
 
     @property
     def rows(self) -> int:
@@ -130,6 +131,7 @@ class SubjectReport:
             "audit_records": self.audit_records,
             "erased": self.erased,
             "notes": list(self.notes),
+            "holds": [dict(h) for h in self.holds],
         }
 
 
@@ -146,9 +148,11 @@ class Subjects:
         erasures: ErasureRegistry,
         cipher: PiiCipher | None = None,
         guard: Callable[[Subject], None] | None = None,
+        held: Callable[[Subject], list[dict[str, str]]] | None = None,
     ) -> None:
         """``cipher``: the subjects' data keys, destroyed first when one of them is erased;
-        ``guard``: asked before an erasure; it raises to refuse one (a legal hold)."""
+        ``guard``: asked before an erasure; it raises to refuse one (a legal hold);
+        ``held``: the active legal holds on a person, as ``find`` shows them."""
         self.files = files
         self.lake = lake
         self.ledger = ledger
@@ -157,6 +161,7 @@ class Subjects:
         self.erasures = erasures
         self.cipher = cipher
         self.guard = guard
+        self.held = held
 
     # -- who -----------------------------------------------------------------------------
     def kinds(self) -> list[str]:
@@ -379,12 +384,15 @@ class Subjects:
                 "state": erasure.state,
                 "reason": erasure.reason,
             }
-        if not found and not any(logs.values()) and erasure is None:
+        holds = tuple(self.held(subject)) if self.held is not None else ()
+        if not found and not any(logs.values()) and erasure is None and not holds:
             raise NotFoundError(
                 f"no {subject.kind} {subject.id} anywhere in this project",
                 "check the id; `weir subject find --email ...` looks them up",
             )
-        report = SubjectReport(subject.kind, subject.id, tuple(found), logs, audit, erased)
+        report = SubjectReport(
+            subject.kind, subject.id, tuple(found), logs, audit, erased, holds=holds
+        )
         self.audit.append(
             AuditEntry(
                 "subject.find",

@@ -28,7 +28,7 @@ from weir.engine import Session, ident, lit
 from weir.errors import WeirError
 from weir.ingest.accounting import account_for_files
 from weir.ingest.contract import DUCKDB_TYPES, Contract
-from weir.ingest.database import land
+from weir.ingest.database import land, load_extract
 from weir.ingest.files import new_files
 from weir.ingest.ledger import BatchKind, Counts, FileEntry, Ledger, new_batch_id
 from weir.ingest.pci import PaymentTokenizer, redact_cards_in_table
@@ -100,7 +100,7 @@ class Ingestor:
                         f"run `weir ingest {source.name}` without --path",
                     )
                 # the extract lands as a file; its cursor commits with the batch
-                landed = land(self.project, source, self.ledger, self.lake)
+                landed = land(self.project, source, self.ledger, self.lake, self.tokenizer)
                 files, skipped = ([landed.file] if landed.file else []), 0
                 positions = landed.positions or None
             else:
@@ -110,12 +110,12 @@ class Ingestor:
             self.progress(source.name, f"reading {len(files)} file(s)")
             con = self.lake.engine.writer()
             try:
-                table = load_files(
-                    con,
-                    source,
-                    [self.project.root / f.path for f in files],
-                    self._protect(source),
-                )
+                paths = [self.project.root / f.path for f in files]
+                if source.format == "database":
+                    # weir's own extract: its card columns are tokens already, sealed or not
+                    table = load_extract(con, source, paths, self.lake.engine.at_rest)
+                else:
+                    table = load_files(con, source, paths, self._protect(source))
                 files = account_for_files(con, source, table, self.project.root, files)
                 self._protect_text(con, source, table)
                 root = str(self.project.root) + "/"

@@ -3,8 +3,16 @@
 An extract reads the source's table (or query) through SQLAlchemy with a
 server-side cursor, ``chunk_size`` rows at a time, and writes the rows as JSON
 lines of text values under ``<state_dir>/extracts/<source>/`` — the file the
-normal batch path then reads, checks and commits (raw then holds every record
-as read, and the file goes). Memory holds one chunk, never the table.
+normal batch path then reads (``load_extract``), checks and commits (raw then
+holds every record as read, and the file goes). Memory holds one chunk, never
+the table.
+
+Each chunk is protected before it is written: card (``pci``) columns become
+their token plus ``<column>_last4`` and card numbers in free text are redacted
+(``PaymentTokenizer.protect_records``), so no card number reaches the disk.
+When the project is encrypted at rest, each chunk is sealed with the lake's
+data key (AES-256-GCM) as one length-prefixed frame of a ``.sealed`` file, so
+the extract holds no value in clear either.
 
 An incremental extract reads the rows whose cursor column is after the cursor
 stored with the source's last committed batch (less the lookback, for
@@ -29,10 +37,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 
+from weir.engine import DataKey, Session, ident
 from weir.errors import NotFoundError, WeirError
 from weir.ingest.ledger import FileEntry, Ledger
+from weir.ingest.pci import PaymentTokenizer
+from weir.ingest.readers import TABLE, insert_lines, records_columns
 from weir.ingest.tombstones import tombstones
 from weir.lake import Lake
 from weir.project import ColumnConfig, ProjectFiles, SourceConfig
@@ -42,6 +54,9 @@ from weir.project.durations import parse_duration
 POSITION_PREFIX = "database:"
 _NAIVE_EPOCH = datetime(1970, 1, 1)  # a time without a zone is read as UTC
 EXTRACTS = "extracts"
+CLEAR, SEALED = ".jsonl", ".sealed"  # an extract's file: JSON lines, or sealed frames of them
+_PURPOSE = b"weir database extract"
+_FRAME = 4  # bytes of a sealed frame's length, big-endian
 
 
 @dataclass(frozen=True)
@@ -396,13 +411,20 @@ def extract_folder(files: ProjectFiles, source: SourceConfig) -> Path:
     return files.state_dir / EXTRACTS / source.name
 
 
-def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger, lake: Lake) -> Landed:
-    """Extract the source's new rows to a JSON-lines file under the state folder.
+def land(
+    files: ProjectFiles,
+    source: SourceConfig,
+    ledger: Ledger,
+    lake: Lake,
+    tokenizer: PaymentTokenizer,
+) -> Landed:
+    """Extract the source's new rows to a file under the state folder, card data protected.
 
     Files an earlier extract left behind are removed first; the cursor is only returned, to be committed with the batch.
     When the source's key comparison is due, the tombstones of the rows gone
     from the table follow the rows (``tombstones``), and the check's time is
-    returned with the cursor.
+    returned with the cursor. With the lake's data key (encryption at rest),
+    every chunk is sealed before it is written.
     """
     config = _config(source)
     folder = extract_folder(files, source)
@@ -410,28 +432,46 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger, lake: Lake) 
     _remove_leftovers(folder)
     since = since_for(source, ledger)
     now = _now()
+    key = lake.engine.at_rest
     stem = re.sub(r"[^A-Za-z0-9_.]", "_", config.table or "query")
-    path = folder / f"{stem}_{now:%Y-%m-%dT%H%M%S}Z_{secrets.token_hex(3)}.jsonl"
+    suffix = CLEAR if key is None else SEALED
+    path = folder / f"{stem}_{now:%Y-%m-%dT%H%M%S}Z_{secrets.token_hex(3)}{suffix}"
+    cards = [c.name for c in source.columns if c.classification == "pci"]
+    free_text = [c.name for c in source.columns if c.type == "string" and c.classification == "pii"]
     digest = hashlib.sha256()
     count, last = 0, None
-    with path.open("wb") as handle:
-        for chunk in read_chunks(source, since):
-            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk.records)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+
+        def write(records: list[dict[str, str | None]]) -> None:
+            tokenizer.protect_records(records, cards, free_text)
+            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
             encoded = data.encode("utf-8")
+            if key is not None:
+                sealed = key.seal(encoded, _PURPOSE)
+                encoded = len(sealed).to_bytes(_FRAME, "big") + sealed
             handle.write(encoded)
             digest.update(encoded)
+
+        for chunk in read_chunks(source, since):
+            write(chunk.records)
             count += len(chunk.records)
             if chunk.last is not None:
                 last = chunk.last
             if os.environ.get("WEIR_CRASH_AT") == "extract":  # a test hook: die mid-extract
+                handle.flush()
                 os._exit(137)
         checked = _deletions_due(source, ledger, now)
         if checked:
+            gone: list[dict[str, str | None]] = []
             for tombstone in tombstones(lake, source, folder, now, read_keys):
-                encoded = (json.dumps(tombstone, ensure_ascii=False) + "\n").encode("utf-8")
-                handle.write(encoded)
-                digest.update(encoded)
-                count += 1
+                gone.append(tombstone)
+                if len(gone) == config.chunk_size:
+                    write(gone)
+                    count, gone = count + len(gone), []
+            if gone:
+                write(gone)
+                count += len(gone)
         handle.flush()
         os.fsync(handle.fileno())
     positions = {position_key(source): Cursor.of(last).text()} if last is not None else {}
@@ -444,6 +484,66 @@ def land(files: ProjectFiles, source: SourceConfig, ledger: Ledger, lake: Lake) 
     shown = path.relative_to(files.root) if path.is_relative_to(files.root) else path
     entry = FileEntry(str(shown), digest.hexdigest(), stat.st_size, stat.st_mtime_ns, count)
     return Landed(entry, positions)
+
+
+def read_extract(
+    path: Path, key: DataKey | None, chunk_size: int = 10_000
+) -> Iterator[list[dict[str, str | None]]]:
+    """An extract's records, a chunk at a time (unsealed with ``key`` when it is sealed)."""
+    if path.suffix == SEALED:
+        if key is None:
+            raise WeirError(
+                f"the extract {path.name} is sealed and the project has no data key",
+                "turn `encryption: {at_rest: true}` back on, or remove the extract and ingest again",
+            )
+        with path.open("rb") as handle:
+            while head := handle.read(_FRAME):
+                sealed = handle.read(int.from_bytes(head, "big"))
+                text = key.unseal(sealed, _PURPOSE).decode("utf-8")
+                yield [json.loads(line) for line in text.splitlines()]
+        return
+    records: list[dict[str, str | None]] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            records.append(json.loads(line))
+            if len(records) == chunk_size:
+                yield records
+                records = []
+    if records:
+        yield records
+
+
+def load_extract(
+    con: Session, source: SourceConfig, paths: Sequence[Path], key: DataKey | None
+) -> str:
+    """Fill a fresh ``weir_incoming`` table with an extract's records; returns its name.
+
+    The records are weir's own (the contract's fields, as text, card columns
+    already tokens plus ``<column>_last4``): each becomes one row, its
+    ``_offset`` its place in the extract, counted from 1.
+    """
+    columns = records_columns(source)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {TABLE} "
+        f"({', '.join(f'{ident(name)} {kind}' for name, kind in columns)})"
+    )
+    fields = [name for name, _ in columns if not name.startswith("_")]
+    for path in paths:
+        offset = 0
+        for records in read_extract(path, key, _config(source).chunk_size):
+            table = pa.table(
+                {
+                    **{
+                        name: pa.array([r.get(name) for r in records], pa.string())
+                        for name in fields
+                    },
+                    "_source_file": pa.array([str(path)] * len(records), pa.string()),
+                    "_offset": pa.array(range(offset + 1, offset + len(records) + 1), pa.int64()),
+                }
+            )
+            insert_lines(con, table)
+            offset += len(records)
+    return TABLE
 
 
 def deletes_key(source: SourceConfig) -> str:
@@ -469,8 +569,9 @@ def _now() -> datetime:
 def _remove_leftovers(folder: Path) -> None:
     """Files an extract left: one that crashed before its commit, or one committed (raw
     holds its records) whose removal a crash cut short."""
-    for path in folder.glob("*.jsonl"):
-        path.unlink()
+    for pattern in (f"*{CLEAR}", f"*{SEALED}"):
+        for path in folder.glob(pattern):
+            path.unlink()
 
 
 def database_sample(

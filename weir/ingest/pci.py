@@ -11,8 +11,9 @@ written: raw, quarantine, staging and logs only ever see tokens.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
@@ -26,6 +27,7 @@ _GROUP = re.compile(r"[0-9]+")
 # What DuckDB looks for before a value reaches Python: 13 or more digits, maybe grouped.
 SUSPECT = r"[0-9](?:[ -]?[0-9]){12,}"
 _BLOCK = 64  # SHA-256 block size, for HMAC
+_NOT_DIGIT = re.compile(r"[^0-9]")
 
 
 class PaymentTokenizer:
@@ -36,6 +38,7 @@ class PaymentTokenizer:
             raise ValueError("the tokenisation key must be at least 32 bytes")
         if len(key) > _BLOCK:
             key = hashlib.sha256(key).digest()  # HMAC hashes a key longer than the block
+        self._key = key
         padded = key.ljust(_BLOCK, b"\0")
         self._inner = bytes(b ^ 0x36 for b in padded).hex()
         self._outer = bytes(b ^ 0x5C for b in padded).hex()
@@ -56,6 +59,36 @@ class PaymentTokenizer:
         inner = f"unhex(sha256(unhex('{self._inner}') || {message}))"
         mac = f"sha256(unhex('{self._outer}') || {inner})"
         return f"CASE WHEN {value} IS NOT NULL THEN 'tok_' || left({mac}, 32) END"
+
+    def token(self, value: str | None) -> str | None:
+        """The token of one value, in Python: the same as ``token_of`` gives in DuckDB."""
+        if value is None:
+            return None
+        digits = _NOT_DIGIT.sub("", value)
+        message = (digits or value).encode("utf-8")
+        return "tok_" + hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+
+    def protect_records(
+        self,
+        records: Sequence[dict[str, str | None]],
+        cards: Sequence[str],
+        free_text: Sequence[str] = (),
+    ) -> None:
+        """Protect records of text values in place, before any is written anywhere.
+
+        Each card column becomes its token plus ``<column>_last4`` (as
+        ``protect_sql`` does in DuckDB), and card numbers inside the
+        ``free_text`` columns are redacted (``redact_cards``).
+        """
+        for record in records:
+            for column in cards:
+                value = record.get(column)
+                record[f"{column}_last4"] = last4(value)
+                record[column] = self.token(value)
+            for column in free_text:
+                text = record.get(column)
+                if text is not None:
+                    record[column] = redact_cards(text)
 
     def tokenise_raw_json(self, con: Session, table: str, columns: list[str]) -> None:
         """Tokenise card fields inside the JSON text of records kept whole (``_raw``).
@@ -89,6 +122,14 @@ class PaymentTokenizer:
     def last4_sql(column: str) -> str:
         digits = f"regexp_replace(\"{column}\", '[^0-9]', '', 'g')"
         return f"CASE WHEN length({digits}) >= 4 THEN right({digits}, 4) END"
+
+
+def last4(value: str | None) -> str | None:
+    """A value's last four digits (None with fewer): ``last4_sql`` in Python."""
+    if value is None:
+        return None
+    digits = _NOT_DIGIT.sub("", value)
+    return digits[-4:] if len(digits) >= 4 else None
 
 
 def luhn_valid(digits: str) -> bool:

@@ -66,7 +66,6 @@ def load_files(
         "xlsx": _load_sheets,
         "ods": _load_sheets,
         "rest": _load_jsonl,  # a REST source's pages are landed as JSON lines
-        "database": _load_jsonl,  # a database extract lands as JSON lines of text values
     }
     if files:
         readers[source.format](con, source, list(files), protect)
@@ -257,7 +256,8 @@ def _undecodable(path: Path, source: SourceConfig) -> pa.Table:
 
 
 def insert_lines(con: Session, table: pa.Table) -> None:
-    """Add rows of ``_raw``, ``_problem``, ``_source_file`` and ``_offset`` to the table."""
+    """Add rows to the table, by column name (e.g. ``_raw``, ``_problem``, ``_source_file``
+    and ``_offset``; a database extract's records give the contract's fields)."""
     con.register("weir_lines", table)
     try:
         _insert(con, "SELECT * FROM weir_lines")

@@ -176,8 +176,27 @@ class Holds:
 
     def for_subject(self, subject: Subject) -> Hold | None:
         """The oldest active hold on this person, if any."""
+        return next(iter(self.on_subject(subject)), None)
+
+    def on_subject(self, subject: Subject) -> list[Hold]:
+        """The active holds on this person, oldest first."""
         held = self._subject_key(subject)
-        return next((h for h in self.list() if h.subject == held), None)
+        return [h for h in self.list() if h.subject == held]
+
+    def subject_notice(self, subject: Subject) -> list[dict[str, str]]:
+        """The active holds on this person as ``weir subject find`` shows them: each hold's
+        id, reason, who placed it and since when, and how to release it."""
+        return [
+            {
+                "hold": h.hold_id,
+                "reason": h.reason,
+                "by": h.created_by,
+                "since": datetime.fromtimestamp(h.created_at, UTC).isoformat(timespec="seconds"),
+                "release": f'weir lifecycle hold release {h.hold_id} --reason "..."',
+                "release_api": f"POST /api/v1/lifecycle/holds/{h.hold_id}/release",
+            }
+            for h in self.on_subject(subject)
+        ]
 
     def check_erasable(self, subject: Subject) -> None:
         """A HeldError (nothing changed) when a legal hold covers this person."""
