@@ -22,6 +22,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import sqlalchemy as sa
 
@@ -104,72 +105,64 @@ class Holds:
     def add(self, source: str, reason: str, user: str | None = None) -> Hold:
         """Hold ``source``: retention destroys none of its data until the hold is released."""
         self.files.source(source)  # an unknown name fails with a did-you-mean
+        return self._add(
+            source,
+            None,
+            reason,
+            user,
+            f"lifecycle hold add --source {source}",
+            _datasets(source),
+        )
+
+    def add_subject(self, subject: Subject, reason: str, user: str | None = None) -> Hold:
+        """Hold one person: erasing them is refused until the hold is released."""
+        if not reason.strip():  # before the person's key is looked up
+            _no_reason()
+        held = self._subject_key(subject)
+        return self._add(
+            None, held, reason, user, f"lifecycle hold add --subject ({subject.kind})", ()
+        )
+
+    def _add(
+        self,
+        source: str | None,
+        subject: str | None,
+        reason: str,
+        user: str | None,
+        action: str,
+        datasets: tuple[str, ...],
+    ) -> Hold:
+        """Store one hold (on a source, or on a person by their keyed hash) and audit it."""
         reason = reason.strip()
         if not reason:
-            raise QueryError(
-                "a legal hold needs a reason", 'say why: --reason "litigation 2026-114"'
-            )
+            _no_reason()
         hold = Hold(
-            f"h-{secrets.token_hex(4)}", source, None, reason, user or operator(), time.time()
+            f"h-{secrets.token_hex(4)}", source, subject, reason, user or operator(), time.time()
         )
         with self.store.begin() as db:
             db.execute(
                 sa.text(
                     "INSERT INTO weir_holds (hold_id, source, subject, reason, created_by, created_at)"
-                    " VALUES (:h, :s, NULL, :r, :u, :t)"
+                    " VALUES (:h, :s, :p, :r, :u, :t)"
                 ),
                 {
                     "h": hold.hold_id,
                     "s": source,
+                    "p": subject,
                     "r": reason,
                     "u": hold.created_by,
                     "t": hold.created_at,
                 },
             )
+        on = {"source": source} if source is not None else {"subject": subject}
         self.audit.append(
             AuditEntry(
                 "hold.add",
-                f"lifecycle hold add --source {source}",
+                action,
                 user=hold.created_by,
-                datasets=_datasets(source),
+                datasets=datasets,
                 reason=reason,
-                detail={"hold": hold.hold_id, "source": source},
-            )
-        )
-        return hold
-
-    def add_subject(self, subject: Subject, reason: str, user: str | None = None) -> Hold:
-        """Hold one person: erasing them is refused until the hold is released."""
-        reason = reason.strip()
-        if not reason:
-            raise QueryError(
-                "a legal hold needs a reason", 'say why: --reason "litigation 2026-114"'
-            )
-        held = self._subject_key(subject)
-        hold = Hold(
-            f"h-{secrets.token_hex(4)}", None, held, reason, user or operator(), time.time()
-        )
-        with self.store.begin() as db:
-            db.execute(
-                sa.text(
-                    "INSERT INTO weir_holds (hold_id, source, subject, reason, created_by, created_at)"
-                    " VALUES (:h, NULL, :s, :r, :u, :t)"
-                ),
-                {
-                    "h": hold.hold_id,
-                    "s": held,
-                    "r": reason,
-                    "u": hold.created_by,
-                    "t": hold.created_at,
-                },
-            )
-        self.audit.append(
-            AuditEntry(
-                "hold.add",
-                f"lifecycle hold add --subject ({subject.kind})",
-                user=hold.created_by,
-                reason=reason,
-                detail={"hold": hold.hold_id, "subject": hold.held},
+                detail={"hold": hold.hold_id, **on},
             )
         )
         return hold
@@ -296,3 +289,7 @@ def _hold(row: sa.RowMapping) -> Hold:
         row["released_by"],
         row["release_reason"],
     )
+
+
+def _no_reason() -> NoReturn:
+    raise QueryError("a legal hold needs a reason", 'say why: --reason "litigation 2026-114"')
