@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +22,7 @@ from served import Served, build_served
 import weir
 from weir.cli.main import cli
 from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError
-from weir.metadata import MetadataStore
+from weir.metadata import MetadataStore, audit
 from weir.metadata.audit import GENESIS, AuditEntry, AuditLog, record_hash
 from weir.metadata.chain import record_mac
 
@@ -174,6 +179,95 @@ def test_concurrent_appends_keep_one_chain(log: AuditLog) -> None:
     result = log.verify()
     assert result.ok and result.records == 90, result
     assert log.head() is not None and log.head()[0] == 90  # type: ignore[index]
+
+
+def test_appends_queued_while_one_commits_go_in_one_transaction(log: AuditLog) -> None:
+    log.append(AuditEntry("query", "SELECT 0", "ana"))  # the audit key and the tables exist
+    commits: list[int] = []
+    sa.event.listen(log.store.engine, "commit", lambda _con: commits.append(1))
+    returned: dict[str, int] = {}
+
+    def append(i: int) -> None:
+        returned[f"SELECT {i}"] = log.append(AuditEntry("query", f"SELECT {i}", "ana")).seq
+
+    with audit._APPEND_LOCK:  # a commit in progress: the five queue behind it
+        threads = [threading.Thread(target=append, args=(i,)) for i in range(1, 6)]
+        for thread in threads:
+            thread.start()
+        while len(log._waiting) < 5:
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert len(commits) == 1  # five records, one transaction (one fsync)
+    assert sorted(returned.values()) == [2, 3, 4, 5, 6]
+    stored = {r.seq: r.entry.action for r in log.records(limit=10)}
+    assert all(stored[seq] == action for action, seq in returned.items())
+    assert log.verify().ok and log.head() == (6, log.records(limit=1)[0].hash)
+
+
+def test_a_failed_group_commit_fails_every_append_in_it_and_writes_none(log: AuditLog) -> None:
+    log.append(AuditEntry("query", "SELECT 0", "ana"))
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            log.append(AuditEntry("query", f"SELECT {i}", "ana"))
+        except sa.exc.OperationalError as exc:
+            errors.append(exc)
+
+    execute(log.store.engine.url.database, "DROP TABLE weir_audit_literals")  # type: ignore[arg-type]
+    with audit._APPEND_LOCK:
+        threads = [threading.Thread(target=append, args=(i,)) for i in range(1, 4)]
+        for thread in threads:
+            thread.start()
+        while len(log._waiting) < 3:
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 3
+    with sqlite3.connect(log.store.engine.url.database) as con:  # type: ignore[arg-type]
+        assert con.execute("SELECT seq FROM weir_audit").fetchall() == [(1,)]  # rolled back
+
+
+CRASH_APPENDER = """
+import sys, threading
+from pathlib import Path
+from weir.metadata import MetadataStore, audit
+from weir.metadata.audit import AuditEntry, AuditLog
+
+folder = Path(sys.argv[1])
+log = AuditLog(MetadataStore(f"sqlite:///{folder / 'catalog.db'}"), folder / "audit.head")
+lock = threading.Lock()
+
+def work(t):
+    for i in range(100000):
+        record = log.append(AuditEntry("query", f"SELECT {t}, {i}", "ana"))
+        with lock:  # the caller's answer: this record was committed
+            print(record.seq, record.hash, flush=True)
+
+for t in range(4):
+    threading.Thread(target=work, args=(t,)).start()
+"""
+
+
+def test_every_answered_append_survives_a_kill(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASH_APPENDER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    answered = [child.stdout.readline() for _ in range(200)]
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    answered += child.stdout.read().splitlines()
+    log = AuditLog(MetadataStore(f"sqlite:///{tmp_path / 'catalog.db'}"), tmp_path / "audit.head")
+    stored = {r.seq: r.hash for r in log.records(limit=1_000_000)}
+    for line in answered:
+        if line.strip():
+            seq, hashed = line.split()
+            assert stored[int(seq)] == hashed
+    assert log.verify().ok
 
 
 def test_two_logs_on_one_database_share_the_chain(log: AuditLog, tmp_path: Path) -> None:
