@@ -22,8 +22,9 @@ from served import Served, build_served
 import weir
 from weir.cli.main import cli
 from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError
+from weir.governance.queries import QueryResult
 from weir.metadata import MetadataStore, audit
-from weir.metadata.audit import GENESIS, AuditEntry, AuditLog, record_hash
+from weir.metadata.audit import GENESIS, AuditEntry, AuditLog, AuditRecord, record_hash
 from weir.metadata.chain import record_mac
 
 
@@ -386,6 +387,50 @@ def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
         failed.entry.allowed and failed.entry.reason and failed.entry.reason.startswith("failed:")
     )
     assert not unknown.entry.allowed and "unknown user" in (unknown.entry.reason or "")
+
+
+def test_an_answer_leaves_only_with_its_record_committed(shop: Served) -> None:
+    sql = "SELECT count(*) AS n FROM marts.finance_daily"
+    with shop.project() as project:
+        fay = project.access.policy().principal("fay", "finance")
+
+        def shape(result: QueryResult) -> tuple[int, int]:
+            # made while the record commits; the record is committed when the answer is back
+            return result.table.column("n")[0].as_py(), result.table.num_rows
+
+        count, rows = project.access.answer(sql, fay, shape)
+        answered = project.audit.records(kind="query", user="fay", limit=1)[0]
+
+        def broken(_result: QueryResult) -> None:
+            raise QueryError("the result cannot be written as JSON", "ask for Arrow")
+
+        with pytest.raises(QueryError, match="cannot be written"):
+            project.access.answer(sql, fay, broken)
+        unanswered = project.audit.records(kind="query", user="fay", limit=1)[0]
+        plain = project.access.query(sql, fay).table.column("n")[0].as_py()
+        assert project.audit.verify().ok
+    assert count == plain and rows == 1
+    assert answered.entry.action == sql and answered.entry.allowed and answered.entry.rows == 1
+    assert unanswered.seq == answered.seq + 1 and unanswered.entry.action == sql  # still recorded
+
+
+def test_no_answer_leaves_when_its_record_cannot_be_written(shop: Served, tmp_path: Path) -> None:
+    sql = "SELECT count(*) AS n FROM marts.finance_daily"
+    with shop.project() as project:
+        fay = project.access.policy().principal("fay", "finance")
+        shaped: list[object] = []
+        before = project.audit.records(limit=1)[0].seq
+        project.audit._key()  # the key is read before the database goes away
+
+        def failing(entry: AuditEntry) -> AuditRecord:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+        project.audit.append = failing  # type: ignore[method-assign]
+        with pytest.raises(sa.exc.OperationalError):
+            project.access.answer(sql, fay, shaped.append)
+        del project.audit.append
+        assert project.audit.records(limit=1)[0].seq == before
+    assert len(shaped) == 1  # made, but never handed back
 
 
 def test_kpis_and_tokens_are_recorded(shop: Served) -> None:

@@ -35,6 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,7 @@ _CHUNK = 5000  # records read at a time by verify()
 # Appends from this process's threads queue here rather than in SQLite's busy loop;
 # the database lock still orders appends between processes.
 _APPEND_LOCK = threading.Lock()
+_APPENDERS = 8  # threads appending for append_soon (appends waiting together commit together)
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class AuditLog:
         # appends waiting for the write lock; whoever takes it next commits them all at once
         self._waiting: list[_Waiting] = []
         self._waiting_lock = threading.Lock()
+        self._appenders: ThreadPoolExecutor | None = None  # the threads of append_soon
 
     # -- writing -------------------------------------------------------------------
     def append(self, entry: AuditEntry) -> AuditRecord:
@@ -168,6 +171,19 @@ class AuditLog:
             raise waiting.error
         assert waiting.record is not None
         return waiting.record
+
+    def append_soon(self, entry: AuditEntry) -> Future[AuditRecord]:
+        """Start appending ``entry`` in an audit thread; the future is done once it is committed.
+
+        For a caller with work to do meanwhile (writing an answer while the
+        record's commit waits for the disk): it must wait for the future before
+        the answer leaves. Appends started together are group-committed.
+        """
+        with self._waiting_lock:
+            if self._appenders is None:
+                self._appenders = ThreadPoolExecutor(_APPENDERS, thread_name_prefix="weir-audit")
+            appenders = self._appenders
+        return appenders.submit(self.append, entry)
 
     def _commit(self, group: list[_Waiting], key: bytes) -> None:
         """Insert the records of ``group`` in one transaction; the caller holds the write lock."""
