@@ -102,7 +102,7 @@ class _Server:
 
 
 def run_gateway_bench(work: Path, days: int, repeat: int = 30) -> None:
-    console = Console(width=170)
+    console = Console(width=200)
     work.mkdir(parents=True, exist_ok=True)
     root = _project(work, days, console)
     with weir.Project(root) as project:
