@@ -149,7 +149,8 @@ class AuditLog:
         # appends waiting for the write lock; whoever takes it next commits them all at once
         self._waiting: list[_Waiting] = []
         self._waiting_lock = threading.Lock()
-        self._appenders: ThreadPoolExecutor | None = None  # the threads of append_soon
+        # the threads of append_soon, and the process they belong to
+        self._appenders: tuple[int, ThreadPoolExecutor] | None = None
 
     # -- writing -------------------------------------------------------------------
     def append(self, entry: AuditEntry) -> AuditRecord:
@@ -180,9 +181,10 @@ class AuditLog:
         the answer leaves. Appends started together are group-committed.
         """
         with self._waiting_lock:
-            if self._appenders is None:
-                self._appenders = ThreadPoolExecutor(_APPENDERS, thread_name_prefix="weir-audit")
-            appenders = self._appenders
+            if self._appenders is None or self._appenders[0] != os.getpid():  # none, or forked
+                threads = ThreadPoolExecutor(_APPENDERS, thread_name_prefix="weir-audit")
+                self._appenders = (os.getpid(), threads)
+            appenders = self._appenders[1]
         return appenders.submit(self.append, entry)
 
     def _commit(self, group: list[_Waiting], key: bytes) -> None:
