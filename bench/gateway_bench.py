@@ -11,6 +11,12 @@ simple mart queries (``SELECT * … LIMIT 1000`` and an aggregate per mart):
     localhost (httpx client, admin token; includes the audit record), p50/p99,
 (c) against the same SQL on one plain DuckDB connection over the same tables.
 
+Beside them, what of the API's overhead is weir's own: the HTTP floor (``GET
+/healthz`` on the same server and client: Uvicorn, FastAPI, httpx, localhost),
+the same query through the library (``Access.query``: check, views, run and
+audit record, no HTTP), and one audit record appended on its own (its commit
+is the one fsync an answered query waits for).
+
 A second table: how soon a runaway query (a cross join of ten trillion rows) is
 stopped after its timeout, through ``Gateway.query``; the target is within a
 second of the timeout.
@@ -36,6 +42,7 @@ import weir
 from weir.engine import Session
 from weir.errors import QueryError
 from weir.lake import LakeViews
+from weir.metadata.audit import AuditEntry
 from weir.metrics import KpiQuestion, kpi_sql
 from weir.serve.app import create_app
 
@@ -95,7 +102,7 @@ class _Server:
 
 
 def run_gateway_bench(work: Path, days: int, repeat: int = 30) -> None:
-    console = Console(width=170)
+    console = Console(width=200)
     work.mkdir(parents=True, exist_ok=True)
     root = _project(work, days, console)
     with weir.Project(root) as project:
@@ -125,12 +132,24 @@ def run_gateway_bench(work: Path, days: int, repeat: int = 30) -> None:
                 cached: list[float] = []
                 api: list[float] = []
                 plain: list[float] = []
+                library: list[float] = []
                 for sql, trusted in queries:
                     check += _timed(_checking(gateway, sql, principal, trusted), repeat)
                     cached += _timed(_checking_again(gateway, sql, principal, trusted), repeat)
                     api += _timed(_posting(client, sql), repeat)
                     plain += _timed(_plain(con, sql), repeat)
-                results[group] = {"check": check, "cached": cached, "api": api, "plain": plain}
+                    library += _timed(_library(project, sql, principal), repeat)
+                results[group] = {
+                    "check": check,
+                    "cached": cached,
+                    "api": api,
+                    "plain": plain,
+                    "library": library,
+                }
+            floor = _timed(lambda: client.get("/healthz").raise_for_status(), repeat * 10)
+        append = _timed(_appending(project), repeat * 10)
+        together = _appends_per_second(project, threads=8, each=repeat * 5)
+        alone = _appends_per_second(project, threads=1, each=repeat * 10)
         con.close()
     table = Table(
         title=f"Gateway and API: the example project on {days} days (scale 1.0), "
@@ -147,21 +166,71 @@ def run_gateway_bench(work: Path, days: int, repeat: int = 30) -> None:
         "(c) DuckDB p50",
         "(c) DuckDB p99",
         "API - DuckDB p50",
+        "library - DuckDB p50",
     ):
         table.add_column(column, justify="right", no_wrap=True)
-    every: dict[str, list[float]] = {"check": [], "cached": [], "api": [], "plain": []}
+    every: dict[str, list[float]] = {
+        "check": [],
+        "cached": [],
+        "api": [],
+        "plain": [],
+        "library": [],
+    }
     for group, figures in results.items():
         table.add_row(group, str(len(groups[group])), *_cells(figures))
         for key in every:
             every[key] += figures[key]
     table.add_row("all", str(sum(len(q) for q in groups.values())), *_cells(every))
     console.print(table)
+    _overhead_table(every, floor, append, repeat, console)
+    console.print(
+        f"audit appends, each committed before it returns: {alone:,.0f}/s from one thread, "
+        f"{together:,.0f}/s from 8 threads at once (group commit: one fsync for those waiting)"
+    )
     median = _percentiles(every["check"])[0]
     console.print(
         f"check median {median:.2f} ms — target < 2 ms: {'met' if median < 2 else 'missed'}"
     )
     with weir.Project(root) as project:
         _runaway_table(project, principal, console)
+
+
+def _overhead_table(
+    every: dict[str, list[float]],
+    floor: list[float],
+    append: list[float],
+    repeat: int,
+    console: Console,
+) -> None:
+    """The API's overhead over plain DuckDB (every query), split into what it is made of."""
+    table = Table(
+        title="API overhead over plain DuckDB, every query: what it is made of; "
+        f"HTTP floor and audit append {repeat * 10} runs each; milliseconds"
+    )
+    for column in (
+        "",
+        "API - DuckDB",
+        "HTTP floor (GET /healthz)",
+        "library - DuckDB",
+        "audit append",
+        "weir's own (API - DuckDB - HTTP floor)",
+        "target",
+    ):
+        table.add_column(column, justify="right", no_wrap=True)
+    api, plain, library = every["api"], every["plain"], every["library"]
+    for index, label in ((0, "p50"), (1, "p99")):
+        overhead = _percentiles(api)[index] - _percentiles(plain)[index]
+        http = _percentiles(floor)[index]
+        table.add_row(
+            label,
+            f"{overhead:+.1f}",
+            f"{http:.1f}",
+            f"{_percentiles(library)[index] - _percentiles(plain)[index]:+.1f}",
+            f"{_percentiles(append)[index]:.1f}",
+            f"{overhead - http:+.1f}",
+            "API - DuckDB < 5" if index == 0 else "",
+        )
+    console.print(table)
 
 
 RUNAWAY = "SELECT sum(a.x * b.x) FROM range(100000000) a(x), range(100000) b(x)"
@@ -210,6 +279,31 @@ def _posting(client: httpx.Client, sql: str) -> Callable[[], object]:
     return post
 
 
+def _library(project: weir.Project, sql: str, principal: Any) -> Callable[[], object]:
+    return lambda: project.access.query(sql, principal, limit=10_000)
+
+
+def _appending(project: weir.Project) -> Callable[[], object]:
+    entry = AuditEntry(kind="query", action="SELECT 1 -- gateway benchmark", user="bench")
+    return lambda: project.audit.append(entry)
+
+
+def _appends_per_second(project: weir.Project, threads: int, each: int) -> float:
+    work = _appending(project)
+
+    def append() -> None:
+        for _ in range(each):
+            work()
+
+    workers = [threading.Thread(target=append) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return threads * each / (time.perf_counter() - started)
+
+
 def _plain(con: Session, sql: str) -> Callable[[], object]:
     return lambda: con.arrow(sql)
 
@@ -235,4 +329,5 @@ def _cells(figures: dict[str, list[float]]) -> list[str]:
         f"{plain[0]:.1f}",
         f"{plain[1]:.1f}",
         f"{api[0] - plain[0]:+.1f}",
+        f"{statistics.median(figures['library']) - plain[0]:+.1f}",
     ]

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +22,9 @@ from served import Served, build_served
 import weir
 from weir.cli.main import cli
 from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError
-from weir.metadata import MetadataStore
-from weir.metadata.audit import GENESIS, AuditEntry, AuditLog, record_hash
+from weir.governance.queries import QueryResult
+from weir.metadata import MetadataStore, audit
+from weir.metadata.audit import GENESIS, AuditEntry, AuditLog, AuditRecord, record_hash
 from weir.metadata.chain import record_mac
 
 
@@ -176,6 +182,95 @@ def test_concurrent_appends_keep_one_chain(log: AuditLog) -> None:
     assert log.head() is not None and log.head()[0] == 90  # type: ignore[index]
 
 
+def test_appends_queued_while_one_commits_go_in_one_transaction(log: AuditLog) -> None:
+    log.append(AuditEntry("query", "SELECT 0", "ana"))  # the audit key and the tables exist
+    commits: list[int] = []
+    sa.event.listen(log.store.engine, "commit", lambda _con: commits.append(1))
+    returned: dict[str, int] = {}
+
+    def append(i: int) -> None:
+        returned[f"SELECT {i}"] = log.append(AuditEntry("query", f"SELECT {i}", "ana")).seq
+
+    with audit._APPEND_LOCK:  # a commit in progress: the five queue behind it
+        threads = [threading.Thread(target=append, args=(i,)) for i in range(1, 6)]
+        for thread in threads:
+            thread.start()
+        while len(log._waiting) < 5:
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert len(commits) == 1  # five records, one transaction (one fsync)
+    assert sorted(returned.values()) == [2, 3, 4, 5, 6]
+    stored = {r.seq: r.entry.action for r in log.records(limit=10)}
+    assert all(stored[seq] == action for action, seq in returned.items())
+    assert log.verify().ok and log.head() == (6, log.records(limit=1)[0].hash)
+
+
+def test_a_failed_group_commit_fails_every_append_in_it_and_writes_none(log: AuditLog) -> None:
+    log.append(AuditEntry("query", "SELECT 0", "ana"))
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            log.append(AuditEntry("query", f"SELECT {i}", "ana"))
+        except sa.exc.OperationalError as exc:
+            errors.append(exc)
+
+    execute(log.store.engine.url.database, "DROP TABLE weir_audit_literals")  # type: ignore[arg-type]
+    with audit._APPEND_LOCK:
+        threads = [threading.Thread(target=append, args=(i,)) for i in range(1, 4)]
+        for thread in threads:
+            thread.start()
+        while len(log._waiting) < 3:
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 3
+    with sqlite3.connect(log.store.engine.url.database) as con:  # type: ignore[arg-type]
+        assert con.execute("SELECT seq FROM weir_audit").fetchall() == [(1,)]  # rolled back
+
+
+CRASH_APPENDER = """
+import sys, threading
+from pathlib import Path
+from weir.metadata import MetadataStore, audit
+from weir.metadata.audit import AuditEntry, AuditLog
+
+folder = Path(sys.argv[1])
+log = AuditLog(MetadataStore(f"sqlite:///{folder / 'catalog.db'}"), folder / "audit.head")
+lock = threading.Lock()
+
+def work(t):
+    for i in range(100000):
+        record = log.append(AuditEntry("query", f"SELECT {t}, {i}", "ana"))
+        with lock:  # the caller's answer: this record was committed
+            print(record.seq, record.hash, flush=True)
+
+for t in range(4):
+    threading.Thread(target=work, args=(t,)).start()
+"""
+
+
+def test_every_answered_append_survives_a_kill(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASH_APPENDER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    answered = [child.stdout.readline() for _ in range(200)]
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    answered += child.stdout.read().splitlines()
+    log = AuditLog(MetadataStore(f"sqlite:///{tmp_path / 'catalog.db'}"), tmp_path / "audit.head")
+    stored = {r.seq: r.hash for r in log.records(limit=1_000_000)}
+    for line in answered:
+        if line.strip():
+            seq, hashed = line.split()
+            assert stored[int(seq)] == hashed
+    assert log.verify().ok
+
+
 def test_two_logs_on_one_database_share_the_chain(log: AuditLog, tmp_path: Path) -> None:
     other = AuditLog(MetadataStore(f"sqlite:///{tmp_path / 'catalog.db'}"), log.head_file)
     threads = [
@@ -292,6 +387,50 @@ def test_queries_are_recorded_allowed_or_denied(shop: Served) -> None:
         failed.entry.allowed and failed.entry.reason and failed.entry.reason.startswith("failed:")
     )
     assert not unknown.entry.allowed and "unknown user" in (unknown.entry.reason or "")
+
+
+def test_an_answer_leaves_only_with_its_record_committed(shop: Served) -> None:
+    sql = "SELECT count(*) AS n FROM marts.finance_daily"
+    with shop.project() as project:
+        fay = project.access.policy().principal("fay", "finance")
+
+        def shape(result: QueryResult) -> tuple[int, int]:
+            # made while the record commits; the record is committed when the answer is back
+            return result.table.column("n")[0].as_py(), result.table.num_rows
+
+        count, rows = project.access.answer(sql, fay, shape)
+        answered = project.audit.records(kind="query", user="fay", limit=1)[0]
+
+        def broken(_result: QueryResult) -> None:
+            raise QueryError("the result cannot be written as JSON", "ask for Arrow")
+
+        with pytest.raises(QueryError, match="cannot be written"):
+            project.access.answer(sql, fay, broken)
+        unanswered = project.audit.records(kind="query", user="fay", limit=1)[0]
+        plain = project.access.query(sql, fay).table.column("n")[0].as_py()
+        assert project.audit.verify().ok
+    assert count == plain and rows == 1
+    assert answered.entry.action == sql and answered.entry.allowed and answered.entry.rows == 1
+    assert unanswered.seq == answered.seq + 1 and unanswered.entry.action == sql  # still recorded
+
+
+def test_no_answer_leaves_when_its_record_cannot_be_written(shop: Served, tmp_path: Path) -> None:
+    sql = "SELECT count(*) AS n FROM marts.finance_daily"
+    with shop.project() as project:
+        fay = project.access.policy().principal("fay", "finance")
+        shaped: list[object] = []
+        before = project.audit.records(limit=1)[0].seq
+        project.audit._key()  # the key is read before the database goes away
+
+        def failing(entry: AuditEntry) -> AuditRecord:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+        project.audit.append = failing  # type: ignore[method-assign]
+        with pytest.raises(sa.exc.OperationalError):
+            project.access.answer(sql, fay, shaped.append)
+        del project.audit.append
+        assert project.audit.records(limit=1)[0].seq == before
+    assert len(shaped) == 1  # made, but never handed back
 
 
 def test_kpis_and_tokens_are_recorded(shop: Served) -> None:

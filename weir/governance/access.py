@@ -14,9 +14,9 @@ differ), makes a new policy and gateway on the next read.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import pyarrow as pa
 import sqlglot
@@ -41,6 +41,8 @@ from weir.metrics.service import Kpis, marts_of
 from weir.project import ProjectFiles
 from weir.transform import RunLog
 from weir.transform.model import tables_read
+
+T = TypeVar("T")
 
 KPI_ROWS = 100_000  # the rows a KPI answer holds at most (``truncated`` says when more existed)
 
@@ -111,7 +113,23 @@ class Access:
         limit: int | None = None,
     ) -> QueryResult:
         """Run ``sql`` as the principal; the audit log records it whatever the outcome."""
-        return self._read(sql, sql, user, role, as_of, limit, trusted=False)
+        return self._read(sql, sql, user, role, as_of, limit, trusted=False, shape=_as_is)
+
+    def answer(
+        self,
+        sql: str,
+        principal: Principal,
+        shape: Callable[[QueryResult], T],
+        as_of: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> T:
+        """``query``, with its result made into an answer by ``shape`` (e.g. JSON for the API).
+
+        The answer is made while the query's audit record is committed, and is
+        returned only once the record is on disk: an answered query is on the
+        record, and the time to write the answer hides the wait for the disk.
+        """
+        return self._read(sql, sql, principal, None, as_of, limit, trusted=False, shape=shape)
 
     def quarantine(
         self,
@@ -137,7 +155,7 @@ class Access:
             )
         action = f"quarantine {source}" + (f" reason={reason}" if reason else "")
         sql = quarantine_query(source, reason, limit, offset).sql("duckdb")
-        return self._read(sql, action, principal, None, None, None, trusted=True)
+        return self._read(sql, action, principal, None, None, None, trusted=True, shape=_as_is)
 
     def _read(
         self,
@@ -148,8 +166,12 @@ class Access:
         as_of: datetime | str | None,
         limit: int | None,
         trusted: bool,
-    ) -> QueryResult:
-        """Check, run and audit ``sql`` as the principal (``trusted``: SQL weir wrote itself)."""
+        shape: Callable[[QueryResult], T],
+    ) -> T:
+        """Check, run and audit ``sql`` as the principal (``trusted``: SQL weir wrote itself).
+
+        ``shape`` makes the answer of the result, while the record commits.
+        """
         started = time.perf_counter()
         name = user.user if isinstance(user, Principal) else user
         acting = user.role if isinstance(user, Principal) else role
@@ -174,8 +196,15 @@ class Access:
                 )
             )
             raise
-        self.audit.append(_success("query", action, principal, result))
-        return result
+        if shape is _as_is:  # nothing to do while the record commits
+            self.audit.append(_success("query", action, principal, result))
+            return shape(result)
+        recorded = self.audit.append_soon(_success("query", action, principal, result))
+        try:
+            shaped = shape(result)
+        finally:
+            recorded.result()  # the answer leaves only once its record is committed
+        return shaped
 
     def kpis(self, principal: Principal) -> list[KpiDefinition]:
         """The KPIs whose marts the principal's role may read."""
@@ -314,6 +343,10 @@ class _Everything:
 
     def __contains__(self, dataset: object) -> bool:
         return True
+
+
+def _as_is(result: QueryResult) -> QueryResult:
+    return result
 
 
 def _tables(sql: str) -> tuple[str, ...]:

@@ -16,9 +16,13 @@ lake folder and nothing else.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,6 +38,70 @@ if TYPE_CHECKING:
     from pyiceberg.table.snapshots import Snapshot
 
 _CACHE_SIZE = 1024
+
+
+class Deadlines:
+    """One thread that calls each callback at its deadline, unless it was cancelled first.
+
+    A query's timeout is an entry in a heap, not a thread started per query
+    (starting one costs about a millisecond on a busy machine). The thread is
+    started on first use and again if it is found gone (after a fork).
+    """
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], object]]] = []
+        self._live: set[int] = set()  # registered, neither due yet nor cancelled
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def after(self, seconds: float, callback: Callable[[], object]) -> int:
+        """Call ``callback`` (in the deadline thread) in ``seconds``; the id cancels it."""
+        with self._wake:
+            ident = next(self._ids)
+            heapq.heappush(self._heap, (time.monotonic() + seconds, ident, callback))
+            self._live.add(ident)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._watch, name="weir-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][1] == ident:  # the new deadline is the nearest: wait less
+                self._wake.notify()
+        return ident
+
+    def cancel(self, ident: int) -> None:
+        """Forget a deadline (a callback already under way still finishes)."""
+        with self._wake:
+            self._live.discard(ident)
+            if len(self._heap) > 64 + 2 * len(self._live):  # mostly cancelled: keep it small
+                self._heap = [entry for entry in self._heap if entry[1] in self._live]
+                heapq.heapify(self._heap)
+
+    def _watch(self) -> None:
+        with self._wake:
+            while True:
+                while self._heap and self._heap[0][1] not in self._live:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                deadline, ident, callback = self._heap[0]
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                self._live.discard(ident)
+                self._wake.release()
+                try:
+                    with contextlib.suppress(Exception):  # one failing callback stops no other
+                        callback()
+                finally:
+                    self._wake.acquire()
+
+
+TIMEOUTS = Deadlines()  # the query timeouts of this process
 
 
 @dataclass(frozen=True)
@@ -121,9 +189,7 @@ class LakeViews:
         self, session: Session, sql: str, limit: int | None = None, timeout: float | None = None
     ) -> tuple[pa.Table, bool]:
         """The rows of ``sql`` (at most ``limit``; True when more existed), stopped after ``timeout`` s."""
-        timer = threading.Timer(timeout, session.interrupt) if timeout else None
-        if timer is not None:
-            timer.start()
+        timer = TIMEOUTS.after(timeout, session.interrupt) if timeout else None
         try:
             if limit is None:
                 return session.arrow(sql), False
@@ -140,7 +206,7 @@ class LakeViews:
             raise Timeout(f"stopped after {timeout:g}s") from None
         finally:
             if timer is not None:
-                timer.cancel()
+                TIMEOUTS.cancel(timer)
         if table.num_rows > limit:
             return table.slice(0, limit), True
         return table, False

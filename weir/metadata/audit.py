@@ -13,6 +13,10 @@ touch.
 Appends are serialised: one transaction reads the last record and inserts the
 next (``BEGIN IMMEDIATE`` on SQLite, a table lock on PostgreSQL), and ``seq``
 is the primary key, so two writers can never both extend the same record.
+Appends from threads of one process are group-committed: while one commit
+waits for the disk, the records that arrive queue, and the next thread to take
+the write lock commits all of them in one transaction (one fsync). Each
+``append`` still returns only once its own record is committed.
 
 The SQL of a query record is stored as a template, its literals as rows of
 their own (``weir.metadata.literals``), signed one by one: ``erase_literals``
@@ -31,6 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +85,7 @@ _CHUNK = 5000  # records read at a time by verify()
 # Appends from this process's threads queue here rather than in SQLite's busy loop;
 # the database lock still orders appends between processes.
 _APPEND_LOCK = threading.Lock()
+_APPENDERS = 8  # threads appending for append_soon (appends waiting together commit together)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,17 @@ class VerifyResult:
             )
             return f"the audit log is intact: {self.records} records, head {self.head_seq}{signed}"
         return f"the audit log was tampered with: {self.problem}"
+
+
+@dataclass
+class _Waiting:
+    """One append queued for the write lock, and once committed its record (or the error)."""
+
+    entry: AuditEntry
+    files: dict[str, str] | None  # the project's definition when it was appended
+    record: AuditRecord | None = None
+    error: BaseException | None = None
+    done: bool = False
 
 
 @dataclass
@@ -129,21 +146,67 @@ class AuditLog:
         self.definition = definition
         self.keys = keys if keys is not None else KeyStore(store, (head_file.parent,))
         self._recorded: dict[str, str] | None = None  # the definition the log is known to hold
+        # appends waiting for the write lock; whoever takes it next commits them all at once
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
+        # the threads of append_soon, and the process they belong to
+        self._appenders: tuple[int, ThreadPoolExecutor] | None = None
 
     # -- writing -------------------------------------------------------------------
     def append(self, entry: AuditEntry) -> AuditRecord:
+        """Append ``entry``; it is committed (on disk) when this returns.
+
+        The appends queued meanwhile by other threads go in the same transaction.
+        """
         files = self.definition.files() if self.definition is not None else None
         key = self._key()
+        waiting = _Waiting(entry, files)
+        with self._waiting_lock:
+            self._waiting.append(waiting)
         with _APPEND_LOCK:
+            if not waiting.done:  # no other thread committed it while this one waited
+                with self._waiting_lock:
+                    group, self._waiting = self._waiting, []
+                self._commit(group, key)
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.record is not None
+        return waiting.record
+
+    def append_soon(self, entry: AuditEntry) -> Future[AuditRecord]:
+        """Start appending ``entry`` in an audit thread; the future is done once it is committed.
+
+        For a caller with work to do meanwhile (writing an answer while the
+        record's commit waits for the disk): it must wait for the future before
+        the answer leaves. Appends started together are group-committed.
+        """
+        with self._waiting_lock:
+            if self._appenders is None or self._appenders[0] != os.getpid():  # none, or forked
+                threads = ThreadPoolExecutor(_APPENDERS, thread_name_prefix="weir-audit")
+                self._appenders = (os.getpid(), threads)
+            appenders = self._appenders[1]
+        return appenders.submit(self.append, entry)
+
+    def _commit(self, group: list[_Waiting], key: bytes) -> None:
+        """Insert the records of ``group`` in one transaction; the caller holds the write lock."""
+        try:
+            recorded, records = self._recorded, []
             with self._locked() as db:
-                if files is not None and files != self._recorded:
-                    change = _definition_change(self._last(db, "config.change"), files)
-                    if change is not None:
-                        self._insert(db, change, key)  # the head moves past both below
-                record = self._insert(db, entry, key)
-            self._recorded = files
-            self._advance_head(record)
-            return record
+                for waiting in group:
+                    if waiting.files is not None and waiting.files != recorded:
+                        change = _definition_change(self._last(db, "config.change"), waiting.files)
+                        if change is not None:
+                            self._insert(db, change, key)  # the head moves past it below
+                    recorded = waiting.files
+                    records.append(self._insert(db, waiting.entry, key))
+            self._recorded = recorded
+            self._advance_head(records[-1])
+        except BaseException as exc:
+            for waiting in group:
+                waiting.error, waiting.done = exc, True
+            return
+        for waiting, record in zip(group, records, strict=True):
+            waiting.record, waiting.done = record, True
 
     def record_definition(self) -> AuditRecord | None:
         """Append a ``config.change`` record if the definition differs from the last one."""

@@ -218,8 +218,13 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
                 f"limit {limit:,} is over this server's maximum of {max_rows:,} rows",
                 "page with LIMIT/OFFSET in the SQL, or ask for Arrow and fewer columns",
             )
-        result = project.access.query(body.sql, caller, as_of=body.as_of, limit=limit)
-        return _answer(request, result.table, result.truncated)
+        return project.access.answer(
+            body.sql,
+            caller,
+            lambda result: _answer(request, result.table, result.truncated),
+            as_of=body.as_of,
+            limit=limit,
+        )
 
     @router.get("/kpis", tags=["kpis"], summary="The KPIs the role may read")
     def kpis(caller: Caller) -> KpiList:
