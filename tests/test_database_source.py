@@ -480,6 +480,11 @@ def test_the_sources_commands(shop: Shop, tmp_path: Path) -> None:
         ("mode: incremental", "mode: full", "applies to incremental extracts only"),
         ("  table: purchase_orders\n", "", "give a table or a query"),
         ("  cursor: updated_at\n", "", "needs a cursor column"),
+        (
+            "{name: po_id, type: int, nullable: false}",
+            "{name: po_id, type: string, nullable: false, classification: pci}",
+            "key column 'po_id' is card data",
+        ),
     ],
 )
 def test_a_database_source_that_does_not_hold_together_is_refused(

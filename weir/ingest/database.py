@@ -569,7 +569,7 @@ def _now() -> datetime:
 def _remove_leftovers(folder: Path) -> None:
     """Files an extract left: one that crashed before its commit, or one committed (raw
     holds its records) whose removal a crash cut short."""
-    for pattern in (f"*{CLEAR}", f"*{SEALED}"):
+    for pattern in (f"*{CLEAR}", f"*{SEALED}", f"keys-*{CLEAR}.part"):
         for path in folder.glob(pattern):
             path.unlink()
 

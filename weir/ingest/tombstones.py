@@ -40,6 +40,8 @@ def tombstones(
         return
     flag, cursor = config.deletes.flag, config.cursor
     ids = [k for k in source.key if k != cursor]
+    # only key columns, never card data (the contract refuses a pci key with deletes);
+    # left by a crash, the next extract removes it with the extract's other leftovers
     keys_file = folder / f"keys-{int(time.time() * 1e6)}.jsonl.part"
     try:
         with keys_file.open("w", encoding="utf-8") as handle:

@@ -217,6 +217,15 @@ class SourceConfig(Strict):
                     "so that a tombstone is a new version of its row",
                     f"key: [{', '.join(k for k in self.key if k != cursor)}, {cursor}]",
                 )
+            cards = [k for k in self.key if self.column(k).classification == "pci"]
+            if cards:
+                # the key comparison reads the table's keys as they are, before tokenisation
+                raise FieldProblem(
+                    "key",
+                    f"key column '{cards[0]}' is card data (pci): the periodic key comparison "
+                    "of deletes would read card numbers as they are",
+                    "key the table by an id that is not a card number, or leave deletes out",
+                )
 
     def column(self, name: str) -> ColumnConfig:
         for column in self.columns:
