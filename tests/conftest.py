@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -64,6 +68,16 @@ def bytes_outside(*paths: Path) -> bytes:
     if not present:
         return b""
     return subprocess.run(["cat", *present], capture_output=True, check=True).stdout
+
+
+def killed_at_random(script: str, root: Path, rng: random.Random, low: float, high: float) -> None:
+    """Run ``python -c script root`` and SIGKILL it between ``low`` and ``high`` seconds in
+    (if it is still running then)."""
+    child = subprocess.Popen([sys.executable, "-c", script, str(root)], stderr=subprocess.DEVNULL)
+    time.sleep(rng.uniform(low, high))
+    if child.poll() is None:
+        os.kill(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def under_ci() -> bool:

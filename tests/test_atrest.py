@@ -19,10 +19,8 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import drop_sections, files_under, land, pos_csv, pos_line
+from conftest import drop_sections, files_under, killed_at_random, land, pos_csv, pos_line
 from golden.expected import DIMENSION_COLUMNS, EXPECTED, ROUND
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -340,13 +338,7 @@ def test_an_encrypted_batch_killed_at_random_moments_is_whole_or_absent(tmp_path
         land(root, "pos", f"pos_2025-01-0{day + 1}_store001.csv", pos_csv(*lines))
     rng = random.Random(20261207)
     for _ in range(3):
-        child = subprocess.Popen(
-            [sys.executable, "-c", CRASHING, str(root)], stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.5, 4.0))
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+        killed_at_random(CRASHING, root, rng, 0.5, 4.0)
         with weir.Project(root) as project:
             project.sources.recover()
             committed = [b for b in project.ledger.batches("pos") if b.status == "committed"]

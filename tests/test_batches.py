@@ -404,11 +404,14 @@ def test_a_batch_cut_short_by_a_crash_is_rolled_back_and_redone(
     )
     crash_while_ingesting(project_root, crash_at)
 
+    lake = project_root / ".weir" / "lake"
     with weir.Project(project_root) as project:
         [pending] = [b for b in project.ledger.batches("pos") if b.status == "pending"]
+        assert list(lake.glob(f"*/*/data/{pending.batch_id}"))  # the crash left its files
         result = ingest_one(project, "pos")
         assert_counts(result, received=5, accepted=3, quarantined=1, duplicates=1)
         assert project.ledger.batch(pending.batch_id).status == "aborted"
+        assert not list(lake.glob(f"*/*/data/{pending.batch_id}"))  # rolled back with its files
         assert [b.status for b in project.ledger.batches("pos")].count(
             "committed"
         ) == 1 + earlier_batch

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
+from conftest import killed_at_random
 
 import weir
 
@@ -58,16 +54,14 @@ def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
     total = _land_pos(root, files=4, rows=60_000)
     rng = random.Random(20261122)
     for _ in range(4):
-        child = subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(root)], stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.3, 3.0))
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+        killed_at_random(SCRIPT, root, rng, 0.3, 3.0)
         with weir.Project(root) as project:
             project.sources.recover()
-            committed = [b for b in project.ledger.batches("pos") if b.status == "committed"]
+            batches = project.ledger.batches("pos")
+            committed = [b for b in batches if b.status == "committed"]
+        # a batch rolled back leaves none of its files (whole or cut short) in the lake
+        for aborted in (b.batch_id for b in batches if b.status == "aborted"):
+            assert not list((root / ".weir" / "lake").glob(f"*/*/data/{aborted}")), aborted
         raw, staged, held = _lake_counts(root)
         # whatever the moment of the kill: either the batch is committed and whole, or absent
         expected_raw = sum(b.counts.received for b in committed)

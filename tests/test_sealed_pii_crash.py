@@ -9,16 +9,11 @@ a batch killed before its commit leaves at most unused keys.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
-from conftest import encrypt_pii
+from conftest import encrypt_pii, killed_at_random
 
 import weir
 
@@ -69,13 +64,7 @@ def test_sigkill_while_sealing_leaves_whole_batches_whose_values_open(tmp_path: 
     _land_customers(root)
     rng = random.Random(20261207)
     for _ in range(3):
-        child = subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(root)], stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.3, 2.5))
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+        killed_at_random(SCRIPT, root, rng, 0.3, 2.5)
         if _check(root):
             break
     with weir.Project(root) as project:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -373,6 +374,10 @@ class Lake:
         undone = []
         for layer, name in self.tables():
             table = self.table(layer, name)
+            # the batch's files, whole or cut short by the crash: no committed snapshot needs them
+            shutil.rmtree(
+                Path(local_path(table.location())) / "data" / batch_id, ignore_errors=True
+            )
             first_of_batch = None
             for snapshot in _ancestry(table):
                 if _batch_of(snapshot) == batch_id:
