@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 import weir
+from weir.demo.generate.extracts import CUSTOMER_COLUMNS
 
 QUERIES = {
     "count(DISTINCT email)": "SELECT count(DISTINCT email) AS n FROM staging.customers",
@@ -43,18 +44,7 @@ def _landing(folder: Path, rows: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
-        out.writerow(
-            [
-                "customer_id",
-                "first_name",
-                "last_name",
-                "email",
-                "phone",
-                "address",
-                "country",
-                "created_at",
-            ]
-        )
+        out.writerow(CUSTOMER_COLUMNS)
         for i in range(1, rows + 1):
             out.writerow(
                 [
