@@ -45,7 +45,7 @@ from weir.governance.proof import scan
 from weir.lake import Lake, TableWrite
 from weir.lake.filters import every_row, one_of
 from weir.lifecycle import verify_archive
-from weir.metadata.keys import MasterKeyError
+from weir.metadata.master import MasterKeyError
 from weir.metadata.store import sqlite_url
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"

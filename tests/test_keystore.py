@@ -22,13 +22,8 @@ import weir
 from weir.cli.main import cli
 from weir.ingest import PaymentTokenizer
 from weir.metadata import MetadataStore
-from weir.metadata.keys import (
-    KeyStore,
-    MasterKey,
-    MasterKeyError,
-    find_master_key,
-    parse_master_key,
-)
+from weir.metadata.keys import KeyStore
+from weir.metadata.master import MasterKey, MasterKeyError, find_master_key, parse_master_key
 from weir.metadata.store import sqlite_url
 
 A = bytes(range(32))
@@ -334,7 +329,8 @@ ROTATOR = """
 import sys
 from pathlib import Path
 from weir.metadata import MetadataStore
-from weir.metadata.keys import KeyStore, MasterKey
+from weir.metadata.keys import KeyStore
+from weir.metadata.master import MasterKey
 from weir.metadata.store import sqlite_url
 folder = Path(sys.argv[1])
 keys = KeyStore(MetadataStore(sqlite_url(folder / "catalog.db")), (folder,))

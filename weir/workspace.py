@@ -42,15 +42,8 @@ from weir.lake import Lake, SnapshotInfo
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
-from weir.metadata.keys import (
-    AT_REST_KEY,
-    ERASURE_KEY,
-    MASTER_KEY,
-    MASTER_KEY_FILE,
-    KeyStore,
-    MasterKeyError,
-    find_master_key,
-)
+from weir.metadata.keys import AT_REST_KEY, ERASURE_KEY, KeyStore
+from weir.metadata.master import MASTER_KEY, MASTER_KEY_FILE, MasterKeyError, find_master_key
 from weir.metadata.store import sqlite_url
 from weir.project import ProjectFiles, find_root, load_project
 

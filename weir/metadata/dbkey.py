@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from weir.metadata.keys import KEY_BYTES, MasterKey, MasterKeyError
+from weir.metadata.master import KEY_BYTES, MasterKey, MasterKeyError
 
 KEY_FILE = "catalog.key"
 _ASSOCIATED = b"weir metadata database key"

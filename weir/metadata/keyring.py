@@ -14,7 +14,8 @@ from pathlib import Path
 
 from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
-from weir.metadata.keys import KeyStore, Rotation, StoreInfo, new_master_key
+from weir.metadata.keys import KeyStore, Rotation, StoreInfo
+from weir.metadata.master import new_master_key
 
 
 class KeyRing:
