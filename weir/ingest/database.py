@@ -48,7 +48,7 @@ from weir.ingest.readers import TABLE, insert_lines, records_columns
 from weir.ingest.tombstones import tombstones
 from weir.lake import Lake
 from weir.project import ColumnConfig, ProjectFiles, SourceConfig
-from weir.project.database import PLACEHOLDER, DatabaseConfig
+from weir.project.database import PLACEHOLDER, DatabaseConfig, expand_url
 from weir.project.durations import parse_duration
 
 POSITION_PREFIX = "database:"
@@ -140,22 +140,6 @@ def resolve_url(source: SourceConfig) -> str:
     """The source's URL with each ``${VAR}`` replaced from the environment."""
     where = f"source {source.name}: ", f"sources/{source.name}.yml names it in database.url"
     return expand_url(_config(source).url, *where)
-
-
-def expand_url(url: str, prefix: str = "", named: str = "the URL names it") -> str:
-    """``url`` with each ``${VAR}`` replaced from the environment; a missing one is named."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match[1]
-        found = os.environ.get(name)
-        if found is None:
-            raise WeirError(
-                f"{prefix}the environment variable {name} is not set ({named})",
-                f"set {name} in the environment weir runs in (export {name}=...)",
-            )
-        return found
-
-    return PLACEHOLDER.sub(value, url)
 
 
 def connect(source: SourceConfig) -> sa.Engine:

@@ -39,6 +39,7 @@ import httpx
 
 from weir.errors import WeirError
 from weir.project.config import SourceConfig
+from weir.project.database import expand_url
 from weir.project.extract import RestOptions
 
 Sleep = Callable[[float], None]
@@ -74,9 +75,16 @@ class RestClient:
         self.options: RestOptions = source.rest
         self.sleep = sleep
         self.retried = 0
-        self.headers, self.auth_params, self.auth = _credentials(
-            source, os.environ if env is None else env
-        )
+        environment = os.environ if env is None else env
+        where = f"source {source.name}: ", f"sources/{source.name}.yml names it in rest.url"
+        self.url = expand_url(source.rest.url, *where, env=environment)
+        if not self.url.startswith(("http://", "https://")):
+            raise WeirError(
+                f"source {source.name}: rest.url is not an http:// or https:// URL once its "
+                "environment variables are filled in",
+                "set the variable to the API's address, e.g. https://api.example.com",
+            )
+        self.headers, self.auth_params, self.auth = _credentials(source, environment)
 
     # -- the extract ----------------------------------------------------------------
     def extract(self, cursor: str | None, max_pages: int | None = None) -> Extract:
@@ -102,7 +110,7 @@ class RestClient:
             params[incremental.param] = since
         if paging.size_param:
             params[paging.size_param] = str(paging.size)
-        url: str | httpx.URL = options.url
+        url: str | httpx.URL = self.url
         number, offset = paging.start, 0
         with httpx.Client(
             timeout=options.timeout, headers=self.headers, auth=self.auth, follow_redirects=True

@@ -7,16 +7,41 @@ refused when the project is opened.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from weir.errors import WeirError
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.durations import Duration
 
 ExtractMode = Literal["full", "incremental"]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_url(
+    url: str,
+    prefix: str = "",
+    named: str = "the URL names it",
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """``url`` with each ``${VAR}`` replaced from the environment; a missing one is named."""
+    values = os.environ if env is None else env
+
+    def value(match: re.Match[str]) -> str:
+        name = match[1]
+        found = values.get(name)
+        if found is None:
+            raise WeirError(
+                f"{prefix}the environment variable {name} is not set ({named})",
+                f"set {name} in the environment weir runs in (export {name}=...)",
+            )
+        return found
+
+    return PLACEHOLDER.sub(value, url)
 
 
 class DeleteCheck(Strict):

@@ -86,7 +86,10 @@ class RestIncremental(Strict):
 class RestOptions(Strict):
     """A REST API's records endpoint."""
 
-    url: str = Field(description="the records endpoint: base URL and path")
+    url: str = Field(
+        description="the records endpoint: base URL and path; ${VAR} is replaced by the "
+        "environment variable VAR (an API whose address varies: ${CRM_URL}/v1/accounts)"
+    )
     records: str = Field(
         default="",
         description="dotted path of the list of records in the answer ('' when it is the list)",
@@ -109,8 +112,8 @@ class RestOptions(Strict):
 
     @model_validator(mode="after")
     def _url(self) -> RestOptions:
-        if not self.url.startswith(("http://", "https://")):
-            raise FieldProblem("url", "must start with http:// or https://")
+        if not self.url.startswith(("http://", "https://", "${")):
+            raise FieldProblem("url", "must start with http://, https:// or a ${VAR}")
         return self
 
 
