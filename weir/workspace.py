@@ -75,7 +75,9 @@ if TYPE_CHECKING:
     from weir.transform.runner import Window
     from weir.transform.service import Models
 
-EXAMPLES = ("retail",)
+EXAMPLES = ("retail", "deliverability")
+# where each example project ships, inside the weir.demo package
+_EXAMPLE_FOLDERS = {"retail": "example", "deliverability": "examples/deliverability"}
 
 
 class Project:
@@ -370,7 +372,7 @@ def init_project(target: Path, example: str | None = "retail") -> Path:
         (target / "sources").mkdir(exist_ok=True)
         (target / "weir.yml").write_text(f"name: {_project_name(target)}\n", encoding="utf-8")
     else:
-        source = resources.files("weir.demo") / "example"
+        source = resources.files("weir.demo").joinpath(*_EXAMPLE_FOLDERS[example].split("/"))
         with resources.as_file(source) as folder:
             shutil.copytree(folder, target, dirs_exist_ok=True)
     (target / ".gitignore").write_text(".weir/\nlanding/\n", encoding="utf-8")

@@ -19,7 +19,7 @@ from weir.cli.sample import generate as generate  # registered with the other da
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--example",
-    type=click.Choice(["retail", "none"]),
+    type=click.Choice(["retail", "deliverability", "none"]),
     default="retail",
     show_default=True,
     help="Start from an example project.",
@@ -31,12 +31,14 @@ def init(directory: Path, example: str) -> None:
     \b
     Example:
       weir init shop --example retail
+      weir init mailer --example deliverability
     """
     from weir.workspace import init_project
 
     root = init_project(directory, None if example == "none" else example)
+    generate = "weir generate" + (" --example deliverability" if example == "deliverability" else "")
     console.print(
-        f"Created project [bold]{root}[/]. Next: `weir generate --out {directory}/landing` then `weir --project {directory} ingest`."
+        f"Created project [bold]{root}[/]. Next: `{generate} --out {directory}/landing` then `weir --project {directory} ingest`."
     )
 
 

@@ -61,6 +61,23 @@ from weir.cli.output import OutputFormat, console, emit
     help="Plant known incidents (an outage, a missing file, a duplicate burst, a stockout), "
     "listed in the manifest.",
 )
+@click.option(
+    "--example",
+    type=click.Choice(["retail", "deliverability"]),
+    default="retail",
+    show_default=True,
+    help="Whose data: the reference retailer's files, or the e-mail delivery company's "
+    "database, suppression list, CRM and spreadsheets.",
+)
+@click.option(
+    "--database-url",
+    envvar="DELIVERABILITY_DATABASE_URL",
+    default=None,
+    help="deliverability: the database to load the sent e-mails and their events into "
+    "(e.g. postgresql+psycopg://127.0.0.1:5432/mailer; its tables emails and "
+    "delivery_events are replaced).  [default: $DELIVERABILITY_DATABASE_URL, else a "
+    "SQLite file in --out]",
+)
 @format_option
 @guarded
 def generate(
@@ -71,6 +88,8 @@ def generate(
     end: datetime | None,
     start: datetime | None,
     incidents: bool,
+    example: str,
+    database_url: str | None,
     fmt: OutputFormat,
 ) -> None:
     """Generate the reference retailer's files, with dirty data, planted incidents and a manifest.
@@ -83,7 +102,11 @@ def generate(
     Examples:
       weir generate --out shop/landing --days 30 --scale 0.5 --seed 7
       weir generate --out shop/landing --days 90 --end 2026-06-30 --no-incidents
+      weir generate --example deliverability --out mailer/landing --days 14
     """
+    if example == "deliverability":
+        _deliverability(out, days, scale, seed, end, start, database_url, fmt)
+        return
     from weir.demo.generate import generate as run
 
     started = time.perf_counter()
@@ -125,6 +148,50 @@ def manifest_rows(manifest: Any) -> list[dict[str, Any]]:
         }
         for name, s in sorted(manifest.sources.items())
     ]
+
+
+def _deliverability(
+    out: Path,
+    days: int | None,
+    scale: float,
+    seed: int,
+    end: datetime | None,
+    start: datetime | None,
+    database_url: str | None,
+    fmt: OutputFormat,
+) -> None:
+    """The e-mail delivery company's data, and the environment its project's sources read."""
+    from weir.demo.deliverability import ENV_CRM_TOKEN, ENV_CRM_URL, generate
+    from weir.demo.deliverability.generate import default_end
+    from weir.demo.generate.errors import GenerateError
+
+    last = end.date() if end else default_end()
+    if start is not None:
+        if days is not None:
+            raise GenerateError("--start and --days both set the period", "give one of them")
+        days = (last - start.date()).days + 1
+    started = time.perf_counter()
+    made = generate(
+        out, database_url=database_url, days=days or 14, end=last, seed=seed, scale=scale
+    )
+    manifest = made.manifest
+    emit(
+        manifest_rows(manifest),
+        fmt,
+        title=f"Generated {manifest.days} days ({manifest.start} to {manifest.end}) "
+        f"in {time.perf_counter() - started:.1f} s → {out}",
+    )
+    if fmt == "table":
+        console.print("The project's sources read these (export them before `weir ingest`):")
+        for name, value in made.environment.items():
+            console.print(f"  export {name}={value}", markup=False, highlight=False)
+        console.print(
+            f"  export {ENV_CRM_TOKEN}=demo-crm-token\n"
+            f"  export {ENV_CRM_URL}=http://127.0.0.1:8766   # after starting the CRM: "
+            f"python -m weir.demo.deliverability.crm_api {out} 8766",
+            markup=False,
+            highlight=False,
+        )
 
 
 @contextmanager
