@@ -1,0 +1,151 @@
+"""The deliverability example end to end: init, generate into PostgreSQL, ingest every source.
+
+``weir init --example deliverability``, then ``weir generate --example deliverability``
+loads the sent e-mails and their events into a fresh PostgreSQL database and writes
+the suppression list (SQLite), the CRM's records (served by its local REST API) and
+the clients' workbooks; every source is ingested, each batch reconciled with the
+generator's manifest and with the lake, the models built and a KPI asked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import NewDatabase
+
+import weir
+from weir.cli.main import cli
+from weir.demo.deliverability import (
+    CRM_TOKEN,
+    ENV_CRM_TOKEN,
+    ENV_CRM_URL,
+    ENV_DATABASE_URL,
+    ENV_SUPPRESSIONS_URL,
+    SOURCES,
+    serve_crm,
+)
+from weir.demo.generate.manifest import Manifest
+from weir.errors import WeirError
+from weir.ingest import BatchResult
+
+END = date(2026, 3, 15)
+DAYS = 5
+
+
+@dataclass
+class Ingested:
+    root: Path
+    project: weir.Project
+    manifest: Manifest
+    batches: dict[str, BatchResult]
+    again: list[BatchResult]
+
+
+@pytest.fixture(scope="module")
+def ingested(
+    tmp_path_factory: pytest.TempPathFactory, new_database: NewDatabase
+) -> Iterator[Ingested]:
+    root = tmp_path_factory.mktemp("deliverability") / "mailer"
+    runner = CliRunner()
+    made = runner.invoke(cli, ["init", str(root), "--example", "deliverability"])
+    assert made.exit_code == 0, made.output
+    url = new_database().replace("postgresql://", "postgresql+psycopg://", 1)
+    generated = runner.invoke(
+        cli,
+        [
+            *("generate", "--example", "deliverability", "--out", str(root / "landing")),
+            *("--days", str(DAYS), "--end", END.isoformat(), "--scale", "0.5"),
+            *("--database-url", url),
+        ],
+    )
+    assert generated.exit_code == 0, generated.output
+    assert f"export {ENV_DATABASE_URL}={url}" in generated.output
+    saved = {name: os.environ.get(name) for name in (ENV_DATABASE_URL, ENV_SUPPRESSIONS_URL, ENV_CRM_URL, ENV_CRM_TOKEN)}
+    with serve_crm(root / "landing") as crm:
+        os.environ[ENV_DATABASE_URL] = url
+        os.environ[ENV_SUPPRESSIONS_URL] = f"sqlite:///{root / 'landing/suppressions/suppressions.db'}"
+        os.environ[ENV_CRM_URL] = crm.url
+        os.environ[ENV_CRM_TOKEN] = CRM_TOKEN
+        try:
+            project = weir.Project(root)
+            batches = {b.source: b for b in project.sources.ingest()}
+            again = project.sources.ingest(["emails_sent", "delivery_events", "crm_domains"])
+            _, result = project.run()
+            assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
+            yield Ingested(root, project, Manifest.from_path(root / "landing"), batches, again)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def test_every_source_reconciles_with_the_manifest(ingested: Ingested) -> None:
+    assert sorted(ingested.batches) == sorted(SOURCES)
+    for name, batch in ingested.batches.items():
+        expected = ingested.manifest.sources[name]
+        c = batch.counts
+        assert c.received == c.accepted + c.quarantined + c.duplicates, name
+        assert (batch.files, c.received, c.accepted, c.quarantined, c.duplicates) == (
+            expected.files,
+            expected.received,
+            expected.accepted,
+            expected.quarantined,
+            expected.duplicates,
+        ), name
+        assert expected.quarantined + expected.duplicates > 0, f"{name} has no dirty record"
+    emails = ingested.manifest.sources["emails_sent"]
+    assert 0.01 <= (emails.quarantined + emails.duplicates) / emails.received <= 0.03
+
+
+def test_the_lake_holds_exactly_what_each_batch_counted(ingested: Ingested) -> None:
+    checks = ingested.project.sources.reconcile()
+    assert {c.source for c in checks} >= set(SOURCES)
+    assert all(c.state == "ok" for c in checks), [c.message for c in checks if c.state != "ok"]
+
+
+def test_ingesting_again_reads_nothing_new(ingested: Ingested) -> None:
+    assert [(b.source, b.counts.received) for b in ingested.again] == [
+        ("emails_sent", 0),
+        ("delivery_events", 0),
+        ("crm_domains", 0),
+    ]
+
+
+def test_a_kpi_counts_every_accepted_email(ingested: Ingested) -> None:
+    start = date.fromisoformat(ingested.manifest.start)
+    [row] = ingested.project.kpis.answer("emails_sent", grain="month", start=start, end=END).to_pylist()
+    assert row["value"] == ingested.manifest.sources["emails_sent"].accepted
+    rates = ingested.project.kpis.answer("bounce_rate", grain="month", by=["provider"], start=start, end=END)
+    providers = {r["provider"]: r for r in rates.to_pylist()}
+    assert {"gmail", "outlook", "yahoo", "apple"} <= set(providers)
+    assert all(0 < r["value"] < 0.2 for r in providers.values() if r["sent"] > 50)
+    warming = ingested.project.kpis.answer(
+        "domain_warming", grain="day", by=["sending_domain"], start=start, end=END
+    ).to_pylist()
+    assert {r["sending_domain"] for r in warming if r["value"]} == {
+        "news.cobaltgames.example",
+        "offers.fjordtravel.example",
+    }
+
+
+def test_the_recipients_are_personal_data(ingested: Ingested) -> None:
+    source = ingested.project.files.source("emails_sent")
+    assert {c.name for c in source.columns if c.classification == "pii"} == {"recipient"}
+
+
+def test_a_missing_environment_variable_is_named(ingested: Ingested) -> None:
+    saved = os.environ.pop(ENV_CRM_URL, None)
+    try:
+        with pytest.raises(WeirError, match=f"the environment variable {ENV_CRM_URL} is not set"):
+            ingested.project.sources.ingest(["crm_domains"])
+    finally:
+        if saved is not None:
+            os.environ[ENV_CRM_URL] = saved
