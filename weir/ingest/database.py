@@ -48,7 +48,7 @@ from weir.ingest.readers import TABLE, insert_lines, records_columns
 from weir.ingest.tombstones import tombstones
 from weir.lake import Lake
 from weir.project import ColumnConfig, ProjectFiles, SourceConfig
-from weir.project.database import PLACEHOLDER, DatabaseConfig, expand_url
+from weir.project.database import DatabaseConfig, expand_url
 from weir.project.durations import parse_duration
 
 POSITION_PREFIX = "database:"

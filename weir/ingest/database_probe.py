@@ -20,7 +20,6 @@ from weir.errors import NotFoundError, WeirError
 from weir.ingest.database import (
     database_sample,
     engine_for,
-    expand_url,
     resolve_url,
     safe_error,
     shown_url,
@@ -29,6 +28,7 @@ from weir.ingest.database import (
 from weir.ingest.ledger import Ledger
 from weir.ingest.probe import DiscoverOptions, Probe, Proposal
 from weir.project import ProjectFiles, SourceConfig
+from weir.project.database import expand_url
 
 CHANGE_COLUMNS = ("updated_at", "modified_at", "last_modified", "last_updated", "changed_at")
 
