@@ -66,10 +66,15 @@ def ingested(
     )
     assert generated.exit_code == 0, generated.output
     assert f"export {ENV_DATABASE_URL}={url}" in generated.output
-    saved = {name: os.environ.get(name) for name in (ENV_DATABASE_URL, ENV_SUPPRESSIONS_URL, ENV_CRM_URL, ENV_CRM_TOKEN)}
+    saved = {
+        name: os.environ.get(name)
+        for name in (ENV_DATABASE_URL, ENV_SUPPRESSIONS_URL, ENV_CRM_URL, ENV_CRM_TOKEN)
+    }
     with serve_crm(root / "landing") as crm:
         os.environ[ENV_DATABASE_URL] = url
-        os.environ[ENV_SUPPRESSIONS_URL] = f"sqlite:///{root / 'landing/suppressions/suppressions.db'}"
+        os.environ[ENV_SUPPRESSIONS_URL] = (
+            f"sqlite:///{root / 'landing/suppressions/suppressions.db'}"
+        )
         os.environ[ENV_CRM_URL] = crm.url
         os.environ[ENV_CRM_TOKEN] = CRM_TOKEN
         try:
@@ -121,9 +126,13 @@ def test_ingesting_again_reads_nothing_new(ingested: Ingested) -> None:
 
 def test_a_kpi_counts_every_accepted_email(ingested: Ingested) -> None:
     start = date.fromisoformat(ingested.manifest.start)
-    [row] = ingested.project.kpis.answer("emails_sent", grain="month", start=start, end=END).to_pylist()
+    [row] = ingested.project.kpis.answer(
+        "emails_sent", grain="month", start=start, end=END
+    ).to_pylist()
     assert row["value"] == ingested.manifest.sources["emails_sent"].accepted
-    rates = ingested.project.kpis.answer("bounce_rate", grain="month", by=["provider"], start=start, end=END)
+    rates = ingested.project.kpis.answer(
+        "bounce_rate", grain="month", by=["provider"], start=start, end=END
+    )
     providers = {r["provider"]: r for r in rates.to_pylist()}
     assert {"gmail", "outlook", "yahoo", "apple"} <= set(providers)
     assert all(0 < r["value"] < 0.2 for r in providers.values() if r["sent"] > 50)

@@ -108,21 +108,53 @@ SUPPRESSIONS = [
     ("zed@gmail.com", 1, "manual", "2025-02-10 10:00:00"),  # not a reason the contract knows
 ]
 CRM = [
-    {"domain": "mail.acme.example", "client_id": 1, "warmup_started_on": "2025-03-03",
-     "warmup_plan": "standard", "dedicated_ip": False, "tech_contact": "it@acme.example",
-     "updated_at": "2025-03-01T09:00:00Z"},
-    {"domain": "mail.acme.example", "client_id": 1, "warmup_started_on": "2025-03-03",
-     "warmup_plan": "accelerated", "dedicated_ip": False, "tech_contact": "it@acme.example",
-     "updated_at": "2025-03-04T10:00:00Z"},
-    {"domain": "news.birch.example", "client_id": 2, "warmup_started_on": "2024-06-01",
-     "warmup_plan": "standard", "dedicated_ip": True, "tech_contact": "pm@birch.example",
-     "updated_at": "2024-05-30T09:00:00Z"},
-    {"domain": "mail.lead.example", "client_id": None, "warmup_started_on": None,
-     "warmup_plan": "standard", "dedicated_ip": False, "tech_contact": None,
-     "updated_at": "2025-03-02T09:00:00Z"},
+    {
+        "domain": "mail.acme.example",
+        "client_id": 1,
+        "warmup_started_on": "2025-03-03",
+        "warmup_plan": "standard",
+        "dedicated_ip": False,
+        "tech_contact": "it@acme.example",
+        "updated_at": "2025-03-01T09:00:00Z",
+    },
+    {
+        "domain": "mail.acme.example",
+        "client_id": 1,
+        "warmup_started_on": "2025-03-03",
+        "warmup_plan": "accelerated",
+        "dedicated_ip": False,
+        "tech_contact": "it@acme.example",
+        "updated_at": "2025-03-04T10:00:00Z",
+    },
+    {
+        "domain": "news.birch.example",
+        "client_id": 2,
+        "warmup_started_on": "2024-06-01",
+        "warmup_plan": "standard",
+        "dedicated_ip": True,
+        "tech_contact": "pm@birch.example",
+        "updated_at": "2024-05-30T09:00:00Z",
+    },
+    {
+        "domain": "mail.lead.example",
+        "client_id": None,
+        "warmup_started_on": None,
+        "warmup_plan": "standard",
+        "dedicated_ip": False,
+        "tech_contact": None,
+        "updated_at": "2025-03-02T09:00:00Z",
+    },
 ]
-HEADER = ["client_id", "client_name", "plan", "monthly_quota", "industry", "account_manager",
-          "billing_contact", "signed_on"]
+HEADER = [
+    "client_id",
+    "client_name",
+    "plan",
+    "monthly_quota",
+    "industry",
+    "account_manager",
+    "billing_contact",
+    "signed_on",
+]
 CLIENTS = {
     "2025-03-03": [
         [1, "Acme", "Starter", 20000, "retail", "Lena", "b@acme.example", date(2024, 1, 5)],
@@ -194,7 +226,9 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[weir.Project]:
             project = weir.Project(root)
             batches = {b.source: b.counts for b in project.sources.ingest()}
             # received = accepted + quarantined + duplicates, counted above
-            assert {k: (c.received, c.accepted, c.quarantined, c.duplicates) for k, c in batches.items()} == {
+            assert {
+                k: (c.received, c.accepted, c.quarantined, c.duplicates) for k, c in batches.items()
+            } == {
                 "emails_sent": (12, 10, 1, 1),  # E1-E11 and E4 again; E11 held
                 "delivery_events": (21, 18, 2, 1),  # v18 and v19 held, v01 again
                 "suppressions": (3, 2, 1, 0),  # the 'manual' row held

@@ -36,7 +36,9 @@ def init(directory: Path, example: str) -> None:
     from weir.workspace import init_project
 
     root = init_project(directory, None if example == "none" else example)
-    generate = "weir generate" + (" --example deliverability" if example == "deliverability" else "")
+    generate = "weir generate" + (
+        " --example deliverability" if example == "deliverability" else ""
+    )
     console.print(
         f"Created project [bold]{root}[/]. Next: `{generate} --out {directory}/landing` then `weir --project {directory} ingest`."
     )

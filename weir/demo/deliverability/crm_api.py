@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -115,10 +115,8 @@ def main(argv: list[str]) -> int:
     port = int(argv[1]) if len(argv) == 2 else 8766
     with serve_crm(Path(argv[0]), token, port) as api:
         print(f"CRM API on {api.url}/v1/domains (export DELIVERABILITY_CRM_URL={api.url})")
-        try:
+        with suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

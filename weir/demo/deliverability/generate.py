@@ -216,13 +216,18 @@ class _World:
                 moment = datetime.combine(start, datetime.min.time()) - timedelta(
                     hours=rng.randrange(24, 24 * 300)
                 )
-                self.suppressed[(client, address)] = (rng.choice(["hard_bounce", "complaint"]), moment)
+                self.suppressed[(client, address)] = (
+                    rng.choice(["hard_bounce", "complaint"]),
+                    moment,
+                )
 
     def _address(self) -> str:
         names = [d for d, _ in RECIPIENT_DOMAINS]
         weights = [w for _, w in RECIPIENT_DOMAINS]
         domain = self.rng.choices(names, weights)[0]
-        return f"{self.rng.choice(FIRST)}.{self.rng.choice(LAST)}{self.rng.randrange(1000)}@{domain}"
+        return (
+            f"{self.rng.choice(FIRST)}.{self.rng.choice(LAST)}{self.rng.randrange(1000)}@{domain}"
+        )
 
     def plan(self, client: int, day_index: int) -> str:
         base = next(c[3] for c in CLIENTS if c[0] == client)
@@ -263,7 +268,9 @@ class _World:
                             "sent_at": sent,
                         }
                     )
-                    events.extend(self._fate(message, client, recipient, sent, age, quality[client]))
+                    events.extend(
+                        self._fate(message, client, recipient, sent, age, quality[client])
+                    )
         emails.sort(key=lambda e: (e["sent_at"], e["message_id"]))
         events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
         stored_emails, email_counts = self._dirty_emails(emails)
@@ -294,7 +301,9 @@ class _World:
             if rng.random() < OPEN_RATE.get(domain, 0.25):
                 happened.append(("opened", opened, None))
                 if rng.random() < 0.15:
-                    happened.append(("clicked", opened + timedelta(seconds=rng.randrange(5, 600)), None))
+                    happened.append(
+                        ("clicked", opened + timedelta(seconds=rng.randrange(5, 600)), None)
+                    )
             if rng.random() < 0.003 * quality * warming:
                 at = delivered + timedelta(seconds=rng.randrange(600, 36000))
                 happened.append(("spam", at, None))
@@ -459,7 +468,9 @@ def _write_crm(out: Path, world: _World) -> _Counts:
         counts.received += 1
         if starts is not None and world.days >= 4:  # the warm-up plan changed a few days in
             changed = began + timedelta(days=3)
-            records.append({**record, "warmup_plan": "accelerated", "updated_at": f"{changed}T15:30:00Z"})
+            records.append(
+                {**record, "warmup_plan": "accelerated", "updated_at": f"{changed}T15:30:00Z"}
+            )
             counts.received += 1
     # a domain a sales rep entered for a lead that is no client yet
     lead = world.start + timedelta(days=world.days // 2)
@@ -509,13 +520,33 @@ def _write_clients(folder: Path, world: _World) -> _Counts:
             slug = name.split()[0].lower()
             signed = date(2021, 1, 1) + timedelta(days=97 * client)
             rows.append(
-                [client, name, plan, QUOTAS[plan], industry, manager, f"billing@{slug}.example", signed]
+                [
+                    client,
+                    name,
+                    plan,
+                    QUOTAS[plan],
+                    industry,
+                    manager,
+                    f"billing@{slug}.example",
+                    signed,
+                ]
             )
         for row in rows:
             sheet.append(row)
             counts.received += 1
         if index % 7 == 3:  # someone added a total line under the table
-            sheet.append([None, "Total", None, sum(int(r[3]) for r in rows), None, None, None, None])
+            sheet.append(
+                [
+                    None,
+                    "Total",
+                    None,
+                    sum(QUOTAS[world.plan(c[0], index)] for c in CLIENTS),
+                    None,
+                    None,
+                    None,
+                    None,
+                ]
+            )
             counts.dirt("total_row", "quarantined")
         if index == world.days // 3 and world.days >= 3:  # a row pasted twice
             sheet.append(rows[2])
