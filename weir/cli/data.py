@@ -452,9 +452,24 @@ def quarantine_replay(obj: Context, source: str, fmt: OutputFormat) -> None:
     show_default=True,
     help="Live traffic at this many times real time (60: an hour a minute).",
 )
+@click.option(
+    "--example",
+    type=click.Choice(["retail", "deliverability"]),
+    default="retail",
+    show_default=True,
+    help="Which business: the reference retailer, or the e-mail delivery company "
+    "(its database: $DELIVERABILITY_DATABASE_URL, else a SQLite file).",
+)
 @guarded
 def demo(
-    directory: Path, days: int, scale: float, seed: int, then_serve: bool, port: int, speed: float
+    directory: Path,
+    days: int,
+    scale: float,
+    seed: int,
+    then_serve: bool,
+    port: int,
+    speed: float,
+    example: str,
 ) -> None:
     """Build the reference retailer end to end: project, sample data, ingestion, models, checks.
 
@@ -462,7 +477,11 @@ def demo(
     Examples:
       weir demo --days 90
       weir demo --serve                # then serve it, with live traffic arriving
+      weir demo --example deliverability --days 14
     """
+    if example == "deliverability":
+        _deliverability_demo(directory, days, scale, seed, then_serve, port)
+        return
     from weir.demo.tour import run_demo
 
     with progress_display() as report:
@@ -542,6 +561,39 @@ def demo(
         sys.exit(1)
     if then_serve:
         _serve_demo(tour.project, directory, port, speed)
+
+
+def _deliverability_demo(
+    directory: Path, days: int, scale: float, seed: int, then_serve: bool, port: int
+) -> None:
+    """The e-mail delivery company end to end; its CRM API runs while the project is served."""
+    from weir.demo.deliverability.tour import deliverability_demo
+
+    with (
+        progress_display() as report,
+        deliverability_demo(directory, days=days, scale=scale, seed=seed, progress=report) as tour,
+    ):
+        console.print(
+            f"Generated {days} days of the e-mail delivery company in "
+            f"{tour.generate_seconds:.1f} s → {tour.project}/landing"
+        )
+        emit(tour.summary_rows(), "table", title="Ingested (expected = the generator's manifest)")
+        verdict = "every count matches the manifest" if tour.reconciled else "counts differ"
+        console.print(f"Total: {tour.total_received:,} records received — {verdict}")
+        for title, table in tour.headlines:
+            emit(table, "table", title=title)
+        if not tour.reconciled or (tour.run is not None and not tour.run.ok):
+            sys.exit(1)
+        if then_serve:
+            from weir.demo.tour import set_demo_passwords
+            from weir.serve.server import serve as run_server
+            from weir.workspace import Project
+
+            project = Project(tour.project)
+            people = set_demo_passwords(project)
+            url = f"http://127.0.0.1:{port}"
+            emit(people, "table", title=f"Sign in at {url}/ as one of (passwords shown only now)")
+            run_server(project, port=port)
 
 
 def _serve_demo(root: Path, directory: Path, port: int, speed: float) -> None:
