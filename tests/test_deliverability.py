@@ -32,6 +32,7 @@ from weir.demo.deliverability import (
 )
 from weir.demo.generate.manifest import Manifest
 from weir.errors import WeirError
+from weir.governance.policy import Principal
 from weir.ingest import BatchResult
 
 END = date(2026, 3, 15)
@@ -158,3 +159,34 @@ def test_a_missing_environment_variable_is_named(ingested: Ingested) -> None:
     finally:
         if saved is not None:
             os.environ[ENV_CRM_URL] = saved
+
+
+def test_a_crm_url_that_is_not_http_once_filled_in_is_refused(ingested: Ingested) -> None:
+    saved = os.environ[ENV_CRM_URL]
+    os.environ[ENV_CRM_URL] = "ftp://127.0.0.1:21"
+    try:
+        with pytest.raises(WeirError, match=r"rest\.url is not an http:// or https:// URL"):
+            ingested.project.sources.ingest(["crm_domains"])
+    finally:
+        os.environ[ENV_CRM_URL] = saved
+
+
+def test_the_postmasters_see_the_dashboard_and_hashed_addresses(ingested: Ingested) -> None:
+    pat = Principal("pat", "postmaster")
+    view = ingested.project.dashboards.view(pat, "deliverability")
+    assert [t.kpi for t, _ in view.tiles] == [
+        "emails_sent",
+        "delivery_rate",
+        "bounce_rate",
+        "complaint_rate",
+        "spam_rate",
+    ]
+    assert all(answer.rows.num_rows > 0 for _, answer in view.tiles + view.charts)
+    assert set(ingested.project.dashboards.visible(Principal("alex", "account_manager"))) == {
+        "deliverability"
+    }
+    sql = "SELECT recipient FROM warehouse.fact_emails ORDER BY message_id LIMIT 3"
+    hashed = ingested.project.access.query(sql, pat).table.column("recipient").to_pylist()
+    clear = ingested.project.access.query(sql, "ada", "admin").table.column("recipient")
+    assert all("@" in a for a in clear.to_pylist())
+    assert not any("@" in str(h) for h in hashed)
