@@ -190,3 +190,33 @@ def test_the_postmasters_see_the_dashboard_and_hashed_addresses(ingested: Ingest
     clear = ingested.project.access.query(sql, "ada", "admin").table.column("recipient")
     assert all("@" in a for a in clear.to_pylist())
     assert not any("@" in str(h) for h in hashed)
+
+
+def test_generate_without_a_database_writes_sqlite_and_names_the_variables(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    out = tmp_path / "landing"
+    base = ["generate", "--example", "deliverability", "--out", str(out), "--days", "2"]
+    done = runner.invoke(
+        cli, [*base, "--scale", "0.05", "--end", "2026-01-31"], env={ENV_DATABASE_URL: None}
+    )
+    assert done.exit_code == 0, done.output
+    assert f"export {ENV_DATABASE_URL}=sqlite:///{out / 'mailer' / 'mailer.db'}" in done.output
+    assert f"export {ENV_SUPPRESSIONS_URL}=sqlite:///" in done.output
+    manifest = Manifest.from_path(out)
+    assert (manifest.start, manifest.end) == ("2026-01-30", "2026-01-31")
+    assert sorted(manifest.sources) == sorted(SOURCES)
+    assert all(c.balanced for c in manifest.sources.values())
+    assert len(list((out / "clients").glob("clients_2026-01-3?.xlsx"))) == 2
+    refused = runner.invoke(cli, [*base, "--no-incidents"])
+    assert refused.exit_code == 2
+    assert "the deliverability example plants no incidents" in refused.output
+    refused = runner.invoke(
+        cli, ["generate", "--out", str(out), "--database-url", "sqlite:///x.db"]
+    )
+    assert refused.exit_code == 2
+    assert "--database-url is the deliverability example's" in refused.output
+    bad = runner.invoke(cli, [*base, "--scale", "50"])
+    assert bad.exit_code == 1
+    assert "--scale 50.0 is out of range" in bad.output

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from weir.cli.app import format_option, guarded
 from weir.cli.output import OutputFormat, console, emit
@@ -104,9 +105,22 @@ def generate(
       weir generate --out shop/landing --days 90 --end 2026-06-30 --no-incidents
       weir generate --example deliverability --out mailer/landing --days 14
     """
+    context = click.get_current_context()
     if example == "deliverability":
+        if context.get_parameter_source("incidents") == ParameterSource.COMMANDLINE:
+            raise click.UsageError(
+                "--incidents/--no-incidents is the retailer's: the deliverability example "
+                "plants no incidents (leave the option out)"
+            )
         _deliverability(out, days, scale, seed, end, start, database_url, fmt)
         return
+    if database_url is not None and (
+        context.get_parameter_source("database_url") == ParameterSource.COMMANDLINE
+    ):
+        raise click.UsageError(
+            "--database-url is the deliverability example's: the retailer writes files "
+            "(add --example deliverability, or leave the option out)"
+        )
     from weir.demo.generate import generate as run
 
     started = time.perf_counter()
