@@ -306,8 +306,10 @@ def _pseudonymised(scan: str, place: Place, where: str, pseudonym: str) -> str:
     replaced = [
         f"CASE WHEN {where} THEN {pseudonym} ELSE {ident(c)} END AS {ident(c)}" for c in place.ids
     ]
-    replaced += [
-        f"CASE WHEN {where} THEN NULL ELSE {ident(c)} END AS {ident(c)}" for c in place.pii
+    replaced += [  # an identifier that is personal data too (an e-mail address) keeps its pseudonym
+        f"CASE WHEN {where} THEN NULL ELSE {ident(c)} END AS {ident(c)}"
+        for c in place.pii
+        if c not in place.ids
     ]
     return f"SELECT * REPLACE ({', '.join(replaced)}) FROM {scan}"
 
