@@ -220,3 +220,38 @@ def test_generate_without_a_database_writes_sqlite_and_names_the_variables(
     bad = runner.invoke(cli, [*base, "--scale", "50"])
     assert bad.exit_code == 1
     assert "--scale 50.0 is out of range" in bad.output
+
+
+def test_new_rows_of_the_mailer_are_read_incrementally(ingested: Ingested) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(os.environ[ENV_DATABASE_URL])
+    with engine.begin() as conn:
+        top = conn.execute(sa.text("SELECT max(id) FROM emails")).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO emails VALUES (:id, :m, 1, 'mail.northwind.example', :r, "
+                "'receipt', TIMESTAMP '2026-03-15 23:00:00')"
+            ),
+            [
+                {"id": top + 1, "m": "late-1@mail.northwind.example", "r": "zoe@gmail.com"},
+                {"id": top + 2, "m": "late-2@mail.northwind.example", "r": "no-at-sign"},
+            ],
+        )
+    engine.dispose()
+    [batch] = ingested.project.sources.ingest(["emails_sent"])
+    c = batch.counts
+    assert (c.received, c.accepted, c.quarantined, c.duplicates) == (2, 1, 1, 0)
+    [held] = ingested.project.sources.quarantine(
+        "emails_sent", limit=100, reason="recipient"
+    ).to_pylist()[-1:]
+    assert "no-at-sign" not in str(held["_reasons"])  # a pii value is never echoed
+
+
+def test_a_recipient_is_erased_everywhere(ingested: Ingested) -> None:
+    sql = "SELECT recipient FROM staging.emails_sent WHERE recipient = 'zoe@gmail.com'"
+    assert ingested.project.access.sql(sql).num_rows == 1
+    subjects = ingested.project.subjects
+    certificate = subjects.erase(subjects.resolve("zoe@gmail.com"), "request 7")
+    assert certificate.verified, certificate.summary()
+    assert ingested.project.access.sql(sql).num_rows == 0
