@@ -255,3 +255,19 @@ def test_a_recipient_is_erased_everywhere(ingested: Ingested) -> None:
     certificate = subjects.erase(subjects.resolve("zoe@gmail.com"), "request 7")
     assert certificate.verified, certificate.summary()
     assert ingested.project.access.sql(sql).num_rows == 0
+
+
+def test_a_change_of_plan_is_a_new_version_of_the_client(ingested: Ingested) -> None:
+    # the generator moves Daisy Florists (4) and Granite SaaS (7) from Starter to Growth
+    sql = (
+        "SELECT client_id, plan, valid_from, valid_to FROM warehouse.dim_client "
+        "WHERE client_id IN (4, 7) ORDER BY client_id, valid_from"
+    )
+    rows = ingested.project.access.sql(sql).to_pylist()
+    assert [(r["client_id"], r["plan"], r["valid_to"] is None) for r in rows] == [
+        (4, "Starter", False),
+        (4, "Growth", True),
+        (7, "Starter", False),
+        (7, "Growth", True),
+    ]
+    assert rows[0]["valid_to"] == rows[1]["valid_from"]
