@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import datetime
@@ -590,9 +591,16 @@ def _deliverability_demo(
             from weir.workspace import Project
 
             project = Project(tour.project)
-            people = set_demo_passwords(project)
+            people = set_demo_passwords(project, list(project.files.config.users))
             url = f"http://127.0.0.1:{port}"
             emit(people, "table", title=f"Sign in at {url}/ as one of (passwords shown only now)")
+            console.print(
+                f"\n[bold]Serving {directory}[/] at {url} (Ctrl-C stops)\n"
+                f"  Web app:  {url}/  (the Deliverability dashboard)\n"
+                f"  API docs: {url}/api/v1/docs\n"
+                f"  The CRM API runs at {os.environ.get('DELIVERABILITY_CRM_URL')} meanwhile; "
+                "the sources' variables are set in this process only"
+            )
             run_server(project, port=port)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
@@ -54,14 +55,15 @@ ERASURE_REASON = "GDPR art. 17 request (the demo's erased customer)"
 DEMO_USERS: tuple[str, ...] = ("sam", "nina", "mia", "oscar", "sue", "fay", "ana", "ada")
 
 
-def set_demo_passwords(project: Project) -> list[dict[str, str]]:
-    """Give each demo user a new random password for the web app; returns who, role, password.
+def set_demo_passwords(project: Project, users: Sequence[str] = DEMO_USERS) -> list[dict[str, str]]:
+    """Give each demo user (of ``users`` the project has) a new random password for the web
+    app; returns who, role, password.
 
     Printed once by ``weir demo --serve``; only their argon2 hashes are kept.
     """
     known = project.files.config.users
     people = []
-    for user in DEMO_USERS:
+    for user in users:
         if user not in known:
             continue
         password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
