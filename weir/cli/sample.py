@@ -99,6 +99,11 @@ def generate(
     seed and end date give the same files. The manifest lists the expected
     counts of every source and the incidents planted in the period.
 
+    With --example deliverability: the e-mail delivery company's data instead
+    (its database's tables, its suppression list, CRM records and client
+    workbooks; 14 days by default), and the environment variables its
+    project's sources read (docs/examples.md).
+
     \b
     Examples:
       weir generate --out shop/landing --days 30 --scale 0.5 --seed 7
