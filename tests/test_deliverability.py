@@ -82,7 +82,7 @@ def ingested(
             project = weir.Project(root)
             batches = {b.source: b for b in project.sources.ingest()}
             again = project.sources.ingest(["emails_sent", "delivery_events", "crm_domains"])
-            _, result = project.run()
+            _, result = project.run(ingest=False)
             assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
             yield Ingested(root, project, Manifest.from_path(root / "landing"), batches, again)
         finally:

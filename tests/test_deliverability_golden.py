@@ -235,7 +235,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[weir.Project]:
                 "crm_domains": (4, 3, 1, 0),  # the lead without a client held
                 "clients": (5, 4, 1, 0),  # 2 + 2 clients, the Total row held
             }
-            _, result = project.run()
+            _, result = project.run(ingest=False)
             assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
             yield project
         finally:
