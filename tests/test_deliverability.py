@@ -271,3 +271,34 @@ def test_a_change_of_plan_is_a_new_version_of_the_client(ingested: Ingested) -> 
         (7, "Growth", True),
     ]
     assert rows[0]["valid_to"] == rows[1]["valid_from"]
+
+
+def test_the_crm_api_pages_by_cursor_and_wants_its_token(tmp_path: Path) -> None:
+    import json
+
+    import httpx
+
+    from weir.demo.deliverability.crm_api import DOMAINS_FILE
+
+    records = [
+        {"domain": f"d{n}.example", "updated_at": f"2026-01-0{n}T00:00:00Z"} for n in (3, 1, 2, 4)
+    ]
+    (tmp_path / DOMAINS_FILE).parent.mkdir(parents=True)
+    (tmp_path / DOMAINS_FILE).write_text(json.dumps(records), encoding="utf-8")
+    with serve_crm(tmp_path, "t0ken") as crm, httpx.Client(base_url=crm.url) as client:
+        assert client.get("/v1/domains").status_code == 401
+        auth = {"Authorization": "Bearer t0ken"}
+        seen, cursor, pages = [], None, 0
+        while True:
+            params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+            body = client.get("/v1/domains", params=params, headers=auth).json()
+            seen += [r["domain"] for r in body["data"]]
+            pages += 1
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert (seen, pages) == (["d1.example", "d2.example", "d3.example", "d4.example"], 2)
+        since = {"updated_since": "2026-01-02T00:00:00Z"}
+        body = client.get("/v1/domains", params=since, headers=auth).json()
+        assert [r["domain"] for r in body["data"]] == ["d3.example", "d4.example"]
+        assert client.get("/v1/other", headers=auth).status_code == 404
