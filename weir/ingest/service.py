@@ -14,10 +14,19 @@ import pyarrow as pa
 from sqlglot import exp
 
 from weir.engine import table
-from weir.errors import NotFoundError
+from weir.errors import NotFoundError, WeirError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
-from weir.ingest.probe import DiscoverOptions, Probe, Proposal, discover, save_proposal, test_source
+from weir.ingest.probe import (
+    DiscoverOptions,
+    Probe,
+    Proposal,
+    discover,
+    save_proposal,
+    served_target,
+    shown_target,
+    test_source,
+)
 from weir.ingest.reconcile import BatchCheck, reconcile
 from weir.ingest.status import (
     SnapshotCache,
@@ -86,14 +95,15 @@ class Sources:
             }
         return batches
 
-    def test(self, source: str, limit: int = 10) -> tuple[Probe, pa.Table]:
+    def test(self, source: str, limit: int = 10, by: str | None = None) -> tuple[Probe, pa.Table]:
         """Reach ``source`` as an ingest would and read a sample, checked; nothing is stored.
 
         Returns where it reached and the sample (the contract's text values and
-        each record's reasons; classified values withheld).
+        each record's reasons; classified values withheld). ``by`` is who asked
+        (the audit record's user; default: the operator at the terminal).
         """
         config = self.files.source(source)
-        with self.audit.recording("ingest", f"sources test {source}", operator()) as note:
+        with self.audit.recording("ingest", f"sources test {source}", by or operator()) as note:
             session = self.lake.engine.writer()
             try:
                 probe, sample = test_source(
@@ -106,12 +116,41 @@ class Sources:
         return probe, sample
 
     def discover(
-        self, target: str, options: DiscoverOptions, write: bool = False
+        self,
+        target: str,
+        options: DiscoverOptions,
+        write: bool = False,
+        by: str | None = None,
     ) -> tuple[Proposal, Path | None]:
         """A proposed contract for a database table, an API's answer or a spreadsheet;
-        saved as ``sources/<name>.yml`` if ``write`` (never over an existing file)."""
-        proposal = discover(target, options)
-        return proposal, save_proposal(self.files.root, proposal) if write else None
+        saved as ``sources/<name>.yml`` if ``write`` (never over an existing file).
+
+        Audited as ``sources discover TARGET`` (the target without its password or
+        its URL's query) under ``by`` (default: the operator at the terminal).
+        """
+        action = f"sources discover {shown_target(target)}"
+        with self.audit.recording("ingest", action, by or operator()) as note:
+            proposal = discover(target, options)
+            path = save_proposal(self.files.root, proposal) if write else None
+            note.detail = {"proposed": proposal.name, "written": path is not None}
+        return proposal, path
+
+    def discover_named(
+        self,
+        url: str | None,
+        path: str | None,
+        options: DiscoverOptions,
+        by: str,
+    ) -> Proposal:
+        """``discover`` for a caller over HTTP: the URL or path it names is checked first
+        (``served_target``: no file outside the landing folder and the sources' locations,
+        no file database, no server environment); the proposal is shown, never written."""
+        try:
+            target = served_target(self.files, url, path)
+        except WeirError as refused:
+            with self.audit.recording("ingest", "sources discover (refused)", by):
+                raise refused from None
+        return self.discover(target, options, by=by)[0]
 
     def recover(self) -> list[str]:
         """Roll back every batch a crash left half-written; returns their ids."""
