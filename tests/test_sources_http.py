@@ -210,7 +210,7 @@ def test_discover_an_api_a_landed_workbook_and_a_database_table(
         ({"url": "sqlite:///landing/shop.db"}, 403, "does not open sqlite databases"),
         ({"url": "postgresql://u@h/db?sslkey=/etc/key"}, 403, "the parameter(s) sslkey"),
         ({"url": "postgresql://u:${HOME}@h/db"}, 403, "names an environment variable"),
-        ({"url": "file:///etc/passwd"}, 403, "does not open file databases"),
+        ({"url": "file:///etc/passwd"}, 403, "does not read files by URL"),
         ({"url": "ftp.example.com/x"}, 400, "url is not a URL"),
         ({"url": "https://x", "path": "landing/a.xlsx"}, 400, "give either url or path"),
         ({}, 400, "give either url or path"),

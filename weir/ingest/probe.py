@@ -181,6 +181,11 @@ def _served_url(url: str) -> str:
         )
     if scheme.lower() in ("http", "https"):
         return url
+    if scheme.lower() == "file":
+        raise AccessDenied(
+            "the API does not read files by URL",
+            f"give a landed spreadsheet's path instead (path: {LANDING_DIR}/…)",
+        )
     import sqlalchemy as sa
 
     try:

@@ -53,6 +53,7 @@ class Sources:
         # the table moves on; a long-running server drops them all now and then
         self._by_snapshot: SnapshotCache = {}
         self._status: tuple[Hashable, list[SourceStatus]] | None = None
+        self._checks: tuple[Hashable, list[BatchCheck]] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -192,8 +193,22 @@ class Sources:
 
     def reconcile(self, sources: Sequence[str] | None = None) -> list[BatchCheck]:
         """Each committed batch's counts checked against raw and staging (and each source's
-        quarantine); rows retention took out are counted as expired, not missing."""
-        return reconcile(self.files, self.lake, self.ingestor.ledger, list(sources or []) or None)
+        quarantine); rows retention took out are counted as expired, not missing.
+
+        Every source's checks are kept while the lake and the ledger stay as they
+        were (as ``status`` keeps its answer): the control panel's sources page
+        shows them on each view, and counting the lake again each time would
+        read every raw, staging and quarantine table.
+        """
+        if sources:
+            return reconcile(self.files, self.lake, self.ingestor.ledger, list(sources))
+        key = (tuple(sorted(self.lake.versions().items())), self.ingestor.ledger.version())
+        kept = self._checks
+        if kept is not None and kept[0] == key:
+            return list(kept[1])
+        found = reconcile(self.files, self.lake, self.ingestor.ledger)
+        self._checks = (key, found)
+        return list(found)
 
     def quarantine_summary(self) -> pa.Table:
         """Per source and reason: how many records are held."""
