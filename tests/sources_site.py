@@ -32,7 +32,7 @@ from served import GOLDEN
 
 import weir
 
-WRONG_PASSWORD = "n0t-the-Passw0rd-41"  # noqa: S105 - what the refused source sends
+WRONG_PASSWORD = "n0t-the-Passw0rd-41"  # what the refused source sends
 PASSWORD_ENV = "WEIR_T_PROBE_PO_PASSWORD"
 API_KEY = "key-in-the-query-93"
 HOPS = [
@@ -184,7 +184,10 @@ def build_sources_site(base: Path, feeds_url: str) -> SourcesSite:
             [2, dt.date(2021, 3, 9), 800],
         ],
     )
-    for source, name in (("stores", "stores_2025-01-06.csv"), ("customers", "customers_2025-01-06.csv")):
+    for source, name in (
+        ("stores", "stores_2025-01-06.csv"),
+        ("customers", "customers_2025-01-06.csv"),
+    ):
         target = root / "landing" / source / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(GOLDEN / source / name, target)

@@ -158,7 +158,9 @@ def test_discover_an_api_a_landed_workbook_and_a_database_table(
     new_database: Any,
 ) -> None:
     admin = site.headers("admin")
-    hops = api.post(DISCOVER, json={"url": f"{site.feeds}/v1/hops?api_key={API_KEY}"}, headers=admin)
+    hops = api.post(
+        DISCOVER, json={"url": f"{site.feeds}/v1/hops?api_key={API_KEY}"}, headers=admin
+    )
     assert hops.status_code == 200, hops.text
     proposal = hops.json()
     assert (proposal["name"], proposal["file"]) == ("hops", "sources/hops.yml")
@@ -331,10 +333,10 @@ def test_operators_test_but_do_not_discover_and_others_see_nothing(
     tested = ops.post("/panel/sources/pnl/test", data={"csrf_token": csrf})
     assert tested.status_code == 200
     denied = ops.post(
-        "/panel/sources/discover", data={"csrf_token": csrf, "target": "landing/exports/stores.xlsx"}
+        "/panel/sources/discover",
+        data={"csrf_token": csrf, "target": "landing/exports/stores.xlsx"},
     )
     assert denied.status_code == 404
     sales, csrf = panel_as(project, site, "sales")
     assert sales.get("/panel/sources").status_code == 404
     assert sales.post("/panel/sources/pnl/test", data={"csrf_token": csrf}).status_code == 404
-
