@@ -39,6 +39,7 @@ from weir.metadata.audit import AuditLog
 from weir.metadata.definition import operator
 
 _CACHED_SNAPSHOTS = 1000
+LAYERS = ("raw", "staging", "quarantine")
 
 
 class Sources:
@@ -53,7 +54,7 @@ class Sources:
         # the table moves on; a long-running server drops them all now and then
         self._by_snapshot: SnapshotCache = {}
         self._status: tuple[Hashable, list[SourceStatus]] | None = None
-        self._checks: tuple[Hashable, list[BatchCheck]] | None = None
+        self._checks: dict[str, tuple[Hashable, list[BatchCheck]]] = {}
 
     @property
     def names(self) -> list[str]:
@@ -195,20 +196,24 @@ class Sources:
         """Each committed batch's counts checked against raw and staging (and each source's
         quarantine); rows retention took out are counted as expired, not missing.
 
-        Every source's checks are kept while the lake and the ledger stay as they
-        were (as ``status`` keeps its answer): the control panel's sources page
-        shows them on each view, and counting the lake again each time would
-        read every raw, staging and quarantine table.
+        A source's checks are kept while its raw, staging and quarantine tables
+        and its committed batches stay as they were (a retention run changes the
+        tables too): the control panel's sources page shows them on each view,
+        and counting a source's tables again costs a scan of each.
         """
-        if sources:
-            return reconcile(self.files, self.lake, self.ingestor.ledger, list(sources))
-        key = (tuple(sorted(self.lake.versions().items())), self.ingestor.ledger.version())
-        kept = self._checks
-        if kept is not None and kept[0] == key:
-            return list(kept[1])
-        found = reconcile(self.files, self.lake, self.ingestor.ledger)
-        self._checks = (key, found)
-        return list(found)
+        ledger = self.ingestor.ledger
+        names = list(sources) if sources else self.names
+        versions = self.lake.versions()
+        checks: list[BatchCheck] = []
+        for name in names:
+            committed = tuple(b.batch_id for b in ledger.batches(name) if b.status == "committed")
+            key = (*(versions.get((layer, name)) for layer in LAYERS), committed)
+            kept = self._checks.get(name)
+            if kept is None or kept[0] != key:
+                kept = (key, reconcile(self.files, self.lake, ledger, [name]))
+                self._checks[name] = kept
+            checks.extend(kept[1])
+        return checks
 
     def quarantine_summary(self) -> pa.Table:
         """Per source and reason: how many records are held."""
