@@ -8,7 +8,8 @@ values are withheld from a sample), and sources that fail each in their own way:
 - ``pnl``: a workbook without the sheet its contract names (a held record naming the sheets);
 - ``po_refused``: MariaDB (root has no password) reached with a wrong one from the environment;
 - ``po_unreachable``: PostgreSQL at a port nothing listens on;
-- ``feed``: a REST API whose URL answers an HTML page, not JSON.
+- ``feed``: a REST API whose URL answers an HTML page, not JSON;
+- ``budget``: a workbook source whose location is outside ``landing/`` (``finance/*.xlsx``).
 
 ``feeds`` serves that HTML page and a JSON API (``/v1/hops``) to discover. A role ``ops``
 (user ``otto``) has ``operator: true`` only: it may test, not discover.
@@ -82,6 +83,18 @@ rest:
   timeout: 5
 columns:
   - {{name: hop_id, type: int, nullable: false}}
+"""
+
+BUDGET = """\
+name: budget
+description: The finance team's budget, exported outside landing/.
+owner: finance
+format: xlsx
+location: finance/*.xlsx
+key: [line]
+columns:
+  - {name: line, type: string, nullable: false}
+  - {name: amount, type: float}
 """
 
 OPS_ROLE = """\
@@ -174,6 +187,10 @@ def build_sources_site(base: Path, feeds_url: str) -> SourcesSite:
         encoding="utf-8",
     )
     (sources / "feed.yml").write_text(FEED.format(url=feeds_url), encoding="utf-8")
+    (sources / "budget.yml").write_text(BUDGET, encoding="utf-8")
+    budget = [["Line", "Amount"], ["rent", 1200.0], ["wages", 5400.5]]
+    workbook(root / "finance" / "budget_2026.xlsx", "Budget", budget)
+    workbook(root / "finance" / "old" / "budget_2025.xlsx", "Budget", budget)
     workbook(root / "landing" / "pnl" / "pnl_2024.xlsx", "Jan", [["month", "line", "amount"]])
     workbook(
         root / "landing" / "exports" / "stores.xlsx",

@@ -112,7 +112,7 @@ def test_a_missing_sheet_is_a_held_record_naming_the_sheets(
     ("source", "says"),
     [
         ("po_refused", "Access denied for user 'root'"),
-        ("po_unreachable", "127.0.0.1"),
+        ("po_unreachable", 'connection to server at "127.0.0.1", port 1 failed'),
         ("feed", "page 1 is not JSON (content type text/html; charset=utf-8)"),
     ],
 )
@@ -188,6 +188,14 @@ def test_discover_an_api_a_landed_workbook_and_a_database_table(
         "location: landing/shop_stores/*.xlsx",
     ]
 
+    # a file of a source's location outside landing/ may be named too
+    budget = api.post(DISCOVER, json={"path": "finance/budget_2026.xlsx"}, headers=admin)
+    assert budget.status_code == 200, budget.text
+    assert budget.json()["contract"].splitlines()[-2:] == [
+        "  - {name: line, type: string, nullable: false}",
+        "  - {name: amount, type: float, nullable: false}",
+    ]
+
     url = sa.make_url(new_database()).set(password="pw-in-clear")
     engine = sa.create_engine(url)
     with engine.begin() as db:
@@ -209,6 +217,7 @@ def test_discover_an_api_a_landed_workbook_and_a_database_table(
         ({"path": "/etc/passwd"}, 403, "is not a path inside the project"),
         ({"path": "weir.yml"}, 403, "outside the project's landing/ folder"),
         ({"path": "landing/escape.xlsx"}, 403, "outside the project's landing/ folder"),
+        ({"path": "finance/old/budget_2025.xlsx"}, 403, "outside the project's landing/"),
         ({"url": "sqlite:///landing/shop.db"}, 403, "does not open sqlite databases"),
         ({"url": "postgresql://u@h/db?sslkey=/etc/key"}, 403, "the parameter(s) sslkey"),
         ({"url": "postgresql://u:${HOME}@h/db"}, 403, "names an environment variable"),
