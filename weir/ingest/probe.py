@@ -213,6 +213,8 @@ def _served_url(url: str) -> str:
 
 
 def _served_path(files: ProjectFiles, path: str) -> Path:
+    if any(ord(c) < 32 for c in path):
+        raise WeirError("path holds a control character", "give the file's path as it is")
     relative = Path(path)
     if not path or relative.is_absolute() or ".." in relative.parts:
         raise AccessDenied(
@@ -229,12 +231,20 @@ def _served_path(files: ProjectFiles, path: str) -> Path:
     if full.is_relative_to(landing):
         return full
     for source in files.sources.values():
-        if source.location and any(full == p.resolve() for p in root.glob(source.location)):
+        if source.location and full in _located(root, source.location):
             return full
     raise AccessDenied(
         f"path {path} is outside the project's {LANDING_DIR}/ folder and every source's location",
         f"put the file under {LANDING_DIR}/ and give that path",
     )
+
+
+def _located(root: Path, location: str) -> set[Path]:
+    """The files a source's location matches now, links followed."""
+    try:
+        return {p.resolve() for p in root.glob(location)}
+    except (NotImplementedError, ValueError):  # a location pathlib cannot glob from the root
+        return set()
 
 
 def shown_target(target: str) -> str:
@@ -247,8 +257,12 @@ def shown_target(target: str) -> str:
     if kind == "rest":
         from urllib.parse import urlsplit, urlunsplit
 
-        parts = urlsplit(target.split("?", 1)[0].split("#", 1)[0])
-        if parts.password is not None:
+        try:
+            parts = urlsplit(target.split("?", 1)[0].split("#", 1)[0])
+            hidden = parts.password is not None
+        except ValueError:  # not a URL after all (a bracket left open): shown as a scheme
+            return f"{target.split('://', 1)[0]}://…"
+        if hidden:
             login, _, place = parts.netloc.rpartition("@")
             parts = parts._replace(netloc=f"{login.split(':', 1)[0]}:***@{place}")
         return urlunsplit(parts)
@@ -366,6 +380,8 @@ def discover_api(url: str, options: DiscoverOptions) -> Proposal:
         response = httpx.get(url, headers=headers, timeout=30, follow_redirects=True)
     except httpx.HTTPError as exc:
         raise WeirError(f"{shown} did not answer ({type(exc).__name__})", "check the URL") from None
+    except (httpx.InvalidURL, ValueError) as exc:  # a character or a host no URL may hold
+        raise WeirError(f"{shown} is not a valid URL ({exc})", "check the URL") from None
     if response.status_code >= 400:
         raise WeirError(
             f"{shown} answered {response.status_code} {response.reason_phrase}",
