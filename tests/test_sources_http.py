@@ -334,6 +334,13 @@ def test_the_discover_form_shows_the_yaml_with_a_copy_button(
     )
     assert 'data-outcome="error"' in refused.text and "not a path inside" in refused.text
     assert newest_audit(project, "ada").entry.action == "sources discover (refused)"
+    # without script the page comes back with the form filled in again, but no password
+    secret = "postgresql+psycopg://weir:pw-typed-in@127.0.0.1:1/shop?connect_timeout=5"
+    whole = admin.post("/panel/sources/discover", data={"csrf_token": csrf, "target": secret})
+    assert whole.status_code == 400 and "<html" in whole.text
+    assert 'data-outcome="error"' in whole.text and "cannot read the tables of" in whole.text
+    assert "pw-typed-in" not in whole.text
+    assert 'value="postgresql+psycopg://weir:***@127.0.0.1:1/shop' in whole.text
 
 
 def test_operators_test_but_do_not_discover_and_others_see_nothing(

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from weir.errors import QueryError, WeirError
-from weir.ingest.probe import DiscoverOptions
+from weir.ingest.probe import DiscoverOptions, shown_target
 from weir.ingest.reconcile import BatchCheck
 from weir.ingest.status import SourceStatus
 from weir.orchestrate.records import RUN_STATUSES, Run, RunStatus
@@ -248,14 +248,15 @@ def router() -> APIRouter:
         options = DiscoverOptions(
             table=table.strip() or None, name=name.strip() or None, token=token or None
         )
+        shown = shown_target(given) if url else given  # the form again, without a password
         try:
             proposal = project.sources.discover_named(url, path, options, user.name)
         except WeirError as failed:
             return _answer_part(
-                request, user, "panel/_source_discover.html", discover_error=failed, target=given
+                request, user, "panel/_source_discover.html", discover_error=failed, target=shown
             )
         return _answer_part(
-            request, user, "panel/_source_discover.html", proposal=proposal, target=given
+            request, user, "panel/_source_discover.html", proposal=proposal, target=shown
         )
 
     return routes
