@@ -30,6 +30,7 @@ from starlette.testclient import TestClient
 
 import weir
 from weir.cli.main import cli
+from weir.ingest.probe import shown_target
 from weir.serve.app import create_app
 
 TEST = "/api/v1/sources/{}/test"
@@ -359,3 +360,17 @@ def test_operators_test_but_do_not_discover_and_others_see_nothing(
     sales, csrf = panel_as(project, site, "sales")
     assert sales.get("/panel/sources").status_code == 404
     assert sales.post("/panel/sources/pnl/test", data={"csrf_token": csrf}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        ("https://api.example.com/v1/hops?api_key=k&page=2", "https://api.example.com/v1/hops"),
+        ("https://me:pw@api.example.com:8443/v1#top", "https://me:***@api.example.com:8443/v1"),
+        ("postgresql+psycopg://weir:pw@db/shop", "postgresql+psycopg://weir:***@db/shop"),
+        ("https://[::1/x", "https://…"),
+        ("landing/exports/stores.xlsx", "landing/exports/stores.xlsx"),
+    ],
+)
+def test_a_target_is_shown_and_audited_without_its_secrets(target: str, shown: str) -> None:
+    assert shown_target(target) == shown
