@@ -76,6 +76,8 @@ API = [
     ("POST", "/api/v1/subjects/find"),
     ("POST", "/api/v1/subjects/export"),
     ("POST", "/api/v1/subjects/erase"),
+    ("POST", "/api/v1/sources/{name}/test"),
+    ("POST", "/api/v1/sources/discover"),
 ]
 # the subject routes erase people: fuzzed on a project of their own that holds nobody,
 # so that no generated id erases a customer of the shared golden project
@@ -106,6 +108,9 @@ FREE_TEXT = {
     "/api/v1/subjects/find",
     "/api/v1/subjects/export",
     "/api/v1/subjects/erase",
+    # a source's name; a URL or a path to discover: well-formed, naming nothing reachable
+    "/api/v1/sources/{name}/test",
+    "/api/v1/sources/discover",
 }
 COLLECTED = ["web_traffic", "crm_interactions"]
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import yaml
 
 from weir.engine import Session, ident
-from weir.errors import WeirError
+from weir.errors import AccessDenied, WeirError
 from weir.ingest.contract import Contract
 from weir.ingest.ledger import Ledger
 from weir.ingest.readers import load_events, read_files, records_columns
@@ -131,6 +131,142 @@ def discover(target: str, options: DiscoverOptions) -> Proposal:
             f"(http:// or https://) or a spreadsheet (.{', .'.join(SHEET_SUFFIXES)})",
         )
     return found(target, options)
+
+
+# -- what a caller over HTTP may name ---------------------------------------------------
+LANDING_DIR = "landing"
+# database servers a caller over HTTP may name (a file database, such as SQLite, is a file)
+SERVED_DIALECTS = ("postgresql", "mysql", "mariadb", "mssql", "oracle")
+# the only URL parameters taken from such a caller: others make a driver read a file
+# (sslkey, passfile, service, read_default_file) or a socket path
+SERVED_PARAMETERS = ("sslmode", "connect_timeout", "application_name", "charset")
+
+
+def served_target(files: ProjectFiles, url: str | None, path: str | None) -> str:
+    """The target a caller over HTTP names for ``discover``: an API's or a database server's
+    URL, or a spreadsheet under the project's landing folder or a file source's location.
+
+    The terminal's ``weir sources discover`` reads any file and the environment its
+    operator may; a caller over HTTP may not: a path outside those folders, a file
+    database (``sqlite:///…``), a ``${VAR}`` to fill in from the server's environment
+    and a URL parameter that makes a driver read a file are each refused, saying why.
+    """
+    if (url is None) == (path is None):
+        raise WeirError(
+            "give either url or path",
+            "url: an API's (https://…) or a database server's URL; path: a spreadsheet under "
+            f"{LANDING_DIR}/ or a file source's location",
+        )
+    if url is not None:
+        return _served_url(url.strip())
+    assert path is not None
+    return str(_served_path(files, path.strip()))
+
+
+def _served_url(url: str) -> str:
+    from weir.project.database import PLACEHOLDER
+
+    scheme, found, _ = url.partition("://")
+    if not found or not scheme:
+        raise WeirError(
+            "url is not a URL",
+            "give https://… for an API, or a database server's URL such as "
+            "postgresql+psycopg://user:password@host/db",
+        )
+    if PLACEHOLDER.search(url):
+        raise AccessDenied(
+            "url names an environment variable (${…}): the server does not fill in its "
+            "environment for a caller",
+            "write the password in the URL: it is never stored, audited or put in the proposal",
+        )
+    if scheme.lower() in ("http", "https"):
+        return url
+    if scheme.lower() == "file":
+        raise AccessDenied(
+            "the API does not read files by URL",
+            f"give a landed spreadsheet's path instead (path: {LANDING_DIR}/…)",
+        )
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.make_url(url)
+    except Exception:
+        raise WeirError(
+            "url is neither an http(s) URL nor a database URL",
+            "e.g. https://api.example.com/v1/orders or postgresql+psycopg://user@host/db",
+        ) from None
+    dialect = parsed.get_backend_name()
+    if dialect not in SERVED_DIALECTS:
+        raise AccessDenied(
+            f"the API does not open {dialect} databases: it discovers tables on database "
+            f"servers only ({', '.join(SERVED_DIALECTS)})",
+            f"a {dialect} database is a file: run `weir sources discover` at the project",
+        )
+    extra = sorted(set(parsed.query) - set(SERVED_PARAMETERS))
+    if extra:
+        raise AccessDenied(
+            f"url has the parameter(s) {', '.join(extra)}, which the API does not take",
+            f"leave them out (it takes {', '.join(SERVED_PARAMETERS)}), or run "
+            "`weir sources discover` at the project",
+        )
+    return url
+
+
+def _served_path(files: ProjectFiles, path: str) -> Path:
+    if any(ord(c) < 32 for c in path):
+        raise WeirError("path holds a control character", "give the file's path as it is")
+    relative = Path(path)
+    if not path or relative.is_absolute() or ".." in relative.parts:
+        raise AccessDenied(
+            f"path {path!r} is not a path inside the project",
+            f"give it relative to the project, without '..', e.g. {LANDING_DIR}/export.xlsx",
+        )
+    root = files.root.resolve()
+    full = (root / relative).resolve()  # a link is followed: where it points must be allowed
+    landing = (root / LANDING_DIR).resolve()
+    if full.is_relative_to(files.state_dir):  # keys, the ledger, the audit log
+        raise AccessDenied(
+            f"path {path} is inside the project's state folder", "give a landed spreadsheet"
+        )
+    if full.is_relative_to(landing):
+        return full
+    for source in files.sources.values():
+        if source.location and full in _located(root, source.location):
+            return full
+    raise AccessDenied(
+        f"path {path} is outside the project's {LANDING_DIR}/ folder and every source's location",
+        f"put the file under {LANDING_DIR}/ and give that path",
+    )
+
+
+def _located(root: Path, location: str) -> set[Path]:
+    """The files a source's location matches now, links followed."""
+    try:
+        return {p.resolve() for p in root.glob(location)}
+    except (NotImplementedError, ValueError):  # a location pathlib cannot glob from the root
+        return set()
+
+
+def shown_target(target: str) -> str:
+    """``target`` as it may be shown and audited: no password, no URL query (an API key)."""
+    kind = target_kind(target)
+    if kind == "database":
+        from weir.ingest.database import shown_url
+
+        return shown_url(target)
+    if kind == "rest":
+        from urllib.parse import urlsplit, urlunsplit
+
+        try:
+            parts = urlsplit(target.split("?", 1)[0].split("#", 1)[0])
+            hidden = parts.password is not None
+        except ValueError:  # not a URL after all (a bracket left open): shown as a scheme
+            return f"{target.split('://', 1)[0]}://…"
+        if hidden:
+            login, _, place = parts.netloc.rpartition("@")
+            parts = parts._replace(netloc=f"{login.split(':', 1)[0]}:***@{place}")
+        return urlunsplit(parts)
+    return target
 
 
 # -- files ------------------------------------------------------------------------------
@@ -239,22 +375,29 @@ def discover_api(url: str, options: DiscoverOptions) -> Proposal:
     import httpx
 
     headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
+    shown = shown_target(url)  # a key in the URL's query is never repeated
     try:
         response = httpx.get(url, headers=headers, timeout=30, follow_redirects=True)
     except httpx.HTTPError as exc:
-        raise WeirError(f"{url} did not answer ({type(exc).__name__})", "check the URL") from None
+        raise WeirError(f"{shown} did not answer ({type(exc).__name__})", "check the URL") from None
+    except (httpx.InvalidURL, ValueError) as exc:  # a character or a host no URL may hold
+        raise WeirError(f"{shown} is not a valid URL ({exc})", "check the URL") from None
     if response.status_code >= 400:
         raise WeirError(
-            f"{url} answered {response.status_code} {response.reason_phrase}",
-            "check the URL; for an API that needs a token, pass --token-env VARIABLE",
+            f"{shown} answered {response.status_code} {response.reason_phrase}",
+            "check the URL; for an API that needs a token, give it (--token-env VARIABLE)",
         )
     try:
         answer = response.json()
     except ValueError:
-        raise WeirError(f"{url} did not answer JSON", "give the API's records endpoint") from None
+        kind = response.headers.get("content-type", "").split(";")[0].strip() or "no type"
+        raise WeirError(
+            f"{shown} did not answer JSON (it answered {kind})",
+            "give the API's records endpoint",
+        ) from None
     path, records = _find_records(answer)
     if records is None:
-        raise WeirError(f"{url} answered no list of records", "give the API's records endpoint")
+        raise WeirError(f"{shown} answered no list of records", "give the API's records endpoint")
     pagination: dict[str, Any] = {"style": "none"}
     if "next" in response.links:
         pagination = {"style": "link"}

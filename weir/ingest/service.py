@@ -14,10 +14,19 @@ import pyarrow as pa
 from sqlglot import exp
 
 from weir.engine import table
-from weir.errors import NotFoundError
+from weir.errors import NotFoundError, WeirError
 from weir.ingest.batch import BatchResult, Ingestor
 from weir.ingest.files import matches_under, unmatched_folder
-from weir.ingest.probe import DiscoverOptions, Probe, Proposal, discover, save_proposal, test_source
+from weir.ingest.probe import (
+    DiscoverOptions,
+    Probe,
+    Proposal,
+    discover,
+    save_proposal,
+    served_target,
+    shown_target,
+    test_source,
+)
 from weir.ingest.reconcile import BatchCheck, reconcile
 from weir.ingest.status import (
     SnapshotCache,
@@ -30,6 +39,7 @@ from weir.metadata.audit import AuditLog
 from weir.metadata.definition import operator
 
 _CACHED_SNAPSHOTS = 1000
+LAYERS = ("raw", "staging", "quarantine")
 
 
 class Sources:
@@ -44,6 +54,7 @@ class Sources:
         # the table moves on; a long-running server drops them all now and then
         self._by_snapshot: SnapshotCache = {}
         self._status: tuple[Hashable, list[SourceStatus]] | None = None
+        self._checks: dict[str, tuple[Hashable, list[BatchCheck]]] = {}
 
     @property
     def names(self) -> list[str]:
@@ -86,14 +97,15 @@ class Sources:
             }
         return batches
 
-    def test(self, source: str, limit: int = 10) -> tuple[Probe, pa.Table]:
+    def test(self, source: str, limit: int = 10, by: str | None = None) -> tuple[Probe, pa.Table]:
         """Reach ``source`` as an ingest would and read a sample, checked; nothing is stored.
 
         Returns where it reached and the sample (the contract's text values and
-        each record's reasons; classified values withheld).
+        each record's reasons; classified values withheld). ``by`` is who asked
+        (the audit record's user; default: the operator at the terminal).
         """
         config = self.files.source(source)
-        with self.audit.recording("ingest", f"sources test {source}", operator()) as note:
+        with self.audit.recording("ingest", f"sources test {source}", by or operator()) as note:
             session = self.lake.engine.writer()
             try:
                 probe, sample = test_source(
@@ -106,12 +118,41 @@ class Sources:
         return probe, sample
 
     def discover(
-        self, target: str, options: DiscoverOptions, write: bool = False
+        self,
+        target: str,
+        options: DiscoverOptions,
+        write: bool = False,
+        by: str | None = None,
     ) -> tuple[Proposal, Path | None]:
         """A proposed contract for a database table, an API's answer or a spreadsheet;
-        saved as ``sources/<name>.yml`` if ``write`` (never over an existing file)."""
-        proposal = discover(target, options)
-        return proposal, save_proposal(self.files.root, proposal) if write else None
+        saved as ``sources/<name>.yml`` if ``write`` (never over an existing file).
+
+        Audited as ``sources discover TARGET`` (the target without its password or
+        its URL's query) under ``by`` (default: the operator at the terminal).
+        """
+        action = f"sources discover {shown_target(target)}"
+        with self.audit.recording("ingest", action, by or operator()) as note:
+            proposal = discover(target, options)
+            path = save_proposal(self.files.root, proposal) if write else None
+            note.detail = {"proposed": proposal.name, "written": path is not None}
+        return proposal, path
+
+    def discover_named(
+        self,
+        url: str | None,
+        path: str | None,
+        options: DiscoverOptions,
+        by: str,
+    ) -> Proposal:
+        """``discover`` for a caller over HTTP: the URL or path it names is checked first
+        (``served_target``: no file outside the landing folder and the sources' locations,
+        no file database, no server environment); the proposal is shown, never written."""
+        try:
+            target = served_target(self.files, url, path)
+        except WeirError as refused:
+            with self.audit.recording("ingest", "sources discover (refused)", by):
+                raise refused from None
+        return self.discover(target, options, by=by)[0]
 
     def recover(self) -> list[str]:
         """Roll back every batch a crash left half-written; returns their ids."""
@@ -153,8 +194,26 @@ class Sources:
 
     def reconcile(self, sources: Sequence[str] | None = None) -> list[BatchCheck]:
         """Each committed batch's counts checked against raw and staging (and each source's
-        quarantine); rows retention took out are counted as expired, not missing."""
-        return reconcile(self.files, self.lake, self.ingestor.ledger, list(sources or []) or None)
+        quarantine); rows retention took out are counted as expired, not missing.
+
+        A source's checks are kept while its raw, staging and quarantine tables
+        and its committed batches stay as they were (a retention run changes the
+        tables too): the control panel's sources page shows them on each view,
+        and counting a source's tables again costs a scan of each.
+        """
+        ledger = self.ingestor.ledger
+        names = list(sources) if sources else self.names
+        versions = self.lake.versions()
+        checks: list[BatchCheck] = []
+        for name in names:
+            committed = tuple(b.batch_id for b in ledger.batches(name) if b.status == "committed")
+            key = (*(versions.get((layer, name)) for layer in LAYERS), committed)
+            kept = self._checks.get(name)
+            if kept is None or kept[0] != key:
+                kept = (key, reconcile(self.files, self.lake, ledger, [name]))
+                self._checks[name] = kept
+            checks.extend(kept[1])
+        return checks
 
     def quarantine_summary(self) -> pa.Table:
         """Per source and reason: how many records are held."""

@@ -39,6 +39,7 @@ from weir.serve.problems import error_body
 from weir.serve.quality import quality_router
 from weir.serve.runs import runs_router
 from weir.serve.segment import segment_router
+from weir.serve.sources import sources_router
 from weir.serve.subjects import subjects_router
 from weir.serve.web import install_web
 from weir.workspace import Project
@@ -223,6 +224,7 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     app.include_router(runs_router(app))
     app.include_router(lifecycle_router(app))
     app.include_router(subjects_router(app))
+    app.include_router(sources_router(app))
     install_web(app)  # the web app at /: sign-in, the shell, the team dashboards
     app.add_middleware(RequestMetrics, registry=registry)
     return app

@@ -3,7 +3,7 @@ before any body is read, bodies read to a limit, and unknown query parameters re
 
 ``api_v1_router`` makes a router with all of it; ``caller_of`` is the dependency
 that gives a route its ``Principal``, ``operator_of`` one that also requires an
-operator (or admin) role.
+operator (or admin) role, ``admin_of`` one that requires an admin role.
 """
 
 from __future__ import annotations
@@ -77,6 +77,27 @@ def operator_of(
         return found
 
     return operator
+
+
+def admin_of(
+    tokens: Tokens, policy: Callable[[], Policy], may_not: str
+) -> Callable[..., Principal]:
+    """The caller, who must hold an admin role (403 saying what it may not do)."""
+    caller = caller_of(tokens)
+
+    def admin(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> Principal:
+        found = caller(request, credentials)
+        if not policy().is_admin(found.role):
+            raise AccessDenied(
+                f"the role {found.role} may not {may_not}",
+                "ask for a token of a role with admin: true in weir.yml",
+            )
+        return found
+
+    return admin
 
 
 def guarded_route(tokens: Tokens) -> type[APIRoute]:

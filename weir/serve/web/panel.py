@@ -7,6 +7,11 @@ route (``project.sources``, ``project.streams``, ``project.quality``), as the
 signed-in user, so every change is audited under their name. Forms post with
 the session's CSRF token and answer with a redirect to the page that shows
 the outcome (post, redirect, get). The quarantine browser is ``quarantine.py``.
+
+The sources page also tests a source and (admin roles) proposes a contract,
+through ``project.sources.test`` and ``project.sources.discover_named`` as
+``POST /api/v1/sources/…`` does: htmx posts the form and swaps the answer in
+under it; without script the form posts and the page comes back with it.
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from weir.errors import QueryError
+from weir.errors import QueryError, WeirError
+from weir.ingest.probe import DiscoverOptions, shown_target
+from weir.ingest.reconcile import BatchCheck
 from weir.ingest.status import SourceStatus
 from weir.orchestrate.records import RUN_STATUSES, Run, RunStatus
 from weir.quality.freshness import human_age
-from weir.serve.web.auth import project_of, require_operator
-from weir.serve.web.shell import WebUser, page
+from weir.serve.web.auth import project_of, require_admin, require_operator
+from weir.serve.web.shell import SECURITY_HEADERS, WebUser, page, shell_of
 from weir.streams.status import StreamStatus
 
 Operator = Annotated[WebUser, Depends(require_operator)]
+Admin = Annotated[WebUser, Depends(require_admin)]
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 Name = Annotated[str, Path(max_length=63)]
 TABS = (
@@ -197,28 +205,141 @@ def router() -> APIRouter:
 
     @routes.get("/sources")
     def sources(request: Request, user: Operator) -> Response:
+        return _sources_page(request, user)
+
+    @routes.post("/sources/{name}/test")
+    def test_source(
+        request: Request,
+        user: Operator,
+        name: Name,
+        limit: Annotated[int, Form(ge=1, le=100)] = 10,
+    ) -> Response:
         project = project_of(request)
-        health = {(i.component, i.name): i for i in project.quality.health().items}
-        rows = []
-        for status in project.sources.status():
-            item = health.get(("source", status.source))
-            if item is None:
-                rows.append(SourceRow(status, "ok", "", {}))
-            else:
-                rows.append(SourceRow(status, item.state, item.detail, dict(item.facts)))
-        return page(
-            request,
-            user,
-            "panel/sources.html",
-            "Sources and streams",
-            tabs=TABS,
-            sources=rows,
-            streams=project.streams.status(),
-            stream_state=_stream_state,
-            now=datetime.now(UTC).timestamp(),
+        project.files.source(name)  # an unknown source is a 404, as on the API
+        try:
+            probe, sample = project.sources.test(name, limit, by=user.name)
+        except WeirError as failed:  # unreachable, refused, not JSON…: said in place
+            return _answer_part(
+                request, user, "panel/_source_test.html", test_error=failed, tested_name=name
+            )
+        tested = SourceTest(
+            probe.source,
+            probe.reached,
+            probe.reads,
+            [f for f in sample.column_names if f not in ("at", "_reasons")],
+            sample.to_pylist(),
+        )
+        return _answer_part(
+            request, user, "panel/_source_test.html", tested=tested, tested_name=name
+        )
+
+    @routes.post("/sources/discover")
+    def discover_source(
+        request: Request,
+        user: Admin,
+        target: Annotated[str, Form(max_length=2000)] = "",
+        table: Annotated[str, Form(max_length=200)] = "",
+        name: Annotated[str, Form(max_length=63)] = "",
+        token: Annotated[str, Form(max_length=4000)] = "",
+    ) -> Response:
+        project = project_of(request)
+        given = target.strip()
+        url, path = (given, None) if "://" in given else (None, given or None)
+        options = DiscoverOptions(
+            table=table.strip() or None, name=name.strip() or None, token=token or None
+        )
+        shown = shown_target(given) if url else given  # the form again, without a password
+        try:
+            proposal = project.sources.discover_named(url, path, options, user.name)
+        except WeirError as failed:
+            return _answer_part(
+                request, user, "panel/_source_discover.html", discover_error=failed, target=shown
+            )
+        return _answer_part(
+            request, user, "panel/_source_discover.html", proposal=proposal, target=shown
         )
 
     return routes
+
+
+@dataclass(frozen=True)
+class SourceTest:
+    """A source's test as the panel shows it: where it reached and the checked sample."""
+
+    source: str
+    reached: str
+    reads: str
+    columns: list[str]
+    records: list[dict[str, Any]]  # each with at, its columns' text and _reasons
+
+
+def _sources_page(request: Request, user: WebUser, status: int = 200, **shown: Any) -> Response:
+    project = project_of(request)
+    health = {(i.component, i.name): i for i in project.quality.health().items}
+    statuses = project.sources.status()
+    reconciled = _reconciled(project.sources.reconcile(), statuses)
+    rows = []
+    for found in statuses:
+        item = health.get(("source", found.source))
+        if item is None:
+            rows.append(SourceRow(found, "ok", "", {}))
+        else:
+            rows.append(SourceRow(found, item.state, item.detail, dict(item.facts)))
+    return page(
+        request,
+        user,
+        "panel/sources.html",
+        "Sources and streams",
+        status=status,
+        tabs=TABS,
+        sources=rows,
+        reconciled=reconciled,
+        streams=project.streams.status(),
+        stream_state=_stream_state,
+        now=datetime.now(UTC).timestamp(),
+        **shown,
+    )
+
+
+def _answer_part(request: Request, user: WebUser, part: str, **shown: Any) -> Response:
+    """htmx asked: the part alone (an error in it, said in place); a plain form post: the page.
+
+    An error is answered 200 to htmx (which swaps only successes into the page)
+    and with its own status to a plain post.
+    """
+    failed = next((v for v in shown.values() if isinstance(v, WeirError)), None)
+    if request.headers.get("hx-request") == "true":
+        html = shell_of(request).env.get_template(part).render(csrf=user.csrf, user=user, **shown)
+        return HTMLResponse(html, headers=dict(SECURITY_HEADERS))
+    return _sources_page(request, user, failed.status if failed else 200, **shown)
+
+
+def _reconciled(checks: list[BatchCheck], statuses: list[SourceStatus]) -> dict[str, Reconciled]:
+    """Each source's last batch and quarantine, counted in the lake: ok, or what is off."""
+    last = {
+        s.source: s.last_batch.batch_id
+        for s in statuses
+        if s.last_batch is not None and s.last_batch.status == "committed"
+    }
+    found: dict[str, Reconciled] = {}
+    for source, batch in last.items():
+        mine = [c for c in checks if c.source == source and c.batch_id in (batch, "(quarantine)")]
+        off = [c for c in mine if c.state == "mismatch"]
+        if off:
+            found[source] = Reconciled("error", "; ".join(f"{c.layer}: {c.message}" for c in off))
+        elif any(c.state != "ok" for c in mine):
+            found[source] = Reconciled("ok", "ok, part expired by retention")
+        else:
+            found[source] = Reconciled("ok", "ok" if mine else "not counted")
+    return found
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A source's last batch checked against the lake: a state word and what it says."""
+
+    state: str  # ok, error
+    detail: str
 
 
 def _stream_state(stream: StreamStatus) -> tuple[str, str]:

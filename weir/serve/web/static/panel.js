@@ -29,4 +29,27 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     if (live.dataset.liveRuns === "true") window.setTimeout(refresh, 3000);
   }
+  // a button with data-copy copies the text of the element it names (a proposed contract);
+  // the page may have been swapped in by htmx after this ran: listen on the document
+  document.addEventListener("click", async (event) => {
+    const button = event.target instanceof Element ? event.target.closest("[data-copy]") : null;
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    const said = document.getElementById("copied");
+    if (!source) return;
+    const text = source.textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // no clipboard (a page served over plain http): select the text for Ctrl+C
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      if (said) said.textContent = "Selected: press Ctrl+C to copy";
+      return;
+    }
+    if (said) said.textContent = "Copied";
+  });
 });
