@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Unpack
 
 import pyarrow as pa
 
+from weir.errors import ProjectError
 from weir.lake import Lake, LakeViews, Pin
 from weir.metadata import MetadataStore
 from weir.metrics.definitions import Catalogue, Figure, KpiDefinition, load_catalogue
+from weir.metrics.experiments import (
+    EXPERIMENT_KPI,
+    Experiment,
+    against_control,
+    declared,
+    experiment_report,
+    load_experiments,
+)
 from weir.metrics.flags import DayFlags
 from weir.metrics.query import KpiOptions, KpiQuestion, answer, ask
 from weir.project import ProjectFiles
@@ -44,6 +53,8 @@ class Kpis:
         """
         definition = self.catalogue().get(kpi) if isinstance(kpi, str) else kpi
         flagged = self.flagged_days(definition.name) if options.get("exclude_flagged") else None
+        if definition.versus_control:  # an A/B KPI is always by experiment and variant
+            by = ["experiment", "variant", *(d for d in by if d not in ("experiment", "variant"))]
         return ask(
             definition,
             grain,
@@ -59,13 +70,65 @@ class Kpis:
     ) -> pa.Table:
         """One KPI by period (and dimensions), from the marts (as they were at ``as_of``)."""
         question = self.question(name, grain, by, **options)
+        return self.finish(question.kpi, self._answer(question, options.get("as_of")))
+
+    def _answer(self, question: KpiQuestion, as_of: datetime | str | None) -> pa.Table:
         views = LakeViews(self.lake)
-        session, _ = views.session(marts_of(question.kpi), Pin.at(options.get("as_of")))
+        session, _ = views.session(marts_of(question.kpi), Pin.at(as_of))
         try:
             return answer(session, question)
         finally:
             session.close()
             views.close()
+
+    def finish(self, kpi: KpiDefinition, table: pa.Table) -> pa.Table:
+        """What a KPI adds to its query's answer: an A/B KPI's statistics against control."""
+        if not kpi.versus_control:
+            return table
+        return against_control(table, self.experiments())
+
+    # -- A/B tests ---------------------------------------------------------------------------
+    def experiments(self) -> dict[str, Experiment]:
+        """The experiments declared in ``experiments/*.yml``, by name."""
+        return load_experiments(self.files.root)
+
+    def experiment_question(
+        self,
+        name: str,
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+    ) -> tuple[Experiment, KpiQuestion]:
+        """The experiment ``name`` and the question that counts its variants over its run.
+
+        The range is ``start``..``end``, or the experiment's declared days. The
+        grain is a month: the counts are summed over the whole range anyway.
+        """
+        experiment = declared(self.experiments(), name)
+        definition = self.catalogue().get(experiment.kpi)
+        if not definition.versus_control:
+            raise ProjectError(
+                f"experiment {name} is counted by KPI {definition.name}, "
+                "which is not marked versus_control",
+                f"name a versus_control KPI in experiments/{name}.yml (kpi: {EXPERIMENT_KPI})",
+            )
+        question = self.question(
+            definition, "month", by, start=start or experiment.start, end=end or experiment.end
+        )
+        return experiment, question
+
+    def experiment(
+        self,
+        name: str,
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        as_of: datetime | str | None = None,
+    ) -> pa.Table:
+        """One experiment over its run: per variant (and ``by``), each against control."""
+        experiment, question = self.experiment_question(name, by, start, end)
+        table = self._answer(question, as_of)
+        return experiment_report(table, experiment, question.start, question.by[2:])
 
     def flagged_days(self, kpi: str | None = None) -> list[date]:
         """The days flagged for ``kpi`` or for every KPI (without ``kpi``: every flagged day)."""
