@@ -14,10 +14,10 @@ finance team reconciles. Per month of the period:
   some noise (24–30 %).
 
 The world starts on the period's first day, so a month the period only
-partly covers holds the days it covers (the last one is month to date). One
-workbook per calendar year, ``accounting_pnl_<year>.xlsx``, one sheet per
-month named ``YYYY-MM``: a title on row 1, the header on row 2, the month's
-one record on row 3.
+partly covers holds the days it covers (the last one is month to date). Each
+month is exported as a workbook named by the first day it covers,
+``accounting_pnl_<YYYY-MM-DD>.xlsx``, with one sheet named ``YYYY-MM``: a
+title on row 1, the header on row 2, the month's one record on row 3.
 """
 
 from __future__ import annotations
@@ -70,24 +70,22 @@ class Books:
         month.tax_cents += float((online * tax).sum())
 
     def close(self) -> None:
-        """Write one workbook per year, a sheet per month; count its records."""
-        if self.ledger is None or not self.months:
+        """Write one workbook per month; count its records."""
+        if self.ledger is None:
             return
         from openpyxl import Workbook  # only the generator writes spreadsheets
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        years = sorted({name[:4] for name in self.months})
-        for year in years:
+        for name, month in sorted(self.months.items()):
+            first = self.world.period.day(month.days[0])
+            last = self.world.period.day(month.days[-1])
             book = Workbook()
-            book.remove(book.active)
-            for name in sorted(m for m in self.months if m.startswith(year)):
-                sheet = book.create_sheet(name)
-                month = self.months[name]
-                first, last = self.world.period.day(month.days[0]), self.world.period.day(month.days[-1])
-                sheet.append([f"Profit and loss {name} ({first} to {last})"])
-                sheet.append(list(PNL_COLUMNS))
-                sheet.append([name, *self._figures(name, month)])
-            book.save(self.folder / f"accounting_pnl_{year}{EXTENSION}")
+            sheet = book.active
+            sheet.title = name
+            sheet.append([f"Profit and loss {name} ({first} to {last})"])
+            sheet.append(list(PNL_COLUMNS))
+            sheet.append([name, *self._figures(name, month)])
+            book.save(self.folder / f"accounting_pnl_{first.isoformat()}{EXTENSION}")
             self.ledger.files += 1
         n = len(self.months)
         self.ledger.count(np.zeros(n, np.int8), np.full(n, -1, np.int8))
