@@ -102,7 +102,8 @@ class Kpis:
         """The experiment ``name`` and the question that counts its variants over its run.
 
         The range is ``start``..``end``, or the experiment's declared days. The
-        grain is a month: the counts are summed over the whole range anyway.
+        counts are asked by day and summed over the range; the first day with
+        sessions starts an open range.
         """
         experiment = declared(self.experiments(), name)
         definition = self.catalogue().get(experiment.kpi)
@@ -113,7 +114,7 @@ class Kpis:
                 f"name a versus_control KPI in experiments/{name}.yml (kpi: {EXPERIMENT_KPI})",
             )
         question = self.question(
-            definition, "month", by, start=start or experiment.start, end=end or experiment.end
+            definition, "day", by, start=start or experiment.start, end=end or experiment.end
         )
         return experiment, question
 

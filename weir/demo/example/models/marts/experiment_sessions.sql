@@ -18,6 +18,7 @@ audits:
 */
 SELECT
     session_key,
+    session_id,
     session_date AS day,
     experiment,
     variant,

@@ -79,6 +79,7 @@ converted AS (
 )
 SELECT
     s.session_key,
+    s.session_id,
     s.session_date,
     x.experiment,
     CASE WHEN x.variants_seen = 1 THEN x.only_variant END AS variant,
