@@ -50,6 +50,10 @@ STATISTICS: tuple[tuple[str, pa.DataType], ...] = (
 )
 
 
+# what compare=previous_period adds to an answer: figures, not part of a group's key
+_PREVIOUS = ("previous_value", "change", "change_pct")
+
+
 class Experiment(Strict):
     """One A/B test: ``experiments/<name>.yml``."""
 
@@ -126,7 +130,7 @@ def against_control(table: pa.Table, experiments: Mapping[str, Experiment]) -> p
     group's, from the control's rate and the experiment's declared effect.
     """
     names = table.column_names
-    keys = [n for n in names if n not in ("value", *COUNTS, "variant")]
+    keys = [n for n in names if n not in ("value", *COUNTS, "variant", *_PREVIOUS)]
     rows = table.to_pylist()
     excluded: dict[tuple[Any, ...], int] = {}
     control: dict[tuple[Any, ...], dict[str, Any]] = {}
