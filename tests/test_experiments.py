@@ -78,7 +78,10 @@ def test_sessions_needed_matches_r_power_prop_test() -> None:
         ("name: t\nvariants: [a, b]\nminimum_detectable_effect: 0.1\n", "no 'control'"),
         ("name: t\nvariants: [control, b, b]\nminimum_detectable_effect: 0.1\n", "listed twice"),
         ("name: t\nvariants: [control, b]\nminimum_detectable_effect: 0\n", "greater than 0"),
-        ("name: t\nvariants: [control, b]\nminimum_detectable_effect: 0.1\nmde: 1\n", "unknown field"),
+        (
+            "name: t\nvariants: [control, b]\nminimum_detectable_effect: 0.1\nmde: 1\n",
+            "unknown field",
+        ),
         (
             "name: t\nvariants: [control, b]\nminimum_detectable_effect: 0.1\n"
             "start: 2025-03-02\nend: 2025-03-01\n",
@@ -161,7 +164,21 @@ def test_the_mart_keeps_the_excluded_session_apart(shop: weir.Project) -> None:
         "WHERE experiment = 'one_page_checkout' ORDER BY session_id"
     ).to_pylist()
     by_id = {r["session_id"]: r for r in rows}
-    assert set(by_id) == {"c1", "c2", "c3", "c4", "c5", "c6", "c7", "t1", "t2", "t3", "t4", "t5", "x1"}
+    assert set(by_id) == {
+        "c1",
+        "c2",
+        "c3",
+        "c4",
+        "c5",
+        "c6",
+        "c7",
+        "t1",
+        "t2",
+        "t3",
+        "t4",
+        "t5",
+        "x1",
+    }
     assert by_id["x1"] == {
         "session_id": "x1",
         "variant": None,

@@ -228,7 +228,9 @@ def kpi(
     project = obj.open()
     if name == "experiment":
         if compare or exclude_flagged:
-            raise click.UsageError("an experiment is answered over its run: no --compare or --exclude-flagged")
+            raise click.UsageError(
+                "an experiment is answered over its run: no --compare or --exclude-flagged"
+            )
         _experiment(project, experiment, by, start, end, as_of, fmt)
         return
     if experiment is not None:

@@ -249,8 +249,14 @@ class Access:
         It reads what its KPI reads, so a role that may not read that KPI's mart
         is answered not found, and the audit log records it like a KPI.
         """
-        parts = [f"experiment {name}", *(f"{k}={v}" for k, v in (("by", ",".join(by)),
-                 ("from", start), ("to", end), ("as_of", as_of)) if v)]
+        parts = [
+            f"experiment {name}",
+            *(
+                f"{k}={v}"
+                for k, v in (("by", ",".join(by)), ("from", start), ("to", end), ("as_of", as_of))
+                if v
+            ),
+        ]
         found: list[Experiment] = []
 
         def question(definition: KpiDefinition) -> KpiQuestion:

@@ -178,7 +178,11 @@ def experiment_report(
         key = (row["variant"], *(row[d] for d in dimensions))
         into = summed.setdefault(
             key,
-            {"variant": row["variant"], **{d: row[d] for d in dimensions}, **dict.fromkeys(COUNTS, 0)},
+            {
+                "variant": row["variant"],
+                **{d: row[d] for d in dimensions},
+                **dict.fromkeys(COUNTS, 0),
+            },
         )
         for count in COUNTS:
             into[count] += _count(row.get(count))
@@ -193,7 +197,9 @@ def experiment_report(
                 }
     order = {v: i for i, v in enumerate(experiment.variants)}
     rows = []
-    for key in sorted(summed, key=lambda k: (_sortable(k[1:]), order.get(k[0], len(order)), str(k[0]))):
+    for key in sorted(
+        summed, key=lambda k: (_sortable(k[1:]), order.get(k[0], len(order)), str(k[0]))
+    ):
         row = summed[key]
         sessions = row["sessions"]
         rows.append(

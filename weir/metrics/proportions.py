@@ -46,13 +46,17 @@ def wilson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float
 
 
 def newcombe(
-    successes: int, trials: int, control_successes: int, control_trials: int, confidence: float = 0.95
+    successes: int,
+    trials: int,
+    control_successes: int,
+    control_trials: int,
+    confidence: float = 0.95,
 ) -> tuple[float, float] | None:
-    """The interval of p − p_control by Newcombe's hybrid score method; None without trials.
+    """The interval of p - p_control by Newcombe's hybrid score method; None without trials.
 
     With (l1, u1) and (l2, u2) the Wilson intervals of p and p_control:
-    low = (p − p_c) − √((p − l1)² + (u2 − p_c)²),
-    high = (p − p_c) + √((u1 − p)² + (p_c − l2)²).
+    low = (p - p_c) - √((p - l1)² + (u2 - p_c)²),
+    high = (p - p_c) + √((u1 - p)² + (p_c - l2)²).
     """
     first = wilson(successes, trials, confidence)
     second = wilson(control_successes, control_trials, confidence)
@@ -71,7 +75,7 @@ def z_test(
 ) -> float | None:
     """The two-sided p-value of the pooled two-proportion z-test.
 
-    z = (p − p_c) / √(P(1 − P)(1/n + 1/n_c)) with P the pooled proportion; None
+    z = (p - p_c) / √(P(1 - P)(1/n + 1/n_c)) with P the pooled proportion; None
     without trials in either group, or when P is 0 or 1 (no variance: the test
     says nothing).
     """
@@ -88,7 +92,7 @@ def z_test(
 def sessions_needed(p1: float, p2: float, alpha: float = 0.05, power: float = 0.8) -> int | None:
     """Trials per group to detect p1 → p2 (two-sided, level ``alpha``, ``power``); rounded up.
 
-    n = (z₁₋α/₂ √(2 P̄(1 − P̄)) + z_power √(p1(1 − p1) + p2(1 − p2)))² / (p2 − p1)²,
+    n = (z_(1-alpha/2) √(2 P̄(1 - P̄)) + z_power √(p1(1 - p1) + p2(1 - p2)))² / (p2 - p1)²,
     P̄ = (p1 + p2) / 2. None when p1 = p2 or either is outside [0, 1].
     """
     if p1 == p2 or not (0 <= p1 <= 1 and 0 <= p2 <= 1):

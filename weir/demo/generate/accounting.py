@@ -7,11 +7,11 @@ was still paid. So the accounting revenue of a month is close to weir's
 finance team reconciles. Per month of the period:
 
 - ``revenue``: POS revenue (gross, as the tills record it) plus online order
-  revenue of every sale, less returns refunded (0.2–0.8 %);
-- ``cogs``: units sold × the product's cost price of the day of the sale;
+  revenue of every sale, less returns refunded (0.2 to 0.8 %);
+- ``cogs``: units sold * the product's cost price of the day of the sale;
 - ``taxes``: the tax on online orders;
 - ``other_charges``: rent, wages and marketing: a fixed share of revenue with
-  some noise (24–30 %).
+  some noise (24 to 30 %).
 
 The world starts on the period's first day, so a month the period only
 partly covers holds the days it covers (the last one is month to date). Each
@@ -22,13 +22,18 @@ title on row 1, the header on row 2, the month's one record on row 3.
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from weir.demo.generate.manifest import SourceLedger
 from weir.demo.generate.customers import TAX_RATES
+from weir.demo.generate.manifest import SourceLedger
 from weir.demo.generate.sales import OrdersDay, PosDay
 from weir.demo.generate.timeline import stream
 from weir.demo.generate.world import World
@@ -85,7 +90,7 @@ class Books:
             sheet.append([f"Profit and loss {name} ({first} to {last})"])
             sheet.append(list(PNL_COLUMNS))
             sheet.append([name, *self._figures(name, month)])
-            book.save(self.folder / f"accounting_pnl_{first.isoformat()}{EXTENSION}")
+            _save(book, self.folder / f"accounting_pnl_{first.isoformat()}{EXTENSION}", last)
             self.ledger.files += 1
         n = len(self.months)
         self.ledger.count(np.zeros(n, np.int8), np.full(n, -1, np.int8))
@@ -96,3 +101,30 @@ class Books:
         revenue = round(month.revenue_cents * (1 - returns)) / 100
         charges = round(month.revenue_cents * rng.uniform(0.24, 0.30)) / 100
         return [revenue, month.cogs_cents / 100, round(month.tax_cents) / 100, charges]
+
+
+_STAMPS = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def _save(book: Any, path: Path, day: date) -> None:
+    """Save ``book`` with ``day`` as its every time stamp, so the same run gives the same bytes.
+
+    A workbook is a zip archive: each entry carries the time it was written,
+    and the document properties the time the book was made and saved.
+    """
+    buffer = io.BytesIO()
+    book.save(buffer)
+    stamp = f"{day.isoformat()}T00:00:00Z".encode()
+    with (
+        zipfile.ZipFile(buffer) as made,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as fixed,
+    ):
+        for entry in made.infolist():
+            data = made.read(entry.filename)
+            if entry.filename == "docProps/core.xml":
+                data = _STAMPS.sub(rb"\g<1>" + stamp + rb"\g<2>", data)
+            kept = zipfile.ZipInfo(
+                entry.filename, date_time=(day.year, day.month, day.day, 0, 0, 0)
+            )
+            kept.compress_type = zipfile.ZIP_DEFLATED
+            fixed.writestr(kept, data)

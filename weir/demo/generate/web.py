@@ -53,7 +53,10 @@ _SHOP_CATEGORIES = (*CATEGORIES, "new-in", "sale")
 # a share of its sessions that would have abandoned the cart or the payment buy instead.
 # The banner test changes nothing. A few exposed sessions see a second variant part way
 # (a cookie reset, a signed-in visitor on a new device): the KPI leaves them out.
-EXPERIMENTS = (("one_page_checkout", ("control", "one_page")), ("home_banner", ("control", "carousel", "grid")))
+EXPERIMENTS = (
+    ("one_page_checkout", ("control", "one_page")),
+    ("home_banner", ("control", "carousel", "grid")),
+)
 _EXPERIMENT_SHARE = (0.3, 0.3, 0.4)  # one_page_checkout, home_banner, no experiment
 ONE_PAGE_RESCUE = 0.35  # of one_page sessions that would abandon, the share that buys
 _SWITCH_SHARE = 0.01  # of exposed sessions, the share shown a second variant
@@ -451,7 +454,9 @@ class Clickstream:
                 self.event_tokens.take(pa.array(day.event % (len(EVENT_TYPES) + 1)))
             ),
             "element": Tokens(self.element_tokens.take(pa.array(day.element))),
-            "experiment": Tokens(self.experiment_tokens.take(pa.array(np.maximum(day.experiment, 0)))),
+            "experiment": Tokens(
+                self.experiment_tokens.take(pa.array(np.maximum(day.experiment, 0)))
+            ),
             "variant": Tokens(
                 self.variant_tokens.take(
                     pa.array(self.variant_offsets[np.maximum(day.experiment, 0)] + day.variant)
