@@ -249,3 +249,23 @@ def test_api_answers_marketing_and_hides_it_from_sales_with_an_audit_record(
     assert mine[1].datasets == ("marts.experiment_sessions",)
     unknown = _get(shop, "/api/v1/experiments/nope", mia)
     assert unknown.status_code == 404 and "no experiment named nope" in unknown.text
+
+
+def test_an_ab_kpi_is_compared_with_control_not_with_the_previous_period(
+    shop: weir.Project,
+) -> None:
+    table = shop.kpis.answer(
+        "experiment_conversion",
+        "day",
+        ["device_type"],
+        start=date(2025, 3, 4),
+        end=date(2025, 3, 4),
+        compare="previous_period",
+    )
+    assert "previous_value" not in table.column_names
+    assert table.column_names[:4] == ["period", "experiment", "variant", "device_type"]
+    rows = table.to_pylist()
+    assert [(r["variant"], r["device_type"], r["lift"]) for r in rows] == [
+        ("control", "Desktop", None),  # c6
+        ("one_page", "Mobile", None),  # t5: no control on Mobile that day, nothing to compare
+    ]

@@ -53,15 +53,19 @@ class Kpis:
         """
         definition = self.catalogue().get(kpi) if isinstance(kpi, str) else kpi
         flagged = self.flagged_days(definition.name) if options.get("exclude_flagged") else None
-        if definition.versus_control:  # an A/B KPI is always by experiment and variant
+        compare = options.get("compare")
+        if definition.versus_control:
+            # an A/B KPI is always by experiment and variant, and each variant is compared with
+            # its control, not with the previous period (a dashboard's comparison passes it by)
             by = ["experiment", "variant", *(d for d in by if d not in ("experiment", "variant"))]
+            compare = None
         return ask(
             definition,
             grain,
             by,
             options.get("start"),
             options.get("end"),
-            options.get("compare"),
+            compare,
             flagged,
         )
 
