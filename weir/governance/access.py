@@ -23,7 +23,14 @@ import pyarrow as pa
 import sqlglot
 
 from weir.engine import EngineError
-from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError, WeirError
+from weir.errors import (
+    AccessDenied,
+    AuthError,
+    NotFoundError,
+    QueryError,
+    TooLarge,
+    WeirError,
+)
 from weir.governance.gateway import Gateway
 from weir.governance.keys import WriteKeys
 from weir.governance.masks import mask_key
@@ -267,6 +274,12 @@ class Access:
         known = self.kpis_service.experiments().get(name)
         kpi_name = known.kpi if known is not None else EXPERIMENT_KPI
         result, asked = self._kpi(principal, kpi_name, question, " ".join(parts), KPI_ROWS, as_of)
+        if result.truncated:  # the sums would miss rows: no answer rather than a wrong one
+            raise TooLarge(
+                f"experiment {name} from {asked.start} to {asked.end} has more than "
+                f"{KPI_ROWS:,} daily rows to add up",
+                "narrow the range (from, to) or ask without by",
+            )
         report = experiment_report(result.table, found[0], asked.start, asked.by[2:])
         return replace(result, table=report)
 

@@ -21,7 +21,7 @@ from weir.metrics.experiments import (
     load_experiments,
 )
 from weir.metrics.flags import DayFlags
-from weir.metrics.query import KpiOptions, KpiQuestion, answer, ask
+from weir.metrics.query import MAX_PERIODS, KpiOptions, KpiQuestion, answer, ask
 from weir.project import ProjectFiles
 
 
@@ -117,9 +117,10 @@ class Kpis:
                 "which is not marked versus_control",
                 f"name a versus_control KPI in experiments/{name}.yml (kpi: {EXPERIMENT_KPI})",
             )
-        question = self.question(
-            definition, "day", by, start=start or experiment.start, end=end or experiment.end
-        )
+        first, last = start or experiment.start, end or experiment.end
+        # by day, but a range of more days than an answer holds periods is asked by month
+        long = first is not None and last is not None and (last - first).days >= MAX_PERIODS
+        question = self.question(definition, "month" if long else "day", by, start=first, end=last)
         return experiment, question
 
     def experiment(
