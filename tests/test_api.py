@@ -26,6 +26,7 @@ MARKETING = {
     "marts.new_product_ctr_daily",
     "marts.customer_activity_daily",
     "marts.engagement_daily",
+    "marts.experiment_sessions",
 }
 SUPPORT = {"marts.interactions", "marts.cases", "marts.case_backlog_daily"}
 OPERATIONS_MARTS = {"marts.product_daily", "marts.restocks_daily", "marts.stock_daily"}
@@ -49,6 +50,8 @@ FINANCE_KPIS = {
     "taxes",
     "transaction_count",
     "average_transaction",
+    "pnl_net_income",
+    "pnl_revenue_gap",
 }
 MARKETING_KPIS = {
     "sessions",
@@ -60,6 +63,7 @@ MARKETING_KPIS = {
     "funnel",
     "loyalty_activity_rate",
     "engagement_score",
+    "experiment_conversion",
 }
 SUPPORT_KPIS = {"interaction_volume", "feedback_score", "time_to_resolution"}
 ALL_KPIS = SALES_KPIS | OPERATIONS_KPIS | FINANCE_KPIS | MARKETING_KPIS | SUPPORT_KPIS
@@ -115,7 +119,7 @@ def visible(role: str, lake: set[str]) -> set[str]:
         "marketing": MARKETING,
         "operations": warehouse | OPERATIONS_MARTS,
         "support": SUPPORT,
-        "finance": {"marts.finance_daily"},
+        "finance": {"marts.finance_daily", "marts.pnl_monthly"},
         "analyst": {t for t in lake if t.startswith(("warehouse.", "marts."))},
         "admin": lake,
     }[role]

@@ -87,7 +87,7 @@ def test_init_then_status(tmp_path: Path) -> None:
     status = run("--project", tmp_path / "shop", "status", "--format", "json")
     assert status.exit_code == 0, status.output
     listed = json.loads(status.stdout)
-    assert [s["source"] for s in listed][:2] == ["crm_interactions", "customer_demographics"]
+    assert [s["source"] for s in listed][:2] == ["accounting_pnl", "crm_interactions"]
     assert all(s["received"] == 0 and s["reconciles"] for s in listed)
     assert one_error_line(run("init", tmp_path / "shop")).startswith("error: ")
 

@@ -25,6 +25,7 @@ def test_the_example_shows_every_kpi_the_funnel_and_the_stockout_list(
     assert set(boards) == {"sales", "marketing", "operations", "support", "finance"}
     shown = {t.kpi for b in boards.values() for t in b.tile_list()}
     shown |= {c.kpi for b in boards.values() for c in b.charts}
+    shown |= {t.kpi for b in boards.values() for t in b.tables if t.kpi}
     assert shown == {k.name for k in project.kpis.definitions()}
     funnels = [c for c in boards["marketing"].charts if c.kind == "funnel"]
     assert [c.kpi for c in funnels] == ["funnel"]

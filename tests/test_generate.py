@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import openpyxl
 import pyarrow.parquet as pq
 import pytest
 from lxml import etree
 
 from weir.demo.generate import DIRT_KINDS, OUTCOMES, SOURCES, GenerateError, Manifest, generate
+from weir.demo.generate.accounting import PNL_COLUMNS
 from weir.demo.generate.build import _generate
 from weir.demo.generate.cards import card_digits
 from weir.demo.generate.crm import CRM_COLUMNS
@@ -116,6 +118,17 @@ def _records(
             for _, element in etree.iterparse(str(path), tag=source.xml.record_tag):
                 fields = {child.tag: (child.text or "").strip() or None for child in element}
                 yield path, None if set(fields) - set(names) else {n: fields.get(n) for n in names}
+        elif source.format == "xlsx":
+            # read with openpyxl, not the calamine reader ingestion uses
+            book = openpyxl.load_workbook(path, read_only=True)
+            for sheet in book.worksheets:
+                rows = list(sheet.iter_rows(values_only=True))
+                header = list(rows[source.sheet.header_row - 1])
+                for row in rows[source.sheet.header_row :]:
+                    if header != names:
+                        yield path, None
+                    else:
+                        yield path, {n: _text(v) for n, v in zip(names, row, strict=True)}
         else:
             table = pq.read_table(path)
             for row in table.to_pylist():
@@ -365,6 +378,7 @@ def test_columns_follow_the_contracts(contracts: dict[str, SourceConfig]) -> Non
         "products": PRODUCT_COLUMNS,
         "customers": CUSTOMER_COLUMNS,
         "customer_demographics": DEMOGRAPHIC_COLUMNS,
+        "accounting_pnl": PNL_COLUMNS,
     }
     for name, columns in written.items():
         assert tuple(contracts[name].column_names) == columns, name

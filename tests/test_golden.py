@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from golden.check import assert_answer
 from golden.expected import EXPECTED, REOPENED
+from golden.expected_experiments import EXPERIMENTS
+from golden.expected_pnl import PNL
 
 import weir
 
@@ -49,6 +51,13 @@ def test_kpi_matches_the_hand_worked_value(golden: weir.Project, entry: dict[str
     assert_answer(golden, entry)
 
 
+@pytest.mark.parametrize("entry", PNL, ids=[_id(e) for e in PNL])
+def test_profit_and_loss_matches_the_hand_worked_value(
+    golden: weir.Project, entry: dict[str, Any]
+) -> None:
+    assert_answer(golden, entry)
+
+
 @pytest.mark.parametrize("entry", REOPENED, ids=[_id(e) for e in REOPENED])
 def test_a_case_reopened_the_day_it_was_resolved(
     reopened: weir.Project, entry: dict[str, Any]
@@ -58,6 +67,7 @@ def test_a_case_reopened_the_day_it_was_resolved(
 
 def test_every_kpi_of_kpis_md_is_defined_and_tested(golden: weir.Project) -> None:
     defined = {k.name for k in golden.kpis.definitions()}
-    tested = {e["kpi"] for e in EXPECTED}
+    # experiment_conversion is answered on its own dataset (tests/test_experiments.py)
+    tested = {e["kpi"] for e in [*EXPECTED, *PNL, *EXPERIMENTS]}
     assert tested <= defined, sorted(tested - defined)
     assert defined <= tested, sorted(defined - tested)

@@ -31,6 +31,7 @@ def load_error(root: Path) -> ProjectError:
 def test_example_project_loads(project_root: Path) -> None:
     files = load_project(project_root)
     assert sorted(files.sources) == [
+        "accounting_pnl",
         "crm_interactions",
         "customer_demographics",
         "customers",
@@ -253,7 +254,7 @@ def test_unknown_source_name_without_a_close_match_lists_the_sources(project: we
     with pytest.raises(ProjectError) as caught:
         project.files.source("zzz")
     assert caught.value.fix is not None and caught.value.fix.startswith(
-        "known sources: crm_interactions, "
+        "known sources: accounting_pnl, crm_interactions, "
     )
 
 

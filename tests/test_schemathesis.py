@@ -49,6 +49,7 @@ API = [
     ("POST", "/api/v1/query"),
     ("GET", "/api/v1/kpis"),
     ("GET", "/api/v1/kpis/{name}"),
+    ("GET", "/api/v1/experiments/{name}"),
     ("GET", "/api/v1/datasets"),
     ("GET", "/api/v1/datasets/{name}"),
     ("GET", "/api/v1/lineage/{name}"),
@@ -91,6 +92,7 @@ CALLERS = ("admin", "team", "none")
 FREE_TEXT = {
     "/api/v1/query",
     "/api/v1/kpis/{name}",
+    "/api/v1/experiments/{name}",  # an experiment's name, a dimension: naming nothing
     "/api/v1/flags",
     "/api/v1/flags/{day}",
     "/collect/v1/{source}",

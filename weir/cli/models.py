@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -168,6 +169,7 @@ def lineage(obj: Context, dataset: str, fmt: OutputFormat) -> None:
 
 @click.command()
 @click.argument("name", required=False)
+@click.argument("experiment", required=False)
 @click.option(
     "--list", "listing", is_flag=True, help="List every KPI with its team, mart and dimensions."
 )
@@ -194,6 +196,7 @@ def lineage(obj: Context, dataset: str, fmt: OutputFormat) -> None:
 def kpi(
     obj: Context,
     name: str | None,
+    experiment: str | None,
     listing: bool,
     grain: str,
     by: tuple[str, ...],
@@ -212,8 +215,26 @@ def kpi(
       weir kpi net_sales --grain week --by region
       weir kpi bounce_rate --grain month --by device_type --from 2025-01-01 --to 2025-03-31
       weir kpi revenue --by channel --compare previous_period --format json
+
+    `weir kpi experiment NAME` answers the A/B test NAME (experiments/NAME.yml)
+    over its run: per variant, sessions, conversions, the lift over control, the
+    95 % interval of the difference, the p-value and the sessions needed
+    (`weir kpi experiment` lists the experiments).
+
+    \b
+      weir kpi experiment one_page_checkout
+      weir kpi experiment one_page_checkout --by device_type --from 2025-03-01
     """
     project = obj.open()
+    if name == "experiment":
+        if compare or exclude_flagged:
+            raise click.UsageError(
+                "an experiment is answered over its run: no --compare or --exclude-flagged"
+            )
+        _experiment(project, experiment, by, start, end, as_of, fmt)
+        return
+    if experiment is not None:
+        raise click.UsageError(f"unexpected argument {experiment!r}: a KPI takes one NAME")
     if listing or name is None:
         emit(
             [
@@ -241,3 +262,41 @@ def kpi(
         as_of=as_of,
     )
     emit(table, fmt, title=f"{name} by {grain}")
+
+
+def _experiment(
+    project: Any,
+    name: str | None,
+    by: tuple[str, ...],
+    start: datetime | None,
+    end: datetime | None,
+    as_of: datetime | None,
+    fmt: OutputFormat,
+) -> None:
+    """``weir kpi experiment [NAME]``: the experiments, or one of them against control."""
+    if name is None:
+        emit(
+            [
+                {
+                    "experiment": e.name,
+                    "variants": ", ".join(e.variants),
+                    "minimum_detectable_effect": e.minimum_detectable_effect,
+                    "effect": e.effect,
+                    "from": e.start.isoformat() if e.start else "",
+                    "to": e.end.isoformat() if e.end else "",
+                    "description": e.description,
+                }
+                for e in project.kpis.experiments().values()
+            ],
+            fmt,
+            title="Experiments",
+        )
+        return
+    table = project.kpis.experiment(
+        name,
+        by,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        as_of=as_of,
+    )
+    emit(table, fmt, title=f"experiment {name}")

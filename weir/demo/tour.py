@@ -36,6 +36,8 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("conversion_rate", "month", ("device_type",)),
     ("inventory_turnover", "month", ("product_type",)),
     ("feedback_score", "month", ("channel",)),
+    ("experiment_conversion", "month", ()),  # always by experiment and variant
+    ("pnl_revenue_gap", "month", ()),
 )
 
 

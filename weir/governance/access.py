@@ -15,14 +15,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any, TypeVar, Unpack
 
 import pyarrow as pa
 import sqlglot
 
 from weir.engine import EngineError
-from weir.errors import AccessDenied, AuthError, NotFoundError, QueryError, WeirError
+from weir.errors import (
+    AccessDenied,
+    AuthError,
+    NotFoundError,
+    QueryError,
+    TooLarge,
+    WeirError,
+)
 from weir.governance.gateway import Gateway
 from weir.governance.keys import WriteKeys
 from weir.governance.masks import mask_key
@@ -35,7 +43,8 @@ from weir.lake import Lake, LakeViews, Pin
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditEntry, AuditLog, AuditRecord, VerifyResult
 from weir.metadata.keys import KeyStore
-from weir.metrics import KpiDefinition, kpi_sql
+from weir.metrics import KpiDefinition, KpiQuestion, kpi_sql
+from weir.metrics.experiments import EXPERIMENT_KPI, Experiment, experiment_report
 from weir.metrics.query import KpiOptions
 from weir.metrics.service import Kpis, marts_of
 from weir.project import ProjectFiles
@@ -225,8 +234,66 @@ class Access:
         **options: Unpack[KpiOptions],
     ) -> QueryResult:
         """A KPI as the principal: its SQL through the gateway, so masks and row filters apply."""
-        started = time.perf_counter()
         action = _kpi_action(name, grain, by, options)
+
+        def question(definition: KpiDefinition) -> KpiQuestion:
+            return self.kpis_service.question(definition, grain, by, **options)
+
+        result, asked = self._kpi(principal, name, question, action, limit, options.get("as_of"))
+        return replace(result, table=self.kpis_service.finish(asked.kpi, result.table))
+
+    def experiment(
+        self,
+        principal: Principal,
+        name: str,
+        by: Sequence[str] = (),
+        start: date | None = None,
+        end: date | None = None,
+        as_of: datetime | str | None = None,
+    ) -> QueryResult:
+        """An A/B test over its run as the principal (``Kpis.experiment``, through the gateway).
+
+        It reads what its KPI reads, so a role that may not read that KPI's mart
+        is answered not found, and the audit log records it like a KPI.
+        """
+        parts = [
+            f"experiment {name}",
+            *(
+                f"{k}={v}"
+                for k, v in (("by", ",".join(by)), ("from", start), ("to", end), ("as_of", as_of))
+                if v
+            ),
+        ]
+        found: list[Experiment] = []
+
+        def question(definition: KpiDefinition) -> KpiQuestion:
+            experiment, asked = self.kpis_service.experiment_question(name, by, start, end)
+            found.append(experiment)
+            return asked
+
+        known = self.kpis_service.experiments().get(name)
+        kpi_name = known.kpi if known is not None else EXPERIMENT_KPI
+        result, asked = self._kpi(principal, kpi_name, question, " ".join(parts), KPI_ROWS, as_of)
+        if result.truncated:  # the sums would miss rows: no answer rather than a wrong one
+            raise TooLarge(
+                f"experiment {name} from {asked.start} to {asked.end} has more than "
+                f"{KPI_ROWS:,} daily rows to add up",
+                "narrow the range (from, to) or ask without by",
+            )
+        report = experiment_report(result.table, found[0], asked.start, asked.by[2:])
+        return replace(result, table=report)
+
+    def _kpi(
+        self,
+        principal: Principal,
+        name: str,
+        ask: Callable[[KpiDefinition], KpiQuestion],
+        action: str,
+        limit: int | None,
+        as_of: datetime | str | None,
+    ) -> tuple[QueryResult, KpiQuestion]:
+        """Ask the KPI ``name`` (``ask`` makes the question), checked, run and audited."""
+        started = time.perf_counter()
         definition = self.kpis_service.catalogue().kpis.get(name)
         _, policy, _, queries = self._governed()
         hidden = checking = False
@@ -236,8 +303,8 @@ class Access:
             hidden = not all(policy.can_read(principal.role, m) for m in marts_of(definition))
             if hidden:
                 raise AccessDenied(f"role '{principal.role}' may not read {definition.mart}")
-            question = self.kpis_service.question(definition, grain, by, **options)
-            moment = Pin.at(options.get("as_of")).as_of
+            question = ask(definition)
+            moment = Pin.at(as_of).as_of
             checking = True
             prepared = queries.prepare(kpi_sql(question), principal, as_of=moment, trusted=True)
         except WeirError as exc:
@@ -268,7 +335,7 @@ class Access:
             )
             raise
         self.audit.append(_success("kpi", action, principal, result))
-        return result
+        return result, question
 
     def _no_kpi(self, principal: Principal, name: str) -> NotFoundError:
         """Not found, with the closest KPI the role may read (the same for a hidden one)."""

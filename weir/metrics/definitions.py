@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import sqlglot
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 from sqlglot import exp
 
 from weir.engine.sql import PARSE_ERRORS
 from weir.errors import ProjectError, UnknownName
-from weir.project.base import Strict
+from weir.project.base import FieldProblem, Strict
 from weir.project.config import Team
 from weir.project.loader import load_model
 
@@ -27,6 +27,8 @@ METRICS_DIR = "metrics"
 Grain = Literal["day", "week", "month"]
 GRAINS: tuple[Grain, ...] = ("day", "week", "month")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
+# what a versus_control KPI counts per variant (weir.metrics.experiments sets them against control)
+VERSUS_CONTROL_COUNTS = ("sessions", "conversions", "excluded_sessions")
 
 
 def _mart_name(text: str) -> str:
@@ -94,6 +96,35 @@ class KpiDefinition(Strict):
         default=False, description="only the rows of each period's last day count"
     )
     steps: list[Step] = Field(default_factory=list, description="funnels: one row per step")
+    versus_control: bool = Field(
+        default=False,
+        description="A/B tests: always by experiment and variant, each variant set against "
+        "its experiment's control (lift, interval, p-value, sessions needed)",
+    )
+
+    @model_validator(mode="after")
+    def _versus_control(self) -> KpiDefinition:
+        """An A/B KPI has the dimensions and counts its statistics are worked out from."""
+        if not self.versus_control:
+            return self
+        missing = [d for d in ("experiment", "variant") if d not in self.dimensions]
+        if missing:
+            raise FieldProblem(
+                "dimensions",
+                f"a versus_control KPI needs the dimension(s) {', '.join(missing)}",
+                "add them to dimensions",
+            )
+        absent = [c for c in VERSUS_CONTROL_COUNTS if c not in self.secondary]
+        if absent:
+            raise FieldProblem(
+                "secondary",
+                f"a versus_control KPI needs the secondary figure(s) {', '.join(absent)}",
+                "add them, e.g. sessions: sum(sessions), conversions: sum(converted), "
+                "excluded_sessions: sum(excluded)",
+            )
+        if self.steps:
+            raise FieldProblem("steps", "a versus_control KPI has no steps", "remove steps")
+        return self
 
 
 class MetricsFile(Strict):

@@ -265,6 +265,32 @@ def api_router(project: Project, max_rows: int = MAX_ROWS) -> APIRouter:
         result = project.access.kpi(caller, name, grain, by, limit=max_rows, **options)
         return _answer(request, result.table, result.truncated)
 
+    @router.get(
+        "/experiments/{name}",
+        tags=["kpis"],
+        summary="An A/B test over its run: each variant against control",
+        response_model=Table,
+        responses={200: {"content": {ARROW_STREAM: {"schema": {"type": "string"}}}}},
+    )
+    def experiment(
+        request: Request,
+        caller: Caller,
+        name: Annotated[str, Path(max_length=200)],
+        by: Annotated[
+            list[str], Query(description="a further dimension (device_type); repeatable")
+        ] = [],  # noqa: B006
+        start: Annotated[IsoDate | None, Query(alias="from", description="first day")] = None,
+        end: Annotated[IsoDate | None, Query(alias="to", description="last day")] = None,
+        as_of: Annotated[IsoTime | None, Query(description="the lake as it was then")] = None,
+    ) -> Response:
+        """One row per variant (and `by` values): sessions, conversions, the conversion rate
+        (`value`), sessions left out for seeing two variants, the lift over control, the 95 %
+        interval of the difference (Newcombe), the z-test's p-value and the sessions per
+        variant needed for the declared minimum detectable effect. The range defaults to the
+        days the experiment declares (or all its data)."""
+        result = project.access.experiment(caller, name, by, start, end, as_of)
+        return _answer(request, result.table, result.truncated)
+
     @router.get("/datasets", tags=["catalog"], summary="The datasets the role may read")
     def datasets(
         caller: Caller,

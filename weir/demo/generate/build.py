@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from weir.demo.generate import dirt_plans, worker
+from weir.demo.generate.accounting import Books
 from weir.demo.generate.crm import crm_batch, interactions
 from weir.demo.generate.dirt import EventPlan, code, resent_burst, soil_events
 from weir.demo.generate.errors import GenerateError
@@ -63,6 +64,7 @@ SOURCES = (
     "orders",
     "web_traffic",
     "crm_interactions",
+    "accounting_pnl",
 )
 _EXTENSIONS = {
     "stores": ".csv",
@@ -75,6 +77,7 @@ _EXTENSIONS = {
     "orders": ".xml",
     "web_traffic": ".jsonl",
     "crm_interactions": ".jsonl",
+    "accounting_pnl": ".xlsx",
 }
 _XML_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n<orders>\n'
 _XML_TAIL = b"</orders>\n"
@@ -89,6 +92,7 @@ GROUPS = {
         "pos",
         "orders",
         "inventory",
+        "accounting_pnl",  # the books total the sales: they stay with them
     ),
     "people": ("web_traffic", "crm_interactions"),
 }
@@ -305,6 +309,7 @@ class _Sales:
         self.world = world
         self.plan = plan
         self.active = "pos" in ledgers
+        self.books = Books(world, out, ledgers.get("accounting_pnl"))
         self.extracts = Extracts(
             world, out, {k: v for k, v in ledgers.items() if k in GROUPS["sales"]}, writer
         )
@@ -381,6 +386,7 @@ class _Sales:
                 period.days * self.n_stores - 1,
             )
             ordered = orders_day(world, d, stream(seed, "orders", d))
+            self.books.day(d, sold, ordered)
             _emit(
                 self.orders,
                 orders_batch(world, d, ordered),
@@ -409,6 +415,7 @@ class _Sales:
         if stock is not None:
             for sink in (self.pos, self.orders, self.inventory):
                 sink.flush()
+            self.books.close()
         self.extracts.close()
 
 

@@ -263,6 +263,8 @@ def without_outage(day: WebDay, outage: Outage, day_ms: int) -> WebDay:
         event=day.event[kept],
         element=day.element[kept],
         ms=day.ms[kept],
+        experiment=day.experiment[kept],
+        variant=day.variant[kept],
     )
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from weir.demo.generate import render
 from weir.demo.generate.records import Batch, Tokens
-from weir.demo.generate.timeline import HOUR_MS
+from weir.demo.generate.timeline import HOUR_MS, stream
 from weir.demo.generate.world import CATEGORIES, World
 
 WEB_COLUMNS = (
@@ -30,6 +30,8 @@ WEB_COLUMNS = (
     "browser",
     "event_type",
     "element",
+    "experiment",
+    "variant",
     "timestamp",
 )
 HOME, CATEGORY, PRODUCT, CART, PAYMENT, CONFIRMATION = range(6)
@@ -46,6 +48,18 @@ _BROWSER_SHARE = (  # by device
     (0.25, 0.60, 0.0, 0.0, 0.15),
 )
 _SHOP_CATEGORIES = (*CATEGORIES, "new-in", "sale")
+# A/B tests running on the site (the example's experiments/*.yml): each event of an exposed
+# session names its experiment and variant. The one-page checkout really converts more:
+# a share of its sessions that would have abandoned the cart or the payment buy instead.
+# The banner test changes nothing. A few exposed sessions see a second variant part way
+# (a cookie reset, a signed-in visitor on a new device): the KPI leaves them out.
+EXPERIMENTS = (
+    ("one_page_checkout", ("control", "one_page")),
+    ("home_banner", ("control", "carousel", "grid")),
+)
+_EXPERIMENT_SHARE = (0.3, 0.3, 0.4)  # one_page_checkout, home_banner, no experiment
+ONE_PAGE_RESCUE = 0.35  # of one_page sessions that would abandon, the share that buys
+_SWITCH_SHARE = 0.01  # of exposed sessions, the share shown a second variant
 SESSION_HOURS = np.array(
     (
         0.3,
@@ -183,6 +197,45 @@ class Journeys:
 JOURNEYS = Journeys.build()
 
 
+def _converts(j: int) -> bool:
+    events = JOURNEYS.element[j, : JOURNEYS.length[j]]
+    pages = JOURNEYS.page[j, : JOURNEYS.length[j]]
+    return bool(np.any(events == BUY) or np.any(pages == CONFIRMATION))
+
+
+# the journeys that abandon the cart or the payment, and the plain purchase they become
+_ABANDONING = np.array(
+    [
+        j
+        for j in range(len(JOURNEYS.weight))
+        if np.any(JOURNEYS.page[j, : JOURNEYS.length[j]] == CART) and not _converts(j)
+    ]
+)
+_PURCHASE = next(
+    j
+    for j in range(len(JOURNEYS.weight))
+    if _converts(j)
+    and np.any(JOURNEYS.page[j, : JOURNEYS.length[j]] == CART)
+    and not np.any(JOURNEYS.gap[j, : JOURNEYS.length[j]] == PAUSE)
+)
+
+
+def _experiments(
+    rng: np.random.Generator, journey: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each session's experiment (-1: none) and variant; the journeys the effect changed."""
+    n = len(journey)
+    experiment = rng.choice(len(_EXPERIMENT_SHARE), size=n, p=_EXPERIMENT_SHARE)
+    experiment = np.where(experiment == len(EXPERIMENTS), -1, experiment)
+    sizes = np.array([len(v) for _, v in EXPERIMENTS])
+    variant = np.where(
+        experiment >= 0, (rng.random(n) * sizes[np.maximum(experiment, 0)]).astype(np.int64), 0
+    )
+    one_page = (experiment == 0) & (variant == 1)
+    rescued = one_page & np.isin(journey, _ABANDONING) & (rng.random(n) < ONE_PAGE_RESCUE)
+    return experiment, variant, np.where(rescued, _PURCHASE, journey)
+
+
 @dataclass(frozen=True)
 class WebDay:
     """One day's sessions expanded to events (sessions that started that day)."""
@@ -195,6 +248,8 @@ class WebDay:
     event: np.ndarray
     element: np.ndarray  # index into the element vocabulary
     ms: np.ndarray
+    experiment: np.ndarray  # index into EXPERIMENTS, -1: none
+    variant: np.ndarray  # index into the experiment's variants
 
 
 class Clickstream:
@@ -225,6 +280,11 @@ class Clickstream:
         self.browser_tokens = render.tokens("jsonl", render.strings([*BROWSERS, None]))
         self.event_tokens = render.tokens("jsonl", render.strings([*EVENT_TYPES, None]))
         self._fixed_pages = 1 + len(_SHOP_CATEGORIES)
+        self.experiment_tokens = render.tokens("jsonl", render.strings([e for e, _ in EXPERIMENTS]))
+        self.variant_tokens = render.tokens(
+            "jsonl", render.strings([v for _, variants in EXPERIMENTS for v in variants])
+        )
+        self.variant_offsets = np.cumsum([0, *(len(v) for _, v in EXPERIMENTS)])[:-1]
 
     def day(self, d: int, rng: np.random.Generator) -> WebDay:
         world, period = self.world, self.world.period
@@ -238,6 +298,8 @@ class Clickstream:
         )
         n = int(rng.poisson(level))
         journey = rng.choice(len(JOURNEYS.weight), size=n, p=JOURNEYS.weight)
+        tested = stream(world.seed, "web-experiments", d)
+        experiment, variant, journey = _experiments(tested, journey)
         hours = rng.choice(24, size=n, p=SESSION_HOURS / SESSION_HOURS.sum())
         start = period.epoch_ms(d) + hours * HOUR_MS + rng.integers(0, HOUR_MS, size=n)
         device = rng.choice(len(DEVICES), size=n, p=_DEVICE_SHARE)
@@ -315,6 +377,12 @@ class Clickstream:
         dev = np.where(unreported[0], -1, device[session])
         brw = np.where(unreported[1], -1, browser[session])
         evt = np.where(unreported[2], -1, JOURNEYS.event[j, step])
+        # an exposed session's events name its variant; a switching one's later half another
+        shown = variant[session].copy()
+        switches = tested.random(n) < _SWITCH_SHARE
+        later = switches[session] & (step >= (lengths[session] + 1) // 2) & (lengths[session] > 1)
+        sizes = np.array([len(v) for _, v in EXPERIMENTS])[np.maximum(experiment, 0)]
+        shown[later] = (shown[later] + 1) % sizes[session][later]
         # Files are by hour of the event, so the day is written in time order.
         order = np.flatnonzero(keep)
         order = order[np.argsort(ms[order])]
@@ -327,6 +395,8 @@ class Clickstream:
             evt[order],
             element[order],
             ms[order],
+            experiment[session][order],
+            shown[order],
         )
 
     @staticmethod
@@ -384,9 +454,20 @@ class Clickstream:
                 self.event_tokens.take(pa.array(day.event % (len(EVENT_TYPES) + 1)))
             ),
             "element": Tokens(self.element_tokens.take(pa.array(day.element))),
+            "experiment": Tokens(
+                self.experiment_tokens.take(pa.array(np.maximum(day.experiment, 0)))
+            ),
+            "variant": Tokens(
+                self.variant_tokens.take(
+                    pa.array(self.variant_offsets[np.maximum(day.experiment, 0)] + day.variant)
+                )
+            ),
             "timestamp": render.epochs(day.ms),
         }
         hour = (day.ms - self.world.period.epoch_ms(0)) // HOUR_MS
         batch = Batch("jsonl", columns, hour, context={"ms": day.ms})
+        # events outside any experiment carry neither field
+        batch.leave_out("experiment", np.flatnonzero(day.experiment < 0))
+        batch.leave_out("variant", np.flatnonzero(day.experiment < 0))
         batch.rank = day.ms.astype(np.float64)
         return batch
