@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weir.errors import LockedError
-from weir.streams.collector import STREAM_PREFIX, Collector, flushing
+from weir.streams.collector import Collector, flushing
 from weir.streams.health import FlushFailure, describe
 from weir.streams.lane import CUT, LogRecord, decode
 from weir.streams.wal import read_log
@@ -62,7 +62,7 @@ def _flush_source(
 ) -> None:
     source = collector.files.sources[name]
     cards = sum(1 for c in source.columns if c.classification == "pci")
-    stream = STREAM_PREFIX + name
+    stream = collector.stream(name)
     committed = int(collector.ledger.positions(stream).get(stream, "0"))
     batch: list[LogRecord] = []
     for position, payload in read_log(folder, committed):
