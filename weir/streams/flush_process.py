@@ -149,12 +149,17 @@ def serve(collector: Collector) -> None:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
 
+    def tell(line: str) -> None:
+        try:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stopping.set()  # the server died: the lake has the batch; a last pass, then exit
+
     def report(source: str, seconds: float, agreed: bool) -> None:
-        sys.stdout.write(json.dumps([source, seconds, agreed]) + "\n")
-        sys.stdout.flush()
+        tell(json.dumps([source, seconds, agreed]) + "\n")
 
     def failed(source: str, error: str, since: float) -> None:
-        sys.stdout.write(failure_line(FlushFailure(source, error, since)))
-        sys.stdout.flush()
+        tell(failure_line(FlushFailure(source, error, since)))
 
     run(collector, report, stopping, failed)
