@@ -182,6 +182,27 @@ def test_three_collector_processes_one_killed_lose_and_double_nothing(tmp_path: 
     collect = Collect(root, port)
     load: Load | None = None
     try:
+        # a second `weir collect` on the project would write the same logs: it stops, saying why
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "weir",
+                "--project",
+                str(root),
+                "collect",
+                "--port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+        assert second.returncode == 1, second.stderr
+        assert "collector process 1 of this project is running already (pid" in second.stderr
+        assert "collector process 1 stopped as it started (exit 1)" in second.stderr
+        assert "Traceback" not in second.stderr
         load = Load(port, key)
         state = root / ".weir"
         # kill a process that has taken events (its log exists), in the middle of the stream

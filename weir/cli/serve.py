@@ -51,6 +51,13 @@ def serve(ctx: Context, host: str, port: int, tls_cert: Path | None, tls_key: Pa
     help="Collector processes sharing the port, each with logs of its own.",
 )
 @click.option(
+    "--first",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of the first process (another host sharing the project folder starts after).",
+)
+@click.option(
     "--tls-cert",
     type=click.Path(dir_okay=False, path_type=Path),
     help="A PEM certificate: serve HTTPS (with --tls-key).",
@@ -65,6 +72,7 @@ def collect(
     host: str,
     port: int,
     processes: int,
+    first: int,
     tls_cert: Path | None,
     tls_key: Path | None,
 ) -> None:
@@ -77,6 +85,7 @@ def collect(
     \b
     Examples:
       weir collect --processes 4
+      weir collect --processes 4 --first 5     # a second host, same project folder
       weir collect --host 0.0.0.0 --port 8443 --tls-cert cert.pem --tls-key key.pem
     Then post to http://127.0.0.1:8081/collect/v1/SOURCE
     """
@@ -89,5 +98,12 @@ def collect(
         f" process{'es' if processes > 1 else ''} (Ctrl-C stops)"
     )
     run_collectors(
-        project, host, port, processes, tls_cert, tls_key, say=lambda line: console.print(line)
+        project,
+        host,
+        port,
+        processes,
+        tls_cert,
+        tls_key,
+        say=lambda line: console.print(line),
+        first=first,
     )

@@ -53,14 +53,22 @@ def collect(
     tls_key: Path | None = None,
     say: Callable[[str], None] = print,
     stop: threading.Event | None = None,
+    first: int = 1,
 ) -> None:
     """Run ``processes`` collector processes on ``host:port`` until ``stop`` (or SIGTERM/SIGINT).
 
-    ``say`` is told each start, death and restart. A process that dies is started
-    again; one that fails at its start stops the others and raises a WeirError.
+    They are instances ``first`` … ``first + processes - 1`` (another host sharing
+    the project's folder starts after this one's). ``say`` is told each start,
+    death and restart. A process that dies is started again; one that fails at
+    its start stops the others and raises a WeirError.
     """
     if processes < 1:
         raise WeirError(f"--processes {processes}: at least one", "pass --processes 1 or more")
+    if first < 1:
+        raise WeirError(
+            f"--first {first}: collector processes are numbered from 1 (0 is weir serve's)",
+            "pass --first 1 or more",
+        )
     if (tls_cert is None) != (tls_key is None):
         raise WeirError(
             "HTTPS needs both a certificate and its key",
@@ -94,7 +102,7 @@ def collect(
         say(f"collector process {instance} started (pid {child.pid})")
 
     try:
-        for instance in range(1, processes + 1):
+        for instance in range(first, first + processes):
             start(instance)
         while not stop.wait(0.2):
             for instance, (child, started) in list(children.items()):
