@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from conftest import NewDatabase
@@ -27,7 +28,7 @@ from orchestrate_helpers import SOURCES, lake_counts, ledger, shop
 
 import weir
 from weir.engine import DuckDBEngine
-from weir.errors import LockedError
+from weir.errors import LockedError, WeirError
 from weir.lake import Lake
 from weir.lake.lock import FileLock, ServerLock
 from weir.orchestrate.records import Run
@@ -161,6 +162,10 @@ def test_the_lake_lock_is_the_catalog_servers_and_a_killed_holder_frees_it(
     assert isinstance(here.lock, ServerLock) and isinstance(there.lock, ServerLock)
     assert isinstance(Lake("sqlite://", tmp_path / "c" / "lake", engine).lock, FileLock)
     try:
+        assert here.tables() == []
+        there.ensure("raw", "events", pa.schema([("n", pa.int64())]))
+        # a commit on another host moves no change signal here: the reader asks the catalog
+        assert here.tables() == [("raw", "events")]
         with here.writing():
             here.lock.check()  # held: no complaint
             with (
@@ -196,6 +201,12 @@ def test_the_lake_lock_is_the_catalog_servers_and_a_killed_holder_frees_it(
             if holder.poll() is None:
                 holder.kill()
                 holder.wait()
+        away = Lake("postgresql+psycopg://postgres@127.0.0.1:1/weir", tmp_path / "e", engine)
+        with (
+            pytest.raises(WeirError, match=r"write lock: the advisory lock in .+ is out of reach"),
+            away.writing(),
+        ):
+            pass
     finally:
         here.close()
         there.close()

@@ -40,7 +40,7 @@ from typing import IO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from weir.errors import LockedError
+from weir.errors import LockedError, WeirError
 
 _POLL = 0.05  # seconds between tries while waiting for another writer
 # the advisory lock's key: one lake per database and schema (its Iceberg catalog's tables)
@@ -172,7 +172,14 @@ class ServerLock(WriteLock):
         self._key: int | None = None
 
     def _take(self, deadline: float) -> None:
-        db = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            db = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except sa.exc.OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
+            raise WeirError(
+                f"cannot take the lake's write lock: the {self.where} is out of reach ({reason})",
+                "check that the catalog database server is running and reachable",
+            ) from None
         try:
             key = int(db.execute(sa.text(_KEY)).scalar_one())
             while not db.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
