@@ -11,6 +11,7 @@ and log took it, and nothing is there that no client sent.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from pathlib import Path
 import httpx
 import yaml
 from alert_servers import free_port
+from conftest import web_event
 
 import weir
 from weir.streams.collector import log_stream, wal_folder
@@ -244,3 +246,41 @@ def test_three_collector_processes_one_killed_lose_and_double_nothing(tmp_path: 
     assert stored.keys() <= load.sent  # nothing in the lake that no one sent
     assert len(load.acknowledged) >= 2 * STREAMED and load.again > 0
     assert logs[victim] > 0  # what the killed process had logged is in the lake
+
+
+def test_every_process_log_is_flushed_counted_and_searched(tmp_path: Path) -> None:
+    """Two collector processes' logs of one source: status, flush, duplicates, subject search."""
+    root = weir.init_project(tmp_path / "shop")
+    with weir.Project(root) as project:
+        first, second = project.streams.collector(1), project.streams.collector(2)
+        try:
+            now = time.time()  # within the dedupe window, which both logs' batches check
+            first.submit_sync("web_traffic", [json.dumps(web_event("a", user_id=4, timestamp=now))])
+            # "a" again, to the other process (a client retrying elsewhere), and "b"
+            receipt = second.submit_sync(
+                "web_traffic",
+                [
+                    json.dumps(web_event("a", user_id=4, timestamp=now)),
+                    json.dumps(web_event("b", user_id=5, timestamp=now)),
+                ],
+            )
+            assert receipt.accepted == 2  # this process never saw "a": only the lake knows
+            found = project.subjects.find(project.subjects.resolve(4))
+            # one record of customer 4 in each process's log
+            assert found.collector_log["web_traffic"]["records"] == 2
+            first.flush()  # what the lake holds leaves the first log
+            streams = {s.stream: s.backlog for s in project.streams.status()}
+            assert streams["collector:web_traffic@1"] == 0
+            assert streams["collector:web_traffic@2"] == 2  # logged, not yet in the lake
+            [report] = second.flush()
+            counts = report.result.counts
+            assert (counts.accepted, counts.duplicates) == (1, 1)  # "a" is in staging once
+        finally:
+            first.close()
+            second.close()
+        backlogs = {s.stream: s.backlog for s in project.streams.status()}
+        assert (backlogs["collector:web_traffic@1"], backlogs["collector:web_traffic@2"]) == (0, 0)
+        rows = project.sql(
+            "SELECT event_id, count(*) AS n FROM staging.web_traffic GROUP BY 1 ORDER BY 1"
+        ).to_pylist()
+    assert rows == [{"event_id": "a", "n": 1}, {"event_id": "b", "n": 1}]
