@@ -140,16 +140,24 @@ async def _load(
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time of process ``pid`` and its children (the flush process), from /proc (Linux)."""
-    total = 0.0
+    """CPU time of process ``pid`` and its descendants (collector and flush processes), from
+    /proc (Linux)."""
+    parents: dict[str, str] = {}
+    ticks: dict[str, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # a process that ended meanwhile
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        parents[stat.parent.name] = fields[1]
+        ticks[stat.parent.name] = int(fields[11]) + int(fields[12])
+    family = {str(pid)}
+    grown = True
+    while grown:
+        more = {child for child, parent in parents.items() if parent in family} - family
+        family |= more
+        grown = bool(more)
+    return sum(ticks.get(p, 0) for p in family) / os.sysconf("SC_CLK_TCK")
 
 
 def _run_load(
