@@ -230,6 +230,8 @@ def test_three_workers_run_each_queued_run_once(
         # while the first runs (it cannot finish in the 0.2 s between two polls)
         assert len({r.worker for r in runs}) >= 2
         assert_lake_as_one_clean_run(project, expected)
+    # the workers took turns on the database's lock: no one so much as made the lock file
+    assert not (root / ".weir" / "write.lock").exists()
 
 
 def test_a_worker_killed_mid_batch_its_run_completes_on_another(

@@ -351,12 +351,18 @@ class Lake:
                 continue
             self.lock.check()  # a writer whose lock was cut (its connection lost) stops here
             table = self.table(write.layer, write.name)
+            # what to delete is decided here, under the lock, on the table as it is now: a
+            # writer that found it empty before another (a worker elsewhere) filled it must
+            # still replace those rows
+            delete = write.delete if table.current_snapshot() is not None else None
+            if not write.files and delete is None:
+                continue
             transaction = table.transaction()
             key = self.engine.at_rest
-            if write.delete is not None and key is not None:
-                atrest.delete_rows(transaction, table, write.delete, summary, key)
-            elif write.delete is not None:
-                transaction.delete(write.delete, snapshot_properties=summary)
+            if delete is not None and key is not None:
+                atrest.delete_rows(transaction, table, delete, summary, key)
+            elif delete is not None:
+                transaction.delete(delete, snapshot_properties=summary)
             if write.files and key is not None:
                 atrest.add_files(transaction, list(write.files), summary, key)
             elif write.files:
