@@ -9,6 +9,10 @@ keep-alive connections and hand-written HTTP/1.1, so the generator is not the
 bottleneck. Two shapes: batches of 100 events, and single events.
 Targets: >= 50,000 events/s batched, >= 5,000 single-event requests/s,
 p99 < 50 ms, and >= 50 % of the trivial endpoint's request rate.
+
+Then the collector alone (``weir collect``) in 1 process and in several behind
+one port, batched: how events/s grow with processes (each checks, logs and
+flushes its own share; they take turns only at the lake's commits).
 """
 
 from __future__ import annotations
@@ -136,16 +140,24 @@ async def _load(
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time of process ``pid`` and its children (the flush process), from /proc (Linux)."""
-    total = 0.0
+    """CPU time of process ``pid`` and its descendants (collector and flush processes), from
+    /proc (Linux)."""
+    parents: dict[str, str] = {}
+    ticks: dict[str, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # a process that ended meanwhile
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        parents[stat.parent.name] = fields[1]
+        ticks[stat.parent.name] = int(fields[11]) + int(fields[12])
+    family = {str(pid)}
+    grown = True
+    while grown:
+        more = {child for child, parent in parents.items() if parent in family} - family
+        family |= more
+        grown = bool(more)
+    return sum(ticks.get(p, 0) for p in family) / os.sysconf("SC_CLK_TCK")
 
 
 def _run_load(
@@ -299,6 +311,85 @@ def run_collector_bench(work: Path, seconds: float = 10.0, connections: int = 64
         f"{stored:,} events in staging.web_traffic after the runs; targets: >= 50,000 events/s batched, "
         ">= 5,000 single-event requests/s, p99 < 50 ms, >= 50 % of the floor's request rate"
     )
+    run_processes_bench(work, seconds, connections)
+
+
+def run_processes_bench(
+    work: Path, seconds: float = 10.0, connections: int = 64, processes: tuple[int, ...] = (1, 2, 4)
+) -> dict[int, dict[str, float]]:
+    """``weir collect --processes N`` for each N, batched: events/s, latency, CPU per request."""
+    console = Console()
+    figures: dict[int, dict[str, float]] = {}
+    stored: dict[int, int] = {}
+    for count in processes:
+        root, key = _project(work)
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "weir",
+                "--project",
+                str(root),
+                "collect",
+                "--port",
+                str(port),
+                "--processes",
+                str(count),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            _wait_ready(port, server)
+            _wait_healthy(port)
+            path = "/collect/v1/web_traffic"
+            _run_load(port, path, key, SHAPES["batched"], 2.0, connections)  # warm up
+            figures[count] = _run_load(
+                port, path, key, SHAPES["batched"], seconds, connections, server.pid
+            )
+        finally:
+            _stop(server)
+        with weir.Project(root) as project:
+            stored[count] = int(
+                project.sql("SELECT count(*) AS n FROM staging.web_traffic").to_pylist()[0]["n"]
+            )
+    table = Table(
+        title=f"weir collect --processes N, batched (100/request), {connections} connections,"
+        f" {seconds:.0f} s per run, {os.cpu_count()} cores (fsync on)"
+    )
+    for column in ("processes", "events/s", "x 1 process", "p50 ms", "p99 ms", "CPU ms/req"):
+        table.add_column(column, justify="right")
+    one = figures[processes[0]]["events_per_s"]
+    for count, row in figures.items():
+        table.add_row(
+            str(count),
+            f"{row['events_per_s']:,.0f}",
+            f"{row['events_per_s'] / one:.2f}",
+            f"{row['p50_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            f"{row.get('cpu_ms', math.nan):.2f}",
+        )
+    console.print(table)
+    console.print(
+        "events in staging.web_traffic after each run (all flushed at the stop): "
+        + ", ".join(f"{n} process(es): {stored[n]:,}" for n in processes)
+    )
+    return figures
+
+
+def _wait_healthy(port: int) -> None:
+    """Until the collector processes answer (each opens the project after the port is bound)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+                probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                if probe.recv(12).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("weir collect did not answer within 120 s")
 
 
 if __name__ == "__main__":
@@ -308,5 +399,10 @@ if __name__ == "__main__":
         port, path, key, events, seconds, connections = json.loads(sys.argv[2])
         result = asyncio.run(_load(port, path, key, events, seconds, connections))
         print(json.dumps(result))
+    elif sys.argv[1:2] == ["--processes"]:
+        run_processes_bench(
+            Path(os.environ.get("WEIR_BENCH_WORK", HERE.parent / ".work")),
+            processes=tuple(int(n) for n in sys.argv[2].split(",")),
+        )
     else:
         run_collector_bench(Path(os.environ.get("WEIR_BENCH_WORK", HERE.parent / ".work")))

@@ -29,7 +29,7 @@ from weir.errors import NotFoundError, ProjectError, QueryError, UnknownName
 from weir.lake.maintenance import Maintenance
 from weir.lifecycle import ArchiveError, HeldError, verify_archive
 from weir.serve.app import create_app
-from weir.streams.collector import wal_folder
+from weir.streams.collector import log_stream, wal_folder
 from weir.streams.consumers.base import events_table
 from weir.streams.wal import WriteAheadLog, read_log, segments
 
@@ -330,10 +330,15 @@ def test_on_postgresql_holds_archive_and_reconcile(
         assert project.audit.verify().ok
 
 
-def test_collector_log_segments_the_lake_holds_go_and_the_others_stay(tmp_path: Path) -> None:
-    """Three sealed segments (two events each) and the open one: the lake holds the first two."""
+@pytest.mark.parametrize("instance", [0, 2], ids=["weir serve's log", "weir collect's 2nd"])
+def test_collector_log_segments_the_lake_holds_go_and_the_others_stay(
+    tmp_path: Path, instance: int
+) -> None:
+    """Three sealed segments (two events each) and the open one: the lake holds the first two.
+
+    The same for the log of any collector process (``instance``)."""
     root = _shop(tmp_path, "retention:\n  collector_log: 1d\n", days=range(1, 1))
-    folder = wal_folder(root / ".weir", "web_traffic")
+    folder = wal_folder(root / ".weir", "web_traffic", instance)
     log = WriteAheadLog(folder, fsync=False)
     ends = []
     for segment in range(3):
@@ -342,7 +347,7 @@ def test_collector_log_segments_the_lake_holds_go_and_the_others_stay(tmp_path: 
         ends.append(log.end)
     log.close()
     with weir.Project(root) as project:
-        stream = "collector:web_traffic"
+        stream = log_stream("web_traffic", instance)
         events = [
             (json.dumps(web_event(f"e{s}-{i}")), stream, s * 2 + i) for s in (0, 1) for i in (0, 1)
         ]
@@ -353,7 +358,8 @@ def test_collector_log_segments_the_lake_holds_go_and_the_others_stay(tmp_path: 
         for _, path in segments(folder):
             os.utime(path, (week_ago, week_ago))
         [planned] = project.lifecycle.plan()
-        assert (planned.dataset, planned.kind, planned.rows) == ("wal/web_traffic", "log", 2)
+        place = f"{folder.parent.name}/web_traffic"  # wal/web_traffic, wal-2/web_traffic
+        assert (planned.dataset, planned.kind, planned.rows) == (place, "log", 2)
         assert "1 older segment(s) not yet in the lake are kept" in planned.note
         [done] = project.lifecycle.run()
         assert done.rows == 2 and done.note.startswith("done")

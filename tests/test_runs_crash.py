@@ -11,7 +11,6 @@ every batch once.
 from __future__ import annotations
 
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,17 +20,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from orchestrate_helpers import HandClock, open_with_clock, with_schedules
+from orchestrate_helpers import SOURCES, HandClock, lake_counts, ledger, open_with_clock, shop
 
 import weir
 
-GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
-SOURCES = ("stores", "products", "pos")
-SCHEDULE = (
-    "schedules:\n  - name: nightly\n    sources: [stores, products, pos]\n"
-    "    select: [warehouse.dim_store, warehouse.dim_product]\n"
-    "    cron: '0 2 * * *'\n    retries: {count: 2, backoff: 30s}\n"
-)
 WORKER = """
 import sys, time
 import weir
@@ -40,45 +32,6 @@ with weir.Project(sys.argv[1]) as project:
     while worker.run_once() is None:
         time.sleep(0.02)
 """
-TABLES = (
-    "raw.stores",
-    "staging.stores",
-    "raw.products",
-    "staging.products",
-    "raw.pos",
-    "staging.pos",
-    "warehouse.dim_store",
-    "warehouse.dim_product",
-)
-
-
-def shop(folder: Path) -> Path:
-    root = weir.init_project(folder)
-    for source in SOURCES:
-        shutil.copytree(GOLDEN / source, root / "landing" / source)
-    return with_schedules(root, SCHEDULE)
-
-
-def lake_counts(project: weir.Project) -> dict[str, int]:
-    return {
-        t: int(project.sql(f"SELECT count(*) AS n FROM {t}").column("n")[0].as_py()) for t in TABLES
-    }
-
-
-def ledger(project: weir.Project) -> tuple[list[tuple[str, int]], int]:
-    """(source, files) of each committed batch, and how many files were taken in twice."""
-    with project.store.begin() as db:
-        batches = db.execute(
-            sa.text(
-                "SELECT source, files FROM weir_batches WHERE status = 'committed' ORDER BY source"
-            )
-        ).all()
-        twice = db.execute(
-            sa.text(
-                "SELECT count(*) FROM (SELECT path FROM weir_files GROUP BY path HAVING count(*) > 1) d"
-            )
-        ).scalar_one()
-    return [(str(s), int(f)) for s, f in batches], int(twice)
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ for command in (
     models.lineage,
     models.kpi,
     serve.serve,
+    serve.collect,
     governance.token,
     governance.audit,
     users.user,

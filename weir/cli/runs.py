@@ -11,7 +11,7 @@ import click
 
 from weir.cli.app import Context, format_option, guarded
 from weir.cli.output import OutputFormat, console, emit
-from weir.orchestrate.records import RUN_STATUSES, Run, ScheduleState
+from weir.orchestrate.records import LEASE_SECONDS, RUN_STATUSES, Run, ScheduleState
 
 
 def _run_rows(runs: list[Run]) -> list[dict[str, Any]]:
@@ -319,21 +319,33 @@ def schedule_reset(obj: Context, name: str, fmt: OutputFormat) -> None:
 @click.command()
 @click.option("--once", is_flag=True, help="Tick once, execute what is due, and exit.")
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between ticks.")
+@click.option(
+    "--lease",
+    default=LEASE_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    envvar="WEIR_LEASE_SECONDS",
+    help="Seconds a run stays this worker's without a heartbeat; a killed worker's run is "
+    "retried elsewhere that long after (env WEIR_LEASE_SECONDS).",
+)
 @click.pass_obj
 @guarded
-def worker(obj: Context, once: bool, poll: float) -> None:
+def worker(obj: Context, once: bool, poll: float, lease: float) -> None:
     """Run the scheduler and execute runs in the foreground, without serving HTTP.
 
-    Any number of workers may run against one project: each fire is queued
-    once and each run is executed by one of them.
+    Any number of workers may run against one project, on one host or, with
+    the catalog on PostgreSQL, on several: each fire is queued once, each run
+    is executed by one of them, and a run whose worker died is retried by
+    another once its lease lapses (see docs/workers.md).
 
     \b
     Examples:
       weir worker
       weir worker --once
+      weir worker --poll 1 --lease 30
     """
     project = obj.open()
-    loop = project.orchestrate.service(poll)
+    loop = project.orchestrate.service(poll, lease)
     if once:
         done = loop.step()
         emit(_run_rows(done), "table", title="Runs executed")

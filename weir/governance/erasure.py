@@ -48,7 +48,7 @@ from weir.lake import Maintenance
 from weir.metadata.audit import AuditEntry
 from weir.metadata.definition import operator
 from weir.metadata.erasures import Erasure
-from weir.streams.collector import flushing, wal_folder
+from weir.streams.collector import flushing, instances, wal_folder, wal_root
 from weir.streams.purge import purge_log
 
 if TYPE_CHECKING:
@@ -180,31 +180,38 @@ class Eraser:
         return f"'{value}'" if text or not subject.integer else str(value)
 
     def _purge_logs(self, subject: Subject, lookups: list[str]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        wal_root = self.state_dir / "wal"
-        if not wal_root.is_dir():
-            return out
-        with flushing(wal_root, wait=60.0):
-            for source in self.subjects.files.config.collector.sources or []:
-                if source not in subject.config.sources:
-                    continue
-                purged = purge_log(
-                    wal_folder(self.state_dir, source),
-                    source,
-                    self.subjects.committed_position(source),
-                    self.subjects.log_matcher(subject, source, lookups),
-                )
-                if purged.matching or purged.deleted:
-                    out.append(
-                        {
-                            "source": source,
-                            "records": purged.matching,
-                            "segments_deleted": len(purged.deleted),
-                            "pending": purged.pending,
-                            "live": purged.live,
-                        }
+        """Purge the subject from every collector process's log of each source (one line each)."""
+        found: dict[str, dict[str, Any]] = {}
+        for instance in instances(self.state_dir):
+            root = wal_root(self.state_dir, instance)
+            if not root.is_dir():
+                continue
+            with flushing(root, wait=60.0):
+                for source in self.subjects.files.config.collector.sources or []:
+                    if source not in subject.config.sources:
+                        continue
+                    purged = purge_log(
+                        wal_folder(self.state_dir, source, instance),
+                        source,
+                        self.subjects.committed_position(source, instance),
+                        self.subjects.log_matcher(subject, source, lookups),
                     )
-        return out
+                    if purged.matching or purged.deleted:
+                        line = found.setdefault(
+                            source,
+                            {
+                                "source": source,
+                                "records": 0,
+                                "segments_deleted": 0,
+                                "pending": 0,
+                                "live": False,
+                            },
+                        )
+                        line["records"] += purged.matching
+                        line["segments_deleted"] += len(purged.deleted)
+                        line["pending"] += purged.pending
+                        line["live"] = line["live"] or purged.live
+        return list(found.values())
 
     def _clean_metadata(self, values: list[str]) -> dict[str, Any]:
         audit = self.subjects.audit

@@ -38,7 +38,7 @@ from weir.metadata.erasures import ErasureRegistry
 from weir.metadata.pii import PiiCipher
 from weir.project import ProjectFiles
 from weir.project.privacy import SubjectConfig
-from weir.streams.collector import STREAM_PREFIX, wal_folder
+from weir.streams.collector import collector_logs, log_stream
 from weir.streams.lane import decode
 from weir.streams.purge import count_matching
 from weir.transform.service import Models
@@ -423,12 +423,17 @@ class Subjects:
         out: dict[str, dict[str, int]] = {}
         for source in self.files.config.collector.sources or []:
             column = subject.config.sources.get(source)
-            folder = wal_folder(self.files.state_dir, source)
-            if column is None or not folder.is_dir():
+            if column is None:
                 continue
-            records, segments = count_matching(folder, self.log_matcher(subject, source, lookups))
-            if records:
-                out[source] = {"records": records, "segments": segments}
+            for log in collector_logs(self.files.state_dir, source):  # one per collector process
+                if not log.folder.is_dir():
+                    continue
+                matcher = self.log_matcher(subject, source, lookups)
+                records, segments = count_matching(log.folder, matcher)
+                if records:
+                    counted = out.setdefault(source, {"records": 0, "segments": 0})
+                    counted["records"] += records
+                    counted["segments"] += segments
         return out
 
     def log_matcher(
@@ -438,8 +443,9 @@ class Subjects:
         cards = sum(1 for c in config.columns if c.classification == "pci")
         return log_matcher(subject, subject.config.sources[source], lookups, cards)
 
-    def committed_position(self, source: str) -> int:
-        stream = STREAM_PREFIX + source
+    def committed_position(self, source: str, instance: int = 0) -> int:
+        """How far the lake holds collector process ``instance``'s log of ``source``."""
+        stream = log_stream(source, instance)
         return int(self.ledger.positions(stream).get(stream, "0"))
 
     def audit_mentions(self, subject: Subject, values: list[str]) -> int:

@@ -86,12 +86,15 @@ class Ingestor:
         self.audit = audit  # every committed batch, whatever its door, gets one record
 
     # -- public -------------------------------------------------------------------
-    def ingest(self, source_name: str, paths: Sequence[Path] | None = None) -> BatchResult:
+    def ingest(
+        self, source_name: str, paths: Sequence[Path] | None = None, wait: float = 0.0
+    ) -> BatchResult:
+        """Take in the source's new files as one batch (waiting up to ``wait`` s for the lake)."""
         source = self.project.source(source_name)
         # a REST extract is fetched before the lake's write lock is taken: a slow API must not
         # hold up the other writers (a stream's flush waits for the lock only so long)
         positions = self._extract(source) if source.format == "rest" and not paths else None
-        with self.writing():
+        with self.writing(wait):
             started = time.time()
             if source.format == "database":
                 if paths:

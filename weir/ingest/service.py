@@ -61,9 +61,13 @@ class Sources:
         return sorted(self.files.sources)
 
     def ingest(
-        self, sources: Sequence[str] | None = None, path: Path | None = None
+        self, sources: Sequence[str] | None = None, path: Path | None = None, wait: float = 0.0
     ) -> list[BatchResult]:
-        """Ingest the new files of ``sources`` (all by default), one batch per source."""
+        """Ingest the new files of ``sources`` (all by default), one batch per source.
+
+        ``wait``: seconds to wait for another writer of the lake (a worker's step
+        waits; a command at the terminal says at once who is writing).
+        """
         names = list(sources) if sources else self.names
         for name in names:
             self.files.source(name)  # fail before any work on an unknown name
@@ -75,10 +79,10 @@ class Sources:
             names = [c.name for c in configs if matches_under(c, path)]
             if not names:
                 raise unmatched_folder(path if path.is_absolute() else Path.cwd() / path, configs)
-        self.ingestor.recover()
+        self.ingestor.recover(wait)
         action = " ".join(["ingest", *names, *([f"--path {path}"] if path else [])])
         with self.audit.recording("ingest", action, operator()) as note:
-            batches = [self.ingestor.ingest(name, [path] if path else None) for name in names]
+            batches = [self.ingestor.ingest(name, [path] if path else None, wait) for name in names]
             written = [b for b in batches if b.batch_id]
             note.datasets = tuple(f"staging.{b.source}" for b in written)
             note.rows = sum(b.counts.received for b in batches)

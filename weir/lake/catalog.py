@@ -32,7 +32,7 @@ from pyiceberg.expressions import BooleanExpression
 from weir.engine import Engine, Session
 from weir.errors import NotFoundError
 from weir.lake import atrest
-from weir.lake.lock import WriteLock
+from weir.lake.lock import WriteLock, write_lock
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -103,8 +103,10 @@ class Lake:
         warehouse.mkdir(parents=True, exist_ok=True)
         self.warehouse = warehouse
         self.engine = engine
-        self.lock = WriteLock(lock_file or warehouse.parent / "write.lock", self._changed)
-        self.changes = (lock_file or warehouse.parent / "write.lock").with_name("lake.changed")
+        lock_file = lock_file or warehouse.parent / "write.lock"
+        # on a catalog server the lock is the server's, seen by writers on every host
+        self.lock: WriteLock = write_lock(catalog_uri, lock_file, self._changed)
+        self.changes = lock_file.with_name("lake.changed")
         self._versions: tuple[tuple[int, int], dict[tuple[str, str], str]] | None = None
         self.catalog_uri = catalog_uri
         self.setting_up = setting_up
@@ -264,7 +266,7 @@ class Lake:
         return table
 
     def ensure(self, layer: str, name: str, schema: pa.Schema, day_of: str | None = None) -> Table:
-        from pyiceberg.exceptions import NamespaceAlreadyExistsError
+        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
         from pyiceberg.transforms import DayTransform
 
         identifier = f"{layer}.{name}"
@@ -278,11 +280,14 @@ class Lake:
                     update.union_by_name(pa.schema(missing))
                 table = self.catalog.load_table(identifier)
             return table
-        table = self.catalog.create_table(
-            identifier,
-            schema=schema,
-            properties={"write.parquet.compression-codec": "zstd"},
-        )
+        try:
+            table = self.catalog.create_table(
+                identifier,
+                schema=schema,
+                properties={"write.parquet.compression-codec": "zstd"},
+            )
+        except TableAlreadyExistsError:  # another writer (a worker elsewhere) made it just now
+            return self.ensure(layer, name, schema, day_of)
         if day_of is not None:
             with table.update_spec() as update:
                 update.add_field(day_of, DayTransform(), f"{day_of}_day")
@@ -344,13 +349,20 @@ class Lake:
         for write in writes:
             if not write.files and write.delete is None:
                 continue
+            self.lock.check()  # a writer whose lock was cut (its connection lost) stops here
             table = self.table(write.layer, write.name)
+            # what to delete is decided here, under the lock, on the table as it is now: a
+            # writer that found it empty before another (a worker elsewhere) filled it must
+            # still replace those rows
+            delete = write.delete if table.current_snapshot() is not None else None
+            if not write.files and delete is None:
+                continue
             transaction = table.transaction()
             key = self.engine.at_rest
-            if write.delete is not None and key is not None:
-                atrest.delete_rows(transaction, table, write.delete, summary, key)
-            elif write.delete is not None:
-                transaction.delete(write.delete, snapshot_properties=summary)
+            if delete is not None and key is not None:
+                atrest.delete_rows(transaction, table, delete, summary, key)
+            elif delete is not None:
+                transaction.delete(delete, snapshot_properties=summary)
             if write.files and key is not None:
                 atrest.add_files(transaction, list(write.files), summary, key)
             elif write.files:

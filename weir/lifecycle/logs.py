@@ -22,7 +22,7 @@ from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
 from weir.project import ProjectFiles
 from weir.project.durations import parse_duration
-from weir.streams.collector import STREAM_PREFIX, wal_folder
+from weir.streams.collector import instances, log_stream, wal_root
 from weir.streams.wal import segments
 
 
@@ -42,16 +42,21 @@ def log_steps(
     does not hold yet (the source's committed stream position): those are counted.
     """
     steps = []
-    root = files.state_dir / "wal"
-    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+    logs = [  # each collector process's logs
+        (instance, folder)
+        for instance in instances(files.state_dir)
+        for folder in sorted(wal_root(files.state_dir, instance).glob("*"))
+        if folder.is_dir()
+    ]
+    for instance, folder in logs:
         name = folder.name
         window = files.config.retention.log_for(name)
         if window is None or (chosen is not None and name not in chosen):
             continue
         cut = (now - parse_duration(window)).timestamp()
-        stream = STREAM_PREFIX + name
+        stream = log_stream(name, instance)
         committed = int(ledger.positions(stream).get(stream, "0"))
-        found = segments(wal_folder(files.state_dir, name))
+        found = segments(folder)
         doomed: list[Path] = []
         waiting = 0
         for index, ((_, path), (following, _)) in enumerate(itertools.pairwise(found)):
@@ -65,7 +70,7 @@ def log_steps(
         hold = holds.get(name)
         note = f"{waiting} older segment(s) not yet in the lake are kept" if waiting else ""
         step = Step(
-            f"wal/{name}",
+            f"{folder.parent.name}/{name}",
             "log",
             f"collector_log: keep {window}",
             len(doomed),
@@ -80,7 +85,7 @@ def log_steps(
             audit.append(
                 AuditEntry(
                     "lifecycle",
-                    f"lifecycle log {name}",
+                    f"lifecycle log {name}" + (f"@{instance}" if instance else ""),
                     user=operator(),
                     detail={
                         "segments_deleted": [p.name for p in doomed],

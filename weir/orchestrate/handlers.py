@@ -17,10 +17,14 @@ from weir.orchestrate.records import Handler, StepOutcome, StepRequest
 from weir.transform.runner import Window
 from weir.transform.service import Models
 
+# a step waits this long for the lake's write lock: the workers of a project share one lake,
+# and a run queued behind another's batch is late, not failed
+LAKE_WAIT = 600.0
+
 
 def ingest_step(sources: Sources) -> Handler:
     def ingest(step: StepRequest) -> StepOutcome:
-        batches = sources.ingest(list(step.args.get("sources") or []) or None)
+        batches = sources.ingest(list(step.args.get("sources") or []) or None, wait=LAKE_WAIT)
         for b in batches:
             step.log(
                 f"{b.source}: {b.files} files, {b.counts.received} received, "

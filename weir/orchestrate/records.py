@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "abandoned"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+# how long a run stays its worker's without a heartbeat (the worker renews it every third)
+LEASE_SECONDS = 60.0
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "abandoned"})
 Trigger = Literal["schedule", "manual", "rerun", "backfill", "input"]
 TRIGGERS: tuple[str, ...] = get_args(Trigger)

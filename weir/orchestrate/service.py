@@ -23,6 +23,7 @@ from weir.metadata.definition import operator
 from weir.orchestrate.checks import check_schedules, project_zone
 from weir.orchestrate.records import (
     FINISHED,
+    LEASE_SECONDS,
     RUN_STATUSES,
     Clock,
     Handler,
@@ -36,7 +37,7 @@ from weir.orchestrate.records import (
 )
 from weir.orchestrate.scheduler import Scheduler, next_fire, scheduled_run
 from weir.orchestrate.store import NewRun, RunStore, StoredState
-from weir.orchestrate.worker import LEASE_SECONDS, Worker, notify
+from weir.orchestrate.worker import Worker, notify
 from weir.project import ProjectFiles
 from weir.project.durations import DurationError, parse_duration
 from weir.project.schedules import ScheduleConfig, check_cron
@@ -98,8 +99,10 @@ class Orchestration:
             self.interrupt,
         )
 
-    def service(self, poll_seconds: float = 5.0) -> Orchestrator:
-        return Orchestrator(self, poll_seconds)
+    def service(
+        self, poll_seconds: float = 5.0, lease_seconds: float = LEASE_SECONDS
+    ) -> Orchestrator:
+        return Orchestrator(self, poll_seconds, lease_seconds)
 
 
 class Runs:
@@ -368,16 +371,21 @@ class Orchestrator:
 
     name = "orchestrate"
 
-    def __init__(self, owner: Orchestration, poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self, owner: Orchestration, poll_seconds: float = 5.0, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self.owner = owner
         self.poll_seconds = poll_seconds
+        # how long a run stays this process's without a heartbeat: a killed worker's run
+        # is taken as abandoned (and retried elsewhere) that long after its last one
+        self.lease_seconds = lease_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def step(self) -> builtins.list[Run]:
         """One round: tick the scheduler, then execute every run that is due."""
         self.owner.scheduler().tick(self.owner.clock())
-        worker = self.owner.worker()
+        worker = self.owner.worker(lease_seconds=self.lease_seconds)
         done: builtins.list[Run] = []
         while not self._stop.is_set():
             run = worker.run_once()

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from weir.errors import WeirError
 from weir.orchestrate.records import (
+    LEASE_SECONDS,
     Clock,
     Handler,
     PlannedStep,
@@ -33,7 +34,6 @@ from weir.orchestrate.records import (
 from weir.orchestrate.scheduler import queue_retry
 from weir.orchestrate.store import RunStore
 
-LEASE_SECONDS = 60.0
 _log = logging.getLogger("weir.orchestrate")
 
 

@@ -13,6 +13,7 @@ consumers) is a ``Service``: started with the application, stopped with it.
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
@@ -126,6 +127,37 @@ _NO_FRAMEWORK_TELEMETRY: dict[str, Any] = (
 
 def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     """The ASGI application serving ``project``; ``services`` run while it runs."""
+    app = _application(project, services)
+    # the routes of each part of the server are added here, one call each
+    app.include_router(api_router(project))
+    app.include_router(collector_router(app))
+    app.include_router(segment_router(app))
+    app.include_router(quality_router(app))
+    app.include_router(alerts_router(app))
+    app.include_router(runs_router(app))
+    app.include_router(lifecycle_router(app))
+    app.include_router(subjects_router(app))
+    app.include_router(sources_router(app))
+    install_web(app)  # the web app at /: sign-in, the shell, the team dashboards
+    app.add_middleware(RequestMetrics, registry=app.state.registry)
+    return app
+
+
+def create_collector_app(project: Project, instance: int) -> FastAPI:
+    """The event collector alone (and /healthz, /metrics): one of ``weir collect``'s processes.
+
+    ``instance`` numbers the process among the project's collectors: its logs
+    are its own (``.weir/wal-N/``), and its flusher moves them into the lake.
+    """
+    app = _application(project, ())
+    app.state.collector_instance = instance
+    app.include_router(collector_router(app))
+    app.add_middleware(RequestMetrics, registry=app.state.registry)
+    return app
+
+
+def _application(project: Project, services: Sequence[Service]) -> FastAPI:
+    """The application's frame: its services' lifespan, error answers, /healthz and /metrics."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -204,7 +236,11 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the server answers")
     async def healthz() -> dict[str, object]:
-        return {"status": "ok", "project": project.files.config.name}
+        answer: dict[str, object] = {"status": "ok", "project": project.files.config.name}
+        instance = getattr(app.state, "collector_instance", None)
+        if instance is not None:  # one of several collector processes: which one answered
+            answer["collector"] = {"instance": instance, "pid": os.getpid()}
+        return answer
 
     @app.get(
         "/metrics",
@@ -215,18 +251,6 @@ def create_app(project: Project, services: Sequence[Service] = ()) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    # the routes of each part of the server are added here, one call each
-    app.include_router(api_router(project))
-    app.include_router(collector_router(app))
-    app.include_router(segment_router(app))
-    app.include_router(quality_router(app))
-    app.include_router(alerts_router(app))
-    app.include_router(runs_router(app))
-    app.include_router(lifecycle_router(app))
-    app.include_router(subjects_router(app))
-    app.include_router(sources_router(app))
-    install_web(app)  # the web app at /: sign-in, the shell, the team dashboards
-    app.add_middleware(RequestMetrics, registry=registry)
     return app
 
 

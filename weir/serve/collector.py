@@ -257,13 +257,14 @@ def _source_of(scope: MutableMapping[str, Any]) -> str | None:
 def collector_router(app: FastAPI) -> APIRouter:
     """The collector's routes; creates the app's collector and adds its flusher to the services."""
     project = app.state.project
-    collector: Collector = project.streams.collector()
+    instance = int(getattr(app.state, "collector_instance", 0))
+    collector: Collector = project.streams.collector(instance)
     keys: WriteKeys = project.access.write_keys()
     metrics = CollectorMetrics(app.state.registry, collector)
     app.state.collector = collector
     app.state.collector_metrics = metrics
     app.state.write_keys = keys
-    command = [sys.executable, "-m", "weir.serve.flush_worker", str(project.root)]
+    command = [sys.executable, "-m", "weir.serve.flush_worker", str(project.root), str(instance)]
     app.state.services.append(
         Flusher(collector, process=command if collector.config.flush_process else None)
     )

@@ -1,7 +1,8 @@
-"""``python -m weir.serve.flush_worker ROOT``: the collector's flush process of ``weir serve``.
+"""``python -m weir.serve.flush_worker ROOT [INSTANCE]``: a collector's flush process.
 
-It opens the project and runs the flush loop (``weir.streams.flush_process``)
-until the server closes its end of the pipe on stdin.
+It opens the project and runs the flush loop (``weir.streams.flush_process``) over
+the logs of collector process ``INSTANCE`` (0, ``weir serve``'s, by default) until
+the server closes its end of the pipe on stdin.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from weir.workspace import Project
 
 def main() -> None:
     with Project(sys.argv[1]) as project:
-        serve(project.streams.collector())
+        instance = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+        serve(project.streams.collector(instance))
 
 
 if __name__ == "__main__":

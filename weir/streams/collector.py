@@ -8,6 +8,14 @@ one batch at a time through ``Ingestor.ingest_events``, recording the log
 position in the same metadata transaction as the batch, so a restart resumes
 exactly after what the lake holds: nothing acknowledged is lost, nothing is
 written twice. A ``Flusher`` (``flusher.py``) runs ``flush`` in the background.
+
+Several collector processes may take events for one project (``weir collect
+--processes N``): each is an ``instance`` with logs of its own (a log has one
+writer), ``.weir/wal/`` for the first (``weir serve``'s) and ``.weir/wal-N/``
+for instance N, and its own position in the ledger for each (``log_stream``).
+Each flushes its own logs; the lake's write lock puts their batches one after
+another, and the batch contract's duplicate check against staging keeps an
+event posted to two of them (a client retrying elsewhere) once in the lake.
 """
 
 from __future__ import annotations
@@ -99,18 +107,21 @@ class _SourceStats:
 class Collector:
     """Receives events for a project's sources into their logs, and flushes them to the lake."""
 
-    def __init__(self, files: ProjectFiles, ingestor: Ingestor, ledger: Ledger, lake: Lake) -> None:
+    def __init__(
+        self, files: ProjectFiles, ingestor: Ingestor, ledger: Ledger, lake: Lake, instance: int = 0
+    ) -> None:
         self.files = files
         self.config: CollectorConfig = files.config.collector
         self.ingestor = ingestor
         self.ledger = ledger
         self.lake = lake
-        self.wal_root = files.state_dir / "wal"
+        self.instance = instance  # which collector process of the project (0: weir serve's)
+        self.wal_root = wal_root(files.state_dir, instance)
         self._lanes: dict[str, Lane] = {}
         self._open_lock = threading.Lock()
         self._flush_locks: dict[str, threading.Lock] = {}
         self._stats: dict[str, _SourceStats] = {}
-        self.health = FlushHealth(files.state_dir, STREAM_PREFIX)
+        self.health = FlushHealth(files.state_dir, self.stream)
         self._recovered = False
         self._disk_checked = (0.0, math.inf)
         self.batch_closed = threading.Event()  # set when a full batch waits for the flusher
@@ -122,6 +133,10 @@ class Collector:
             )
 
     # -- sources --------------------------------------------------------------------
+    def stream(self, source: str) -> str:
+        """The ledger's key of this process's log of ``source`` (its position in the lake)."""
+        return log_stream(source, self.instance)
+
     @property
     def sources(self) -> list[str]:
         """The sources events may be posted to."""
@@ -281,7 +296,7 @@ class Collector:
             if lane is not None:
                 return lane
             self._recover()
-            stream = STREAM_PREFIX + name
+            stream = self.stream(name)
             committed = int(self.ledger.positions(stream).get(stream, "0"))
             wal = WriteAheadLog(
                 self.wal_root / name, self.config.segment_bytes, self.config.fsync, committed
@@ -415,7 +430,7 @@ class Collector:
                     "the flush is tried again shortly",
                 )
             # a flush process left by a server that died may have flushed meanwhile
-            stream = STREAM_PREFIX + name
+            stream = self.stream(name)
             lane.caught_up(int(self.ledger.positions(stream).get(stream, "0")))
             boundary = _wait(lane.cut)
             reports = self._flush_closed(lane, boundary)
@@ -461,7 +476,7 @@ class Collector:
         since = cutoff(clock, self.config.dedupe_window_seconds) if source.time_column else None
         card_columns = [c.name for c in source.columns if c.classification == "pci"]
         table = batch_table(batch, card_columns)
-        stream = STREAM_PREFIX + name
+        stream = self.stream(name)
         started = time.monotonic()
         result = self.ingestor.ingest_events(
             name, table, {stream: str(cut.end)}, dedupe_since=since, checked_at=clock
@@ -586,5 +601,41 @@ def _wait(start: Callable[[Callable[[int | BaseException], None]], None]) -> int
     return future.result()
 
 
-def wal_folder(state_dir: Path, source: str) -> Path:
-    return state_dir / "wal" / source
+def wal_root(state_dir: Path, instance: int = 0) -> Path:
+    """The folder of one collector process's logs: ``wal`` for the first, ``wal-N`` for the others."""
+    return state_dir / ("wal" if instance == 0 else f"wal-{instance}")
+
+
+def wal_folder(state_dir: Path, source: str, instance: int = 0) -> Path:
+    """The log of ``source`` kept by collector process ``instance``."""
+    return wal_root(state_dir, instance) / source
+
+
+def log_stream(source: str, instance: int = 0) -> str:
+    """The ledger's key of a log's position: ``collector:SOURCE``, ``collector:SOURCE@N``."""
+    return STREAM_PREFIX + source + (f"@{instance}" if instance else "")
+
+
+@dataclass(frozen=True)
+class CollectorLog:
+    """One collector process's log of one source, and the key of its position in the ledger."""
+
+    source: str
+    instance: int
+    folder: Path
+    stream: str
+
+
+def instances(state_dir: Path) -> list[int]:
+    """The collector processes that keep logs in ``state_dir``: 0 always, then each ``wal-N``."""
+    found = (p.name.removeprefix("wal-") for p in state_dir.glob("wal-*") if p.is_dir())
+    return [0, *sorted(int(n) for n in found if n.isdigit() and int(n) > 0)]
+
+
+def collector_logs(state_dir: Path, source: str) -> list[CollectorLog]:
+    """Every log of ``source``: the first process's (on disk or not), and each other's on disk."""
+    return [
+        CollectorLog(source, n, wal_folder(state_dir, source, n), log_stream(source, n))
+        for n in instances(state_dir)
+        if n == 0 or wal_folder(state_dir, source, n).is_dir()
+    ]

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weir.errors import LockedError
-from weir.streams.collector import STREAM_PREFIX, Collector, flushing
+from weir.streams.collector import Collector, flushing
 from weir.streams.health import FlushFailure, describe
 from weir.streams.lane import CUT, LogRecord, decode
 from weir.streams.wal import read_log
@@ -62,7 +62,7 @@ def _flush_source(
 ) -> None:
     source = collector.files.sources[name]
     cards = sum(1 for c in source.columns if c.classification == "pci")
-    stream = STREAM_PREFIX + name
+    stream = collector.stream(name)
     committed = int(collector.ledger.positions(stream).get(stream, "0"))
     batch: list[LogRecord] = []
     for position, payload in read_log(folder, committed):
@@ -149,12 +149,17 @@ def serve(collector: Collector) -> None:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
 
+    def tell(line: str) -> None:
+        try:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stopping.set()  # the server died: the lake has the batch; a last pass, then exit
+
     def report(source: str, seconds: float, agreed: bool) -> None:
-        sys.stdout.write(json.dumps([source, seconds, agreed]) + "\n")
-        sys.stdout.flush()
+        tell(json.dumps([source, seconds, agreed]) + "\n")
 
     def failed(source: str, error: str, since: float) -> None:
-        sys.stdout.write(failure_line(FlushFailure(source, error, since)))
-        sys.stdout.flush()
+        tell(failure_line(FlushFailure(source, error, since)))
 
     run(collector, report, stopping, failed)

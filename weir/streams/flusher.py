@@ -121,7 +121,7 @@ class Flusher:
     def _catch_up(self, lanes: list[Lane]) -> None:
         positions = self.collector.ledger.positions(STREAM_PREFIX)
         for lane in lanes:
-            stream = STREAM_PREFIX + lane.source.name
+            stream = self.collector.stream(lane.source.name)
             lane.caught_up(int(positions.get(stream, "0")))
             lane.wal.release(lane.committed)
         while True:

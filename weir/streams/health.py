@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,12 @@ def is_contention(exc: BaseException) -> bool:
 class FlushHealth:
     """The failing-flush record of each collected source of a project, on disk."""
 
-    def __init__(self, state_dir: Path, stream_prefix: str) -> None:
+    def __init__(self, state_dir: Path, stream: Callable[[str], str]) -> None:
         self.folder = state_dir / STATE_FOLDER
-        self.stream_prefix = stream_prefix
+        self.stream = stream  # source → the stream of the log (one collector process's)
 
     def path(self, source: str) -> Path:
-        stream = self.stream_prefix + source
+        stream = self.stream(source)
         return self.folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", stream) + ".json")
 
     def read(self, source: str) -> dict[str, Any] | None:
@@ -73,7 +74,7 @@ class FlushHealth:
         at = time.time() if at is None else at
         state = self.read(source) or {}
         record = {
-            "stream": self.stream_prefix + source,
+            "stream": self.stream(source),
             "source": source,
             "kind": "collector",
             "errors": int(state.get("errors", 0)) + 1,

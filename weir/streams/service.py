@@ -23,9 +23,15 @@ class Streams:
         self.ingestor = ingestor
         self.files = ingestor.project
 
-    def collector(self) -> Collector:
-        """A new event collector over this project's logs (``weir serve`` runs one)."""
-        return Collector(self.files, self.ingestor, self.ingestor.ledger, self.ingestor.lake)
+    def collector(self, instance: int = 0) -> Collector:
+        """A new event collector over this project's logs (``weir serve`` runs one).
+
+        ``instance``: which of the project's collector processes it is (each has logs
+        of its own; 0 is ``weir serve``'s, ``weir collect`` runs 1, 2, …).
+        """
+        return Collector(
+            self.files, self.ingestor, self.ingestor.ledger, self.ingestor.lake, instance
+        )
 
     def consumer(
         self, config: ConsumerConfig, after_lake_commit: AfterLakeCommit | None = None

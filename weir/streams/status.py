@@ -22,8 +22,7 @@ from weir.ingest.database import POSITION_PREFIX as DATABASE_CURSOR
 from weir.ingest.ledger import Ledger
 from weir.project import ProjectFiles
 from weir.project.consumers import consumer_stream
-from weir.streams.collector import STREAM_PREFIX as COLLECTOR_STREAM
-from weir.streams.collector import wal_folder
+from weir.streams.collector import instances, log_stream, wal_folder, wal_root
 from weir.streams.consumers import read_stream_states
 from weir.streams.lane import logged_events
 
@@ -64,9 +63,10 @@ def stream_statuses(
         streams[stream] = (source, max(committed_at, last or 0.0))
     for config in project.config.consumers:
         streams.setdefault(consumer_stream(config), (config.source, None))
-    for folder in sorted((project.state_dir / "wal").glob("*")):
-        if folder.is_dir() and folder.name in project.sources:  # logged, maybe not yet flushed
-            streams.setdefault(f"{COLLECTOR_STREAM}{folder.name}", (folder.name, None))
+    for instance in instances(project.state_dir):  # each collector process's logs
+        for folder in sorted(wal_root(project.state_dir, instance).glob("*")):
+            if folder.is_dir() and folder.name in project.sources:  # logged, maybe not flushed
+                streams.setdefault(log_stream(folder.name, instance), (folder.name, None))
     states = {str(s["stream"]): s for s in read_stream_states(project.state_dir)}
     for name, known in states.items():
         streams.setdefault(name, (str(known["source"]), None))
@@ -94,8 +94,11 @@ def stream_statuses(
         elif kind in ("kafka", "mqtt"):
             running = False
         if kind == "collector":
+            instance = _instance_of(stream)
             lag = (
-                backlog(source) if backlog is not None else logged_backlog(project, source, ledger)
+                backlog(source)
+                if backlog is not None and instance == 0
+                else logged_backlog(project, source, ledger, instance)
             )
         out.append(
             StreamStatus(
@@ -114,15 +117,22 @@ def stream_statuses(
     return sorted(out, key=lambda s: (s.source, s.stream))
 
 
-def logged_backlog(project: ProjectFiles, source: str, ledger: Ledger) -> int:
-    """Events in the collector's log of ``source`` past the lake's position, read without opening it.
+def logged_backlog(project: ProjectFiles, source: str, ledger: Ledger, instance: int = 0) -> int:
+    """Events in a collector's log of ``source`` past the lake's position, read without opening it.
 
     Read-only, so ``weir status`` can ask while a server appends: a record being
     written (a torn tail) ends the count; batch cuts are markers, not events.
+    ``instance``: the collector process whose log it is (0: ``weir serve``'s).
     """
-    stream = f"{COLLECTOR_STREAM}{source}"
+    stream = log_stream(source, instance)
     committed = int(ledger.positions(stream).get(stream, "0"))
-    return logged_events(wal_folder(project.state_dir, source), committed)
+    return logged_events(wal_folder(project.state_dir, source, instance), committed)
+
+
+def _instance_of(stream: str) -> int:
+    """The collector process of a collector stream (``collector:SOURCE@N``; none: 0)."""
+    _, _, number = stream.rpartition("@")
+    return int(number) if "@" in stream and number.isdigit() else 0
 
 
 def _stream_of(position_key: str) -> str:

@@ -406,10 +406,8 @@ class Runner:
         }
         if item.interval is not None:
             properties["weir.interval"] = f"{item.interval[0]}/{item.interval[1]}"
-        had_rows = self.lake.snapshot_for(model.namespace, model.table) is not None
-        writes = [
-            TableWrite(model.namespace, model.table, write.files, delete if had_rows else None)
-        ]
+        # the delete applies to the table as it is at the commit (an empty table: nothing)
+        writes = [TableWrite(model.namespace, model.table, write.files, delete)]
         snapshots = self.lake.commit(run_id, writes, properties)
         if model.name in snapshots:
             return snapshots[model.name]
