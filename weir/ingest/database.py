@@ -158,6 +158,21 @@ def expand_url(url: str, prefix: str = "", named: str = "the URL names it") -> s
     return PLACEHOLDER.sub(value, url)
 
 
+def unset_address(source: SourceConfig) -> list[str]:
+    """The environment variables a database or REST source's URL names that are not set.
+
+    Such a source is not connected where weir runs: ingesting every source
+    skips it (and says so); ingesting it by name stops with the variable to set.
+    """
+    if source.database is not None:
+        url = source.database.url
+    elif source.rest is not None:
+        url = source.rest.url
+    else:
+        return []
+    return [m[1] for m in PLACEHOLDER.finditer(url) if os.environ.get(m[1]) is None]
+
+
 def connect(source: SourceConfig) -> sa.Engine:
     """An engine for the source's database (nothing is connected yet)."""
     return engine_for(resolve_url(source), f"source {source.name}: ")

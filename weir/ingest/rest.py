@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from weir.errors import WeirError
+from weir.ingest.database import expand_url
 from weir.project.config import SourceConfig
 from weir.project.extract import RestOptions
 
@@ -102,7 +103,11 @@ class RestClient:
             params[incremental.param] = since
         if paging.size_param:
             params[paging.size_param] = str(paging.size)
-        url: str | httpx.URL = options.url
+        url: str | httpx.URL = expand_url(
+            options.url,
+            f"source {self.source.name}: ",
+            f"sources/{self.source.name}.yml names it in rest.url",
+        )
         number, offset = paging.start, 0
         with httpx.Client(
             timeout=options.timeout, headers=self.headers, auth=self.auth, follow_redirects=True

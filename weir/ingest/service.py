@@ -16,6 +16,7 @@ from sqlglot import exp
 from weir.engine import table
 from weir.errors import NotFoundError
 from weir.ingest.batch import BatchResult, Ingestor
+from weir.ingest.database import unset_address
 from weir.ingest.files import matches_under, unmatched_folder
 from weir.ingest.probe import DiscoverOptions, Probe, Proposal, discover, save_proposal, test_source
 from weir.ingest.reconcile import BatchCheck, reconcile
@@ -56,6 +57,13 @@ class Sources:
         names = list(sources) if sources else self.names
         for name in names:
             self.files.source(name)  # fail before any work on an unknown name
+        if not sources:
+            # every source: a database or API whose address is not set here is not connected
+            # (named ones fail with the variable to set); each skipped one is said
+            for name in [n for n in names if unset_address(self.files.source(n))]:
+                names.remove(name)
+                variables = ", ".join(unset_address(self.files.source(name)))
+                self.ingestor.progress(name, f"skipped: not connected here ({variables} not set)")
         if path is not None and not sources:
             # every source: those with a file under the path (none of them is an error)
             configs = [
