@@ -101,7 +101,7 @@ class CarrierApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_GET(self) -> None:
                 api.requests += 1
                 parts = urlsplit(self.path)
                 if parts.path != HOPS_PATH:
@@ -133,7 +133,7 @@ class CarrierApi:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: the demo prints its own progress
 
         return Handler

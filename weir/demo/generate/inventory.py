@@ -123,8 +123,8 @@ class StockKeeper:
             g = d * 24 + h
             arrived = self.pending_at == g
             if arrived.any():
-                for p in np.flatnonzero(arrived):
-                    self._open.pop(int(p), None)
+                for landed in np.flatnonzero(arrived):
+                    self._open.pop(int(landed), None)
                 self.level[arrived] += self.pending_units[arrived]
                 self.pending_at[arrived] = -1
                 forced |= arrived
@@ -146,8 +146,8 @@ class StockKeeper:
                     - self.level[low]
                     + np.round(self.daily[low] * 3).astype(np.int64)
                 )
-                for p, late in zip(np.flatnonzero(low), delayed, strict=True):
-                    self._order(int(p), g, bool(late))
+                for lacking, late in zip(np.flatnonzero(low), delayed, strict=True):
+                    self._order(int(lacking), g, bool(late))
             due = (g + self.phase) % self.every == 0
             report = self.active & (forced | (due & (self.level != self.last_reported)))
             chosen = np.flatnonzero(report)
