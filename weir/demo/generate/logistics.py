@@ -56,6 +56,8 @@ API_FOLDER = "carrier_api"
 API_FILE = "parcel_hops.jsonl"
 DB_FOLDER = "shop_db"
 DB_FILE = "shop.sqlite"
+# The environment variable the example's purchase_orders source takes its database URL from.
+SHOP_DB_VARIABLE = "SHOP_DB_URL"
 
 HOP_FIELDS = (
     "seq",
