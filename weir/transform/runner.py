@@ -72,6 +72,10 @@ class RunResult:
         return all(b.status != "failed" for b in self.builds)
 
 
+# The lake layers ingestion writes (a model reads a source through them).
+_SOURCE_LAYERS = ("raw", "staging", "quarantine")
+
+
 class Runner:
     def __init__(
         self, graph: ModelGraph, lake: Lake, log: RunLog, progress: Progress | None = None
@@ -169,16 +173,33 @@ class Runner:
             raise
         builds: list[ModelBuild] = []
         broken: set[str] = set()
+        waiting: set[str] = set()  # models with no data yet: a source never ingested
+        tables = {f"{layer}.{name}" for layer, name in self.lake.tables()}
         context = _RunContext(self.log.states(), self.log.lineage())
         try:
             for item in plan:
                 model = self.graph.models[item.model]
                 blocked = sorted(d for d in model.depends_on if d in broken)
+                unfed = sorted(
+                    d
+                    for d in model.depends_on
+                    if d.split(".")[0] in _SOURCE_LAYERS and d not in tables
+                )
+                starved = sorted(d for d in model.depends_on if d in waiting)
                 if blocked:
                     build = ModelBuild(
                         model.name, model.kind, "skipped", "upstream failed: " + ", ".join(blocked)
                     )
                     broken.add(model.name)
+                elif item.build and (unfed or starved):
+                    # not a failure: the model builds once its sources have been ingested
+                    reason = (
+                        "no data yet: never ingested: " + ", ".join(unfed)
+                        if unfed
+                        else "no data yet upstream: " + ", ".join(starved)
+                    )
+                    build = ModelBuild(model.name, model.kind, "skipped", reason)
+                    waiting.add(model.name)
                 elif not item.build:
                     build = ModelBuild(model.name, model.kind, "up_to_date", item.reason)
                 else:
