@@ -61,7 +61,9 @@ def _t(text: str) -> int:
     return int(datetime.strptime(f"2025-{text}", "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp())
 
 
-def _hop(parcel: str, carrier: str, hop: int, place: str, kind: str, at: int, promised: str) -> dict[str, Any]:
+def _hop(
+    parcel: str, carrier: str, hop: int, place: str, kind: str, at: int, promised: str
+) -> dict[str, Any]:
     return {
         "parcel_id": parcel,
         "order_id": f"W-{parcel}",
@@ -120,8 +122,17 @@ def hop_events() -> list[dict[str, Any]]:
     return events
 
 
-def _po(po: int, supplier: int, product: int, warehouse: int, promised: int, quantity: int,
-        ordered: str, dispatched: str | None, delivered: str | None) -> dict[str, Any]:
+def _po(
+    po: int,
+    supplier: int,
+    product: int,
+    warehouse: int,
+    promised: int,
+    quantity: int,
+    ordered: str,
+    dispatched: str | None,
+    delivered: str | None,
+) -> dict[str, Any]:
     times = [ordered, dispatched, delivered]
     stamps = [datetime.strptime(f"2025-{t}", "%Y-%m-%d %H:%M") if t else None for t in times]
     return {
