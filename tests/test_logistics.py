@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from conftest import NewDatabase
 from golden.check import plain
 from golden.logistics import LOGISTICS, PO_FINAL, PO_FIRST, hop_events
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import weir
 from weir.demo.carrier import ADDRESS_VARIABLE, CarrierApi, feed_path, read_feed
@@ -30,6 +32,8 @@ from weir.demo.generate.logistics import (
 )
 from weir.demo.tour import connected
 from weir.errors import WeirError
+from weir.ingest.rest import RestClient
+from weir.project.loader import load_project
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
 BY = {"supplier": "supplier_id", "warehouse": "warehouse_id", "product": "product_id"}
@@ -331,3 +335,34 @@ def test_purchase_orders_read_from_postgresql(tmp_path: Path, new_database: NewD
             ]
     finally:
         os.environ.pop(SHOP_DB_VARIABLE, None)
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(0, 40), size=st.integers(1, 7), split=st.integers(0, 40))
+def test_any_page_size_and_any_cursor_read_every_event_exactly_once(
+    count: int, size: int, split: int
+) -> None:
+    """Two extracts of the example's parcel_hops source, the feed growing in between: together
+    they hold every event once, whatever the page size and wherever the first one stopped."""
+    events = [{"seq": i, "parcel_id": f"P{i}", "hop_number": 1} for i in range(1, count + 1)]
+    split = min(split, count)
+    example = load_project(Path(weir.__file__).parent / "demo" / "example")
+    source = example.sources["parcel_hops"]
+    assert source.rest is not None
+    paging = source.rest.pagination.model_copy(update={"size": size})
+    source = source.model_copy(
+        update={"rest": source.rest.model_copy(update={"pagination": paging})}
+    )
+    api = CarrierApi(events[:split]).start()
+    os.environ[ADDRESS_VARIABLE] = api.address
+    try:
+        first = RestClient(source).extract(None)
+        api.add(events[split:])
+        second = RestClient(source).extract(first.cursor)
+    finally:
+        api.stop()
+        os.environ.pop(ADDRESS_VARIABLE, None)
+    seqs = [json.loads(r)["seq"] for r in (*first.records, *second.records)]
+    assert sorted(seqs) == list(range(1, count + 1))
+    assert first.cursor == (str(split) if split else None)
+    assert first.pages == max(1, -(-split // size))  # the last page has no next_cursor
