@@ -263,7 +263,7 @@ def test_day_by_day_builds_equal_one_build(tmp_path: Path) -> None:
     """The feed and the database grow over three steps (late events and changed orders among
     them); building after each step gives the same new models as one build of everything."""
     landing = tmp_path / "generated"
-    generate(landing, days=3, scale=0.04, seed=13, end=date(2026, 6, 30))
+    manifest = generate(landing, days=3, scale=0.04, seed=13, end=date(2026, 6, 30))
     events, rows = read_feed(feed_path(landing)), _db_rows(landing)
 
     def build(name: str, steps: int) -> dict[str, list[str]]:
@@ -298,6 +298,13 @@ def test_day_by_day_builds_equal_one_build(tmp_path: Path) -> None:
             os.environ.pop(SHOP_DB_VARIABLE, None)
 
     once = build("once", 1)
+    # the generator's ground truth: deliveries and late ones as weir must find them
+    truth = manifest.truth["logistics"]
+    deliveries = [json.loads(r) for r in once["marts.deliveries_daily"]]
+    assert sum(r["parcels_delivered"] for r in deliveries) == truth["parcels_delivered"]
+    assert sum(r["late_parcels"] for r in deliveries) == truth["late_parcels"]
+    orders = [json.loads(r) for r in once["marts.supplier_lead_time"]]
+    assert sum(r["is_late"] for r in orders) == truth["purchase_orders_delivered_late"]
     daily = build("daily", 3)
     assert all(once[m] for m in NEW_MODELS if "stockouts" not in m), "a model is empty"
     for model in NEW_MODELS:
