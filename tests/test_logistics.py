@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from conftest import NewDatabase
 from golden.check import plain
 from golden.logistics import LOGISTICS, PO_FINAL, PO_FIRST, hop_events
@@ -22,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import weir
+from weir.cli.main import cli
 from weir.demo.carrier import ADDRESS_VARIABLE, CarrierApi, feed_path, read_feed
 from weir.demo.generate import generate
 from weir.demo.generate.logistics import (
@@ -218,6 +220,9 @@ def test_an_unconnected_source_is_skipped_when_ingesting_everything(
             "skipped",
             "no data yet: never ingested: staging.parcel_hops",
         )
+    shown = CliRunner().invoke(cli, ["--project", str(root), "ingest", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert f"parcel_hops: skipped, not connected here ({ADDRESS_VARIABLE} not set)" in shown.stderr
 
 
 # -- the generated sources ---------------------------------------------------------------

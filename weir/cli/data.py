@@ -66,6 +66,12 @@ def ingest(obj: Context, sources: tuple[str, ...], path: Path | None, fmt: Outpu
         project = obj.open(report)
         results = project.sources.ingest(list(sources) or None, path)
     emit([batch_row(r) for r in results], fmt, title="Ingested")
+    for name, variables in project.sources.not_connected.items():
+        click.echo(
+            f"{name}: skipped, not connected here ({', '.join(variables)} not set); "
+            f"set it to ingest {name}",
+            err=True,
+        )
 
 
 def batch_row(result: Any) -> dict[str, Any]:
