@@ -143,7 +143,7 @@ def test_the_demo_gives_each_team_a_password(project: weir.Project) -> None:
     project.signin.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     people = set_demo_passwords(project)
     roles = {p["role"] for p in people}
-    assert roles >= {"sales", "marketing", "operations", "support", "finance", "admin"}
+    assert roles >= {"sales", "marketing", "operations", "logistics", "support", "finance", "admin"}
     assert len({p["password"] for p in people}) == len(people)  # each its own
     sam = next(p for p in people if p["user"] == "sam")
     session = project.signin.with_password("sam", sam["password"], "127.0.0.1")

@@ -56,7 +56,7 @@ ERASURE_REASON = "GDPR art. 17 request (the demo's erased customer)"
 
 
 # The demo's people: one user per team (and the admin), who sign in to the web app.
-DEMO_USERS: tuple[str, ...] = ("sam", "nina", "mia", "oscar", "sue", "fay", "ana", "ada")
+DEMO_USERS: tuple[str, ...] = ("sam", "nina", "mia", "oscar", "leo", "sue", "fay", "ana", "ada")
 
 
 def set_demo_passwords(project: Project) -> list[dict[str, str]]:
