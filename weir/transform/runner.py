@@ -60,6 +60,7 @@ class PlannedBuild:
     build: bool
     reason: str
     interval: tuple[str, str] | None = None
+    waiting: bool = False  # no data yet: a source it reads (maybe upstream) was never ingested
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,25 @@ class Runner:
         states = self.log.states()
         planned: list[PlannedBuild] = []
         rebuilding: set[str] = set()
+        waiting: set[str] = set()
+        tables = {f"{layer}.{name}" for layer, name in self.lake.tables()}
         snapshots = _Snapshots(self.lake, states)
         for name in self.graph.select(selectors):
             model = self.graph.models[name]
+            unfed = [
+                d for d in model.depends_on if d.split(".")[0] in _SOURCE_LAYERS and d not in tables
+            ]
+            starved = [d for d in model.depends_on if d in waiting]
+            if unfed or starved:
+                # not a failure: the model builds at the first run after its sources' first batch
+                reason = (
+                    "no data yet: never ingested: " + ", ".join(sorted(unfed))
+                    if unfed
+                    else "no data yet upstream: " + ", ".join(sorted(starved))
+                )
+                waiting.add(name)
+                planned.append(PlannedBuild(name, model.kind, False, reason, waiting=True))
+                continue
             state = states.get(name)
             # a model never built is built: what it reads does not matter yet
             inputs = snapshots.of(model) if state is not None else {}
@@ -173,33 +190,18 @@ class Runner:
             raise
         builds: list[ModelBuild] = []
         broken: set[str] = set()
-        waiting: set[str] = set()  # models with no data yet: a source never ingested
-        tables = {f"{layer}.{name}" for layer, name in self.lake.tables()}
         context = _RunContext(self.log.states(), self.log.lineage())
         try:
             for item in plan:
                 model = self.graph.models[item.model]
                 blocked = sorted(d for d in model.depends_on if d in broken)
-                unfed = sorted(
-                    d
-                    for d in model.depends_on
-                    if d.split(".")[0] in _SOURCE_LAYERS and d not in tables
-                )
-                starved = sorted(d for d in model.depends_on if d in waiting)
-                if blocked:
+                if item.waiting:  # not a failure: it builds once its sources are ingested
+                    build = ModelBuild(model.name, model.kind, "skipped", item.reason)
+                elif blocked:
                     build = ModelBuild(
                         model.name, model.kind, "skipped", "upstream failed: " + ", ".join(blocked)
                     )
                     broken.add(model.name)
-                elif item.build and (unfed or starved):
-                    # not a failure: the model builds once its sources have been ingested
-                    reason = (
-                        "no data yet: never ingested: " + ", ".join(unfed)
-                        if unfed
-                        else "no data yet upstream: " + ", ".join(starved)
-                    )
-                    build = ModelBuild(model.name, model.kind, "skipped", reason)
-                    waiting.add(model.name)
                 elif not item.build:
                     build = ModelBuild(model.name, model.kind, "up_to_date", item.reason)
                 else:
