@@ -223,6 +223,9 @@ def test_an_unconnected_source_is_skipped_when_ingesting_everything(
     shown = CliRunner().invoke(cli, ["--project", str(root), "ingest", "--format", "json"])
     assert shown.exit_code == 0, shown.output
     assert f"parcel_hops: skipped, not connected here ({ADDRESS_VARIABLE} not set)" in shown.stderr
+    ran = CliRunner().invoke(cli, ["--project", str(root), "run", "--format", "json"])
+    assert ran.exit_code == 0, ran.output
+    assert f"purchase_orders: skipped, not connected here ({SHOP_DB_VARIABLE}" in ran.stderr
 
 
 # -- the generated sources ---------------------------------------------------------------
