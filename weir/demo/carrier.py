@@ -86,7 +86,11 @@ class CarrierApi:
 
     def start(self) -> CarrierApi:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="carrier-api", daemon=True
+            # a short poll: stop() returns at once, not after the default half second
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="carrier-api",
+            daemon=True,
         )
         self._thread.start()
         return self
