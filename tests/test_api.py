@@ -40,7 +40,20 @@ SALES_KPIS = {
     "stock_availability",
     "product_turnover",
 }
-OPERATIONS_KPIS = {"inventory_turnover", "days_of_inventory", "restock_frequency", "stockouts"}
+LOGISTICS_KPIS = {
+    "hop_dwell_hours",
+    "bottleneck_hops",
+    "late_parcel_rate",
+    "lead_time_days",
+    "late_delivery_rate",
+    "stockouts_from_late_delivery",
+}
+OPERATIONS_KPIS = {
+    "inventory_turnover",
+    "days_of_inventory",
+    "restock_frequency",
+    "stockouts",
+} | LOGISTICS_KPIS
 FINANCE_KPIS = {
     "revenue",
     "discounts",

@@ -22,7 +22,7 @@ def test_the_example_shows_every_kpi_the_funnel_and_the_stockout_list(
     project: weir.Project,
 ) -> None:
     boards = project.dashboards.configs()
-    assert set(boards) == {"sales", "marketing", "operations", "support", "finance"}
+    assert set(boards) == {"sales", "marketing", "operations", "support", "finance", "logistics"}
     shown = {t.kpi for b in boards.values() for t in b.tile_list()}
     shown |= {c.kpi for b in boards.values() for c in b.charts}
     shown |= {t.kpi for b in boards.values() for t in b.tables if t.kpi}
@@ -40,8 +40,11 @@ def test_each_role_sees_its_teams_dashboards(project: weir.Project) -> None:
     assert names("sam", "sales") == {"sales"}
     assert names("nina", "sales_north") == {"sales"}
     assert names("fay", "finance") == {"finance"}
-    assert names("ana", "analyst") == {"sales", "marketing", "operations", "support", "finance"}
-    assert len(names("ada", "admin")) == 5  # an admin role opens every dashboard
+    assert names("leo", "logistics") == {"logistics"}
+    assert names("oscar", "operations") == {"operations", "logistics"}
+    everything = {"sales", "marketing", "operations", "support", "finance", "logistics"}
+    assert names("ana", "analyst") == everything
+    assert len(names("ada", "admin")) == 6  # an admin role opens every dashboard
 
 
 def write(root: Path, name: str, text: str) -> None:
@@ -141,7 +144,7 @@ def test_the_demo_gives_each_team_a_password(project: weir.Project) -> None:
     project.signin.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     people = set_demo_passwords(project)
     roles = {p["role"] for p in people}
-    assert roles >= {"sales", "marketing", "operations", "support", "finance", "admin"}
+    assert roles >= {"sales", "marketing", "operations", "logistics", "support", "finance", "admin"}
     assert len({p["password"] for p in people}) == len(people)  # each its own
     sam = next(p for p in people if p["user"] == "sam")
     session = project.signin.with_password("sam", sam["password"], "127.0.0.1")

@@ -544,6 +544,13 @@ def example_policy() -> tuple[Policy, list[str]]:
     return Policy(files), sorted(models + ingested)
 
 
+LOGISTICS_MARTS = {
+    "hop_dwell",
+    "hop_bottlenecks_daily",
+    "deliveries_daily",
+    "supplier_lead_time",
+    "late_delivery_stockouts_daily",
+}
 MARTS_OF = {
     "sales": {"sales_daily", "stock_daily", "product_daily"},
     "sales_north": {"sales_daily", "stock_daily"},
@@ -554,7 +561,8 @@ MARTS_OF = {
         "customer_activity_daily",
         "engagement_daily",
     },
-    "operations": {"stock_daily", "product_daily", "restocks_daily"},
+    "operations": {"stock_daily", "product_daily", "restocks_daily", *LOGISTICS_MARTS},
+    "logistics": LOGISTICS_MARTS,
     "support": {"interactions", "cases", "case_backlog_daily"},
     "finance": {"finance_daily"},
 }

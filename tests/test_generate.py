@@ -14,11 +14,12 @@ import hashlib
 import json
 import math
 import re
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from weir.demo.generate.extracts import (
     WAREHOUSE_COLUMNS,
 )
 from weir.demo.generate.inventory import INVENTORY_COLUMNS
+from weir.demo.generate.logistics import API_FILE, API_FOLDER, DB_FILE, DB_FOLDER
 from weir.demo.generate.sales import ORDER_COLUMNS, POS_COLUMNS
 from weir.demo.generate.web import WEB_COLUMNS
 from weir.ingest.pci import luhn_valid
@@ -51,6 +53,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "weir" / "demo" / "example"
 DAYS, SCALE, START = 3, 0.05, date(2025, 1, 1)
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DB_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}(\.[0-9]+)?")
 _STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})(?:T(\d{2}))?")
 
 
@@ -83,8 +86,15 @@ def _records(
 ) -> Iterator[tuple[Path, dict[str, str | None] | None]]:
     """Each record of the source's files in sorted path order: its text fields, or None if malformed."""
     names = source.column_names
-    for path in sorted(folder.glob(source.location.rsplit("/", 1)[-1])):
-        if source.format == "csv":
+    if source.format == "database":  # the shop's database: one row a record, times as epochs
+        path = folder.parent / DB_FOLDER / DB_FILE
+        with sqlite3.connect(path) as con:
+            cursor = con.execute(f"SELECT {', '.join(names)} FROM purchase_orders ORDER BY po_id")
+            for row in cursor.fetchall():
+                yield path, {n: _db_text(v) for n, v in zip(names, row, strict=True)}
+        return
+    for path in _source_files(source, folder):
+        if source.format in ("csv",):
             lines = path.read_text("utf-8").split("\n")
             assert lines[-1] == "", f"{path.name} does not end with a newline"
             header = next(csv.reader([lines[0]]))
@@ -97,7 +107,7 @@ def _records(
                         path,
                         {n: (v if v != "" else None) for n, v in zip(names, row, strict=True)},
                     )
-        elif source.format in ("jsonl", "json"):
+        elif source.format in ("jsonl", "json", "rest"):
             text = path.read_text("utf-8")
             if source.format == "json":
                 texts = [json.dumps(element) for element in json.loads(text)]
@@ -133,6 +143,21 @@ def _records(
             table = pq.read_table(path)
             for row in table.to_pylist():
                 yield path, None if set(row) - set(names) else {n: _text(row.get(n)) for n in names}
+
+
+def _source_files(source: SourceConfig, folder: Path) -> list[Path]:
+    """The source's files; a REST source's are the carrier API's feed, as served."""
+    if source.format == "rest":
+        return [folder.parent / API_FOLDER / API_FILE]
+    return sorted(folder.glob(source.location.rsplit("/", 1)[-1]))
+
+
+def _db_text(value: object) -> str | None:
+    """A database value as the database source writes it: a time as epoch seconds (UTC)."""
+    if isinstance(value, str) and _DB_TIME.fullmatch(value):
+        moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return str(int(moment.timestamp()))
+    return None if value is None else str(value)
 
 
 def _text(value: object) -> str | None:
@@ -198,7 +223,7 @@ def _typed(
 def read_back(source: SourceConfig, landing: Path) -> Reading:
     reading = Reading()
     folder = landing / source.name
-    reading.files = len(list(folder.glob(source.location.rsplit("/", 1)[-1])))
+    reading.files = 1 if source.format == "database" else len(_source_files(source, folder))
     seen: set[tuple[str, ...]] = set()
     now = time.time()
     for path, record in _records(source, folder):
@@ -421,7 +446,17 @@ def _moment(epoch: float) -> datetime:
 def test_dates_agree_with_file_names(readings: dict[str, Reading]) -> None:
     days = {START.fromordinal(START.toordinal() + d) for d in range(DAYS)}
     for name, reading in readings.items():
+        if name in ("parcel_hops", "purchase_orders"):  # an API and a database: no dated files
+            continue
         assert {_day(path)[0] for path, _ in reading.valid} <= days, name
+    end = datetime(START.year, START.month, START.day, tzinfo=UTC).timestamp() + DAYS * 86_400
+    for _, r in readings["parcel_hops"].valid:  # nothing after the period has happened yet
+        assert r["timestamp"] < end
+        assert r["promised_date"] > _moment(r["timestamp"]).date() - timedelta(days=8)
+    for _, r in readings["purchase_orders"].valid:
+        assert r["ordered_at"] <= r["updated_at"] < end
+        if r["delivered_at"] is not None:
+            assert r["ordered_at"] < r["dispatched_at"] < r["delivered_at"] == r["updated_at"]
     for path, r in readings["pos"].valid:
         day, _ = _day(path)
         assert _moment(r["timestamp"]).date() == day

@@ -11,6 +11,7 @@ from golden.check import assert_answer
 from golden.expected import EXPECTED, REOPENED
 from golden.expected_experiments import EXPERIMENTS
 from golden.expected_pnl import PNL
+from golden.logistics import LOGISTICS  # asked in test_logistics.py (an API and a database)
 
 import weir
 
@@ -68,6 +69,6 @@ def test_a_case_reopened_the_day_it_was_resolved(
 def test_every_kpi_of_kpis_md_is_defined_and_tested(golden: weir.Project) -> None:
     defined = {k.name for k in golden.kpis.definitions()}
     # experiment_conversion is answered on its own dataset (tests/test_experiments.py)
-    tested = {e["kpi"] for e in [*EXPECTED, *PNL, *EXPERIMENTS]}
+    tested = {e["kpi"] for e in [*EXPECTED, *PNL, *EXPERIMENTS, *LOGISTICS]}
     assert tested <= defined, sorted(tested - defined)
     assert defined <= tested, sorted(defined - tested)

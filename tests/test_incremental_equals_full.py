@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import weir
 from weir.demo.generate import generate
+from weir.demo.tour import connected
 
 DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -56,7 +57,8 @@ def _build(
     tmp: Path, landing: Path, day_by_day: bool, order: list[str] | None = None
 ) -> dict[str, list[tuple[object, ...]]]:
     root = weir.init_project(tmp / ("daily" if day_by_day else "once"))
-    with weir.Project(root) as project:
+    # the carrier API and the shop's database serve what the generator wrote for them
+    with weir.Project(root) as project, connected(landing):
         if day_by_day:
             for day in order or _days(landing):
                 _copy_day(landing, root / "landing", day)

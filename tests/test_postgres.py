@@ -61,7 +61,9 @@ def shop(
     with weir.Project(root) as project:
         _, result = project.run()
         assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
-        assert {b.status for b in result.builds} == {"built"}
+        # every model is built but those whose source the golden data lacks (they wait for it)
+        waiting = {b.model for b in result.builds if b.reason.startswith("no data yet")}
+        assert {b.status for b in result.builds if b.model not in waiting} == {"built"}
         yield project
 
 

@@ -110,6 +110,13 @@ def rows(project: weir.Project, sql: str) -> list[dict[str, object]]:
 
 def test_a_first_run_builds_everything_in_order(shop: Path) -> None:
     with weir.Project(shop) as project:
+        waiting = project.models.plan()  # nothing ingested yet: the models wait for their sources
+        assert [(p.model, p.build, p.reason) for p in waiting] == [
+            ("warehouse.dim_product", False, "no data yet: never ingested: staging.products"),
+            ("warehouse.fact_sales_lines", False, "no data yet: never ingested: staging.pos"),
+            ("marts.sales_daily", False, "no data yet upstream: warehouse.fact_sales_lines"),
+        ]
+        project.sources.ingest()
         planned = project.models.plan()
         assert [(p.model, p.build, p.reason) for p in planned] == [
             ("warehouse.dim_product", True, "new model"),

@@ -71,6 +71,17 @@ def ingest(obj: Context, sources: tuple[str, ...], path: Path | None, fmt: Outpu
         project = obj.open(report)
         results = project.sources.ingest(list(sources) or None, path)
     emit([batch_row(r) for r in results], fmt, title="Ingested")
+    say_not_connected(project)
+
+
+def say_not_connected(project: Any) -> None:
+    """Name each source the last ingest of every source skipped: its address is not set here."""
+    for name, variables in project.sources.not_connected.items():
+        click.echo(
+            f"{name}: skipped, not connected here ({', '.join(variables)} not set); "
+            f"set it to ingest {name}",
+            err=True,
+        )
 
 
 def batch_row(result: Any) -> dict[str, Any]:

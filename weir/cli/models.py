@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from weir.cli.app import Context, F, format_option, guarded, progress_display
-from weir.cli.data import batch_row
+from weir.cli.data import batch_row, say_not_connected
 from weir.cli.output import OutputFormat, emit, errors
 
 selection_options = [
@@ -80,6 +80,8 @@ def run(
         )
     if batches and fmt == "table":
         emit([batch_row(r) for r in batches], fmt, title="Ingested")
+    if not no_ingest:
+        say_not_connected(project)
     rows = [
         {
             "model": b.model,

@@ -6,10 +6,12 @@ demo stays the front door to the whole platform.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
@@ -20,8 +22,10 @@ import pyarrow as pa
 
 from weir.alerts.checks import stockouts
 from weir.alerts.records import Incident as AlertIncident
+from weir.demo.carrier import ADDRESS_VARIABLE, serving
 from weir.demo.generate import Manifest, generate
 from weir.demo.generate.incidents import Incident
+from weir.demo.generate.logistics import DB_FILE, DB_FOLDER, SHOP_DB_VARIABLE
 from weir.errors import ProjectError
 from weir.governance.erasure import Certificate
 from weir.ingest import BatchResult
@@ -54,7 +58,7 @@ ERASURE_REASON = "GDPR art. 17 request (the demo's erased customer)"
 
 
 # The demo's people: one user per team (and the admin), who sign in to the web app.
-DEMO_USERS: tuple[str, ...] = ("sam", "nina", "mia", "oscar", "sue", "fay", "ana", "ada")
+DEMO_USERS: tuple[str, ...] = ("sam", "nina", "mia", "oscar", "leo", "sue", "fay", "ana", "ada")
 
 
 def set_demo_passwords(project: Project, users: Sequence[str] = DEMO_USERS) -> list[dict[str, str]]:
@@ -171,8 +175,10 @@ def run_demo(
     generated = time.perf_counter() - started
     with Project(folder, progress=progress) as project:
         started = time.perf_counter()
-        # the sources the generator wrote files for; a stream-only source (device_events) has none
-        results = project.sources.ingest(list(manifest.sources))
+        # the sources the generator wrote data for; a stream-only source (device_events) has
+        # none; the carrier's API and the shop's database are the local stand-ins it wrote
+        with connected(folder / "landing"):
+            results = project.sources.ingest(list(manifest.sources))
         ingested = time.perf_counter() - started
         if not build_models:
             return DemoTour(folder, manifest, results, generated, ingested)
@@ -212,6 +218,32 @@ def run_demo(
         erasure,
         erase_seconds,
     )
+
+
+@contextmanager
+def connected(landing: Path) -> Iterator[None]:
+    """The example's API and database sources reach the generator's stand-ins while in the block.
+
+    The carrier API (``weir.demo.carrier``) serves the generated parcel hops on
+    127.0.0.1, and the shop's database is the SQLite file the generator wrote;
+    their addresses are put in the environment variables the sources' URLs
+    name, and the variables are put back as they were afterwards.
+    """
+    with serving(landing) as api:
+        values = {
+            ADDRESS_VARIABLE: api.address,
+            SHOP_DB_VARIABLE: f"sqlite:///{(landing / DB_FOLDER / DB_FILE).resolve()}",
+        }
+        before = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _erase_one(project: Project) -> tuple[str | None, Certificate | None]:

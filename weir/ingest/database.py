@@ -48,7 +48,7 @@ from weir.ingest.readers import TABLE, insert_lines, records_columns
 from weir.ingest.tombstones import tombstones
 from weir.lake import Lake
 from weir.project import ColumnConfig, ProjectFiles, SourceConfig
-from weir.project.database import DatabaseConfig, expand_url
+from weir.project.database import PLACEHOLDER, DatabaseConfig, expand_url
 from weir.project.durations import parse_duration
 
 POSITION_PREFIX = "database:"
@@ -140,6 +140,21 @@ def resolve_url(source: SourceConfig) -> str:
     """The source's URL with each ``${VAR}`` replaced from the environment."""
     where = f"source {source.name}: ", f"sources/{source.name}.yml names it in database.url"
     return expand_url(_config(source).url, *where)
+
+
+def unset_address(source: SourceConfig) -> list[str]:
+    """The environment variables a database or REST source's URL names that are not set.
+
+    Such a source is not connected where weir runs: ingesting every source
+    skips it (and says so); ingesting it by name stops with the variable to set.
+    """
+    if source.database is not None:
+        url = source.database.url
+    elif source.rest is not None:
+        url = source.rest.url
+    else:
+        return []
+    return [m[1] for m in PLACEHOLDER.finditer(url) if os.environ.get(m[1]) is None]
 
 
 def connect(source: SourceConfig) -> sa.Engine:

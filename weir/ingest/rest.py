@@ -29,7 +29,7 @@ import email.utils
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,10 +206,15 @@ class RestClient:
     def _newest_first(self, records: list[Any]) -> list[str]:
         """Each record's JSON text; a key served more than once has its versions reversed."""
         key = self.source.key
-        places: dict[str, list[int]] = {}
+        places: dict[Hashable, list[int]] = {}
         for i, record in enumerate(records):
             if isinstance(record, dict):
-                name = json.dumps([record.get(k) for k in key])
+                values = [record.get(k) for k in key]
+                name: Hashable
+                if all(isinstance(v, str | int | float | bool | None) for v in values):
+                    name = tuple((type(v), v) for v in values)  # 1, 1.0 and true stay apart
+                else:  # a list or an object in the key: compared as its JSON text
+                    name = json.dumps(values)
                 places.setdefault(name, []).append(i)
         order = list(range(len(records)))
         for seen in places.values():

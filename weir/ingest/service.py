@@ -16,6 +16,7 @@ from sqlglot import exp
 from weir.engine import table
 from weir.errors import NotFoundError, WeirError
 from weir.ingest.batch import BatchResult, Ingestor
+from weir.ingest.database import unset_address
 from weir.ingest.files import matches_under, unmatched_folder
 from weir.ingest.probe import (
     DiscoverOptions,
@@ -55,6 +56,9 @@ class Sources:
         self._by_snapshot: SnapshotCache = {}
         self._status: tuple[Hashable, list[SourceStatus]] | None = None
         self._checks: dict[str, tuple[Hashable, list[BatchCheck]]] = {}
+        # the sources the last ingest of every source skipped: the environment variables
+        # their URL names that are not set
+        self.not_connected: dict[str, list[str]] = {}
 
     @property
     def names(self) -> list[str]:
@@ -71,6 +75,15 @@ class Sources:
         names = list(sources) if sources else self.names
         for name in names:
             self.files.source(name)  # fail before any work on an unknown name
+        self.not_connected = {}
+        if not sources:
+            # every source: a database or API whose address is not set here is not connected
+            # (named ones fail with the variable to set); each skipped one is said
+            for name in [n for n in names if unset_address(self.files.source(n))]:
+                names.remove(name)
+                self.not_connected[name] = unset_address(self.files.source(name))
+                variables = ", ".join(self.not_connected[name])
+                self.ingestor.progress(name, f"skipped: not connected here ({variables} not set)")
         if path is not None and not sources:
             # every source: those with a file under the path (none of them is an error)
             configs = [
@@ -99,6 +112,8 @@ class Sources:
                     for b in written
                 }
             }
+            if self.not_connected:
+                note.detail["not_connected"] = dict(self.not_connected)
         return batches
 
     def test(self, source: str, limit: int = 10, by: str | None = None) -> tuple[Probe, pa.Table]:

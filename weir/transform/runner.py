@@ -60,6 +60,7 @@ class PlannedBuild:
     build: bool
     reason: str
     interval: tuple[str, str] | None = None
+    waiting: bool = False  # no data yet: a source it reads (maybe upstream) was never ingested
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return all(b.status != "failed" for b in self.builds)
+
+
+# The lake layers ingestion writes (a model reads a source through them).
+_SOURCE_LAYERS = ("raw", "staging", "quarantine")
 
 
 class Runner:
@@ -92,9 +97,26 @@ class Runner:
         states = self.log.states()
         planned: list[PlannedBuild] = []
         rebuilding: set[str] = set()
+        waiting: set[str] = set()
+        tables = {f"{layer}.{name}" for layer, name in self.lake.tables()}
         snapshots = _Snapshots(self.lake, states)
         for name in self.graph.select(selectors):
             model = self.graph.models[name]
+            unfed = [
+                d for d in model.depends_on if d.split(".")[0] in _SOURCE_LAYERS and d not in tables
+            ]
+            starved = [d for d in model.depends_on if d in waiting]
+            if not selectors and (unfed or starved):
+                # not a failure in a run of every model: the model builds at the first run after
+                # its sources' first batch (a model asked for by name fails, as it cannot build)
+                reason = (
+                    "no data yet: never ingested: " + ", ".join(sorted(unfed))
+                    if unfed
+                    else "no data yet upstream: " + ", ".join(sorted(starved))
+                )
+                waiting.add(name)
+                planned.append(PlannedBuild(name, model.kind, False, reason, waiting=True))
+                continue
             state = states.get(name)
             # a model never built is built: what it reads does not matter yet
             inputs = snapshots.of(model) if state is not None else {}
@@ -174,7 +196,9 @@ class Runner:
             for item in plan:
                 model = self.graph.models[item.model]
                 blocked = sorted(d for d in model.depends_on if d in broken)
-                if blocked:
+                if item.waiting:  # not a failure: it builds once its sources are ingested
+                    build = ModelBuild(model.name, model.kind, "skipped", item.reason)
+                elif blocked:
                     build = ModelBuild(
                         model.name, model.kind, "skipped", "upstream failed: " + ", ".join(blocked)
                     )

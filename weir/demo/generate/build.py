@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weir.demo.generate import dirt_plans, worker
+from weir.demo.generate import dirt_plans, logistics, worker
 from weir.demo.generate.accounting import Books
 from weir.demo.generate.crm import crm_batch, interactions
 from weir.demo.generate.dirt import EventPlan, code, resent_burst, soil_events
@@ -65,6 +65,9 @@ SOURCES = (
     "web_traffic",
     "crm_interactions",
     "accounting_pnl",
+
+    "parcel_hops",
+    "purchase_orders",
 )
 _EXTENSIONS = {
     "stores": ".csv",
@@ -93,6 +96,9 @@ GROUPS = {
         "orders",
         "inventory",
         "accounting_pnl",  # the books total the sales: they stay with them
+
+        "parcel_hops",
+        "purchase_orders",
     ),
     "people": ("web_traffic", "crm_interactions"),
 }
@@ -185,17 +191,20 @@ def _generate(
 ) -> Manifest:
     _check(days, scale, seed, start)
     _clear(out)
+    truth: dict[str, object] = {}
     if parallel:
         child = worker.start("people", out, days, scale, seed, start, incidents)
         try:
-            counts, planted = run_group("sales", out, days, scale, seed, start, incidents)
+            counts, planted = run_group(
+                "sales", out, days, scale, seed, start, incidents, truth=truth
+            )
         except BaseException:
             child.kill()
             child.wait()
             raise
         counts.update(worker.finish(child))
     else:
-        counts, planted = run_group("all", out, days, scale, seed, start, incidents)
+        counts, planted = run_group("all", out, days, scale, seed, start, incidents, truth=truth)
     manifest = Manifest(
         seed=seed,
         days=days,
@@ -203,6 +212,7 @@ def _generate(
         start=start.isoformat(),
         sources=counts,
         incidents=planted,
+        truth=truth,
     )
     manifest.write(out)
     return manifest
@@ -216,14 +226,22 @@ def run_group(
     seed: int,
     start: date,
     incidents: bool = True,
+    *,
+    truth: dict[str, object] | None = None,
 ) -> tuple[dict[str, SourceCounts], tuple[Incident, ...]]:
-    """Generate the sources of ``group`` (a key of ``GROUPS``, or ``all``); their counts and the incidents."""
+    """Generate the sources of ``group`` (a key of ``GROUPS``, or ``all``); their counts and the incidents.
+
+    Ground truth beyond the counts (the logistics sources') is added to ``truth``.
+    """
     world = build_world(Period(start, days), scale, seed)
     plan = plan_incidents(world) if incidents else IncidentPlan()
     names = SOURCES if group == "all" else GROUPS[group]
     ledgers = {name: SourceLedger() for name in names}
     with FileWriter() as writer:
-        _Sales(world, out, ledgers, writer, plan).all_days()
+        sales = _Sales(world, out, ledgers, writer, plan)
+        sales.all_days()
+        if truth is not None and sales.logistics is not None:
+            truth["logistics"] = sales.logistics.truth
         _People(world, out, ledgers, writer, plan).all_days()
     return {name: ledger.counts() for name, ledger in ledgers.items()}, plan.incidents(world)
 
@@ -256,6 +274,7 @@ def _clear(out: Path) -> None:
         if folder.is_dir():
             for path in sorted(folder.glob(f"*{extension}")):
                 path.unlink()
+    logistics.clear(out)
     (out / MANIFEST_FILE).unlink(missing_ok=True)
 
 
@@ -310,6 +329,8 @@ class _Sales:
         self.plan = plan
         self.active = "pos" in ledgers
         self.books = Books(world, out, ledgers.get("accounting_pnl"))
+
+        self.logistics = logistics.Logistics(world, out, ledgers) if self.active else None
         self.extracts = Extracts(
             world, out, {k: v for k, v in ledgers.items() if k in GROUPS["sales"]}, writer
         )
@@ -387,6 +408,9 @@ class _Sales:
             )
             ordered = orders_day(world, d, stream(seed, "orders", d))
             self.books.day(d, sold, ordered)
+
+            if self.logistics is not None:
+                self.logistics.orders(d, ordered)
             _emit(
                 self.orders,
                 orders_batch(world, d, ordered),
@@ -416,6 +440,9 @@ class _Sales:
             for sink in (self.pos, self.orders, self.inventory):
                 sink.flush()
             self.books.close()
+
+            if self.logistics is not None:
+                self.logistics.close(stock.restocks, stock.n_warehouses)
         self.extracts.close()
 
 

@@ -44,6 +44,17 @@ class StockRecords:
     planted: np.ndarray  # True: the record that shows a planted stockout
 
 
+@dataclass(frozen=True)
+class Restock:
+    """A restock ordered from the supplier: it lands at ``due_hour`` (period hours)."""
+
+    pair: int
+    ordered_hour: int
+    due_hour: int
+    units: int
+    delayed: bool  # a supplier delay (or a planted stockout's held-back restock)
+
+
 _NONE = np.empty(0, np.int64)
 
 
@@ -86,6 +97,9 @@ class StockKeeper:
         self.pending_units = np.zeros(n, dtype=np.int64)
         self.last_reported = np.full(n, -1, dtype=np.int64)
         self.next_id = 1
+        # Every restock ordered: the purchase orders (see ``logistics.py``).
+        self.restocks: list[Restock] = []
+        self._open: dict[int, int] = {}  # pair -> index in restocks of its pending restock
         self.stockouts = stockouts
         for planted in stockouts:
             # A planted stockout shows against a known threshold.
@@ -109,6 +123,8 @@ class StockKeeper:
             g = d * 24 + h
             arrived = self.pending_at == g
             if arrived.any():
+                for landed in np.flatnonzero(arrived):
+                    self._open.pop(int(landed), None)
                 self.level[arrived] += self.pending_units[arrived]
                 self.pending_at[arrived] = -1
                 forced |= arrived
@@ -130,6 +146,8 @@ class StockKeeper:
                     - self.level[low]
                     + np.round(self.daily[low] * 3).astype(np.int64)
                 )
+                for lacking, late in zip(np.flatnonzero(low), delayed, strict=True):
+                    self._order(int(lacking), g, bool(late))
             due = (g + self.phase) % self.every == 0
             report = self.active & (forced | (due & (self.level != self.last_reported)))
             chosen = np.flatnonzero(report)
@@ -162,6 +180,24 @@ class StockKeeper:
         self.level[pair] = 0
         self.pending_at[pair] = hour + delay_days * 24
         self.pending_units[pair] = self.target[pair] + round(float(self.daily[pair]) * 3)
+        if pair in self._open:  # the restock already ordered is the one held back
+            i = self._open[pair]
+            self.restocks[i] = Restock(
+                pair,
+                self.restocks[i].ordered_hour,
+                int(self.pending_at[pair]),
+                int(self.pending_units[pair]),
+                True,
+            )
+        else:
+            self._order(pair, hour, True)
+
+    def _order(self, pair: int, hour: int, delayed: bool) -> None:
+        """Record the restock ``pair`` has pending from ``hour`` as a purchase order."""
+        self._open[pair] = len(self.restocks)
+        self.restocks.append(
+            Restock(pair, hour, int(self.pending_at[pair]), int(self.pending_units[pair]), delayed)
+        )
 
     def batch(self, d: int, records: StockRecords) -> Batch:
         world = self.world

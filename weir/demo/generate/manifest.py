@@ -77,6 +77,9 @@ class Manifest:
     start: str
     sources: Mapping[str, SourceCounts]
     incidents: tuple[Incident, ...] = ()
+    # Ground truth beyond the counts, by topic (``logistics``: parcels, late parcels,
+    # planted bottlenecks, late purchase orders; see ``logistics.py``).
+    truth: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", MappingProxyType(dict(sorted(self.sources.items()))))
@@ -97,6 +100,8 @@ class Manifest:
             "sources": {name: counts.to_dict() for name, counts in self.sources.items()},
             "incidents": [incident.to_dict() for incident in self.incidents],
         }
+        if self.truth:
+            body["truth"] = dict(self.truth)
         return json.dumps(body, sort_keys=True, indent=2) + "\n"
 
     def write(self, folder: Path) -> Path:
@@ -117,6 +122,7 @@ class Manifest:
             start=str(data["start"]),
             sources={name: SourceCounts.from_dict(c) for name, c in data["sources"].items()},
             incidents=tuple(Incident.from_dict(i) for i in data.get("incidents", [])),
+            truth=dict(data.get("truth", {})),
         )
 
 
