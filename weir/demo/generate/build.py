@@ -65,7 +65,6 @@ SOURCES = (
     "web_traffic",
     "crm_interactions",
     "accounting_pnl",
-
     "parcel_hops",
     "purchase_orders",
 )
@@ -96,7 +95,6 @@ GROUPS = {
         "orders",
         "inventory",
         "accounting_pnl",  # the books total the sales: they stay with them
-
         "parcel_hops",
         "purchase_orders",
     ),
