@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Unpack
 
 from weir.engine import DataKey, DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
-from weir.lake import Lake, SnapshotInfo
+from weir.lake import Lake, SnapshotInfo, storage_for
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
@@ -98,10 +98,18 @@ class Project:
             )
         self.store = MetadataStore(uri)
         self.engine: Engine = DuckDBEngine()
+        # the lake's files: in state_dir, in another folder, or on an object store
+        storage = storage_for(self.files.lake_location)
+        if self.files.config.encryption.at_rest and not storage.local:
+            raise ProjectError(
+                f"encryption.at_rest is not available for a lake on object storage"
+                f" ({storage.describe()})",
+                "use the store's own encryption (e.g. SSE-S3 or SSE-KMS on the bucket) and set"
+                " encryption.at_rest to false, or keep the lake in a local folder",
+            )
+        storage.check()  # the bucket is there and reachable: fail now, not mid-batch
         # the lake's catalog creates its tables in a new database while holding setting_up
-        self.lake = Lake(
-            uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
-        )
+        self.lake = Lake(uri, storage, self.engine, state / "write.lock", self.store.setting_up)
         self.keys = KeyStore(
             self.store, (root, state), clear_keys=state / "keys", database_key=database_key
         )
