@@ -99,7 +99,7 @@ class Project:
         self.store = MetadataStore(uri)
         self.engine: Engine = DuckDBEngine()
         # the lake's files: in state_dir, in another folder, or on an object store
-        storage = storage_for(self.files.lake_location)
+        storage = storage_for(self.files.lake_location, staging=state / "staging")
         if self.files.config.encryption.at_rest and not storage.local:
             raise ProjectError(
                 f"encryption.at_rest is not available for a lake on object storage"

@@ -7,7 +7,14 @@ from weir.lake.filters import RowFilter
 from weir.lake.maintenance import Maintenance, Rewritten
 from weir.lake.query import LakeViews, Pin, Timeout
 from weir.lake.sealing import Sealing, opened_scan
-from weir.lake.storage import LocalStorage, ObjectStorage, Storage, StorageError, local_path, storage_for
+from weir.lake.storage import (
+    LocalStorage,
+    ObjectStorage,
+    Storage,
+    StorageError,
+    local_path,
+    storage_for,
+)
 
 __all__ = [
     "LAYERS",

@@ -328,7 +328,7 @@ class Lake:
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
         folder = self.storage.join(table.location(), "data", batch_id)
-        files = session.write_files(select, folder, partition_by=day_of)
+        files = self.storage.write(session, select, folder, partition_by=day_of)
         return TableWrite(layer, name, files=tuple(files))
 
     def commit(
@@ -438,7 +438,9 @@ class Lake:
         with self.engine.writer() as session:
             for number, (key, files) in enumerate(sorted(chosen.items())):
                 scan = self.engine.scan([self.storage.location(f.file_path) for f in files])
-                (target,) = session.write_files(f"SELECT * FROM {scan}", f"{folder}/part-{number}")
+                (target,) = self.storage.write(
+                    session, f"SELECT * FROM {scan}", f"{folder}/part-{number}"
+                )
                 written[key] = target
         summary = {"weir.kind": "compaction", "weir.compacted": str(len(written))}
         transaction = table.transaction()

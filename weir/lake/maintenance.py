@@ -137,7 +137,7 @@ class Maintenance:
                 target = f"{folder}/file-{number}"
                 (count,) = session.execute(f"SELECT count(*) FROM ({rows})").fetchone() or (0,)
                 if count:
-                    written += session.write_files(rows, target)
+                    written += storage.write(session, rows, target)
         by_path = {storage.location(f.file_path): f for f in _data_files(table)}
         transaction = table.transaction()
         properties = {"weir.kind": "rewrite", **(summary or {})}

@@ -19,6 +19,8 @@ a secret into the catalog, the lake or a log.
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +33,8 @@ from weir.errors import WeirError
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
+
+    from weir.engine import Session
 
 SCHEMES = ("s3://",)  # the object stores a lake can live on
 
@@ -125,6 +129,12 @@ class Storage:
         with self.filesystem.open_output_stream(self.path(location)) as stream:
             stream.write(data)
 
+    def write(
+        self, session: Session, select: str, folder: str, partition_by: str | None = None
+    ) -> list[str]:
+        """Write the rows of ``select`` as Parquet files under ``folder``; their locations."""
+        return session.write_files(select, folder, partition_by)
+
     # -- the engine and the table format -----------------------------------------------------
     def engine_filesystem(self) -> Any | None:
         """The fsspec file system the engine reads and writes the lake through (None: its own)."""
@@ -180,8 +190,11 @@ class ObjectStorage(Storage):
 
     local = False
 
-    def __init__(self, uri: str, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, uri: str, environ: Mapping[str, str] | None = None, staging: Path | None = None
+    ) -> None:
         self.root = check_location(uri).rstrip("/")
+        self.staging = staging  # where files are written before they are uploaded
         env = os.environ if environ is None else environ
         self.endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
         # a region always: without one pyiceberg would ask AWS where the bucket is
@@ -208,14 +221,37 @@ class ObjectStorage(Storage):
             )
         return location[len("s3://") :]
 
+    def write(
+        self, session: Session, select: str, folder: str, partition_by: str | None = None
+    ) -> list[str]:
+        """The engine writes the files on local disk, then each is uploaded in one request.
+
+        Measured on an S3 server: half the time of the engine writing through the
+        bucket's file system, which uploads each file in parts and makes a marker
+        object per folder. A batch cut short leaves files under its own folder only,
+        which the rollback removes.
+        """
+        import pyarrow.fs as pafs
+
+        if self.staging is not None:
+            self.staging.mkdir(parents=True, exist_ok=True)
+        local = pafs.LocalFileSystem()
+        with tempfile.TemporaryDirectory(prefix="weir-upload-", dir=self.staging) as staged:
+            written = session.write_files(select, Path(staged), partition_by)
+            uploaded = []
+            for path in written:
+                target = self.join(folder, *Path(path).relative_to(staged).parts)
+                pafs.copy_files(
+                    path,
+                    self.path(target),
+                    source_filesystem=local,
+                    destination_filesystem=self.filesystem,
+                )
+                uploaded.append(target)
+        return sorted(uploaded)
+
     def engine_filesystem(self) -> Any:
-        from fsspec.implementations.arrow import ArrowFSWrapper
-
-        class _Lake(ArrowFSWrapper):  # type: ignore[misc]
-            # the engine hands this file system every s3:// path it reads or writes
-            protocol = ("s3",)
-
-        return _Lake(self.filesystem)
+        return _engine_filesystem(self.filesystem)
 
     def catalog_properties(self) -> dict[str, str]:
         properties = {
@@ -248,6 +284,57 @@ class ObjectStorage(Storage):
             )
 
 
+def _engine_filesystem(filesystem: pafs.FileSystem) -> Any:
+    """The bucket as an fsspec file system for DuckDB, which hands it every s3:// path.
+
+    A query asks for each data file's size and time before reading it: two HEAD
+    requests a file a query, more than the reads of a small file. A data file never
+    changes once written (an Iceberg table only adds and drops whole files), so
+    what the store said of one is kept.
+    """
+    import pyarrow.fs as pafs
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    known: dict[str, pafs.FileInfo] = {}
+    lock = threading.Lock()
+
+    def described(path: str) -> pafs.FileInfo:
+        with lock:
+            info = known.get(path)
+        if info is None:
+            [info] = filesystem.get_file_info([path])
+            if info.type == pafs.FileType.File and path.endswith(".parquet"):
+                with lock:
+                    if len(known) > 100_000:
+                        known.clear()
+                    known[path] = info
+        return info
+
+    class LakeFiles(ArrowFSWrapper):  # type: ignore[misc]
+        protocol = ("s3",)
+
+        def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+            return dict(self._make_entry(described(self._strip_protocol(path))))
+
+        def modified(self, path: str) -> Any:
+            return described(self._strip_protocol(path)).mtime
+
+        def _open(
+            self,
+            path: str,
+            mode: str = "rb",
+            block_size: int | None = None,
+            seekable: bool = True,
+            **kwargs: Any,
+        ) -> Any:
+            if mode != "rb":  # written again: what was known of it is not
+                with lock:
+                    known.pop(self._strip_protocol(path), None)
+            return super()._open(path, mode, block_size, seekable, **kwargs)
+
+    return LakeFiles(filesystem)
+
+
 def check_location(location: str) -> str:
     """``location`` when it names a bucket weir can use; a precise error otherwise."""
     scheme = location.split("://", 1)[0] + "://" if "://" in location else ""
@@ -264,11 +351,16 @@ def check_location(location: str) -> str:
     return location
 
 
-def storage_for(location: str | Path, environ: Mapping[str, str] | None = None) -> Storage:
-    """The storage of a lake location: ``s3://bucket/prefix`` or a local folder."""
+def storage_for(
+    location: str | Path, environ: Mapping[str, str] | None = None, staging: Path | None = None
+) -> Storage:
+    """The storage of a lake location: ``s3://bucket/prefix`` or a local folder.
+
+    ``staging``: a local folder for the files on their way to an object store.
+    """
     text = str(location)
     if "://" in text and not text.startswith("file:"):
-        return ObjectStorage(text, environ)
+        return ObjectStorage(text, environ, staging)
     return LocalStorage(Path(local_path(text)))
 
 
