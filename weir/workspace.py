@@ -91,13 +91,6 @@ class Project:
         self.files: ProjectFiles = load_project(root)
         state = self.files.state_dir
         state.mkdir(parents=True, exist_ok=True)
-        uri, database_key = self.files.config.catalog_uri, None
-        if uri is None:  # the project's own SQLite file: a SQLCipher one when encrypted at rest
-            uri, database_key = _metadata_database(
-                state, (root, state), self.files.config.encryption.at_rest
-            )
-        self.store = MetadataStore(uri)
-        self.engine: Engine = DuckDBEngine()
         # the lake's files: in state_dir, in another folder, or on an object store
         storage = storage_for(self.files.lake_location, staging=state / "staging")
         if self.files.config.encryption.at_rest and not storage.local:
@@ -108,6 +101,13 @@ class Project:
                 " encryption.at_rest to false, or keep the lake in a local folder",
             )
         storage.check()  # the bucket is there and reachable: fail now, not mid-batch
+        uri, database_key = self.files.config.catalog_uri, None
+        if uri is None:  # the project's own SQLite file: a SQLCipher one when encrypted at rest
+            uri, database_key = _metadata_database(
+                state, (root, state), self.files.config.encryption.at_rest
+            )
+        self.store = MetadataStore(uri)
+        self.engine: Engine = DuckDBEngine()
         # the lake's catalog creates its tables in a new database while holding setting_up
         self.lake = Lake(uri, storage, self.engine, state / "write.lock", self.store.setting_up)
         self.keys = KeyStore(

@@ -1,0 +1,247 @@
+"""A lake on object storage: the same project, its tables on a real S3-compatible server.
+
+moto's S3 server runs in its own process on 127.0.0.1 (``s3`` fixture, see
+s3_server.py); weir reaches it over HTTP with the standard AWS variables, as it
+would any S3-compatible store. Each project takes its own prefix of the bucket.
+
+The shop of the small tests has POS files for ten days, 2025-01-01 to
+2025-01-10, with ``d`` sales on day ``d`` (55 in all) at noon UTC, and one bad
+line on day 2 (quarantined), as in test_lifecycle.py.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import drop_sections, killed_at_random, land, pos_csv, pos_line
+from golden.check import ONE_PER_KPI, assert_answer
+from s3_server import ACCESS_KEY, SECRET_KEY
+
+import weir
+from weir.errors import ProjectError
+from weir.lake import Maintenance
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
+NOW = datetime(2025, 1, 11, tzinfo=UTC)
+GONE = {f"T{d:02d}-{i}" for d in range(1, 6) for i in range(d)}  # 1 + 2 + 3 + 4 + 5 = 15
+KEPT = {f"T{d:02d}-{i}" for d in range(6, 11) for i in range(d)}  # 6 + 7 + 8 + 9 + 10 = 40
+
+
+def _noon(day: int) -> int:
+    return int(datetime(2025, 1, day, 12, tzinfo=UTC).timestamp())
+
+
+def _land_days(root: Path, days: range) -> None:
+    for d in days:
+        lines = [pos_line(f"T{d:02d}-{i}", timestamp=_noon(d)) for i in range(d)]
+        if d == 2:
+            lines.append(pos_line("BAD-2", quantity="abc", timestamp=_noon(d)))
+        land(root, "pos", f"pos_2025-01-{d:02d}_store001.csv", pos_csv(*lines))
+
+
+def _on_s3(root: Path, s3: Any, extra: str = "") -> str:
+    """Put the project's lake on a fresh prefix of the bucket; its location."""
+    location = str(s3.location(root.name))
+    with (root / "weir.yml").open("a", encoding="utf-8") as config:
+        config.write(f"lake: {location}\n{extra}")
+    return location
+
+
+def _shop(tmp_path: Path, s3: Any, days: range = range(1, 11), extra: str = "") -> Path:
+    root = weir.init_project(tmp_path / "shop")
+    drop_sections(root, "schedules", "alerts")
+    _land_days(root, days)
+    _on_s3(root, s3, extra)
+    return root
+
+
+def _ids(project: weir.Project, table: str, **pin: Any) -> set[str]:
+    rows = project.sql(f"SELECT transaction_id FROM {table}", **pin).to_pylist()
+    return {r["transaction_id"] for r in rows}
+
+
+def _count(project: weir.Project, table: str) -> int:
+    return int(project.sql(f"SELECT count(*) AS n FROM {table}").to_pylist()[0]["n"])
+
+
+def _ids_in_objects(objects: dict[str, bytes], folder: str) -> set[str]:
+    """The transaction ids in the Parquet objects under ``folder`` (a key prefix)."""
+    import io
+
+    ids: set[str] = set()
+    for key, data in objects.items():
+        if key.startswith(folder) and key.endswith(".parquet"):
+            table = pq.read_table(io.BytesIO(data), columns=["transaction_id"])
+            ids |= set(table.column(0).to_pylist())
+    return ids
+
+
+# -- the example project on S3 --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def golden_s3(tmp_path_factory: pytest.TempPathFactory, s3: Any) -> tuple[weir.Project, str]:
+    """The golden dataset, ingested and built with its lake on the S3 server."""
+    root = weir.init_project(tmp_path_factory.mktemp("golden_s3") / "shop")
+    shutil.copytree(GOLDEN, root / "landing", dirs_exist_ok=True)
+    location = _on_s3(root, s3)
+    project = weir.Project(root)
+    _, result = project.run()
+    assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
+    return project, location
+
+
+@pytest.mark.parametrize("entry", ONE_PER_KPI, ids=[e["kpi"] for e in ONE_PER_KPI])
+def test_the_golden_kpis_on_s3_are_the_hand_worked_ones(
+    golden_s3: tuple[weir.Project, str], entry: dict[str, Any]
+) -> None:
+    assert_answer(golden_s3[0], entry)  # the values test_golden.py checks on a local lake
+
+
+def test_every_table_is_in_the_bucket_and_none_on_disk(
+    golden_s3: tuple[weir.Project, str], s3: Any
+) -> None:
+    project, location = golden_s3
+    prefix = location.removeprefix("s3://")
+    objects = s3.objects(location)
+    for layer, name in project.lake.tables():
+        table = project.lake.table(layer, name)
+        assert table.location().startswith(location), table.location()
+        assert f"{prefix}/{layer}/{name}/metadata/" in {k.rsplit("/", 1)[0] + "/" for k in objects}
+    assert not (project.root / ".weir" / "lake").exists()
+    # the credentials come from the environment: neither the bucket, the state folder (the
+    # catalog, the audit log, the logs) nor weir.yml holds them
+    state = b"".join(p.read_bytes() for p in (project.root / ".weir").rglob("*") if p.is_file())
+    stored = b"".join(objects.values())
+    config = (project.root / "weir.yml").read_bytes()
+    for secret in (SECRET_KEY.encode(), ACCESS_KEY.encode()):
+        assert secret not in state and secret not in stored and secret not in config
+
+
+def test_the_gateway_answers_each_role_its_own_way_from_s3(
+    golden_s3: tuple[weir.Project, str],
+) -> None:
+    project, _ = golden_s3
+    queries = project.access.queries()
+    policy = project.access.policy()
+    sql = "SELECT region, sum(revenue) AS revenue FROM marts.sales_daily GROUP BY ALL ORDER BY 1"
+    everyone = queries.query(sql, policy.principal("sam")).table.to_pylist()
+    north = queries.query(sql, policy.principal("nina")).table.to_pylist()
+    assert len(everyone) > 1 and north == [r for r in everyone if r["region"] == "North"]
+    # the locked session reads the lake's prefix and nothing else of the bucket or the disk
+    with pytest.raises(weir.errors.WeirError):
+        queries.query("SELECT * FROM read_parquet('s3://weir-lake/other/x.parquet')", policy.principal("ada"))
+
+
+# -- the shop: ingest, time travel, maintenance ----------------------------------------------
+def test_time_travel_compaction_and_retention_on_s3(tmp_path: Path, s3: Any) -> None:
+    retention = "retention:\n  sources:\n    pos:\n      staging: {keep: 5d, then: archive, age: event}\n"
+    root = _shop(tmp_path, s3, days=range(1, 6), extra=retention)
+    location = (root / "weir.yml").read_text().split("lake: ", 1)[1].split("\n", 1)[0]
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        time.sleep(0.02)
+        between = datetime.now(UTC)
+        time.sleep(0.02)
+        _land_days(root, range(6, 11))
+        project.sources.ingest(["pos"])
+        assert _ids(project, "staging.pos") == GONE | KEPT
+        assert _ids(project, "staging.pos", as_of=between) == GONE  # read as it was
+        assert _count(project, "quarantine.pos") == 1
+
+        # staging is partitioned by day: two batches of five days, then one file a day
+        with project.lake.writing():
+            compacted = project.lake.compact("raw", "pos", min_files=1)
+        assert compacted == ["raw.pos {}"] or compacted, compacted
+        assert _count(project, "raw.pos") == 56  # the same rows, in fewer files
+        assert len(project.lake.data_files("raw", "pos", project.lake.snapshot_for("raw", "pos"))) == 1
+
+        [done] = project.lifecycle.run(now=NOW)
+        assert (done.kind, done.rows, done.note) == ("archive", 15, "done")
+        assert _ids(project, "staging.pos") == KEPT
+    # the files that held the gone rows are deleted from the bucket: what is left holds the rest
+    prefix = location.removeprefix("s3://")
+    assert _ids_in_objects(s3.objects(location), f"{prefix}/staging/pos/data/") == KEPT
+
+
+def test_erasing_rows_leaves_no_copy_in_the_bucket(tmp_path: Path, s3: Any) -> None:
+    root = _shop(tmp_path, s3, days=range(1, 4))
+    location = (root / "weir.yml").read_text().split("lake: ", 1)[1].split("\n", 1)[0]
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        maintenance = Maintenance(project.lake)
+        with project.lake.writing():
+            rewritten = maintenance.rewrite("raw", "pos", "transaction_id = 'T03-1'")
+            maintenance.expire("raw", "pos", all_but_current=True)
+            removed = maintenance.remove_unreferenced("raw", "pos", also=rewritten.replaced)
+        assert rewritten.rows == 1 and removed
+        assert "T03-1" not in _ids(project, "raw.pos")
+    objects = s3.objects(location)
+    prefix = location.removeprefix("s3://")
+    assert all(not k.startswith(r) for k in objects for r in [p.removeprefix("s3://") for p in removed])
+    raw = b"".join(v for k, v in objects.items() if k.startswith(f"{prefix}/raw/pos/"))
+    assert b"T03-1" not in raw  # in no data file, and in no manifest's column bounds
+
+
+SCRIPT = """
+import sys, weir
+weir.Project(sys.argv[1]).sources.ingest(["pos"])
+"""
+
+
+def test_a_sigkill_mid_ingest_leaves_a_lake_that_recovers(tmp_path: Path, s3: Any) -> None:
+    root = weir.init_project(tmp_path / "shop")
+    drop_sections(root, "schedules", "alerts")
+    for d in range(1, 11):
+        lines = [pos_line(f"T{d:02d}-{i}", timestamp=_noon(d)) for i in range(300)]
+        land(root, "pos", f"pos_2025-01-{d:02d}_store001.csv", pos_csv(*lines))
+    location = _on_s3(root, s3)
+    prefix = location.removeprefix("s3://")
+    rng = random.Random(20261207)
+    for _ in range(3):
+        killed_at_random(SCRIPT, root, rng, 1.0, 4.0)  # the child reaches the server too
+        with weir.Project(root) as project:
+            project.sources.recover()
+            batches = project.ledger.batches("pos")
+            committed = [b for b in batches if b.status == "committed"]
+            tables = set(project.lake.tables())
+            raw = _count(project, "raw.pos") if ("raw", "pos") in tables else 0
+        # a batch rolled back leaves none of its files (whole or cut short) in the bucket
+        keys = set(s3.objects(location))
+        for aborted in (b.batch_id for b in batches if b.status == "aborted"):
+            assert not [k for k in keys if f"/data/{aborted}/" in k], aborted
+        assert raw == sum(b.counts.received for b in committed)
+        if committed:
+            break
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        assert _count(project, "raw.pos") == 3000
+        assert _count(project, "staging.pos") == 3000
+    assert any(k.startswith(f"{prefix}/staging/pos/") for k in s3.objects(location))
+
+
+def test_a_lake_location_that_cannot_be_used_is_refused_with_what_to_do(
+    tmp_path: Path, s3: Any
+) -> None:
+    root = weir.init_project(tmp_path / "shop")
+    config = (root / "weir.yml").read_text()
+    for lake, expected in (
+        ("gs://bucket/lake", "s3://bucket/prefix"),
+        ("s3://KEY:SECRET@bucket/lake", "credentials never go in weir.yml"),
+    ):
+        (root / "weir.yml").write_text(config + f"lake: {lake}\n")
+        with pytest.raises(ProjectError, match=expected):
+            weir.Project(root)
+    (root / "weir.yml").write_text(config + "lake: s3://no-such-bucket/lake\n")
+    with pytest.raises(weir.errors.WeirError, match="does not exist"):
+        weir.Project(root)
+    (root / "weir.yml").write_text(
+        config + f"lake: {s3.location()}\nencryption:\n  at_rest: true\n"
+    )
+    with pytest.raises(ProjectError, match="not available for a lake on object storage"):
+        weir.Project(root)
