@@ -11,6 +11,7 @@ line on day 2 (quarantined), as in test_lifecycle.py.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import time
@@ -20,12 +21,22 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import drop_sections, killed_at_random, land, pos_csv, pos_line
+from click.testing import CliRunner
+from conftest import (
+    NewDatabase,
+    bytes_outside,
+    drop_sections,
+    killed_at_random,
+    land,
+    pos_csv,
+    pos_line,
+)
 from golden.check import ONE_PER_KPI, assert_answer
 from s3_server import ACCESS_KEY, SECRET_KEY
 
 import weir
 from weir.engine import EngineError
+from weir.cli.main import cli
 from weir.errors import ProjectError
 from weir.lake import LakeViews, Maintenance
 
@@ -263,3 +274,57 @@ def test_a_lake_location_that_cannot_be_used_is_refused_with_what_to_do(
     )
     with pytest.raises(ProjectError, match="not available for a lake on object storage"):
         weir.Project(root)
+
+
+# -- weir migrate ----------------------------------------------------------------------------
+def test_migrate_moves_an_embedded_project_to_postgresql_and_s3(
+    tmp_path: Path, s3: Any, new_database: NewDatabase
+) -> None:
+    root = weir.init_project(tmp_path / "shop")
+    drop_sections(root, "schedules", "alerts")
+    _land_days(root, range(1, 6))  # 1 + 2 + 3 + 4 + 5 = 15 sales, one bad line on day 2
+    with weir.Project(root) as project:
+        project.sources.ingest(["pos"])
+        project.sql("SELECT 1")  # the audit log gains a record
+    state = root / ".weir"
+    before = {p: p.read_bytes() for p in state.rglob("*") if p.is_file() and "lake" in p.parts}
+    catalog = bytes_outside(state / "catalog.db")
+    url = new_database()
+    location = s3.location("moved")
+    moved = root / "weir.new.yml"
+    config = (root / "weir.yml").read_text(encoding="utf-8")
+    moved.write_text(config + f"catalog_uri: {url}\nlake: {location}\n", encoding="utf-8")
+
+    shown = CliRunner().invoke(
+        cli, ["--project", str(root), "migrate", "--to", str(moved), "--format", "json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    result = json.loads(shown.output)
+    assert result["ok"] and result["lake"] == location
+    tables = {t["table"]: t for t in result["tables"]}
+    assert tables["raw.pos"]["rows"] == tables["raw.pos"]["copied_rows"] == 16
+    assert tables["staging.pos"]["copied_rows"] == 15
+    assert tables["quarantine.pos"]["copied_rows"] == 1
+    assert result["metadata"]["weir_batches"] == {"rows": 1, "copied_rows": 1}
+    # the source is untouched: its lake files and its catalog as they were
+    assert {p: p.read_bytes() for p in before} == before
+    assert bytes_outside(state / "catalog.db") == catalog
+
+    # switched over, the project answers as before, from PostgreSQL and the bucket
+    moved.replace(root / "weir.yml")
+    with weir.Project(root) as project:
+        assert project.lake.storage.describe() == location
+        assert _ids(project, "staging.pos") == GONE
+        assert _count(project, "quarantine.pos") == 1
+        [batch] = project.ledger.batches("pos")
+        assert batch.status == "committed" and batch.counts.accepted == 15
+        assert project.audit.verify().ok
+        _land_days(root, range(6, 8))  # and goes on: new batches land in the new lake
+        project.sources.ingest(["pos"])
+        assert _ids(project, "staging.pos") == GONE | {
+            f"T{d:02d}-{i}" for d in range(6, 8) for i in range(d)
+        }
+    again = CliRunner().invoke(
+        cli, ["--project", str(root), "migrate", "--to", str(root / "weir.yml")]
+    )
+    assert again.exit_code != 0 and "new place" in again.output

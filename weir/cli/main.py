@@ -13,6 +13,7 @@ from weir.cli import (
     governance,
     keystore,
     lifecycle,
+    migrate,
     models,
     privacy,
     quality,
@@ -56,6 +57,7 @@ for command in (
     lifecycle.lifecycle,
     sources.sources,
     catalog.catalog,
+    migrate.migrate,
 ):
     cli.add_command(command)
 
