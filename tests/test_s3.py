@@ -35,8 +35,8 @@ from golden.check import ONE_PER_KPI, assert_answer
 from s3_server import ACCESS_KEY, SECRET_KEY
 
 import weir
-from weir.engine import EngineError
 from weir.cli.main import cli
+from weir.engine import EngineError
 from weir.errors import ProjectError
 from weir.lake import LakeViews, Maintenance
 
