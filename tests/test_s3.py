@@ -39,6 +39,7 @@ from weir.cli.main import cli
 from weir.engine import EngineError
 from weir.errors import ProjectError
 from weir.lake import LakeViews, Maintenance
+from weir.lifecycle import verify_archive
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
 NOW = datetime(2025, 1, 11, tzinfo=UTC)
@@ -164,8 +165,10 @@ def test_the_gateway_answers_each_role_its_own_way_from_s3(
 
 # -- the shop: ingest, time travel, maintenance ----------------------------------------------
 def test_time_travel_compaction_and_retention_on_s3(tmp_path: Path, s3: Any) -> None:
+    archive = s3.location("archive")
     retention = (
-        "retention:\n  sources:\n    pos:\n      staging: {keep: 5d, then: archive, age: event}\n"
+        f"retention:\n  archive_dir: {archive}\n"
+        "  sources:\n    pos:\n      staging: {keep: 5d, then: archive, age: event}\n"
     )
     root = _shop(tmp_path, s3, days=range(1, 6), extra=retention)
     location = (root / "weir.yml").read_text().split("lake: ", 1)[1].split("\n", 1)[0]
@@ -194,6 +197,13 @@ def test_time_travel_compaction_and_retention_on_s3(tmp_path: Path, s3: Any) -> 
     # the files that held the gone rows are deleted from the bucket: what is left holds the rest
     prefix = location.removeprefix("s3://")
     assert _ids_in_objects(s3.objects(location), f"{prefix}/staging/pos/data/") == KEPT
+    # the rows gone are in the archive, on the store, verified against its manifest
+    assert done.archive is not None and done.archive.startswith(f"{archive}/staging/pos/")
+    assert verify_archive(done.archive, 15).rows == 15
+    stored = s3.objects(done.archive)
+    manifest = json.loads(stored[f"{done.archive.removeprefix('s3://')}/manifest.json"])
+    assert manifest["table"] == "staging.pos" and manifest["rows"] == 15
+    assert _ids_in_objects(stored, done.archive.removeprefix("s3://")) == GONE
 
 
 def test_erasing_rows_leaves_no_copy_in_the_bucket(tmp_path: Path, s3: Any) -> None:
@@ -273,6 +283,9 @@ def test_a_lake_location_that_cannot_be_used_is_refused_with_what_to_do(
         config + f"lake: {s3.location()}\nencryption:\n  at_rest: true\n"
     )
     with pytest.raises(ProjectError, match="not available for a lake on object storage"):
+        weir.Project(root)
+    (root / "weir.yml").write_text(config + f"retention:\n  archive_dir: {s3.location()}\n")
+    with pytest.raises(ProjectError, match="needs the lake on the same store"):
         weir.Project(root)
 
 

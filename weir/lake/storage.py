@@ -121,13 +121,32 @@ class Storage:
     def prune(self, folder: str) -> None:
         """Remove the empty folders under ``folder`` (where folders exist)."""
 
+    def exists(self, location: str) -> bool:
+        import pyarrow.fs as pafs
+
+        return bool(self.filesystem.get_file_info(self.path(location)).type == pafs.FileType.File)
+
+    def size(self, location: str) -> int:
+        return int(self.filesystem.get_file_info(self.path(location)).size or 0)
+
+    def open(self, location: str) -> Any:
+        """A file to read (seekable; a context manager): a Parquet reader takes it as it is."""
+        return self.filesystem.open_input_file(self.path(location))
+
+    def move(self, source: str, target: str) -> None:
+        self.filesystem.move(self.path(source), self.path(target))
+
     def read_bytes(self, location: str) -> bytes:
         with self.filesystem.open_input_stream(self.path(location)) as stream:
             return bytes(stream.read())
 
-    def write_bytes(self, location: str, data: bytes) -> None:
+    def write_bytes(self, location: str, data: bytes, atomic: bool = False) -> None:
+        """Write a whole file; ``atomic``: a reader finds it whole or not at all."""
         with self.filesystem.open_output_stream(self.path(location)) as stream:
-            stream.write(data)
+            stream.write(data)  # an object store's PUT is whole or nothing of itself
+
+    def sync(self, location: str) -> None:
+        """Make a written file (or folder entry) durable before going on."""
 
     def write(
         self, session: Session, select: str, folder: str, partition_by: str | None = None
@@ -155,8 +174,9 @@ class Storage:
 class LocalStorage(Storage):
     """The lake in a folder of this machine."""
 
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: Path, make: bool = True) -> None:
+        if make:
+            folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         # a plain path: pyiceberg takes a file:// URI's path as it is, %-escapes and all
         self.root = str(folder)
@@ -175,6 +195,24 @@ class LocalStorage(Storage):
 
     def same(self, location: str) -> str:
         return os.path.realpath(local_path(location))
+
+    def write_bytes(self, location: str, data: bytes, atomic: bool = False) -> None:
+        path = Path(local_path(location))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not atomic:
+            path.write_bytes(data)
+            return
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_bytes(data)
+        self.sync(str(temporary))
+        temporary.rename(path)
+
+    def sync(self, location: str) -> None:
+        fd = os.open(local_path(location), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def prune(self, folder: str) -> None:
         root = Path(local_path(folder))
@@ -352,16 +390,18 @@ def check_location(location: str) -> str:
 
 
 def storage_for(
-    location: str | Path, environ: Mapping[str, str] | None = None, staging: Path | None = None
+    location: str | Path,
+    environ: Mapping[str, str] | None = None,
+    staging: Path | None = None,
+    make: bool = True,
 ) -> Storage:
-    """The storage of a lake location: ``s3://bucket/prefix`` or a local folder.
-
-    ``staging``: a local folder for the files on their way to an object store.
+    """The storage of a location: ``s3://bucket/prefix`` or a local folder (made unless ``make``
+    is False). ``staging``: a local folder for the files on their way to an object store.
     """
     text = str(location)
     if "://" in text and not text.startswith("file:"):
         return ObjectStorage(text, environ, staging)
-    return LocalStorage(Path(local_path(text)))
+    return LocalStorage(Path(local_path(text)), make)
 
 
 def local_path(location: str) -> str:
