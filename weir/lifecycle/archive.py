@@ -54,8 +54,8 @@ def write_archive(
     ``folder`` is a local folder or a location on the lake's object store
     (``retention.archive_dir: s3://bucket/prefix``).
     """
-    storage = storage_for(str(folder))
     try:
+        storage = storage_for(str(folder), make=False)
         return _write(session, select, storage, str(folder), manifest, key)
     except OSError as exc:
         raise ArchiveError(
