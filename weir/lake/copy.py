@@ -36,8 +36,6 @@ class TableCopy:
 
 def copy_lake(source: Lake, target: Lake) -> list[TableCopy]:
     """Copy every table's current state from ``source`` to ``target`` (whose catalog is empty)."""
-    import pyarrow.fs as pafs
-
     present = target.tables()
     if present:
         raise WeirError(
@@ -69,12 +67,14 @@ def copy_lake(source: Lake, target: Lake) -> list[TableCopy]:
                     "compact the table first (`weir lake compact`), then migrate",
                 )
             new = new_root + path[len(old_root) :]
-            pafs.copy_files(
-                source.storage.path(path),
-                target.storage.path(new),
-                source_filesystem=source.storage.filesystem,
-                destination_filesystem=target.storage.filesystem,
-            )
+            try:
+                target.storage.copy_from(source.storage, path, new)
+            except OSError as exc:
+                raise WeirError(
+                    f"cannot copy {path} to {new}: {exc}",
+                    "check the new lake location (it must be writable, its bucket must exist);"
+                    " the source is unchanged: migrate again into a new database and location",
+                ) from None
             copied.append(new)
         if copied:
             summary = {"weir.kind": "migrate"}

@@ -137,6 +137,18 @@ class Storage:
     def move(self, source: str, target: str) -> None:
         self.filesystem.move(self.path(source), self.path(target))
 
+    def copy_from(self, source: Storage, location: str, target: str) -> None:
+        """Copy one file of another storage (or this one) to ``target`` here."""
+        self._make_parent(target)
+        with (
+            source.filesystem.open_input_stream(source.path(location)) as read,
+            self.filesystem.open_output_stream(self.path(target)) as out,
+        ):
+            shutil.copyfileobj(read, out, 8 << 20)
+
+    def _make_parent(self, location: str) -> None:
+        """Make the folder a new file goes in (an object store has none to make)."""
+
     def read_bytes(self, location: str) -> bytes:
         with self.filesystem.open_input_stream(self.path(location)) as stream:
             return bytes(stream.read())
@@ -196,6 +208,9 @@ class LocalStorage(Storage):
 
     def same(self, location: str) -> str:
         return os.path.realpath(local_path(location))
+
+    def _make_parent(self, location: str) -> None:
+        Path(local_path(location)).parent.mkdir(parents=True, exist_ok=True)
 
     def write_bytes(self, location: str, data: bytes, atomic: bool = False) -> None:
         path = Path(local_path(location))
