@@ -341,6 +341,11 @@ def _engine_filesystem(filesystem: pafs.FileSystem) -> Any:
     requests a file a query, more than the reads of a small file. A data file never
     changes once written (an Iceberg table only adds and drops whole files), so
     what the store said of one is kept.
+
+    DuckDB's threads share an open file and read it as ``seek`` then ``read``: two
+    calls another thread's ``seek`` can come between (a footer read from the wrong
+    place). Each file opened to read keeps its position per thread and reads with
+    a positional read, so a thread always gets the bytes it asked for.
     """
     import pyarrow.fs as pafs
     from fsspec.implementations.arrow import ArrowFSWrapper
@@ -377,12 +382,61 @@ def _engine_filesystem(filesystem: pafs.FileSystem) -> Any:
             seekable: bool = True,
             **kwargs: Any,
         ) -> Any:
-            if mode != "rb":  # written again: what was known of it is not
-                with lock:
-                    known.pop(self._strip_protocol(path), None)
+            stripped = self._strip_protocol(path)
+            if mode == "rb":
+                info = described(stripped)
+                if info.type == pafs.FileType.File:
+                    return _SharedReads(self.fs.open_input_file(stripped), int(info.size or 0))
+            with lock:  # written again: what was known of it is not
+                known.pop(stripped, None)
             return super()._open(path, mode, block_size, seekable, **kwargs)
 
     return LakeFiles(filesystem)
+
+
+class _SharedReads:
+    """A file open to read that threads share: each has its own position, reads are positional."""
+
+    def __init__(self, native: Any, size: int) -> None:
+        self._native = native  # a pyarrow random-access file (read_at is thread-safe)
+        self.size = size
+        self._where = threading.local()
+        self.closed = False
+
+    def tell(self) -> int:
+        return int(getattr(self._where, "position", 0))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.tell(), 2: self.size}[whence]
+        self._where.position = base + offset
+        return int(self._where.position)
+
+    def read(self, length: int = -1) -> bytes:
+        position = self.tell()
+        wanted = self.size - position if length is None or length < 0 else length
+        data = bytes(self._native.read_at(max(0, min(wanted, self.size - position)), position))
+        self._where.position = position + len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._native.close()
+
+    def __enter__(self) -> _SharedReads:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def check_location(location: str) -> str:
