@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ import weir
 from weir.cli.main import cli
 from weir.engine import EngineError
 from weir.errors import ProjectError
-from weir.lake import LakeViews, Maintenance
+from weir.lake import LakeViews, Maintenance, ObjectStorage
 from weir.lifecycle import verify_archive
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
@@ -341,3 +342,36 @@ def test_migrate_moves_an_embedded_project_to_postgresql_and_s3(
         cli, ["--project", str(root), "migrate", "--to", str(root / "weir.yml")]
     )
     assert again.exit_code != 0 and "new place" in again.output
+
+
+def test_threads_sharing_an_open_lake_file_each_read_the_bytes_they_asked_for(s3: Any) -> None:
+    """DuckDB's threads share a file and read it as seek, then read: each keeps its place."""
+    import threading
+
+    storage = ObjectStorage(s3.location("shared"))
+    data = bytes(range(256)) * 4096  # 1 MiB, every offset's bytes known
+    location = storage.join(storage.root, "part-0.parquet")
+    storage.write_bytes(location, data)
+    handle = storage.engine_filesystem().open(location, "rb")
+    wrong: list[int] = []
+
+    def read_at(offset: int) -> None:
+        for _ in range(300):
+            handle.seek(offset)
+            if handle.read(4096) != data[offset : offset + 4096]:
+                wrong.append(offset)
+
+    threads = [threading.Thread(target=read_at, args=(o,)) for o in (0, 4099, 70_001, 1 << 19)]
+    # threads switch as often as they can: with a plain fsspec file, some reads come from
+    # another thread's position
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        handle.close()
+    assert wrong == []
