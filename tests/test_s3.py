@@ -375,3 +375,28 @@ def test_threads_sharing_an_open_lake_file_each_read_the_bytes_they_asked_for(s3
         sys.setswitchinterval(interval)
         handle.close()
     assert wrong == []
+
+
+def test_an_erasure_on_s3_is_verified_by_searching_the_bucket_too(tmp_path: Path, s3: Any) -> None:
+    """A person erased from a lake on S3: the certificate's scan walks the bucket's objects
+    (decoding Parquet and Avro) as well as the state folder, and finds none of their values."""
+    from test_subjects import KEPT, PERSONAL, build_and_erase
+
+    from weir.governance.proof import scan
+
+    location = s3.location("erased")
+    sources = ("customers", "pos", "crm_interactions", "web_traffic")
+    done = build_and_erase(tmp_path / "shop", sources=sources, lake=location)
+    try:
+        certificate = done.certificate
+        assert certificate["verified"], certificate["verification"]
+        assert certificate["verification"]["lake"] == location
+        assert certificate["rows"] > 0 and certificate["files_removed"] > 0
+        state = done.project.files.state_dir
+        # the same scan finds a customer who was not erased, in the bucket's objects
+        kept = scan(state, {"email": KEPT[0]}, also=[location])
+        assert any(hit.file.startswith(f"{location}/") for hit in kept.hits), kept
+        gone = scan(state, {f"v{i}": value for i, value in enumerate(PERSONAL)}, also=[location])
+        assert gone.hits == () and gone.files > len(list(state.rglob("*")))
+    finally:
+        done.project.close()
