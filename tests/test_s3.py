@@ -68,12 +68,12 @@ def _on_s3(root: Path, s3: Any, extra: str = "") -> str:
     return location
 
 
-def _shop(tmp_path: Path, s3: Any, days: range = range(1, 11), extra: str = "") -> Path:
+def _shop(tmp_path: Path, s3: Any, days: range = range(1, 11), extra: str = "") -> tuple[Path, str]:
+    """The shop with its lake on the S3 server; its folder and its lake's location."""
     root = weir.init_project(tmp_path / "shop")
     drop_sections(root, "schedules", "alerts")
     _land_days(root, days)
-    _on_s3(root, s3, extra)
-    return root
+    return root, _on_s3(root, s3, extra)
 
 
 def _ids(project: weir.Project, table: str, **pin: Any) -> set[str]:
@@ -171,8 +171,7 @@ def test_time_travel_compaction_and_retention_on_s3(tmp_path: Path, s3: Any) -> 
         f"retention:\n  archive_dir: {archive}\n"
         "  sources:\n    pos:\n      staging: {keep: 5d, then: archive, age: event}\n"
     )
-    root = _shop(tmp_path, s3, days=range(1, 6), extra=retention)
-    location = (root / "weir.yml").read_text().split("lake: ", 1)[1].split("\n", 1)[0]
+    root, location = _shop(tmp_path, s3, days=range(1, 6), extra=retention)
     with weir.Project(root) as project:
         project.sources.ingest(["pos"])
         time.sleep(0.02)
@@ -208,8 +207,7 @@ def test_time_travel_compaction_and_retention_on_s3(tmp_path: Path, s3: Any) -> 
 
 
 def test_erasing_rows_leaves_no_copy_in_the_bucket(tmp_path: Path, s3: Any) -> None:
-    root = _shop(tmp_path, s3, days=range(1, 4))
-    location = (root / "weir.yml").read_text().split("lake: ", 1)[1].split("\n", 1)[0]
+    root, location = _shop(tmp_path, s3, days=range(1, 4))
     with weir.Project(root) as project:
         project.sources.ingest(["pos"])
         maintenance = Maintenance(project.lake)
