@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --only dlt --only contract --peer-sizes 1M,10M
     .venv/bin/python bench/run.py --only scale --scale-sizes 1M,10M,60M
     .venv/bin/python bench/run.py --only pages --pages-days 90 --pages-scale 0.5
+    .venv/bin/python bench/run.py --only s3 --s3-rows 250K
 
 Figures depend on the machine; the targets are stated beside them.
 """
@@ -29,6 +30,7 @@ from pages_bench import run_pages_bench
 from peers_build_bench import run_peers_build_bench
 from quality_bench import run_quality_bench
 from report import Recorder, write
+from s3_bench import run_s3_bench
 from scale_bench import run_scale_bench
 from sealing_bench import run_sealing_bench
 from transform_bench import run_transform_bench
@@ -53,6 +55,7 @@ BENCHES = {
         args.scale_sizes,
         args.doc.parent / "benchmarks-scale.png" if args.write_doc else None,
     ),
+    "s3": lambda args: run_s3_bench(args.work, args.s3_rows),
     "transform": lambda args: run_transform_bench(args.work, args.days),
     "sealing": lambda args: run_sealing_bench(args.work, args.sealing_rows),
 }
@@ -133,6 +136,11 @@ def main() -> None:
         type=int,
         default=100_000,
         help="Customers ingested and queried with sealing off and on (the sealing benchmark).",
+    )
+    parser.add_argument(
+        "--s3-rows",
+        default="250K",
+        help="POS rows ingested and queried on the S3 server and on local disk (comma-separated).",
     )
     parser.add_argument(
         "--write-doc",

@@ -339,3 +339,13 @@ def edit_source(root: Path, source: str, old: str, new: str) -> None:
 
 def files_under(folder: Path) -> Sequence[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3-compatible server (moto's, in its own process) with a bucket, for the whole run;
+    the AWS variables point at it (see s3_server.py)."""
+    from s3_server import running_s3
+
+    with running_s3(tmp_path_factory.mktemp("s3") / "server.log") as server:
+        yield server

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import weir
-from weir.lake.catalog import local_path
+from weir.lake import local_path
 
 POS_HEADER = [
     "transaction_id",

@@ -141,14 +141,23 @@ class Erased:
 
 
 def build_and_erase(
-    root: Path, catalog_uri: str | None = None, sources: tuple[str, ...] | None = None
+    root: Path,
+    catalog_uri: str | None = None,
+    sources: tuple[str, ...] | None = None,
+    lake: str | None = None,
 ) -> Erased:
-    """The golden retailer (or some of its ``sources``, without models), live events, then erasure."""
+    """The golden retailer (or some of its ``sources``, without models), live events, then erasure.
+
+    ``lake``: where the lake lives (``s3://…``, see test_s3.py), when not in the state folder.
+    """
     weir.init_project(root)
     for source in sources or [p.name for p in GOLDEN.iterdir()]:
         shutil.copytree(GOLDEN / source, root / "landing" / source)
     if catalog_uri is not None:
         set_catalog(root, catalog_uri)
+    if lake is not None:
+        with (root / "weir.yml").open("a", encoding="utf-8") as config:
+            config.write(f"lake: {lake}\n")
     # the physical purge on its own: with sealing (test_sealed_pii.py) no clear value is
     # on disk to begin with, and the scan below would prove nothing
     unsealed(root)

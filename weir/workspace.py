@@ -30,15 +30,19 @@ import importlib.util
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
+import sqlalchemy as sa
+
 from weir.engine import DataKey, DuckDBEngine, Engine
 from weir.errors import NotFoundError, ProjectError
-from weir.lake import Lake, SnapshotInfo
+from weir.lake import Lake, SnapshotInfo, storage_for
+from weir.lake.copy import TableCopy
 from weir.metadata import MetadataStore
 from weir.metadata.audit import HEAD_FILE, AuditLog
 from weir.metadata.definition import ProjectDefinition
@@ -93,6 +97,16 @@ class Project:
         self.files: ProjectFiles = load_project(root)
         state = self.files.state_dir
         state.mkdir(parents=True, exist_ok=True)
+        # the lake's files: in state_dir, in another folder, or on an object store
+        storage = storage_for(self.files.lake_location, staging=state / "staging")
+        if self.files.config.encryption.at_rest and not storage.local:
+            raise ProjectError(
+                f"encryption.at_rest is not available for a lake on object storage"
+                f" ({storage.describe()})",
+                "use the store's own encryption (e.g. SSE-S3 or SSE-KMS on the bucket) and set"
+                " encryption.at_rest to false, or keep the lake in a local folder",
+            )
+        storage.check()  # the bucket is there and reachable: fail now, not mid-batch
         uri, database_key = self.files.config.catalog_uri, None
         if uri is None:  # the project's own SQLite file: a SQLCipher one when encrypted at rest
             uri, database_key = _metadata_database(
@@ -101,9 +115,7 @@ class Project:
         self.store = MetadataStore(uri)
         self.engine: Engine = DuckDBEngine()
         # the lake's catalog creates its tables in a new database while holding setting_up
-        self.lake = Lake(
-            uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
-        )
+        self.lake = Lake(uri, storage, self.engine, state / "write.lock", self.store.setting_up)
         self.keys = KeyStore(
             self.store, (root, state), clear_keys=state / "keys", database_key=database_key
         )
@@ -337,6 +349,62 @@ class Project:
             )
         return self.lake.snapshots(layer, name)
 
+    def migrate(self, to: str | Path) -> Migration:
+        """Copy the project's lake and metadata to the settings of another weir.yml; verify.
+
+        ``to`` is the project's weir.yml as it is to be: another ``catalog_uri``
+        (a new, empty database, e.g. PostgreSQL) and another ``lake`` (a new
+        location, e.g. ``s3://bucket/prefix``). Every row of the metadata (batches,
+        runs, audit, keys, ...) is copied, and every lake table's current state;
+        the lake's older snapshots are not (the new lake's history starts at the
+        copy). The write lock is held throughout, so nothing changes meanwhile;
+        the source is only read. Then replace weir.yml with ``to``.
+        """
+        from weir.lake.copy import copy_lake
+        from weir.metadata.copy import copy_metadata, row_counts
+        from weir.project.config import ProjectConfig
+        from weir.project.loader import load_model
+
+        target = Path(to)
+        settings = load_model(target, ProjectConfig, self.root)
+        uri = settings.catalog_uri
+        if uri is None:
+            raise ProjectError(
+                f"{target} names no catalog_uri to move the metadata to",
+                "set catalog_uri to the new database's URL, e.g."
+                " postgresql+psycopg://host:5432/weir",
+            )
+        location = settings.lake or str(self.files.state_dir / "lake")
+        if "://" not in location:
+            location = str((self.root / location).resolve())
+        if uri == self.store.url or location == self.files.lake_location:
+            raise ProjectError(
+                f"{target} keeps the catalog or the lake where they are",
+                "give both a new place: another catalog_uri and another lake",
+            )
+        pending = self.ledger.pending()
+        if pending:
+            raise ProjectError(
+                f"{len(pending)} batch(es) are unfinished ({', '.join(pending[:3])})",
+                "run `weir ingest` (it rolls them back first) or wait for them, then migrate",
+            )
+        storage = storage_for(location, staging=self.files.state_dir / "staging")
+        storage.check()
+        store = MetadataStore(uri)
+        engine = DuckDBEngine(self.engine.at_rest)
+        lake = Lake(uri, storage, engine, self.files.state_dir / "migrate.lock", store.setting_up)
+        try:
+            with self.lake.writing(wait=60.0):
+                copied = copy_metadata(self.store, store)
+                tables = copy_lake(self.lake, lake)
+            counts = row_counts(store, list(copied))
+            metadata = {name: (rows, counts[name]) for name, rows in copied.items()}
+        finally:
+            lake.close()
+            store.dispose()
+        shown = sa.make_url(uri).render_as_string(hide_password=True)
+        return Migration(shown, storage.describe(), tables, metadata)
+
     def close(self) -> None:
         made = self.__dict__
         if "_operations" in made:
@@ -351,6 +419,20 @@ class Project:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What ``Project.migrate`` copied, and the counts on both sides."""
+
+    catalog_uri: str  # the new database (its password hidden)
+    lake: str
+    tables: list[TableCopy]
+    metadata: dict[str, tuple[int, int]]  # table → rows in the source, rows in the target
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.tables) and all(a == b for a, b in self.metadata.values())
 
 
 class _Operations:

@@ -13,6 +13,7 @@ from weir.cli import (
     governance,
     keystore,
     lifecycle,
+    migrate,
     models,
     privacy,
     quality,
@@ -57,6 +58,7 @@ for command in (
     lifecycle.lifecycle,
     sources.sources,
     catalog.catalog,
+    migrate.migrate,
 ):
     cli.add_command(command)
 

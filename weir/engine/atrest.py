@@ -84,9 +84,10 @@ class DataKey:
     def decryption(self) -> pe.FileDecryptionProperties:
         return pe.create_decryption_properties(self.secret)
 
-    def footer(self, path: str | Path) -> pq.FileMetaData:
-        """The footer (row count, row groups, statistics) of an encrypted file."""
-        return pq.read_metadata(str(path), decryption_properties=self.decryption())
+    def footer(self, path: str | Path | pa.NativeFile) -> pq.FileMetaData:
+        """The footer (row count, row groups, statistics) of an encrypted file (or open file)."""
+        source = str(path) if isinstance(path, Path) else path
+        return pq.read_metadata(source, decryption_properties=self.decryption())
 
     def read(self, path: str | Path) -> pa.Table:
         return pq.read_table(str(path), decryption_properties=self.decryption())
@@ -101,10 +102,11 @@ class DataKey:
         return AESGCM(self.secret).decrypt(sealed[:12], sealed[12:], purpose)
 
 
-def num_rows(path: str | Path, key: DataKey | None) -> int:
-    """The rows of a Parquet file weir wrote, encrypted or not."""
+def num_rows(path: str | Path | pa.NativeFile, key: DataKey | None) -> int:
+    """The rows of a Parquet file weir wrote (by path, or opened), encrypted or not."""
     if key is None:
-        return int(pq.ParquetFile(str(path)).metadata.num_rows)
+        source = str(path) if isinstance(path, Path) else path
+        return int(pq.ParquetFile(source).metadata.num_rows)
     return int(key.footer(path).num_rows)
 
 

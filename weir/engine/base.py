@@ -93,9 +93,13 @@ class Session(ABC):
         raise NotImplementedError(f"this engine cannot call a host function ({name})")
 
     @abstractmethod
-    def write_files(self, select: str, folder: Path, partition_by: str | None = None) -> list[str]:
+    def write_files(
+        self, select: str, folder: str | Path, partition_by: str | None = None
+    ) -> list[str]:
         """Write the rows of ``select`` as Parquet files under ``folder``; returns their paths.
 
+        ``folder`` is a local folder or a location of the engine's ``filesystem``
+        (``s3://bucket/key``).
         With ``partition_by`` (a DATE column of ``select``), one sub-folder per value.
         """
 
@@ -139,6 +143,9 @@ class Engine(ABC):
     # the key of the lake's data files when they are encrypted at rest: every session reads
     # and writes them with it
     at_rest: DataKey | None = None
+    # the fsspec file system of the lake's object store, when it is on one: every session
+    # reads and writes the lake's s3:// locations through it (None: the lake is local)
+    filesystem: Any | None = None
 
     @abstractmethod
     def writer(self, threads: int | None = None) -> Session:
@@ -154,13 +161,14 @@ class Engine(ABC):
     @abstractmethod
     def reader(
         self,
-        allowed: Sequence[Path],
+        allowed: Sequence[str | Path],
         memory_limit: str = "4GB",
         threads: int | None = None,
         variables: dict[str, str] | None = None,
     ) -> Session:
         """A locked session for people's SQL: it reads files under ``allowed`` and nothing else.
 
+        ``allowed`` are local folders or object-store prefixes (``s3://bucket/lake/``).
         No network, no extension, no host-language object as a table, and its
         settings cannot be changed by the SQL it runs. ``variables`` are set
         before it is locked (the gateway's masking key).

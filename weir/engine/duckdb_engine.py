@@ -87,9 +87,17 @@ def _engine_errors() -> Iterator[None]:
 class DuckDBSession(Session):
     """One DuckDB connection (or cursor)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, at_rest: DataKey | None = None) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        at_rest: DataKey | None = None,
+        filesystem: Any | None = None,
+    ) -> None:
         self._con = con
         self._at_rest = at_rest  # the lake's files are encrypted with it (read and written)
+        if filesystem is not None:  # the lake's object store: DuckDB reaches it through fsspec
+            with _engine_errors():
+                con.register_filesystem(filesystem)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Self:
         with _engine_errors():
@@ -191,10 +199,15 @@ class DuckDBSession(Session):
             described = self._con.execute(f"SELECT * FROM {target} LIMIT 0").description or []
         return [str(column[0]) for column in described]
 
-    def write_files(self, select: str, folder: Path, partition_by: str | None = None) -> list[str]:
-        folder.mkdir(parents=True, exist_ok=True)
+    def write_files(
+        self, select: str, folder: str | Path, partition_by: str | None = None
+    ) -> list[str]:
+        target = str(folder)
+        if "://" not in target:  # a local folder (a lake on object storage makes its own)
+            Path(target).mkdir(parents=True, exist_ok=True)
         options = (
-            "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}'"
+            "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, FILENAME_PATTERN 'part-{i}',"
+            " RETURN_FILES true"
         )
         if partition_by is not None:
             select = f"SELECT *, CAST({ident(partition_by)} AS DATE) AS _day FROM ({select})"
@@ -202,7 +215,7 @@ class DuckDBSession(Session):
         else:
             options += ", FILE_SIZE_BYTES '512MB'"
         if self._at_rest is not None:
-            return self._write_encrypted(select, folder, partition_by)
+            return self._write_encrypted(select, Path(target), partition_by)
         with _engine_errors():
             ordered = self._con.execute(
                 "SELECT current_setting('preserve_insertion_order')"
@@ -211,10 +224,12 @@ class DuckDBSession(Session):
                 "SET preserve_insertion_order = false"
             )  # lets DuckDB write in parallel
             try:
-                self._con.execute(f"COPY ({select}) TO {lit(str(folder))} ({options})")
+                # the files as written, wherever they are (a folder or an object store)
+                returned = self._con.execute(f"COPY ({select}) TO {lit(target)} ({options})")
+                written = [str(name) for row in returned.fetchall() for name in row[1]]
             finally:
                 self._con.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
-        return sorted(str(p) for p in folder.rglob("*.parquet"))
+        return sorted(written)
 
     def _write_encrypted(self, select: str, folder: Path, partition_by: str | None) -> list[str]:
         """``write_files`` with the lake's data key: DuckDB computes, pyarrow encrypts and writes."""
@@ -247,7 +262,7 @@ class DuckDBSession(Session):
 
     def cursor(self) -> DuckDBSession:
         with _engine_errors():
-            return DuckDBSession(self._con.cursor(), self._at_rest)
+            return DuckDBSession(self._con.cursor(), self._at_rest)  # shares the file systems
 
     def interrupt(self) -> None:
         self._con.interrupt()
@@ -291,7 +306,9 @@ class DuckDBEngine(Engine):
         self._writers_lock = threading.Lock()
 
     def writer(self, threads: int | None = None) -> DuckDBSession:
-        session = DuckDBSession(duckdb.connect(config=dict(_NO_EXTENSIONS)), self.at_rest)
+        session = DuckDBSession(
+            duckdb.connect(config=dict(_NO_EXTENSIONS)), self.at_rest, self.filesystem
+        )
         with self._writers_lock:
             for gone in [key for key, sessions in self._writers.items() if not sessions]:
                 del self._writers[gone]
@@ -312,7 +329,7 @@ class DuckDBEngine(Engine):
 
     def reader(
         self,
-        allowed: Sequence[Path],
+        allowed: Sequence[str | Path],
         memory_limit: str = "4GB",
         threads: int | None = None,
         variables: dict[str, str] | None = None,
@@ -326,7 +343,7 @@ class DuckDBEngine(Engine):
         if threads:
             config["threads"] = int(threads)
         with _engine_errors():
-            session = DuckDBSession(duckdb.connect(config=config), self.at_rest)
+            session = DuckDBSession(duckdb.connect(config=config), self.at_rest, self.filesystem)
         try:
             _add_key(session, self.at_rest)
             session.execute(

@@ -242,12 +242,17 @@ class Eraser:
     ) -> Certificate:
         erasure = self.registry.find(subject.kind, subject.id) or erasure
         steps = erasure.steps
+        lake = self.lake.storage.root
+        inside = self.lake.storage.local and Path(lake).resolve().is_relative_to(
+            self.state_dir.resolve()
+        )
         result = scan(
             self.state_dir,
             values,
             skip=[proof_file],
             whole_only=self.subjects.shared_prefixes(values),
             key=self.lake.engine.at_rest,
+            also=[] if inside else [lake],  # a lake elsewhere (an object store) is searched too
         )
         tables = [
             {"table": step.removeprefix("lake:"), **outcome}
@@ -277,6 +282,7 @@ class Eraser:
             "verification": {
                 **result.as_dict(),
                 "folder": str(self.state_dir),
+                "lake": lake,
                 "values": sorted(values),  # labels only, never the values
             },
             "verified": result.clean and pending == 0,

@@ -1,6 +1,7 @@
 """The verification scan of an erasure: is any of a person's values still readable anywhere?
 
-Walks every file under a folder (the project's state folder) and looks for
+Walks every file under a folder (the project's state folder, and the lake
+when it lives elsewhere: another folder or an object store) and looks for
 each value, case-insensitively, in what the file holds as bytes, and also in
 what it holds once decoded, because a compressed format hides a value from a
 byte search:
@@ -39,7 +40,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ import pyarrow.parquet as pq
 
 from weir.engine import DataKey
 from weir.errors import ProjectError
+from weir.lake import storage_for
 
 AVRO_MAGIC = b"Obj\x01"
 BOUND_CHARACTERS = 16  # Iceberg's default truncate(16) of a manifest's text bounds
@@ -103,13 +105,16 @@ def scan(
     skip: Collection[Path] = (),
     whole_only: Collection[str] = (),
     key: DataKey | None = None,
+    also: Sequence[str] = (),
 ) -> ScanResult:
     """Look for every value (label -> value) in every file under ``root``, but those in ``skip``.
 
     ``whole_only``: labels of values whose first 16 characters other people's data
     shares (a stock phrase), looked for whole in manifests too. ``key``: the lake's
-    data key, when its files are encrypted at rest. The files are read by a child
-    process (see the module's docstring).
+    data key, when its files are encrypted at rest. ``also``: other places to walk,
+    a folder or an object store's prefix (a lake outside ``root``, e.g.
+    ``s3://bucket/prefix``; the child reaches the store with this process's AWS
+    settings). The files are read by a child process (see the module's docstring).
     """
     request = {
         "root": str(root),
@@ -117,6 +122,7 @@ def scan(
         "skip": [str(path) for path in skip],
         "whole_only": list(whole_only),
         "key": key.secret.hex() if key is not None else None,  # on stdin, never argv
+        "also": list(also),
     }
     child = subprocess.run(
         [sys.executable, "-m", "weir.governance.proof"],
@@ -141,6 +147,7 @@ def scan_here(
     skip: Collection[Path] = (),
     whole_only: Collection[str] = (),
     key: DataKey | None = None,
+    also: Sequence[str] = (),
 ) -> ScanResult:
     """``scan`` in this process: only where no database under ``root`` is open here."""
     needles = {label: value.lower() for label, value in values.items() if value.strip()}
@@ -149,16 +156,9 @@ def scan_here(
     hits: list[Hit] = []
     undecoded: list[str] = []
     files = total = 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.resolve() in skipped:
-            continue
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:  # removed while the scan walked (a flush, a clean-up)
-            continue
+    for shown, data in _walk(root, skipped, also):
         files += 1
         total += len(data)
-        shown = str(path.relative_to(root))
         found: dict[str, str] = {}
         lowered = data.lower()
         for label, needle in needles.items():
@@ -186,6 +186,27 @@ def scan_here(
                         found.setdefault(label, "avro")
         hits += [Hit(shown, how, label) for label, how in sorted(found.items())]
     return ScanResult(files, total, tuple(hits), tuple(undecoded))
+
+
+def _walk(
+    root: Path, skipped: Collection[Path], also: Sequence[str]
+) -> Iterator[tuple[str, bytes]]:
+    """Every file under ``root`` (by its path under it), then under each of ``also`` (by its
+    location), with its bytes."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.resolve() in skipped:
+            continue
+        try:
+            yield str(path.relative_to(root)), path.read_bytes()
+        except FileNotFoundError:  # removed while the scan walked (a flush, a clean-up)
+            continue
+    for place in also:
+        storage = storage_for(place, make=False)
+        for stored in storage.files(place):
+            try:
+                yield stored.location, storage.read_bytes(stored.location)
+            except FileNotFoundError:
+                continue
 
 
 def _in_parquet(data: bytes, needles: Mapping[str, str], key: DataKey | None = None) -> set[str]:
@@ -313,6 +334,7 @@ def _main() -> None:
         [Path(path) for path in request["skip"]],
         request["whole_only"],
         DataKey(bytes.fromhex(request["key"])) if request.get("key") else None,
+        request.get("also", []),
     )
     json.dump(result.as_dict(), sys.stdout)
     sys.stdout.flush()

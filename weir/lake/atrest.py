@@ -159,6 +159,6 @@ def delete_rows(
 
 
 def _local(location: str) -> str:
-    from weir.lake.catalog import local_path
+    from weir.lake.storage import local_path
 
     return local_path(location)

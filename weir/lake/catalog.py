@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,8 +21,6 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -33,6 +30,7 @@ from weir.engine import Engine, Session
 from weir.errors import NotFoundError
 from weir.lake import atrest
 from weir.lake.lock import WriteLock, write_lock
+from weir.lake.storage import LocalStorage, Storage, StorageError
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -95,15 +93,20 @@ class Lake:
     def __init__(
         self,
         catalog_uri: str,
-        warehouse: Path,
+        warehouse: Path | Storage,
         engine: Engine,
         lock_file: Path | None = None,
         setting_up: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
-        warehouse.mkdir(parents=True, exist_ok=True)
-        self.warehouse = warehouse
+        # where the files live: a local folder or an object store (see lake.storage)
+        self.storage = warehouse if isinstance(warehouse, Storage) else LocalStorage(warehouse)
+        if lock_file is None:
+            if not isinstance(warehouse, Path):
+                raise ValueError("a lake on object storage needs a local lock file")
+            lock_file = warehouse.parent / "write.lock"
         self.engine = engine
-        lock_file = lock_file or warehouse.parent / "write.lock"
+        # the engine reads and writes the lake's files through the storage's file system
+        engine.filesystem = self.storage.engine_filesystem()
         # on a catalog server the lock is the server's, seen by writers on every host
         self.lock: WriteLock = write_lock(catalog_uri, lock_file, self._changed)
         self.changes = lock_file.with_name("lake.changed")
@@ -120,6 +123,16 @@ class Lake:
         # seals personal data as it is written and opens it as it is read (see lake.sealing)
         self.sealing: Sealing | None = None
 
+    @property
+    def warehouse(self) -> Path:
+        """The lake's local folder; a lake on object storage has none (use ``storage``)."""
+        if not isinstance(self.storage, LocalStorage):
+            raise StorageError(
+                f"the lake is on object storage ({self.storage.describe()}), not in a folder",
+                "read its files through weir (`weir sql`), not from disk",
+            )
+        return self.storage.folder
+
     @cached_property
     def catalog(self) -> SqlCatalog:
         """The Iceberg SQL catalog, made (with its tables and the layers' namespaces) on first use."""
@@ -130,9 +143,8 @@ class Lake:
             catalog = SqlCatalog(
                 CATALOG_NAME,
                 uri=self.catalog_uri,
-                # a plain path: pyiceberg takes a file:// URI's path as it is, %-escapes and all
-                warehouse=str(self.warehouse),
                 pool_pre_ping="true" if self.server else "false",
+                **self.storage.catalog_properties(),  # the warehouse and how to reach it
             )
             for layer in LAYERS:
                 with contextlib.suppress(NamespaceAlreadyExistsError):
@@ -319,8 +331,8 @@ class Lake:
         table = self.ensure(layer, name, session.lake_schema(select), day_of)
         if rows == 0:
             return TableWrite(layer, name)  # the table exists from the first batch on, empty or not
-        folder = Path(local_path(table.location())) / "data" / batch_id
-        files = session.write_files(select, folder, partition_by=day_of)
+        folder = self.storage.join(table.location(), "data", batch_id)
+        files = self.storage.write(session, select, folder, partition_by=day_of)
         return TableWrite(layer, name, files=tuple(files))
 
     def commit(
@@ -387,9 +399,7 @@ class Lake:
         for layer, name in self.tables():
             table = self.table(layer, name)
             # the batch's files, whole or cut short by the crash: no committed snapshot needs them
-            shutil.rmtree(
-                Path(local_path(table.location())) / "data" / batch_id, ignore_errors=True
-            )
+            self.storage.remove_tree(self.storage.join(table.location(), "data", batch_id))
             first_of_batch = None
             for snapshot in _ancestry(table):
                 if _batch_of(snapshot) == batch_id:
@@ -434,12 +444,14 @@ class Lake:
         chosen = {key: files for key, files in groups.items() if len(files) > min_files}
         if not chosen:
             return []
-        folder = Path(local_path(table.location())) / "data" / f"compact-{uuid.uuid4().hex[:12]}"
+        folder = self.storage.join(table.location(), "data", f"compact-{uuid.uuid4().hex[:12]}")
         written: dict[str, str] = {}
         with self.engine.writer() as session:
             for number, (key, files) in enumerate(sorted(chosen.items())):
-                scan = self.engine.scan([local_path(f.file_path) for f in files])
-                (target,) = session.write_files(f"SELECT * FROM {scan}", folder / f"part-{number}")
+                scan = self.engine.scan([self.storage.location(f.file_path) for f in files])
+                (target,) = self.storage.write(
+                    session, f"SELECT * FROM {scan}", f"{folder}/part-{number}"
+                )
                 written[key] = target
         summary = {"weir.kind": "compaction", "weir.compacted": str(len(written))}
         transaction = table.transaction()
@@ -504,7 +516,7 @@ class Lake:
         if row_filter is not None:
             scan = table.scan(row_filter=row_filter, snapshot_id=snapshot.snapshot_id)
         tasks = scan.plan_files()
-        return [local_path(task.file.file_path) for task in tasks]
+        return [self.storage.location(task.file.file_path) for task in tasks]
 
     def arrow_schema(self, layer: str, name: str) -> pa.Schema:
         return self.reading(layer, name).schema().as_arrow()
@@ -570,17 +582,6 @@ def same_columns(a: pa.Schema, b: pa.Schema) -> bool:
         ]
 
     return shape(a) == shape(b)
-
-
-def local_path(location: str) -> str:
-    """The local path of a lake location: a plain path as it is, a ``file:`` URI decoded.
-
-    The catalog holds plain paths; tables made before held ``file://`` URIs, whose
-    path is %-escaped (a comma is ``%2C``, a space ``%20``, ``é`` ``%C3%A9``).
-    """
-    if not location.startswith("file:"):
-        return location
-    return url2pathname(urlsplit(location).path)
 
 
 def files_property(files: Iterable[tuple[str, str]]) -> str:

@@ -20,18 +20,17 @@ and destroys nothing. The three steps, each under the project's write lock:
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from weir.errors import WeirError
 from weir.lake import atrest
-from weir.lake.catalog import HISTORY_STARTS, Lake, local_path
+from weir.lake.catalog import HISTORY_STARTS, Lake
+from weir.lake.storage import Storage
 
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
@@ -64,7 +63,7 @@ class Maintenance:
 
         The current snapshot's files, or ``files`` (e.g. every file of ``history``).
         """
-        files = _current_files(self.lake.table(layer, name)) if files is None else sorted(files)
+        files = self.current(layer, name) if files is None else sorted(files)
         if not files:
             return {}
         scan = self.lake.engine.scan(files, file_column=FILE_COLUMN)
@@ -75,7 +74,7 @@ class Maintenance:
         return {str(path): int(count) for path, count in rows}
 
     def history(self, layer: str, name: str) -> dict[int, frozenset[str]]:
-        """Every snapshot the table keeps, with the data files it names (local paths)."""
+        """Every snapshot the table keeps, with the data files it names (as the storage spells them)."""
         from pyiceberg.manifest import DataFileContent
 
         table = self.lake.table(layer, name)
@@ -88,7 +87,7 @@ class Maintenance:
             for manifest in snapshot.manifests(io):
                 if manifest.manifest_path not in live:
                     live[manifest.manifest_path] = frozenset(
-                        local_path(entry.data_file.file_path)
+                        self.lake.storage.location(entry.data_file.file_path)
                         for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)
                         if entry.data_file.content == DataFileContent.DATA
                     )
@@ -98,7 +97,7 @@ class Maintenance:
 
     def current(self, layer: str, name: str) -> list[str]:
         """The data files of the table's current snapshot."""
-        return _current_files(self.lake.table(layer, name))
+        return _current_files(self.lake.table(layer, name), self.lake.storage)
 
     def rewrite(
         self,
@@ -124,7 +123,8 @@ class Maintenance:
         found = self.matching(layer, name, where)
         if not found:
             return Rewritten(identifier, 0, (), (), None)
-        folder = Path(local_path(table.location())) / "data" / f"rewrite-{uuid.uuid4().hex[:12]}"
+        storage = self.lake.storage
+        folder = storage.join(table.location(), "data", f"rewrite-{uuid.uuid4().hex[:12]}")
         written: list[str] = []
         with self.lake.engine.writer() as session:
             for number, path in enumerate(sorted(found)):
@@ -134,11 +134,11 @@ class Maintenance:
                     if select is not None
                     else f"SELECT * FROM {scan} WHERE ({where}) IS NOT TRUE"
                 )
-                target = folder / f"file-{number}"
+                target = f"{folder}/file-{number}"
                 (count,) = session.execute(f"SELECT count(*) FROM ({rows})").fetchone() or (0,)
                 if count:
-                    written += session.write_files(rows, target)
-        by_path = {local_path(f.file_path): f for f in _data_files(table)}
+                    written += storage.write(session, rows, target)
+        by_path = {storage.location(f.file_path): f for f in _data_files(table)}
         transaction = table.transaction()
         properties = {"weir.kind": "rewrite", **(summary or {})}
         with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
@@ -221,28 +221,28 @@ class Maintenance:
         A data file goes when it is in ``also`` or older than ``grace`` seconds.
         """
         table = self.lake.table(layer, name)
-        needed = _referenced(table)
-        root = Path(local_path(table.location()))
-        named = {os.path.realpath(p) for p in also}
+        storage = self.lake.storage
+        needed = _referenced(table, storage)
+        root = storage.location(table.location()).rstrip("/")
+        named = {storage.same(p) for p in also}
         now = time.time()
         removed: list[str] = []
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            real = os.path.realpath(path)
-            if real in needed:
+        for stored in storage.files(root):
+            same = storage.same(stored.location)
+            if same in needed:
                 continue
-            is_data = path.suffix == ".parquet" and "data" in path.relative_to(root).parts[:1]
-            if is_data and real not in named and now - path.stat().st_mtime < grace:
+            inside = stored.location[len(root) + 1 :]
+            is_data = inside.startswith("data/") and inside.endswith(".parquet")
+            if is_data and same not in named and now - stored.modified < grace:
                 continue
-            path.unlink()
-            removed.append(str(path))
-        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-            if not any(folder.iterdir()):
-                folder.rmdir()
+            storage.remove(stored.location)
+            removed.append(stored.location)
+        storage.prune(root)
         return removed
 
 
-def _current_files(table: Table) -> list[str]:
-    return sorted(local_path(f.file_path) for f in _data_files(table))
+def _current_files(table: Table, storage: Storage) -> list[str]:
+    return sorted(storage.location(f.file_path) for f in _data_files(table))
 
 
 def _data_files(table: Table) -> list[DataFile]:
@@ -261,8 +261,8 @@ def _has_delete_files(table: Table) -> bool:
     )
 
 
-def _referenced(table: Table) -> set[str]:
-    """Every file a snapshot of the table, or its current metadata, still names (real paths)."""
+def _referenced(table: Table, storage: Storage) -> set[str]:
+    """Every file a snapshot of the table, or its current metadata, still names (``storage.same``)."""
     io = table.io
     names: set[str] = set()
     if table.metadata_location:
@@ -274,4 +274,4 @@ def _referenced(table: Table) -> set[str]:
             names.add(manifest.manifest_path)
             for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):
                 names.add(entry.data_file.file_path)
-    return {os.path.realpath(local_path(n)) for n in names}
+    return {storage.same(n) for n in names}

@@ -221,7 +221,7 @@ class LakeViews:
     # -- inside ---------------------------------------------------------------------
     def _open(self) -> Session:
         return self.lake.engine.reader(
-            [self.lake.warehouse], self.memory_limit, self.threads, self.variables
+            self.lake.storage.allowed(), self.memory_limit, self.threads, self.variables
         )
 
     def _current(self, datasets: Sequence[str]) -> tuple[Session, dict[str, list[str]]]:

@@ -1,6 +1,7 @@
 """The archive: rows leaving the lake, as Parquet files with a manifest, verified before they go.
 
-One folder per action: ``<archive>/<layer>/<source>/<action id>/`` holds the
+One folder per action: ``<archive>/<layer>/<source>/<action id>/`` (on local disk,
+or on the lake's object store) holds the
 rows as Parquet (``part-N.parquet``, zstd) and ``manifest.json``: the table,
 the rows, their time range, each file with its rows, bytes and SHA-256, when
 and why (the rule, the cut-off, the run). The manifest is written last, by
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from weir.engine import DataKey, Session, num_rows
 from weir.errors import WeirError
+from weir.lake import Storage, storage_for
 
 MANIFEST = "manifest.json"
 FORMAT = "weir-archive/1"
@@ -37,7 +37,7 @@ class ArchiveError(WeirError):
 
 @dataclass(frozen=True)
 class Archived:
-    folder: Path
+    folder: str  # a local folder's path or an object store's location (s3://bucket/key)
     rows: int
     files: tuple[dict[str, Any], ...]
 
@@ -45,40 +45,50 @@ class Archived:
 def write_archive(
     session: Session,
     select: str,
-    folder: Path,
+    folder: str | Path,
     manifest: dict[str, Any],
     key: DataKey | None = None,
 ) -> Archived:
-    """Write the rows of ``select`` under ``folder`` with their manifest (``manifest`` + files)."""
+    """Write the rows of ``select`` under ``folder`` with their manifest (``manifest`` + files).
+
+    ``folder`` is a local folder or a location on the lake's object store
+    (``retention.archive_dir: s3://bucket/prefix``).
+    """
     try:
-        return _write(session, select, folder, manifest, key)
+        storage = storage_for(str(folder), make=False)
+        return _write(session, select, storage, str(folder), manifest, key)
     except OSError as exc:
         raise ArchiveError(
             f"cannot write the archive in {folder}: {exc.strerror or exc}",
-            "check retention.archive_dir in weir.yml (a folder weir may write, with free space);"
-            " nothing was destroyed",
+            "check retention.archive_dir in weir.yml (a folder or bucket weir may write, with"
+            " free space); nothing was destroyed",
         ) from exc
 
 
 def _write(
-    session: Session, select: str, folder: Path, manifest: dict[str, Any], key: DataKey | None
+    session: Session,
+    select: str,
+    storage: Storage,
+    folder: str,
+    manifest: dict[str, Any],
+    key: DataKey | None,
 ) -> Archived:
-    if folder.exists():
-        shutil.rmtree(folder)  # a run cut short: start the folder again
-    written = [Path(p) for p in session.write_files(select, folder / "data")]
+    storage.remove_tree(folder)  # a run cut short: start the folder again
+    written = storage.write(session, select, storage.join(folder, "data"))
     files: list[dict[str, Any]] = []
     for number, path in enumerate(sorted(written)):
-        target = folder / f"part-{number}.parquet"
-        path.rename(target)
+        name = f"part-{number}.parquet"
+        target = storage.join(folder, name)
+        storage.move(path, target)
         files.append(
             {
-                "path": target.name,
-                "rows": num_rows(target, key),
-                "bytes": target.stat().st_size,
-                "sha256": _sha256(target),
+                "path": name,
+                "rows": _rows(storage, target, key),
+                "bytes": storage.size(target),
+                "sha256": _sha256(storage, target),
             }
         )
-    shutil.rmtree(folder / "data", ignore_errors=True)
+    storage.remove_tree(storage.join(folder, "data"))
     rows = sum(int(f["rows"]) for f in files)
     document = {
         "format": FORMAT,
@@ -88,20 +98,22 @@ def _write(
         "archived_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     for f in files:
-        _fsync(folder / f["path"])
-    temporary = folder / f".{MANIFEST}.tmp"
-    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    _fsync(temporary)
-    temporary.rename(folder / MANIFEST)
-    _fsync(folder)
+        storage.sync(storage.join(folder, f["path"]))
+    # written last, whole or not at all: a folder without a manifest is a run cut short
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    storage.write_bytes(storage.join(folder, MANIFEST), text.encode("utf-8"), atomic=True)
+    storage.sync(folder)
     return Archived(folder, rows, tuple(files))
 
 
-def verify_archive(folder: Path, rows: int | None = None, key: DataKey | None = None) -> Archived:
+def verify_archive(
+    folder: str | Path, rows: int | None = None, key: DataKey | None = None
+) -> Archived:
     """Read an archive back: every file's checksum and rows against its manifest (and ``rows``)."""
-    path = folder / MANIFEST
+    location = str(folder)
+    storage = storage_for(location, make=False)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(storage.read_bytes(storage.join(location, MANIFEST)))
     except (OSError, ValueError) as exc:
         raise ArchiveError(
             f"the archive in {folder} has no readable manifest ({exc})",
@@ -110,13 +122,13 @@ def verify_archive(folder: Path, rows: int | None = None, key: DataKey | None = 
     files = tuple(document.get("files", []))
     total = 0
     for entry in files:
-        part = folder / entry["path"]
-        if not part.is_file() or _sha256(part) != entry["sha256"]:
+        part = storage.join(location, entry["path"])
+        if not storage.exists(part) or _sha256(storage, part) != entry["sha256"]:
             raise ArchiveError(
                 f"{part} does not match its checksum in the archive's manifest",
                 "the archive was changed or lost; run `weir lifecycle run` again to write it anew",
             )
-        count = num_rows(part, key)
+        count = _rows(storage, part, key)
         if count != entry["rows"]:
             raise ArchiveError(
                 f"{part} holds {count} rows, its manifest says {entry['rows']}",
@@ -129,26 +141,25 @@ def verify_archive(folder: Path, rows: int | None = None, key: DataKey | None = 
             f"expected {rows if rows is not None else document.get('rows')}",
             "run `weir lifecycle run` again to write the archive anew",
         )
-    return Archived(folder, total, files)
+    return Archived(location, total, files)
 
 
-def archive_files(folder: Path) -> list[str]:
-    """The data files of a verified archive, by path."""
-    document = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    return [str(folder / entry["path"]) for entry in document["files"]]
+def archive_files(folder: str | Path) -> list[str]:
+    """The data files of a verified archive, by location."""
+    location = str(folder)
+    storage = storage_for(location, make=False)
+    document = json.loads(storage.read_bytes(storage.join(location, MANIFEST)))
+    return [storage.join(location, entry["path"]) for entry in document["files"]]
 
 
-def _sha256(path: Path) -> str:
+def _rows(storage: Storage, location: str, key: DataKey | None) -> int:
+    with storage.open(location) as source:
+        return num_rows(source, key)
+
+
+def _sha256(storage: Storage, location: str) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with storage.open(location) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -83,12 +83,15 @@ def table_rules(files: ProjectFiles) -> list[TableRule]:
     return found
 
 
-def archive_root(files: ProjectFiles) -> Path:
+def archive_root(files: ProjectFiles) -> str:
+    """Where archives are written: a local folder's path, or ``s3://bucket/prefix``."""
     configured = files.config.retention.archive_dir
     if configured is None:
-        return files.state_dir / "archive"
+        return str(files.state_dir / "archive")
+    if "://" in configured:
+        return configured.rstrip("/")
     path = Path(configured).expanduser()
-    return (path if path.is_absolute() else files.root / path).resolve()
+    return str((path if path.is_absolute() else files.root / path).resolve())
 
 
 def check_retention(files: ProjectFiles) -> None:
@@ -99,6 +102,16 @@ def check_retention(files: ProjectFiles) -> None:
     re-sent event in again as new.
     """
     retention = files.config.retention
+    archive = retention.archive_dir or ""
+    if "://" in archive and not (
+        archive.startswith("s3://") and "://" in (files.config.lake or "")
+    ):
+        raise ProjectError(
+            f"{where_in_config(files.root, ('retention', 'archive_dir'))}: archive_dir {archive}"
+            " is on an object store, but the lake is not",
+            "an archive on s3:// needs the lake on the same store (lake: s3://bucket/prefix);"
+            " otherwise give archive_dir a folder",
+        )
     for name in retention.sources:
         if name not in files.sources:
             found = UnknownName.among("source", name, files.sources, "see sources/", quoted=True)

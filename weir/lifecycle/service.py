@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 from weir.ingest.ledger import Ledger
-from weir.lake import Lake
+from weir.lake import Lake, storage_for
 from weir.lake.maintenance import Maintenance
 from weir.lifecycle.archive import archive_files, verify_archive, write_archive
 from weir.lifecycle.holds import HeldError, Hold, Holds
@@ -231,7 +230,8 @@ class Lifecycle:
             # the table holds no file any more (its rows left it another way): nothing to keep
             action = self.journal.move(action, "destroying", rows=0)
         if action.state == "archiving":
-            folder = archive_root(self.files) / layer / name / action.action_id
+            root = archive_root(self.files)
+            folder = storage_for(root, make=False).join(root, layer, name, action.action_id)
             scan = self.lake.engine.scan(self._files(layer, name))
             with self.lake.engine.writer() as session:
                 archived = write_archive(
@@ -258,9 +258,7 @@ class Lifecycle:
                 )
             verify_archive(folder, archived.rows, self.lake.engine.at_rest)
             _crash_point("archived")
-            action = self.journal.move(
-                action, "destroying", archive=str(folder), rows=archived.rows
-            )
+            action = self.journal.move(action, "destroying", archive=folder, rows=archived.rows)
         if action.state == "destroying":
             action = self._destroy(action, where)
         if action.state == "purging":
@@ -283,9 +281,9 @@ class Lifecycle:
         layer, name = action.layer, action.source
         if action.archive is not None:
             verify_archive(
-                Path(action.archive), action.rows, self.lake.engine.at_rest
+                action.archive, action.rows, self.lake.engine.at_rest
             )  # again: nothing goes unarchived
-            kept = self.lake.engine.scan(archive_files(Path(action.archive)))
+            kept = self.lake.engine.scan(archive_files(action.archive))
             where = f"({where}) AND _record_id IN (SELECT _record_id FROM {kept})"
         tagged = [
             s.operation

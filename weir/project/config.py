@@ -260,6 +260,12 @@ class ProjectConfig(Strict):
         description="SQLAlchemy URL of the catalog and metadata database; "
         "default: sqlite in state_dir",
     )
+    lake: str | None = Field(
+        default=None,
+        description="where the lake's files live: s3://bucket/prefix on an S3-compatible store "
+        "(endpoint, region and credentials from the environment: AWS_ENDPOINT_URL, ...), "
+        "or a folder relative to the project; default: lake/ in state_dir",
+    )
     roles: dict[Name, RoleConfig] = Field(
         default={}, description="who may see what: grants, column masks, row filters"
     )
@@ -287,6 +293,27 @@ class ProjectConfig(Strict):
     encryption: EncryptionConfig = Field(
         default=EncryptionConfig(), description="encryption at rest (`at_rest: true`)"
     )
+
+    @field_validator("lake")
+    @classmethod
+    def _lake_location(cls, value: str | None) -> str | None:
+        if value is None or "://" not in value:
+            return value
+        scheme, rest = value.split("://", 1)
+        if scheme != "s3":
+            raise ValueError(
+                f"{scheme}:// is not a lake location weir can use: write s3://bucket/prefix"
+                " (any S3-compatible store) or a folder path"
+            )
+        bucket = rest.split("/", 1)[0]
+        if "@" in bucket or ":" in bucket:
+            raise ValueError(
+                "credentials never go in weir.yml: write s3://bucket/prefix and set"
+                " AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or ~/.aws/credentials) instead"
+            )
+        if not bucket:
+            raise ValueError("names no bucket: write s3://bucket/prefix")
+        return value.rstrip("/")
 
     @field_validator("users")
     @classmethod

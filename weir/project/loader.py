@@ -33,6 +33,16 @@ class ProjectFiles:
     def state_dir(self) -> Path:
         return (self.root / self.config.state_dir).resolve()
 
+    @property
+    def lake_location(self) -> str:
+        """Where the lake's files live: ``s3://bucket/prefix``, or a local folder's path."""
+        lake = self.config.lake
+        if lake is None:
+            return str(self.state_dir / "lake")
+        if "://" in lake:
+            return lake
+        return str((self.root / lake).resolve())
+
     def source(self, name: str) -> SourceConfig:
         try:
             return self.sources[name]

@@ -81,8 +81,9 @@ class RetentionConfig(Strict):
 
     archive_dir: str | None = Field(
         default=None,
-        description="where archived rows are written (relative to the project folder); "
-        "default: archive/ in the state folder",
+        description="where archived rows are written: a folder (relative to the project folder) "
+        "or s3://bucket/prefix when the lake is on that store; default: archive/ in the state "
+        "folder",
     )
     raw: Rule | None = None
     quarantine: Rule | None = None
