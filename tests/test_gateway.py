@@ -560,11 +560,12 @@ MARTS_OF = {
         "new_product_ctr_daily",
         "customer_activity_daily",
         "engagement_daily",
+        "experiment_sessions",
     },
     "operations": {"stock_daily", "product_daily", "restocks_daily", *LOGISTICS_MARTS},
     "logistics": LOGISTICS_MARTS,
     "support": {"interactions", "cases", "case_backlog_daily"},
-    "finance": {"finance_daily"},
+    "finance": {"finance_daily", "pnl_monthly"},
 }
 
 
