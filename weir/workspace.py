@@ -97,7 +97,10 @@ class Project:
                 state, (root, state), self.files.config.encryption.at_rest
             )
         self.store = MetadataStore(uri)
+        # the lake's engine: ingestion, people's SQL, the lake's upkeep
         self.engine: Engine = DuckDBEngine()
+        # the engine that builds the models (``engine:`` in weir.yml)
+        self.model_engine: Engine = _model_engine(self.files, self.engine)
         # the lake's catalog creates its tables in a new database while holding setting_up
         self.lake = Lake(
             uri, state / "lake", self.engine, state / "write.lock", self.store.setting_up
@@ -187,7 +190,9 @@ class Project:
     def models(self) -> Models:
         from weir.transform.service import Models
 
-        return Models(self.files, self.lake, self.store, self.audit, self.progress)
+        return Models(
+            self.files, self.lake, self.store, self.audit, self.progress, self.model_engine
+        )
 
     @cached_property
     def kpis(self) -> Kpis:
@@ -380,6 +385,26 @@ def init_project(target: Path, example: str | None = "retail") -> Path:
 def _project_name(folder: Path) -> str:
     cleaned = "".join(ch if ch.isalnum() else "_" for ch in folder.name.lower()).strip("_")
     return cleaned if cleaned and cleaned[0].isalpha() else f"project_{cleaned}"
+
+
+def _model_engine(files: ProjectFiles, lake_engine: Engine) -> Engine:
+    """The engine ``engine:`` in weir.yml names for building models: the one place it is chosen.
+
+    DuckDB is the lake's own engine; Spark is started (its JVM) on its first session,
+    and its library is imported only then.
+    """
+    config = files.config
+    if config.engine == "duckdb":
+        return lake_engine
+    if importlib.util.find_spec("pyspark") is None:
+        raise ProjectError(
+            "weir.yml: engine: spark needs PySpark, which is not installed",
+            "pip install 'weir[spark]' (and Java 17 or later), or set engine: duckdb",
+        )
+    from weir.engine.spark_engine import SparkEngine
+
+    spark = config.spark
+    return SparkEngine(spark.master, spark.shuffle_partitions, spark.driver_memory, spark.conf)
 
 
 def _at_rest_key(wanted: bool, keys: KeyStore, lake: Lake) -> DataKey | None:
