@@ -132,10 +132,10 @@ class SparkSqlSession(Session):
                 "the Spark engine cannot open sealed personal data (privacy.encrypt_pii)"
             )
         with self._errors():
-            if files:
-                frame = self._read(files)
-            else:
-                frame = self._spark.createDataFrame(empty.empty_table())
+            # the lake's schema, not the files' (no job reads their footers): a file
+            # written before a column was added reads it as nulls
+            shape = self._spark.createDataFrame(empty.empty_table())
+            frame = self._read(files, schema=shape.schema) if files else shape
             frame.createOrReplaceTempView(_view(*view))
         return list(frame.columns)
 
@@ -241,8 +241,14 @@ class SparkSqlSession(Session):
         with self._errors():
             frame.localCheckpoint(eager=True).createOrReplaceTempView(name.name)
 
-    def _read(self, files: Sequence[str], file_column: str | None = None) -> DataFrame:
-        frame = self._spark.read.option("mergeSchema", "true").parquet(*files)
+    def _read(
+        self, files: Sequence[str], file_column: str | None = None, schema: Any = None
+    ) -> DataFrame:
+        reader = self._spark.read
+        reader = (
+            reader.schema(schema) if schema is not None else reader.option("mergeSchema", "true")
+        )
+        frame = reader.parquet(*files)
         if file_column is not None:
             from pyspark.sql import functions
 
@@ -452,5 +458,3 @@ class SparkEngine(Engine):
         listed = ", ".join(lit(f) for f in files)
         named = f", filename = {lit(file_column)}" if file_column else ""
         return f"read_parquet([{listed}]{named})"
-
-

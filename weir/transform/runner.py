@@ -552,8 +552,7 @@ def _check_dialect(models: Sequence[Model], engine: Engine) -> None:
         raise ProjectError(
             f"engine {engine.capabilities.name} cannot run these models as written:\n  "
             + "\n  ".join(found),
-            f"write them in SQL both engines share (docs/engines.md), or build with"
-            f" engine: duckdb",
+            "write them in SQL both engines share (docs/engines.md), or build with engine: duckdb",
         )
 
 
