@@ -550,8 +550,8 @@ def _check_dialect(models: Sequence[Model], engine: Engine) -> None:
                     found.append(f"{shown} audit sql: {problem.construct}: {problem.why}")
     if found:
         raise ProjectError(
-            f"engine {engine.capabilities.name} cannot run these models as written:\n  "
-            + "\n  ".join(found),
+            f"engine: {engine.capabilities.name} cannot run these models as written: "
+            + "; ".join(found),
             "write them in SQL both engines share (docs/engines.md), or build with engine: duckdb",
         )
 
