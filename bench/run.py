@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --only dlt --only contract --peer-sizes 1M,10M
     .venv/bin/python bench/run.py --only scale --scale-sizes 1M,10M,60M
     .venv/bin/python bench/run.py --only pages --pages-days 90 --pages-scale 0.5
+    .venv/bin/python bench/run.py --only spark --spark-days 3 --spark-scale 0.02
 
 Figures depend on the machine; the targets are stated beside them.
 """
@@ -31,6 +32,7 @@ from quality_bench import run_quality_bench
 from report import Recorder, write
 from scale_bench import run_scale_bench
 from sealing_bench import run_sealing_bench
+from spark_bench import run_spark_bench
 from transform_bench import run_transform_bench
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -55,6 +57,9 @@ BENCHES = {
     ),
     "transform": lambda args: run_transform_bench(args.work, args.days),
     "sealing": lambda args: run_sealing_bench(args.work, args.sealing_rows),
+    "spark": lambda args: run_spark_bench(
+        args.work, args.spark_days, args.spark_scale, args.spark_master
+    ),
 }
 
 
@@ -133,6 +138,18 @@ def main() -> None:
         type=int,
         default=100_000,
         help="Customers ingested and queried with sealing off and on (the sealing benchmark).",
+    )
+    parser.add_argument(
+        "--spark-days", type=int, default=7, help="Days of data for the Spark benchmark."
+    )
+    parser.add_argument(
+        "--spark-scale",
+        type=float,
+        default=0.05,
+        help="Scale of the Spark benchmark's retailer (1.0: ~10 M POS lines a year).",
+    )
+    parser.add_argument(
+        "--spark-master", default="local[*]", help="The Spark master the Spark benchmark uses."
     )
     parser.add_argument(
         "--write-doc",
