@@ -178,7 +178,8 @@ def test_duckdb_meanings_survive_transpilation(
         "SELECT isodow(DATE '2025-01-05') AS sunday, isodow(DATE '2025-01-06') AS monday,"
         " dayofweek(DATE '2025-01-05') AS dow, dayname(DATE '2025-01-06') AS name,"
         " CAST(isoyear(DATE '2024-12-30') AS INTEGER) AS iso_year,"
-        " 7 / 0 AS by_zero, 7 / 2 AS half,"
+        " 7 / 0 AS by_zero, -7 / 0 AS below_zero, 7 / 2 AS half,"
+        " CAST(7 AS DECIMAL(10, 2)) / 4 AS decimal_quarter,"
         " epoch_us(TIMESTAMPTZ '2025-01-01 00:00:01+00') AS micros"
     )
     with project.engine.writer() as duck, project.model_engine.writer() as spark:
@@ -191,8 +192,10 @@ def test_duckdb_meanings_survive_transpilation(
             "dow": 0,
             "name": "Monday",
             "iso_year": 2025,
-            "by_zero": None,
+            "by_zero": math.inf,  # DuckDB divides as IEEE 754 does; Spark would fail or say NULL
+            "below_zero": -math.inf,
             "half": 3.5,
+            "decimal_quarter": 1.75,
             "micros": 1735689601000000,
         }
     ]

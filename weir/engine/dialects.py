@@ -42,6 +42,25 @@ def _minus_one(node: exp.Expr) -> exp.Expr:
     return exp.Paren(this=exp.Sub(this=node, expression=exp.Literal.number(1)))
 
 
+def _ieee_division(dividend: exp.Expr, divisor: exp.Expr) -> exp.Expr:
+    """DuckDB's ``/``: a DOUBLE, and x / 0 is +-inf (NaN for 0 / 0), as IEEE 754 says.
+
+    Spark's ``/`` keeps decimals decimal and fails (ANSI) or gives NULL on a zero
+    divisor; this gives DuckDB's answer in both cases.
+    """
+    a = exp.cast(dividend.copy(), "DOUBLE")
+    b = exp.cast(divisor.copy(), "DOUBLE")
+    infinite = exp.Mul(this=a.copy(), expression=exp.cast(exp.Literal.string("Infinity"), "DOUBLE"))
+    return exp.Paren(
+        this=exp.Case(
+            ifs=[
+                exp.If(this=exp.EQ(this=b.copy(), expression=exp.Literal.number(0)), true=infinite)
+            ],
+            default=exp.Div(this=a, expression=b),
+        )
+    )
+
+
 # DuckDB functions SQLGlot does not know (it would pass them on as they are), and the
 # Spark expression with the same meaning.
 _SPARK_FUNCTIONS: dict[str, Callable[[list[exp.Expr]], exp.Expr]] = {
@@ -61,8 +80,7 @@ def _spark_rewrite(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Dayname):  # DuckDB: 'Monday'; Spark's dayname: 'Mon'
         return _call("DATE_FORMAT", node.this, exp.Literal.string("EEEE"))
     if isinstance(node, exp.Div) and not isinstance(node.parent, exp.Interval):
-        # DuckDB divides by zero to NULL; Spark (ANSI) fails, its try_divide gives NULL
-        return _call("TRY_DIVIDE", node.this, node.expression)
+        return _ieee_division(node.this, node.expression)
     if isinstance(node, exp.PercentileCont) and isinstance(node.expression, exp.Literal):
         # quantile_cont(x, q): interpolated, as Spark's exact percentile
         return _call("PERCENTILE", node.this, node.expression)

@@ -401,6 +401,8 @@ class SparkEngine(Engine):
             "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+            # a snapshot's files are listed by path: stat them here, not in a Spark job
+            "spark.sql.sources.parallelPartitionDiscovery.threshold": "4096",
             # no _SUCCESS marker and no .crc files beside the data files the lake commits
             "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
             "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",

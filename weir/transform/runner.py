@@ -345,8 +345,9 @@ class Runner:
                 continue
             query = audit_sql(audit, "weir_new")
             try:
-                failing = _scalar(con, f"SELECT count(*) FROM ({query})")
                 sample = con.arrow(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}").to_pylist()
+                # counted only when it fails: a passing audit is one statement, not two
+                failing = _scalar(con, f"SELECT count(*) FROM ({query})") if sample else 0
             except EngineError as exc:
                 return (
                     f"audit {describe_audit(audit)} could not run: {exc.what.splitlines()[0]}",
