@@ -309,10 +309,17 @@ class Project:
                 "lifecycle": lifecycle_step(self.lifecycle),
             },
             lambda: model_names(self.root),
-            interrupt=self.engine.interrupt_writers,
+            interrupt=self._interrupt_writers,
         )
         signals.connect(alerts, quality, self.streams, orchestrate)
         return _Operations(quality, alerts, orchestrate)
+
+    def _interrupt_writers(self, thread_id: int) -> int:
+        """Stop what a timed-out run's thread runs: its ingestion's and its models' statements."""
+        told = self.engine.interrupt_writers(thread_id)
+        if self.model_engine is not self.engine:
+            told += self.model_engine.interrupt_writers(thread_id)
+        return told
 
     @property
     def root(self) -> Path:

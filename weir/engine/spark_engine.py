@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import warnings
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -409,6 +410,10 @@ class SparkEngine(Engine):
             "spark.hadoop.fs.file.impl.disable.cache": "true",
             **self.conf,
         }
+        # PySpark warns of a pandas it has not tested on converting Arrow; weir gives it Arrow
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
         builder = SparkSession.builder.master(self.master).appName("weir")
         for key, value in settings.items():
             builder = builder.config(key, value)
