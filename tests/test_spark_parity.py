@@ -24,6 +24,7 @@ from golden.expected import EXPECTED
 
 import weir
 from weir.cli.main import cli
+from weir.engine.dialects import untranslatable
 from weir.errors import ProjectError
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "landing"
@@ -216,6 +217,7 @@ def test_plan_refuses_what_spark_cannot_run_with_its_meaning(tmp_path: Path) -> 
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: engine: spark cannot run these models as written:"), line
     assert "models/marts/odd.sql line 6: epoch_ns(...)" in line, line
+    assert line.count(".sql line") == 1, line  # the example's own models all carry over
     assert "engine: duckdb" in line  # the way out
     # nothing was built, and the run refuses the same way before it starts
     result = CliRunner().invoke(cli, ["--project", str(root), "run"])
@@ -232,3 +234,21 @@ def test_engine_spark_refuses_encrypted_lakes(tmp_path: Path) -> None:
     )
     with pytest.raises(ProjectError, match="engine: spark cannot read or write"):
         weir.Project(root)
+
+
+@pytest.mark.parametrize(
+    ("sql", "construct", "line"),
+    [
+        ("SELECT 1 AS a,\n  epoch_ns(now()) AS b", "epoch_ns(...)", 2),  # now() carries over
+        ("SELECT * EXCLUDE (a)\nFROM t", "* EXCLUDE (a)", 1),
+        ("SELECT a FROM t\nUNION ALL BY NAME\nSELECT a FROM u", "UNION BY NAME", 2),
+        ("SELECT quantile_disc(x, 0.5) FROM t", "percentile_disc(...)", 1),
+        ("SELECT\n\n j ->> '$.a' FROM t", "->> (JSON path)", 3),
+    ],
+)
+def test_what_spark_would_run_with_another_meaning_is_named(
+    sql: str, construct: str, line: int
+) -> None:
+    (problem,) = untranslatable(sql, "spark")
+    assert (problem.construct, problem.line) == (construct, line), problem
+    assert untranslatable(sql, "duckdb") == []

@@ -68,6 +68,8 @@ _SPARK_FUNCTIONS: dict[str, Callable[[list[exp.Expr]], exp.Expr]] = {
     "epoch_ms": lambda a: _call("UNIX_MILLIS", *a),
     # the ISO 8601 week-numbering year
     "isoyear": lambda a: exp.Extract(this=exp.var("YEAROFWEEK"), expression=a[0]),
+    "now": lambda a: exp.CurrentTimestamp(),
+    "today": lambda a: exp.CurrentDate(),
 }
 
 
@@ -123,6 +125,8 @@ def _refusal(node: exp.Expr, dialect: str) -> str | None:
 
 
 def _shown(node: exp.Expr) -> str:
+    if isinstance(node, exp.JSONExtract | exp.JSONExtractScalar):
+        return "->> (JSON path)" if isinstance(node, exp.JSONExtractScalar) else "-> (JSON path)"
     if isinstance(node, exp.SetOperation):
         return "UNION BY NAME"
     if isinstance(node, exp.Join):
@@ -143,10 +147,13 @@ def _line(sql: str, node: exp.Expr) -> int:
         words = ["BY NAME"]
     elif isinstance(node, exp.Join):
         words = ["ASOF"]
+    elif isinstance(node, exp.JSONExtract | exp.JSONExtractScalar):
+        words = ["->"]
     elif isinstance(node, exp.Func) and not words:
         words = [node.sql_name()]
     for word in words:
-        found = re.search(rf"\b{re.escape(word)}\b", sql, re.IGNORECASE)
+        bounded = rf"\b{re.escape(word)}\b" if word[0].isalnum() else re.escape(word)
+        found = re.search(bounded, sql, re.IGNORECASE)
         if found:
             return sql.count("\n", 0, found.start()) + 1
     meta = node.meta.get("line") if node.meta else None
