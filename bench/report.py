@@ -36,6 +36,7 @@ TITLES = {
     "peers-build": "The example project's models: weir, dbt-duckdb, SQLMesh",
     "quality": "The quality detector",
     "scale": "The scale curve",
+    "spark": "The example's build on Spark (local) and DuckDB",
     "transform": "The full build and one new day against their floor",
 }
 WHAT = {
@@ -50,6 +51,7 @@ WHAT = {
     "peers-build": "the example project's own models translated for dbt-duckdb and SQLMesh, built from the same staging rows: full build, one new day, no-op; the marts' row counts compared.",
     "quality": "the quality detector on a year with planted incidents: recall, precision, false flags.",
     "scale": "the POS files ingested, then the full build over every source, at growing sizes, beside their floors; the chart below.",
+    "spark": "the example project's full build on Spark in local mode against DuckDB from the same lake: Spark's start, its cost per statement, per model.",
     "transform": "the example project's full build against the same SQL on plain DuckDB, and one new day against the full build.",
 }
 

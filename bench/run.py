@@ -6,6 +6,9 @@
     .venv/bin/python bench/run.py --only scale --scale-sizes 1M,10M,60M
     .venv/bin/python bench/run.py --only pages --pages-days 90 --pages-scale 0.5
     .venv/bin/python bench/run.py --only s3 --s3-rows 250K
+    )
+    parser.add_argument(
+    .venv/bin/python bench/run.py --only spark --spark-days 3 --spark-scale 0.02
 
 Figures depend on the machine; the targets are stated beside them.
 """
@@ -33,6 +36,7 @@ from report import Recorder, write
 from s3_bench import run_s3_bench
 from scale_bench import run_scale_bench
 from sealing_bench import run_sealing_bench
+from spark_bench import run_spark_bench
 from transform_bench import run_transform_bench
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -58,6 +62,9 @@ BENCHES = {
     "s3": lambda args: run_s3_bench(args.work, args.s3_rows),
     "transform": lambda args: run_transform_bench(args.work, args.days),
     "sealing": lambda args: run_sealing_bench(args.work, args.sealing_rows),
+    "spark": lambda args: run_spark_bench(
+        args.work, args.spark_days, args.spark_scale, args.spark_master
+    ),
 }
 
 
@@ -141,6 +148,18 @@ def main() -> None:
         "--s3-rows",
         default="250K",
         help="POS rows ingested and queried on the S3 server and on local disk (comma-separated).",
+    )
+    parser.add_argument(
+        "--spark-days", type=int, default=7, help="Days of data for the Spark benchmark."
+    )
+    parser.add_argument(
+        "--spark-scale",
+        type=float,
+        default=0.05,
+        help="Scale of the Spark benchmark's retailer (1.0: ~10 M POS lines a year).",
+    )
+    parser.add_argument(
+        "--spark-master", default="local[*]", help="The Spark master the Spark benchmark uses."
     )
     parser.add_argument(
         "--write-doc",

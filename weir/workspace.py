@@ -113,7 +113,10 @@ class Project:
                 state, (root, state), self.files.config.encryption.at_rest
             )
         self.store = MetadataStore(uri)
+        # the lake's engine: ingestion, people's SQL, the lake's upkeep
         self.engine: Engine = DuckDBEngine()
+        # the engine that builds the models (``engine:`` in weir.yml)
+        self.model_engine: Engine = _model_engine(self.files, self.engine)
         # the lake's catalog creates its tables in a new database while holding setting_up
         self.lake = Lake(uri, storage, self.engine, state / "write.lock", self.store.setting_up)
         self.keys = KeyStore(
@@ -201,7 +204,9 @@ class Project:
     def models(self) -> Models:
         from weir.transform.service import Models
 
-        return Models(self.files, self.lake, self.store, self.audit, self.progress)
+        return Models(
+            self.files, self.lake, self.store, self.audit, self.progress, self.model_engine
+        )
 
     @cached_property
     def kpis(self) -> Kpis:
@@ -318,10 +323,17 @@ class Project:
                 "lifecycle": lifecycle_step(self.lifecycle),
             },
             lambda: model_names(self.root),
-            interrupt=self.engine.interrupt_writers,
+            interrupt=self._interrupt_writers,
         )
         signals.connect(alerts, quality, self.streams, orchestrate)
         return _Operations(quality, alerts, orchestrate)
+
+    def _interrupt_writers(self, thread_id: int) -> int:
+        """Stop what a timed-out run's thread runs: its ingestion's and its models' statements."""
+        told = self.engine.interrupt_writers(thread_id)
+        if self.model_engine is not self.engine:
+            told += self.model_engine.interrupt_writers(thread_id)
+        return told
 
     @property
     def root(self) -> Path:
@@ -464,6 +476,26 @@ def init_project(target: Path, example: str | None = "retail") -> Path:
 def _project_name(folder: Path) -> str:
     cleaned = "".join(ch if ch.isalnum() else "_" for ch in folder.name.lower()).strip("_")
     return cleaned if cleaned and cleaned[0].isalpha() else f"project_{cleaned}"
+
+
+def _model_engine(files: ProjectFiles, lake_engine: Engine) -> Engine:
+    """The engine ``engine:`` in weir.yml names for building models: the one place it is chosen.
+
+    DuckDB is the lake's own engine; Spark is started (its JVM) on its first session,
+    and its library is imported only then.
+    """
+    config = files.config
+    if config.engine == "duckdb":
+        return lake_engine
+    if importlib.util.find_spec("pyspark") is None:
+        raise ProjectError(
+            "weir.yml: engine: spark needs PySpark, which is not installed",
+            "pip install 'weir[spark]' (and Java 17 or later), or set engine: duckdb",
+        )
+    from weir.engine.spark_engine import SparkEngine
+
+    spark = config.spark
+    return SparkEngine(spark.master, spark.shuffle_partitions, spark.driver_memory, spark.conf)
 
 
 def _at_rest_key(wanted: bool, keys: KeyStore, lake: Lake) -> DataKey | None:

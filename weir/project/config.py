@@ -248,6 +248,28 @@ class EncryptionConfig(Strict):
     )
 
 
+EngineName = Literal["duckdb", "spark"]
+
+
+class SparkConfig(Strict):
+    """``spark:``: how the Spark engine (``engine: spark``) starts."""
+
+    master: str = Field(
+        default="local[*]",
+        description="the Spark master: local[*] (every core of this machine), local[N], "
+        "or a cluster's (spark://host:7077) that reads the lake's folder at the same path",
+    )
+    shuffle_partitions: int = Field(
+        default=4, ge=1, le=100_000, description="spark.sql.shuffle.partitions"
+    )
+    driver_memory: str = Field(
+        default="2g", pattern=r"^[0-9]+[kmgt]$", description="spark.driver.memory, e.g. 4g"
+    )
+    conf: dict[str, str] = Field(
+        default={}, description="other Spark settings, by their spark.* names"
+    )
+
+
 class ProjectConfig(Strict):
     """``weir.yml``: the project's own settings."""
 
@@ -293,6 +315,33 @@ class ProjectConfig(Strict):
     encryption: EncryptionConfig = Field(
         default=EncryptionConfig(), description="encryption at rest (`at_rest: true`)"
     )
+    engine: EngineName = Field(
+        default="duckdb",
+        description="the engine that builds the models: duckdb (in process) or spark "
+        "(PySpark; `pip install 'weir[spark]'`); ingestion and people's SQL stay on DuckDB",
+    )
+    spark: SparkConfig = Field(
+        default=SparkConfig(), description="how the Spark engine starts (`engine: spark`)"
+    )
+
+    @model_validator(mode="after")
+    def _spark_reads_what_the_lake_holds(self) -> ProjectConfig:
+        if self.engine != "spark":
+            return self
+        if self.encryption.at_rest:
+            raise FieldProblem(
+                "engine",
+                "engine: spark cannot read or write the lake's encrypted data files "
+                "(encryption.at_rest)",
+                "build this project's models with engine: duckdb",
+            )
+        if self.privacy.encrypt_pii:
+            raise FieldProblem(
+                "engine",
+                "engine: spark cannot seal or open personal data (privacy.encrypt_pii)",
+                "build this project's models with engine: duckdb, or set encrypt_pii: false",
+            )
+        return self
 
     @field_validator("lake")
     @classmethod

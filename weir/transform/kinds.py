@@ -64,18 +64,20 @@ def scd2_sql(model: Model, columns: list[str], since: Since | None = None) -> st
         + ", ".join(f"{ident(c)} := {ident(c)}" for c in tracked)
         + ") AS VARCHAR))"
     )
+    # every column named, in the model's order: SQL any engine runs the same
+    listed = ", ".join(ident(c) for c in columns)
     if since is None:
-        src = f"SELECT *, {version} AS _d FROM ({model.sql}) AS model"
+        src = f"SELECT {listed}, {version} AS _d FROM ({model.sql}) AS model"
     else:
         last = f"CAST({lit(since.extract)} AS {since.type})"
-        current = ", ".join(ident(c) for c in columns)
         this = exp.to_table(model.name).sql("duckdb")
         src = (
-            f"SELECT {current}, {last} AS _d FROM {this} WHERE is_current"
-            f" UNION ALL BY NAME SELECT *, {version} AS _d FROM ({model.sql}) AS model"
+            f"SELECT {listed}, {last} AS _d FROM {this} WHERE is_current"
+            f" UNION ALL SELECT {listed}, {version} AS _d FROM ({model.sql}) AS model"
             f" WHERE {version} > {last}"
         )
     keys = ", ".join(key)
+    kept = ", ".join(f"grouped.{ident(c)}" for c in columns)
     window = f"PARTITION BY {keys} ORDER BY _i"
     return f"""
         WITH src AS ({src}),
@@ -88,8 +90,10 @@ def scd2_sql(model: Model, columns: list[str], since: Since | None = None) -> st
                             OR lag(_i) OVER ({window}) <> _i - 1 THEN 1 ELSE 0 END AS _new
             FROM numbered),
         grouped AS (SELECT *, sum(_new) OVER ({window}) AS _version FROM marked),
-        spans AS (SELECT {keys}, _version, min(_i) AS _first, max(_i) AS _last FROM grouped GROUP BY ALL)
-        SELECT grouped.* EXCLUDE (_i, _h, _new, _version, _d), ends.d AS valid_to, ends.d IS NULL AS is_current
+        spans AS (
+            SELECT {keys}, _version, min(_i) AS _first, max(_i) AS _last
+            FROM grouped GROUP BY {keys}, _version)
+        SELECT {kept}, ends.d AS valid_to, ends.d IS NULL AS is_current
         FROM grouped JOIN spans USING ({keys}, _version)
         LEFT JOIN extracts AS ends ON ends.i = spans._last + 1
         WHERE grouped._i = spans._first"""

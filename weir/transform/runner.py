@@ -18,7 +18,10 @@ from typing import TypedDict, Unpack
 
 from sqlglot import exp
 
-from weir.engine import EngineError, Session, ident, lit
+from weir.engine import Engine, EngineError, Session, ident, lit
+from weir.engine.dialects import untranslatable
+from weir.engine.sql import DIALECT
+from weir.errors import ProjectError
 from weir.lake import Lake, LakeViews, Pin, RowFilter, TableWrite
 from weir.lake.catalog import same_columns
 from weir.lake.filters import between, equal, every_row
@@ -79,12 +82,18 @@ _SOURCE_LAYERS = ("raw", "staging", "quarantine")
 
 class Runner:
     def __init__(
-        self, graph: ModelGraph, lake: Lake, log: RunLog, progress: Progress | None = None
+        self,
+        graph: ModelGraph,
+        lake: Lake,
+        log: RunLog,
+        progress: Progress | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.graph = graph
         self.lake = lake
         self.log = log
         self.progress = progress or (lambda model, stage: None)
+        self.engine = engine or lake.engine  # builds the models; the lake commits what it writes
 
     # -- planning -------------------------------------------------------------------
     def plan(
@@ -94,13 +103,15 @@ class Runner:
         start: date | None = None,
         end: date | None = None,
     ) -> list[PlannedBuild]:
+        selected = self.graph.select(selectors)
+        _check_dialect([self.graph.models[name] for name in selected], self.engine)
         states = self.log.states()
         planned: list[PlannedBuild] = []
         rebuilding: set[str] = set()
         waiting: set[str] = set()
         tables = {f"{layer}.{name}" for layer, name in self.lake.tables()}
         snapshots = _Snapshots(self.lake, states)
-        for name in self.graph.select(selectors):
+        for name in selected:
             model = self.graph.models[name]
             unfed = [
                 d for d in model.depends_on if d.split(".")[0] in _SOURCE_LAYERS and d not in tables
@@ -183,7 +194,7 @@ class Runner:
         run_id = new_run_id()
         plan = self.plan(selectors, **window)
         self.log.start(run_id, list(selectors or []))
-        con = self.lake.engine.writer()
+        con = self.engine.writer()
         try:
             LakeViews(self.lake).show(con, self._read_by(plan), Pin())
         except BaseException:
@@ -358,8 +369,9 @@ class Runner:
                 continue
             query = audit_sql(audit, "weir_new")
             try:
-                failing = _scalar(con, f"SELECT count(*) FROM ({query})")
                 sample = con.arrow(f"SELECT * FROM ({query}) LIMIT {SAMPLE_ROWS}").to_pylist()
+                # counted only when it fails: a passing audit is one statement, not two
+                failing = _scalar(con, f"SELECT count(*) FROM ({query})") if sample else 0
             except EngineError as exc:
                 return (
                     f"audit {describe_audit(audit)} could not run: {exc.what.splitlines()[0]}",
@@ -533,6 +545,38 @@ class _RunContext:
             self.reshaped.add(model.name)
             return None
         return self.lineages.get(model.name) or None
+
+
+def _check_dialect(models: Sequence[Model], engine: Engine) -> None:
+    """Refuse, before anything runs, models (or audits) the engine cannot run with their meaning.
+
+    Models are written in DuckDB's dialect; an engine speaking another one gets them
+    transpiled, and a construct that would not carry over, or would change meaning, is
+    named here with its file and line.
+    """
+    dialect = engine.capabilities.dialect
+    if dialect == DIALECT:
+        return
+    found: list[str] = []
+    for model in models:
+        shown = f"models/{model.namespace}/{model.table}.sql"
+        text = model.path.read_text(encoding="utf-8")
+        start = text.find(model.sql)
+        offset = text.count("\n", 0, start) if start >= 0 else 0
+        for problem in untranslatable(model.sql, dialect):
+            found.append(
+                f"{shown} line {offset + problem.line}: {problem.construct}: {problem.why}"
+            )
+        for audit in model.header.audits:
+            if audit.sql is not None:
+                for problem in untranslatable(audit.sql, dialect):
+                    found.append(f"{shown} audit sql: {problem.construct}: {problem.why}")
+    if found:
+        raise ProjectError(
+            f"engine: {engine.capabilities.name} cannot run these models as written: "
+            + "; ".join(found),
+            "write them in SQL both engines share (docs/engines.md), or build with engine: duckdb",
+        )
 
 
 def _scd2_watermark(watermark: str | None) -> tuple[str, int] | None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Unpack, cast
 
+from weir.engine import Engine
 from weir.lake import LAYERS, Lake
 from weir.metadata import MetadataStore
 from weir.metadata.audit import AuditLog
@@ -44,9 +45,11 @@ class Models:
         store: MetadataStore,
         audit: AuditLog,
         progress: Progress | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.files = files
         self.lake = lake
+        self.engine = engine or lake.engine  # the engine that builds the models
         self.log = RunLog(store)
         self.audit = audit
         self.progress = progress
@@ -63,7 +66,7 @@ class Models:
         return load_models(self.files.root, cache, self._parsed)
 
     def runner(self) -> Runner:
-        return Runner(self.graph(), self.lake, self.log, self.progress)
+        return Runner(self.graph(), self.lake, self.log, self.progress, self.engine)
 
     def plan(
         self, select: Sequence[str] | None = None, **window: Unpack[Window]

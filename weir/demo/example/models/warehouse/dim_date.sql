@@ -24,9 +24,13 @@ WITH event_days AS (
     UNION ALL
     SELECT CAST(min("timestamp") AS DATE), CAST(max("timestamp") AS DATE) FROM staging.crm_interactions
 ),
+bounds AS (
+    SELECT min(first_day) AS first_day, max(last_day) AS last_day FROM event_days
+),
 days AS (
-    SELECT CAST(unnest(generate_series(min(first_day), max(last_day), INTERVAL 1 DAY)) AS DATE) AS day
-    FROM event_days
+    SELECT CAST(g.day AS DATE) AS day
+    FROM bounds
+    CROSS JOIN unnest(generate_series(bounds.first_day, bounds.last_day, INTERVAL 1 DAY)) AS g(day)
 )
 SELECT
     day,
