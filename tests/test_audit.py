@@ -358,7 +358,9 @@ def test_a_run_is_recorded_with_what_it_built(shop: Served) -> None:
 def test_an_ingest_is_recorded_with_each_batch(shop: Served) -> None:
     with shop.project() as project:
         ingest = project.audit.records(kind="ingest")[-1]  # the run's ingest
-    assert ingest.entry.allowed and ingest.entry.action.startswith("ingest accounting_pnl crm_interactions")
+    assert ingest.entry.allowed and ingest.entry.action.startswith(
+        "ingest accounting_pnl crm_interactions"
+    )
     assert "staging.pos" in ingest.entry.datasets and ingest.entry.rows
     assert ingest.entry.detail is not None
     pos = ingest.entry.detail["batches"]["pos"]
