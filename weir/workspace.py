@@ -495,7 +495,9 @@ def _model_engine(files: ProjectFiles, lake_engine: Engine) -> Engine:
     from weir.engine.spark_engine import SparkEngine
 
     spark = config.spark
-    return SparkEngine(spark.master, spark.shuffle_partitions, spark.driver_memory, spark.conf)
+    return SparkEngine(
+        spark.master, spark.shuffle_partitions, spark.driver_memory, spark.conf, lake_engine
+    )
 
 
 def _at_rest_key(wanted: bool, keys: KeyStore, lake: Lake) -> DataKey | None:

@@ -140,7 +140,14 @@ class SparkSqlSession(Session):
             frame.createOrReplaceTempView(_view(*view))
         return list(frame.columns)
 
-    def write_files(self, select: str, folder: Path, partition_by: str | None = None) -> list[str]:
+    def write_files(
+        self, select: str, folder: str | Path, partition_by: str | None = None
+    ) -> list[str]:
+        if _remote(str(folder)):
+            raise errors.EngineError(
+                f"the Spark engine writes the lake's files on this machine, not at {folder}"
+            )
+        folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         frame = self._frame_of(self._parse(select, None))
         with self._errors():
@@ -245,6 +252,9 @@ class SparkSqlSession(Session):
     def _read(
         self, files: Sequence[str], file_column: str | None = None, schema: Any = None
     ) -> DataFrame:
+        filesystem = self._engine.lake_filesystem()
+        if filesystem is not None and any(_remote(f) for f in files):
+            return self._read_through(filesystem, files, file_column, schema)
         reader = self._spark.read
         reader = (
             reader.schema(schema) if schema is not None else reader.option("mergeSchema", "true")
@@ -255,6 +265,45 @@ class SparkSqlSession(Session):
 
             frame = frame.withColumn(file_column, functions.input_file_name())
         return frame
+
+    def _read_through(
+        self, filesystem: Any, files: Sequence[str], file_column: str | None, schema: Any
+    ) -> DataFrame:
+        """Files on the lake's object store, read by pyarrow through the lake's file system.
+
+        Spark's own S3 connector (hadoop-aws) is not part of PySpark: the driver reads
+        the snapshot's files with the file system the lake gives DuckDB, and hands
+        Spark the rows as Arrow. The lake's schema (``schema``) is kept: a file
+        written before a column was added reads it as nulls.
+        """
+        import pyarrow.parquet as pq
+
+        tables = []
+        for file in files:
+            part = pq.read_table(file, filesystem=filesystem)
+            if file_column is not None:
+                part = part.append_column(
+                    file_column, pa.array([file] * part.num_rows, pa.string())
+                )
+            tables.append(part)
+        whole = pa.concat_tables(tables, promote_options="permissive")
+        if schema is None:
+            return self._spark.createDataFrame(whole)
+        frame = self._spark.createDataFrame(whole)
+        from pyspark.sql import functions
+
+        return frame.select(
+            *[
+                (
+                    functions.col(f"`{field.name}`")
+                    if field.name in whole.column_names
+                    else functions.lit(None)
+                )
+                .cast(field.dataType)
+                .alias(field.name)
+                for field in schema.fields
+            ]
+        )
 
     def _scan(self, call: exp.ReadParquet) -> str:
         """A view over the files of a ``read_parquet([...], ...)`` call; its name."""
@@ -369,13 +418,22 @@ class SparkEngine(Engine):
         shuffle_partitions: int = 4,
         driver_memory: str = "2g",
         conf: Mapping[str, str] | None = None,
+        lake_engine: Engine | None = None,
     ) -> None:
+        # the engine the lake was opened with: its file system reaches the lake's object store
+        self.lake_engine = lake_engine
         self.master = master
         self.shuffle_partitions = shuffle_partitions
         self.driver_memory = driver_memory
         self.conf = dict(conf or {})
         self._writers: dict[int, weakref.WeakSet[SparkSqlSession]] = {}
         self._writers_lock = threading.Lock()
+
+    def lake_filesystem(self) -> Any | None:
+        """The fsspec file system of the lake's object store (None: a local folder)."""
+        if self.filesystem is not None:
+            return self.filesystem
+        return self.lake_engine.filesystem if self.lake_engine is not None else None
 
     def spark(self) -> SparkSession:
         """The process's SparkSession, started on first use (the JVM takes a few seconds)."""
@@ -448,7 +506,7 @@ class SparkEngine(Engine):
 
     def reader(
         self,
-        allowed: Sequence[Path],
+        allowed: Sequence[str | Path],
         memory_limit: str = "4GB",
         threads: int | None = None,
         variables: dict[str, str] | None = None,
@@ -465,3 +523,8 @@ class SparkEngine(Engine):
         listed = ", ".join(lit(f) for f in files)
         named = f", filename = {lit(file_column)}" if file_column else ""
         return f"read_parquet([{listed}]{named})"
+
+
+def _remote(location: str) -> bool:
+    """Whether ``location`` is on an object store (``s3://…``), not a path of this machine."""
+    return "://" in location and not location.startswith("file://")
