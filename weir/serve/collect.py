@@ -22,8 +22,6 @@ for each process; that module's ``main`` serves on the inherited socket.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
 import socket
 import subprocess
@@ -33,8 +31,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from weir.errors import LockedError, WeirError
+from weir.errors import WeirError
 from weir.streams.collector import wal_root
+from weir.streams.wal import hold_lock_file
 from weir.workspace import Project
 
 # a process that exits this soon after its start failed to start: the others are stopped
@@ -163,19 +162,13 @@ def _hold_instance(state_dir: Path, instance: int) -> int:
     """Lock collector instance ``instance`` of the project for this process's life."""
     root = wal_root(state_dir, instance)
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / "collector.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 100).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise LockedError(
-            f"collector process {instance} of this project is running already ({holder})",
-            "run one `weir collect` per project and host, or stop the other one first",
-        ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()}".encode())
-    return fd
+    return hold_lock_file(
+        root / "collector.lock",
+        lambda holder: (
+            f"collector process {instance} of this project is running already ({holder})"
+        ),
+        "run one `weir collect` per project and host, or stop the other one first",
+    )
 
 
 def serve_instance(

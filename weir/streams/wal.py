@@ -353,16 +353,27 @@ def peek_log(folder: Path, start: int) -> Iterator[tuple[int, int]]:
 
 def _own(folder: Path) -> int:
     """Lock ``folder``'s log for this process; a second writer would interleave records."""
-    fd = os.open(folder / "writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    return hold_lock_file(
+        folder / "writer.lock",
+        lambda holder: f"the log in {folder} is being written by {holder}",
+        "run one `weir serve` per project (or stop the other one first)",
+    )
+
+
+def hold_lock_file(path: Path, message: Callable[[str], str], fix: str) -> int:
+    """Lock ``path`` for this process's life and write ``pid N`` into it; return its descriptor.
+
+    The kernel lets the lock go when the process dies (or closes the descriptor),
+    so a killed holder never leaves it held. When another process holds it,
+    raise LockedError with ``message(holder)`` (the ``pid N`` it wrote) and ``fix``.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.read(fd, 100).decode(errors="replace").strip() or "another process"
         os.close(fd)
-        raise LockedError(
-            f"the log in {folder} is being written by {holder}",
-            "run one `weir serve` per project (or stop the other one first)",
-        ) from None
+        raise LockedError(message(holder), fix) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()}".encode())
     return fd
