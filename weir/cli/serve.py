@@ -6,21 +6,26 @@ from pathlib import Path
 
 import click
 
-from weir.cli.app import Context, guarded
+from weir.cli.app import Context, F, guarded
 from weir.cli.output import console
+
+
+def tls_options(command: F) -> F:
+    """``--tls-cert`` and ``--tls-key``: serve HTTPS (``weir serve``, ``weir collect``)."""
+    command = click.option(
+        "--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="The certificate's key."
+    )(command)
+    return click.option(
+        "--tls-cert",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A PEM certificate: serve HTTPS (with --tls-key).",
+    )(command)
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="The port to listen on.")
-@click.option(
-    "--tls-cert",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A PEM certificate: serve HTTPS (with --tls-key).",
-)
-@click.option(
-    "--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="The certificate's key."
-)
+@tls_options
 @click.pass_obj
 @guarded
 def serve(ctx: Context, host: str, port: int, tls_cert: Path | None, tls_key: Path | None) -> None:
@@ -57,14 +62,7 @@ def serve(ctx: Context, host: str, port: int, tls_cert: Path | None, tls_key: Pa
     type=click.IntRange(min=1),
     help="Number of the first process (another host sharing the project folder starts after).",
 )
-@click.option(
-    "--tls-cert",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A PEM certificate: serve HTTPS (with --tls-key).",
-)
-@click.option(
-    "--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="The certificate's key."
-)
+@tls_options
 @click.pass_obj
 @guarded
 def collect(

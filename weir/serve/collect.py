@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weir.errors import WeirError
+from weir.serve.tls import check_tls
 from weir.streams.collector import wal_root
 from weir.streams.wal import hold_lock_file
 from weir.workspace import Project
@@ -68,14 +69,7 @@ def collect(
             f"--first {first}: collector processes are numbered from 1 (0 is weir serve's)",
             "pass --first 1 or more",
         )
-    if (tls_cert is None) != (tls_key is None):
-        raise WeirError(
-            "HTTPS needs both a certificate and its key",
-            "pass --tls-cert and --tls-key together, or neither for HTTP",
-        )
-    for path in (tls_cert, tls_key):
-        if path is not None and not path.is_file():
-            raise WeirError(f"no file at {path}", "check the --tls-cert/--tls-key paths")
+    check_tls(tls_cert, tls_key)
     listener = _listen(host, port)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

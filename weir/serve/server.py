@@ -7,8 +7,8 @@ from pathlib import Path
 
 import uvicorn
 
-from weir.errors import WeirError
 from weir.serve.app import Service, create_app
+from weir.serve.tls import check_tls
 from weir.workspace import Project
 
 
@@ -30,14 +30,7 @@ def serve(
 
     ``extra`` are services to run besides the project's own (the demo's live traffic).
     """
-    if (tls_cert is None) != (tls_key is None):
-        raise WeirError(
-            "HTTPS needs both a certificate and its key",
-            "pass --tls-cert and --tls-key together, or neither for HTTP",
-        )
-    for path in (tls_cert, tls_key):
-        if path is not None and not path.is_file():
-            raise WeirError(f"no file at {path}", "check the --tls-cert/--tls-key paths")
+    check_tls(tls_cert, tls_key)
     app = create_app(project, [*project_services(project), *extra])
     uvicorn.run(
         app,
