@@ -160,15 +160,8 @@ def run_demo(
     The history ends on ``end`` (yesterday, UTC, by default), with the
     generator's planted incidents unless ``incidents`` is off.
     """
-    folder = folder.resolve()
-    if folder.exists():
-        if not (folder / "weir.yml").exists():
-            raise ProjectError(f"{folder} exists and is not a weir project", "choose another --dir")
-        shutil.rmtree(folder)
-    init_project(folder, "retail")
+    folder = fresh_example(folder, "retail", days, scale, progress)
     started = time.perf_counter()
-    if progress:
-        progress("generate", f"{days} days at scale {scale}")
     manifest = generate(
         folder / "landing", days=days, scale=scale, seed=seed, end=end, incidents=incidents
     )
@@ -218,6 +211,26 @@ def run_demo(
         erasure,
         erase_seconds,
     )
+
+
+def fresh_example(
+    folder: Path, example: str, days: int, scale: float, progress: Progress | None
+) -> Path:
+    """Replace ``folder`` with a fresh ``example`` project (``weir init --example``); return it.
+
+    A folder that exists but is no weir project is refused rather than deleted
+    (a mistyped ``--dir`` must not cost someone their files). ``progress`` is
+    told the generation of ``days`` days at ``scale`` that follows.
+    """
+    folder = folder.resolve()
+    if folder.exists():
+        if not (folder / "weir.yml").exists():
+            raise ProjectError(f"{folder} exists and is not a weir project", "choose another --dir")
+        shutil.rmtree(folder)
+    init_project(folder, example)
+    if progress:
+        progress("generate", f"{days} days at scale {scale}")
+    return folder
 
 
 @contextmanager

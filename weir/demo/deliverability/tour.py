@@ -12,7 +12,6 @@ served project can ingest again.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,10 +26,9 @@ from weir.demo.deliverability.generate import (
     ENV_DATABASE_URL,
     generate,
 )
-from weir.demo.tour import DemoTour
-from weir.errors import ProjectError
+from weir.demo.tour import DemoTour, fresh_example
 from weir.ingest.batch import Progress
-from weir.workspace import Project, init_project
+from weir.workspace import Project
 
 HEADLINES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("delivery_funnel", "week", ()),
@@ -52,15 +50,8 @@ def deliverability_demo(
 ) -> Iterator[DemoTour]:
     """Build the example in ``folder`` (see the module's docstring); the CRM runs until the
     block ends, and the sources' environment variables stay set in this process."""
-    folder = folder.resolve()
-    if folder.exists():
-        if not (folder / "weir.yml").exists():
-            raise ProjectError(f"{folder} exists and is not a weir project", "choose another --dir")
-        shutil.rmtree(folder)
-    init_project(folder, "deliverability")
+    folder = fresh_example(folder, "deliverability", days, scale, progress)
     started = time.perf_counter()
-    if progress:
-        progress("generate", f"{days} days at scale {scale}")
     made = generate(
         folder / "landing",
         database_url=os.environ.get(ENV_DATABASE_URL),
