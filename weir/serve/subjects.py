@@ -12,16 +12,14 @@ which never repeats the value asked for.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import Field
 
-from weir.errors import AccessDenied
 from weir.governance.policy import Principal
 from weir.governance.subjects import Subject
 from weir.project.base import Strict
 from weir.serve.problems import error_responses
-from weir.serve.routing import BEARER, api_v1_router, caller_of
+from weir.serve.routing import admin_of, api_v1_router
 from weir.workspace import Project
 
 
@@ -44,19 +42,7 @@ def subjects_router(app: FastAPI) -> APIRouter:
     """Find, export and erase routes over the app's project, for admin roles only."""
     project: Project = app.state.project
     tokens = project.access.tokens()
-    caller = caller_of(tokens)
-
-    def admin(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    ) -> Principal:
-        found = caller(request, credentials)
-        if not project.access.policy().is_admin(found.role):
-            raise AccessDenied(
-                f"the role {found.role} may not find, export or erase a data subject",
-                "ask for a token of a role with admin: true in weir.yml",
-            )
-        return found
+    admin = admin_of(tokens, project.access.policy, "find, export or erase a data subject")
 
     Admin = Annotated[Principal, Depends(admin)]
     router = api_v1_router(
