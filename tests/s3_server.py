@@ -9,7 +9,6 @@ The client side is the real one (pyarrow's S3 file system, over HTTP).
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 BUCKET = "weir-lake"
 # moto takes any credentials; these stand for the ones a store hands out, and tests look
@@ -91,7 +92,6 @@ def running_s3(log: Path | None = None) -> Iterator[S3]:
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     }
-    saved = {name: os.environ.get(name) for name in environ}
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -102,16 +102,13 @@ def running_s3(log: Path | None = None) -> Iterator[S3]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"moto's S3 server did not start on port {port}") from None
                 time.sleep(0.05)
-        os.environ.update(environ)
-        s3 = S3(endpoint, BUCKET, environ)
-        s3.filesystem(make_buckets=True).create_dir(BUCKET)
-        yield s3
+        with pytest.MonkeyPatch.context() as env:  # the variables are put back afterwards
+            for name, value in environ.items():
+                env.setenv(name, value)
+            s3 = S3(endpoint, BUCKET, environ)
+            s3.filesystem(make_buckets=True).create_dir(BUCKET)
+            yield s3
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         server.terminate()
         try:
             server.wait(timeout=10)

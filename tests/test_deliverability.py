@@ -67,30 +67,19 @@ def ingested(
     )
     assert generated.exit_code == 0, generated.output
     assert f"export {ENV_DATABASE_URL}={url}" in generated.output
-    saved = {
-        name: os.environ.get(name)
-        for name in (ENV_DATABASE_URL, ENV_SUPPRESSIONS_URL, ENV_CRM_URL, ENV_CRM_TOKEN)
-    }
-    with serve_crm(root / "landing") as crm:
-        os.environ[ENV_DATABASE_URL] = url
-        os.environ[ENV_SUPPRESSIONS_URL] = (
-            f"sqlite:///{root / 'landing/suppressions/suppressions.db'}"
+    with serve_crm(root / "landing") as crm, pytest.MonkeyPatch.context() as env:
+        env.setenv(ENV_DATABASE_URL, url)
+        env.setenv(
+            ENV_SUPPRESSIONS_URL, f"sqlite:///{root / 'landing/suppressions/suppressions.db'}"
         )
-        os.environ[ENV_CRM_URL] = crm.url
-        os.environ[ENV_CRM_TOKEN] = CRM_TOKEN
-        try:
-            project = weir.Project(root)
-            batches = {b.source: b for b in project.sources.ingest()}
-            again = project.sources.ingest(["emails_sent", "delivery_events", "crm_domains"])
-            _, result = project.run(ingest=False)
-            assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
-            yield Ingested(root, project, Manifest.from_path(root / "landing"), batches, again)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        env.setenv(ENV_CRM_URL, crm.url)
+        env.setenv(ENV_CRM_TOKEN, CRM_TOKEN)
+        project = weir.Project(root)
+        batches = {b.source: b for b in project.sources.ingest()}
+        again = project.sources.ingest(["emails_sent", "delivery_events", "crm_domains"])
+        _, result = project.run(ingest=False)
+        assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
+        yield Ingested(root, project, Manifest.from_path(root / "landing"), batches, again)
 
 
 def test_every_source_reconciles_with_the_manifest(ingested: Ingested) -> None:
@@ -151,24 +140,20 @@ def test_the_recipients_are_personal_data(ingested: Ingested) -> None:
     assert {c.name for c in source.columns if c.classification == "pii"} == {"recipient"}
 
 
-def test_a_missing_environment_variable_is_named(ingested: Ingested) -> None:
-    saved = os.environ.pop(ENV_CRM_URL, None)
-    try:
-        with pytest.raises(WeirError, match=f"the environment variable {ENV_CRM_URL} is not set"):
-            ingested.project.sources.ingest(["crm_domains"])
-    finally:
-        if saved is not None:
-            os.environ[ENV_CRM_URL] = saved
+def test_a_missing_environment_variable_is_named(
+    ingested: Ingested, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_CRM_URL, raising=False)
+    with pytest.raises(WeirError, match=f"the environment variable {ENV_CRM_URL} is not set"):
+        ingested.project.sources.ingest(["crm_domains"])
 
 
-def test_a_crm_url_that_is_not_http_once_filled_in_is_refused(ingested: Ingested) -> None:
-    saved = os.environ[ENV_CRM_URL]
-    os.environ[ENV_CRM_URL] = "ftp://127.0.0.1:21"
-    try:
-        with pytest.raises(WeirError, match=r"rest\.url is not an http:// or https:// URL"):
-            ingested.project.sources.ingest(["crm_domains"])
-    finally:
-        os.environ[ENV_CRM_URL] = saved
+def test_a_crm_url_that_is_not_http_once_filled_in_is_refused(
+    ingested: Ingested, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_CRM_URL, "ftp://127.0.0.1:21")
+    with pytest.raises(WeirError, match=r"rest\.url is not an http:// or https:// URL"):
+        ingested.project.sources.ingest(["crm_domains"])
 
 
 def test_the_postmasters_see_the_dashboard_and_hashed_addresses(ingested: Ingested) -> None:

@@ -42,7 +42,6 @@ week:  10, 6, 3, 1, 4, 2, 1, 1, 1
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import date
@@ -215,35 +214,26 @@ def _write(root: Path) -> tuple[Path, Path]:
 def golden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[weir.Project]:
     root = weir.init_project(tmp_path_factory.mktemp("golden") / "mailer", "deliverability")
     mailer, suppressions = _write(root)
-    names = (ENV_DATABASE_URL, ENV_SUPPRESSIONS_URL, ENV_CRM_URL, ENV_CRM_TOKEN)
-    saved = {name: os.environ.get(name) for name in names}
-    with serve_crm(root / "landing") as crm:
-        os.environ[ENV_DATABASE_URL] = f"sqlite:///{mailer}"
-        os.environ[ENV_SUPPRESSIONS_URL] = f"sqlite:///{suppressions}"
-        os.environ[ENV_CRM_URL] = crm.url
-        os.environ[ENV_CRM_TOKEN] = CRM_TOKEN
-        try:
-            project = weir.Project(root)
-            batches = {b.source: b.counts for b in project.sources.ingest()}
-            # received = accepted + quarantined + duplicates, counted above
-            assert {
-                k: (c.received, c.accepted, c.quarantined, c.duplicates) for k, c in batches.items()
-            } == {
-                "emails_sent": (12, 10, 1, 1),  # E1-E11 and E4 again; E11 held
-                "delivery_events": (21, 18, 2, 1),  # v18 and v19 held, v01 again
-                "suppressions": (3, 2, 1, 0),  # the 'manual' row held
-                "crm_domains": (4, 3, 1, 0),  # the lead without a client held
-                "clients": (5, 4, 1, 0),  # 2 + 2 clients, the Total row held
-            }
-            _, result = project.run(ingest=False)
-            assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
-            yield project
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    with serve_crm(root / "landing") as crm, pytest.MonkeyPatch.context() as env:
+        env.setenv(ENV_DATABASE_URL, f"sqlite:///{mailer}")
+        env.setenv(ENV_SUPPRESSIONS_URL, f"sqlite:///{suppressions}")
+        env.setenv(ENV_CRM_URL, crm.url)
+        env.setenv(ENV_CRM_TOKEN, CRM_TOKEN)
+        project = weir.Project(root)
+        batches = {b.source: b.counts for b in project.sources.ingest()}
+        # received = accepted + quarantined + duplicates, counted above
+        assert {
+            k: (c.received, c.accepted, c.quarantined, c.duplicates) for k, c in batches.items()
+        } == {
+            "emails_sent": (12, 10, 1, 1),  # E1-E11 and E4 again; E11 held
+            "delivery_events": (21, 18, 2, 1),  # v18 and v19 held, v01 again
+            "suppressions": (3, 2, 1, 0),  # the 'manual' row held
+            "crm_domains": (4, 3, 1, 0),  # the lead without a client held
+            "clients": (5, 4, 1, 0),  # 2 + 2 clients, the Total row held
+        }
+        _, result = project.run(ingest=False)
+        assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
+        yield project
 
 
 def _answer(
