@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,18 +22,14 @@ from pathlib import Path
 
 import httpx
 import yaml
+from alert_servers import free_port
+from tracker import post_until_acknowledged, tracker_events
 
 import weir
 
 KILLS = 4
 CLIENTS = 4
 EVENTS_PER_REQUEST = 25
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _configure(root: Path, **settings: object) -> None:
@@ -90,36 +85,20 @@ class Load:
         sequence = 0
         with httpx.Client(timeout=5) as client:
             while not self._stop.is_set():
-                ids = [f"c{number}-{sequence}-{i}" for i in range(EVENTS_PER_REQUEST)]
-                events = [
-                    {
-                        "event_id": event_id,
-                        "session_id": f"s{number}",
-                        "page": "/cart",
-                        "event_type": "View",
-                        "timestamp": time.time(),
-                    }
-                    for event_id in ids
-                ]
+                events = tracker_events(number, sequence, EVENTS_PER_REQUEST)
+                ids = [str(e["event_id"]) for e in events]
                 with self._lock:
                     self.sent.update(ids)
-                # a tracker sends a batch again until it is acknowledged
-                while not self._stop.is_set():
-                    try:
-                        answer = client.post(self.url, json=events, headers=self.headers)
-                    except httpx.HTTPError:
-                        time.sleep(0.05)
-                        continue
-                    if answer.status_code == 200:
-                        body = answer.json()
-                        assert body["accepted"] + body["duplicates"] == len(ids), body
-                        with self._lock:
-                            self.acknowledged.update(ids)
-                        break
+                if post_until_acknowledged(
+                    client, self.url, self.headers, events, self._stop, self._refused
+                ):
                     with self._lock:
-                        self.refused += 1
-                    time.sleep(0.05)
+                        self.acknowledged.update(ids)
                 sequence += 1
+
+    def _refused(self) -> None:
+        with self._lock:
+            self.refused += 1
 
 
 def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
@@ -127,7 +106,7 @@ def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
     _configure(root, flush_seconds=0.3, compact_after_files=6, flush_process=False)
     with weir.Project(root) as project:
         key = project.access.write_keys().create(["web_traffic"]).key
-    port = _free_port()
+    port = free_port()
     rng = random.Random(20261122)
     server = _start(root, port)
     load = Load(port, key)

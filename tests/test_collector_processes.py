@@ -26,6 +26,7 @@ import httpx
 import yaml
 from alert_servers import free_port
 from conftest import web_event
+from tracker import post_until_acknowledged, tracker_events
 
 import weir
 from weir.streams.collector import log_stream, wal_folder
@@ -36,23 +37,27 @@ EVENTS_PER_REQUEST = 20
 STREAMED = 300  # events acknowledged before the kill, and as many after it
 
 
+def collect_command(root: Path, port: int, *more: str) -> list[str]:
+    """``weir --project ROOT collect --port PORT ...`` run by this Python."""
+    return [
+        sys.executable,
+        "-m",
+        "weir",
+        "--project",
+        str(root),
+        "collect",
+        "--port",
+        str(port),
+        *more,
+    ]
+
+
 class Collect:
     """``weir collect --processes N`` in a child process, and what it says about its processes."""
 
     def __init__(self, root: Path, port: int) -> None:
         self.child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "weir",
-                "--project",
-                str(root),
-                "collect",
-                "--port",
-                str(port),
-                "--processes",
-                str(PROCESSES),
-            ],
+            collect_command(root, port, "--processes", str(PROCESSES)),
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "COLUMNS": "300"},
@@ -135,34 +140,14 @@ class Load:
                 with self._lock:
                     self.again += 1
             else:
-                ids = [f"c{number}-{sequence}-{i}" for i in range(EVENTS_PER_REQUEST)]
-                events = [
-                    {
-                        "event_id": event_id,
-                        "session_id": f"s{number}",
-                        "page": "/cart",
-                        "event_type": "View",
-                        "timestamp": time.time(),
-                    }
-                    for event_id in ids
-                ]
+                events = tracker_events(number, sequence, EVENTS_PER_REQUEST)
                 with self._lock:
-                    self.sent.update(ids)
+                    self.sent.update(str(e["event_id"]) for e in events)
             # a tracker sends a batch again until it is acknowledged
-            while not self._stop.is_set():
-                try:
-                    answer = client.post(self.url, json=events, headers=self.headers)
-                except httpx.HTTPError:
-                    time.sleep(0.05)  # the process it reached was killed: try again
-                    continue
-                if answer.status_code == 200:
-                    body = answer.json()
-                    assert body["accepted"] + body["duplicates"] == len(events), body
-                    with self._lock:
-                        self.acknowledged.update(str(e["event_id"]) for e in events)
-                    done.append(events)
-                    break
-                time.sleep(0.05)  # refused (backpressure): later
+            if post_until_acknowledged(client, self.url, self.headers, events, self._stop):
+                with self._lock:
+                    self.acknowledged.update(str(e["event_id"]) for e in events)
+                done.append(events)
             sequence += 1
 
 
@@ -186,16 +171,7 @@ def test_three_collector_processes_one_killed_lose_and_double_nothing(tmp_path: 
     try:
         # a second `weir collect` on the project would write the same logs: it stops, saying why
         second = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "weir",
-                "--project",
-                str(root),
-                "collect",
-                "--port",
-                str(free_port()),
-            ],
+            collect_command(root, free_port()),
             capture_output=True,
             text=True,
             timeout=300,
