@@ -16,14 +16,13 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import yaml
 from alert_servers import free_port
-from tracker import post_until_acknowledged, tracker_events
+from tracker import Trackers, post_until_acknowledged, tracker_events
 
 import weir
 
@@ -57,29 +56,12 @@ def _start(root: Path, port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("weir serve did not start within 30 s")
 
 
-class Load:
+class Load(Trackers):
     """Client threads posting batches of uniquely numbered events until told to stop."""
 
     def __init__(self, port: int, key: str) -> None:
-        self.url = f"http://127.0.0.1:{port}/collect/v1/web_traffic"
-        self.headers = {"Authorization": f"Bearer {key}"}
-        self.acknowledged: set[str] = set()
-        self.sent: set[str] = set()
+        super().__init__(port, key, CLIENTS)
         self.refused = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(CLIENTS)
-        ]
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
 
     def _client(self, number: int) -> None:
         sequence = 0

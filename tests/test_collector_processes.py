@@ -26,7 +26,7 @@ import httpx
 import yaml
 from alert_servers import free_port
 from conftest import web_event
-from tracker import post_until_acknowledged, tracker_events
+from tracker import Trackers, post_until_acknowledged, tracker_events
 
 import weir
 from weir.streams.collector import log_stream, wal_folder
@@ -97,27 +97,13 @@ class Collect:
         self.child.wait(timeout=300)
 
 
-class Load:
+class Load(Trackers):
     """Clients posting numbered events, a new connection per request, until told to stop."""
 
     def __init__(self, port: int, key: str) -> None:
-        self.url = f"http://127.0.0.1:{port}/collect/v1/web_traffic"
-        self.headers = {"Authorization": f"Bearer {key}"}
-        self.acknowledged: set[str] = set()
-        self.sent: set[str] = set()
+        super().__init__(port, key, CLIENTS)
         self.again = 0  # acknowledged batches sent once more on purpose
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(CLIENTS)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
+        self.start()
 
     def wait_for(self, events: int, also: Callable[[], bool] = lambda: True) -> None:
         """Until ``events`` events were acknowledged (and ``also`` holds)."""

@@ -55,3 +55,35 @@ def post_until_acknowledged(
         refused()
         time.sleep(0.05)
     return False
+
+
+class Trackers:
+    """``clients`` tracker threads posting web_traffic to the collector on ``port``.
+
+    A subclass's ``_client(number)`` is one tracker's loop; it records what it
+    sent in ``sent`` and what was acknowledged in ``acknowledged`` (under
+    ``_lock``) and ends once ``_stop`` is set.
+    """
+
+    def __init__(self, port: int, key: str, clients: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/collect/v1/web_traffic"
+        self.headers = {"Authorization": f"Bearer {key}"}
+        self.acknowledged: set[str] = set()
+        self.sent: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(clients)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _client(self, number: int) -> None:
+        raise NotImplementedError
