@@ -378,3 +378,30 @@ def test_status_fits_a_terminal_and_json_has_every_field(ingested: Path) -> None
     assert wide.exit_code == 0
     heading = next(line for line in wide.output.splitlines() if line.startswith("┃"))
     assert heading.count("┃") == len(STATUS_FIELDS) + 1  # a column for every field
+
+
+@pytest.mark.parametrize("command", ["serve", "collect"])
+def test_serve_and_collect_check_the_certificate_and_key_first(
+    project_root: Path, tmp_path: Path, command: str
+) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not read: the check fails before the server starts\n", encoding="utf-8")
+    half = one_error_line(run("--project", project_root, command, "--tls-cert", cert))
+    assert "HTTPS needs both a certificate and its key" in half
+    assert "pass --tls-cert and --tls-key together" in half
+    missing = tmp_path / "key.pem"
+    line = one_error_line(
+        run("--project", project_root, command, "--tls-cert", cert, "--tls-key", missing)
+    )
+    assert f"no file at {missing}" in line
+
+
+@pytest.mark.parametrize("example", ["retail", "deliverability"])
+def test_demo_keeps_a_folder_that_is_not_a_project(tmp_path: Path, example: str) -> None:
+    kept = tmp_path / "mine" / "notes.txt"
+    kept.parent.mkdir()
+    kept.write_text("someone's files\n", encoding="utf-8")
+    line = one_error_line(run("demo", "--example", example, "--dir", kept.parent))
+    assert f"{kept.parent} exists and is not a weir project" in line
+    assert "choose another --dir" in line
+    assert kept.read_text(encoding="utf-8") == "someone's files\n"
