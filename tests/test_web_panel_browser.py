@@ -76,7 +76,13 @@ def shoot(browser: WebDriver, name: str) -> None:
 
 
 def status_of(browser: WebDriver) -> str:
-    return str(browser.find_element(By.ID, "run-status").get_attribute("data-status"))
+    # read in one script: the page's refresh can replace the element between a lookup
+    # and a read of its attribute
+    return str(
+        browser.execute_script(
+            "const s = document.getElementById('run-status'); return s && s.dataset.status;"
+        )
+    )
 
 
 def test_admin_reruns_a_failed_run_and_watches_it_succeed(
