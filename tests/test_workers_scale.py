@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -61,11 +62,13 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> Expected:
         return lake_counts(project), ledger(project)[0]
 
 
-def on_postgres(folder: Path, catalog: str) -> Path:
-    """The project, its catalog and metadata on PostgreSQL, opened once (tables and keys made)."""
+def on_postgres(folder: Path, catalog: str, lake: str | None = None) -> Path:
+    """The project, its catalog and metadata on PostgreSQL, opened once (tables and keys made);
+    with ``lake``, its tables on that object store."""
     root = shop(folder / "shop", SCHEDULES)
     config = root / "weir.yml"
-    config.write_text(config.read_text("utf-8") + f"\ncatalog_uri: {catalog}\n", "utf-8")
+    where = f"lake: {lake}\n" if lake else ""
+    config.write_text(config.read_text("utf-8") + f"\ncatalog_uri: {catalog}\n{where}", "utf-8")
     with weir.Project(root) as project:
         assert isinstance(project.lake.lock, ServerLock)
     return root
@@ -232,6 +235,24 @@ def test_three_workers_run_each_queued_run_once(
         assert_lake_as_one_clean_run(project, expected)
     # the workers took turns on the database's lock: no one so much as made the lock file
     assert not (root / ".weir" / "write.lock").exists()
+
+
+def test_three_workers_share_one_catalog_and_one_bucket(
+    new_database: NewDatabase, tmp_path: Path, expected: Expected, workers: list[Workers], s3: Any
+) -> None:
+    """The whole scale-out shape: workers, a PostgreSQL catalog and the lake on an S3 server."""
+    root = on_postgres(tmp_path, new_database(), s3.location("workers"))
+    workers.append(Workers(root, 3))
+    with weir.Project(root) as project:
+        queued = [project.runs.trigger("nightly").run_id for _ in range(3)]
+        runs = settled(project, len(queued))
+        assert {r.status for r in runs} == {"succeeded"}
+        for run in runs:
+            started, steps = executions(project, run)
+            assert started == [run.worker] and len(steps) == len(run.plan)
+        assert_lake_as_one_clean_run(project, expected)
+        assert project.lake.storage.describe().startswith("s3://")
+    assert not list((root / ".weir").rglob("*.parquet"))  # every data file is in the bucket
 
 
 def test_a_worker_killed_mid_batch_its_run_completes_on_another(
