@@ -27,12 +27,12 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from weir.errors import ProjectError, UnknownName
+from weir.errors import UnknownName
 from weir.metrics.definitions import VERSUS_CONTROL_COUNTS
 from weir.metrics.proportions import newcombe, sessions_needed, z_test
 from weir.project.base import FieldProblem, Name, Strict
 from weir.project.config import Team
-from weir.project.loader import load_model
+from weir.project.loader import load_named
 
 EXPERIMENTS_DIR = "experiments"
 CONTROL = "control"
@@ -98,16 +98,7 @@ class Experiment(Strict):
 
 def load_experiments(root: Path) -> dict[str, Experiment]:
     """Every experiment declared under ``experiments/``, by name."""
-    found: dict[str, Experiment] = {}
-    for path in sorted((root / EXPERIMENTS_DIR).glob("*.yml")):
-        experiment = load_model(path, Experiment, root)
-        if experiment.name in found:
-            raise ProjectError(
-                f"{path.relative_to(root)}: experiment '{experiment.name}' is declared twice",
-                "give each experiment file its own name",
-            )
-        found[experiment.name] = experiment
-    return found
+    return load_named(root, EXPERIMENTS_DIR, Experiment, "experiment")
 
 
 def declared(experiments: Mapping[str, Experiment], name: str) -> Experiment:

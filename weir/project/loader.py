@@ -72,21 +72,29 @@ def load_project(root: Path) -> ProjectFiles:
             "create one with `weir init DIR --example retail` or pass --project DIR",
         )
     config = load_model(project_file, ProjectConfig, root)
-    sources: dict[str, SourceConfig] = {}
-    for path in sorted((root / SOURCES_DIR).glob("*.yml")):
-        source = load_model(path, SourceConfig, root)
-        if source.name in sources:
-            raise ProjectError(
-                f"{path.relative_to(root)}: source '{source.name}' is declared twice",
-                "give each source file its own name",
-            )
-        sources[source.name] = source
+    sources = load_named(root, SOURCES_DIR, SourceConfig, "source")
     check_subjects(config.privacy, sources, PROJECT_FILE)
     return ProjectFiles(root=root, config=config, sources=sources)
 
 
 # libyaml's loader where PyYAML was built with it (several times faster), else PyYAML's own
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_named(root: Path, folder: str, model: type[M], what: str) -> dict[str, M]:
+    """Every ``folder/*.yml`` of the project as ``model`` (which has a ``name``), by name; a
+    name declared twice is refused with the file that declares it again."""
+    found: dict[str, M] = {}
+    for path in sorted((root / folder).glob("*.yml")):
+        loaded = load_model(path, model, root)
+        name = str(loaded.model_dump(include={"name"})["name"])
+        if name in found:
+            raise ProjectError(
+                f"{path.relative_to(root)}: {what} '{name}' is declared twice",
+                f"give each {what} file its own name",
+            )
+        found[name] = loaded
+    return found
 
 
 def load_model(path: Path, model: type[M], root: Path | None = None) -> M:
