@@ -12,11 +12,13 @@ tested for by name.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import pyarrow as pa
 
@@ -134,6 +136,30 @@ class Session(ABC):
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+S = TypeVar("S", bound=Session)
+
+
+class Writers(Generic[S]):
+    """The open writer sessions of each thread, so a run's work can be interrupted."""
+
+    def __init__(self) -> None:
+        self._by_thread: dict[int, weakref.WeakSet[S]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: S) -> S:
+        """Count ``session`` among the calling thread's writers (until it is collected)."""
+        with self._lock:
+            for gone in [key for key, sessions in self._by_thread.items() if not sessions]:
+                del self._by_thread[gone]
+            self._by_thread.setdefault(threading.get_ident(), weakref.WeakSet()).add(session)
+        return session
+
+    def of(self, thread_id: int) -> list[S]:
+        """The writer sessions thread ``thread_id`` opened that are still open."""
+        with self._lock:
+            return list(self._by_thread.get(thread_id, ()))
 
 
 class Engine(ABC):

@@ -16,8 +16,6 @@ Every session works in UTC. DuckDB's exceptions become ``weir.engine.errors``.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -29,7 +27,7 @@ from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from weir.engine import errors
 from weir.engine.atrest import KEY_NAME, ROW_GROUP_ROWS, DataKey, write_encrypted
-from weir.engine.base import Capabilities, Engine, Session
+from weir.engine.base import Capabilities, Engine, Session, Writers
 from weir.engine.sql import ident, lit, table
 
 CAPABILITIES = Capabilities(
@@ -302,17 +300,13 @@ class DuckDBEngine(Engine):
     def __init__(self, at_rest: DataKey | None = None) -> None:
         self.at_rest = at_rest  # the key of the lake's data files, when they are encrypted
         # the open writer sessions of each thread, so a run's work can be interrupted
-        self._writers: dict[int, weakref.WeakSet[DuckDBSession]] = {}
-        self._writers_lock = threading.Lock()
+        self._writers: Writers[DuckDBSession] = Writers()
 
     def writer(self, threads: int | None = None) -> DuckDBSession:
         session = DuckDBSession(
             duckdb.connect(config=dict(_NO_EXTENSIONS)), self.at_rest, self.filesystem
         )
-        with self._writers_lock:
-            for gone in [key for key, sessions in self._writers.items() if not sessions]:
-                del self._writers[gone]
-            self._writers.setdefault(threading.get_ident(), weakref.WeakSet()).add(session)
+        self._writers.add(session)
         session.execute("SET TimeZone = 'UTC'")
         _add_key(session, self.at_rest)
         if threads:
@@ -320,8 +314,7 @@ class DuckDBEngine(Engine):
         return session
 
     def interrupt_writers(self, thread_id: int) -> int:
-        with self._writers_lock:
-            sessions = list(self._writers.get(thread_id, ()))
+        sessions = self._writers.of(thread_id)
         for session in sessions:
             with suppress(duckdb.Error):  # closed meanwhile: nothing runs in it
                 session.interrupt()

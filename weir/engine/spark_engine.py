@@ -26,7 +26,6 @@ import hashlib
 import re
 import threading
 import warnings
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +37,7 @@ import sqlglot.errors
 from sqlglot import exp
 
 from weir.engine import errors
-from weir.engine.base import Capabilities, Engine, Session
+from weir.engine.base import Capabilities, Engine, Session, Writers
 from weir.engine.dialects import transpile
 from weir.engine.sql import DIALECT, PARSE_ERRORS, ident, lit
 
@@ -426,8 +425,7 @@ class SparkEngine(Engine):
         self.shuffle_partitions = shuffle_partitions
         self.driver_memory = driver_memory
         self.conf = dict(conf or {})
-        self._writers: dict[int, weakref.WeakSet[SparkSqlSession]] = {}
-        self._writers_lock = threading.Lock()
+        self._writers: Writers[SparkSqlSession] = Writers()
 
     def lake_filesystem(self) -> Any | None:
         """The fsspec file system of the lake's object store (None: a local folder)."""
@@ -491,15 +489,11 @@ class SparkEngine(Engine):
                 "the Spark engine cannot read or write the lake's encrypted data files"
             )
         session = SparkSqlSession(self.spark().newSession(), self)
-        with self._writers_lock:
-            for gone in [key for key, sessions in self._writers.items() if not sessions]:
-                del self._writers[gone]
-            self._writers.setdefault(threading.get_ident(), weakref.WeakSet()).add(session)
+        self._writers.add(session)
         return session
 
     def interrupt_writers(self, thread_id: int) -> int:
-        with self._writers_lock:
-            sessions = list(self._writers.get(thread_id, ()))
+        sessions = self._writers.of(thread_id)
         for session in sessions:
             session.interrupt()
         return len(sessions)
