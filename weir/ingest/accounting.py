@@ -33,13 +33,11 @@ def account_for_files(
     returned = dict(
         con.execute(f"SELECT _source_file, count(*) FROM {table} GROUP BY 1").fetchall()
     )
+    per_file = _per_file(returned, {str(root / entry.path) for entry in files})
     counted = []
     for entry in files:
         path = root / entry.path
-        # a spreadsheet's records are placed by sheet: <file>#<sheet>
-        got = returned.get(str(path), 0) + sum(
-            n for name, n in returned.items() if name.startswith(f"{path}#")
-        )
+        got = per_file.get(str(path), 0)
         if (
             entry.lines is not None
             and entry.records is not None
@@ -61,6 +59,19 @@ def account_for_files(
             records = got + lost.num_rows
         counted.append(replace(entry, records=records))
     return counted
+
+
+def _per_file(returned: dict[str, int], paths: set[str]) -> dict[str, int]:
+    """Rows returned per file; a spreadsheet's rows are placed by sheet (``<file>#<sheet>``)."""
+    per_file: dict[str, int] = {}
+    for name, n in returned.items():
+        whole = name
+        if name not in paths:
+            # the file is the longest prefix before a '#' that names one (either may hold a '#')
+            cuts = [at for at, char in enumerate(name) if char == "#" and name[:at] in paths]
+            whole = name[: cuts[-1]] if cuts else name
+        per_file[whole] = per_file.get(whole, 0) + n
+    return per_file
 
 
 def _renumber_csv_lines(con: Session, source: SourceConfig, table: str, path: Path) -> None:
