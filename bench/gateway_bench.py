@@ -44,6 +44,7 @@ from weir.errors import QueryError
 from weir.lake import LakeViews
 from weir.metadata.audit import AuditEntry
 from weir.metrics import KpiQuestion, kpi_sql
+from weir.metrics.definitions import Figure
 from weir.serve.app import create_app
 
 
@@ -53,9 +54,16 @@ def _project(work: Path, days: int, console: Console) -> Path:
 
 def _queries(project: weir.Project) -> dict[str, list[tuple[str, bool]]]:
     """Group → (sql, trusted) pairs."""
-    marts = sorted(f"{layer}.{name}" for layer, name in project.lake.tables() if layer == "marts")
+    built = {f"{layer}.{name}" for layer, name in project.lake.tables()}
+    marts = sorted(name for name in built if name.startswith("marts."))
+    # the example's database and REST sources are not connected here: their marts are not built
+    kpis = [
+        k
+        for k in project.kpis.definitions()
+        if {k.mart, *(f.mart for f in k.secondary.values() if isinstance(f, Figure))} <= built
+    ]
     return {
-        "KPI SQL": [(kpi_sql(KpiQuestion(k)), True) for k in project.kpis.definitions()],
+        "KPI SQL": [(kpi_sql(KpiQuestion(k)), True) for k in kpis],
         "SELECT * … LIMIT 1000": [(f"SELECT * FROM {m} LIMIT 1000", False) for m in marts],
         "aggregate per mart": [(f"SELECT count(*) AS row_count FROM {m}", False) for m in marts],
     }

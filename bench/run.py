@@ -16,6 +16,7 @@ Figures depend on the machine; the targets are stated beside them.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -177,6 +178,8 @@ def main() -> None:
         help="Scratch folder (generated files are kept here between runs).",
     )
     args = parser.parse_args()
+    # the example's alert rules fire while the benchmarks build it: their log lines are not figures
+    logging.getLogger("weir.alerts").setLevel(logging.ERROR)
     if args.write_doc is None:
         args.write_doc = not args.only
     recorder = Recorder()

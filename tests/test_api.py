@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from served import Served, build_served
 
 import weir
@@ -387,6 +389,29 @@ def test_times_outside_python_years_are_text_not_a_crash(api: Client, shop: Serv
         pa.array([0], pa.int8()), [pa.array([2**63 - 1], pa.timestamp("us"))]
     )
     assert json_rows(pa.table({"u": union})) == [["infinity"]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    unit=st.sampled_from(["s", "ms", "us"]),
+    tz=st.sampled_from([None, "UTC", "Etc/UTC"]),
+    micros=st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(-62_135_596_800_000_000, 253_402_300_799_999_999),
+            st.integers(0, 2_000_000_000).map(lambda s: s * 1_000_000),
+        ),
+        max_size=40,
+    ),
+)
+def test_timestamps_are_written_by_arrow_as_python_writes_them(
+    unit: str, tz: str | None, micros: list[int | None]
+) -> None:
+    """A UTC or naive timestamp column's JSON text, made column at a time, is ``isoformat``'s."""
+    per = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
+    column = pa.array([None if m is None else m // per for m in micros], pa.timestamp(unit, tz))
+    expected = [[None if v is None else v.isoformat()] for v in column.to_pylist()]
+    assert json_rows(pa.table({"t": column})) == expected
 
 
 def test_values_arrow_cannot_hold_come_back_exact_as_text(api: Client, shop: Served) -> None:

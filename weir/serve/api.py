@@ -441,6 +441,8 @@ def _json_column(column: pa.ChunkedArray) -> list[Any]:
         if pc.any(pc.starts_with(text, "<")).as_py():  # Arrow's "<value out of range: …>"
             return [_json_scalar(value) for chunk in column.chunks for value in chunk]
         column = text
+    elif pa.types.is_timestamp(kind) and (iso := _iso_timestamps(column)) is not None:
+        return iso
     elif not (pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_string(kind)):
         try:
             values = column.to_pylist()
@@ -448,6 +450,33 @@ def _json_column(column: pa.ChunkedArray) -> list[Any]:
             return [_json_scalar(value) for chunk in column.chunks for value in chunk]
         return [_json_value(v) for v in values]
     found: list[Any] = column.to_pylist()
+    return found
+
+
+_UTC = (None, "UTC", "Etc/UTC", "+00:00")
+_MICROS = (-62_135_596_800_000_000, 253_402_300_799_999_999)  # 0001-01-01 to 9999-12-31 in µs
+
+
+def _iso_timestamps(column: pa.ChunkedArray) -> list[Any] | None:
+    """A UTC or naive timestamp column as Python's ``isoformat`` writes it, made by Arrow.
+
+    None for what Arrow should not write: another time zone (its offset moves),
+    nanoseconds, or a value outside years 1 to 9999 (DuckDB's infinities).
+    """
+    kind = column.type
+    if kind.tz not in _UTC or kind.unit == "ns":
+        return None
+    micros = pc.cast(column, pa.timestamp("us", kind.tz))
+    bounds = pc.min_max(pc.cast(micros, pa.int64())).as_py()
+    if bounds["min"] is not None and not (
+        _MICROS[0] <= bounds["min"] and bounds["max"] <= _MICROS[1]
+    ):
+        return None
+    text = pc.strftime(micros, format="%Y-%m-%dT%H:%M:%S")  # seconds carry their µs
+    text = pc.replace_substring_regex(text, pattern=r"\.000000$", replacement="")
+    if kind.tz is not None:
+        text = pc.binary_join_element_wise(text, "+00:00", "")
+    found: list[Any] = text.to_pylist()
     return found
 
 
