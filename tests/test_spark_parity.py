@@ -149,9 +149,13 @@ def test_incremental_builds_on_spark_equal_the_full_build(
     built: tuple[weir.Project, dict[str, Any], dict[str, Any]],
     tmp_path: Path,
 ) -> None:
+    """The first days built on DuckDB, the later ones added on Spark: one lake, either engine.
+
+    Spark's incremental run reads what the first run committed (watermarks, SCD2
+    current versions) and merges only the new days into it.
+    """
     _, on_duckdb, _ = built
     root = weir.init_project(tmp_path / "daily")
-    _use_spark(root)
     later = []
     for path in sorted(GOLDEN.rglob("*")):
         found = DAY_IN_NAME.search(path.name)
@@ -166,6 +170,8 @@ def test_incremental_builds_on_spark_equal_the_full_build(
     with weir.Project(root) as project:
         _, result = project.run()
         assert result.ok, _failed(result)
+    _use_spark(root)
+    with weir.Project(root) as project:
         for path in later:
             target = root / "landing" / path.relative_to(GOLDEN)
             shutil.copy2(path, target)
