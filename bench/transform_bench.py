@@ -40,13 +40,16 @@ def _landing(work: Path, days: int) -> Path:
 def _floor(project: weir.Project) -> float:
     """The same SQL, as CREATE TABLE statements on one connection: no audits, no files, no commits."""
     graph = project.models.graph()
+    # the models weir builds: those whose sources were ingested (the example's database and
+    # REST sources are not connected here, so their models wait, in weir and in the floor)
+    waiting = {p.model for p in project.models.plan() if p.waiting}
+    order = [name for name in graph.order() if name not in waiting]
     con = project.engine.writer()  # DuckDB with the lake's tables as views, as the runner has
     LakeViews(project.lake).show(con, [f"{layer}.{name}" for layer, name in project.lake.tables()])
-    for name in graph.order():
-        model = graph.models[name]
+    for name in order:
         con.execute(f"DROP VIEW IF EXISTS {name}")
     started = time.perf_counter()
-    for name in graph.order():
+    for name in order:
         model = graph.models[name]
         columns = [name for name, _ in con.columns(model.sql, _params(model.sql))]
         sql = build_sql(model, columns)
@@ -101,7 +104,7 @@ def run_transform_bench(work: Path, days: int) -> None:
         _, incremental = project.run(ingest=False)
         incremental_seconds = time.perf_counter() - started
         assert incremental.ok
-        models = len(full.builds)
+        models = sum(1 for b in full.builds if b.status == "built")
     table = Table(
         title=f"Transform: the example project's {models} models on {days} days (scale 1.0), 2 cores"
     )
