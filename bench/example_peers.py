@@ -28,7 +28,7 @@ the peers' builds run no tests or audits.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +53,9 @@ class Translated:
     equivalent: bool
 
 
-def example_models() -> dict[str, Model]:
-    return load_models(EXAMPLE)
+def example_models(waiting: Collection[str] = ()) -> dict[str, Model]:
+    """The example's models but those ``waiting`` (their sources not ingested: weir builds none)."""
+    return {name: m for name, m in load_models(EXAMPLE).items() if name not in waiting}
 
 
 def _tables(sql: str, spell: Callable[[str, str], str]) -> str:
@@ -67,9 +68,11 @@ def _body(model: Model, scd2_columns: dict[str, list[str]]) -> str:
     return model.sql
 
 
-def dbt_project(root: Path, database: Path, scd2_columns: dict[str, list[str]]) -> list[Translated]:
+def dbt_project(
+    root: Path, database: Path, scd2_columns: dict[str, list[str]], waiting: Collection[str] = ()
+) -> list[Translated]:
     """Write the dbt project at ``root`` building into ``database``; what each model became."""
-    models = example_models()
+    models = example_models(waiting)
     (root / "macros").mkdir(parents=True, exist_ok=True)
     (root / "dbt_project.yml").write_text(
         "name: example\nversion: '1.0'\nconfig-version: 2\nprofile: example\n"
@@ -142,10 +145,14 @@ def dbt_project(root: Path, database: Path, scd2_columns: dict[str, list[str]]) 
 
 
 def sqlmesh_project(
-    root: Path, database: Path, start: str, scd2_columns: dict[str, list[str]]
+    root: Path,
+    database: Path,
+    start: str,
+    scd2_columns: dict[str, list[str]],
+    waiting: Collection[str] = (),
 ) -> list[Translated]:
     """Write the SQLMesh project at ``root`` building into ``database``, backfilling from ``start``."""
-    models = example_models()
+    models = example_models(waiting)
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(
         "gateways:\n  local:\n    connection:\n      type: duckdb\n"

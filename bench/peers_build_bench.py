@@ -93,12 +93,16 @@ def run_peers_build_bench(work: Path, days: int) -> None:
     root = base / "weir"
     weir.init_project(root)
     _copy_days(landing, root / "landing", lambda day: day <= last)
-    models = example_models()
-    marts = sorted(name for name in models if name.startswith("marts."))
-    staging = sorted({d for m in models.values() for d in m.depends_on if d.startswith("staging.")})
     console.print(f"ingesting {days} days into weir and exporting its staging tables…")
     with weir.Project(root) as project:
         project.sources.ingest()
+        # the example's database and REST sources are not connected here: their models wait
+        waiting = {p.model for p in project.models.plan() if p.waiting}
+        models = example_models(waiting)
+        marts = sorted(name for name in models if name.startswith("marts."))
+        staging = sorted(
+            {d for m in models.values() for d in m.depends_on if d.startswith("staging.")}
+        )
         exported = _export(project, staging, base / "staging")
         scd2 = _scd2_columns(project, models)
     ours = Tool(
@@ -117,8 +121,8 @@ def run_peers_build_bench(work: Path, days: int) -> None:
         f"sqlmesh plan --auto-apply --execution-time {new_day}, then sqlmesh run --end {after}",
     )
     dbt_root, sqlmesh_root = base / "dbt", base / "sqlmesh"
-    translated = dbt_project(dbt_root, dbt_root / "dbt.duckdb", scd2)
-    sqlmesh_project(sqlmesh_root, sqlmesh_root / "peer.duckdb", START.isoformat(), scd2)
+    translated = dbt_project(dbt_root, dbt_root / "dbt.duckdb", scd2, waiting)
+    sqlmesh_project(sqlmesh_root, sqlmesh_root / "peer.duckdb", START.isoformat(), scd2, waiting)
     for tool, key in ((dbt, "dbt"), (sqlmesh, "sqlmesh")):
         tool.error = venv.errors.get(key)
     commands = {
