@@ -240,6 +240,18 @@ def test_each_team_sees_its_dashboard_and_not_the_others(app: Any, role: str) ->
         assert f">{other.capitalize()}<" not in browser.get("/").text  # nor in the top bar
 
 
+@pytest.mark.parametrize("user", ["oscar", "ada"])
+def test_a_dashboard_whose_marts_are_not_built_yet_opens_and_says_so(
+    app: Any, project: weir.Project, user: str
+) -> None:
+    # the logistics marts wait for the carrier's API and the shop's database: not connected here
+    assert not project.lake.exists("marts", "hop_dwell")
+    page = signed_in(app, user).get("/dashboards/logistics")
+    assert page.status_code == 200, page.text
+    assert "There is no data for this dashboard yet." in page.text
+    assert not tiles(page.text)
+
+
 def test_tiles_equal_the_api_for_the_same_filters(app: Any, shop: Served) -> None:
     browser = signed_in(app, "sam")
     query = {"from": "2025-01-06", "to": "2025-01-19", "grain": "week", "compare": "1"}

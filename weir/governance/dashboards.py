@@ -162,6 +162,10 @@ class Dashboards:
             if all(policy.can_read(principal.role, m) for m in marts_of(kpi))
         }
 
+    def built(self, kpi: str) -> bool:
+        """Whether every mart the KPI reads is in the lake (not before its sources first arrive)."""
+        return all(self.lake.exists(*m.split(".", 1)) for m in marts_of(self.definition(kpi)))
+
     def definition(self, kpi: str) -> KpiDefinition:
         """A KPI's definition, as of the files the dashboards were last checked against.
 
@@ -212,8 +216,9 @@ class Dashboards:
             )
         view = View(name, board, filters, newest)
         counter: list[int] = [0, 0]
-        # what the role may not read is left out of its view, as if it were not there
-        readable = self.readable(principal)
+        # what the role may not read is left out of its view, as if it were not there; so is
+        # a KPI whose mart is not built yet (its sources have not arrived): no data yet
+        readable = {kpi for kpi in self.readable(principal) if self.built(kpi)}
         for tile in board.tile_list():
             if tile.kpi in readable:
                 view.tiles.append((tile, self.tile(principal, tile, filters, stamp, counter)))
@@ -320,10 +325,9 @@ class Dashboards:
     def newest_day(
         self, principal: Principal, board: DashboardConfig, stamp: Hashable | None = None
     ) -> date | None:
-        """The newest day the dashboard's first KPI has rows for (the default range ends there)."""
-        first = next(
-            iter([*(t.kpi for t in board.tile_list()), *(c.kpi for c in board.charts)]), None
-        )
+        """The newest day the dashboard's first built KPI has rows for (the default range ends there)."""
+        kpis = [*(t.kpi for t in board.tile_list()), *(c.kpi for c in board.charts)]
+        first = next((kpi for kpi in kpis if self.built(kpi)), None)
         if first is None:
             return None
         rows = self._ask(principal, first, "month", (), None, None, False, False, stamp, [0, 0])
