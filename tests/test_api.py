@@ -527,6 +527,15 @@ def test_every_error_path_has_the_one_shape(api: Client, shop: Served) -> None:
     assert_error(api.get("/api/v1/datasets?limit=0", headers=auth), 422)
     typo = assert_error(api.get("/api/v1/datasets?limt=5", headers=auth), 422)
     assert typo["problems"][0]["where"] == "query.limt"
+    twice = assert_error(api.get("/api/v1/datasets?limit=5&limit=7", headers=auth), 422)
+    assert twice["problems"] == [
+        {"where": "query.limit", "problem": "given 2 times; it takes one value"}
+    ]
+    # a parameter that takes a list is repeated by design
+    by_two = api.get(
+        "/api/v1/kpis/net_sales?by=region&by=product_type&grain=month", headers=shop.headers("admin")
+    )
+    assert by_two.status_code == 200, by_two.text
     assert_error(api.post("/api/v1/query", json={"sql": "SELECT 1"}), 401)
     assert_error(api.get("/api/v1/audit", headers=auth), 403, "forbidden")
     assert_error(api.get("/api/v1/datasets/marts.sessions", headers=auth), 404)

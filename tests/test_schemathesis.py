@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hypothesis.strategies as st
 import pytest
@@ -146,10 +147,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     return build_served(tmp_path_factory.getbasetemp())
 
 
+def _schema(app: Any) -> BaseSchema:
+    """The API's document; requests carry the caller's credentials, never generated ones.
+
+    The tests send a real token (or write key) with every request, over any the
+    document's security schemes would generate: a "negative" case whose only
+    fault is a generated credential would reach the server with a valid one.
+    """
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    schema.config.generation.update(with_security_parameters=False)
+    return schema
+
+
 @pytest.fixture(scope="module")
 def api_schema(served: Served) -> BaseSchema:
     app = create_app(served.project())
-    return schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    return _schema(app)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +176,7 @@ def nobody(tmp_path_factory: pytest.TempPathFactory) -> Served:
 
 @pytest.fixture(scope="module")
 def nobody_schema(nobody: Served) -> BaseSchema:
-    return schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(nobody.project()))
+    return _schema(create_app(nobody.project()))
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +188,7 @@ def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doors]:
         "admin": keys.create(COLLECTED).key,
         "team": keys.create(["web_traffic"]).key,
     }
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(project))
+    schema = _schema(create_app(project))
     yield Doors(schema, found)
     project.close()
 
@@ -221,6 +234,9 @@ def _run(
     headers_of: st.SearchStrategy[dict[str, str]],
     examples: int,
 ) -> None:
+    if mode is GenerationMode.NEGATIVE and not _takes_input(operation):
+        _refuses_a_parameter_it_does_not_take(operation, caller, headers_of)
+        return
     excluded = [positive_data_acceptance] if path in FREE_TEXT or caller != "admin" else []
     strategy = operation.as_strategy(generation_mode=mode)
     if path == "/collect/v1/{source}":
@@ -239,6 +255,29 @@ def _run(
     def check(case: Case, headers: dict[str, str]) -> None:
         TRIED[label] += 1
         case.call_and_validate(headers=headers, excluded_checks=excluded)
+
+    check()
+
+
+def _takes_input(operation: APIOperation) -> bool:
+    """Whether the document gives the operation a parameter or a body (credentials aside)."""
+    return any(True for _ in operation.iter_parameters()) or bool(list(operation.body))
+
+
+def _refuses_a_parameter_it_does_not_take(
+    operation: APIOperation, caller: str, headers_of: st.SearchStrategy[dict[str, str]]
+) -> None:
+    """An operation without parameters: the one way to ask it wrongly is a parameter it lacks."""
+    label = f"{operation.method.upper()} {operation.path} {caller} negative"
+
+    @given(headers=headers_of)
+    @settings(max_examples=2, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(headers: dict[str, str]) -> None:
+        TRIED[label] += 1
+        response = operation.Case(query={"no_such_parameter": "1"}).call(headers=headers)
+        # a caller without a token (or without the role) is refused before its parameters
+        refused = {422} if caller == "admin" else {401, 403, 404, 422}
+        assert response.status_code in refused, (label, response.status_code, response.text)
 
     check()
 

@@ -1,5 +1,5 @@
 """What every ``/api/v1`` router shares: the caller from a bearer token, authenticated
-before any body is read, bodies read to a limit, and unknown query parameters refused.
+before any body is read, bodies read to a limit, and unknown (or repeated single-valued) query parameters refused.
 
 ``api_v1_router`` makes a router with all of it; ``caller_of`` is the dependency
 that gives a route its ``Principal``, ``operator_of`` one that also requires an
@@ -8,8 +8,10 @@ operator (or admin) role, ``admin_of`` one that requires an admin role.
 
 from __future__ import annotations
 
+from collections import abc
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import APIRouter, Depends, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -142,6 +144,16 @@ def body_too_large(limit: int, size: int | None = None) -> TooLarge:
     )
 
 
+def _takes_many(annotation: Any) -> bool:
+    """Whether a query parameter's type takes a value per repeat (``list[str]``, optional or not)."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
+    return origin in (list, set, frozenset, tuple, abc.Sequence)
+
+
 def known_parameters(request: Request) -> None:
     """A query parameter the route does not take is an error (a typo must not be ignored)."""
     route = request.scope.get("route")
@@ -149,20 +161,38 @@ def known_parameters(request: Request) -> None:
     if dependant is None:
         return
     known: set[str] = set()
+    repeatable: set[str] = set()
     stack = [dependant]
     while stack:  # the route's own parameters and those of its dependencies
         current = stack.pop()
         known.update(field.alias for field in current.query_params)
+        repeatable.update(
+            field.alias
+            for field in current.query_params
+            if _takes_many(field.field_info.annotation)
+        )
         stack.extend(current.dependencies)
     unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", name),
-                    "msg": f"unknown parameter; this route takes: {', '.join(sorted(known)) or 'none'}",
-                    "type": "extra_forbidden",
-                }
-                for name in unknown
-            ]
-        )
+    # one value, given twice, must not be read as either of them
+    repeated = sorted(
+        name
+        for name in set(request.query_params) & known - repeatable
+        if len(request.query_params.getlist(name)) > 1
+    )
+    errors = [
+        {
+            "loc": ("query", name),
+            "msg": f"unknown parameter; this route takes: {', '.join(sorted(known)) or 'none'}",
+            "type": "extra_forbidden",
+        }
+        for name in unknown
+    ] + [
+        {
+            "loc": ("query", name),
+            "msg": f"given {len(request.query_params.getlist(name))} times; it takes one value",
+            "type": "too_many_values",
+        }
+        for name in repeated
+    ]
+    if errors:
+        raise RequestValidationError(errors)
