@@ -179,6 +179,13 @@ def test_bad_requests_are_the_standard_error_and_echo_no_value(
     assert none.status_code == 400 and "exactly one of" in none.text
     extra = api.post("/api/v1/subjects/find", json={"address": "4 Main St"}, headers=admin)
     assert extra.status_code == 422 and "4 Main St" not in extra.text
+    # true/false is no one's identifier: JSON's false must not be read as the id 0
+    for path, body in (
+        ("/api/v1/subjects/find", {"id": False}),
+        ("/api/v1/lifecycle/holds", {"subject": False, "reason": "legal hold"}),
+        ("/api/v1/lifecycle/holds", {"subject": True, "reason": "legal hold"}),
+    ):
+        assert api.post(path, json=body, headers=admin).status_code == 422, (path, body)
     for answer in (ambiguous, unknown, extra):
         assert not [e for e in [*EMAILS, "nobody@example.com"] if e in answer.text.lower()]
     # not an admin: refused before anything is looked up

@@ -9,7 +9,6 @@ in ``AlertService`` (every ``alerts.evaluate_seconds``); Prometheus reads
 """
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path
@@ -21,6 +20,7 @@ from weir.alerts import Alerts, AlertService
 from weir.errors import AccessDenied
 from weir.governance.policy import Principal
 from weir.project.base import Strict
+from weir.serve.api import IsoTime
 from weir.serve.problems import error_responses
 from weir.serve.routing import api_v1_router, caller_of
 from weir.workspace import Project
@@ -74,7 +74,7 @@ class AlertsAnswer(Strict):
 
 
 class SilenceRequest(Strict):
-    until: datetime = Field(description="until when (ISO time; without a zone: UTC)")
+    until: IsoTime = Field(description="until when (ISO time; without a zone: UTC)")
     subject: str | None = Field(
         default=None, max_length=1000, description="only this subject; default: the whole rule"
     )

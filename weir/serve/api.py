@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, StrictInt
 
 from weir.errors import QueryError, TooLarge
 from weir.governance.policy import Principal
@@ -70,7 +70,7 @@ class QueryRequest(Strict):
     as_of: IsoTime | None = Field(
         default=None, description="read the lake as it was then (ISO 8601 time)"
     )
-    limit: int | None = Field(
+    limit: StrictInt | None = Field(
         default=None,
         ge=0,
         le=MAX_ROWS,

@@ -12,7 +12,7 @@ are audited under the caller's name. Running retention is left to
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
-from pydantic import Field, model_validator
+from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from weir.governance.policy import Principal
 from weir.lifecycle import Hold, Step
@@ -61,7 +61,9 @@ class HoldRequest(Strict):
     """A source, or one person (by id; ``kind`` when weir.yml declares several kinds)."""
 
     source: Name | None = None
-    subject: str | int | None = Field(default=None, description="a person's identifier")
+    subject: StrictStr | StrictInt | None = Field(
+        default=None, description="a person's identifier (text or a whole number, not true/false)"
+    )
     kind: str | None = Field(default=None, max_length=63, description="the kind of subject")
     reason: str = Field(min_length=1, max_length=2000)
 

@@ -22,7 +22,7 @@ from pydantic import Field
 from weir.governance.policy import Principal
 from weir.metrics.flags import FlaggedDay
 from weir.project.base import Strict
-from weir.serve.api import API_ERRORS
+from weir.serve.api import API_ERRORS, IsoDate
 from weir.serve.routing import api_v1_router, operator_of
 from weir.workspace import Project
 
@@ -56,7 +56,7 @@ class FlagList(Strict):
 
 
 class FlagRequest(Strict):
-    day: date
+    day: IsoDate
     reason: str = Field(min_length=1, max_length=2000)
     kpi: str | None = Field(default=None, max_length=200, description="default: every KPI")
 

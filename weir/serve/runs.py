@@ -9,19 +9,20 @@ schedules, and its run counts and schedule lag to the app's Prometheus registry.
 """
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from weir.errors import QueryError
 from weir.governance.policy import Principal
 from weir.orchestrate.records import Run as RunRecord
 from weir.orchestrate.records import RunStatus, ScheduleState
 from weir.project.base import Strict
+from weir.serve.api import IsoDate
 from weir.serve.problems import error_responses
 from weir.serve.routing import api_v1_router, operator_of
 from weir.workspace import Project
@@ -79,13 +80,13 @@ class TriggerRequest(Strict):
     schedule: str | None = Field(default=None, max_length=63, description="a schedule to run")
     select: list[str] | None = Field(default=None, description="models to build instead")
     sources: list[str] | None = Field(default=None, description="sources to ingest instead")
-    backfill: tuple[date, date] | None = Field(
+    backfill: tuple[IsoDate, IsoDate] | None = Field(
         default=None, description="[start, end) days: rebuild `select` over this window"
     )
 
 
 class RerunRequest(Strict):
-    failed_only: bool = False
+    failed_only: StrictBool = False
 
 
 class ScheduleItem(Strict):

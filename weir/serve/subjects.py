@@ -13,7 +13,7 @@ which never repeats the value asked for.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from pydantic import Field
+from pydantic import Field, StrictInt, StrictStr
 
 from weir.governance.policy import Principal
 from weir.governance.subjects import Subject
@@ -26,7 +26,10 @@ from weir.workspace import Project
 class SubjectRequest(Strict):
     """One person: exactly one of id, email, phone."""
 
-    id: str | int | None = Field(default=None, description="the subject's identifier")
+    id: StrictStr | StrictInt | None = Field(
+        default=None,
+        description="the subject's identifier (text or a whole number, not true/false)",
+    )
     email: str | None = Field(default=None, max_length=320, description="declared under lookup:")
     phone: str | None = Field(default=None, max_length=64, description="declared under lookup:")
     kind: str | None = Field(
