@@ -533,7 +533,8 @@ def test_every_error_path_has_the_one_shape(api: Client, shop: Served) -> None:
     ]
     # a parameter that takes a list is repeated by design
     by_two = api.get(
-        "/api/v1/kpis/net_sales?by=region&by=product_type&grain=month", headers=shop.headers("admin")
+        "/api/v1/kpis/net_sales?by=region&by=product_type&grain=month",
+        headers=shop.headers("admin"),
     )
     assert by_two.status_code == 200, by_two.text
     assert_error(api.post("/api/v1/query", json={"sql": "SELECT 1"}), 401)
