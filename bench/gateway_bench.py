@@ -44,7 +44,7 @@ from weir.errors import QueryError
 from weir.lake import LakeViews
 from weir.metadata.audit import AuditEntry
 from weir.metrics import KpiQuestion, kpi_sql
-from weir.metrics.definitions import Figure
+from weir.metrics.service import marts_of
 from weir.serve.app import create_app
 
 
@@ -60,7 +60,7 @@ def _queries(project: weir.Project) -> dict[str, list[tuple[str, bool]]]:
     kpis = [
         k
         for k in project.kpis.definitions()
-        if {k.mart, *(f.mart for f in k.secondary.values() if isinstance(f, Figure))} <= built
+        if set(marts_of(k)) <= built
     ]
     return {
         "KPI SQL": [(kpi_sql(KpiQuestion(k)), True) for k in kpis],
