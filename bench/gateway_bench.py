@@ -57,11 +57,7 @@ def _queries(project: weir.Project) -> dict[str, list[tuple[str, bool]]]:
     built = {f"{layer}.{name}" for layer, name in project.lake.tables()}
     marts = sorted(name for name in built if name.startswith("marts."))
     # the example's database and REST sources are not connected here: their marts are not built
-    kpis = [
-        k
-        for k in project.kpis.definitions()
-        if set(marts_of(k)) <= built
-    ]
+    kpis = [k for k in project.kpis.definitions() if set(marts_of(k)) <= built]
     return {
         "KPI SQL": [(kpi_sql(KpiQuestion(k)), True) for k in kpis],
         "SELECT * … LIMIT 1000": [(f"SELECT * FROM {m} LIMIT 1000", False) for m in marts],
