@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from example_peers import Translated, dbt_project, example_models, sqlmesh_project
+from report import record
 from rich.console import Console
 from rich.table import Table
 from toolvenv import DBT_SQLMESH, Timed, timed, tool_env, tools_venv
@@ -276,6 +277,14 @@ def _print(
     peer_full = [seconds[t.name]["full build"] for t in peers_ok if seconds[t.name]["full build"]]
     if full and peer_full:
         ok = full <= FULL_TARGET * min(peer_full)
+        record(
+            "the example's models, full build, vs dbt-duckdb and SQLMesh",
+            f"{full:.1f} s",
+            f"the faster peer: {min(peer_full):.1f} s",
+            f"{full / min(peer_full):.2f}x",
+            f"<= {FULL_TARGET}x",
+            ok,
+        )
         verdicts.append(
             f"full build within {FULL_TARGET}x of the faster peer: {'met' if ok else 'missed'}"
         )
@@ -283,6 +292,14 @@ def _print(
         mine = seconds[ours.name][step]
         theirs = [seconds[t.name][step] for t in peers_ok if seconds[t.name][step]]
         if mine and theirs:
+            record(
+                f"the example's models, {step}, vs dbt-duckdb and SQLMesh",
+                f"{mine:.1f} s",
+                f"the faster peer: {min(theirs):.1f} s",
+                f"{mine / min(theirs):.2f}x",
+                "faster than both",
+                mine < min(theirs),
+            )
             verdicts.append(f"{step} faster than both: {'met' if mine < min(theirs) else 'missed'}")
     console.print(table)
     console.print("targets: " + "; ".join(verdicts or ["not measured"]), markup=False)

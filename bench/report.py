@@ -15,12 +15,14 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from io import StringIO
 from pathlib import Path
 from typing import TextIO
 
+from rich.table import Table
 from toolvenv import DBT_SQLMESH, DLT, VALIDATORS, installed_versions
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -54,6 +56,42 @@ WHAT = {
     "spark": "the example project's full build on Spark in local mode against DuckDB from the same lake: Spark's start, its cost per statement, per model.",
     "transform": "the example project's full build against the same SQL on plain DuckDB, and one new day against the full build.",
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of weir's speed targets as a benchmark measured it: weir beside its reference."""
+
+    measure: str
+    weir: str
+    reference: str  # what weir is compared with, and its figure
+    ratio: str
+    goal: str
+    met: bool
+
+
+TARGETS: list[Target] = []
+
+
+def record(measure: str, weir: str, reference: str, ratio: str, goal: str, met: bool) -> None:
+    """Record a target's verdict for the summary ``bench/run.py`` prints (and writes) at the end."""
+    TARGETS.append(Target(measure, weir, reference, ratio, goal, met))
+
+
+def targets_table() -> Table:
+    table = Table(title="weir's speed targets in this run: weir beside its floor or peer")
+    for column in ("measure", "weir", "reference", "ratio", "target", "met?"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for row in TARGETS:
+        table.add_row(
+            row.measure,
+            row.weir,
+            row.reference,
+            row.ratio,
+            row.goal,
+            "met" if row.met else "missed",
+        )
+    return table
 
 
 class _Tee:
@@ -159,7 +197,25 @@ def write(path: Path, recorder: Recorder, options: str, work: Path, chart: Path 
         f"- command: `bench/run.py {options}`",
     ]
     lines += [f"- {key}: {value}" for key, value in machine().items()]
-    lines += ["", "| package | version |", "|---|---|"]
+    if TARGETS:
+        met = sum(1 for row in TARGETS if row.met)
+        lines += [
+            "",
+            "## The targets",
+            "",
+            f"{met} of {len(TARGETS)} met in this run. Each row comes from the benchmark whose"
+            " section below shows it in full, and, for a target missed, where the time goes.",
+            "",
+            "| measure | weir | reference | ratio | target | met? |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.measure} | {r.weir} | {r.reference} | {r.ratio} | {r.goal} |"
+            f" {'met' if r.met else '**missed**'} |"
+            for r in TARGETS
+        ]
+    lines += ["", "## Versions", ""]
+    lines += ["| package | version |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in versions(work).items()]
     for name, text in recorder.sections.items():
         what = WHAT.get(name, "")

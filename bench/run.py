@@ -33,7 +33,8 @@ from models500_bench import run_models500_bench
 from pages_bench import run_pages_bench
 from peers_build_bench import run_peers_build_bench
 from quality_bench import run_quality_bench
-from report import Recorder, write
+from report import TARGETS, Recorder, targets_table, write
+from rich.console import Console
 from s3_bench import run_s3_bench
 from scale_bench import run_scale_bench
 from sealing_bench import run_sealing_bench
@@ -186,6 +187,8 @@ def main() -> None:
     for name in args.only or sorted(BENCHES):
         with recorder.section(name):
             BENCHES[name](args)
+    if TARGETS:
+        Console(width=160).print(targets_table())
     if args.write_doc:
         chart = args.doc.parent / "benchmarks-scale.png"
         write(args.doc, recorder, " ".join(sys.argv[1:]), args.work, chart)
