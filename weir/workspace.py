@@ -114,7 +114,9 @@ class Project:
             )
         self.store = MetadataStore(uri)
         # the lake's engine: ingestion, people's SQL, the lake's upkeep
-        self.engine: Engine = DuckDBEngine()
+        self.engine: Engine = DuckDBEngine(
+            memory_limit=self.files.config.duckdb.memory_limit, spill=self.files.spill_dir
+        )
         # the engine that builds the models (``engine:`` in weir.yml)
         self.model_engine: Engine = _model_engine(self.files, self.engine)
         # the lake's catalog creates its tables in a new database while holding setting_up
@@ -403,7 +405,9 @@ class Project:
         storage = storage_for(location, staging=self.files.state_dir / "staging")
         storage.check()
         store = MetadataStore(uri)
-        engine = DuckDBEngine(self.engine.at_rest)
+        engine = DuckDBEngine(
+            self.engine.at_rest, self.files.config.duckdb.memory_limit, self.files.spill_dir
+        )
         lake = Lake(uri, storage, engine, self.files.state_dir / "migrate.lock", store.setting_up)
         try:
             with self.lake.writing(wait=60.0):

@@ -12,10 +12,22 @@ Three kinds of session, each with its settings in one place:
 - ``parser``: reads nothing; it lists the tables a statement names.
 
 Every session works in UTC. DuckDB's exceptions become ``weir.engine.errors``.
+
+Writers and readers are bounded: a writer may use ``memory_limit`` (``duckdb:`` in
+weir.yml; half of this machine's memory by default), a reader what its caller
+gives, and what does not fit is spilled to a folder of its own under ``spill``
+(removed when the session closes; a crashed process's folder is removed by the
+next engine made on the same spill folder). With the lake's files encrypted at
+rest nothing is spilled, since DuckDB writes its spill files in the clear: a
+statement that needs more memory fails with ``OutOfMemory`` instead.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -71,6 +83,11 @@ _ERRORS: tuple[tuple[Any, type[errors.EngineError]], ...] = (
 def _translated(error: duckdb.Error) -> errors.EngineError:
     text = str(error).strip() or type(error).__name__
     ours = next((o for kinds, o in _ERRORS if isinstance(error, kinds)), errors.EngineError)
+    if ours is errors.OutOfMemory:  # DuckDB's advice (temp_directory, SET …) is not a weir user's
+        return ours(
+            text.splitlines()[0],
+            "raise duckdb.memory_limit in weir.yml (a size such as 8GB, or a share such as 70%)",
+        )
     return ours(text)
 
 
@@ -90,9 +107,11 @@ class DuckDBSession(Session):
         con: duckdb.DuckDBPyConnection,
         at_rest: DataKey | None = None,
         filesystem: Any | None = None,
+        spill: Path | None = None,
     ) -> None:
         self._con = con
         self._at_rest = at_rest  # the lake's files are encrypted with it (read and written)
+        self._spill = spill  # this session's own spill folder, removed when it closes
         if filesystem is not None:  # the lake's object store: DuckDB reaches it through fsspec
             with _engine_errors():
                 con.register_filesystem(filesystem)
@@ -267,6 +286,8 @@ class DuckDBSession(Session):
 
     def close(self) -> None:
         self._con.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def _guarded(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
@@ -297,15 +318,36 @@ class DuckDBEngine(Engine):
 
     capabilities = CAPABILITIES
 
-    def __init__(self, at_rest: DataKey | None = None) -> None:
+    def __init__(
+        self,
+        at_rest: DataKey | None = None,
+        memory_limit: str = "50%",
+        spill: Path | None = None,
+    ) -> None:
         self.at_rest = at_rest  # the key of the lake's data files, when they are encrypted
+        self.memory_limit = memory_limit  # of each writer session
+        # the folder each session spills into a folder of its own in
+        self.spill = spill or Path(tempfile.gettempdir()) / "weir-spill"
+        _sweep(self.spill)
         # the open writer sessions of each thread, so a run's work can be interrupted
         self._writers: Writers[DuckDBSession] = Writers()
 
+    def _spill_folder(self) -> Path | None:
+        """A new session's own spill folder; None when nothing may be spilled (encrypted lake)."""
+        if self.at_rest is not None:
+            return None
+        self.spill.mkdir(parents=True, exist_ok=True)
+        return self.spill / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+    def _connect(self, config: dict[str, Any]) -> DuckDBSession:
+        spill = self._spill_folder()
+        config = {**config, "temp_directory": "" if spill is None else str(spill)}
+        with _engine_errors():
+            con = duckdb.connect(config=config)
+        return DuckDBSession(con, self.at_rest, self.filesystem, spill)
+
     def writer(self, threads: int | None = None) -> DuckDBSession:
-        session = DuckDBSession(
-            duckdb.connect(config=dict(_NO_EXTENSIONS)), self.at_rest, self.filesystem
-        )
+        session = self._connect({**_NO_EXTENSIONS, "memory_limit": self.memory_limit})
         self._writers.add(session)
         session.execute("SET TimeZone = 'UTC'")
         _add_key(session, self.at_rest)
@@ -335,8 +377,7 @@ class DuckDBEngine(Engine):
         }
         if threads:
             config["threads"] = int(threads)
-        with _engine_errors():
-            session = DuckDBSession(duckdb.connect(config=config), self.at_rest, self.filesystem)
+        session = self._connect(config)
         try:
             _add_key(session, self.at_rest)
             session.execute(
@@ -367,6 +408,22 @@ class DuckDBEngine(Engine):
 
     def scan(self, files: Sequence[str], file_column: str | None = None) -> str:
         return scan(files, file_column, encrypted=self.at_rest is not None)
+
+
+def _sweep(spill: Path) -> None:
+    """Remove the spill folders of processes that are gone (a session's is named ``PID-…``)."""
+    if not spill.is_dir():
+        return
+    for folder in spill.iterdir():
+        pid = folder.name.partition("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            continue
 
 
 def _add_key(session: DuckDBSession, key: DataKey | None) -> None:

@@ -251,6 +251,23 @@ class EncryptionConfig(Strict):
 EngineName = Literal["duckdb", "spark"]
 
 
+class DuckDBConfig(Strict):
+    """``duckdb:``: the bounds of the DuckDB sessions that ingest, build models and keep the lake."""
+
+    memory_limit: str = Field(
+        default="50%",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(%|[kKmMgGtT](i?[bB])?)$",
+        description="the memory one session may use (4GB, 512MB, or a share of this machine's "
+        "memory: 50%); what does not fit is spilled to disk",
+    )
+    spill_dir: str | None = Field(
+        default=None,
+        description="where a session spills what does not fit in memory_limit, relative to the "
+        "project; default: spill/ in state_dir. With encryption.at_rest nothing is spilled "
+        "(DuckDB's spill files are not encrypted): a session that needs more fails instead",
+    )
+
+
 class SparkConfig(Strict):
     """``spark:``: how the Spark engine (``engine: spark``) starts."""
 
@@ -322,6 +339,10 @@ class ProjectConfig(Strict):
     )
     spark: SparkConfig = Field(
         default=SparkConfig(), description="how the Spark engine starts (`engine: spark`)"
+    )
+    duckdb: DuckDBConfig = Field(
+        default=DuckDBConfig(),
+        description="the memory bound of weir's DuckDB sessions and where they spill",
     )
 
     @model_validator(mode="after")

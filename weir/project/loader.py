@@ -43,6 +43,12 @@ class ProjectFiles:
             return lake
         return str((self.root / lake).resolve())
 
+    @property
+    def spill_dir(self) -> Path:
+        """Where DuckDB sessions spill what does not fit in ``duckdb.memory_limit``."""
+        spill = self.config.duckdb.spill_dir
+        return self.state_dir / "spill" if spill is None else (self.root / spill).resolve()
+
     def source(self, name: str) -> SourceConfig:
         try:
             return self.sources[name]
