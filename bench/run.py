@@ -137,8 +137,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--scale-sizes",
-        default="250K,1M",
-        help="POS rows of the scale curve, comma-separated (the README quotes 1M,10M,60M).",
+        default="1M,10M",
+        help="POS rows of the scale curve, comma-separated (10M is a year at scale 1; 60M"
+        " needs about 45 GB of generated files).",
     )
     parser.add_argument(
         "--sealing-rows",
