@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -329,3 +331,20 @@ def test_the_parse_cache_gives_what_parsing_gives(shop: Path) -> None:
     assert load_models(shop, cache) == edited
     cache.write_text('{"version": "damaged', encoding="utf-8")
     assert load_models(shop, cache) == edited
+
+
+def test_planning_imports_neither_arrow_nor_iceberg(project_root: Path) -> None:
+    """Opening the example project and planning its models, in a new process, reads no table's
+    files, so it loads none of pyarrow, pyiceberg or numpy: they cost a cold ``weir plan`` a
+    quarter of a second (imported where a file is read or written)."""
+    script = (
+        "import sys, weir\n"
+        f"with weir.Project({str(project_root)!r}) as project:\n"
+        "    plan = project.models.plan()\n"
+        "assert len(plan) > 20\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'pyiceberg', 'numpy'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout

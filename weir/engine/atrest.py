@@ -35,12 +35,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-import pyarrow.parquet.encryption as pe
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if (
+    TYPE_CHECKING
+):  # pyarrow is imported when a file is read or written: opening a project needs none
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pyarrow.parquet.encryption as pe
 
 KEY_NAME = "weir_at_rest"  # the name the engine's sessions know the key by
 ROW_GROUP_ROWS = 122_880
@@ -55,6 +59,9 @@ ONE_PAGE: dict[str, int] = {
 
 def supported() -> bool:
     """Whether this pyarrow can write what DuckDB reads: a direct key, one page per chunk."""
+    import pyarrow.parquet as pq
+    import pyarrow.parquet.encryption as pe
+
     return hasattr(pe, "create_encryption_properties") and (
         "max_rows_per_page" in inspect.signature(pq.ParquetWriter.__init__).parameters
     )
@@ -79,17 +86,25 @@ class DataKey:
         return base64.b64encode(self.secret).decode("ascii")
 
     def encryption(self) -> pe.FileEncryptionProperties:
+        import pyarrow.parquet.encryption as pe
+
         return pe.create_encryption_properties(self.secret)
 
     def decryption(self) -> pe.FileDecryptionProperties:
+        import pyarrow.parquet.encryption as pe
+
         return pe.create_decryption_properties(self.secret)
 
     def footer(self, path: str | Path | pa.NativeFile) -> pq.FileMetaData:
         """The footer (row count, row groups, statistics) of an encrypted file (or open file)."""
+        import pyarrow.parquet as pq
+
         source = str(path) if isinstance(path, Path) else path
         return pq.read_metadata(source, decryption_properties=self.decryption())
 
     def read(self, path: str | Path) -> pa.Table:
+        import pyarrow.parquet as pq
+
         return pq.read_table(str(path), decryption_properties=self.decryption())
 
     def seal(self, data: bytes, purpose: bytes) -> bytes:
@@ -105,6 +120,8 @@ class DataKey:
 def num_rows(path: str | Path | pa.NativeFile, key: DataKey | None) -> int:
     """The rows of a Parquet file weir wrote (by path, or opened), encrypted or not."""
     if key is None:
+        import pyarrow.parquet as pq
+
         source = str(path) if isinstance(path, Path) else path
         return int(pq.ParquetFile(source).metadata.num_rows)
     return int(key.footer(path).num_rows)
@@ -123,6 +140,10 @@ def write_encrypted(
     value of that column, in ``_day=VALUE/part-0.parquet`` folders (the
     layout DuckDB's partitioned ``COPY`` makes), the column itself left out.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     folder.mkdir(parents=True, exist_ok=True)
     kept = schema if day_column is None else schema.remove(schema.get_field_index(day_column))
     writers: dict[str, pq.ParquetWriter] = {}

@@ -18,11 +18,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Self, TypeVar
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from weir.engine.atrest import DataKey
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)

@@ -31,16 +31,18 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import duckdb
-import pyarrow as pa
 from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from weir.engine import errors
 from weir.engine.atrest import KEY_NAME, ROW_GROUP_ROWS, DataKey, write_encrypted
 from weir.engine.base import Capabilities, Engine, Session, Writers
 from weir.engine.sql import ident, lit, table
+
+if TYPE_CHECKING:  # pyarrow is imported where a result is made: planning needs none
+    import pyarrow as pa
 
 CAPABILITIES = Capabilities(
     name="duckdb",
@@ -136,6 +138,8 @@ class DuckDBSession(Session):
             return _faithful(self._con.sql(sql)).to_arrow_table()
 
     def arrow_batches(self, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
         with _engine_errors():
             reader = _faithful(self._con.sql(sql)).to_arrow_reader(batch_rows)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader))

@@ -3,7 +3,6 @@
 from typing import TYPE_CHECKING
 
 from weir.lake.catalog import LAYERS, Lake, Layer, SnapshotInfo, TableWrite
-from weir.lake.filters import RowFilter
 from weir.lake.maintenance import Maintenance, Rewritten
 from weir.lake.query import LakeViews, Pin, Timeout
 from weir.lake.sealing import Sealing, opened_scan
@@ -26,7 +25,6 @@ __all__ = [
     "ObjectStorage",
     "Pin",
     "Rewritten",
-    "RowFilter",
     "Sealing",
     "SnapshotInfo",
     "Storage",
@@ -38,5 +36,7 @@ __all__ = [
     "storage_for",
 ]
 
-if TYPE_CHECKING:  # the lake's snapshot, for callers' annotations (pyiceberg loads on first use)
+if TYPE_CHECKING:  # for callers' annotations (pyiceberg loads on first use)
     from pyiceberg.table.snapshots import Snapshot as Snapshot
+
+    from weir.lake.filters import RowFilter as RowFilter

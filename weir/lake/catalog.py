@@ -22,9 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import pyarrow as pa
 import sqlalchemy as sa
-from pyiceberg.expressions import BooleanExpression
 
 from weir.engine import Engine, Session
 from weir.errors import NotFoundError
@@ -32,8 +30,10 @@ from weir.lake import atrest
 from weir.lake.lock import WriteLock, write_lock
 from weir.lake.storage import LocalStorage, Storage, StorageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pyarrow and pyiceberg are imported when a table is read or written
+    import pyarrow as pa
     from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.expressions import BooleanExpression
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
@@ -288,6 +288,8 @@ class Lake:
             table = self.catalog.load_table(identifier)
             missing = [f for f in schema if f.name not in table.schema().column_names]
             if missing:
+                import pyarrow as pa
+
                 with table.update_schema() as update:
                     update.union_by_name(pa.schema(missing))
                 table = self.catalog.load_table(identifier)

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
 from weir.engine import Interrupted, Session
 from weir.engine import table as table_sql
 from weir.errors import QueryError
 from weir.lake.catalog import Lake
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyiceberg.table.snapshots import Snapshot
 
 _CACHE_SIZE = 1024
@@ -189,6 +188,8 @@ class LakeViews:
         self, session: Session, sql: str, limit: int | None = None, timeout: float | None = None
     ) -> tuple[pa.Table, bool]:
         """The rows of ``sql`` (at most ``limit``; True when more existed), stopped after ``timeout`` s."""
+        import pyarrow as pa
+
         timer = TIMEOUTS.after(timeout, session.interrupt) if timeout else None
         try:
             if limit is None:

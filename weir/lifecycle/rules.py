@@ -20,7 +20,6 @@ from pathlib import Path
 
 from weir.engine import ident
 from weir.errors import ProjectError, UnknownName
-from weir.ingest.contract import EXTRACT_DATE_SQL, Contract
 from weir.project import ProjectFiles, SourceConfig
 from weir.project.durations import parse_duration
 from weir.project.loader import where_in_config
@@ -50,6 +49,9 @@ class TableRule:
         """SQL of a row's age moment (a TIMESTAMPTZ)."""
         if self.rule.age == "received":
             return "_received_at"
+        # the contract's own casts (imported here: a project checks its rules at open)
+        from weir.ingest.contract import EXTRACT_DATE_SQL, Contract
+
         source = self.source
         if source.time_column is not None:
             column = source.column(source.time_column)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from sqlglot import exp
 
@@ -22,7 +22,7 @@ from weir.engine import Engine, EngineError, Session, ident, lit
 from weir.engine.dialects import untranslatable
 from weir.engine.sql import DIALECT
 from weir.errors import ProjectError
-from weir.lake import Lake, LakeViews, Pin, RowFilter, TableWrite
+from weir.lake import Lake, LakeViews, Pin, TableWrite
 from weir.lake.catalog import same_columns
 from weir.lake.filters import between, equal, every_row
 from weir.transform.dag import ModelGraph
@@ -38,6 +38,9 @@ from weir.transform.kinds import (
 from weir.transform.lineage import column_lineage
 from weir.transform.model import Model
 from weir.transform.state import ModelBuild, ModelState, RunLog, new_run_id
+
+if TYPE_CHECKING:
+    from weir.lake.filters import RowFilter
 
 Progress = Callable[[str, str], None]
 
