@@ -234,7 +234,7 @@ def _project(work: Path) -> tuple[Path, str]:
 def run_collector_bench(work: Path, seconds: float = 10.0, connections: int = 64) -> None:
     """Print weir's collector and the trivial endpoint side by side, for both shapes."""
     work.mkdir(parents=True, exist_ok=True)
-    console = Console()
+    console = Console(width=160)
     root, key = _project(work)
     figures: dict[tuple[str, str], dict[str, float]] = {}
     weir_port, floor_port = _free_port(), _free_port()
@@ -339,7 +339,7 @@ def run_processes_bench(
     work: Path, seconds: float = 10.0, connections: int = 64, processes: tuple[int, ...] = (1, 2, 4)
 ) -> dict[int, dict[str, float]]:
     """``weir collect --processes N`` for each N, batched: events/s, latency, CPU per request."""
-    console = Console()
+    console = Console(width=160)
     figures: dict[int, dict[str, float]] = {}
     stored: dict[int, int] = {}
     for count in processes:
