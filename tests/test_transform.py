@@ -348,3 +348,48 @@ def test_planning_imports_neither_arrow_nor_iceberg(project_root: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_a_selection_waits_for_sources_never_ingested_and_a_named_model_says_why(
+    project_root: Path, tmp_path: Path
+) -> None:
+    """The example's `web_models` schedule after the first web events, before any CRM event or
+    product: what can build does; what reads a source never ingested, or a model never built
+    and not selected, waits ("no data yet"), so the run succeeds; a model asked for by its bare
+    name fails, naming what is missing, instead of an engine's "table does not exist"."""
+    from datetime import date
+
+    from weir.demo.generate import generate
+
+    landing = tmp_path / "landing"
+    generate(landing, days=1, scale=0.05, seed=5, start=date(2024, 3, 1))
+    with weir.Project(project_root) as project:
+        project.sources.ingest(["web_traffic"], path=landing / "web_traffic")
+        selection = [
+            "warehouse.fact_web_events+",
+            "warehouse.fact_sessions+",
+            "warehouse.fact_interactions+",
+        ]
+        _, result = project.run(ingest=False, select=selection)
+        assert result.ok
+        status = {b.model: (b.status, b.reason) for b in result.builds}
+        assert status["warehouse.fact_sessions"][0] == "built"
+        assert status["marts.sessions"][0] == "built"
+        assert status["warehouse.fact_interactions"] == (
+            "skipped",
+            "no data yet: never ingested: staging.crm_interactions",
+        )
+        assert status["warehouse.fact_web_events"] == (
+            "skipped",
+            "no data yet upstream: warehouse.dim_product",
+        )
+        assert status["marts.active_users_daily"] == (
+            "skipped",
+            "no data yet upstream: warehouse.fact_web_events",
+        )
+        _, named = project.run(ingest=False, select=["warehouse.fact_interactions"])
+        [build] = named.builds
+        assert not named.ok and build.status == "failed"
+        assert build.error is not None
+        assert "cannot build yet" in build.error and "staging.crm_interactions" in build.error
+        assert "`weir run +warehouse.fact_interactions`" in build.error

@@ -119,10 +119,15 @@ class Runner:
             unfed = [
                 d for d in model.depends_on if d.split(".")[0] in _SOURCE_LAYERS and d not in tables
             ]
-            starved = [d for d in model.depends_on if d in waiting]
-            if not selectors and (unfed or starved):
-                # not a failure in a run of every model: the model builds at the first run after
-                # its sources' first batch (a model asked for by name fails, as it cannot build)
+            # upstream models that wait in this run, or that were never built and are not in it
+            starved = [
+                d
+                for d in model.depends_on
+                if d in waiting or (d in self.graph.models and d not in tables and d not in selected)
+            ]
+            if unfed or starved:
+                # not a failure: the model builds at the first run after its sources' first
+                # batch (a model asked for by its bare name fails at run, naming what is missing)
                 reason = (
                     "no data yet: never ingested: " + ", ".join(sorted(unfed))
                     if unfed
@@ -206,11 +211,23 @@ class Runner:
         builds: list[ModelBuild] = []
         broken: set[str] = set()
         context = _RunContext(self.log.states(), self.log.lineage())
+        named = {s for s in selectors or [] if not s.startswith("+") and not s.endswith("+")}
         try:
             for item in plan:
                 model = self.graph.models[item.model]
                 blocked = sorted(d for d in model.depends_on if d in broken)
-                if item.waiting:  # not a failure: it builds once its sources are ingested
+                if item.waiting and model.name in named:  # asked for, and it cannot build yet
+                    build = self._failed(
+                        run_id,
+                        model,
+                        item,
+                        time.perf_counter(),
+                        {},
+                        f"it cannot build yet ({item.reason}): ingest those sources, or build"
+                        f" what it reads, first (`weir run +{model.name}` builds its upstream)",
+                    )
+                    broken.add(model.name)
+                elif item.waiting:  # not a failure: it builds once its sources are ingested
                     build = ModelBuild(model.name, model.kind, "skipped", item.reason)
                 elif blocked:
                     build = ModelBuild(
