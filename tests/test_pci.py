@@ -36,6 +36,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import weir
+from weir.engine import DuckDBEngine
 from weir.ingest import PaymentTokenizer
 from weir.ingest.pci import luhn_valid, redact_cards, redact_cards_in_table
 from weir.metadata import MetadataStore
@@ -203,7 +204,7 @@ def test_text_without_a_card_is_kept(text: str) -> None:
 
 
 def test_redact_cards_in_a_duckdb_table() -> None:
-    with duckdb.connect() as con:
+    with DuckDBEngine().writer() as con:
         con.execute("CREATE TABLE notes (a VARCHAR, b VARCHAR)")
         con.execute(
             "INSERT INTO notes VALUES (?, 'x'), (NULL, ?), ('no card here', NULL), (?, ?)",
@@ -216,6 +217,30 @@ def test_redact_cards_in_a_duckdb_table() -> None:
             ("no card here", None),
             ("4111 1111 1111 1112", "[card ****0005]!"),
         ]
+
+
+def test_redacting_a_table_of_many_suspects_reads_them_a_batch_at_a_time() -> None:
+    """250,000 long digit runs that are not cards (13-digit phone numbers, Luhn-invalid) and
+    three cards among them, past the first batch of suspects: exactly the cards change."""
+    with DuckDBEngine().writer() as con:
+        con.execute(
+            "CREATE TABLE raw AS SELECT i, '{\"phone\": \"+49 1512 ' || lpad(i::VARCHAR, 7, '0')"
+            " || '\"}' AS _raw FROM range(250000) r(i)"
+        )
+        phones = dict(con.execute("SELECT i, _raw FROM raw").fetchall())
+        valid = {i for i, text in phones.items() if luhn_valid(re.sub(r"[^0-9]", "", text))}
+        con.execute(
+            "UPDATE raw SET _raw = '49' || ? WHERE i IN (120000, 180000, 249999)", [f" {VISA}"]
+        )
+        changed = redact_cards_in_table(con, "raw", ["_raw"])
+        after = dict(con.execute("SELECT i, _raw FROM raw").fetchall())
+    cards = {120000, 180000, 249999}
+    assert changed == len(valid - cards) + len(cards)
+    for i in cards:
+        assert after[i] == "49 [card ****1111]"
+    for i in valid - cards:
+        assert after[i].endswith("[card ****" + re.sub(r"[^0-9]", "", phones[i])[-4:] + ']"}')
+    assert all(after[i] == text for i, text in phones.items() if i not in valid | cards)
 
 
 CARD_BODIES = st.sampled_from(["4", "51", "37", "6011"]).flatmap(

@@ -32,12 +32,13 @@ errors = Console(
 def emit(
     rows: pa.Table | Sequence[dict[str, Any]], fmt: OutputFormat, title: str | None = None
 ) -> None:
-    import pyarrow as pa  # here, not at the top: `weir --help` does not load Arrow
-
-    records = rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
-    columns = (
-        rows.column_names if isinstance(rows, pa.Table) else (list(records[0]) if records else [])
-    )
+    # an Arrow table only if pyarrow is loaded: printing a plan or a list does not load it
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None and isinstance(rows, arrow.Table):
+        records, columns = rows.to_pylist(), list(rows.column_names)
+    else:
+        records = list(rows)
+        columns = list(records[0]) if records else []
     if fmt == "json":
         sys.stdout.write(json.dumps(records, default=_plain, indent=2) + "\n")
     elif fmt == "csv":

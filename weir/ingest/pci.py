@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
-from weir.engine import Session
+from weir.engine import Session, lit
 from weir.metadata.keys import CARD_KEY, KeyStore
 
 # A run of digit groups joined by single spaces or dashes: a card may sit inside one,
@@ -26,6 +26,7 @@ _DIGIT_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 _GROUP = re.compile(r"[0-9]+")
 # What DuckDB looks for before a value reaches Python: 13 or more digits, maybe grouped.
 SUSPECT = r"[0-9](?:[ -]?[0-9]){12,}"
+_SUSPECTS_PER_BATCH = 100_000
 _BLOCK = 64  # SHA-256 block size, for HMAC
 _NOT_DIGIT = re.compile(r"[^0-9]")
 
@@ -178,19 +179,24 @@ def _redact_run(run: str) -> str:
 def redact_cards_in_table(con: Session, table: str, columns: list[str]) -> int:
     """Redact card numbers in free-text ``columns`` of a DuckDB table; returns values changed.
 
-    DuckDB finds the few values holding a long run of digits; only those reach Python.
+    DuckDB finds the values holding a long run of digits; only those reach Python, a
+    batch of rows at a time (a batch can hold millions of them, e.g. long phone numbers in
+    a customer extract), and only the values that change are kept.
     """
     changed = 0
     for column in columns:
-        suspects = con.execute(
-            f'SELECT rowid, "{column}" FROM {table} WHERE regexp_matches("{column}", ?)', [SUSPECT]
-        ).fetchall()
-        fixes = [(rid, redact_cards(text)) for rid, text in suspects]
-        fixes = [
-            (rid, text)
-            for (rid, text), (_, old) in zip(fixes, suspects, strict=True)
-            if text != old
-        ]
+        suspects = con.arrow_batches(
+            f'SELECT rowid AS rid, "{column}" AS text FROM {table}'
+            f' WHERE regexp_matches("{column}", {lit(SUSPECT)})',
+            _SUSPECTS_PER_BATCH,
+        )
+        fixes: list[tuple[int, str]] = []
+        for batch in suspects:
+            rids, texts = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            for rid, text in zip(rids, texts, strict=True):
+                fixed = redact_cards(text)
+                if fixed != text:
+                    fixes.append((rid, fixed))
         if not fixes:
             continue
         con.register(

@@ -10,6 +10,7 @@ next start (see ``rollback_batch``).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import threading
@@ -120,6 +121,8 @@ class Lake:
         # loaded at: a reader loads a table's metadata again only once it has a new version
         self._read: dict[tuple[str, str], Table] = {}
         self._read_lock = threading.Lock()
+        # each table's last metadata file read by current_snapshot_id, and its current snapshot
+        self._current: dict[tuple[str, str], tuple[str, int | None]] = {}
         # seals personal data as it is written and opens it as it is read (see lake.sealing)
         self.sealing: Sealing | None = None
 
@@ -469,6 +472,34 @@ class Lake:
         return [f"{layer}.{name} {key}" for key in sorted(written)]
 
     # -- reading ----------------------------------------------------------------
+    def current_snapshot_id(self, layer: str, name: str) -> int | None:
+        """The table's current snapshot id (None: no commit yet, or no such table).
+
+        Read from the table's current metadata file (its ``current-snapshot-id``)
+        without loading the catalog, so planning, which asks it of every table a
+        model reads, imports neither pyiceberg nor pyarrow; read again only after
+        a commit.
+        """
+        location = (
+            self.versions().get((layer, name))
+            if self._signal() is not None
+            else self._location(layer, name)
+        )
+        if not location:
+            return None
+        with self._read_lock:
+            known = self._current.get((layer, name))
+        if known is not None and known[0] == location:
+            return known[1]
+        data = self.storage.read_bytes(location)
+        if location.endswith(".gz.metadata.json"):
+            data = gzip.decompress(data)
+        current = json.loads(data).get("current-snapshot-id")
+        snapshot = None if current is None or int(current) == -1 else int(current)
+        with self._read_lock:
+            self._current[(layer, name)] = (location, snapshot)
+        return snapshot
+
     def snapshots(self, layer: str, name: str) -> list[SnapshotInfo]:
         table = self.reading(layer, name)
         return [_info(f"{layer}.{name}", s) for s in reversed(list(_ancestry(table)))]

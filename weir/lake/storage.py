@@ -212,6 +212,9 @@ class LocalStorage(Storage):
     def _make_parent(self, location: str) -> None:
         Path(local_path(location)).parent.mkdir(parents=True, exist_ok=True)
 
+    def read_bytes(self, location: str) -> bytes:
+        return Path(local_path(location)).read_bytes()
+
     def write_bytes(self, location: str, data: bytes, atomic: bool = False) -> None:
         path = Path(local_path(location))
         path.parent.mkdir(parents=True, exist_ok=True)

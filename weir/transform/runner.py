@@ -123,7 +123,8 @@ class Runner:
             starved = [
                 d
                 for d in model.depends_on
-                if d in waiting or (d in self.graph.models and d not in tables and d not in selected)
+                if d in waiting
+                or (d in self.graph.models and d not in tables and d not in selected)
             ]
             if unfed or starved:
                 # not a failure: the model builds at the first run after its sources' first
@@ -539,8 +540,7 @@ class _Snapshots:
                 self.known[name] = state.snapshot_id
             elif name in self.tables:
                 layer, table = name.split(".", 1)
-                current = self.lake.snapshot_for(layer, table)
-                self.known[name] = current.snapshot_id if current is not None else None
+                self.known[name] = self.lake.current_snapshot_id(layer, table)
             else:
                 self.known[name] = None
         return self.known[name]
