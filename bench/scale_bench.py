@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -54,6 +55,7 @@ class Point:
     build_floor: float
     slowest: str
     phases: str
+    peak_rss: int  # weir's process while it ingested and built (bytes), before the floors ran
 
 
 def _period(rows: int) -> tuple[int, float]:
@@ -61,6 +63,32 @@ def _period(rows: int) -> tuple[int, float]:
     if days <= MAX_DAYS:
         return days, 1.0
     return MAX_DAYS, rows / (POS_ROWS_PER_DAY_AT_SCALE_1 * MAX_DAYS)
+
+
+class _PeakRss:
+    """The highest resident memory of this process while a with-block runs (sampled)."""
+
+    def __enter__(self) -> _PeakRss:
+        self.peak, self._stop = _rss(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def measure(work: Path, size: str, console: Console) -> Point:
@@ -72,14 +100,16 @@ def measure(work: Path, size: str, console: Console) -> Point:
         generate(landing, days=days, scale=scale, seed=11, start=START)
     root = work / "scale-project"
     console.print(f"{size}: ingesting POS, then the other sources, then the full build…")
-    pos = ingest_pos(root, landing / "pos")
+    with _PeakRss() as memory:
+        pos = ingest_pos(root, landing / "pos")
+        with weir.Project(root) as project:
+            others = project.sources.ingest(path=landing)
+            received = {b.source: b.counts.received for b in others if b.source != "pos"}
+            received["pos"] = pos.received
+            started = time.perf_counter()
+            _, result = project.run(ingest=False)
+            build = time.perf_counter() - started
     with weir.Project(root) as project:
-        others = project.sources.ingest(path=landing)
-        received = {b.source: b.counts.received for b in others if b.source != "pos"}
-        received["pos"] = pos.received
-        started = time.perf_counter()
-        _, result = project.run(ingest=False)
-        build = time.perf_counter() - started
         assert result.ok, [(b.model, b.error) for b in result.builds if b.status == "failed"]
         slowest = sorted(result.builds, key=lambda b: -b.seconds)[:3]
         floor_build = build_floor(project)
@@ -99,6 +129,7 @@ def measure(work: Path, size: str, console: Console) -> Point:
         floor_build,
         ", ".join(f"{b.model} {b.seconds:.1f} s" for b in slowest),
         pos.where_the_time_goes(),
+        memory.peak,
     )
 
 
@@ -121,6 +152,7 @@ def run_scale_bench(work: Path, sizes: str, chart: Path | None = None) -> None:
         "build s",
         "floor s",
         "build ÷ floor",
+        "weir peak RSS",
         "target",
     ):
         table.add_column(column, justify="right", no_wrap=True)
@@ -139,6 +171,7 @@ def run_scale_bench(work: Path, sizes: str, chart: Path | None = None) -> None:
             f"{p.build:.1f}",
             f"{p.build_floor:.1f}",
             f"{build_ratio:.2f}x",
+            f"{p.peak_rss / 2**30:.1f} GiB",
             "met" if met else "missed",
         )
         if ingest_ratio > INGEST_TARGET:
