@@ -52,7 +52,7 @@ WHAT = {
     "pages": "each page of the web app (every team dashboard, the control panel, its sources page, the catalog, quality, audit, the SQL console) served after its first view, and a live dashboard's look when nothing changed, against the 200 ms target.",
     "peers-build": "the example project's own models translated for dbt-duckdb and SQLMesh, built from the same staging rows: full build, one new day, no-op; the marts' row counts compared.",
     "quality": "the quality detector on a year with planted incidents: recall, precision, false flags.",
-    "scale": "the POS files ingested, then the full build over every source, at growing sizes, beside their floors; the chart below.",
+    "scale": "the POS files ingested, then the full build over every source, at growing sizes, beside their floors, with weir's peak memory while it ingests and builds; the chart below.",
     "spark": "the example project's full build on Spark in local mode against DuckDB from the same lake: Spark's start, its cost per statement, per model.",
     "transform": "the example project's full build against the same SQL on plain DuckDB, and one new day against the full build.",
 }
