@@ -179,7 +179,15 @@ def versions(work: Path) -> dict[str, str]:
     return found
 
 
-def write(path: Path, recorder: Recorder, options: str, work: Path, chart: Path | None) -> None:
+def write(
+    path: Path,
+    recorder: Recorder,
+    options: str,
+    work: Path,
+    chart: Path | None,
+    pending: list[str] | None = None,
+) -> None:
+    """The page, from what ran so far (``pending``: the benchmarks the run has not reached)."""
     lines = [
         "# Benchmarks",
         "",
@@ -197,6 +205,8 @@ def write(path: Path, recorder: Recorder, options: str, work: Path, chart: Path 
         f"- command: `bench/run.py {options}`",
     ]
     lines += [f"- {key}: {value}" for key, value in machine().items()]
+    if pending:
+        lines.append(f"- **not finished**: this page was written before {', '.join(pending)} ran")
     if TARGETS:
         met = sum(1 for row in TARGETS if row.met)
         lines += [

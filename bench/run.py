@@ -185,14 +185,16 @@ def main() -> None:
     if args.write_doc is None:
         args.write_doc = not args.only
     recorder = Recorder()
-    for name in args.only or sorted(BENCHES):
+    chart = args.doc.parent / "benchmarks-scale.png"
+    names = args.only or sorted(BENCHES)
+    for index, name in enumerate(names):
         with recorder.section(name):
             BENCHES[name](args)
+        if args.write_doc:  # after each benchmark: a run stopped midway keeps what it measured
+            write(args.doc, recorder, " ".join(sys.argv[1:]), args.work, chart, names[index + 1 :])
     if TARGETS:
         Console(width=160).print(targets_table())
     if args.write_doc:
-        chart = args.doc.parent / "benchmarks-scale.png"
-        write(args.doc, recorder, " ".join(sys.argv[1:]), args.work, chart)
         print(f"wrote {args.doc}")
 
 
