@@ -149,20 +149,27 @@ def redact_cards(text: str) -> str:
     """``text`` with every Luhn-valid card number replaced by ``[card ****NNNN]``.
 
     A card is 13 to 19 digits, written whole or in groups joined by single spaces or
-    dashes; within a longer run of groups, the longest Luhn-valid stretch of whole groups
-    is taken, from the left.
+    dashes, whose first digit is 2 to 6 (the card networks' numbers); within a longer run
+    of groups, the longest Luhn-valid stretch of whole groups is taken, from the left. A run
+    written after a ``+`` is an international phone number (``+353 83 1378 5597``), never
+    a card: one long number in ten passes the Luhn check by chance.
     """
-    return _DIGIT_RUN.sub(lambda match: _redact_run(match.group(0)), text)
+    return _DIGIT_RUN.sub(
+        lambda match: _redact_run(
+            match.group(0), phone=text[match.start() - 1 : match.start()] == "+"
+        ),
+        text,
+    )
 
 
-def _redact_run(run: str) -> str:
+def _redact_run(run: str, phone: bool = False) -> str:
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(run)]
     out, done, first = [], 0, 0
     while first < len(groups):
         found, digits = None, ""
         for last in range(first, len(groups)):
             digits += run[groups[last][0] : groups[last][1]]
-            if len(digits) > 19:
+            if len(digits) > 19 or not "2" <= digits[0] <= "6" or (phone and first == 0):
                 break
             if len(digits) >= 13 and luhn_valid(digits):
                 found = last, digits  # go on: the longest valid stretch wins
