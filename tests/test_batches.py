@@ -598,3 +598,37 @@ def test_replay_after_the_contract_gains_a_column(
         assert rows(reopened, "SELECT event_id, campaign FROM staging.web_traffic") == [
             {"event_id": "e1", "campaign": "spring"}
         ]
+
+
+def test_a_landing_folder_is_read_by_each_source_own_folder(
+    tmp_path: Path, project: weir.Project
+) -> None:
+    """Ingesting every source from a folder laid out as the landing (one folder per source):
+    a source takes the files of its own folder only, although another source's folder holds
+    files of the same pattern (the carrier API's parcel_hops.jsonl beside the CRM's
+    *.jsonl); a folder of loose files is still read by name."""
+    landing = tmp_path / "landing"
+    crm = landing / "crm_interactions"
+    crm.mkdir(parents=True)
+    (crm / "crm_interactions_2025-01-01.jsonl").write_text(
+        '{"event_id": "E1", "customer_id": 7, "interaction_type": "Feedback",'
+        ' "timestamp": "2025-01-01T10:00:00Z"}\n',
+        encoding="utf-8",
+    )
+    (landing / "carrier_api").mkdir()
+    (landing / "carrier_api" / "parcel_hops.jsonl").write_text(
+        '{"seq": 1, "parcel_id": "P1", "hop_number": 1}\n' * 5, encoding="utf-8"
+    )
+    [result] = project.sources.ingest(["crm_interactions"], landing)
+    assert (result.files, result.counts.received) == (1, 1)
+    assert scalar(project, "SELECT count(*) FROM raw.crm_interactions") == 1
+
+    loose = tmp_path / "downloads"
+    loose.mkdir()
+    (loose / "crm_interactions_2025-01-02.jsonl").write_text(
+        '{"event_id": "E2", "customer_id": 8, "interaction_type": "Loyalty",'
+        ' "timestamp": "2025-01-02T10:00:00Z"}\n',
+        encoding="utf-8",
+    )
+    [result] = project.sources.ingest(["crm_interactions"], loose)
+    assert (result.files, result.counts.received) == (1, 1)

@@ -66,8 +66,20 @@ def candidates(root: Path, source: SourceConfig, paths: Sequence[Path] | None) -
 
 
 def _matching(source: SourceConfig, folder: Path) -> list[Path]:
-    """The files under ``folder`` (at any depth) whose names match the source's file pattern."""
-    return [p for p in folder.rglob(Path(source.location).name) if p.is_file()]
+    """The files under ``folder`` (at any depth) whose names match the source's file pattern.
+
+    A folder laid out as the landing is (a folder per source, named as in the source's
+    ``location``) is read by folder: only the files in the source's own folder, so another
+    source's files of the same pattern (``carrier_api/parcel_hops.jsonl`` beside
+    ``crm_interactions/*.jsonl``) are not taken for this one's. A folder of loose files is
+    read by name.
+    """
+    location = Path(source.location)
+    named = [p for p in folder.rglob(location.name) if p.is_file()]
+    own = location.parent.name
+    if own and (folder.name == own or any(folder.rglob(own))):
+        return [p for p in named if p.parent.name == own]
+    return named
 
 
 def matches_under(source: SourceConfig, path: Path) -> bool:
