@@ -606,7 +606,8 @@ def test_a_landing_folder_is_read_by_each_source_own_folder(
     """Ingesting every source from a folder laid out as the landing (one folder per source):
     a source takes the files of its own folder only, although another source's folder holds
     files of the same pattern (the carrier API's parcel_hops.jsonl beside the CRM's
-    *.jsonl); a folder of loose files is still read by name."""
+    *.jsonl), and a source with no folder there takes none (device_events, also *.jsonl);
+    a folder of loose files is still read by name."""
     landing = tmp_path / "landing"
     crm = landing / "crm_interactions"
     crm.mkdir(parents=True)
@@ -622,6 +623,10 @@ def test_a_landing_folder_is_read_by_each_source_own_folder(
     [result] = project.sources.ingest(["crm_interactions"], landing)
     assert (result.files, result.counts.received) == (1, 1)
     assert scalar(project, "SELECT count(*) FROM raw.crm_interactions") == 1
+    # every source from the landing: those with no folder of their own there take nothing
+    taken = {r.source: r.counts.received for r in project.sources.ingest(path=landing)}
+    assert taken == {"crm_interactions": 0}
+    assert "device_events" not in {name for _, name in project.lake.tables()}
 
     loose = tmp_path / "downloads"
     loose.mkdir()

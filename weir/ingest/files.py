@@ -66,20 +66,21 @@ def candidates(root: Path, source: SourceConfig, paths: Sequence[Path] | None) -
 
 
 def _matching(source: SourceConfig, folder: Path) -> list[Path]:
-    """The files under ``folder`` (at any depth) whose names match the source's file pattern.
+    """The files under ``folder`` whose names match the source's file pattern: those directly
+    in it, and those in sub-folders only within the source's own folder (named as in its
+    ``location``, e.g. ``crm_interactions/``).
 
-    A folder laid out as the landing is (a folder per source, named as in the source's
-    ``location``) is read by folder: only the files in the source's own folder, so another
-    source's files of the same pattern (``carrier_api/parcel_hops.jsonl`` beside
-    ``crm_interactions/*.jsonl``) are not taken for this one's. A folder of loose files is
-    read by name.
+    So a folder laid out as the landing is (a folder per source) gives each source its own
+    files only: the carrier API's ``carrier_api/parcel_hops.jsonl`` is not taken for the
+    CRM's ``*.jsonl``, and a source with no folder there takes nothing.
     """
-    location = Path(source.location)
-    named = [p for p in folder.rglob(location.name) if p.is_file()]
-    own = location.parent.name
-    if own and (folder.name == own or any(folder.rglob(own))):
-        return [p for p in named if p.parent.name == own]
-    return named
+    own = Path(source.location).parent.name
+    found = []
+    for path in folder.rglob(Path(source.location).name):
+        within = path.relative_to(folder).parts[:-1]
+        if path.is_file() and (not within or folder.name == own or own in within):
+            found.append(path)
+    return found
 
 
 def matches_under(source: SourceConfig, path: Path) -> bool:
