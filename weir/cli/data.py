@@ -50,7 +50,9 @@ def init(directory: Path, example: str) -> None:
 @click.option(
     "--path",
     type=click.Path(exists=False, path_type=Path),
-    help="Ingest this file or folder instead of the sources' locations.",
+    help="Ingest this file or folder instead of the sources' locations. A folder gives a"
+    " source the files of its pattern directly in it, and in sub-folders only within the"
+    " source's own folder (a landing laid out as the project's: landing/pos/…).",
 )
 @format_option
 @click.pass_obj
