@@ -240,6 +240,13 @@ class Lake:
         temporary.write_bytes(os.urandom(8))
         os.replace(temporary, self.changes)
 
+    def _current_location(self, layer: str, name: str) -> str | None:
+        """A table's current metadata file: from the kept versions while the change signal
+        can be trusted, else asked of the catalog."""
+        if self._signal() is not None:
+            return self.versions().get((layer, name))
+        return self._location(layer, name)
+
     def _location(self, layer: str, name: str) -> str | None:
         """A table's current metadata file; None when the catalog has no such table."""
         query = sa.select(_TABLES.c.metadata_location).where(
@@ -266,11 +273,7 @@ class Lake:
         Never commit to it: a writer loads the table itself (``table``), so a table
         shared by readers is never changed under them.
         """
-        location = (
-            self.versions().get((layer, name))
-            if self._signal() is not None
-            else self._location(layer, name)
-        )
+        location = self._current_location(layer, name)
         with self._read_lock:
             known = self._read.get((layer, name))
         if known is not None and location is not None and known.metadata_location == location:
@@ -480,11 +483,7 @@ class Lake:
         model reads, imports neither pyiceberg nor pyarrow; read again only after
         a commit.
         """
-        location = (
-            self.versions().get((layer, name))
-            if self._signal() is not None
-            else self._location(layer, name)
-        )
+        location = self._current_location(layer, name)
         if not location:
             return None
         with self._read_lock:
