@@ -29,7 +29,7 @@ from conftest import web_event
 from tracker import Trackers, post_until_acknowledged, tracker_events
 
 import weir
-from weir.streams.collector import log_stream, wal_folder
+from weir.streams.logs import log_stream, wal_folder
 
 PROCESSES = 3
 CLIENTS = 4

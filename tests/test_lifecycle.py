@@ -29,8 +29,8 @@ from weir.errors import NotFoundError, ProjectError, QueryError, UnknownName
 from weir.lake.maintenance import Maintenance
 from weir.lifecycle import ArchiveError, HeldError, verify_archive
 from weir.serve.app import create_app
-from weir.streams.collector import log_stream, wal_folder
 from weir.streams.consumers.base import events_table
+from weir.streams.logs import log_stream, wal_folder
 from weir.streams.wal import WriteAheadLog, read_log, segments
 
 NOW = datetime(2025, 1, 11, tzinfo=UTC)

@@ -48,7 +48,7 @@ from weir.lake import Maintenance
 from weir.metadata.audit import AuditEntry
 from weir.metadata.definition import operator
 from weir.metadata.erasures import Erasure
-from weir.streams.collector import flushing, instances, wal_folder, wal_root
+from weir.streams.logs import flushing, instances, wal_folder, wal_root
 from weir.streams.purge import purge_log
 
 if TYPE_CHECKING:

@@ -38,8 +38,8 @@ from weir.metadata.erasures import ErasureRegistry
 from weir.metadata.pii import PiiCipher
 from weir.project import ProjectFiles
 from weir.project.privacy import SubjectConfig
-from weir.streams.collector import collector_logs, log_stream
 from weir.streams.lane import decode
+from weir.streams.logs import collector_logs, log_stream
 from weir.streams.purge import count_matching
 from weir.transform.service import Models
 

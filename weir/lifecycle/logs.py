@@ -22,7 +22,7 @@ from weir.metadata.audit import AuditEntry, AuditLog
 from weir.metadata.definition import operator
 from weir.project import ProjectFiles
 from weir.project.durations import parse_duration
-from weir.streams.collector import instances, log_stream, wal_root
+from weir.streams.logs import instances, log_stream, wal_root
 from weir.streams.wal import segments
 
 

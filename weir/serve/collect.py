@@ -33,7 +33,7 @@ from pathlib import Path
 
 from weir.errors import WeirError
 from weir.serve.tls import check_tls
-from weir.streams.collector import wal_root
+from weir.streams.logs import wal_root
 from weir.streams.wal import hold_lock_file
 from weir.workspace import Project
 

@@ -12,7 +12,7 @@ written twice. A ``Flusher`` (``flusher.py``) runs ``flush`` in the background.
 Several collector processes may take events for one project (``weir collect
 --processes N``): each is an ``instance`` with logs of its own (a log has one
 writer), ``.weir/wal/`` for the first (``weir serve``'s) and ``.weir/wal-N/``
-for instance N, and its own position in the ledger for each (``log_stream``).
+for instance N, and its own position in the ledger for each (``logs.log_stream``).
 Each flushes its own logs; the lake's write lock puts their batches one after
 another, and the batch contract's duplicate check against staging keeps an
 event posted to two of them (a client retrying elsewhere) once in the lake.
@@ -21,19 +21,15 @@ event posted to two of them (a client retrying elsewhere) once in the lake.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import math
-import os
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from weir.errors import (
     LockedError,
@@ -58,11 +54,11 @@ from weir.streams.lane import (
     batch_table,
     cutoff,
 )
+from weir.streams.logs import flushing, log_stream, wal_root
 from weir.streams.wal import WriteAheadLog
 
 __all__ = ["Collector", "FlushReport", "Receipt", "Rejected"]
 
-STREAM_PREFIX = "collector:"
 # A source whose flush fails is tried again after flush_seconds, then twice as long
 # each time, up to this many seconds (its events wait in the log meanwhile)
 MAX_RETRY_SECONDS = 300.0
@@ -559,34 +555,6 @@ class Collector:
             lane.close()
 
 
-@contextmanager
-def flushing(wal_root: Path, wait: float) -> Iterator[None]:
-    """Hold the project's flush lock: one flusher at a time, across processes.
-
-    A flush reads the lake's position, then commits batches after it; two flushers
-    at once (a server's, and the flush process of a server that died) would both
-    take the same batch.
-    """
-    wal_root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(wal_root / "flusher.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + wait
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockedError(
-                        "another flush of the collector's logs is running",
-                        "it finishes shortly; the flush is tried again",
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
 def _wait(start: Callable[[Callable[[int | BaseException], None]], None]) -> int:
     """Run ``start(answer)`` and wait for its answer (a log position)."""
     future: Future[int] = Future()
@@ -599,43 +567,3 @@ def _wait(start: Callable[[Callable[[int | BaseException], None]], None]) -> int
 
     start(answer)
     return future.result()
-
-
-def wal_root(state_dir: Path, instance: int = 0) -> Path:
-    """The folder of one collector process's logs: ``wal`` for the first, ``wal-N`` for the others."""
-    return state_dir / ("wal" if instance == 0 else f"wal-{instance}")
-
-
-def wal_folder(state_dir: Path, source: str, instance: int = 0) -> Path:
-    """The log of ``source`` kept by collector process ``instance``."""
-    return wal_root(state_dir, instance) / source
-
-
-def log_stream(source: str, instance: int = 0) -> str:
-    """The ledger's key of a log's position: ``collector:SOURCE``, ``collector:SOURCE@N``."""
-    return STREAM_PREFIX + source + (f"@{instance}" if instance else "")
-
-
-@dataclass(frozen=True)
-class CollectorLog:
-    """One collector process's log of one source, and the key of its position in the ledger."""
-
-    source: str
-    instance: int
-    folder: Path
-    stream: str
-
-
-def instances(state_dir: Path) -> list[int]:
-    """The collector processes that keep logs in ``state_dir``: 0 always, then each ``wal-N``."""
-    found = (p.name.removeprefix("wal-") for p in state_dir.glob("wal-*") if p.is_dir())
-    return [0, *sorted(int(n) for n in found if n.isdigit() and int(n) > 0)]
-
-
-def collector_logs(state_dir: Path, source: str) -> list[CollectorLog]:
-    """Every log of ``source``: the first process's (on disk or not), and each other's on disk."""
-    return [
-        CollectorLog(source, n, wal_folder(state_dir, source, n), log_stream(source, n))
-        for n in instances(state_dir)
-        if n == 0 or wal_folder(state_dir, source, n).is_dir()
-    ]

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weir.errors import LockedError
-from weir.streams.collector import Collector, flushing
+from weir.streams.collector import Collector
 from weir.streams.health import FlushFailure, describe
 from weir.streams.lane import CUT, LogRecord, decode
+from weir.streams.logs import flushing
 from weir.streams.wal import read_log
 
 log = logging.getLogger("weir.collector")

@@ -27,10 +27,11 @@ import threading
 from collections.abc import Sequence
 
 from weir.errors import WeirError
-from weir.streams.collector import STREAM_PREFIX, Collector
+from weir.streams.collector import Collector
 from weir.streams.flush_process import read_report
 from weir.streams.health import FlushFailure
 from weir.streams.lane import Lane
+from weir.streams.logs import STREAM_PREFIX
 
 log = logging.getLogger("weir.collector")
 

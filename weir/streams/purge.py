@@ -11,7 +11,7 @@ starting where it ended. Records not yet flushed are left where they are: the
 flush suppresses those about an erased subject (the erasure registry), and
 releases their segment after it; ``pending`` counts them.
 
-The caller holds the project's flush lock (``collector.flushing``).
+The caller holds the project's flush lock (``logs.flushing``).
 """
 
 from __future__ import annotations

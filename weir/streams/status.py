@@ -22,9 +22,9 @@ from weir.ingest.database import POSITION_PREFIX as DATABASE_CURSOR
 from weir.ingest.ledger import Ledger
 from weir.project import ProjectFiles
 from weir.project.consumers import consumer_stream
-from weir.streams.collector import instances, log_stream, wal_folder, wal_root
 from weir.streams.consumers import read_stream_states
 from weir.streams.lane import logged_events
+from weir.streams.logs import instances, log_stream, wal_folder, wal_root
 
 # events/s is measured over the stream batches of this last window
 RATE_WINDOW_SECONDS = 300.0
