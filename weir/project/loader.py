@@ -87,6 +87,11 @@ def load_project(root: Path) -> ProjectFiles:
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def load_yaml(text: str) -> Any:
+    """YAML text as Python values, with the safe loader (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_LOADER)
+
+
 def load_named(root: Path, folder: str, model: type[M], what: str) -> dict[str, M]:
     """Every ``folder/*.yml`` of the project as ``model`` (which has a ``name``), by name; a
     name declared twice is refused with the file that declares it again."""
@@ -108,7 +113,7 @@ def load_model(path: Path, model: type[M], root: Path | None = None) -> M:
     shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.load(text, Loader=_LOADER)
+        data = load_yaml(text)
     except UnicodeDecodeError as exc:
         raise ProjectError(f"{shown}: not UTF-8 text ({exc.reason})", "save it as UTF-8") from None
     except yaml.YAMLError as exc:

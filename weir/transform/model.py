@@ -31,6 +31,7 @@ from weir.engine.sql import PARSE_ERRORS
 from weir.errors import ProjectError
 from weir.project.base import Strict
 from weir.project.config import Team
+from weir.project.loader import load_yaml
 
 ModelKind = Literal["full", "incremental_by_time", "scd2"]
 MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
@@ -159,7 +160,6 @@ def load_models(
     if parsed is not None:
         parsed.clear()
         parsed.update(seen)
-    return models
     return models
 
 
@@ -298,7 +298,7 @@ def _split_header(text: str, shown: str) -> tuple[ModelHeader, str]:
     if match is not None:
         body = text[match.end() :]
         try:
-            raw = yaml.safe_load(match.group("yaml")) or {}
+            raw = load_yaml(match.group("yaml")) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
