@@ -27,6 +27,7 @@ from toolvenv import DBT_SQLMESH, DLT, VALIDATORS, installed_versions
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TITLES = {
+    "atrest": "Encryption at rest",
     "cli": "weir at a terminal",
     "collector": "The HTTP collector",
     "contract": "The POS contract's checks: weir, pandera, Great Expectations",
@@ -37,11 +38,14 @@ TITLES = {
     "pages": "The web app's pages",
     "peers-build": "The example project's models: weir, dbt-duckdb, SQLMesh",
     "quality": "The quality detector",
+    "s3": "A lake on object storage",
     "scale": "The scale curve",
+    "sealing": "Sealing personal data",
     "spark": "The example's build on Spark (local) and DuckDB",
     "transform": "The full build and one new day against their floor",
 }
 WHAT = {
+    "atrest": "the same retailer ingested, built and queried with `encryption: {at_rest: true}` off and on, and the overhead in percent.",
     "cli": "how long a person waits for each `weir` command (a new process), beside Python importing weir's CLI.",
     "collector": "events per second through the HTTP collector, beside a trivial ASGI endpoint.",
     "contract": "the POS contract's rules (types, required, ranges, not-future, the discount rule) on the same rows: weir's contract step (in-process, through the library) against pandera and Great Expectations on a pandas DataFrame of the same text.",
@@ -52,6 +56,8 @@ WHAT = {
     "pages": "each page of the web app (every team dashboard, the control panel, its sources page, the catalog, quality, audit, the SQL console) served after its first view, and a live dashboard's look when nothing changed, against the 200 ms target.",
     "peers-build": "the example project's own models translated for dbt-duckdb and SQLMesh, built from the same staging rows: full build, one new day, no-op; the marts' row counts compared.",
     "quality": "the quality detector on a year with planted incidents: recall, precision, false flags.",
+    "s3": "the POS files ingested into a lake on an S3-compatible server (moto's, on 127.0.0.1: a Python server, so a floor for weir's own overhead, not a forecast of a real store's) and on local disk, and the same queries on both.",
+    "sealing": "the CRM's customers ingested and queried with `privacy: {encrypt_pii: true}` off and on: one AES-GCM per personal field and one key per customer.",
     "scale": "the POS files ingested, then the full build over every source, at growing sizes, beside their floors, with weir's peak memory while it ingests and builds; the chart below.",
     "spark": "the example project's full build on Spark in local mode against DuckDB from the same lake: Spark's start, its cost per statement, per model.",
     "transform": "the example project's full build against the same SQL on plain DuckDB, and one new day against the full build.",
