@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
-from weir.engine import Session, lit
+from weir.engine import Session, ident, lit
 from weir.metadata.keys import CARD_KEY, KeyStore
 
 # A run of digit groups joined by single spaces or dashes: a card may sit inside one,
@@ -187,14 +187,15 @@ def redact_cards_in_table(con: Session, table: str, columns: list[str]) -> int:
     """Redact card numbers in free-text ``columns`` of a DuckDB table; returns values changed.
 
     DuckDB finds the values holding a long run of digits; only those reach Python, a
-    batch of rows at a time (a batch can hold millions of them, e.g. long phone numbers in
+    batch of rows at a time (one ingest can hold millions of them, e.g. long phone numbers in
     a customer extract), and only the values that change are kept.
     """
     changed = 0
     for column in columns:
+        quoted = ident(column)
         suspects = con.arrow_batches(
-            f'SELECT rowid AS rid, "{column}" AS text FROM {table}'
-            f' WHERE regexp_matches("{column}", {lit(SUSPECT)})',
+            f"SELECT rowid AS rid, {quoted} AS text FROM {table}"
+            f" WHERE regexp_matches({quoted}, {lit(SUSPECT)})",
             _SUSPECTS_PER_BATCH,
         )
         fixes: list[tuple[int, str]] = []
@@ -212,7 +213,7 @@ def redact_cards_in_table(con: Session, table: str, columns: list[str]) -> int:
         )
         try:
             con.execute(
-                f'UPDATE {table} SET "{column}" = weir_redactions.text FROM weir_redactions '
+                f"UPDATE {table} SET {quoted} = weir_redactions.text FROM weir_redactions "
                 f"WHERE {table}.rowid = weir_redactions.rid"
             )
         finally:
